@@ -1,0 +1,2 @@
+/* cluster/cluster.c - placeholder until implemented. */
+#include "internal.h"

@@ -1,0 +1,2 @@
+/* cluster/distance.c - placeholder until implemented. */
+#include "internal.h"

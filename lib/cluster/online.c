@@ -1,0 +1,2 @@
+/* cluster/online.c - placeholder until implemented. */
+#include "internal.h"

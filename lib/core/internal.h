@@ -1,0 +1,57 @@
+/*
+ * internal.h - helpers shared by every part of the library; not installed.
+ *
+ * Error reporting: every public entry point that fails calls nid_fail()
+ * (which records the message in the calling thread's last-error buffer and
+ * logs it at debug level) and returns its status:
+ *
+ *     if (n == 0) return nid_fail(NID_EINVAL, "nid_cluster: n must be > 0");
+ *
+ * Successful entry points call nid_clear_error() first, so nid_last_error()
+ * always describes the latest failure on the thread and "" after success.
+ */
+#ifndef NID_INTERNAL_H
+#define NID_INTERNAL_H
+
+#include "noduleid.h"
+
+#include <stdarg.h>
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#  define NID_PRINTF(a, b) __attribute__((format(printf, a, b)))
+#else
+#  define NID_PRINTF(a, b)
+#endif
+
+/* Record a formatted error message for the calling thread; returns status. */
+int nid_fail(int status, const char *fmt, ...) NID_PRINTF(2, 3);
+int nid_vfail(int status, const char *fmt, va_list ap);
+
+/* Log through the installed callback (no-op by default). */
+void nid_log(int level, const char *fmt, ...) NID_PRINTF(2, 3);
+
+/* Overflow-checked size arithmetic: return 0 on overflow, 1 otherwise. */
+static inline int nid_mul_size(size_t a, size_t b, size_t *out)
+{
+    if (a != 0 && b > ((size_t)-1) / a) return 0;
+    *out = a * b;
+    return 1;
+}
+
+/* Number of worker threads to use for n_threads <= 0 ("all cores"). */
+int nid_default_threads(void);
+
+/* Check a caller-supplied struct_size: the struct must at least reach the
+ * end of `field_end` bytes (the layout of the first version). */
+#define NID_STRUCT_OK(p, min_size) ((p)->struct_size >= (min_size))
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* NID_INTERNAL_H */

@@ -1,0 +1,2 @@
+/* eval/eval_clusters.c - placeholder until implemented. */
+#include "internal.h"

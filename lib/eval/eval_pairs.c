@@ -1,0 +1,2 @@
+/* eval/eval_pairs.c - placeholder until implemented. */
+#include "internal.h"
