@@ -152,12 +152,16 @@ typedef enum nid_metric {
 } nid_metric;
 
 /** All-pairs distance matrix of n embeddings x (row-major n x d float32).
- *  Writes n*n floats to `out` (row-major, symmetric, zero diagonal);
- *  `out_cap` is its capacity in floats. With NID_METRIC_COSINE a row of zero
- *  norm is an error. Returns NID_EBUFSIZE (needed size in *out_needed when
- *  out_needed != NULL) if out_cap < n*n. n_threads <= 0 means all cores.
- *  Errors: NID_EINVAL (NULL, n == 0, d == 0, non-finite value, zero-norm
- *  row), NID_EBUFSIZE, NID_ENOMEM. Thread-safe. */
+ *  Writes n*n floats to `out` (row-major, exactly symmetric, zero
+ *  diagonal); `out_cap` is its capacity in floats. With NID_METRIC_COSINE a
+ *  row of zero norm is an error. Returns NID_EBUFSIZE (needed size in
+ *  *out_needed when out_needed != NULL) if out_cap < n*n; on success
+ *  *out_needed = n*n. n_threads <= 0 means all cores (small inputs use
+ *  fewer threads). Computed in float32 with BLAS (or a blocked C kernel):
+ *  within about 1e-6 (relative above 1) of the exact distance; euclidean
+ *  pairs that are close next to their norms are recomputed in double.
+ *  Errors: NID_EINVAL (NULL, n == 0, d == 0, unknown metric, non-finite
+ *  value, zero-norm row), NID_EBUFSIZE, NID_ENOMEM. Thread-safe. */
 NID_API int nid_distance_matrix(const float *x, size_t n, size_t d,
                                 int metric, int n_threads,
                                 float *out, size_t out_cap,
@@ -174,16 +178,26 @@ typedef enum nid_cluster_method {
      *  random among unassigned items (RNG seeded by options.seed), make it a
      *  cluster, then one pass over the remaining items in index order,
      *  adding each item closer than tau to ANY current member; repeat.
-     *  Result depends on the seed. */
+     *  Result depends on the seed. The RNG is splitmix64 (Steele et al.
+     *  2014) with state = options.seed: each draw adds 0x9E3779B97F4A7C15
+     *  to the state and returns z ^ (z >> 31) after
+     *  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9 and
+     *  z = (z ^ (z >> 27)) * 0x94D049BB133111EB. With m items unassigned,
+     *  draws below 2^64 mod m are rejected and the seed is the
+     *  (draw mod m)-th unassigned item in index order (0-based). Same seed,
+     *  same input: same labels (see nid_cluster()). Memory n^2/8 bytes (a
+     *  bit matrix of the links; n = 10 000: 12.5 MB). */
     NID_CLUSTER_PAPER    = 0,
     /** Single linkage cut at tau: connected components of the graph
-     *  d < tau. Order independent; the closure of NID_CLUSTER_PAPER. */
+     *  d < tau. Order independent; the closure of NID_CLUSTER_PAPER.
+     *  Memory O(n): the distances are never stored. */
     NID_CLUSTER_SINGLE   = 1,
     /** Average linkage (UPGMA) agglomeration, merging while the average
-     *  inter-cluster distance is < tau. O(n^2) memory. */
+     *  inter-cluster distance is < tau. Memory 4 n^2 bytes (a float
+     *  matrix; n = 10 000: 400 MB; NID_ENOMEM when it cannot be had). */
     NID_CLUSTER_AVERAGE  = 2,
     /** Complete linkage agglomeration, merging while the largest
-     *  inter-cluster distance is < tau. O(n^2) memory. */
+     *  inter-cluster distance is < tau. Memory as NID_CLUSTER_AVERAGE. */
     NID_CLUSTER_COMPLETE = 3
 } nid_cluster_method;
 
@@ -206,6 +220,12 @@ NID_API void nid_cluster_options_init(nid_cluster_options *opts);
  *  number of clusters k to *n_clusters (may be NULL). Labels are canonical:
  *  0..k-1 numbered in order of each cluster's first item, so equal
  *  partitions give equal label arrays. opts == NULL uses the defaults.
+ *  For paper and single, "distance < tau" is decided from float32
+ *  products and, for pairs within their rounding error of tau, from the
+ *  distance recomputed in double: results do not depend on BLAS, on
+ *  n_threads or on the CPU's vector extensions, and equal the online
+ *  clusterer's.
+ *  Average/complete merge on float32 distances (as nid_distance_matrix).
  *  Errors: NID_EINVAL (NULL x/labels, n == 0, d == 0, non-finite value,
  *  zero-norm row under cosine, threshold not finite or < 0, unknown method
  *  or metric), NID_EBUFSIZE (labels_cap < n), NID_ENOMEM. Thread-safe. */
@@ -215,9 +235,12 @@ NID_API int nid_cluster(const float *x, size_t n, size_t d,
                         size_t *n_clusters);
 
 /** Cluster from a precomputed n x n distance matrix (row-major float32,
- *  e.g. 1 - verification probability). The matrix must be symmetric within
- *  1e-5 relative, finite and >= 0; the diagonal is ignored. opts->metric is
- *  ignored. Output as nid_cluster(). Thread-safe. */
+ *  e.g. 1 - verification probability). Off the diagonal the matrix must be
+ *  finite, >= 0 and symmetric: |d[i][j] - d[j][i]| <= 1e-5 *
+ *  max(1, d[i][j], d[j][i]) (relative above 1, absolute below); the upper
+ *  triangle (d[i][j], i < j) is used; the diagonal is ignored, whatever it
+ *  holds. opts->metric and opts->n_threads are ignored. Output and errors
+ *  as nid_cluster() (NID_EINVAL names the offending entry). Thread-safe. */
 NID_API int nid_cluster_dist(const float *dist, size_t n,
                              const nid_cluster_options *opts,
                              int32_t *labels, size_t labels_cap,
@@ -259,22 +282,25 @@ NID_API int nid_online_create(nid_online **out, size_t d,
                               const nid_cluster_options *opts);
 
 /** Add one embedding of the dimension given at creation. Writes the item's
- *  cluster id to *cluster (may be NULL). Errors: NID_EINVAL (NULL, NaN,
+ *  cluster id to *cluster (may be NULL). Costs O(size * d): the distance to
+ *  every earlier item, in double. Errors: NID_EINVAL (NULL, NaN,
  *  zero norm under cosine, clusterer made with d == 0), NID_ENOMEM; on
  *  error the clusterer is unchanged. */
 NID_API int nid_online_add(nid_online *oc, const float *x, int32_t *cluster);
 
 /** Add one item given its distances to every earlier item
- *  (dist[i] for item i, n_prev == nid_online_size(oc)). Only for
- *  clusterers created with d == 0. Errors: NID_EINVAL, NID_EMISMATCH
- *  (n_prev differs from the number of items), NID_ENOMEM. */
+ *  (dist[i] for item i, n_prev == nid_online_size(oc); dist may be NULL
+ *  when n_prev == 0). Only for clusterers created with d == 0. Errors:
+ *  NID_EINVAL (NULL, distance not finite or < 0), NID_EMISMATCH (n_prev
+ *  differs from the number of items), NID_ENOMEM; on error the clusterer
+ *  is unchanged. */
 NID_API int nid_online_add_dist(nid_online *oc, const float *dist,
                                 size_t n_prev, int32_t *cluster);
 
-/** Number of items added so far. */
+/** Number of items added so far (0 for NULL). */
 NID_API size_t nid_online_size(const nid_online *oc);
 
-/** Number of clusters now. */
+/** Number of clusters now (0 for NULL). */
 NID_API size_t nid_online_n_clusters(const nid_online *oc);
 
 /** Current cluster of every item: labels[i] for item i. canonical != 0
@@ -285,7 +311,8 @@ NID_API int nid_online_labels(const nid_online *oc, int canonical,
                               int32_t *labels, size_t labels_cap,
                               size_t *needed);
 
-/** Forget all items; keeps dimension and options. */
+/** Forget all items; keeps dimension and options. Cluster ids start again
+ *  at 0. NULL is ignored. */
 NID_API void nid_online_reset(nid_online *oc);
 
 /** Free the clusterer. NULL is ignored. */
@@ -321,7 +348,9 @@ NID_API void nid_cluster_scores_init(nid_cluster_scores *s);
 
 /** Score predicted labels against true labels (n items, any int32 label
  *  values, not necessarily contiguous). `out` must have been initialised by
- *  nid_cluster_scores_init(). Errors: NID_EINVAL (NULL, n == 0),
+ *  nid_cluster_scores_init(). O(n log n) time, O(n) scratch memory (pairs
+ *  are counted from the contingency table, never enumerated).
+ *  Errors: NID_EINVAL (NULL, n == 0, out->struct_size too small),
  *  NID_ENOMEM. Thread-safe. */
 NID_API int nid_eval_clusters(const int32_t *truth, const int32_t *pred,
                               size_t n, nid_cluster_scores *out);
@@ -340,7 +369,9 @@ typedef struct nid_estimate {
 } nid_estimate;
 
 /** ROC AUC with DeLong's variance. Ties count one half. CI: normal
- *  approximation value +- 1.959964 * sqrt(variance), clamped to [0, 1]. */
+ *  approximation value +- 1.959964 * sqrt(variance), clamped to [0, 1].
+ *  With a single positive or a single negative the variance cannot be
+ *  estimated: variance, lo and hi are then NaN (the AUC itself is valid). */
 typedef struct nid_auc_result {
     size_t       struct_size;  /* set by nid_auc_result_init */
     nid_estimate auc;
@@ -351,9 +382,12 @@ typedef struct nid_auc_result {
 
 NID_API void nid_auc_result_init(nid_auc_result *r);
 
-/** ROC AUC of `scores` for binary `labels` (0/1) over n pairs.
+/** ROC AUC of `scores` for binary `labels` (0/1) over n pairs, with
+ *  DeLong's variance by the O(n log n) midrank method of Sun & Xu (2014).
+ *  `out` must have been initialised by nid_auc_result_init().
  *  Errors: NID_EINVAL (NULL, n == 0, label not 0/1, non-finite score, no
- *  positives or no negatives). Thread-safe. */
+ *  positives or no negatives, out->struct_size too small), NID_ENOMEM.
+ *  Thread-safe. */
 NID_API int nid_eval_auc(const int32_t *labels, const double *scores,
                          size_t n, nid_auc_result *out);
 
@@ -367,10 +401,14 @@ typedef struct nid_delong_result {
     double         p_value;     /* two-sided; 1 when the difference has
                                    zero variance and zero difference       */
 } nid_delong_result;
+/* When the difference has zero variance but the AUCs differ, z is +-Inf
+ * and p_value 0. With a single positive or negative, z and p_value are NaN
+ * (as are the variances and the covariance). */
 
 NID_API void nid_delong_result_init(nid_delong_result *r);
 
 /** DeLong test between scores_a and scores_b on the same n labelled pairs.
+ *  `out` must have been initialised by nid_delong_result_init().
  *  Errors as nid_eval_auc(). Thread-safe. */
 NID_API int nid_eval_delong(const int32_t *labels, const double *scores_a,
                             const double *scores_b, size_t n,
@@ -391,9 +429,10 @@ typedef struct nid_binary_result {
 NID_API void nid_binary_result_init(nid_binary_result *r);
 
 /** Accuracy, sensitivity, specificity, precision at `threshold`.
+ *  `out` must have been initialised by nid_binary_result_init().
  *  Errors: NID_EINVAL (NULL, n == 0, label not 0/1, non-finite score or
- *  threshold). A rate whose denominator is 0 is NaN with NaN bounds.
- *  Thread-safe. */
+ *  threshold, out->struct_size too small). A rate whose denominator is 0
+ *  is NaN with NaN bounds (one class may be absent). Thread-safe. */
 NID_API int nid_eval_threshold(const int32_t *labels, const double *scores,
                                size_t n, double threshold,
                                nid_binary_result *out);
@@ -406,7 +445,11 @@ NID_API int nid_eval_youden(const int32_t *labels, const double *scores,
                             size_t n, double *threshold, double *j);
 
 /** Exact (Clopper-Pearson) two-sided 95% interval for k successes in n
- *  trials. Errors: NID_EINVAL (n == 0, k > n, NULL). Thread-safe. */
+ *  trials: value k/n, lo = 0 when k = 0, hi = 1 when k = n, otherwise beta
+ *  quantiles (~1e-12 relative against 60-digit references up to n = 2^40).
+ *  Errors: NID_EINVAL (n == 0,
+ *  k > n, NULL), NID_EINTERNAL (quantile search failed; not expected).
+ *  Thread-safe. */
 NID_API int nid_eval_clopper_pearson(uint64_t k, uint64_t n,
                                      nid_estimate *out);
 
@@ -451,7 +494,8 @@ NID_API void nid_video_options_init(nid_video_options *opts);
 typedef struct nid_video_info {
     size_t  struct_size;  /* set by nid_video_info_init                    */
     int64_t n_frames;     /* exact number of decodable frames              */
-    double  fps;          /* frames per second (DICOM: from frame time)    */
+    double  fps;          /* frames per second (DICOM: from frame time);
+                             0 when the file does not say                  */
     int32_t width;
     int32_t height;
     int32_t format;       /* nid_pixel_format of the frames returned       */
@@ -463,6 +507,15 @@ NID_API void nid_video_info_init(nid_video_info *info);
 
 /** Open a video file. DICOM files (the "DICM" magic at offset 128) go to
  *  DCMTK, everything else to FFmpeg. The caller owns *out (nid_video_free).
+ *  FFmpeg files are demuxed once here to index every frame's timestamp
+ *  (no decoding: a few ms for a 1-minute 640x480 H.264 file, under 1% of
+ *  decoding it), which makes n_frames exact and random access
+ *  frame-accurate. GRAY8 output is full
+ *  range (black 0, white 255) whatever the video's range. DICOM frames are
+ *  decoded lazily, one at a time; the file must stay in place while open.
+ *  Logging: the first open routes FFmpeg's and DCMTK's process-wide logs
+ *  (av_log_set_callback, DCMTK's root logger) to nid_set_log_callback at
+ *  NID_LOG_DEBUG, so nothing is printed by default.
  *  Errors: NID_EINVAL, NID_EIO (cannot open/read: message names the file),
  *  NID_EFORMAT (not a video, no video stream, undecodable frame: message
  *  names file and frame), NID_ENOTSUP (FFmpeg or DCMTK not compiled in),
@@ -476,9 +529,12 @@ NID_API int nid_video_open(nid_video **out, const char *path,
 
 /** Wrap n frames the caller already decoded (e.g. a PACS plugin) as a
  *  video, so clips can be built without FFmpeg. All frames must share size
- *  and format. Without NID_FRAMES_COPY the pixels are borrowed.
- *  Errors: NID_EINVAL (NULL, n == 0, size/format/stride differ or invalid:
- *  message names the frame), NID_ENOMEM. */
+ *  and format. Without NID_FRAMES_COPY the pixels are borrowed. fps: frames
+ *  per second, 0 when unknown. Frames come back in their own format unless
+ *  nid_video_set_format() asks for the other one.
+ *  Errors: NID_EINVAL (NULL, n == 0, size/format/stride differ or invalid,
+ *  fps negative or not finite, unknown flags: message names the frame),
+ *  NID_ENOMEM. */
 NID_API int nid_video_from_frames(nid_video **out, const nid_frame *frames,
                                   size_t n, double fps, unsigned flags);
 
@@ -500,13 +556,567 @@ NID_API int nid_video_read_frame(nid_video *v, int64_t index, uint8_t *dst,
 /** Close the video. NULL is ignored. */
 NID_API void nid_video_free(nid_video *v);
 
+/** Return frames in `format` (nid_pixel_format) from now on, e.g. gray
+ *  frames from an RGB24 nid_video_from_frames() video; info.format follows.
+ *  RGB24 -> GRAY8 is BT.601 luma, GRAY8 -> RGB24 repeats the value. A view
+ *  from nid_video_frame() taken before the call is invalid afterwards.
+ *  Errors: NID_EINVAL (NULL, unknown format), NID_ENOMEM. */
+NID_API int nid_video_set_format(nid_video *v, int32_t format);
+
+/** Presentation time of frame `index` in seconds after frame 0, from the
+ *  file's timestamps (FFmpeg), Frame Time / Frame Time Vector (DICOM) or
+ *  index / fps. Errors: NID_EINVAL, NID_ERANGE, NID_ENOTSUP (no timing:
+ *  info.fps is 0 and the file has no timestamps). */
+NID_API int nid_video_frame_time(const nid_video *v, int64_t index,
+                                 double *seconds);
+
 /* (end of video section: video declarations go above this line) */
 
 /* ------------------------------------------------------------------------ */
 /* Tracklets and clips (tracklet/, clip/)                                   */
 /* ------------------------------------------------------------------------ */
 
+/* ---- Boxes and exams ---------------------------------------------------- */
+
+/** An axis-aligned box in pixels, COCO convention: (x, y) is the top-left
+ *  corner, (w, h) the size; the box covers [x, x + w) x [y, y + h). */
+typedef struct nid_box {
+    float x;
+    float y;
+    float w;
+    float h;
+} nid_box;
+
+/** Intersection over union of two boxes, in [0, 1]; 0 when either box has
+ *  no area or a value is not finite. Pure; thread-safe. */
+NID_API float nid_box_iou(const nid_box *a, const nid_box *b);
+
+/** How the box of a frame between two key frames is obtained. */
+typedef enum nid_interp {
+    /** The method's rule (Jiang et al. 2023): the union (bounding box) of
+     *  the two adjacent key-frame boxes; a key frame gets its own box. */
+    NID_INTERP_UNION  = 0,
+    /** Linear interpolation of x, y, w, h in the frame number. */
+    NID_INTERP_LINEAR = 1
+} nid_interp;
+
+/** The annotations of one exam: its videos and, per video, the tracklets
+ *  (a run of frames in which one nodule is seen, with boxes on key frames).
+ *  Stored as JSON, format "noduleid-exam" version 1 (docs/exam-format.md).
+ *
+ *  Tracklets are numbered 0..n-1 over the whole exam, grouped by video in
+ *  video order and in insertion (file) order within a video; adding a
+ *  tracklet to a video shifts the numbers of later videos' tracklets.
+ *  Strings returned by the accessors are borrowed and stay valid until the
+ *  exam is modified or freed.
+ *
+ *  Thread safety: functions taking a const nid_exam * may be called from
+ *  many threads at once; a function that modifies the exam needs the
+ *  handle to itself (no other call on it at the same time). */
+typedef struct nid_exam nid_exam;
+
+/** One video of an exam. nid_exam_add_video() reads id, path, n_frames,
+ *  fps, width, height; nid_exam_get_video() fills every field.
+ *  Initialise with nid_exam_video_info_init(). */
+typedef struct nid_exam_video_info {
+    size_t      struct_size;   /* set by _init                              */
+    const char *id;            /* unique within the exam, non-empty        */
+    const char *path;          /* as written in the file, non-empty        */
+    const char *resolved_path; /* path resolved against the directory of
+                                  the JSON file (output only)              */
+    int64_t     n_frames;      /* -1: unknown (default)                    */
+    double      fps;           /* 0: unknown (default)                     */
+    int32_t     width;         /* 0: unknown (default)                     */
+    int32_t     height;        /* 0: unknown (default)                     */
+    size_t      first_tracklet;/* index of its first tracklet (output)     */
+    size_t      n_tracklets;   /* number of its tracklets (output)         */
+} nid_exam_video_info;
+
+/** Fill `info` with defaults (unknown sizes, NULL strings) and set its
+ *  struct_size. NULL is ignored. */
+NID_API void nid_exam_video_info_init(nid_exam_video_info *info);
+
+/** One tracklet, as filled by nid_exam_get_tracklet(). */
+typedef struct nid_tracklet_info {
+    size_t      struct_size;  /* set by _init                              */
+    const char *id;           /* unique within the exam                    */
+    size_t      video;        /* index of its video                        */
+    int32_t     nodule;       /* nodule identity; -1: unknown              */
+    int64_t     start;        /* first frame (0-based, inclusive)          */
+    int64_t     end;          /* last frame (inclusive), >= start          */
+    size_t      n_key_frames; /* >= 1; the first is start, the last end    */
+} nid_tracklet_info;
+
+/** Zero `info` and set its struct_size. NULL is ignored. */
+NID_API void nid_tracklet_info_init(nid_tracklet_info *info);
+
+/** Facts about an exam, as filled by nid_exam_get_info(). */
+typedef struct nid_exam_info {
+    size_t      struct_size;  /* set by _init                              */
+    const char *exam_id;      /* NULL when absent                          */
+    const char *patient_id;   /* NULL when absent                          */
+    const char *date;         /* "YYYY-MM-DD" or NULL when absent          */
+    const char *meta_json;    /* the "meta" object as compact JSON, or NULL */
+    const char *source;       /* file it was loaded from, or NULL          */
+    size_t      n_videos;
+    size_t      n_tracklets;
+} nid_exam_info;
+
+/** Zero `info` and set its struct_size. NULL is ignored. */
+NID_API void nid_exam_info_init(nid_exam_info *info);
+
+/** Create an empty exam. Each of exam_id, patient_id, date may be NULL
+ *  (absent); date must look like "YYYY-MM-DD". Relative video paths of a
+ *  created exam are resolved against the current directory. The caller owns
+ *  *out (nid_exam_free). Errors: NID_EINVAL (bad date), NID_ENOMEM. */
+NID_API int nid_exam_create(nid_exam **out, const char *exam_id,
+                            const char *patient_id, const char *date);
+
+/** Load an exam from a "noduleid-exam" JSON file, checking everything
+ *  docs/exam-format.md requires. The caller owns *out (nid_exam_free).
+ *  Errors: NID_EINVAL (NULL), NID_EIO (cannot open or read the file),
+ *  NID_EFORMAT (not JSON, unknown field, wrong type, bad value: the message
+ *  names the file, the JSON path such as
+ *  videos[1].tracklets[3].key_frames[2].box, and what was expected),
+ *  NID_ENOMEM. */
+NID_API int nid_exam_load(nid_exam **out, const char *path);
+
+/** Write the exam to `path` as "noduleid-exam" version 1 JSON. Atomic: the
+ *  text goes to a temporary file in the same directory, which is flushed to
+ *  disk and renamed over `path`, so `path` holds either the old or the new
+ *  content, never a partial file. Video paths are written as stored (they
+ *  are relative to the file's directory when read back). Errors:
+ *  NID_EINVAL, NID_EIO (message names the file and the system error),
+ *  NID_ENOMEM. Thread-safe with respect to other const calls. */
+NID_API int nid_exam_save(const nid_exam *exam, const char *path);
+
+/** Import a COCO-VID style annotation file (videos / images / annotations,
+ *  as public ultrasound video data sets ship them) as an exam; the mapping
+ *  is documented in docs/exam-format.md. Unknown fields are ignored.
+ *  The caller owns *out. Errors: NID_EINVAL, NID_EIO, NID_EFORMAT (message
+ *  names file and JSON path), NID_ENOMEM. */
+NID_API int nid_exam_import_coco_vid(nid_exam **out, const char *path);
+
+/** Free the exam. NULL is ignored. No other call may be using it. */
+NID_API void nid_exam_free(nid_exam *exam);
+
+/** Fill *info (initialised by nid_exam_info_init). Errors: NID_EINVAL. */
+NID_API int nid_exam_get_info(const nid_exam *exam, nid_exam_info *info);
+
+/** Replace the exam's free-form "meta" object with `json` (a JSON object
+ *  as text), or remove it when json == NULL. Errors: NID_EINVAL (not a
+ *  JSON object: the message says where), NID_ENOMEM. */
+NID_API int nid_exam_set_meta(nid_exam *exam, const char *json);
+
+/** Append a video described by info->id, path, n_frames, fps, width,
+ *  height (other fields ignored). Its index goes to *index (may be NULL).
+ *  Errors: NID_EINVAL (NULL or empty id/path, id already used, negative or
+ *  non-finite size/fps), NID_ENOMEM. */
+NID_API int nid_exam_add_video(nid_exam *exam,
+                               const nid_exam_video_info *info,
+                               size_t *index);
+
+/** Add a tracklet to video `video`: key frames frames[0..n-1] (strictly
+ *  increasing, >= 0) with boxes[0..n-1]; the tracklet runs from frames[0]
+ *  to frames[n-1]. nodule is its nodule identity or -1. Boxes need w > 0,
+ *  h > 0, finite values, and must lie inside the frame when the video's
+ *  size is known (1 pixel of slack); frames must be < n_frames when that is
+ *  known. The new tracklet's index goes to *index (may be NULL).
+ *  Errors: NID_EINVAL (NULL, n == 0, duplicate id, bad frame or box: the
+ *  message names the tracklet and the frame), NID_ERANGE (no such video),
+ *  NID_ENOMEM. */
+NID_API int nid_exam_add_tracklet(nid_exam *exam, size_t video,
+                                  const char *id, int32_t nodule,
+                                  const int64_t *frames,
+                                  const nid_box *boxes, size_t n,
+                                  size_t *index);
+
+/** Fill *info for video `v` (info initialised by
+ *  nid_exam_video_info_init). Errors: NID_EINVAL, NID_ERANGE. */
+NID_API int nid_exam_get_video(const nid_exam *exam, size_t v,
+                               nid_exam_video_info *info);
+
+/** Fill *info for tracklet `t` (initialised by nid_tracklet_info_init).
+ *  Errors: NID_EINVAL, NID_ERANGE. */
+NID_API int nid_exam_get_tracklet(const nid_exam *exam, size_t t,
+                                  nid_tracklet_info *info);
+
+/** Index of the tracklet with id `id`. Errors: NID_EINVAL, NID_ERANGE (no
+ *  such tracklet: the message names the id). */
+NID_API int nid_exam_find_tracklet(const nid_exam *exam, const char *id,
+                                   size_t *t);
+
+/** Key frame k (0 <= k < n_key_frames) of tracklet t: its frame number
+ *  and box (either pointer may be NULL). Errors: NID_EINVAL, NID_ERANGE. */
+NID_API int nid_exam_key_frame(const nid_exam *exam, size_t t, size_t k,
+                               int64_t *frame, nid_box *box);
+
+/** The box of tracklet t on `frame` (start <= frame <= end): the key
+ *  frame's box on a key frame, else obtained from the two adjacent key
+ *  frames by `interp` (nid_interp). Errors: NID_EINVAL (NULL, unknown
+ *  interp), NID_ERANGE (no such tracklet, frame outside the tracklet). */
+NID_API int nid_exam_tracklet_box(const nid_exam *exam, size_t t,
+                                  int64_t frame, int interp, nid_box *box);
+
+/* ---- Linking per-frame detections into tracklets ------------------------ */
+
+/** One detected box on one frame (e.g. from a nodule detector). */
+typedef struct nid_detection {
+    int64_t frame;  /* 0-based frame number */
+    nid_box box;
+    float   score;  /* detector confidence; compared with min_score */
+} nid_detection;
+
+/** Options for nid_link_detections(). Initialise with
+ *  nid_link_options_init(). */
+typedef struct nid_link_options {
+    size_t  struct_size;   /* set by _init                                */
+    float   iou_threshold; /* link when IoU >= this; default 0.3           */
+    int32_t max_gap;       /* frames without a detection a track may skip;
+                              default 5                                   */
+    int32_t min_length;    /* drop tracks spanning fewer frames
+                              (end - start + 1); default 8                */
+    float   min_score;     /* ignore detections scoring below; default 0  */
+} nid_link_options;
+
+NID_API void nid_link_options_init(nid_link_options *opts);
+
+/** Link the detections of one video into tracklets and add them to the
+ *  exam (nid_exam_add_tracklet rules; ids "<video id>-t<k>" with the first
+ *  free k). Greedy, frame by frame in increasing frame order, a frame's
+ *  detections ordered by box (x, y, w, h) then score: each open track is
+ *  compared with its last box; (track, detection) pairs with IoU > 0 and
+ *  IoU >= iou_threshold are taken highest IoU first (ties: older track,
+ *  then earlier detection), each track and detection at most once; a
+ *  detection left over starts a new track; a track with no detection for
+ *  more than max_gap frames is closed. This is not the optimal (Hungarian)
+ *  assignment. Key frames are the frames with a detection; tracks spanning
+ *  fewer than min_length frames (end - start + 1) are dropped. The result
+ *  does not depend on the order of `dets`; tracklets are added by start
+ *  frame, then by creation order.
+ *  The number of tracklets added goes to *n_added (may be NULL); nodule
+ *  ids are -1. n == 0 adds nothing. On error the exam is unchanged.
+ *  Errors: NID_EINVAL (NULL with n > 0, bad options, a detection with a
+ *  negative frame or one past a known n_frames, a box not finite, with
+ *  w/h <= 0 or outside a known frame size: the message names the
+ *  detection), NID_ERANGE (no such video), NID_ENOMEM. Modifies the exam:
+ *  needs the handle to itself. */
+NID_API int nid_link_detections(nid_exam *exam, size_t video,
+                                const nid_detection *dets, size_t n,
+                                const nid_link_options *opts,
+                                size_t *n_added);
+
+/* ---- Clips --------------------------------------------------------------- */
+
+/** Resampling filter used to resize a crop. */
+typedef enum nid_filter {
+    /** Per axis: exact box filter (area average, = OpenCV INTER_AREA) when
+     *  shrinking, bilinear when enlarging. */
+    NID_FILTER_AREA     = 0,
+    /** Bilinear, align_corners=False semantics, identical to
+     *  torch.nn.functional.interpolate(mode="bilinear",
+     *  align_corners=False) (no antialiasing). */
+    NID_FILTER_BILINEAR = 1,
+    /** Nearest neighbour, pixel centres: source index
+     *  floor((dst + 0.5) * in / out), as torch "nearest-exact". */
+    NID_FILTER_NEAREST  = 2
+} nid_filter;
+
+/** How frames are picked from a tracklet. */
+typedef enum nid_sampling {
+    /** One clip of T frames evenly spaced over [start, end]:
+     *  frame_i = start + floor(i * (L - 1) / (T - 1) + 1/2) for L =
+     *  end - start + 1 (T == 1: start + (L - 1) / 2); short tracklets
+     *  repeat frames. */
+    NID_SAMPLE_UNIFORM = 0,
+    /** Sliding windows of T consecutive frames every window_stride frames;
+     *  the last window ends at `end`. A tracklet shorter than T gives one
+     *  window sampled as NID_SAMPLE_UNIFORM. */
+    NID_SAMPLE_WINDOWS = 1
+} nid_sampling;
+
+/** What lies outside the image when the crop goes past its edge. */
+typedef enum nid_pad {
+    NID_PAD_ZERO      = 0, /* black pixels (value 0 before normalising) */
+    NID_PAD_REPLICATE = 1  /* the nearest edge pixel                   */
+} nid_pad;
+
+/** Options for nid_clip_count() / nid_clip_build() / nid_crop_resize().
+ *  Initialise with nid_clip_options_init(). */
+typedef struct nid_clip_options {
+    size_t  struct_size;   /* set by _init                                 */
+    int32_t frames;        /* T, frames per clip; default 16              */
+    int32_t height;        /* H of each frame; default 256                */
+    int32_t width;         /* W of each frame; default 128                */
+    int32_t channels;      /* 3 (gray replicated, or RGB) or 1 (gray, or
+                              BT.601 luma of RGB); default 3             */
+    float   margin;        /* context added on each side, relative to the
+                              box size; default 0.1                       */
+    int32_t filter;        /* nid_filter; default NID_FILTER_AREA         */
+    int32_t interp;        /* nid_interp; default NID_INTERP_UNION        */
+    int32_t sampling;      /* nid_sampling; default NID_SAMPLE_UNIFORM    */
+    int32_t window_stride; /* NID_SAMPLE_WINDOWS step; <= 0: T (default 0) */
+    int32_t pad;           /* nid_pad; default NID_PAD_ZERO               */
+    float   mean[3];       /* value = (pixel / 255 - mean[c]) / std[c];   */
+    float   std[3];        /* defaults 0.5 and 0.5, giving [-1, 1]        */
+} nid_clip_options;
+
+NID_API void nid_clip_options_init(nid_clip_options *opts);
+
+/** Crop `box` (grown by opts->margin) out of `frame` and resize it to
+ *  opts->height x opts->width with opts->filter, normalised. The crop is
+ *  the pixel rectangle [floor(x - m*w), ceil(x + w + m*w)) x [floor(y -
+ *  m*h), ceil(y + h + m*h)) (m = opts->margin; m*w and m*h rounded to
+ *  float, the rest in double), at least 1 pixel, aspect ratio not kept,
+ *  padded per opts->pad where it leaves the image. Writes C x H x W float32 (C = opts->channels)
+ *  to out; out_cap in floats. NID_EBUFSIZE (needed floats in *needed when
+ *  needed != NULL) if too small. opts == NULL uses the defaults.
+ *  Errors: NID_EINVAL (NULL, bad frame or box, bad options: the message
+ *  names the field), NID_EBUFSIZE, NID_ENOMEM. Thread-safe. */
+NID_API int nid_crop_resize(const nid_frame *frame, const nid_box *box,
+                            const nid_clip_options *opts, float *out,
+                            size_t out_cap, size_t *needed);
+
+/** How many clips tracklet t gives under opts (1 for NID_SAMPLE_UNIFORM)
+ *  and how many floats nid_clip_build() writes for them (either pointer may
+ *  be NULL). Errors: NID_EINVAL, NID_ERANGE (no such tracklet), NID_ENOMEM
+ *  (size overflows). Thread-safe. */
+NID_API int nid_clip_count(const nid_exam *exam, size_t t,
+                           const nid_clip_options *opts, size_t *n_clips,
+                           size_t *n_floats);
+
+/** Build the clips of tracklet t from `video` (the video the tracklet's
+ *  video entry refers to). Writes N x C x T x H x W float32, row-major
+ *  (clip, channel, frame, row, column, the layout of PyTorch video
+ *  models), N = nid_clip_count(); out_cap in floats. Each frame is decoded
+ *  once even when windows overlap, in increasing frame order. Sets
+ *  *n_clips (may be NULL). NID_EBUFSIZE (needed floats in *needed when
+ *  needed != NULL) if out_cap is too small. Errors: NID_EINVAL, NID_ERANGE
+ *  (no such tracklet), NID_EMISMATCH (tracklet runs past the video's last
+ *  frame, or a box lies outside the video's frames: the message names the
+ *  tracklet and the frame), NID_EBUFSIZE, video decode errors, NID_ENOMEM.
+ *  Everything but decoding is checked before `out` is touched; a decode
+ *  error part-way leaves `out` partly written (buffering the clips to avoid
+ *  that would double the memory of long tracklets).
+ *  Thread safety: as the video handle (one thread at a time per video). */
+NID_API int nid_clip_build(nid_video *video, const nid_exam *exam, size_t t,
+                           const nid_clip_options *opts, float *out,
+                           size_t out_cap, size_t *n_clips, size_t *needed);
+
+/** The frame numbers of clip `clip` of tracklet t: writes T int64 values
+ *  to frames (frames_cap >= T). Errors: NID_EINVAL, NID_ERANGE (no such
+ *  tracklet or clip), NID_EBUFSIZE (needed count in *needed). Thread-safe
+ *  (const exam). */
+NID_API int nid_clip_frames(const nid_exam *exam, size_t t,
+                            const nid_clip_options *opts, size_t clip,
+                            int64_t *frames, size_t frames_cap,
+                            size_t *needed);
+
 /* (end of tracklet/clip section: declarations go above this line) */
+
+/* ------------------------------------------------------------------------ */
+/* Model (model/)                                                           */
+/* ------------------------------------------------------------------------ */
+/* A model package (docs/model-package.md) is one TorchScript file holding
+ * the network that maps clips to embeddings (forward) and, for a
+ * verification model, the head that maps two embeddings to the probability
+ * that they show the same nodule (verify), plus JSON metadata: input size,
+ * normalisation, crop margin, embedding size, thresholds, model id.
+ *
+ * Similarity and distance. nid_model_compare*() give similarities, higher
+ * meaning "more likely the same nodule":
+ *   NID_COMPARE_COSINE  s = cos(a, b), in [-1, 1];
+ *   NID_COMPARE_VERIFY  s = (p(a, b) + p(b, a)) / 2, in [0, 1], where p is
+ *                       the verification head's probability "same" (the
+ *                       head sees concat(a, b), so the order matters; the
+ *                       mean of both orders makes s symmetric).
+ * The matching distance is d = 1 - s (clamped at 0), in [0, 2] for cosine
+ * (= nid_distance_matrix() with NID_METRIC_COSINE) and [0, 1] for verify;
+ * nid_model_distance_matrix() writes it, ready for nid_cluster_dist(). The
+ * package's thresholds refer to these: a pair is "same" when
+ * s >= info.pair_threshold, and clustering links items when d < info.tau,
+ * both under the compare mode info.compare.
+ *
+ * Threads: libtorch's intra-op thread pool is process-wide. Loading a model
+ * sets it to options.n_threads, and every call re-applies its model's count
+ * on the calling thread when it differs, so give all models of a process
+ * the same n_threads. Inter-op threads (not used by these models) are set
+ * to 1 once per process, unless the process set them before. */
+
+/** A loaded model. Immutable after nid_model_load(): any number of threads
+ *  may call nid_model_* functions on one model at the same time (the
+ *  results equal those of one thread). Free it once no call is running. */
+typedef struct nid_model nid_model;
+
+/** Comparison modes of nid_model_compare() and friends. */
+typedef enum nid_compare_mode {
+    NID_COMPARE_COSINE = 0, /* cosine of the embeddings                  */
+    NID_COMPARE_VERIFY = 1  /* the verification head (VM packages only)  */
+} nid_compare_mode;
+
+/** Options for nid_model_load(). Initialise with nid_model_options_init(). */
+typedef struct nid_model_options {
+    size_t  struct_size; /* set by _init                                   */
+    char    device[32];  /* "cpu" (default), "cuda" or "cuda:N"            */
+    int32_t n_threads;   /* intra-op threads; <= 0: all cores (default 0) */
+    int32_t optimize;    /* 1 (default): on the CPU, run the module through
+                            torch.jit.optimize_for_inference at load (about
+                            1.7x faster for R(2+1)D-18); 0: run as stored */
+    int32_t max_batch;   /* clips per forward pass in the embed calls,
+                            bounding activation memory; <= 0: 4 (default) */
+} nid_model_options;
+
+NID_API void nid_model_options_init(nid_model_options *opts);
+
+/** Facts about a model, from its package metadata. */
+typedef struct nid_model_info {
+    size_t      struct_size;    /* set by nid_model_info_init              */
+    int32_t     format_version; /* package format version (1)             */
+    char        arch[32];       /* e.g. "r2plus1d_18"                      */
+    int32_t     has_verify;     /* 1: verification model (verify head)     */
+    int32_t     frames;         /* input clip: T x H x W, C channels       */
+    int32_t     height;
+    int32_t     width;
+    int32_t     channels;       /* 1 or 3                                  */
+    float       mean[3];        /* input normalisation (as nid_clip_options;
+                                   a 1-channel model repeats its value)   */
+    float       std[3];
+    float       margin;         /* crop margin                            */
+    int32_t     filter;         /* nid_filter, nid_interp, nid_pad of the  */
+    int32_t     interp;         /* clips it was trained on                */
+    int32_t     pad;
+    int32_t     embed_dim;      /* D, floats per embedding                 */
+    int32_t     normalized;     /* 1: embeddings have unit L2 norm         */
+    int32_t     compare;        /* nid_compare_mode the thresholds are for */
+    float       tau;            /* clustering threshold on d = 1 - s       */
+    float       pair_threshold; /* pair "same" when s >= this              */
+    int32_t     calibrated;     /* 1: thresholds calibrated on validation
+                                   data; 0: defaults (e.g. random weights) */
+    char        model_id[72];   /* "sha256:<64 hex digits>" of the weights */
+    char        device[32];     /* device it runs on                       */
+    int32_t     n_threads;      /* intra-op threads it uses               */
+    const char *description;    /* training data description; borrowed,
+                                   valid while the model lives            */
+    const char *meta_json;      /* the whole metadata JSON; borrowed       */
+    const char *path;           /* the package file; borrowed              */
+} nid_model_info;
+
+/** Zero `info` and set its struct_size. NULL is ignored. */
+NID_API void nid_model_info_init(nid_model_info *info);
+
+/** Load a model package. Checks the metadata (every field of
+ *  docs/model-package.md: format, version, types, ranges) and then runs
+ *  forward once on a zero clip of the declared input size (and verify on
+ *  its output), so a package whose network disagrees with its metadata
+ *  fails here, not later. opts == NULL uses the defaults. The caller owns
+ *  *out (nid_model_free).
+ *  Errors: NID_EINVAL (NULL path, bad options), NID_EIO (cannot open or
+ *  read the file: message names it), NID_EFORMAT (not a TorchScript archive
+ *  or truncated, no metadata, bad metadata: the message names the field,
+ *  e.g. "input.frames", and what was expected), NID_EMISMATCH (the network
+ *  rejects the declared input size or gives another embedding size: the
+ *  message gives expected vs. got shapes), NID_ENOTSUP (built without
+ *  libtorch, or without CUDA for a "cuda" device, or no such GPU),
+ *  NID_ENOMEM. Thread-safe. */
+NID_API int nid_model_load(nid_model **out, const char *path,
+                           const nid_model_options *opts);
+
+/** Free the model. NULL is ignored. No call on it may be running. */
+NID_API void nid_model_free(nid_model *m);
+
+/** Fill *info (initialised by nid_model_info_init). Errors: NID_EINVAL.
+ *  Thread-safe. */
+NID_API int nid_model_get_info(const nid_model *m, nid_model_info *info);
+
+/** Clip builder options matching the model: frames, height, width,
+ *  channels, mean, std, margin, filter, interp and pad from the metadata,
+ *  other fields (sampling, window_stride) as nid_clip_options_init() sets
+ *  them. `opts` is overwritten whole. Errors: NID_EINVAL. Thread-safe. */
+NID_API int nid_model_clip_options(const nid_model *m, nid_clip_options *opts);
+
+/** Embed n clips (N x C x T x H x W float32, as nid_clip_build() writes
+ *  them; clips_len = total floats, which must be n * C*T*H*W of the
+ *  model) into n x D embeddings in emb (emb_cap floats >= n * D; else
+ *  NID_EBUFSIZE with the size in *needed when needed != NULL). Runs at
+ *  most options.max_batch clips per forward pass.
+ *  Errors: NID_EINVAL (NULL, n == 0, non-finite input: names the clip),
+ *  NID_EMISMATCH (clips_len does not match: message gives expected vs. got
+ *  shape), NID_EBUFSIZE, NID_EINTERNAL (libtorch failed: its message),
+ *  NID_ENOMEM. emb is untouched on error. Thread-safe. */
+NID_API int nid_model_embed(const nid_model *m, const float *clips, size_t n,
+                            size_t clips_len, float *emb, size_t emb_cap,
+                            size_t *needed);
+
+/** Embed tracklet t of `exam` from `video` (the video its video entry
+ *  refers to): builds its clips with nid_clip_build() under `opts` (NULL:
+ *  nid_model_clip_options(), one uniformly sampled clip) and embeds them;
+ *  with opts->sampling == NID_SAMPLE_WINDOWS the window embeddings are
+ *  pooled as nid_model_pool() does. opts's frames, height, width and
+ *  channels must be the model's. Writes D floats to emb (emb_cap >= D)
+ *  and the number of clips pooled to *n_clips (may be NULL). Memory: all
+ *  clips of the tracklet are built at once (n_clips * C*T*H*W floats).
+ *  Errors: those of nid_clip_build() and nid_model_embed(), NID_EMISMATCH
+ *  (opts disagree with the model: names the field, expected vs. got),
+ *  NID_EBUFSIZE (emb_cap < D). Thread safety: as the video handle (one
+ *  thread at a time per video); the model may be shared. */
+NID_API int nid_model_embed_tracklet(const nid_model *m, nid_video *video,
+                                     const nid_exam *exam, size_t t,
+                                     const nid_clip_options *opts,
+                                     float *emb, size_t emb_cap,
+                                     size_t *n_clips);
+
+/** Pool n embeddings (n x d, d == D) of one tracklet's windows into one:
+ *  their mean, L2-normalised again when the model's embeddings are
+ *  normalised. Writes d floats to out (out_cap >= d). Errors: NID_EINVAL
+ *  (NULL, n == 0, non-finite value, zero mean of normalised embeddings),
+ *  NID_EMISMATCH (d != D), NID_EBUFSIZE. Thread-safe. */
+NID_API int nid_model_pool(const nid_model *m, const float *emb, size_t n,
+                           size_t d, float *out, size_t out_cap);
+
+/** The verification head on n pairs: p_same[i] = p(a_i, b_i), the
+ *  probability that embeddings a_i and b_i (rows of n x d, d == D) show the
+ *  same nodule, in [0, 1], in this order (not symmetrised; see
+ *  nid_model_compare()). Writes n floats (p_cap >= n).
+ *  Errors: NID_EINVAL (NULL, n == 0, non-finite value), NID_EMISMATCH
+ *  (d != D), NID_EBUFSIZE, NID_ENOTSUP (the model has no verification
+ *  head: the message names the model), NID_EINTERNAL. Thread-safe. */
+NID_API int nid_model_verify(const nid_model *m, const float *a,
+                             const float *b, size_t n, size_t d,
+                             float *p_same, size_t p_cap);
+
+/** Similarity of n pairs (a_i, b_i), rows of n x d (d == D), under `mode`
+ *  (nid_compare_mode; see the top of this section). Writes n floats
+ *  (sim_cap >= n). Errors: NID_EINVAL (NULL, n == 0, non-finite value,
+ *  zero-norm row under cosine, unknown mode), NID_EMISMATCH (d != D),
+ *  NID_EBUFSIZE, NID_ENOTSUP (NID_COMPARE_VERIFY on a model without a
+ *  head), NID_EINTERNAL. Thread-safe. */
+NID_API int nid_model_compare(const nid_model *m, const float *a,
+                              const float *b, size_t n, size_t d, int mode,
+                              float *sim, size_t sim_cap);
+
+/** All-pairs similarity of n embeddings (n x d, d == D) under `mode`:
+ *  writes n*n floats (row-major, symmetric; sim[i][j] equals
+ *  nid_model_compare() of rows i and j; diagonal 1). NID_EBUFSIZE (needed
+ *  floats in *needed when needed != NULL) if sim_cap < n*n. Verify mode
+ *  runs the head on all n*(n-1) ordered pairs. Errors as
+ *  nid_model_compare(), NID_ENOMEM. Thread-safe. */
+NID_API int nid_model_compare_matrix(const nid_model *m, const float *emb,
+                                     size_t n, size_t d, int mode,
+                                     float *sim, size_t sim_cap,
+                                     size_t *needed);
+
+/** As nid_model_compare_matrix() but writes distances d = max(0, 1 - s)
+ *  with a zero diagonal: the input of nid_cluster_dist(), whose threshold
+ *  is then info.tau. Errors as nid_model_compare_matrix(). Thread-safe. */
+NID_API int nid_model_distance_matrix(const nid_model *m, const float *emb,
+                                      size_t n, size_t d, int mode,
+                                      float *dist, size_t dist_cap,
+                                      size_t *needed);
+
+/** Name of a compare mode ("cosine", "verify") or NULL. */
+NID_API const char *nid_compare_mode_name(int mode);
+
+/* (end of model section: model declarations go above this line) */
 
 #ifdef __cplusplus
 } /* extern "C" */

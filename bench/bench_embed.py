@@ -1,0 +1,106 @@
+#!/usr/bin/python3
+"""bench_embed.py - the Python torch side of bench/bench_embed.sh.
+
+  bench_embed.py embed PKG [--clips N] [--threads T] [--repeats R] [--mode M]
+      Time module(clips) on the same random clips as bench_embed (same
+      size; values differ, which does not matter for dense convolutions).
+      M: stored (torch.jit.load as is), optimized (load, then
+      torch.jit.optimize_for_inference, as nid_model_load does by default),
+      eager (the nn.Module of the package's arch, random weights, no_grad).
+      Prints "python mode=M clips=N threads=T median_s=... per_clip_s=...".
+  bench_embed.py peak [--threads T] [--size S] [--repeats R]
+      float32 matrix product S x S x S through torch.mm: the machine's
+      measured matmul peak, "peak threads=T size=S gflops=...".
+  bench_embed.py flops PKG
+      FLOP of one clip of the package's arch and input size (2 per
+      multiply-add of every convolution and linear layer): "flops=...".
+"""
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+import torch  # noqa: E402
+
+from training.noduleid_models import METADATA_NAME  # noqa: E402
+from training.noduleid_models import models as M  # noqa: E402
+
+
+def meta_of(pkg):
+    extra = {METADATA_NAME: ""}
+    mod = torch.jit.load(pkg, map_location="cpu", _extra_files=extra)
+    return mod, json.loads(extra[METADATA_NAME])
+
+
+def median_time(fn, repeats):
+    fn()  # warm-up (and the profiling executor's first run)
+    t = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        t.append(time.perf_counter() - t0)
+    return statistics.median(t)
+
+
+def cmd_embed(a):
+    torch.set_num_threads(a.threads)
+    mod, meta = meta_of(a.pkg)
+    i = meta["input"]
+    x = torch.rand(a.clips, i["channels"], i["frames"], i["height"], i["width"]) * 2 - 1
+    keep = ["verify"] if hasattr(mod, "verify") else []
+    if a.mode == "optimized":
+        if hasattr(mod, "training"):
+            mod = torch.jit.freeze(mod.eval(), preserved_attrs=keep)
+        mod = torch.jit.optimize_for_inference(mod, keep)
+    elif a.mode == "eager":
+        mod = M.make_extractor(meta["arch"], i["channels"]).eval()
+    with torch.no_grad():
+        med = median_time(lambda: mod(x), a.repeats)
+    print("python mode=%s clips=%d threads=%d median_s=%.4f per_clip_s=%.4f"
+          % (a.mode, a.clips, torch.get_num_threads(), med, med / a.clips))
+
+
+def cmd_peak(a):
+    torch.set_num_threads(a.threads)
+    s = a.size
+    x = torch.rand(s, s)
+    y = torch.rand(s, s)
+    out = torch.empty(s, s)
+    med = median_time(lambda: torch.mm(x, y, out=out), a.repeats)
+    print("peak threads=%d size=%d gflops=%.1f" % (torch.get_num_threads(), s,
+                                                  2.0 * s ** 3 / med / 1e9))
+
+
+def cmd_flops(a):
+    _, meta = meta_of(a.pkg)
+    i = meta["input"]
+    ext = M.make_extractor(meta["arch"], i["channels"])
+    print("flops=%d" % M.count_flops(ext, (i["channels"], i["frames"], i["height"],
+                                           i["width"])))
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    e = sub.add_parser("embed")
+    e.add_argument("pkg")
+    e.add_argument("--clips", type=int, default=1)
+    e.add_argument("--threads", type=int, default=2)
+    e.add_argument("--repeats", type=int, default=5)
+    e.add_argument("--mode", choices=("stored", "optimized", "eager"), default="optimized")
+    p = sub.add_parser("peak")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--size", type=int, default=4096)
+    p.add_argument("--repeats", type=int, default=5)
+    f = sub.add_parser("flops")
+    f.add_argument("pkg")
+    a = ap.parse_args()
+    {"embed": cmd_embed, "peak": cmd_peak, "flops": cmd_flops}[a.cmd](a)
+
+
+if __name__ == "__main__":
+    main()

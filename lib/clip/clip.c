@@ -1,0 +1,393 @@
+/*
+ * clip.c - clips from tracklets: frame sampling (uniform / sliding
+ * windows), crop with margin around the tracklet's box, resize,
+ * normalisation, N x C x T x H x W float output.
+ */
+#include "clip_internal.h"
+#include "tracklet/tracklet_internal.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Limits that keep every size product far from overflow. */
+#define MAX_FRAMES 65536
+#define MAX_SIDE   16384
+
+void nid_clip_options_init(nid_clip_options *o)
+{
+    if (!o) return;
+    memset(o, 0, sizeof *o);
+    o->struct_size = sizeof *o;
+    o->frames = 16;
+    o->height = 256;
+    o->width = 128;
+    o->channels = 3;
+    o->margin = 0.1f;
+    o->filter = NID_FILTER_AREA;
+    o->interp = NID_INTERP_UNION;
+    o->sampling = NID_SAMPLE_UNIFORM;
+    o->window_stride = 0;
+    o->pad = NID_PAD_ZERO;
+    for (int c = 0; c < 3; c++) {
+        o->mean[c] = 0.5f;
+        o->std[c] = 0.5f;
+    }
+}
+
+int nid_clip_check_options(const nid_clip_options *o, const char *fn)
+{
+    if (!NID_STRUCT_OK(o, sizeof(nid_clip_options)))
+        return nid_fail(NID_EINVAL, "%s: opts->struct_size %zu too small "
+                        "(use nid_clip_options_init)", fn, o->struct_size);
+    if (o->frames < 1 || o->frames > MAX_FRAMES)
+        return nid_fail(NID_EINVAL, "%s: frames %d must be in [1, %d]", fn,
+                        (int)o->frames, MAX_FRAMES);
+    if (o->height < 1 || o->height > MAX_SIDE || o->width < 1 ||
+        o->width > MAX_SIDE)
+        return nid_fail(NID_EINVAL, "%s: height %d and width %d must be in "
+                        "[1, %d]", fn, (int)o->height, (int)o->width,
+                        MAX_SIDE);
+    if (o->channels != 1 && o->channels != 3)
+        return nid_fail(NID_EINVAL, "%s: channels %d must be 1 or 3", fn,
+                        (int)o->channels);
+    if (!(o->margin >= 0.0f && o->margin <= 100.0f))
+        return nid_fail(NID_EINVAL, "%s: margin %g must be in [0, 100]", fn,
+                        o->margin);
+    if (o->filter < NID_FILTER_AREA || o->filter > NID_FILTER_NEAREST)
+        return nid_fail(NID_EINVAL, "%s: unknown filter %d", fn,
+                        (int)o->filter);
+    if (o->interp != NID_INTERP_UNION && o->interp != NID_INTERP_LINEAR)
+        return nid_fail(NID_EINVAL, "%s: unknown interp %d", fn,
+                        (int)o->interp);
+    if (o->sampling != NID_SAMPLE_UNIFORM &&
+        o->sampling != NID_SAMPLE_WINDOWS)
+        return nid_fail(NID_EINVAL, "%s: unknown sampling %d", fn,
+                        (int)o->sampling);
+    if (o->pad != NID_PAD_ZERO && o->pad != NID_PAD_REPLICATE)
+        return nid_fail(NID_EINVAL, "%s: unknown pad %d", fn, (int)o->pad);
+    for (int c = 0; c < 3; c++) {
+        if (!isfinite(o->mean[c]) || !isfinite(o->std[c]) ||
+            o->std[c] == 0.0f || !isfinite(1.0f / (255.0f * o->std[c])))
+            return nid_fail(NID_EINVAL, "%s: mean[%d] = %g, std[%d] = %g: "
+                            "need finite values and std != 0", fn, c,
+                            o->mean[c], c, o->std[c]);
+    }
+    return NID_OK;
+}
+
+int nid_crop_rect(const nid_box *b, float margin, const char *fn,
+                  nid_crop *out)
+{
+    /* margin * size in float, so that e.g. 0.1f * 240 is exactly 24 */
+    double mx = (double)(margin * b->w), my = (double)(margin * b->h);
+    double x0 = floor(b->x - mx), x1 = ceil((double)b->x + b->w + mx);
+    double y0 = floor(b->y - my), y1 = ceil((double)b->y + b->h + my);
+    if (x1 <= x0) x1 = x0 + 1;
+    if (y1 <= y0) y1 = y0 + 1;
+    if (x1 - x0 > NID_MAX_CROP || y1 - y0 > NID_MAX_CROP ||
+        fabs(x0) > 4.0 * NID_MAX_CROP || fabs(y0) > 4.0 * NID_MAX_CROP)
+        return nid_fail(NID_EINVAL, "%s: box [%g, %g, %g, %g] with margin "
+                        "%g gives a crop too large or too far out (limit "
+                        "%d pixels)", fn, b->x, b->y, b->w, b->h, margin,
+                        NID_MAX_CROP);
+    *out = (nid_crop){(int64_t)x0, (int64_t)y0, (int64_t)x1, (int64_t)y1};
+    return NID_OK;
+}
+
+static int check_frame(const nid_frame *f, const char *fn)
+{
+    if (!f->data)
+        return nid_fail(NID_EINVAL, "%s: frame->data is NULL", fn);
+    if (f->format != NID_PIX_GRAY8 && f->format != NID_PIX_RGB24)
+        return nid_fail(NID_EINVAL, "%s: unknown pixel format %d", fn,
+                        (int)f->format);
+    size_t bpp = f->format == NID_PIX_RGB24 ? 3 : 1;
+    if (f->width < 1 || f->height < 1 ||
+        f->stride < (size_t)f->width * bpp)
+        return nid_fail(NID_EINVAL, "%s: frame %dx%d with stride %zu is "
+                        "invalid (stride must be >= %zu)", fn,
+                        (int)f->width, (int)f->height, f->stride,
+                        (size_t)f->width * bpp);
+    return NID_OK;
+}
+
+static size_t frame_floats(const nid_clip_options *o)
+{
+    return (size_t)o->channels * (size_t)o->height * (size_t)o->width;
+}
+
+int nid_crop_resize(const nid_frame *frame, const nid_box *box,
+                    const nid_clip_options *opts, float *out,
+                    size_t out_cap, size_t *needed)
+{
+    static const char fn[] = "nid_crop_resize";
+    nid_clip_options defaults;
+    nid_clip_options_init(&defaults);
+    if (!opts) opts = &defaults;
+    if (!frame || !box || !out)
+        return nid_fail(NID_EINVAL, "%s: frame, box or out is NULL", fn);
+    int rc = nid_clip_check_options(opts, fn);
+    if (rc == NID_OK) rc = check_frame(frame, fn);
+    if (rc != NID_OK) return rc;
+    if (!nid_box_valid(box))
+        return nid_fail(NID_EINVAL, "%s: box [%g, %g, %g, %g] needs finite "
+                        "values and w > 0, h > 0", fn, box->x, box->y,
+                        box->w, box->h);
+    size_t n = frame_floats(opts);
+    if (out_cap < n) {
+        if (needed) *needed = n;
+        return nid_fail(NID_EBUFSIZE, "%s: out has room for %zu floats, "
+                        "needs %zu (%d x %d x %d)", fn, out_cap, n,
+                        (int)opts->channels, (int)opts->height,
+                        (int)opts->width);
+    }
+    nid_crop c;
+    if ((rc = nid_crop_rect(box, opts->margin, fn, &c)) != NID_OK) return rc;
+    /* resample into scratch so that `out` is untouched on failure */
+    float *tmp = malloc(n * sizeof *tmp);
+    if (!tmp) return nid_fail(NID_ENOMEM, "%s: out of memory", fn);
+    nid_resize_ws ws = {0};
+    rc = nid_resize_crop(&ws, frame, &c, opts, tmp,
+                         (size_t)opts->height * (size_t)opts->width);
+    nid_resize_ws_free(&ws);
+    if (rc == NID_OK) memcpy(out, tmp, n * sizeof *tmp);
+    free(tmp);
+    if (rc != NID_OK) return rc;
+    if (needed) *needed = n;
+    nid_clear_error();
+    return NID_OK;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Sampling                                                                 */
+/* ------------------------------------------------------------------------ */
+
+static int64_t stride_of(const nid_clip_options *o)
+{
+    return o->window_stride > 0 ? o->window_stride : o->frames;
+}
+
+static size_t n_clips_of(const nid_trk *t, const nid_clip_options *o)
+{
+    uint64_t len = (uint64_t)(t->end - t->start) + 1;
+    uint64_t T = (uint64_t)o->frames;
+    if (o->sampling == NID_SAMPLE_UNIFORM || len <= T) return 1;
+    uint64_t s = (uint64_t)stride_of(o);
+    uint64_t n = 1 + (len - T + s - 1) / s;
+    return n > SIZE_MAX ? SIZE_MAX : (size_t)n;
+}
+
+/* Frame numbers of clip k (k < n_clips_of). */
+static void clip_frames(const nid_trk *t, const nid_clip_options *o,
+                        size_t k, int64_t *frames)
+{
+    uint64_t len = (uint64_t)(t->end - t->start) + 1;
+    uint64_t T = (uint64_t)o->frames;
+    if (o->sampling == NID_SAMPLE_WINDOWS && len > T) {
+        uint64_t off = (uint64_t)k * (uint64_t)stride_of(o);
+        if (off > len - T) off = len - T;
+        for (uint64_t i = 0; i < T; i++)
+            frames[i] = t->start + (int64_t)(off + i);
+        return;
+    }
+    if (T == 1) {
+        frames[0] = t->start + (int64_t)((len - 1) / 2);
+        return;
+    }
+    /* start + floor(i * (len - 1) / (T - 1) + 1/2), exactly */
+    for (uint64_t i = 0; i < T; i++) {
+        unsigned __int128 num = (unsigned __int128)(2 * i) * (len - 1) +
+                                (T - 1);
+        frames[i] = t->start + (int64_t)(num / (2 * (T - 1)));
+    }
+}
+
+static int get_trk(const nid_exam *e, size_t t, const char *fn,
+                   const nid_trk **out)
+{
+    if (t >= e->n_trk)
+        return nid_fail(NID_ERANGE, "%s: tracklet %zu out of range (exam "
+                        "has %zu)", fn, t, e->n_trk);
+    *out = &e->trk[t];
+    return NID_OK;
+}
+
+static int sizes(const nid_trk *t, const nid_clip_options *o, const char *fn,
+                 size_t *n_clips, size_t *n_floats)
+{
+    size_t n = n_clips_of(t, o), per, total;
+    if (!nid_mul_size(frame_floats(o), (size_t)o->frames, &per) ||
+        !nid_mul_size(per, n, &total))
+        return nid_fail(NID_ENOMEM, "%s: tracklet \"%s\": %zu clips of %d "
+                        "frames do not fit in memory", fn, t->id, n,
+                        (int)o->frames);
+    *n_clips = n;
+    *n_floats = total;
+    return NID_OK;
+}
+
+int nid_clip_count(const nid_exam *e, size_t t, const nid_clip_options *opts,
+                   size_t *n_clips, size_t *n_floats)
+{
+    static const char fn[] = "nid_clip_count";
+    nid_clip_options defaults;
+    nid_clip_options_init(&defaults);
+    if (!opts) opts = &defaults;
+    if (!e) return nid_fail(NID_EINVAL, "%s: exam is NULL", fn);
+    const nid_trk *trk = NULL;
+    size_t n, nf;
+    int rc = nid_clip_check_options(opts, fn);
+    if (rc == NID_OK) rc = get_trk(e, t, fn, &trk);
+    if (rc == NID_OK) rc = sizes(trk, opts, fn, &n, &nf);
+    if (rc != NID_OK) return rc;
+    if (n_clips) *n_clips = n;
+    if (n_floats) *n_floats = nf;
+    nid_clear_error();
+    return NID_OK;
+}
+
+int nid_clip_frames(const nid_exam *e, size_t t, const nid_clip_options *opts,
+                    size_t clip, int64_t *frames, size_t frames_cap,
+                    size_t *needed)
+{
+    static const char fn[] = "nid_clip_frames";
+    nid_clip_options defaults;
+    nid_clip_options_init(&defaults);
+    if (!opts) opts = &defaults;
+    if (!e || !frames)
+        return nid_fail(NID_EINVAL, "%s: exam or frames is NULL", fn);
+    const nid_trk *trk = NULL;
+    int rc = nid_clip_check_options(opts, fn);
+    if (rc == NID_OK) rc = get_trk(e, t, fn, &trk);
+    if (rc != NID_OK) return rc;
+    size_t n = n_clips_of(trk, opts);
+    if (clip >= n)
+        return nid_fail(NID_ERANGE, "%s: tracklet \"%s\" gives %zu clips, "
+                        "asked for clip %zu", fn, trk->id, n, clip);
+    if (frames_cap < (size_t)opts->frames) {
+        if (needed) *needed = (size_t)opts->frames;
+        return nid_fail(NID_EBUFSIZE, "%s: frames has room for %zu, needs "
+                        "%d", fn, frames_cap, (int)opts->frames);
+    }
+    clip_frames(trk, opts, clip, frames);
+    if (needed) *needed = (size_t)opts->frames;
+    nid_clear_error();
+    return NID_OK;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Building clips                                                           */
+/* ------------------------------------------------------------------------ */
+
+typedef struct slot {
+    int64_t frame;
+    size_t  pos;   /* clip * T + t */
+} slot;
+
+static int cmp_slot(const void *a, const void *b)
+{
+    const slot *x = a, *y = b;
+    if (x->frame != y->frame) return x->frame < y->frame ? -1 : 1;
+    return x->pos < y->pos ? -1 : (x->pos > y->pos);
+}
+
+/* The annotation must fit the video it is applied to. */
+static int check_against_video(const nid_trk *t, const nid_video_info *vi,
+                               const char *fn)
+{
+    if (t->end >= vi->n_frames)
+        return nid_fail(NID_EMISMATCH, "%s: tracklet \"%s\" ends at frame "
+                        "%lld but the video has %lld frames", fn, t->id,
+                        (long long)t->end, (long long)vi->n_frames);
+    for (size_t k = 0; k < t->n_kf; k++) {
+        const nid_box *b = &t->kf[k].box;
+        if (!nid_box_inside(b, vi->width, vi->height))
+            return nid_fail(NID_EMISMATCH, "%s: tracklet \"%s\", frame "
+                            "%lld: box [%g, %g, %g, %g] extends outside the "
+                            "video's %dx%d frames", fn, t->id,
+                            (long long)t->kf[k].frame, b->x, b->y, b->w,
+                            b->h, (int)vi->width, (int)vi->height);
+    }
+    return NID_OK;
+}
+
+int nid_clip_build(nid_video *video, const nid_exam *e, size_t t,
+                   const nid_clip_options *opts, float *out, size_t out_cap,
+                   size_t *n_clips, size_t *needed)
+{
+    static const char fn[] = "nid_clip_build";
+    nid_clip_options defaults;
+    nid_clip_options_init(&defaults);
+    if (!opts) opts = &defaults;
+    if (!video || !e || !out)
+        return nid_fail(NID_EINVAL, "%s: video, exam or out is NULL", fn);
+    const nid_trk *trk = NULL;
+    size_t n, total;
+    int rc = nid_clip_check_options(opts, fn);
+    if (rc == NID_OK) rc = get_trk(e, t, fn, &trk);
+    if (rc == NID_OK) rc = sizes(trk, opts, fn, &n, &total);
+    if (rc != NID_OK) return rc;
+    if (out_cap < total) {
+        if (needed) *needed = total;
+        return nid_fail(NID_EBUFSIZE, "%s: tracklet \"%s\": out has room "
+                        "for %zu floats, needs %zu (%zu clips x %d x %d x "
+                        "%d x %d)", fn, trk->id, out_cap, total, n,
+                        (int)opts->channels, (int)opts->frames,
+                        (int)opts->height, (int)opts->width);
+    }
+    nid_video_info vi;
+    nid_video_info_init(&vi);
+    if ((rc = nid_video_get_info(video, &vi)) != NID_OK) return rc;
+    if ((rc = check_against_video(trk, &vi, fn)) != NID_OK) return rc;
+
+    const size_t T = (size_t)opts->frames;
+    const size_t hw = (size_t)opts->height * (size_t)opts->width;
+    size_t n_slots;
+    if (!nid_mul_size(n, T, &n_slots))
+        return nid_fail(NID_ENOMEM, "%s: too many clips", fn);
+    slot *slots = malloc(n_slots * sizeof *slots);
+    int64_t *fr = malloc(T * sizeof *fr);
+    if (!slots || !fr) {
+        free(slots);
+        free(fr);
+        return nid_fail(NID_ENOMEM, "%s: out of memory", fn);
+    }
+    for (size_t k = 0; k < n; k++) {
+        clip_frames(trk, opts, k, fr);
+        for (size_t i = 0; i < T; i++)
+            slots[k * T + i] = (slot){fr[i], k * T + i};
+    }
+    /* decode in increasing frame order, each frame once; resample into
+     * the frame's first slot, copy to its other slots */
+    qsort(slots, n_slots, sizeof *slots, cmp_slot);
+    const size_t C = (size_t)opts->channels, ch_stride = T * hw;
+    nid_resize_ws ws = {0};
+    for (size_t s = 0; s < n_slots && rc == NID_OK;) {
+        int64_t f = slots[s].frame;
+        nid_frame frame;
+        nid_box box = nid_trk_box(trk, f, opts->interp);
+        nid_crop c;
+        float *first = out + ((slots[s].pos / T) * C * T + slots[s].pos % T) *
+                                 hw;
+        rc = nid_video_frame(video, f, &frame);
+        if (rc == NID_OK) rc = nid_crop_rect(&box, opts->margin, fn, &c);
+        if (rc == NID_OK)
+            rc = nid_resize_crop(&ws, &frame, &c, opts, first, ch_stride);
+        for (s++; s < n_slots && slots[s].frame == f && rc == NID_OK; s++) {
+            float *dst = out + ((slots[s].pos / T) * C * T +
+                                slots[s].pos % T) * hw;
+            for (size_t ch = 0; ch < C; ch++)
+                memcpy(dst + ch * ch_stride, first + ch * ch_stride,
+                       hw * sizeof *dst);
+        }
+    }
+    nid_resize_ws_free(&ws);
+    free(slots);
+    free(fr);
+    if (rc != NID_OK) return rc;
+    if (n_clips) *n_clips = n;
+    if (needed) *needed = total;
+    nid_clear_error();
+    return NID_OK;
+}

@@ -1,0 +1,66 @@
+/*
+ * clip_internal.h - crop + resize engine shared by clip.c; not installed.
+ *
+ * A resize is separable: for each axis a table gives, per output index,
+ * the first of `taps` consecutive source indices (crop coordinates) and
+ * their weights; padding is applied when pixels are fetched (resize.c).
+ * A workspace keeps the tables and the intermediate rows between frames so
+ * building a clip does not allocate per frame.
+ */
+#ifndef NID_CLIP_INTERNAL_H
+#define NID_CLIP_INTERNAL_H
+
+#include "internal.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Largest crop side accepted, in pixels (bounds the weight tables). */
+#define NID_MAX_CROP (1 << 20)
+
+typedef struct nid_axis {
+    int32_t  out;       /* output length                                   */
+    int32_t  taps;      /* taps per output index                           */
+    int32_t *idx;       /* out first taps, in crop coordinates             */
+    float   *w;         /* out * taps weights (0 for unused taps)          */
+    size_t   cap;       /* allocated entries of w                          */
+    size_t   cap_idx;   /* allocated entries of idx                        */
+} nid_axis;
+
+typedef struct nid_resize_ws {
+    nid_axis x, y;
+    float   *rows;      /* horizontally resampled image rows + a zero row  */
+    size_t   rows_cap;  /* in floats                                       */
+    float   *line;      /* one fetched (padded) crop row + output rows     */
+    size_t   line_cap;  /* in floats                                       */
+} nid_resize_ws;
+
+/* Pixel rectangle [x0, x1) x [y0, y1) cropped out of the image. */
+typedef struct nid_crop {
+    int64_t x0, y0, x1, y1;
+} nid_crop;
+
+/* Validate options (struct_size, ranges); fn names the caller. */
+int nid_clip_check_options(const nid_clip_options *o, const char *fn);
+
+/* Crop rectangle of a box grown by `margin` (floor / ceil to pixels).
+ * Returns NID_OK, or NID_EINVAL (error set) when the crop is too large. */
+int nid_crop_rect(const nid_box *b, float margin, const char *fn,
+                  nid_crop *out);
+
+/* Resample crop `c` of `frame` to opts->height x opts->width with
+ * opts->channels channels, normalised, into out: channel ch's H x W plane
+ * starts at out + ch * ch_stride. The frame and options are valid.
+ * Returns NID_OK or NID_ENOMEM (error set). */
+int nid_resize_crop(nid_resize_ws *ws, const nid_frame *frame,
+                    const nid_crop *c, const nid_clip_options *o,
+                    float *out, size_t ch_stride);
+
+void nid_resize_ws_free(nid_resize_ws *ws);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* NID_CLIP_INTERNAL_H */

@@ -1,0 +1,840 @@
+/*
+ * model.c - the public nid_model_* API: options, loading with metadata
+ * checks, embedding (batched), tracklet embedding with window pooling,
+ * the verification head, similarities and distance matrices.
+ *
+ * Everything that touches libtorch goes through torch_shim.cpp
+ * (model_internal.h); this file keeps the argument checks, the error
+ * messages and the arithmetic that needs no network. The model is
+ * immutable after loading, so every function here may run on many
+ * threads at once.
+ */
+#include "model_internal.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define DEFAULT_MAX_BATCH 4
+/* Pairs per verify call in the comparison functions: bounds the two
+ * 2*K x D input matrices. */
+#define VERIFY_CHUNK 2048
+
+struct nid_model {
+    nid_torch     *t;
+    nid_model_meta meta;
+    char          *path;
+    char          *meta_json;
+    char           device[32];
+    int            n_threads;
+    int            max_batch;
+    size_t         clip_floats; /* C*T*H*W */
+};
+
+#ifndef NID_HAVE_TORCH
+/* Built without libtorch: nid_model_load() fails in nid_torch_load(), so
+ * no model exists and the others are never reached. */
+int nid_torch_load(nid_torch **out, const char *path, const char *device,
+                          int n_threads, char **meta_json, size_t *meta_len,
+                          int *has_verify, const char *ctx)
+{
+    (void)out; (void)path; (void)device; (void)n_threads; (void)meta_json;
+    (void)meta_len; (void)has_verify;
+    return nid_fail(NID_ENOTSUP, "%s: libnoduleid was built without libtorch "
+                    "(NID_WITH_TORCH=OFF): models cannot be loaded", ctx);
+}
+int nid_torch_optimize(nid_torch *t, const char *ctx)
+{
+    (void)t; (void)ctx;
+    return NID_ENOTSUP;
+}
+int nid_torch_forward(const nid_torch *t, const float *x,
+                             const int64_t shape[5], float *out, size_t out_cap,
+                             int64_t got[2], int status, const char *ctx)
+{
+    (void)t; (void)x; (void)shape; (void)out; (void)out_cap; (void)got;
+    (void)status;
+    return nid_fail(NID_ENOTSUP, "%s: built without libtorch", ctx);
+}
+int nid_torch_verify(const nid_torch *t, const float *a, const float *b,
+                            size_t n, size_t d, float *out, int64_t *got_len,
+                            int status, const char *ctx)
+{
+    (void)t; (void)a; (void)b; (void)n; (void)d; (void)out; (void)got_len;
+    (void)status;
+    return nid_fail(NID_ENOTSUP, "%s: built without libtorch", ctx);
+}
+const char *nid_torch_device(const nid_torch *t)
+{
+    (void)t;
+    return "cpu";
+}
+void nid_torch_free(nid_torch *t)
+{
+    (void)t;
+}
+#endif
+
+/* ------------------------------------------------------------------------ */
+/* Options, info, names                                                     */
+/* ------------------------------------------------------------------------ */
+
+void nid_model_options_init(nid_model_options *o)
+{
+    if (!o) return;
+    memset(o, 0, sizeof *o);
+    o->struct_size = sizeof *o;
+    strcpy(o->device, "cpu");
+    o->n_threads = 0;
+    o->optimize = 1;
+    o->max_batch = DEFAULT_MAX_BATCH;
+}
+
+void nid_model_info_init(nid_model_info *info)
+{
+    if (!info) return;
+    memset(info, 0, sizeof *info);
+    info->struct_size = sizeof *info;
+}
+
+const char *nid_compare_mode_name(int mode)
+{
+    switch (mode) {
+    case NID_COMPARE_COSINE: return "cosine";
+    case NID_COMPARE_VERIFY: return "verify";
+    default:                 return NULL;
+    }
+}
+
+/* "cpu", "cuda" or "cuda:N" (N decimal, no sign, at most 4 digits). */
+static int device_ok(const char *d)
+{
+    if (strcmp(d, "cpu") == 0 || strcmp(d, "cuda") == 0)
+        return 1;
+    if (strncmp(d, "cuda:", 5) != 0)
+        return 0;
+    size_t n = strlen(d + 5);
+    if (n < 1 || n > 4)
+        return 0;
+    for (size_t i = 5; d[i]; i++)
+        if (d[i] < '0' || d[i] > '9')
+            return 0;
+    return 1;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Loading                                                                  */
+/* ------------------------------------------------------------------------ */
+
+void nid_model_free(nid_model *m)
+{
+    if (!m) return;
+    nid_torch_free(m->t);
+    free(m->meta.description);
+    free(m->meta_json);
+    free(m->path);
+    free(m);
+}
+
+/* The file must exist and be a readable regular file: reported as NID_EIO
+ * here, so that libtorch's errors mean "not a valid archive". */
+static int check_file(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return nid_fail(NID_EIO, "nid_model_load: cannot open model package "
+                        "%s: %s", path, strerror(errno));
+    struct stat st;
+    int rc = fstat(fileno(f), &st);
+    int e = errno;
+    fclose(f);
+    if (rc != 0)
+        return nid_fail(NID_EIO, "nid_model_load: cannot stat %s: %s", path,
+                        strerror(e));
+    if (!S_ISREG(st.st_mode))
+        return nid_fail(NID_EIO, "nid_model_load: %s is not a regular file",
+                        path);
+    return NID_OK;
+}
+
+/* Run forward on one zero clip of the declared shape (and verify on its
+ * embedding): the network must accept the metadata's input and produce
+ * its embedding size. This is also the warm-up run. */
+static int check_network(nid_model *m, const char *ctx)
+{
+    const nid_model_meta *me = &m->meta;
+    float *zero = calloc(m->clip_floats, sizeof *zero);
+    float *e = malloc((size_t)me->embed_dim * sizeof *e);
+    if (!zero || !e) {
+        free(zero);
+        free(e);
+        return nid_fail(NID_ENOMEM, "%s: out of memory", ctx);
+    }
+    int64_t shape[5] = {1, me->channels, me->frames, me->height, me->width};
+    int64_t got[2] = {0, 0};
+    char c2[600];
+    snprintf(c2, sizeof c2, "%s: the network rejects the metadata's input "
+             "shape 1 x %d x %d x %d x %d (input.channels/frames/height/width)",
+             ctx, (int)me->channels, (int)me->frames, (int)me->height,
+             (int)me->width);
+    int rc = nid_torch_forward(m->t, zero, shape, e, (size_t)me->embed_dim,
+                               got, NID_EMISMATCH, c2);
+    if (rc == NID_TORCH_SHAPE)
+        rc = nid_fail(NID_EMISMATCH, "%s: forward on 1 clip gives a %lld x "
+                      "%lld tensor, the metadata says 1 x %d (embedding.dim)",
+                      ctx, (long long)got[0], (long long)got[1],
+                      (int)me->embed_dim);
+    if (rc == NID_OK && me->verification) {
+        float p = NAN;
+        int64_t len = 0;
+        rc = nid_torch_verify(m->t, e, e, 1, (size_t)me->embed_dim, &p, &len,
+                              NID_EMISMATCH, ctx);
+        if (rc == NID_TORCH_SHAPE)
+            rc = nid_fail(NID_EMISMATCH, "%s: verify on 1 pair gives %lld "
+                          "values, expected 1", ctx, (long long)len);
+        else if (rc == NID_OK && !(p >= 0.0f && p <= 1.0f))
+            rc = nid_fail(NID_EFORMAT, "%s: verify gives %g, not a probability "
+                          "(verify.output is \"probability\")", ctx, (double)p);
+    }
+    free(zero);
+    free(e);
+    return rc;
+}
+
+int nid_model_load(nid_model **out, const char *path,
+                   const nid_model_options *opts)
+{
+    static const char fn[] = "nid_model_load";
+    nid_model_options def;
+    if (!out || !path)
+        return nid_fail(NID_EINVAL, "%s: %s is NULL", fn, !out ? "out" : "path");
+    if (!opts) {
+        nid_model_options_init(&def);
+        opts = &def;
+    }
+    if (!NID_STRUCT_OK(opts, sizeof(nid_model_options)))
+        return nid_fail(NID_EINVAL, "%s: opts->struct_size %zu too small (use "
+                        "nid_model_options_init)", fn, opts->struct_size);
+    if (!memchr(opts->device, '\0', sizeof opts->device) ||
+        !device_ok(opts->device))
+        return nid_fail(NID_EINVAL, "%s: opts->device \"%.31s\": expected "
+                        "\"cpu\", \"cuda\" or \"cuda:N\"", fn, opts->device);
+    int rc = check_file(path);
+    if (rc) return rc;
+
+    nid_model *m = calloc(1, sizeof *m);
+    char *ctx = malloc(strlen(path) + sizeof fn + 4);
+    if (!m || !ctx || !(m->path = strdup(path))) {
+        free(ctx);
+        nid_model_free(m);
+        return nid_fail(NID_ENOMEM, "%s: out of memory", fn);
+    }
+    sprintf(ctx, "%s: %s", fn, path);
+    m->n_threads = opts->n_threads > 0 ? opts->n_threads : nid_default_threads();
+    m->max_batch = opts->max_batch > 0 ? opts->max_batch : DEFAULT_MAX_BATCH;
+
+    size_t meta_len = 0;
+    int has_verify = 0;
+    rc = nid_torch_load(&m->t, path, opts->device, m->n_threads, &m->meta_json,
+                        &meta_len, &has_verify, ctx);
+    if (!rc && !m->meta_json)
+        rc = nid_fail(NID_EFORMAT, "%s: no %s in the archive: a TorchScript "
+                      "file, but not a libnoduleid model package "
+                      "(docs/model-package.md)", ctx, NID_MODEL_META_NAME);
+    if (!rc)
+        rc = nid_model_meta_parse(m->meta_json, meta_len, path, &m->meta);
+    if (!rc && m->meta.verification != has_verify)
+        rc = nid_fail(NID_EFORMAT, "%s: kind is \"%s\" but the module has %s "
+                      "verify method", ctx,
+                      m->meta.verification ? "verification" : "classification",
+                      has_verify ? "a" : "no");
+    if (!rc) {
+        const nid_model_meta *me = &m->meta;
+        m->clip_floats = (size_t)me->channels * (size_t)me->frames *
+                         (size_t)me->height * (size_t)me->width;
+    }
+    if (!rc && opts->optimize) {
+        /* Optimising is an improvement, not a requirement: keep the module
+         * as stored if libtorch cannot optimise it. */
+        if (nid_torch_optimize(m->t, ctx) != NID_OK)
+            nid_log(NID_LOG_WARN, "%s (running the module as stored)",
+                    nid_last_error());
+    }
+    if (!rc)
+        rc = check_network(m, ctx);
+    free(ctx);
+    if (rc) {
+        nid_model_free(m);
+        return rc;
+    }
+    snprintf(m->device, sizeof m->device, "%s", nid_torch_device(m->t));
+    *out = m;
+    nid_clear_error();
+    return NID_OK;
+}
+
+int nid_model_get_info(const nid_model *m, nid_model_info *info)
+{
+    if (!m || !info)
+        return nid_fail(NID_EINVAL, "nid_model_get_info: %s is NULL",
+                        !m ? "model" : "info");
+    if (!NID_STRUCT_OK(info, sizeof(nid_model_info)))
+        return nid_fail(NID_EINVAL, "nid_model_get_info: info->struct_size %zu "
+                        "too small (use nid_model_info_init)", info->struct_size);
+    const nid_model_meta *me = &m->meta;
+    nid_model_info r;
+    nid_model_info_init(&r);
+    r.format_version = me->format_version;
+    memcpy(r.arch, me->arch, sizeof r.arch);
+    r.has_verify = me->verification;
+    r.frames = me->frames;
+    r.height = me->height;
+    r.width = me->width;
+    r.channels = me->channels;
+    memcpy(r.mean, me->mean, sizeof r.mean);
+    memcpy(r.std, me->std, sizeof r.std);
+    r.margin = me->margin;
+    r.filter = me->filter;
+    r.interp = me->interp;
+    r.pad = me->pad;
+    r.embed_dim = me->embed_dim;
+    r.normalized = me->normalized;
+    r.compare = me->compare;
+    r.tau = me->tau;
+    r.pair_threshold = me->pair_threshold;
+    r.calibrated = me->calibrated;
+    memcpy(r.model_id, me->model_id, sizeof r.model_id);
+    memcpy(r.device, m->device, sizeof r.device);
+    r.n_threads = m->n_threads;
+    r.description = me->description;
+    r.meta_json = m->meta_json;
+    r.path = m->path;
+    *info = r;
+    nid_clear_error();
+    return NID_OK;
+}
+
+int nid_model_clip_options(const nid_model *m, nid_clip_options *opts)
+{
+    if (!m || !opts)
+        return nid_fail(NID_EINVAL, "nid_model_clip_options: %s is NULL",
+                        !m ? "model" : "opts");
+    const nid_model_meta *me = &m->meta;
+    nid_clip_options o;
+    nid_clip_options_init(&o);
+    o.frames = me->frames;
+    o.height = me->height;
+    o.width = me->width;
+    o.channels = me->channels;
+    o.margin = me->margin;
+    o.filter = me->filter;
+    o.interp = me->interp;
+    o.pad = me->pad;
+    memcpy(o.mean, me->mean, sizeof o.mean);
+    memcpy(o.std, me->std, sizeof o.std);
+    *opts = o;
+    nid_clear_error();
+    return NID_OK;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Embedding                                                                */
+/* ------------------------------------------------------------------------ */
+
+/* Index of the first non-finite value of x[0..n-1], or n. */
+static size_t first_nonfinite(const float *x, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(x[i]))
+            return i;
+    return n;
+}
+
+/* Embed n clips into e (n x D), max_batch clips per forward pass. No
+ * argument checks: the callers have made them. */
+static int embed_batches(const nid_model *m, const float *clips, size_t n,
+                         float *e, const char *ctx)
+{
+    const nid_model_meta *me = &m->meta;
+    const size_t dim = (size_t)me->embed_dim;
+    for (size_t i = 0; i < n; i += (size_t)m->max_batch) {
+        size_t b = n - i < (size_t)m->max_batch ? n - i : (size_t)m->max_batch;
+        int64_t shape[5] = {(int64_t)b, me->channels, me->frames, me->height,
+                            me->width};
+        int64_t got[2] = {-1, -1};
+        int rc = nid_torch_forward(m->t, clips + i * m->clip_floats, shape,
+                                   e + i * dim, b * dim, got, NID_EINTERNAL, ctx);
+        if (rc == NID_TORCH_SHAPE)
+            return nid_fail(NID_EINTERNAL, "%s: forward on %zu clips gives "
+                            "%lld x %lld, expected %zu x %zu", ctx, b,
+                            (long long)got[0], (long long)got[1], b, dim);
+        if (rc) return rc;
+    }
+    return NID_OK;
+}
+
+int nid_model_embed(const nid_model *m, const float *clips, size_t n,
+                    size_t clips_len, float *emb, size_t emb_cap,
+                    size_t *needed)
+{
+    static const char fn[] = "nid_model_embed";
+    if (!m || !clips)
+        return nid_fail(NID_EINVAL, "%s: %s is NULL", fn, !m ? "model" : "clips");
+    if (n == 0)
+        return nid_fail(NID_EINVAL, "%s: n must be > 0", fn);
+    const nid_model_meta *me = &m->meta;
+    size_t want, need;
+    if (!nid_mul_size(n, m->clip_floats, &want) ||
+        !nid_mul_size(n, (size_t)me->embed_dim, &need))
+        return nid_fail(NID_EINVAL, "%s: n = %zu clips is too many", fn, n);
+    if (clips_len != want) {
+        char per[64] = "";
+        if (clips_len % n == 0)
+            snprintf(per, sizeof per, " (%zu per clip)", clips_len / n);
+        return nid_fail(NID_EMISMATCH, "%s: model %s takes clips of C x T x H x "
+                        "W = %d x %d x %d x %d = %zu floats: expected %zu x %zu "
+                        "= %zu floats for n = %zu, got clips_len %zu%s", fn,
+                        m->path, (int)me->channels, (int)me->frames,
+                        (int)me->height, (int)me->width, m->clip_floats, n,
+                        m->clip_floats, want, n, clips_len, per);
+    }
+    if (!emb || emb_cap < need) {
+        if (needed) *needed = need;
+        return nid_fail(NID_EBUFSIZE, "%s: emb holds %zu floats, %zu clips x %d "
+                        "need %zu", fn, emb ? emb_cap : 0, n, (int)me->embed_dim,
+                        need);
+    }
+    size_t bad = first_nonfinite(clips, want);
+    if (bad < want)
+        return nid_fail(NID_EINVAL, "%s: clip %zu has a non-finite value at "
+                        "float %zu (%g)", fn, bad / m->clip_floats,
+                        bad % m->clip_floats, (double)clips[bad]);
+    float *e = malloc(need * sizeof *e);
+    if (!e)
+        return nid_fail(NID_ENOMEM, "%s: out of memory", fn);
+    char ctx[512];
+    snprintf(ctx, sizeof ctx, "%s: model %s", fn, m->path);
+    int rc = embed_batches(m, clips, n, e, ctx);
+    if (!rc) {
+        memcpy(emb, e, need * sizeof *e);
+        nid_clear_error();
+    }
+    free(e);
+    return rc;
+}
+
+/* Mean of n rows of e (n x dim) in double, renormalised when the model's
+ * embeddings are normalised; into out. */
+static int pool_rows(const nid_model *m, const float *e, size_t n, size_t dim,
+                     float *out, const char *fn)
+{
+    double *acc = calloc(dim, sizeof *acc);
+    if (!acc)
+        return nid_fail(NID_ENOMEM, "%s: out of memory", fn);
+    for (size_t i = 0; i < n; i++)
+        for (size_t k = 0; k < dim; k++)
+            acc[k] += e[i * dim + k];
+    double ss = 0.0;
+    for (size_t k = 0; k < dim; k++) {
+        acc[k] /= (double)n;
+        ss += acc[k] * acc[k];
+    }
+    double scale = 1.0;
+    if (m->meta.normalized) {
+        if (!(ss > 0.0) || !isfinite(ss)) {
+            free(acc);
+            return nid_fail(NID_EINVAL, "%s: the mean of the %zu embeddings has "
+                            "norm 0 and cannot be normalised", fn, n);
+        }
+        scale = 1.0 / sqrt(ss);
+    }
+    for (size_t k = 0; k < dim; k++)
+        out[k] = (float)(acc[k] * scale);
+    free(acc);
+    return NID_OK;
+}
+
+int nid_model_pool(const nid_model *m, const float *emb, size_t n, size_t d,
+                   float *out, size_t out_cap)
+{
+    static const char fn[] = "nid_model_pool";
+    if (!m || !emb || !out)
+        return nid_fail(NID_EINVAL, "%s: %s is NULL", fn,
+                        !m ? "model" : !emb ? "emb" : "out");
+    if (n == 0)
+        return nid_fail(NID_EINVAL, "%s: n must be > 0", fn);
+    if (d != (size_t)m->meta.embed_dim)
+        return nid_fail(NID_EMISMATCH, "%s: d = %zu, but model %s has embedding "
+                        "dim %d", fn, d, m->path, (int)m->meta.embed_dim);
+    if (out_cap < d)
+        return nid_fail(NID_EBUFSIZE, "%s: out holds %zu floats, need %zu", fn,
+                        out_cap, d);
+    size_t total;
+    if (!nid_mul_size(n, d, &total))
+        return nid_fail(NID_EINVAL, "%s: n = %zu is too many", fn, n);
+    size_t bad = first_nonfinite(emb, total);
+    if (bad < total)
+        return nid_fail(NID_EINVAL, "%s: embedding %zu has a non-finite value at "
+                        "%zu", fn, bad / d, bad % d);
+    float *tmp = malloc(d * sizeof *tmp);
+    if (!tmp)
+        return nid_fail(NID_ENOMEM, "%s: out of memory", fn);
+    int rc = pool_rows(m, emb, n, d, tmp, fn);
+    if (!rc) {
+        memcpy(out, tmp, d * sizeof *tmp);
+        nid_clear_error();
+    }
+    free(tmp);
+    return rc;
+}
+
+int nid_model_embed_tracklet(const nid_model *m, nid_video *video,
+                             const nid_exam *exam, size_t t,
+                             const nid_clip_options *opts, float *emb,
+                             size_t emb_cap, size_t *n_clips)
+{
+    static const char fn[] = "nid_model_embed_tracklet";
+    if (!m || !video || !exam || !emb)
+        return nid_fail(NID_EINVAL, "%s: %s is NULL", fn,
+                        !m ? "model" : !video ? "video" : !exam ? "exam" : "emb");
+    const nid_model_meta *me = &m->meta;
+    const size_t dim = (size_t)me->embed_dim;
+    if (emb_cap < dim)
+        return nid_fail(NID_EBUFSIZE, "%s: emb holds %zu floats, need %zu", fn,
+                        emb_cap, dim);
+    nid_clip_options own;
+    if (!opts) {
+        nid_model_clip_options(m, &own);
+        opts = &own;
+    } else {
+        if (!NID_STRUCT_OK(opts, sizeof(nid_clip_options)))
+            return nid_fail(NID_EINVAL, "%s: opts->struct_size %zu too small "
+                            "(use nid_model_clip_options)", fn, opts->struct_size);
+        const int32_t want[4] = {me->frames, me->height, me->width, me->channels};
+        const int32_t got[4] = {opts->frames, opts->height, opts->width,
+                                opts->channels};
+        static const char *const names[4] = {"frames", "height", "width",
+                                             "channels"};
+        for (int i = 0; i < 4; i++)
+            if (want[i] != got[i])
+                return nid_fail(NID_EMISMATCH, "%s: opts->%s is %d, model %s "
+                                "takes %d (clips %d x %d x %d x %d, C x T x H x "
+                                "W; use nid_model_clip_options)", fn, names[i],
+                                (int)got[i], m->path, (int)want[i],
+                                (int)me->channels, (int)me->frames,
+                                (int)me->height, (int)me->width);
+    }
+    size_t nc = 0, nf = 0;
+    int rc = nid_clip_count(exam, t, opts, &nc, &nf);
+    if (rc) return rc;
+    float *clips = malloc(nf * sizeof *clips);
+    float *e = NULL;
+    size_t ne;
+    if (!clips || !nid_mul_size(nc, dim, &ne) || !(e = malloc(ne * sizeof *e))) {
+        free(clips);
+        return nid_fail(NID_ENOMEM, "%s: out of memory for %zu clips of tracklet "
+                        "%zu (%zu floats)", fn, nc, t, nf);
+    }
+    size_t built = 0;
+    rc = nid_clip_build(video, exam, t, opts, clips, nf, &built, NULL);
+    if (!rc && built != nc)
+        rc = nid_fail(NID_EINTERNAL, "%s: nid_clip_build made %zu clips, "
+                      "nid_clip_count said %zu", fn, built, nc);
+    char ctx[512];
+    snprintf(ctx, sizeof ctx, "%s: model %s, tracklet %zu", fn, m->path, t);
+    if (!rc) {
+        size_t bad = first_nonfinite(clips, nf);
+        if (bad < nf)
+            rc = nid_fail(NID_EINTERNAL, "%s: clip builder gave a non-finite "
+                          "value", ctx);
+    }
+    if (!rc) rc = embed_batches(m, clips, nc, e, ctx);
+    float *pooled = NULL;
+    if (!rc && !(pooled = malloc(dim * sizeof *pooled)))
+        rc = nid_fail(NID_ENOMEM, "%s: out of memory", fn);
+    if (!rc) {
+        if (nc == 1)
+            memcpy(pooled, e, dim * sizeof *pooled);
+        else
+            rc = pool_rows(m, e, nc, dim, pooled, fn);
+    }
+    if (!rc) {
+        memcpy(emb, pooled, dim * sizeof *pooled);
+        if (n_clips) *n_clips = nc;
+        nid_clear_error();
+    }
+    free(pooled);
+    free(e);
+    free(clips);
+    return rc;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Verification and comparison                                              */
+/* ------------------------------------------------------------------------ */
+
+/* Common checks of the comparison functions: model, pointers, d, finite
+ * rows (n rows each of a and, when non-NULL, b). */
+static int check_embeddings(const nid_model *m, const float *a, const float *b,
+                            size_t n, size_t d, const char *fn)
+{
+    if (!m || !a)
+        return nid_fail(NID_EINVAL, "%s: %s is NULL", fn, !m ? "model" : "a");
+    if (n == 0)
+        return nid_fail(NID_EINVAL, "%s: n must be > 0", fn);
+    if (d != (size_t)m->meta.embed_dim)
+        return nid_fail(NID_EMISMATCH, "%s: d = %zu, but model %s has embedding "
+                        "dim %d", fn, d, m->path, (int)m->meta.embed_dim);
+    size_t total;
+    if (!nid_mul_size(n, d, &total))
+        return nid_fail(NID_EINVAL, "%s: n = %zu is too many", fn, n);
+    size_t bad = first_nonfinite(a, total);
+    if (bad < total)
+        return nid_fail(NID_EINVAL, "%s: row %zu of %s has a non-finite value",
+                        fn, bad / d, b ? "a" : "emb");
+    if (b) {
+        bad = first_nonfinite(b, total);
+        if (bad < total)
+            return nid_fail(NID_EINVAL, "%s: row %zu of b has a non-finite "
+                            "value", fn, bad / d);
+    }
+    return NID_OK;
+}
+
+static int no_head(const nid_model *m, const char *fn)
+{
+    return nid_fail(NID_ENOTSUP, "%s: model %s (%s, kind \"classification\") "
+                    "has no verification head; compare its embeddings with "
+                    "NID_COMPARE_COSINE", fn, m->path, m->meta.arch);
+}
+
+/* verify(a, b) on n pairs into p, checking that the outputs are
+ * probabilities. */
+static int run_verify(const nid_model *m, const float *a, const float *b,
+                      size_t n, float *p, const char *fn)
+{
+    char ctx[512];
+    snprintf(ctx, sizeof ctx, "%s: model %s", fn, m->path);
+    int64_t len = -1;
+    int rc = nid_torch_verify(m->t, a, b, n, (size_t)m->meta.embed_dim, p, &len,
+                              NID_EINTERNAL, ctx);
+    if (rc == NID_TORCH_SHAPE)
+        return nid_fail(NID_EINTERNAL, "%s: verify on %zu pairs gives %lld "
+                        "values", ctx, n, (long long)len);
+    if (rc) return rc;
+    for (size_t i = 0; i < n; i++)
+        if (!(p[i] >= 0.0f && p[i] <= 1.0f))
+            return nid_fail(NID_EINTERNAL, "%s: verify gives %g for pair %zu, "
+                            "not a probability", ctx, (double)p[i], i);
+    return NID_OK;
+}
+
+int nid_model_verify(const nid_model *m, const float *a, const float *b,
+                     size_t n, size_t d, float *p_same, size_t p_cap)
+{
+    static const char fn[] = "nid_model_verify";
+    if (m && !m->meta.verification)
+        return no_head(m, fn);
+    if (!b || !p_same)
+        return nid_fail(NID_EINVAL, "%s: %s is NULL", fn, !b ? "b" : "p_same");
+    int rc = check_embeddings(m, a, b, n, d, fn);
+    if (rc) return rc;
+    if (p_cap < n)
+        return nid_fail(NID_EBUFSIZE, "%s: p_same holds %zu floats, need %zu",
+                        fn, p_cap, n);
+    float *p = malloc(n * sizeof *p);
+    if (!p)
+        return nid_fail(NID_ENOMEM, "%s: out of memory", fn);
+    rc = run_verify(m, a, b, n, p, fn);
+    if (!rc) {
+        memcpy(p_same, p, n * sizeof *p);
+        nid_clear_error();
+    }
+    free(p);
+    return rc;
+}
+
+/* Cosine of two rows in double. */
+static int cosine(const float *a, const float *b, size_t d, double *out)
+{
+    double ab = 0, aa = 0, bb = 0;
+    for (size_t k = 0; k < d; k++) {
+        ab += (double)a[k] * b[k];
+        aa += (double)a[k] * a[k];
+        bb += (double)b[k] * b[k];
+    }
+    if (!(aa > 0) || !(bb > 0))
+        return -1;
+    double c = ab / (sqrt(aa) * sqrt(bb));
+    *out = c > 1.0 ? 1.0 : (c < -1.0 ? -1.0 : c);
+    return 0;
+}
+
+/* Symmetrised verify similarity of K pairs given by row indices
+ * (ia[k], ib[k]) of x: s[k] = (p(x_ia, x_ib) + p(x_ib, x_ia)) / 2.
+ * Runs VERIFY_CHUNK pairs (2 * VERIFY_CHUNK head inputs) per call. */
+static int verify_pairs(const nid_model *m, const float *xa, const float *xb,
+                        const size_t *ia, const size_t *ib, size_t k,
+                        float *s, const char *fn)
+{
+    const size_t d = (size_t)m->meta.embed_dim;
+    size_t chunk = k < VERIFY_CHUNK ? k : VERIFY_CHUNK;
+    float *A = malloc(2 * chunk * d * sizeof *A);
+    float *B = malloc(2 * chunk * d * sizeof *B);
+    float *p = malloc(2 * chunk * sizeof *p);
+    int rc = NID_OK;
+    if (!A || !B || !p)
+        rc = nid_fail(NID_ENOMEM, "%s: out of memory", fn);
+    for (size_t s0 = 0; !rc && s0 < k; s0 += chunk) {
+        size_t c = k - s0 < chunk ? k - s0 : chunk;
+        for (size_t j = 0; j < c; j++) {
+            const float *u = xa + ia[s0 + j] * d, *v = xb + ib[s0 + j] * d;
+            memcpy(A + j * d, u, d * sizeof *A);
+            memcpy(B + j * d, v, d * sizeof *B);
+            memcpy(A + (c + j) * d, v, d * sizeof *A);
+            memcpy(B + (c + j) * d, u, d * sizeof *B);
+        }
+        rc = run_verify(m, A, B, 2 * c, p, fn);
+        for (size_t j = 0; !rc && j < c; j++)
+            s[s0 + j] = 0.5f * (p[j] + p[c + j]);
+    }
+    free(A);
+    free(B);
+    free(p);
+    return rc;
+}
+
+static int check_mode(const nid_model *m, int mode, const char *fn)
+{
+    if (mode != NID_COMPARE_COSINE && mode != NID_COMPARE_VERIFY)
+        return nid_fail(NID_EINVAL, "%s: unknown compare mode %d (expected "
+                        "NID_COMPARE_COSINE or NID_COMPARE_VERIFY)", fn, mode);
+    if (mode == NID_COMPARE_VERIFY && m && !m->meta.verification)
+        return no_head(m, fn);
+    return NID_OK;
+}
+
+int nid_model_compare(const nid_model *m, const float *a, const float *b,
+                      size_t n, size_t d, int mode, float *sim, size_t sim_cap)
+{
+    static const char fn[] = "nid_model_compare";
+    int rc = check_mode(m, mode, fn);
+    if (rc) return rc;
+    if (!b || !sim)
+        return nid_fail(NID_EINVAL, "%s: %s is NULL", fn, !b ? "b" : "sim");
+    rc = check_embeddings(m, a, b, n, d, fn);
+    if (rc) return rc;
+    if (sim_cap < n)
+        return nid_fail(NID_EBUFSIZE, "%s: sim holds %zu floats, need %zu", fn,
+                        sim_cap, n);
+    float *s = malloc(n * sizeof *s);
+    size_t *idx = mode == NID_COMPARE_VERIFY ? malloc(n * sizeof *idx) : NULL;
+    if (!s || (mode == NID_COMPARE_VERIFY && !idx)) {
+        free(s);
+        free(idx);
+        return nid_fail(NID_ENOMEM, "%s: out of memory", fn);
+    }
+    if (mode == NID_COMPARE_COSINE) {
+        for (size_t i = 0; !rc && i < n; i++) {
+            double c;
+            if (cosine(a + i * d, b + i * d, d, &c))
+                rc = nid_fail(NID_EINVAL, "%s: pair %zu: a zero-norm embedding "
+                              "has no cosine", fn, i);
+            else
+                s[i] = (float)c;
+        }
+    } else {
+        for (size_t i = 0; i < n; i++)
+            idx[i] = i;
+        rc = verify_pairs(m, a, b, idx, idx, n, s, fn);
+    }
+    if (!rc) {
+        memcpy(sim, s, n * sizeof *s);
+        nid_clear_error();
+    }
+    free(s);
+    free(idx);
+    return rc;
+}
+
+/* The all-pairs similarity (as_distance == 0) or distance matrix. */
+static int compare_all(const nid_model *m, const float *emb, size_t n,
+                       size_t d, int mode, float *out, size_t cap,
+                       size_t *needed, int as_distance, const char *fn)
+{
+    int rc = check_mode(m, mode, fn);
+    if (rc) return rc;
+    rc = check_embeddings(m, emb, NULL, n, d, fn);
+    if (rc) return rc;
+    size_t nn;
+    if (!nid_mul_size(n, n, &nn))
+        return nid_fail(NID_EINVAL, "%s: n = %zu is too many", fn, n);
+    if (!out || cap < nn) {
+        if (needed) *needed = nn;
+        return nid_fail(NID_EBUFSIZE, "%s: the output holds %zu floats, n x n "
+                        "= %zu needed", fn, out ? cap : 0, nn);
+    }
+    float *r = malloc(nn * sizeof *r);
+    if (!r)
+        return nid_fail(NID_ENOMEM, "%s: out of memory for %zu x %zu floats",
+                        fn, n, n);
+    if (mode == NID_COMPARE_COSINE) {
+        /* The distance 1 - cos of the clustering code, so that clustering
+         * from this matrix equals nid_cluster() with the cosine metric. */
+        rc = nid_distance_matrix(emb, n, d, NID_METRIC_COSINE, m->n_threads, r,
+                                 nn, NULL); /* its error names a zero row */
+        if (!rc && !as_distance)
+            for (size_t i = 0; i < nn; i++)
+                r[i] = 1.0f - r[i];
+    } else {
+        size_t k = n * (n - 1) / 2;
+        size_t *ia = malloc((k ? k : 1) * sizeof *ia);
+        size_t *ib = malloc((k ? k : 1) * sizeof *ib);
+        float *s = malloc((k ? k : 1) * sizeof *s);
+        if (!ia || !ib || !s)
+            rc = nid_fail(NID_ENOMEM, "%s: out of memory for %zu pairs", fn, k);
+        size_t q = 0;
+        for (size_t i = 0; !rc && i < n; i++)
+            for (size_t j = i + 1; j < n; j++, q++) {
+                ia[q] = i;
+                ib[q] = j;
+            }
+        if (!rc && k) rc = verify_pairs(m, emb, emb, ia, ib, k, s, fn);
+        for (size_t q2 = 0; !rc && q2 < k; q2++) {
+            float v = as_distance ? (1.0f - s[q2] > 0.0f ? 1.0f - s[q2] : 0.0f)
+                                  : s[q2];
+            r[ia[q2] * n + ib[q2]] = v;
+            r[ib[q2] * n + ia[q2]] = v;
+        }
+        free(ia);
+        free(ib);
+        free(s);
+    }
+    if (!rc) {
+        for (size_t i = 0; i < n; i++)
+            r[i * n + i] = as_distance ? 0.0f : 1.0f;
+        memcpy(out, r, nn * sizeof *r);
+        nid_clear_error();
+    }
+    free(r);
+    return rc;
+}
+
+int nid_model_compare_matrix(const nid_model *m, const float *emb, size_t n,
+                             size_t d, int mode, float *sim, size_t sim_cap,
+                             size_t *needed)
+{
+    return compare_all(m, emb, n, d, mode, sim, sim_cap, needed, 0,
+                       "nid_model_compare_matrix");
+}
+
+int nid_model_distance_matrix(const nid_model *m, const float *emb, size_t n,
+                              size_t d, int mode, float *dist, size_t dist_cap,
+                              size_t *needed)
+{
+    return compare_all(m, emb, n, d, mode, dist, dist_cap, needed, 1,
+                       "nid_model_distance_matrix");
+}

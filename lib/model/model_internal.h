@@ -1,0 +1,102 @@
+/*
+ * model_internal.h - between the C side of the model stage (model.c:
+ * public API, checks, pooling, comparisons; package.c: metadata) and the
+ * libtorch shim (torch_shim.cpp, the only file that includes libtorch).
+ *
+ * Every nid_torch_* function is extern "C", catches every C++ exception
+ * and reports it through nid_fail() with the message prefix `ctx` (e.g.
+ * "nid_model_embed: model cm.nidm"). Without NID_HAVE_TORCH, model.c
+ * provides stubs that return NID_ENOTSUP.
+ */
+#ifndef NID_MODEL_INTERNAL_H
+#define NID_MODEL_INTERNAL_H
+
+#include "internal.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- package.c: metadata ------------------------------------------------ */
+
+#define NID_MODEL_FORMAT         "noduleid-model"
+#define NID_MODEL_FORMAT_VERSION 1
+#define NID_MODEL_META_NAME      "noduleid.json"
+
+/* The metadata of a package, parsed and range-checked. */
+typedef struct nid_model_meta {
+    int32_t format_version;
+    char    arch[32];
+    int     verification;     /* kind: 1 verification, 0 classification  */
+    int32_t frames, height, width, channels;
+    float   mean[3], std[3];
+    float   margin;
+    int32_t filter, interp, pad;
+    int32_t embed_dim;
+    int     normalized;
+    int32_t compare;
+    float   tau, pair_threshold;
+    int     calibrated;
+    char    model_id[72];
+    char   *description;      /* malloc'd */
+} nid_model_meta;
+
+/* Parse and check `json` (len bytes, need not be NUL-terminated) as the
+ * metadata of package `path`. On error returns NID_EFORMAT (or NID_ENOMEM)
+ * after nid_fail() naming the package and the field. On success the
+ * caller frees out->description. */
+int nid_model_meta_parse(const char *json, size_t len, const char *path,
+                         nid_model_meta *out);
+
+/* ---- torch_shim.cpp ------------------------------------------------------ */
+
+typedef struct nid_torch nid_torch;
+
+/* Returned (positive, no message recorded) by nid_torch_forward() and
+ * nid_torch_verify() when the network's output has an unexpected shape;
+ * the caller reports it with the shape it expected. */
+#define NID_TORCH_SHAPE 1
+
+/* Device check and load. `device` is "cpu", "cuda" or "cuda:N".
+ * *meta_json receives a malloc'd NUL-terminated copy of the package's
+ * noduleid.json (NULL when the archive has none) and *meta_len its length;
+ * *has_verify whether the module has a `verify` method. Errors:
+ * NID_EFORMAT (not a TorchScript archive), NID_ENOTSUP (CUDA), NID_EINVAL
+ * (bad device string), NID_ENOMEM. */
+int nid_torch_load(nid_torch **out, const char *path, const char *device,
+                   int n_threads, char **meta_json, size_t *meta_len,
+                   int *has_verify, const char *ctx);
+
+/* torch.jit.optimize_for_inference (keeping `verify` when present) on a
+ * CPU model; nothing on other devices. */
+int nid_torch_optimize(nid_torch *t, const char *ctx);
+
+/* forward on x (shape[0] x ... x shape[4], float32 contiguous, host
+ * memory). The output must be a 2-D tensor: its shape goes to got[0..1]
+ * and, when it is 2-D with exactly out_cap elements, it is copied to out;
+ * else NID_TORCH_SHAPE is returned (nothing written). An exception (TorchScript
+ * raised, libtorch failed) returns `status` with its message. */
+int nid_torch_forward(const nid_torch *t, const float *x,
+                      const int64_t shape[5], float *out, size_t out_cap,
+                      int64_t got[2], int status, const char *ctx);
+
+/* verify(a, b) on n x d embeddings; the output (n probabilities) goes to
+ * out, which holds n floats. A non-1-D output or one of another length
+ * returns NID_TORCH_SHAPE (*got_len: its length, -1 when not 1-D). Exceptions as nid_torch_forward(). */
+int nid_torch_verify(const nid_torch *t, const float *a, const float *b,
+                     size_t n, size_t d, float *out, int64_t *got_len,
+                     int status, const char *ctx);
+
+/* The device the model runs on, e.g. "cpu" or "cuda:0". */
+const char *nid_torch_device(const nid_torch *t);
+
+void nid_torch_free(nid_torch *t);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* NID_MODEL_INTERNAL_H */

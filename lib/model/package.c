@@ -1,0 +1,390 @@
+/*
+ * package.c - the metadata of a model package (noduleid.json inside the
+ * TorchScript archive), parsed with jansson and checked field by field.
+ * The format is specified in docs/model-package.md; every error names the
+ * package file and the JSON field ("input.frames") and says what was
+ * expected and what was found.
+ */
+#include "model_internal.h"
+
+#include <jansson.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct pctx {
+    const char *path;
+} pctx;
+
+static int bad(const pctx *c, const char *field, const char *fmt, ...)
+    NID_PRINTF(3, 4);
+
+static int bad(const pctx *c, const char *field, const char *fmt, ...)
+{
+    char what[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    if (field)
+        return nid_fail(NID_EFORMAT, "nid_model_load: %s: %s: field \"%s\": %s",
+                        c->path, NID_MODEL_META_NAME, field, what);
+    return nid_fail(NID_EFORMAT, "nid_model_load: %s: %s: %s", c->path,
+                    NID_MODEL_META_NAME, what);
+}
+
+static const char *type_name(const json_t *v)
+{
+    switch (json_typeof(v)) {
+    case JSON_OBJECT:  return "an object";
+    case JSON_ARRAY:   return "an array";
+    case JSON_STRING:  return "a string";
+    case JSON_INTEGER: return "an integer";
+    case JSON_REAL:    return "a number";
+    case JSON_TRUE:
+    case JSON_FALSE:   return "a boolean";
+    case JSON_NULL:    return "null";
+    }
+    return "?";
+}
+
+static void join(char *buf, size_t cap, const char *parent, const char *key)
+{
+    if (parent && parent[0])
+        snprintf(buf, cap, "%s.%s", parent, key);
+    else
+        snprintf(buf, cap, "%s", key);
+}
+
+/* Reject members of `o` not in the NULL-terminated list `known`. */
+static int only_known(const pctx *c, const json_t *o, const char *parent,
+                      const char *const *known)
+{
+    const char *key;
+    json_t *v;
+    json_object_foreach((json_t *)o, key, v) {
+        int ok = 0;
+        for (const char *const *k = known; *k; k++)
+            if (strcmp(*k, key) == 0)
+                ok = 1;
+        if (!ok) {
+            char f[96];
+            join(f, sizeof f, parent, key);
+            return bad(c, f, "unknown field (format version %d)",
+                       NID_MODEL_FORMAT_VERSION);
+        }
+    }
+    return NID_OK;
+}
+
+/* The member `key` of object `o`, required, of JSON type `type` (or any
+ * number when type == JSON_REAL). */
+static int member(const pctx *c, const json_t *o, const char *parent,
+                  const char *key, json_type type, json_t **out)
+{
+    char f[96];
+    join(f, sizeof f, parent, key);
+    json_t *v = json_object_get(o, key);
+    if (!v)
+        return bad(c, f, "missing");
+    int ok;
+    switch (type) {
+    case JSON_REAL:  ok = json_is_number(v); break;
+    case JSON_TRUE:
+    case JSON_FALSE: ok = json_is_boolean(v); break;
+    default:         ok = json_typeof(v) == type; break;
+    }
+    if (!ok) {
+        static const char *const want[] = {
+            [JSON_OBJECT] = "an object", [JSON_ARRAY] = "an array",
+            [JSON_STRING] = "a string", [JSON_INTEGER] = "an integer",
+            [JSON_REAL] = "a number", [JSON_TRUE] = "a boolean",
+            [JSON_FALSE] = "a boolean", [JSON_NULL] = "null"};
+        return bad(c, f, "expected %s, got %s", want[type], type_name(v));
+    }
+    *out = v;
+    return NID_OK;
+}
+
+static int get_int(const pctx *c, const json_t *o, const char *parent,
+                   const char *key, long long lo, long long hi, int32_t *out)
+{
+    json_t *v;
+    int rc = member(c, o, parent, key, JSON_INTEGER, &v);
+    if (rc) return rc;
+    long long x = json_integer_value(v);
+    if (x < lo || x > hi) {
+        char f[96];
+        join(f, sizeof f, parent, key);
+        return bad(c, f, "expected an integer in [%lld, %lld], got %lld", lo, hi, x);
+    }
+    *out = (int32_t)x;
+    return NID_OK;
+}
+
+static int get_num(const pctx *c, const json_t *o, const char *parent,
+                   const char *key, double lo, double hi, float *out)
+{
+    json_t *v;
+    int rc = member(c, o, parent, key, JSON_REAL, &v);
+    if (rc) return rc;
+    double x = json_number_value(v);
+    if (!isfinite(x) || x < lo || x > hi) {
+        char f[96];
+        join(f, sizeof f, parent, key);
+        return bad(c, f, "expected a number in [%g, %g], got %g", lo, hi, x);
+    }
+    *out = (float)x;
+    return NID_OK;
+}
+
+static int get_bool(const pctx *c, const json_t *o, const char *parent,
+                    const char *key, int *out)
+{
+    json_t *v;
+    int rc = member(c, o, parent, key, JSON_TRUE, &v);
+    if (rc) return rc;
+    *out = json_is_true(v) ? 1 : 0;
+    return NID_OK;
+}
+
+/* A string member that must be one of names[0..n-1]; its index to *out. */
+static int get_enum(const pctx *c, const json_t *o, const char *parent,
+                    const char *key, const char *const *names, int n,
+                    int32_t *out)
+{
+    json_t *v;
+    int rc = member(c, o, parent, key, JSON_STRING, &v);
+    if (rc) return rc;
+    const char *s = json_string_value(v);
+    for (int i = 0; i < n; i++)
+        if (strcmp(s, names[i]) == 0) {
+            *out = i;
+            return NID_OK;
+        }
+    char f[96], list[160] = "";
+    join(f, sizeof f, parent, key);
+    for (int i = 0; i < n; i++) {
+        size_t l = strlen(list);
+        snprintf(list + l, sizeof list - l, "%s\"%s\"", i ? ", " : "", names[i]);
+    }
+    return bad(c, f, "expected one of %s, got \"%.64s\"", list, s);
+}
+
+/* mean/std: an array of `channels` finite numbers (std > 0). */
+static int get_channels(const pctx *c, const json_t *o, const char *key,
+                        int channels, int positive, float out[3])
+{
+    json_t *v;
+    char f[96];
+    join(f, sizeof f, "input", key);
+    int rc = member(c, o, "input", key, JSON_ARRAY, &v);
+    if (rc) return rc;
+    if ((int)json_array_size(v) != channels)
+        return bad(c, f, "expected %d value(s), one per channel, got %zu",
+                   channels, json_array_size(v));
+    for (int i = 0; i < channels; i++) {
+        json_t *e = json_array_get(v, (size_t)i);
+        double x = json_is_number(e) ? json_number_value(e) : NAN;
+        if (!json_is_number(e) || !isfinite(x) || (positive && !(x > 0)))
+            return bad(c, f, "element %d: expected a %snumber", i,
+                       positive ? "positive " : "finite ");
+        out[i] = (float)x;
+    }
+    for (int i = channels; i < 3; i++)
+        out[i] = out[0];
+    return NID_OK;
+}
+
+static int parse_input(const pctx *c, const json_t *root, nid_model_meta *m)
+{
+    static const char *const known[] = {"frames", "height", "width", "channels",
+                                        "mean", "std", NULL};
+    json_t *in;
+    int rc = member(c, root, "", "input", JSON_OBJECT, &in);
+    if (!rc) rc = only_known(c, in, "input", known);
+    if (!rc) rc = get_int(c, in, "input", "frames", 1, 1024, &m->frames);
+    if (!rc) rc = get_int(c, in, "input", "height", 1, 4096, &m->height);
+    if (!rc) rc = get_int(c, in, "input", "width", 1, 4096, &m->width);
+    if (!rc) rc = get_int(c, in, "input", "channels", 1, 3, &m->channels);
+    if (!rc && m->channels == 2)
+        rc = bad(c, "input.channels", "expected 1 or 3, got 2");
+    if (!rc) rc = get_channels(c, in, "mean", m->channels, 0, m->mean);
+    if (!rc) rc = get_channels(c, in, "std", m->channels, 1, m->std);
+    return rc;
+}
+
+static int parse_crop(const pctx *c, const json_t *root, nid_model_meta *m)
+{
+    static const char *const known[] = {"margin", "filter", "interp", "pad", NULL};
+    /* Indexed by the nid_filter / nid_interp / nid_pad values. */
+    static const char *const filters[] = {"area", "bilinear", "nearest"};
+    static const char *const interps[] = {"union", "linear"};
+    static const char *const pads[] = {"zero", "replicate"};
+    json_t *cr;
+    int rc = member(c, root, "", "crop", JSON_OBJECT, &cr);
+    if (!rc) rc = only_known(c, cr, "crop", known);
+    if (!rc) rc = get_num(c, cr, "crop", "margin", 0.0, 10.0, &m->margin);
+    if (!rc) rc = get_enum(c, cr, "crop", "filter", filters, 3, &m->filter);
+    if (!rc) rc = get_enum(c, cr, "crop", "interp", interps, 2, &m->interp);
+    if (!rc) rc = get_enum(c, cr, "crop", "pad", pads, 2, &m->pad);
+    return rc;
+}
+
+static int parse_model_id(const pctx *c, const json_t *root, nid_model_meta *m)
+{
+    json_t *v;
+    int rc = member(c, root, "", "model_id", JSON_STRING, &v);
+    if (rc) return rc;
+    const char *s = json_string_value(v);
+    int ok = strncmp(s, "sha256:", 7) == 0 && strlen(s) == 7 + 64;
+    for (size_t i = 7; ok && s[i]; i++)
+        ok = (s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f');
+    if (!ok)
+        return bad(c, "model_id", "expected \"sha256:\" and 64 lowercase hex "
+                   "digits, got \"%.80s\"", s);
+    memcpy(m->model_id, s, 7 + 64 + 1);
+    return NID_OK;
+}
+
+static int parse_arch(const pctx *c, const json_t *root, nid_model_meta *m)
+{
+    json_t *v;
+    int rc = member(c, root, "", "arch", JSON_STRING, &v);
+    if (rc) return rc;
+    const char *s = json_string_value(v);
+    size_t n = strlen(s);
+    int ok = n > 0 && n < sizeof m->arch;
+    for (size_t i = 0; ok && i < n; i++)
+        ok = (s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
+             (s[i] >= '0' && s[i] <= '9') || s[i] == '_' || s[i] == '-' ||
+             s[i] == '.';
+    if (!ok)
+        return bad(c, "arch", "expected 1 to %zu characters of [A-Za-z0-9_.-], "
+                   "got \"%.64s\"", sizeof m->arch - 1, s);
+    memcpy(m->arch, s, n + 1);
+    return NID_OK;
+}
+
+static int parse_kind(const pctx *c, const json_t *root, nid_model_meta *m)
+{
+    static const char *const kinds[] = {"classification", "verification"};
+    int32_t k;
+    int rc = get_enum(c, root, "", "kind", kinds, 2, &k);
+    if (rc) return rc;
+    m->verification = k == 1;
+    json_t *v = json_object_get(root, "verify");
+    if (!m->verification) {
+        if (v)
+            return bad(c, "verify", "present, but kind is \"classification\"");
+        return NID_OK;
+    }
+    static const char *const known[] = {"output", NULL};
+    static const char *const outputs[] = {"probability"};
+    int32_t o;
+    rc = member(c, root, "", "verify", JSON_OBJECT, &v);
+    if (!rc) rc = only_known(c, v, "verify", known);
+    if (!rc) rc = get_enum(c, v, "verify", "output", outputs, 1, &o);
+    return rc;
+}
+
+static int parse_embedding(const pctx *c, const json_t *root, nid_model_meta *m)
+{
+    static const char *const known[] = {"dim", "normalized", NULL};
+    json_t *e;
+    int rc = member(c, root, "", "embedding", JSON_OBJECT, &e);
+    if (!rc) rc = only_known(c, e, "embedding", known);
+    if (!rc) rc = get_int(c, e, "embedding", "dim", 1, 1 << 20, &m->embed_dim);
+    if (!rc) rc = get_bool(c, e, "embedding", "normalized", &m->normalized);
+    return rc;
+}
+
+static int parse_thresholds(const pctx *c, const json_t *root, nid_model_meta *m)
+{
+    static const char *const known[] = {"compare", "tau", "pair", "calibrated", NULL};
+    static const char *const modes[] = {"cosine", "verify"}; /* nid_compare_mode */
+    json_t *t;
+    int rc = member(c, root, "", "thresholds", JSON_OBJECT, &t);
+    if (!rc) rc = only_known(c, t, "thresholds", known);
+    if (!rc) rc = get_enum(c, t, "thresholds", "compare", modes, 2, &m->compare);
+    if (rc) return rc;
+    if (m->compare == NID_COMPARE_VERIFY && !m->verification)
+        return bad(c, "thresholds.compare", "\"verify\" needs kind "
+                   "\"verification\"");
+    /* Distances are 1 - s: [0, 2] for cosine, [0, 1] for verify. */
+    int cos = m->compare == NID_COMPARE_COSINE;
+    rc = get_num(c, t, "thresholds", "tau", 0.0, cos ? 2.0 : 1.0, &m->tau);
+    if (!rc) rc = get_num(c, t, "thresholds", "pair", cos ? -1.0 : 0.0, 1.0,
+                          &m->pair_threshold);
+    if (!rc) rc = get_bool(c, t, "thresholds", "calibrated", &m->calibrated);
+    return rc;
+}
+
+static int parse_training(const pctx *c, const json_t *root, nid_model_meta *m)
+{
+    json_t *t, *d;
+    int rc = member(c, root, "", "training", JSON_OBJECT, &t);
+    if (!rc) rc = member(c, t, "training", "description", JSON_STRING, &d);
+    if (rc) return rc;
+    m->description = strdup(json_string_value(d));
+    if (!m->description)
+        return nid_fail(NID_ENOMEM, "nid_model_load: out of memory");
+    json_t *p = json_object_get(root, "producer");
+    if (p && !json_is_object(p))
+        return bad(c, "producer", "expected an object, got %s", type_name(p));
+    return NID_OK;
+}
+
+int nid_model_meta_parse(const char *json, size_t len, const char *path,
+                         nid_model_meta *out)
+{
+    static const char *const known[] = {
+        "format", "format_version", "model_id", "arch", "kind", "input",
+        "crop", "embedding", "verify", "thresholds", "training", "producer",
+        NULL};
+    pctx c = {path};
+    json_error_t err;
+    json_t *root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &err);
+    if (!root)
+        return bad(&c, NULL, "not valid JSON at line %d column %d: %s",
+                   err.line, err.column, err.text);
+    nid_model_meta m;
+    memset(&m, 0, sizeof m);
+    json_t *v;
+    int rc = NID_OK;
+    if (!json_is_object(root)) {
+        rc = bad(&c, NULL, "expected a JSON object, got %s", type_name(root));
+        goto done;
+    }
+    /* Format and version first: a newer version may have other fields. */
+    rc = member(&c, root, "", "format", JSON_STRING, &v);
+    if (!rc && strcmp(json_string_value(v), NID_MODEL_FORMAT) != 0)
+        rc = bad(&c, "format", "expected \"%s\", got \"%.64s\"", NID_MODEL_FORMAT,
+                 json_string_value(v));
+    if (!rc) rc = member(&c, root, "", "format_version", JSON_INTEGER, &v);
+    if (!rc && json_integer_value(v) != NID_MODEL_FORMAT_VERSION)
+        rc = bad(&c, "format_version", "version %lld is not supported (this "
+                 "library reads version %d)", (long long)json_integer_value(v),
+                 NID_MODEL_FORMAT_VERSION);
+    if (rc) goto done;
+    m.format_version = NID_MODEL_FORMAT_VERSION;
+    rc = only_known(&c, root, "", known);
+    if (!rc) rc = parse_model_id(&c, root, &m);
+    if (!rc) rc = parse_arch(&c, root, &m);
+    if (!rc) rc = parse_kind(&c, root, &m);
+    if (!rc) rc = parse_input(&c, root, &m);
+    if (!rc) rc = parse_crop(&c, root, &m);
+    if (!rc) rc = parse_embedding(&c, root, &m);
+    if (!rc) rc = parse_thresholds(&c, root, &m);
+    if (!rc) rc = parse_training(&c, root, &m);
+done:
+    json_decref(root);
+    if (rc) {
+        free(m.description);
+        return rc;
+    }
+    *out = m;
+    return NID_OK;
+}

@@ -1,0 +1,271 @@
+/*
+ * torch_shim.cpp - the only file of libnoduleid that includes libtorch.
+ *
+ * Thin extern "C" functions (declared in model_internal.h) around a
+ * torch::jit::Module: load a package, optimise it for inference, run
+ * forward and verify. Every entry point runs its body inside guarded(),
+ * which catches every C++ exception and turns it into a status and a
+ * message (c10::Error::what_without_backtrace(), without the C++ stack), so
+ * nothing C++ crosses into C. Checks of metadata, sizes and arguments live
+ * in model.c and package.c.
+ */
+#include <torch/script.h>
+
+#include <ATen/Parallel.h>
+#include <c10/core/InferenceMode.h>
+#if defined(NID_HAVE_CUDA)
+#include <torch/cuda.h>
+#endif
+
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <mutex>
+#include <new>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "model_internal.h"
+
+struct nid_torch {
+    torch::jit::Module module;
+    c10::Device device{c10::kCPU};
+    std::string device_name;
+    int n_threads = 1;
+    bool has_verify = false;
+};
+
+namespace {
+
+// TorchScript interpreter errors carry the serialized and the original
+// traceback; the raised message is their last line. Keep messages short
+// enough for nid_last_error().
+std::string short_message(const char *what)
+{
+    std::string s = what ? what : "";
+    if (s.find("Traceback of TorchScript") != std::string::npos) {
+        while (!s.empty() && (s.back() == '\n' || s.back() == ' '))
+            s.pop_back();
+        size_t nl = s.rfind('\n');
+        if (nl != std::string::npos)
+            s = s.substr(nl + 1);
+        static const char prefix[] = "builtins.";
+        if (s.compare(0, sizeof prefix - 1, prefix) == 0)
+            s = s.substr(sizeof prefix - 1);
+    }
+    for (char &c : s)
+        if (c == '\n')
+            c = ' ';
+    if (s.size() > 700)
+        s = s.substr(0, 700) + "...";
+    return s;
+}
+
+// Run f() and map every exception to a status: `status` for libtorch and
+// TorchScript errors, NID_ENOMEM for allocation failures.
+template <class F>
+int guarded(const char *ctx, const char *doing, int status, F &&f) noexcept
+{
+    try {
+        return f();
+    } catch (const c10::OutOfMemoryError &e) {
+        return nid_fail(NID_ENOMEM, "%s: %s: out of memory: %s", ctx, doing,
+                        short_message(e.what_without_backtrace()).c_str());
+    } catch (const c10::Error &e) {
+        return nid_fail(status, "%s: %s: %s", ctx, doing,
+                        short_message(e.what_without_backtrace()).c_str());
+    } catch (const std::bad_alloc &) {
+        return nid_fail(NID_ENOMEM, "%s: %s: out of memory", ctx, doing);
+    } catch (const std::exception &e) {
+        return nid_fail(status, "%s: %s: %s", ctx, doing,
+                        short_message(e.what()).c_str());
+    } catch (...) {
+        return nid_fail(NID_EINTERNAL, "%s: %s: unknown C++ exception", ctx,
+                        doing);
+    }
+}
+
+std::mutex g_threads_mutex;
+std::once_flag g_interop_once;
+
+// libtorch's intra-op thread count is a process-wide setting that each
+// thread applies to its OpenMP team on its first parallel region; set it
+// when this thread's count differs (normally only at load). The inter-op
+// pool is not used by these models: one thread, set once per process
+// (set_num_interop_threads throws if the process already set it or ran
+// inter-op work; then it stays as it is).
+void apply_threads(int n)
+{
+    std::call_once(g_interop_once, [] {
+        try {
+            at::set_num_interop_threads(1);
+        } catch (...) {
+        }
+    });
+    if (at::get_num_threads() != n) {
+        std::lock_guard<std::mutex> lock(g_threads_mutex);
+        at::set_num_threads(n);
+    }
+}
+
+torch::jit::Module &mod(const nid_torch *t)
+{
+    // Running a method does not change the module; TorchScript's executors
+    // lock their own plan caches, so one module serves many threads.
+    return const_cast<nid_torch *>(t)->module;
+}
+
+} // namespace
+
+extern "C" int nid_torch_load(nid_torch **out, const char *path,
+                              const char *device, int n_threads,
+                              char **meta_json, size_t *meta_len,
+                              int *has_verify, const char *ctx)
+{
+    return guarded(ctx, "torch::jit::load", NID_EFORMAT, [&]() -> int {
+        std::unique_ptr<nid_torch> t(new nid_torch);
+        std::string dev = device;
+        if (dev == "cpu") {
+            t->device = c10::Device(c10::kCPU);
+        } else if (dev.compare(0, 4, "cuda") == 0) {
+#if defined(NID_HAVE_CUDA)
+            if (!torch::cuda::is_available())
+                return nid_fail(NID_ENOTSUP, "%s: device \"%s\": no CUDA device "
+                                "is available", ctx, device);
+            c10::Device d(dev); // "cuda" or "cuda:N"; syntax checked by model.c
+            long count = (long)torch::cuda::device_count();
+            if (d.has_index() && d.index() >= count)
+                return nid_fail(NID_ENOTSUP, "%s: device \"%s\": only %ld CUDA "
+                                "device(s)", ctx, device, count);
+            t->device = d;
+#else
+            return nid_fail(NID_ENOTSUP, "%s: device \"%s\": libnoduleid was "
+                            "built without CUDA (NID_WITH_CUDA=OFF)", ctx, device);
+#endif
+        } else {
+            return nid_fail(NID_EINVAL, "%s: unknown device \"%s\" (expected "
+                            "\"cpu\", \"cuda\" or \"cuda:N\")", ctx, device);
+        }
+        t->device_name = t->device.str();
+        t->n_threads = n_threads;
+        apply_threads(n_threads);
+
+        torch::jit::ExtraFilesMap extra{{NID_MODEL_META_NAME, ""}};
+        t->module = torch::jit::load(std::string(path), t->device, extra);
+        t->module.eval();
+        t->has_verify = t->module.find_method("verify").has_value();
+
+        const std::string &js = extra[NID_MODEL_META_NAME];
+        char *copy = nullptr;
+        if (!js.empty()) {
+            copy = static_cast<char *>(std::malloc(js.size() + 1));
+            if (!copy)
+                return nid_fail(NID_ENOMEM, "%s: out of memory", ctx);
+            std::memcpy(copy, js.data(), js.size());
+            copy[js.size()] = '\0';
+        }
+        *meta_json = copy;
+        *meta_len = js.size();
+        *has_verify = t->has_verify ? 1 : 0;
+        *out = t.release();
+        return NID_OK;
+    });
+}
+
+extern "C" int nid_torch_optimize(nid_torch *t, const char *ctx)
+{
+    if (!t->device.is_cpu())
+        return NID_OK;
+    return guarded(ctx, "optimize_for_inference", NID_EINTERNAL, [&]() -> int {
+        std::vector<std::string> keep;
+        if (t->has_verify)
+            keep.push_back("verify");
+        torch::jit::Module m = t->module;
+        // optimize_for_inference freezes an unfrozen module itself but then
+        // keeps only forward: freeze first, keeping verify.
+        if (m.hasattr("training"))
+            m = torch::jit::freeze(m, keep, true);
+        m = torch::jit::optimize_for_inference(m, keep);
+        if (t->has_verify && !m.find_method("verify").has_value())
+            return nid_fail(NID_EINTERNAL, "%s: optimize_for_inference dropped "
+                            "verify", ctx);
+        t->module = m;
+        return NID_OK;
+    });
+}
+
+extern "C" int nid_torch_forward(const nid_torch *t, const float *x,
+                                 const int64_t shape[5], float *out,
+                                 size_t out_cap, int64_t got[2], int status,
+                                 const char *ctx)
+{
+    return guarded(ctx, "forward", status, [&]() -> int {
+        apply_threads(t->n_threads);
+        c10::InferenceMode guard;
+        at::Tensor in = torch::from_blob(const_cast<float *>(x),
+                                         at::IntArrayRef(shape, 5),
+                                         torch::kFloat32);
+        if (!t->device.is_cpu())
+            in = in.to(t->device);
+        std::vector<c10::IValue> args;
+        args.emplace_back(std::move(in));
+        c10::IValue r = mod(t).forward(std::move(args));
+        if (!r.isTensor())
+            return nid_fail(NID_EMISMATCH, "%s: forward returned a %s, expected "
+                            "a tensor", ctx, r.tagKind().c_str());
+        at::Tensor o = r.toTensor();
+        got[0] = o.dim() >= 1 ? o.size(0) : 0;
+        got[1] = o.dim() >= 2 ? o.size(1) : 0;
+        if (o.dim() != 2 || (size_t)o.numel() != out_cap)
+            return NID_TORCH_SHAPE;
+        o = o.to(torch::kCPU, torch::kFloat32).contiguous();
+        std::memcpy(out, o.data_ptr<float>(), out_cap * sizeof(float));
+        return NID_OK;
+    });
+}
+
+extern "C" int nid_torch_verify(const nid_torch *t, const float *a,
+                                const float *b, size_t n, size_t d,
+                                float *out, int64_t *got_len, int status,
+                                const char *ctx)
+{
+    return guarded(ctx, "verify", status, [&]() -> int {
+        apply_threads(t->n_threads);
+        c10::InferenceMode guard;
+        std::vector<int64_t> shape{(int64_t)n, (int64_t)d};
+        at::Tensor ta = torch::from_blob(const_cast<float *>(a), shape, torch::kFloat32);
+        at::Tensor tb = torch::from_blob(const_cast<float *>(b), shape, torch::kFloat32);
+        if (!t->device.is_cpu()) {
+            ta = ta.to(t->device);
+            tb = tb.to(t->device);
+        }
+        std::vector<c10::IValue> args;
+        args.emplace_back(std::move(ta));
+        args.emplace_back(std::move(tb));
+        c10::IValue r = mod(t).get_method("verify")(std::move(args));
+        if (!r.isTensor())
+            return nid_fail(NID_EMISMATCH, "%s: verify returned a %s, expected "
+                            "a tensor", ctx, r.tagKind().c_str());
+        at::Tensor o = r.toTensor();
+        *got_len = o.dim() == 1 ? o.size(0) : -1;
+        if (o.dim() != 1 || (size_t)o.numel() != n)
+            return NID_TORCH_SHAPE;
+        o = o.to(torch::kCPU, torch::kFloat32).contiguous();
+        std::memcpy(out, o.data_ptr<float>(), n * sizeof(float));
+        return NID_OK;
+    });
+}
+
+extern "C" const char *nid_torch_device(const nid_torch *t)
+{
+    return t->device_name.c_str();
+}
+
+extern "C" void nid_torch_free(nid_torch *t)
+{
+    try {
+        delete t;
+    } catch (...) {
+    }
+}

@@ -1,0 +1,321 @@
+/*
+ * dicom_reader.cpp - DICOM multi-frame images (ultrasound cine loops)
+ * through DCMTK. The only file of the library that includes DCMTK.
+ *
+ * Supported: uncompressed, RLE Lossless and JPEG (baseline, extended,
+ * progressive, lossless) transfer syntaxes; MONOCHROME1/2, RGB, YBR_* and
+ * PALETTE COLOR photometric interpretations, as far as DicomImage renders
+ * them. Colour images (palette included) render to RGB; GRAY8 output from
+ * colour uses BT.601 luma (nid_pix_convert), monochrome data is rendered
+ * with DicomImage's default VOI (none set: the stored bit range maps
+ * linearly to 0..255, so 8-bit data passes unchanged); MONOCHROME1 is
+ * inverted to MONOCHROME2 display values.
+ *
+ * Decoding is lazy and per frame: the dataset is parsed at open (pixel data
+ * left on disk), and each request builds a DicomImage over just that frame
+ * (CIF_UsePartialAccessToPixelData), or advances the current one with
+ * processNextFrames(1) when reading sequentially. Memory stays at one frame
+ * whatever the length of the loop; the file must stay in place while open.
+ *
+ * DCMTK's log (root logger of its log4cplus copy) is routed, once per
+ * process, to nid_log() at debug level.
+ *
+ * Timing: Frame Time (0018,1063), else Frame Time Vector (0018,1065,
+ * increments in ms, the first being 0), else Recommended Display Frame Rate
+ * (0008,2144), else Cine Rate (0018,0040); none of them gives fps = 0.
+ *
+ * No C++ exception leaves this file: every entry point catches everything.
+ */
+#include "video_internal.h"
+
+#include "dcmtk/config/osconfig.h"
+#include "dcmtk/dcmdata/dctk.h"
+#include "dcmtk/dcmdata/dcrledrg.h"
+#include "dcmtk/dcmimage/diregist.h"   /* colour (RGB, palette) support */
+#include "dcmtk/dcmimgle/dcmimage.h"
+#include "dcmtk/dcmjpeg/djdecode.h"
+#include "dcmtk/oflog/oflog.h"
+#include "dcmtk/oflog/spi/logevent.h"
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <mutex>
+#include <new>
+#include <string>
+#include <vector>
+
+namespace {
+
+const char *const FN = "nid_video_open";
+
+struct dicom_state {
+    std::string path;
+    DcmFileFormat file;
+    E_TransferSyntax xfer = EXS_Unknown;
+    std::unique_ptr<DicomImage> img;  /* holds exactly one frame          */
+    int64_t n = 0;
+    int32_t w = 0, h = 0;
+    bool color = false;               /* DicomImage renders RGB            */
+    int32_t out_format = NID_PIX_GRAY8;
+    int64_t cur = -1;                 /* frame rendered into buf           */
+    std::vector<uint8_t> buf;         /* packed frame in out_format        */
+};
+
+std::once_flag codecs_once;
+
+/* DCMTK logs warnings and errors to stderr by default; send them to
+ * nid_log() at debug level instead, like FFmpeg's log, so the library stays
+ * quiet and the messages are there for whoever installs a log callback. */
+class nid_appender : public dcmtk::log4cplus::Appender {
+public:
+    ~nid_appender() override { destructorImpl(); }
+    void close() override { closed = true; }
+
+protected:
+    void append(const dcmtk::log4cplus::spi::InternalLoggingEvent &ev) override
+    {
+        nid_log(NID_LOG_DEBUG, "dcmtk: %s: %s", ev.getLoggerName().c_str(),
+                ev.getMessage().c_str());
+    }
+};
+
+void init_dcmtk()
+{
+    /* Process-wide and never undone: another user of DCMTK in the same
+     * process may rely on them too. */
+    DcmRLEDecoderRegistration::registerCodecs();
+    DJDecoderRegistration::registerCodecs();
+    OFLog::getLogger("dcmtk.dcmdata");   /* runs DCMTK's default log setup */
+    dcmtk::log4cplus::Logger root = dcmtk::log4cplus::Logger::getRoot();
+    root.removeAllAppenders();
+    root.addAppender(dcmtk::log4cplus::SharedAppenderPtr(new nid_appender));
+}
+
+/* The DicomImage of the current frame, positioned at `index`. */
+int position(dicom_state *s, int64_t index)
+{
+    const unsigned long want = (unsigned long)index;
+    if (s->img && s->img->getFirstFrame() == want) return NID_OK;
+    if (s->img && s->img->getFirstFrame() + 1 == want &&
+        s->img->processNextFrames(1) && s->img->getFirstFrame() == want &&
+        s->img->getStatus() == EIS_Normal)
+        return NID_OK;
+    s->img.reset();
+    s->img.reset(new DicomImage(&s->file, s->xfer,
+                                CIF_UsePartialAccessToPixelData, want, 1));
+    EI_Status st = s->img->getStatus();
+    if (st != EIS_Normal) {
+        std::string why = DicomImage::getString(st);
+        s->img.reset();
+        return nid_fail(NID_EFORMAT, "nid_video_frame: '%s': frame %lld: "
+                        "cannot decode: %s", s->path.c_str(),
+                        (long long)index, why.c_str());
+    }
+    return NID_OK;
+}
+
+/* Render the current frame of s->img into s->buf in s->out_format. */
+int render(dicom_state *s, int64_t index)
+{
+    const void *px = s->img->getOutputData(8, 0, 0);
+    const size_t npx = (size_t)s->w * (size_t)s->h;
+    const size_t got_bytes = s->img->getOutputDataSize(8);
+    const size_t want_bytes = npx * (s->color ? 3u : 1u);
+    if (!px || got_bytes < want_bytes)
+        return nid_fail(NID_EFORMAT, "nid_video_frame: '%s': frame %lld: "
+                        "cannot render pixels (%zu of %zu bytes)",
+                        s->path.c_str(), (long long)index,
+                        px ? got_bytes : (size_t)0, want_bytes);
+    nid_frame src;
+    src.data = (const uint8_t *)px;
+    src.width = s->w;
+    src.height = s->h;
+    src.format = s->color ? NID_PIX_RGB24 : NID_PIX_GRAY8;
+    src.stride = (size_t)s->w * nid_pix_bytes(src.format);
+    nid_pix_convert(&src, s->buf.data(),
+                    (size_t)s->w * nid_pix_bytes(s->out_format), s->out_format);
+    return NID_OK;
+}
+
+int dicom_read_impl(dicom_state *s, int64_t index, nid_frame *frame)
+{
+    if (s->cur != index) {
+        s->cur = -1;
+        int rc = position(s, index);
+        if (!rc) rc = render(s, index);
+        if (rc) return rc;
+        s->cur = index;
+    }
+    frame->data = s->buf.data();
+    frame->width = s->w;
+    frame->height = s->h;
+    frame->stride = (size_t)s->w * nid_pix_bytes(s->out_format);
+    frame->format = s->out_format;
+    return NID_OK;
+}
+
+/* Frame rate and per-frame times from the dataset's timing attributes. */
+void read_timing(dicom_state *s, DcmDataset *ds, nid_video_src *src)
+{
+    Float64 ft = 0;
+    src->info.fps = 0;
+    if (ds->findAndGetFloat64(DCM_FrameTime, ft).good() && ft > 0) {
+        src->info.fps = 1000.0 / ft;
+        return;
+    }
+    DcmElement *el = NULL;
+    if (ds->findAndGetElement(DCM_FrameTimeVector, el).good() && el &&
+        (int64_t)el->getVM() == s->n && s->n > 1) {
+        double *t = (double *)malloc((size_t)s->n * sizeof(double));
+        bool ok = t != NULL;
+        double acc = 0;
+        for (int64_t i = 0; ok && i < s->n; i++) {
+            Float64 d = 0;
+            ok = ds->findAndGetFloat64(DCM_FrameTimeVector, d,
+                                       (unsigned long)i).good() && d >= 0;
+            acc += i ? d : 0.0;   /* the first increment is 0 by definition */
+            if (ok) t[i] = acc / 1000.0;
+        }
+        if (ok && acc > 0) {
+            src->times = t;
+            src->info.fps = (double)(s->n - 1) / (acc / 1000.0);
+            return;
+        }
+        free(t);
+    }
+    Sint32 rate = 0;
+    Float64 frate = 0;
+    if (ds->findAndGetFloat64(DCM_RecommendedDisplayFrameRate, frate).good() &&
+        frate > 0) {
+        src->info.fps = frate;
+    } else if (ds->findAndGetSint32(DCM_RecommendedDisplayFrameRate, rate)
+                   .good() && rate > 0) {
+        src->info.fps = rate;
+    } else if (ds->findAndGetSint32(DCM_CineRate, rate).good() && rate > 0) {
+        src->info.fps = rate;
+    }
+}
+
+int dicom_open_impl(const char *path, const nid_video_options *opts,
+                    nid_video_src *src, dicom_state **out)
+{
+    std::call_once(codecs_once, init_dcmtk);
+    std::unique_ptr<dicom_state> s(new dicom_state);
+    s->path = path;
+    s->out_format = opts->format;
+    OFCondition c = s->file.loadFile(path);
+    if (c.bad())
+        return nid_fail(c == EC_InvalidFilename || c == EC_InvalidStream
+                            ? NID_EIO : NID_EFORMAT,
+                        "%s: '%s': cannot read DICOM: %s", FN, path, c.text());
+    DcmDataset *ds = s->file.getDataset();
+    s->xfer = ds->getOriginalXfer();
+    if (!ds->tagExists(DCM_PixelData))
+        return nid_fail(NID_EFORMAT, "%s: '%s': DICOM file without pixel "
+                        "data (not an image)", FN, path);
+    /* The first frame validates the image and gives size and colour. */
+    s->img.reset(new DicomImage(&s->file, s->xfer,
+                                CIF_UsePartialAccessToPixelData, 0, 1));
+    EI_Status st = s->img->getStatus();
+    if (st != EIS_Normal)
+        return nid_fail(NID_EFORMAT, "%s: '%s': cannot decode DICOM image: %s",
+                        FN, path, DicomImage::getString(st));
+    unsigned long n = s->img->getNumberOfFrames();
+    unsigned long w = s->img->getWidth(), h = s->img->getHeight();
+    if (n == 0 || w == 0 || h == 0 || w > INT32_MAX || h > INT32_MAX ||
+        n > (unsigned long)INT64_MAX)
+        return nid_fail(NID_EFORMAT, "%s: '%s': DICOM image of %lu frames "
+                        "of %lux%lu", FN, path, n, w, h);
+    s->n = (int64_t)n;
+    s->w = (int32_t)w;
+    s->h = (int32_t)h;
+    s->color = !s->img->isMonochrome();
+    size_t bytes;
+    if (!nid_mul_size((size_t)w * 3, (size_t)h, &bytes))
+        return nid_fail(NID_ENOMEM, "%s: '%s': frame %lux%lu too large",
+                        FN, path, w, h);
+    s->buf.resize(bytes);
+
+    /* Check that the first frame renders, so a broken file fails here. */
+    int rc = render(s.get(), 0);
+    if (rc) return rc;
+    s->cur = 0;
+
+    read_timing(s.get(), ds, src);
+    src->info.n_frames = s->n;
+    src->info.width = s->w;
+    src->info.height = s->h;
+    src->info.format = s->out_format;
+    std::snprintf(src->info.source, sizeof src->info.source, "dicom");
+    const char *xs = DcmXfer(s->xfer).getXferName();
+    std::snprintf(src->info.codec, sizeof src->info.codec, "%s",
+                  xs ? xs : "unknown");
+    *out = s.release();
+    return NID_OK;
+}
+
+/* Run f, turning any exception into a status. */
+template <class F>
+int guarded(const char *what, const char *path, F f)
+{
+    try {
+        return f();
+    } catch (const std::bad_alloc &) {
+        return nid_fail(NID_ENOMEM, "%s: '%s': out of memory", what, path);
+    } catch (const std::exception &e) {
+        return nid_fail(NID_EINTERNAL, "%s: '%s': DCMTK exception: %s", what,
+                        path, e.what());
+    } catch (...) {
+        return nid_fail(NID_EINTERNAL, "%s: '%s': unknown C++ exception",
+                        what, path);
+    }
+}
+
+extern "C" int dicom_read(void *state, int64_t index, nid_frame *frame)
+{
+    dicom_state *s = (dicom_state *)state;
+    return guarded("nid_video_frame", s->path.c_str(),
+                   [&] { return dicom_read_impl(s, index, frame); });
+}
+
+extern "C" void dicom_close(void *state)
+{
+    try {
+        delete (dicom_state *)state;
+    } catch (...) {
+    }
+}
+
+extern "C" int dicom_set_format(void *state, int32_t format)
+{
+    dicom_state *s = (dicom_state *)state;
+    s->out_format = format;
+    s->cur = -1;   /* re-rendered from the DicomImage on the next read */
+    return NID_OK;
+}
+
+const nid_video_backend dicom_backend = {
+    "dicom", dicom_read, dicom_close, dicom_set_format
+};
+
+} /* namespace */
+
+extern "C" int nid_dicom_open(const char *path, const nid_video_options *opts,
+                              nid_video_src *src)
+{
+    dicom_state *s = NULL;
+    nid_video_src tmp = *src;
+    int rc = guarded(FN, path, [&] {
+        return dicom_open_impl(path, opts, &tmp, &s);
+    });
+    if (rc) {
+        free(tmp.times);
+        return rc;
+    }
+    tmp.backend = &dicom_backend;
+    tmp.state = s;
+    *src = tmp;
+    return NID_OK;
+}

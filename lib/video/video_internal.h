@@ -1,0 +1,69 @@
+/*
+ * video_internal.h - the nid_video handle and its decoder backends; not
+ * installed.
+ *
+ * video.c owns the handle, argument checking, the raw-frames backend and
+ * the dispatch in nid_video_open(). Each file backend lives in one file and
+ * is the only place that includes its library:
+ *
+ *     ffmpeg_reader.c   libavformat / libavcodec / libswscale
+ *     dicom_reader.cpp  DCMTK (C++; entry points are extern "C" and never
+ *                       let an exception out)
+ *
+ * A backend's open function fills a nid_video_src; read() decodes one frame
+ * (index already range-checked by video.c) into a buffer the backend owns
+ * and describes it with *frame, valid until the next read() or close().
+ * Backends report failures with nid_fail() and return the status.
+ */
+#ifndef NID_VIDEO_INTERNAL_H
+#define NID_VIDEO_INTERNAL_H
+
+#include "internal.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct nid_video_backend {
+    const char *name;
+    int (*read)(void *state, int64_t index, nid_frame *frame);
+    void (*close)(void *state);
+    /* Produce `format` from now on; NULL when the backend cannot, and then
+     * video.c converts what read() returns. */
+    int (*set_format)(void *state, int32_t format);
+} nid_video_backend;
+
+/* What a backend's open function hands back to video.c. */
+typedef struct nid_video_src {
+    const nid_video_backend *backend;
+    void *state;
+    nid_video_info info;   /* n_frames, fps, size, format, source, codec */
+    /* Presentation time of each frame in seconds from frame 0, n_frames
+     * entries, malloc'd (video.c takes ownership); NULL means index / fps. */
+    double *times;
+} nid_video_src;
+
+/* Bytes per pixel of a nid_pixel_format, 0 when unknown. */
+static inline size_t nid_pix_bytes(int32_t format)
+{
+    return format == NID_PIX_GRAY8 ? 1u : format == NID_PIX_RGB24 ? 3u : 0u;
+}
+
+/* Convert src into dst (same size, dst_format GRAY8 or RGB24). RGB to gray
+ * uses BT.601 luma (77 R + 150 G + 29 B + 128) >> 8; gray to RGB repeats. */
+void nid_pix_convert(const nid_frame *src, uint8_t *dst, size_t dst_stride,
+                     int32_t dst_format);
+
+/* Open `path` with FFmpeg / DCMTK. opts is validated (format known,
+ * struct_size ok). On failure nothing is allocated and the status is
+ * returned after nid_fail(). */
+int nid_ffmpeg_open(const char *path, const nid_video_options *opts,
+                    nid_video_src *src);
+int nid_dicom_open(const char *path, const nid_video_options *opts,
+                   nid_video_src *src);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* NID_VIDEO_INTERNAL_H */

@@ -1,0 +1,39 @@
+#!/bin/sh
+# install-deps.sh - install the Debian 12 packages libnoduleid needs to build,
+# test and run. Idempotent: installs only what is missing; needs root (or
+# sudo) only when something is missing. Every package the project uses is
+# listed here, so a new machine needs nothing else.
+set -eu
+
+PACKAGES="
+  build-essential cmake pkg-config
+  check
+  libjansson-dev
+  libopenblas-openmp-dev libopenblas0-openmp
+  python3 python3-numpy python3-scipy python3-sklearn python3-pytest
+  python3-mpmath
+  clang libclang-rt-14-dev
+  libpng-dev python3-torch python3-opencv ffmpeg
+  libavformat-dev libavcodec-dev libswscale-dev libavutil-dev
+  libdcmtk-dev dcmtk python3-pydicom python3-pil
+  python3-matplotlib
+"
+
+missing=""
+for p in $PACKAGES; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing="$missing $p"
+  fi
+done
+
+if [ -z "$missing" ]; then
+  exit 0
+fi
+
+echo "install-deps: installing:$missing" >&2
+SUDO=""
+if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+# shellcheck disable=SC2086
+$SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null

@@ -1,0 +1,584 @@
+/* test_clip.c - crop/resize against straightforward references, borders
+ * and padding, frame sampling, normalisation, clip layout, bad input.
+ * The bilinear and area filters are also cross-checked against PyTorch and
+ * OpenCV by tests/py/check_clip_torch.py. */
+#include <check.h>
+#include <math.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "noduleid.h"
+
+#define HAS(sub) \
+    ck_assert_msg(strstr(nid_last_error(), (sub)) != NULL, \
+                  "error \"%s\" lacks \"%s\"", nid_last_error(), (sub))
+
+static uint32_t rng_state = 12345;
+static uint8_t rnd8(void)
+{
+    rng_state = rng_state * 1664525u + 1013904223u;
+    return (uint8_t)(rng_state >> 24);
+}
+
+static nid_clip_options opts_for(int filter, int h, int w, int channels,
+                                 float margin, int pad)
+{
+    nid_clip_options o;
+    nid_clip_options_init(&o);
+    o.filter = filter;
+    o.height = h;
+    o.width = w;
+    o.channels = channels;
+    o.margin = margin;
+    o.pad = pad;
+    return o;
+}
+
+START_TEST(defaults)
+{
+    nid_clip_options o;
+    nid_clip_options_init(&o);
+    ck_assert_uint_eq(o.struct_size, sizeof o);
+    ck_assert_int_eq(o.frames, 16);
+    ck_assert_int_eq(o.height, 256);
+    ck_assert_int_eq(o.width, 128);
+    ck_assert_int_eq(o.channels, 3);
+    ck_assert(o.margin == 0.1f);
+    ck_assert_int_eq(o.filter, NID_FILTER_AREA);
+    ck_assert_int_eq(o.interp, NID_INTERP_UNION);
+    ck_assert_int_eq(o.sampling, NID_SAMPLE_UNIFORM);
+    ck_assert_int_eq(o.pad, NID_PAD_ZERO);
+    ck_assert(o.mean[2] == 0.5f && o.std[2] == 0.5f);
+    nid_clip_options_init(NULL);
+}
+END_TEST
+
+/* The straightforward nearest-neighbour crop: for each output pixel, the
+ * source pixel whose centre is nearest the output pixel's centre. */
+static float ref_nearest(const uint8_t *img, int W, int H, nid_box b,
+                         float margin, int pad, int oh, int ow, int i, int j)
+{
+    double mx = (double)(margin * b.w), my = (double)(margin * b.h);
+    long x0 = (long)floor(b.x - mx), x1 = (long)ceil((double)b.x + b.w + mx);
+    long y0 = (long)floor(b.y - my), y1 = (long)ceil((double)b.y + b.h + my);
+    long cw = x1 - x0, chh = y1 - y0;
+    long u = ((2L * j + 1) * cw) / (2L * ow);
+    long v = ((2L * i + 1) * chh) / (2L * oh);
+    long x = x0 + u, y = y0 + v;
+    if (x < 0 || x >= W || y < 0 || y >= H) {
+        if (pad == NID_PAD_ZERO) return 0.0f;
+        x = x < 0 ? 0 : x >= W ? W - 1 : x;
+        y = y < 0 ? 0 : y >= H ? H - 1 : y;
+    }
+    return img[y * W + x];
+}
+
+START_TEST(nearest_pixel_exact)
+{
+    enum { W = 53, H = 41 };
+    uint8_t img[W * H];
+    for (int i = 0; i < W * H; i++) img[i] = rnd8();
+    nid_frame fr = {img, W, H, W, NID_PIX_GRAY8};
+    const nid_box boxes[] = {
+        {10, 5, 20, 17},       /* inside */
+        {0, 0, 8, 6},          /* corner: margin leaves the image */
+        {40.5f, 30.25f, 12.5f, 10.75f},  /* far corner, past the edge */
+        {20.3f, 11.7f, 1.2f, 0.6f},      /* sub-pixel box */
+        {0, 0, W, H},          /* whole frame */
+    };
+    const int sizes[][2] = {{256, 128}, {13, 7}, {41, 53}, {3, 90}};
+    const float margins[] = {0.0f, 0.1f, 0.5f};
+    float *out = malloc(3 * 256 * 128 * sizeof *out);
+    for (size_t bi = 0; bi < sizeof boxes / sizeof boxes[0]; bi++)
+    for (size_t si = 0; si < 4; si++)
+    for (size_t mi = 0; mi < 3; mi++)
+    for (int pad = 0; pad < 2; pad++) {
+        int oh = sizes[si][0], ow = sizes[si][1];
+        nid_clip_options o = opts_for(NID_FILTER_NEAREST, oh, ow, 3,
+                                      margins[mi], pad);
+        o.mean[1] = 0.25f;
+        o.std[1] = 0.125f;
+        size_t need = 0;
+        ck_assert_int_eq(nid_crop_resize(&fr, &boxes[bi], &o, out,
+                                         3 * 256 * 128, &need), NID_OK);
+        ck_assert_uint_eq(need, (size_t)3 * oh * ow);
+        /* count mismatches: a Check assertion per pixel is too slow */
+        long bad = 0, first = -1;
+        for (int c = 0; c < 3; c++)
+        for (int i = 0; i < oh; i++)
+        for (int j = 0; j < ow; j++) {
+            float p = ref_nearest(img, W, H, boxes[bi], margins[mi], pad,
+                                  oh, ow, i, j);
+            float want = (p / 255.0f - o.mean[c]) / o.std[c];
+            float got = out[(c * oh + i) * ow + j];
+            if (!(fabsf(got - want) < 1e-5f)) {
+                if (first < 0) first = (c * oh + i) * ow + j;
+                bad++;
+            }
+        }
+        ck_assert_msg(bad == 0, "box %zu size %dx%d margin %g pad %d: %ld "
+                      "pixels differ, first at %ld", bi, oh, ow,
+                      margins[mi], pad, bad, first);
+    }
+    free(out);
+}
+END_TEST
+
+START_TEST(weights_sum_to_one_and_padding)
+{
+    /* constant image: every filter with replicate padding gives the
+     * constant; zero padding shows black exactly where the crop leaves
+     * the image */
+    enum { W = 40, H = 30 };
+    uint8_t img[W * H];
+    memset(img, 200, sizeof img);
+    nid_frame fr = {img, W, H, W, NID_PIX_GRAY8};
+    nid_box b = {0, 0, 10, 10};
+    float out[1 * 20 * 20];
+    const float c200 = 200.0f / 127.5f - 1.0f;
+    for (int filter = 0; filter < 3; filter++) {
+        nid_clip_options o = opts_for(filter, 20, 20, 1, 1.0f,
+                                      NID_PAD_REPLICATE);
+        ck_assert_int_eq(nid_crop_resize(&fr, &b, &o, out, 400, NULL),
+                         NID_OK);
+        int off = 0;
+        for (int i = 0; i < 400; i++) off += !(fabsf(out[i] - c200) < 1e-5f);
+        ck_assert_msg(off == 0, "filter %d: %d pixels off", filter, off);
+        /* crop [-10, 20) x [-10, 20) to 20 x 20: one output pixel per 1.5
+         * source pixels; with zero padding the first 6 rows/columns are
+         * fully outside (centres at (j + 0.5) * 1.5 < 10 -> j <= 6 for
+         * nearest) */
+        o.pad = NID_PAD_ZERO;
+        ck_assert_int_eq(nid_crop_resize(&fr, &b, &o, out, 400, NULL),
+                         NID_OK);
+        ck_assert(fabsf(out[0] - (-1.0f)) < 1e-6f);        /* black */
+        ck_assert(fabsf(out[399] - c200) < 1e-5f);         /* inside */
+        ck_assert(fabsf(out[19] - (-1.0f)) < 1e-6f);       /* top row */
+        ck_assert(fabsf(out[19 * 20] - (-1.0f)) < 1e-6f);  /* left col */
+        if (filter == NID_FILTER_NEAREST) {
+            int wrong = 0;
+            for (int i = 0; i < 20; i++)
+                for (int j = 0; j < 20; j++) {
+                    bool inside = (j * 2 + 1) * 30 / 40 >= 10 &&
+                                  (i * 2 + 1) * 30 / 40 >= 10;
+                    wrong += !(fabsf(out[i * 20 + j] -
+                                     (inside ? c200 : -1.0f)) < 1e-5f);
+                }
+            ck_assert_int_eq(wrong, 0);
+        }
+    }
+    /* a crop entirely outside the image is black, or the edge pixel */
+    nid_box away = {-50, -50, 10, 10};
+    for (int filter = 0; filter < 3; filter++) {
+        nid_clip_options o = opts_for(filter, 4, 4, 1, 0.0f, NID_PAD_ZERO);
+        ck_assert_int_eq(nid_crop_resize(&fr, &away, &o, out, 400, NULL),
+                         NID_OK);
+        for (int i = 0; i < 16; i++) ck_assert(out[i] == -1.0f);
+        o.pad = NID_PAD_REPLICATE;
+        ck_assert_int_eq(nid_crop_resize(&fr, &away, &o, out, 400, NULL),
+                         NID_OK);
+        for (int i = 0; i < 16; i++) ck_assert(fabsf(out[i] - c200) < 1e-5f);
+    }
+}
+END_TEST
+
+START_TEST(area_integer_factor)
+{
+    /* 2x3 shrink of an 8x9 box: each output is the mean of a 2x3 block */
+    enum { W = 20, H = 16 };
+    uint8_t img[W * H];
+    for (int i = 0; i < W * H; i++) img[i] = rnd8();
+    nid_frame fr = {img, W, H, W, NID_PIX_GRAY8};
+    nid_box b = {3, 4, 9, 8};
+    nid_clip_options o = opts_for(NID_FILTER_AREA, 4, 3, 1, 0.0f, 0);
+    o.mean[0] = 0.0f;
+    o.std[0] = 1.0f / 255.0f;   /* values in pixel units */
+    float out[12];
+    ck_assert_int_eq(nid_crop_resize(&fr, &b, &o, out, 12, NULL), NID_OK);
+    for (int i = 0; i < 4; i++)
+        for (int j = 0; j < 3; j++) {
+            double s = 0;
+            for (int y = 0; y < 2; y++)
+                for (int x = 0; x < 3; x++)
+                    s += img[(4 + 2 * i + y) * W + 3 + 3 * j + x];
+            ck_assert(fabs(out[i * 3 + j] - s / 6.0) < 1e-3);
+        }
+    /* bilinear at the same size is the identity */
+    nid_clip_options id = opts_for(NID_FILTER_BILINEAR, 8, 9, 1, 0.0f, 0);
+    id.mean[0] = 0.0f;
+    id.std[0] = 1.0f / 255.0f;
+    float o2[72];
+    ck_assert_int_eq(nid_crop_resize(&fr, &b, &id, o2, 72, NULL), NID_OK);
+    for (int i = 0; i < 8; i++)
+        for (int j = 0; j < 9; j++)
+            ck_assert(fabsf(o2[i * 9 + j] - img[(4 + i) * W + 3 + j]) <
+                      1e-3f);
+}
+END_TEST
+
+START_TEST(rgb_and_normalisation)
+{
+    enum { W = 8, H = 6 };
+    uint8_t img[W * H * 3];
+    for (int i = 0; i < W * H; i++) {
+        img[3 * i] = 200;
+        img[3 * i + 1] = 100;
+        img[3 * i + 2] = 50;
+    }
+    nid_frame fr = {img, W, H, W * 3, NID_PIX_RGB24};
+    nid_box b = {1, 1, 4, 3};
+    nid_clip_options o = opts_for(NID_FILTER_BILINEAR, 5, 7, 3, 0.0f, 0);
+    const float mean[3] = {0.1f, 0.2f, 0.3f}, sd[3] = {0.5f, 0.25f, 2.0f};
+    memcpy(o.mean, mean, sizeof mean);
+    memcpy(o.std, sd, sizeof sd);
+    float out[3 * 35];
+    ck_assert_int_eq(nid_crop_resize(&fr, &b, &o, out, 105, NULL), NID_OK);
+    const float px[3] = {200, 100, 50};
+    for (int c = 0; c < 3; c++)
+        for (int i = 0; i < 35; i++)
+            ck_assert(fabsf(out[c * 35 + i] -
+                            (px[c] / 255.0f - mean[c]) / sd[c]) < 1e-5f);
+    /* one channel: BT.601 luma */
+    o.channels = 1;
+    ck_assert_int_eq(nid_crop_resize(&fr, &b, &o, out, 105, NULL), NID_OK);
+    float luma = 0.299f * 200 + 0.587f * 100 + 0.114f * 50;
+    for (int i = 0; i < 35; i++)
+        ck_assert(fabsf(out[i] - (luma / 255.0f - mean[0]) / sd[0]) < 1e-4f);
+}
+END_TEST
+
+START_TEST(bad_input)
+{
+    uint8_t img[16 * 16] = {0};
+    nid_frame fr = {img, 16, 16, 16, NID_PIX_GRAY8};
+    nid_box b = {1, 1, 5, 5};
+    nid_clip_options o = opts_for(NID_FILTER_AREA, 8, 4, 3, 0.1f, 0);
+    float out[96];
+    for (int i = 0; i < 96; i++) out[i] = 42.0f;
+    size_t need = 0;
+    /* buffer too small: needed size reported, out untouched */
+    ck_assert_int_eq(nid_crop_resize(&fr, &b, &o, out, 95, &need),
+                     NID_EBUFSIZE);
+    ck_assert_uint_eq(need, 96);
+    HAS("96");
+    for (int i = 0; i < 96; i++) ck_assert(out[i] == 42.0f);
+    ck_assert_int_eq(nid_crop_resize(NULL, &b, &o, out, 96, NULL),
+                     NID_EINVAL);
+    ck_assert_int_eq(nid_crop_resize(&fr, NULL, &o, out, 96, NULL),
+                     NID_EINVAL);
+    nid_box bad = {1, 1, 0, 5};
+    ck_assert_int_eq(nid_crop_resize(&fr, &bad, &o, out, 96, NULL),
+                     NID_EINVAL);
+    HAS("w > 0");
+    bad = (nid_box){NAN, 1, 2, 2};
+    ck_assert_int_eq(nid_crop_resize(&fr, &bad, &o, out, 96, NULL),
+                     NID_EINVAL);
+    bad = (nid_box){1e30f, 1, 2, 2};
+    ck_assert_int_eq(nid_crop_resize(&fr, &bad, &o, out, 96, NULL),
+                     NID_EINVAL);
+    HAS("too large");
+    nid_frame bf = fr;
+    bf.stride = 8;
+    ck_assert_int_eq(nid_crop_resize(&bf, &b, &o, out, 96, NULL),
+                     NID_EINVAL);
+    HAS("stride");
+    bf = fr;
+    bf.format = 9;
+    ck_assert_int_eq(nid_crop_resize(&bf, &b, &o, out, 96, NULL),
+                     NID_EINVAL);
+    bf = fr;
+    bf.data = NULL;
+    ck_assert_int_eq(nid_crop_resize(&bf, &b, &o, out, 96, NULL),
+                     NID_EINVAL);
+    struct { const char *field; void (*set)(nid_clip_options *); } cases[] = {
+        {"frames", NULL}, {"channels", NULL}, {"margin", NULL},
+        {"filter", NULL}, {"std", NULL}, {"height", NULL},
+        {"struct_size", NULL}, {"sampling", NULL}, {"pad", NULL},
+        {"interp", NULL},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        nid_clip_options x = o;
+        switch (k) {
+        case 0: x.frames = 0; break;
+        case 1: x.channels = 2; break;
+        case 2: x.margin = NAN; break;
+        case 3: x.filter = 9; break;
+        case 4: x.std[1] = 0.0f; break;
+        case 5: x.height = 0; break;
+        case 6: x.struct_size = 8; break;
+        case 7: x.sampling = 5; break;
+        case 8: x.pad = -1; break;
+        case 9: x.interp = 3; break;
+        }
+        ck_assert_int_eq(nid_crop_resize(&fr, &b, &x, out, 96, NULL),
+                         NID_EINVAL);
+        HAS(cases[k].field);
+    }
+    for (int i = 0; i < 96; i++) ck_assert(out[i] == 42.0f);
+}
+END_TEST
+
+/* ---- tracklets into clips ------------------------------------------------ */
+
+static nid_exam *exam_with(int64_t start, int64_t end, int32_t w, int32_t h)
+{
+    nid_exam *e = NULL;
+    ck_assert_int_eq(nid_exam_create(&e, NULL, NULL, NULL), NID_OK);
+    nid_exam_video_info vi;
+    nid_exam_video_info_init(&vi);
+    vi.id = "v";
+    vi.path = "v.mp4";
+    vi.width = w;
+    vi.height = h;
+    ck_assert_int_eq(nid_exam_add_video(e, &vi, NULL), NID_OK);
+    int64_t fr[3] = {start, (start + end) / 2, end};
+    nid_box bx[3] = {{4, 4, 20, 16}, {10, 8, 24, 20}, {6, 2, 30, 30}};
+    size_t n = start == end ? 1 : (fr[1] == start || fr[1] == end) ? 2 : 3;
+    if (n == 2) fr[1] = end;
+    ck_assert_int_eq(nid_exam_add_tracklet(e, 0, "t", 1, fr, bx, n, NULL),
+                     NID_OK);
+    return e;
+}
+
+static void frames_are(const nid_exam *e, const nid_clip_options *o,
+                       size_t clip, const int64_t *want)
+{
+    int64_t got[64];
+    ck_assert_int_eq(nid_clip_frames(e, 0, o, clip, got, 64, NULL), NID_OK);
+    for (int i = 0; i < o->frames; i++)
+        ck_assert_msg(got[i] == want[i], "clip %zu slot %d: %lld != %lld",
+                      clip, i, (long long)got[i], (long long)want[i]);
+}
+
+START_TEST(sampling)
+{
+    nid_clip_options o;
+    nid_clip_options_init(&o);
+    size_t n, nf;
+    /* uniform, L = 10, T = 4: 10 + round(i * 9 / 3) */
+    nid_exam *e = exam_with(10, 19, 0, 0);
+    o.frames = 4;
+    ck_assert_int_eq(nid_clip_count(e, 0, &o, &n, &nf), NID_OK);
+    ck_assert_uint_eq(n, 1);
+    ck_assert_uint_eq(nf, (size_t)3 * 4 * 256 * 128);
+    frames_are(e, &o, 0, (int64_t[]){10, 13, 16, 19});
+    /* L = 10, T = 7: i * 9 / 6 = 0, 1.5, 3, 4.5, 6, 7.5, 9, halves up */
+    o.frames = 7;
+    frames_are(e, &o, 0, (int64_t[]){10, 12, 13, 15, 16, 18, 19});
+    /* T = 1: the middle frame */
+    o.frames = 1;
+    frames_are(e, &o, 0, (int64_t[]){14});
+    nid_exam_free(e);
+    /* short tracklet repeats frames: L = 3, T = 5 */
+    e = exam_with(0, 2, 0, 0);
+    o.frames = 5;
+    frames_are(e, &o, 0, (int64_t[]){0, 1, 1, 2, 2});
+    nid_exam_free(e);
+    /* one frame */
+    e = exam_with(7, 7, 0, 0);
+    frames_are(e, &o, 0, (int64_t[]){7, 7, 7, 7, 7});
+    nid_exam_free(e);
+
+    /* windows: L = 40, T = 16, stride 16 -> starts 0, 16, 24 */
+    e = exam_with(100, 139, 0, 0);
+    o.frames = 16;
+    o.sampling = NID_SAMPLE_WINDOWS;
+    ck_assert_int_eq(nid_clip_count(e, 0, &o, &n, NULL), NID_OK);
+    ck_assert_uint_eq(n, 3);
+    int64_t w[16];
+    for (int i = 0; i < 16; i++) w[i] = 124 + i;
+    frames_are(e, &o, 2, w);
+    for (int i = 0; i < 16; i++) w[i] = 116 + i;
+    frames_are(e, &o, 1, w);
+    /* stride 8 -> starts 0, 8, 16, 24 */
+    o.window_stride = 8;
+    ck_assert_int_eq(nid_clip_count(e, 0, &o, &n, &nf), NID_OK);
+    ck_assert_uint_eq(n, 4);
+    ck_assert_uint_eq(nf, (size_t)4 * 3 * 16 * 256 * 128);
+    for (int i = 0; i < 16; i++) w[i] = 108 + i;
+    frames_are(e, &o, 1, w);
+    /* stride 12 -> starts 0, 12, 24 (clamped from 24) */
+    o.window_stride = 12;
+    ck_assert_int_eq(nid_clip_count(e, 0, &o, &n, NULL), NID_OK);
+    ck_assert_uint_eq(n, 3);
+    /* L == T: one window */
+    o.frames = 40;
+    ck_assert_int_eq(nid_clip_count(e, 0, &o, &n, NULL), NID_OK);
+    ck_assert_uint_eq(n, 1);
+    /* shorter than T: one uniformly sampled window */
+    o.frames = 50;
+    ck_assert_int_eq(nid_clip_count(e, 0, &o, &n, NULL), NID_OK);
+    ck_assert_uint_eq(n, 1);
+    int64_t got[64];
+    ck_assert_int_eq(nid_clip_frames(e, 0, &o, 0, got, 64, NULL), NID_OK);
+    ck_assert_int_eq(got[0], 100);
+    ck_assert_int_eq(got[49], 139);
+    /* errors */
+    size_t need = 0;
+    ck_assert_int_eq(nid_clip_frames(e, 0, &o, 1, got, 64, NULL), NID_ERANGE);
+    ck_assert_int_eq(nid_clip_frames(e, 0, &o, 0, got, 10, &need),
+                     NID_EBUFSIZE);
+    ck_assert_uint_eq(need, 50);
+    ck_assert_int_eq(nid_clip_count(e, 1, &o, &n, NULL), NID_ERANGE);
+    ck_assert_int_eq(nid_clip_count(NULL, 0, &o, &n, NULL), NID_EINVAL);
+    nid_exam_free(e);
+}
+END_TEST
+
+/* A video of n frames W x H where pixel (x, y) of frame f is
+ * (x * 7 + y * 13 + f * 29) & 255. */
+static uint8_t *make_pixels(int n, int W, int H)
+{
+    uint8_t *p = malloc((size_t)n * W * H);
+    for (int f = 0; f < n; f++)
+        for (int y = 0; y < H; y++)
+            for (int x = 0; x < W; x++)
+                p[((size_t)f * H + y) * W + x] =
+                    (uint8_t)((x * 7 + y * 13 + f * 29) & 255);
+    return p;
+}
+
+static nid_video *make_video(uint8_t *pix, int n, int W, int H)
+{
+    nid_frame *fr = malloc((size_t)n * sizeof *fr);
+    for (int f = 0; f < n; f++)
+        fr[f] = (nid_frame){pix + (size_t)f * W * H, W, H, (size_t)W,
+                            NID_PIX_GRAY8};
+    nid_video *v = NULL;
+    ck_assert_int_eq(nid_video_from_frames(&v, fr, (size_t)n, 25.0, 0),
+                     NID_OK);
+    free(fr);
+    return v;
+}
+
+START_TEST(build_layout)
+{
+    enum { N = 40, W = 64, H = 48 };
+    uint8_t *pix = make_pixels(N, W, H);
+    nid_video *v = make_video(pix, N, W, H);
+    nid_exam *e = exam_with(3, 30, W, H);
+    nid_clip_options o;
+    nid_clip_options_init(&o);
+    o.frames = 8;
+    o.height = 12;
+    o.width = 10;
+    o.sampling = NID_SAMPLE_WINDOWS;
+    o.window_stride = 4;
+    o.margin = 0.2f;
+    o.interp = NID_INTERP_LINEAR;
+    size_t n_clips = 0, nf = 0;
+    ck_assert_int_eq(nid_clip_count(e, 0, &o, &n_clips, &nf), NID_OK);
+    ck_assert_uint_eq(n_clips, 1 + (28 - 8 + 3) / 4);   /* 6 */
+    float *out = malloc(nf * sizeof *out);
+    size_t got_n = 0, need = 0;
+    /* too small first: needed size, nothing written */
+    out[0] = 42.0f;
+    ck_assert_int_eq(nid_clip_build(v, e, 0, &o, out, nf - 1, &got_n,
+                                    &need), NID_EBUFSIZE);
+    ck_assert_uint_eq(need, nf);
+    ck_assert_uint_eq(got_n, 0);
+    ck_assert(out[0] == 42.0f);
+    ck_assert_int_eq(nid_clip_build(v, e, 0, &o, out, nf, &got_n, &need),
+                     NID_OK);
+    ck_assert_uint_eq(got_n, n_clips);
+    ck_assert_uint_eq(need, nf);
+    /* every (clip, channel, slot) plane equals nid_crop_resize() of the
+     * sampled frame with the tracklet's interpolated box */
+    const size_t C = 3, T = 8, HW = 12 * 10;
+    float one[3 * 12 * 10];
+    for (size_t k = 0; k < n_clips; k++) {
+        int64_t fr[8];
+        ck_assert_int_eq(nid_clip_frames(e, 0, &o, k, fr, 8, NULL), NID_OK);
+        for (size_t t = 0; t < T; t++) {
+            nid_box b;
+            ck_assert_int_eq(nid_exam_tracklet_box(e, 0, fr[t],
+                                                   NID_INTERP_LINEAR, &b),
+                             NID_OK);
+            nid_frame f = {pix + (size_t)fr[t] * W * H, W, H, W,
+                           NID_PIX_GRAY8};
+            ck_assert_int_eq(nid_crop_resize(&f, &b, &o, one, sizeof one /
+                                             sizeof one[0], NULL), NID_OK);
+            int differ = 0;
+            for (size_t c = 0; c < C; c++)
+                differ += memcmp(out + ((k * C + c) * T + t) * HW,
+                                 one + c * HW, HW * sizeof *one) != 0;
+            ck_assert_msg(differ == 0, "clip %zu slot %zu", k, t);
+        }
+    }
+    /* frames differ, so a wrong frame would have been caught: check two
+     * slots of different frames differ */
+    ck_assert(memcmp(out, out + HW, HW * sizeof *out) != 0);
+    free(out);
+    nid_exam_free(e);
+    nid_video_free(v);
+    free(pix);
+}
+END_TEST
+
+START_TEST(build_mismatch)
+{
+    enum { N = 20, W = 64, H = 48 };
+    uint8_t *pix = make_pixels(N, W, H);
+    nid_video *v = make_video(pix, N, W, H);
+    nid_clip_options o;
+    nid_clip_options_init(&o);
+    o.frames = 4;
+    o.height = 8;
+    o.width = 8;
+    size_t nf;
+    float *out = malloc(3 * 4 * 64 * sizeof *out);
+    /* tracklet past the end of the video */
+    nid_exam *e = exam_with(10, 25, 0, 0);
+    ck_assert_int_eq(nid_clip_count(e, 0, &o, NULL, &nf), NID_OK);
+    ck_assert_int_eq(nid_clip_build(v, e, 0, &o, out, nf, NULL, NULL),
+                     NID_EMISMATCH);
+    HAS("\"t\"");
+    HAS("frame 25");
+    nid_exam_free(e);
+    /* boxes larger than the video's frames (the exam did not know the
+     * size): the box [6, 2, 30, 30] on the last key frame */
+    uint8_t *small = make_pixels(N, 32, 24);
+    nid_video *vs = make_video(small, N, 32, 24);
+    e = exam_with(2, 12, 0, 0);
+    ck_assert_int_eq(nid_clip_build(vs, e, 0, &o, out, nf, NULL, NULL),
+                     NID_EMISMATCH);
+    HAS("\"t\"");
+    HAS("frame 7");
+    HAS("32x24");
+    /* other bad arguments */
+    ck_assert_int_eq(nid_clip_build(NULL, e, 0, &o, out, nf, NULL, NULL),
+                     NID_EINVAL);
+    ck_assert_int_eq(nid_clip_build(v, e, 1, &o, out, nf, NULL, NULL),
+                     NID_ERANGE);
+    ck_assert_int_eq(nid_clip_build(v, e, 0, &o, NULL, nf, NULL, NULL),
+                     NID_EINVAL);
+    /* and the same tracklet fits the larger video */
+    ck_assert_int_eq(nid_clip_build(v, e, 0, &o, out, nf, NULL, NULL),
+                     NID_OK);
+    ck_assert_str_eq(nid_last_error(), "");
+    nid_exam_free(e);
+    nid_video_free(v);
+    nid_video_free(vs);
+    free(pix);
+    free(small);
+    free(out);
+}
+END_TEST
+
+Suite *nid_test_suite(void)
+{
+    Suite *s = suite_create("clip");
+    TCase *tc = tcase_create("clip");
+    tcase_add_test(tc, defaults);
+    tcase_add_test(tc, nearest_pixel_exact);
+    tcase_add_test(tc, weights_sum_to_one_and_padding);
+    tcase_add_test(tc, area_integer_factor);
+    tcase_add_test(tc, rgb_and_normalisation);
+    tcase_add_test(tc, bad_input);
+    tcase_add_test(tc, sampling);
+    tcase_add_test(tc, build_layout);
+    tcase_add_test(tc, build_mismatch);
+    suite_add_tcase(s, tc);
+    return s;
+}

@@ -1,0 +1,828 @@
+/* test_model.c - the model stage: loading packages made by the project's
+ * exporter (ctest fixture nid_models, py/make_model_packages.py), their
+ * metadata, embedding clips of a synthetic video (and of an FFmpeg test
+ * video), pooling, cosine and verification comparisons, distance
+ * matrices feeding the clustering, one model shared by several threads,
+ * and every kind of bad package. Equality with Python torch is checked by
+ * py/check_model_python.py. Without libtorch only the NID_ENOTSUP path and
+ * argument checks run. */
+#include <check.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model_fixture.h"
+#include "noduleid.h"
+
+#define HAS(sub) \
+    ck_assert_msg(strstr(nid_last_error(), (sub)) != NULL, \
+                  "error \"%s\" lacks \"%s\"", nid_last_error(), (sub))
+
+#define D 128 /* embedding size of cm.nidm / vm.nidm */
+
+static const char *model_path(const char *name)
+{
+    static __thread char buf[1024];
+    const char *dir = getenv("NID_TEST_MODELS");
+    ck_assert_msg(dir != NULL, "NID_TEST_MODELS is not set (run through ctest)");
+    snprintf(buf, sizeof buf, "%s/%s", dir, name);
+    return buf;
+}
+
+static nid_model *load(const char *name, int threads)
+{
+    nid_model_options o;
+    nid_model_options_init(&o);
+    o.n_threads = threads;
+    nid_model *m = NULL;
+    int rc = nid_model_load(&m, model_path(name), &o);
+    ck_assert_msg(rc == NID_OK, "%s: %s", name, nid_last_error());
+    ck_assert_str_eq(nid_last_error(), "");
+    return m;
+}
+
+static uint32_t rng = 2024;
+static float urand(void) /* in [-1, 1) */
+{
+    rng = rng * 1664525u + 1013904223u;
+    return (float)(rng >> 8) / (float)(1u << 23) - 1.0f;
+}
+
+static float *random_clips(size_t n, size_t clip_floats)
+{
+    float *x = malloc(n * clip_floats * sizeof *x);
+    ck_assert_ptr_nonnull(x);
+    for (size_t i = 0; i < n * clip_floats; i++)
+        x[i] = urand();
+    return x;
+}
+
+static double norm(const float *x, size_t d)
+{
+    double s = 0;
+    for (size_t k = 0; k < d; k++) s += (double)x[k] * x[k];
+    return sqrt(s);
+}
+
+static double cosd(const float *a, const float *b, size_t d)
+{
+    double s = 0;
+    for (size_t k = 0; k < d; k++) s += (double)a[k] * b[k];
+    return s / (norm(a, d) * norm(b, d));
+}
+
+/* Embeddings of the fixture's three tracklets (one uniform clip each). */
+static void fixture_embeddings(nid_model *m, float *emb, size_t d)
+{
+    nid_video *v;
+    uint8_t *px;
+    nid_exam *ex;
+    ck_assert_int_eq(fix_video(&v, &px), NID_OK);
+    ck_assert_int_eq(fix_exam(&ex), NID_OK);
+    for (size_t t = 0; t < 3; t++) {
+        size_t nc = 99;
+        ck_assert_msg(nid_model_embed_tracklet(m, v, ex, t, NULL, emb + t * d,
+                                               d, &nc) == NID_OK,
+                      "%s", nid_last_error());
+        ck_assert_uint_eq(nc, 1);
+    }
+    nid_exam_free(ex);
+    nid_video_free(v);
+    free(px);
+}
+
+static int have_torch(void)
+{
+    return (nid_features() & NID_FEATURE_TORCH) != 0;
+}
+
+/* ------------------------------------------------------------------------ */
+
+START_TEST(defaults_and_names)
+{
+    nid_model_options o;
+    nid_model_options_init(&o);
+    ck_assert_uint_eq(o.struct_size, sizeof o);
+    ck_assert_str_eq(o.device, "cpu");
+    ck_assert_int_eq(o.n_threads, 0);
+    ck_assert_int_eq(o.optimize, 1);
+    ck_assert_int_eq(o.max_batch, 4);
+    nid_model_info in;
+    memset(&in, 0x5a, sizeof in);
+    nid_model_info_init(&in);
+    ck_assert_uint_eq(in.struct_size, sizeof in);
+    ck_assert_ptr_null(in.meta_json);
+    nid_model_options_init(NULL);
+    nid_model_info_init(NULL);
+    nid_model_free(NULL);
+    ck_assert_str_eq(nid_compare_mode_name(NID_COMPARE_COSINE), "cosine");
+    ck_assert_str_eq(nid_compare_mode_name(NID_COMPARE_VERIFY), "verify");
+    ck_assert_ptr_null(nid_compare_mode_name(7));
+}
+END_TEST
+
+START_TEST(load_arguments)
+{
+    nid_model *m = (nid_model *)&m; /* sentinel: must stay untouched */
+    nid_model *const sentinel = m;
+    nid_model_options o;
+    ck_assert_int_eq(nid_model_load(NULL, "x", NULL), NID_EINVAL);
+    HAS("out");
+    ck_assert_int_eq(nid_model_load(&m, NULL, NULL), NID_EINVAL);
+    HAS("path");
+    nid_model_options_init(&o);
+    o.struct_size = 8;
+    ck_assert_int_eq(nid_model_load(&m, "x", &o), NID_EINVAL);
+    HAS("struct_size");
+    nid_model_options_init(&o);
+    strcpy(o.device, "gpu0");
+    ck_assert_int_eq(nid_model_load(&m, "x", &o), NID_EINVAL);
+    HAS("gpu0");
+    strcpy(o.device, "cuda:x");
+    ck_assert_int_eq(nid_model_load(&m, "x", &o), NID_EINVAL);
+    HAS("cuda:x");
+    memset(o.device, 'c', sizeof o.device); /* not terminated */
+    ck_assert_int_eq(nid_model_load(&m, "x", &o), NID_EINVAL);
+    HAS("device");
+    ck_assert_int_eq(nid_model_load(&m, "/nonexistent/dir/m.nidm", NULL), NID_EIO);
+    HAS("/nonexistent/dir/m.nidm");
+    HAS("No such file");
+    ck_assert_ptr_eq(m, sentinel);
+    /* the other calls reject a NULL model */
+    float x[4] = {0}, y[4] = {0};
+    nid_model_info in;
+    nid_model_info_init(&in);
+    nid_clip_options co;
+    ck_assert_int_eq(nid_model_get_info(NULL, &in), NID_EINVAL);
+    ck_assert_int_eq(nid_model_clip_options(NULL, &co), NID_EINVAL);
+    ck_assert_int_eq(nid_model_embed(NULL, x, 1, 4, y, 4, NULL), NID_EINVAL);
+    HAS("model");
+    ck_assert_int_eq(nid_model_pool(NULL, x, 1, 4, y, 4), NID_EINVAL);
+    ck_assert_int_eq(nid_model_verify(NULL, x, x, 1, 4, y, 4), NID_EINVAL);
+    ck_assert_int_eq(nid_model_compare(NULL, x, x, 1, 4, 0, y, 4), NID_EINVAL);
+    ck_assert_int_eq(nid_model_compare_matrix(NULL, x, 1, 4, 0, y, 4, NULL), NID_EINVAL);
+    ck_assert_int_eq(nid_model_distance_matrix(NULL, x, 1, 4, 0, y, 4, NULL), NID_EINVAL);
+    ck_assert_int_eq(nid_model_embed_tracklet(NULL, NULL, NULL, 0, NULL, y, 4, NULL),
+                     NID_EINVAL);
+}
+END_TEST
+
+START_TEST(without_torch)
+{
+    /* Built with NID_WITH_TORCH=OFF: loading says so. Any readable file
+     * will do, as loading stops before reading it. */
+    ck_assert(!have_torch());
+    nid_model *m = NULL;
+    const char *self = "/proc/self/exe";
+    ck_assert_int_eq(nid_model_load(&m, self, NULL), NID_ENOTSUP);
+    HAS("NID_WITH_TORCH");
+    ck_assert_ptr_null(m);
+}
+END_TEST
+
+START_TEST(info_and_clip_options)
+{
+    nid_model *m = load("cm.nidm", 2);
+    nid_model_info in;
+    nid_model_info_init(&in);
+    ck_assert_int_eq(nid_model_get_info(m, &in), NID_OK);
+    ck_assert_int_eq(in.format_version, 1);
+    ck_assert_str_eq(in.arch, "r2plus1d_compact");
+    ck_assert_int_eq(in.has_verify, 0);
+    ck_assert_int_eq(in.frames, 4);
+    ck_assert_int_eq(in.height, 32);
+    ck_assert_int_eq(in.width, 16);
+    ck_assert_int_eq(in.channels, 3);
+    ck_assert(in.mean[0] == 0.5f && in.std[2] == 0.5f);
+    ck_assert(fabsf(in.margin - 0.1f) < 1e-7f);
+    ck_assert_int_eq(in.filter, NID_FILTER_AREA);
+    ck_assert_int_eq(in.interp, NID_INTERP_UNION);
+    ck_assert_int_eq(in.pad, NID_PAD_ZERO);
+    ck_assert_int_eq(in.embed_dim, D);
+    ck_assert_int_eq(in.normalized, 1);
+    ck_assert_int_eq(in.compare, NID_COMPARE_COSINE);
+    ck_assert(in.tau == 0.5f && in.pair_threshold == 0.5f);
+    ck_assert_int_eq(in.calibrated, 0);
+    ck_assert_uint_eq(strlen(in.model_id), 71);
+    ck_assert(strncmp(in.model_id, "sha256:", 7) == 0);
+    ck_assert_str_eq(in.device, "cpu");
+    ck_assert_int_eq(in.n_threads, 2);
+    ck_assert_ptr_nonnull(strstr(in.description, "seed 0"));
+    ck_assert_ptr_nonnull(strstr(in.meta_json, in.model_id));
+    ck_assert_str_eq(in.path, model_path("cm.nidm"));
+    in.struct_size = 4;
+    ck_assert_int_eq(nid_model_get_info(m, &in), NID_EINVAL);
+    HAS("struct_size");
+
+    nid_clip_options co;
+    memset(&co, 0, sizeof co);
+    ck_assert_int_eq(nid_model_clip_options(m, &co), NID_OK);
+    ck_assert_uint_eq(co.struct_size, sizeof co);
+    ck_assert_int_eq(co.frames, 4);
+    ck_assert_int_eq(co.height, 32);
+    ck_assert_int_eq(co.width, 16);
+    ck_assert_int_eq(co.channels, 3);
+    ck_assert_int_eq(co.sampling, NID_SAMPLE_UNIFORM);
+    ck_assert(fabsf(co.margin - 0.1f) < 1e-7f);
+
+    /* the VM: verification head, thresholds on the verify similarity */
+    nid_model *vm = load("vm.nidm", 2);
+    nid_model_info_init(&in);
+    ck_assert_int_eq(nid_model_get_info(vm, &in), NID_OK);
+    ck_assert_int_eq(in.has_verify, 1);
+    ck_assert_int_eq(in.normalized, 0);
+    ck_assert_int_eq(in.compare, NID_COMPARE_VERIFY);
+    nid_model_free(vm);
+    nid_model_free(m);
+}
+END_TEST
+
+START_TEST(embed_clips_of_video)
+{
+    nid_model *m = load("cm.nidm", 2);
+    nid_video *v;
+    uint8_t *px;
+    nid_exam *ex;
+    ck_assert_int_eq(fix_video(&v, &px), NID_OK);
+    ck_assert_int_eq(fix_exam(&ex), NID_OK);
+    nid_clip_options co;
+    nid_model_clip_options(m, &co);
+    size_t nc, nf;
+    ck_assert_int_eq(nid_clip_count(ex, 0, &co, &nc, &nf), NID_OK);
+    ck_assert_uint_eq(nc, 1);
+    ck_assert_uint_eq(nf, 3 * 4 * 32 * 16);
+    float *clips = malloc(3 * nf * sizeof *clips);
+    for (size_t t = 0; t < 3; t++)
+        ck_assert_int_eq(nid_clip_build(v, ex, t, &co, clips + t * nf, nf, NULL,
+                                        NULL), NID_OK);
+    /* the three clips in one call (one batch) ... */
+    float e[3 * D], et[3 * D];
+    size_t needed = 0;
+    ck_assert_int_eq(nid_model_embed(m, clips, 3, 3 * nf, e, 3 * D, &needed),
+                     NID_OK);
+    /* ... and one tracklet at a time: the optimised module gives the same
+     * numbers whatever the batch */
+    fixture_embeddings(m, et, D);
+    for (size_t i = 0; i < 3 * D; i++)
+        ck_assert_msg(e[i] == et[i], "element %zu: %g vs %g", i, (double)e[i],
+                      (double)et[i]);
+    for (size_t t = 0; t < 3; t++)
+        ck_assert_msg(fabs(norm(e + t * D, D) - 1.0) < 1e-5, "norm %g",
+                      norm(e + t * D, D));
+    /* different clips, different embeddings */
+    ck_assert(cosd(e, e + D, D) < 0.99999);
+    ck_assert(cosd(e + D, e + 2 * D, D) < 0.99999);
+
+    /* bad input: nothing written */
+    float out[3 * D];
+    for (size_t i = 0; i < 3 * D; i++) out[i] = 42.0f;
+    ck_assert_int_eq(nid_model_embed(m, clips, 3, 3 * nf - 1, out, 3 * D, NULL),
+                     NID_EMISMATCH);
+    HAS("3 x 4 x 32 x 16");
+    HAS("expected 3 x 6144 = 18432");
+    HAS("got clips_len 18431");
+    ck_assert_int_eq(nid_model_embed(m, clips, 2, 3 * nf, out, 3 * D, NULL),
+                     NID_EMISMATCH);
+    HAS("9216 per clip"); /* 3 clips' floats given as 2 */
+    ck_assert_int_eq(nid_model_embed(m, clips, 3, 3 * nf, out, 3 * D - 1,
+                                     &needed), NID_EBUFSIZE);
+    ck_assert_uint_eq(needed, 3 * D);
+    ck_assert_int_eq(nid_model_embed(m, clips, 0, 0, out, 3 * D, NULL), NID_EINVAL);
+    HAS("n must be > 0");
+    clips[nf + 17] = NAN;
+    ck_assert_int_eq(nid_model_embed(m, clips, 3, 3 * nf, out, 3 * D, NULL),
+                     NID_EINVAL);
+    HAS("clip 1");
+    HAS("float 17");
+    for (size_t i = 0; i < 3 * D; i++) ck_assert(out[i] == 42.0f);
+
+    /* embed_tracklet: options that disagree with the model, small buffer */
+    nid_clip_options bad = co;
+    bad.frames = 8;
+    ck_assert_int_eq(nid_model_embed_tracklet(m, v, ex, 0, &bad, out, D, NULL),
+                     NID_EMISMATCH);
+    HAS("opts->frames is 8");
+    HAS("takes 4");
+    bad = co;
+    bad.channels = 1;
+    ck_assert_int_eq(nid_model_embed_tracklet(m, v, ex, 0, &bad, out, D, NULL),
+                     NID_EMISMATCH);
+    HAS("channels");
+    ck_assert_int_eq(nid_model_embed_tracklet(m, v, ex, 0, NULL, out, D - 1, NULL),
+                     NID_EBUFSIZE);
+    ck_assert_int_eq(nid_model_embed_tracklet(m, v, ex, 7, NULL, out, D, NULL),
+                     NID_ERANGE);
+    for (size_t i = 0; i < 3 * D; i++) ck_assert(out[i] == 42.0f);
+
+    free(clips);
+    nid_exam_free(ex);
+    nid_video_free(v);
+    free(px);
+    nid_model_free(m);
+}
+END_TEST
+
+START_TEST(windows_are_pooled)
+{
+    nid_model *m = load("cm.nidm", 2);
+    nid_video *v;
+    uint8_t *px;
+    nid_exam *ex;
+    ck_assert_int_eq(fix_video(&v, &px), NID_OK);
+    ck_assert_int_eq(fix_exam(&ex), NID_OK);
+    nid_clip_options wo;
+    nid_model_clip_options(m, &wo);
+    wo.sampling = NID_SAMPLE_WINDOWS;
+    wo.window_stride = 3;
+    size_t nw, nf, used = 0;
+    /* tracklet 1: frames 4..23, 20 frames: windows of 4 every 3 */
+    ck_assert_int_eq(nid_clip_count(ex, 1, &wo, &nw, &nf), NID_OK);
+    ck_assert_uint_ge(nw, 6);
+    float *w = malloc(nf * sizeof *w), *we = malloc(nw * D * sizeof *we);
+    ck_assert_int_eq(nid_clip_build(v, ex, 1, &wo, w, nf, NULL, NULL), NID_OK);
+    ck_assert_int_eq(nid_model_embed(m, w, nw, nf, we, nw * D, NULL), NID_OK);
+    float pooled[D], ref[D], mine[D];
+    ck_assert_int_eq(nid_model_embed_tracklet(m, v, ex, 1, &wo, pooled, D, &used),
+                     NID_OK);
+    ck_assert_uint_eq(used, nw);
+    /* the reference: mean of the window embeddings, renormalised */
+    double acc[D] = {0}, ss = 0;
+    for (size_t i = 0; i < nw; i++)
+        for (size_t k = 0; k < D; k++) acc[k] += we[i * D + k];
+    for (size_t k = 0; k < D; k++) ss += acc[k] * acc[k];
+    for (size_t k = 0; k < D; k++) ref[k] = (float)(acc[k] / sqrt(ss));
+    ck_assert_int_eq(nid_model_pool(m, we, nw, D, mine, D), NID_OK);
+    for (size_t k = 0; k < D; k++) {
+        ck_assert_msg(fabsf(pooled[k] - ref[k]) < 1e-6f, "k %zu: %g vs %g", k,
+                      (double)pooled[k], (double)ref[k]);
+        ck_assert(pooled[k] == mine[k]);
+    }
+    ck_assert(fabs(norm(pooled, D) - 1.0) < 1e-6);
+    /* pooling is not the embedding of any single window */
+    ck_assert(cosd(pooled, we, D) < 0.99999);
+    free(w);
+    free(we);
+    nid_exam_free(ex);
+    nid_video_free(v);
+    free(px);
+    nid_model_free(m);
+}
+END_TEST
+
+START_TEST(pool_rules)
+{
+    nid_model *cm = load("cm.nidm", 1), *vm = load("vm.nidm", 1);
+    float e[2 * D] = {0}, out[D];
+    e[0] = 1.0f;     /* e0 = x axis */
+    e[D + 1] = 1.0f; /* e1 = y axis */
+    ck_assert_int_eq(nid_model_pool(cm, e, 2, D, out, D), NID_OK);
+    ck_assert(fabsf(out[0] - (float)M_SQRT1_2) < 1e-7f);
+    ck_assert(fabsf(out[1] - (float)M_SQRT1_2) < 1e-7f);
+    ck_assert(out[2] == 0.0f);
+    /* the VM's embeddings are not normalised: a plain mean */
+    ck_assert_int_eq(nid_model_pool(vm, e, 2, D, out, D), NID_OK);
+    ck_assert(out[0] == 0.5f && out[1] == 0.5f);
+    /* opposite vectors have no normalised mean */
+    e[D + 1] = 0.0f;
+    e[D] = -1.0f;
+    ck_assert_int_eq(nid_model_pool(cm, e, 2, D, out, D), NID_EINVAL);
+    HAS("norm 0");
+    ck_assert_int_eq(nid_model_pool(cm, e, 2, D - 1, out, D), NID_EMISMATCH);
+    HAS("embedding dim 128");
+    ck_assert_int_eq(nid_model_pool(cm, e, 2, D, out, D - 1), NID_EBUFSIZE);
+    ck_assert_int_eq(nid_model_pool(cm, e, 0, D, out, D), NID_EINVAL);
+    e[3] = INFINITY;
+    ck_assert_int_eq(nid_model_pool(cm, e, 2, D, out, D), NID_EINVAL);
+    HAS("non-finite");
+    nid_model_free(cm);
+    nid_model_free(vm);
+}
+END_TEST
+
+START_TEST(compare_cosine)
+{
+    nid_model *m = load("cm.nidm", 2);
+    float e[3 * D];
+    fixture_embeddings(m, e, D);
+    float sim[9], dist[9], pair[3], ref[9];
+    size_t needed = 0;
+    ck_assert_int_eq(nid_model_compare_matrix(m, e, 3, D, NID_COMPARE_COSINE, sim,
+                                              9, &needed), NID_OK);
+    ck_assert_int_eq(nid_model_distance_matrix(m, e, 3, D, NID_COMPARE_COSINE,
+                                               dist, 9, NULL), NID_OK);
+    ck_assert_int_eq(nid_distance_matrix(e, 3, D, NID_METRIC_COSINE, 1, ref, 9,
+                                         NULL), NID_OK);
+    for (int i = 0; i < 3; i++)
+        for (int j = 0; j < 3; j++) {
+            double c = i == j ? 1.0 : cosd(e + i * D, e + j * D, D);
+            ck_assert_msg(fabs(sim[i * 3 + j] - c) < 1e-6, "%d %d: %g vs %g", i,
+                          j, (double)sim[i * 3 + j], c);
+            ck_assert(sim[i * 3 + j] == sim[j * 3 + i]);
+            ck_assert(dist[i * 3 + j] == ref[i * 3 + j]); /* = the clustering's */
+            ck_assert(fabsf(dist[i * 3 + j] - (1.0f - sim[i * 3 + j])) < 1e-6f);
+        }
+    ck_assert(dist[0] == 0.0f && sim[4] == 1.0f);
+    /* pairs: (0,1), (1,2), (2,0) */
+    float b[3 * D];
+    memcpy(b, e + D, 2 * D * sizeof *b);
+    memcpy(b + 2 * D, e, D * sizeof *b);
+    ck_assert_int_eq(nid_model_compare(m, e, b, 3, D, NID_COMPARE_COSINE, pair, 3),
+                     NID_OK);
+    ck_assert(fabsf(pair[0] - sim[1]) < 1e-6f);
+    ck_assert(fabsf(pair[1] - sim[5]) < 1e-6f);
+    ck_assert(fabsf(pair[2] - sim[6]) < 1e-6f);
+
+    /* clustering from the distance matrix = clustering the embeddings */
+    nid_model_info in;
+    nid_model_info_init(&in);
+    nid_model_get_info(m, &in);
+    nid_cluster_options co;
+    nid_cluster_options_init(&co);
+    co.method = NID_CLUSTER_SINGLE;
+    int32_t l1[3], l2[3];
+    for (float tau = 0.0f; tau < 2.0f; tau += 0.05f) {
+        co.threshold = tau;
+        ck_assert_int_eq(nid_cluster_dist(dist, 3, &co, l1, 3, NULL), NID_OK);
+        ck_assert_int_eq(nid_cluster(e, 3, D, &co, l2, 3, NULL), NID_OK);
+        ck_assert(memcmp(l1, l2, sizeof l1) == 0);
+    }
+
+    /* errors */
+    float out[9];
+    ck_assert_int_eq(nid_model_compare_matrix(m, e, 3, D, NID_COMPARE_COSINE, out,
+                                              8, &needed), NID_EBUFSIZE);
+    ck_assert_uint_eq(needed, 9);
+    ck_assert_int_eq(nid_model_compare_matrix(m, e, 3, D - 1, NID_COMPARE_COSINE,
+                                              out, 9, NULL), NID_EMISMATCH);
+    HAS("d = 127");
+    ck_assert_int_eq(nid_model_compare_matrix(m, e, 3, D, 5, out, 9, NULL),
+                     NID_EINVAL);
+    HAS("mode 5");
+    ck_assert_int_eq(nid_model_compare_matrix(m, e, 3, D, NID_COMPARE_VERIFY, out,
+                                              9, NULL), NID_ENOTSUP);
+    HAS("no verification head");
+    HAS("cm.nidm");
+    ck_assert_int_eq(nid_model_verify(m, e, b, 3, D, out, 3), NID_ENOTSUP);
+    HAS("no verification head");
+    HAS("cm.nidm");
+    ck_assert_int_eq(nid_model_compare(m, e, b, 3, D, NID_COMPARE_VERIFY, out, 3),
+                     NID_ENOTSUP);
+    ck_assert_int_eq(nid_model_compare(m, e, b, 3, D, NID_COMPARE_COSINE, out, 2),
+                     NID_EBUFSIZE);
+    float z[2 * D] = {0};
+    z[D] = 1.0f;
+    ck_assert_int_eq(nid_model_compare(m, z, z + D, 1, D, NID_COMPARE_COSINE, out,
+                                       1), NID_EINVAL);
+    HAS("zero-norm");
+    ck_assert_int_eq(nid_model_distance_matrix(m, z, 2, D, NID_COMPARE_COSINE, out,
+                                               4, NULL), NID_EINVAL);
+    e[D + 5] = NAN;
+    ck_assert_int_eq(nid_model_compare_matrix(m, e, 3, D, NID_COMPARE_COSINE, out,
+                                              9, NULL), NID_EINVAL);
+    HAS("row 1");
+    nid_model_free(m);
+}
+END_TEST
+
+START_TEST(compare_verify)
+{
+    nid_model *m = load("vm.nidm", 2);
+    float e[3 * D];
+    fixture_embeddings(m, e, D);
+    /* p(a, b) and p(b, a) for the pairs (0,1), (1,2), (2,0) */
+    float b[3 * D], pab[3], pba[3], s[3], sim[9], dist[9];
+    memcpy(b, e + D, 2 * D * sizeof *b);
+    memcpy(b + 2 * D, e, D * sizeof *b);
+    ck_assert_int_eq(nid_model_verify(m, e, b, 3, D, pab, 3), NID_OK);
+    ck_assert_int_eq(nid_model_verify(m, b, e, 3, D, pba, 3), NID_OK);
+    for (int i = 0; i < 3; i++) {
+        ck_assert(pab[i] > 0.0f && pab[i] < 1.0f);
+        ck_assert(pab[i] != pba[i]); /* the head sees concat(a, b): ordered */
+    }
+    ck_assert_int_eq(nid_model_compare(m, e, b, 3, D, NID_COMPARE_VERIFY, s, 3),
+                     NID_OK);
+    ck_assert_int_eq(nid_model_compare_matrix(m, e, 3, D, NID_COMPARE_VERIFY, sim,
+                                              9, NULL), NID_OK);
+    ck_assert_int_eq(nid_model_distance_matrix(m, e, 3, D, NID_COMPARE_VERIFY,
+                                               dist, 9, NULL), NID_OK);
+    const int pi[3] = {1, 5, 6}; /* (0,1), (1,2), (2,0) in the matrix */
+    for (int i = 0; i < 3; i++) {
+        ck_assert_msg(fabsf(s[i] - 0.5f * (pab[i] + pba[i])) < 1e-7f, "%g vs %g",
+                      (double)s[i], 0.5 * (pab[i] + pba[i]));
+        ck_assert(fabsf(sim[pi[i]] - s[i]) < 1e-7f);
+        ck_assert(dist[pi[i]] == 1.0f - sim[pi[i]]);
+    }
+    for (int i = 0; i < 3; i++) {
+        ck_assert(sim[i * 4] == 1.0f && dist[i * 4] == 0.0f);
+        for (int j = 0; j < 3; j++)
+            ck_assert(sim[i * 3 + j] == sim[j * 3 + i]);
+    }
+    /* the distance matrix feeds the clustering */
+    nid_cluster_options co;
+    nid_cluster_options_init(&co);
+    co.threshold = 0.5f;
+    int32_t lab[3];
+    size_t k = 0;
+    ck_assert_int_eq(nid_cluster_dist(dist, 3, &co, lab, 3, &k), NID_OK);
+    ck_assert_uint_ge(k, 1);
+    /* cosine works on a VM too */
+    ck_assert_int_eq(nid_model_compare(m, e, b, 3, D, NID_COMPARE_COSINE, s, 3),
+                     NID_OK);
+    ck_assert(fabs(s[0] - cosd(e, e + D, D)) < 1e-6);
+    /* errors */
+    ck_assert_int_eq(nid_model_verify(m, e, b, 3, D, pab, 2), NID_EBUFSIZE);
+    ck_assert_int_eq(nid_model_verify(m, e, b, 3, 64, pab, 3), NID_EMISMATCH);
+    HAS("embedding dim 128");
+    ck_assert_int_eq(nid_model_verify(m, e, NULL, 3, D, pab, 3), NID_EINVAL);
+    b[2] = NAN;
+    ck_assert_int_eq(nid_model_verify(m, e, b, 3, D, pab, 3), NID_EINVAL);
+    HAS("row 0 of b");
+
+    /* the same weights stored unfrozen: frozen at load, verify kept */
+    nid_model *u = load("vm_unfrozen.nidm", 2);
+    float eu[3 * D], pu[3];
+    fixture_embeddings(u, eu, D);
+    for (size_t i = 0; i < 3 * D; i++)
+        ck_assert(fabsf(eu[i] - e[i]) <= 1e-5f * fmaxf(1.0f, fabsf(e[i])));
+    memcpy(b, e + D, D * sizeof *b);
+    ck_assert_int_eq(nid_model_verify(u, e, b, 1, D, pu, 1), NID_OK);
+    ck_assert(fabsf(pu[0] - pab[0]) < 1e-6f);
+    nid_model_free(u);
+    nid_model_free(m);
+}
+END_TEST
+
+START_TEST(gray_model)
+{
+    nid_model *m = load("cm_gray.nidm", 1);
+    nid_model_info in;
+    nid_model_info_init(&in);
+    ck_assert_int_eq(nid_model_get_info(m, &in), NID_OK);
+    ck_assert_int_eq(in.channels, 1);
+    ck_assert_int_eq(in.embed_dim, 32);
+    ck_assert(in.mean[1] == in.mean[0] && in.std[2] == in.std[0]);
+    float e[3 * 32];
+    fixture_embeddings(m, e, 32);
+    for (int t = 0; t < 3; t++)
+        ck_assert(fabs(norm(e + t * 32, 32) - 1.0) < 1e-5);
+    nid_model_free(m);
+}
+END_TEST
+
+/* An FFmpeg-decoded video (tests/gen_videos.sh: h264.mp4, 160x120, 50
+ * frames) through the clip builder into the model. */
+START_TEST(ffmpeg_video)
+{
+    const char *dir = getenv("NID_TEST_VIDEOS");
+    ck_assert_ptr_nonnull(dir);
+    char path[1024];
+    snprintf(path, sizeof path, "%s/h264.mp4", dir);
+    nid_video *v = NULL;
+    nid_video_options vo;
+    nid_video_options_init(&vo);
+    ck_assert_msg(nid_video_open(&v, path, &vo) == NID_OK, "%s", nid_last_error());
+    nid_exam *ex;
+    ck_assert_int_eq(nid_exam_create(&ex, "e", NULL, NULL), NID_OK);
+    nid_exam_video_info vi;
+    nid_exam_video_info_init(&vi);
+    vi.id = "v";
+    vi.path = path;
+    ck_assert_int_eq(nid_exam_add_video(ex, &vi, NULL), NID_OK);
+    int64_t fr[2] = {3, 40};
+    nid_box bx[2] = {{20, 20, 40, 30}, {60, 50, 50, 40}};
+    ck_assert_int_eq(nid_exam_add_tracklet(ex, 0, "t", 1, fr, bx, 2, NULL), NID_OK);
+    nid_model *m = load("cm.nidm", 2);
+    float e[D], w[D];
+    ck_assert_msg(nid_model_embed_tracklet(m, v, ex, 0, NULL, e, D, NULL) == NID_OK,
+                  "%s", nid_last_error());
+    ck_assert(fabs(norm(e, D) - 1.0) < 1e-5);
+    nid_clip_options wo;
+    nid_model_clip_options(m, &wo);
+    wo.sampling = NID_SAMPLE_WINDOWS;
+    size_t nw = 0, want = 0;
+    ck_assert_int_eq(nid_clip_count(ex, 0, &wo, &want, NULL), NID_OK);
+    ck_assert_uint_ge(want, 9); /* 38 frames, windows of 4, stride 4 */
+    ck_assert_int_eq(nid_model_embed_tracklet(m, v, ex, 0, &wo, w, D, &nw), NID_OK);
+    ck_assert_uint_eq(nw, want);
+    ck_assert(fabs(norm(w, D) - 1.0) < 1e-5);
+    nid_model_free(m);
+    nid_exam_free(ex);
+    nid_video_free(v);
+}
+END_TEST
+
+/* ---- one model, many threads -------------------------------------------- */
+
+#define NT 4       /* threads */
+#define NB 3       /* batches of clips */
+#define BATCH 3    /* clips per batch */
+#define ROUNDS 4
+
+typedef struct shared {
+    nid_model *cm, *vm;
+    const float *clips;  /* NB * BATCH clips */
+    size_t clip_floats;
+    const float *ref_cm; /* single-thread results */
+    const float *ref_vm;
+    const float *ref_p;  /* verify matrix of the VM embeddings */
+    int tid;
+    int mismatches;
+    int errors;
+} shared;
+
+static void *worker(void *arg)
+{
+    shared *s = arg;
+    float e[BATCH * D], p[NB * BATCH * NB * BATCH];
+    for (int r = 0; r < ROUNDS; r++)
+        for (int k = 0; k < NB; k++) {
+            int b = (k + s->tid + r) % NB; /* each thread its own order */
+            const float *x = s->clips + (size_t)b * BATCH * s->clip_floats;
+            nid_model *m = (b + r) % 2 ? s->vm : s->cm;
+            const float *ref = m == s->vm ? s->ref_vm : s->ref_cm;
+            if (nid_model_embed(m, x, BATCH, BATCH * s->clip_floats, e,
+                                BATCH * D, NULL) != NID_OK) {
+                s->errors++;
+                continue;
+            }
+            if (memcmp(e, ref + (size_t)b * BATCH * D, sizeof e) != 0)
+                s->mismatches++;
+        }
+    size_t n = NB * BATCH;
+    if (nid_model_compare_matrix(s->vm, s->ref_vm, n, D, NID_COMPARE_VERIFY, p,
+                                 n * n, NULL) != NID_OK)
+        s->errors++;
+    else if (memcmp(p, s->ref_p, n * n * sizeof *p) != 0)
+        s->mismatches++;
+    return NULL;
+}
+
+/* Intra-op threads per call: 2, or NID_TEST_MODEL_THREADS (1 for the
+ * ThreadSanitizer run: libgomp is not instrumented, so TSan cannot see its
+ * hand-offs between a caller and its OpenMP team and would report them). */
+static int intra_threads(void)
+{
+    const char *e = getenv("NID_TEST_MODEL_THREADS");
+    return e && atoi(e) > 0 ? atoi(e) : 2;
+}
+
+START_TEST(threads_share_one_model)
+{
+    nid_model *cm = load("cm.nidm", intra_threads());
+    nid_model *vm = load("vm.nidm", intra_threads());
+    const size_t cf = 3 * 4 * 32 * 16, n = NB * BATCH;
+    float *clips = random_clips(n, cf);
+    float *rc = malloc(n * D * sizeof *rc), *rv = malloc(n * D * sizeof *rv);
+    float *rp = malloc(n * n * sizeof *rp);
+    for (int b = 0; b < NB; b++) {
+        const float *x = clips + (size_t)b * BATCH * cf;
+        ck_assert_int_eq(nid_model_embed(cm, x, BATCH, BATCH * cf,
+                                         rc + (size_t)b * BATCH * D, BATCH * D,
+                                         NULL), NID_OK);
+        ck_assert_int_eq(nid_model_embed(vm, x, BATCH, BATCH * cf,
+                                         rv + (size_t)b * BATCH * D, BATCH * D,
+                                         NULL), NID_OK);
+    }
+    ck_assert_int_eq(nid_model_compare_matrix(vm, rv, n, D, NID_COMPARE_VERIFY, rp,
+                                              n * n, NULL), NID_OK);
+    shared s[NT];
+    pthread_t th[NT];
+    for (int t = 0; t < NT; t++) {
+        s[t] = (shared){cm, vm, clips, cf, rc, rv, rp, t, 0, 0};
+        ck_assert_int_eq(pthread_create(&th[t], NULL, worker, &s[t]), 0);
+    }
+    for (int t = 0; t < NT; t++) {
+        ck_assert_int_eq(pthread_join(th[t], NULL), 0);
+        ck_assert_int_eq(s[t].errors, 0);
+        ck_assert_msg(s[t].mismatches == 0, "thread %d: %d results differ from "
+                      "one thread's", t, s[t].mismatches);
+    }
+    free(clips);
+    free(rc);
+    free(rv);
+    free(rp);
+    nid_model_free(cm);
+    nid_model_free(vm);
+}
+END_TEST
+
+/* ---- bad packages ------------------------------------------------------- */
+
+typedef struct bad_case {
+    const char *file;
+    int status;
+    const char *says[3];
+} bad_case;
+
+START_TEST(bad_packages)
+{
+    static const bad_case cases[] = {
+        {"missing.nidm.none", NID_EIO, {"missing.nidm.none", "No such file"}},
+        {"truncated.nidm", NID_EFORMAT, {"truncated.nidm", "zip archive"}},
+        {"notzip.nidm", NID_EFORMAT, {"notzip.nidm", "torch::jit::load"}},
+        {"nometa.nidm", NID_EFORMAT, {"no noduleid.json", "not a libnoduleid"}},
+        {"badjson.nidm", NID_EFORMAT, {"not valid JSON", "line 1"}},
+        {"version.nidm", NID_EFORMAT, {"\"format_version\"", "version 2",
+                                       "reads version 1"}},
+        {"format.nidm", NID_EFORMAT, {"\"format\"", "something-else"}},
+        {"type.nidm", NID_EFORMAT, {"\"input.frames\"", "expected an integer",
+                                    "got a string"}},
+        {"range.nidm", NID_EFORMAT, {"\"embedding.dim\"", "got 0"}},
+        {"missing.nidm", NID_EFORMAT, {"\"crop.margin\"", "missing"}},
+        {"unknown.nidm", NID_EFORMAT, {"\"colour\"", "unknown field"}},
+        {"modelid.nidm", NID_EFORMAT, {"\"model_id\"", "md5:0123"}},
+        {"kind.nidm", NID_EFORMAT, {"verification", "no verify method"}},
+        {"compare.nidm", NID_EFORMAT, {"\"thresholds.compare\"", "verify"}},
+        {"input.nidm", NID_EMISMATCH, {"1 x 3 x 8 x 32 x 16",
+                                       "expects clips N x 3 x 4 x 32 x 16",
+                                       "got [1, 3, 8, 32, 16]"}},
+        {"dim.nidm", NID_EMISMATCH, {"1 x 4 tensor", "1 x 64",
+                                     "embedding.dim"}},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const bad_case *c = &cases[i];
+        nid_model *m = NULL;
+        int rc = nid_model_load(&m, model_path(c->file), NULL);
+        ck_assert_msg(rc == c->status, "%s: %s, expected %s (%s)", c->file,
+                      nid_status_str(rc), nid_status_str(c->status),
+                      nid_last_error());
+        ck_assert_ptr_null(m);
+        if (c->status != NID_EIO) HAS(c->file); /* every message names the file */
+        for (int k = 0; k < 3 && c->says[k]; k++) HAS(c->says[k]);
+    }
+    /* a directory */
+    const char *dir = getenv("NID_TEST_MODELS");
+    nid_model *m = NULL;
+    ck_assert_int_eq(nid_model_load(&m, dir, NULL), NID_EIO);
+    HAS("not a regular file");
+    /* the base of the broken ones loads */
+    nid_model_free(load("tiny.nidm", 1));
+}
+END_TEST
+
+START_TEST(devices)
+{
+    nid_model_options o;
+    nid_model_options_init(&o);
+    nid_model *m = NULL;
+    strcpy(o.device, "cuda:0");
+    int rc = nid_model_load(&m, model_path("cm.nidm"), &o);
+    if (!(nid_features() & NID_FEATURE_CUDA)) {
+        ck_assert_int_eq(rc, NID_ENOTSUP);
+        HAS("NID_WITH_CUDA");
+        ck_assert_ptr_null(m);
+    } else {
+        /* a CUDA build: either it runs there, or there is no GPU */
+        ck_assert(rc == NID_OK || rc == NID_ENOTSUP);
+        nid_model_free(m);
+    }
+    strcpy(o.device, "cuda:99999");
+    ck_assert_int_eq(nid_model_load(&m, model_path("cm.nidm"), &o), NID_EINVAL);
+    strcpy(o.device, "cpu");
+    o.optimize = 0;
+    o.max_batch = 1;
+    m = NULL;
+    ck_assert_int_eq(nid_model_load(&m, model_path("cm.nidm"), &o), NID_OK);
+    nid_model_info in;
+    nid_model_info_init(&in);
+    nid_model_get_info(m, &in);
+    ck_assert_str_eq(in.device, "cpu");
+    ck_assert_int_gt(in.n_threads, 0); /* 0 means all cores */
+    nid_model_free(m);
+}
+END_TEST
+
+Suite *nid_test_suite(void)
+{
+    Suite *s = suite_create("model");
+    TCase *tc = tcase_create("model");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, defaults_and_names);
+    tcase_add_test(tc, load_arguments);
+    if (!have_torch()) {
+        tcase_add_test(tc, without_torch);
+    } else {
+        tcase_add_test(tc, info_and_clip_options);
+        tcase_add_test(tc, embed_clips_of_video);
+        tcase_add_test(tc, windows_are_pooled);
+        tcase_add_test(tc, pool_rules);
+        tcase_add_test(tc, compare_cosine);
+        tcase_add_test(tc, compare_verify);
+        tcase_add_test(tc, gray_model);
+        if (nid_features() & NID_FEATURE_VIDEO)
+            tcase_add_test(tc, ffmpeg_video);
+        tcase_add_test(tc, bad_packages);
+        tcase_add_test(tc, devices);
+    }
+    suite_add_tcase(s, tc);
+    if (have_torch()) {
+        /* its own case, so that CK_RUN_CASE=threads runs it alone */
+        TCase *th = tcase_create("threads");
+        tcase_set_timeout(th, 120);
+        tcase_add_test(th, threads_share_one_model);
+        suite_add_tcase(s, th);
+    }
+    return s;
+}

@@ -1,0 +1,29 @@
+# --- whole-library checks ---------------------------------------------------
+# Only nid_* symbols are exported and the SONAME carries the major version.
+add_test(NAME exported_symbols
+  COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/check_symbols.sh $<TARGET_FILE:noduleid>)
+
+# C++ applications are first-class users: a C++ consumer built in-tree.
+add_executable(test_cxx_consumer install/consumer.cpp)
+target_link_libraries(test_cxx_consumer PRIVATE noduleid)
+add_test(NAME cxx_consumer COMMAND test_cxx_consumer)
+
+# Install into a scratch prefix and build against it with pkg-config and
+# find_package. Skipped under sanitizers: the consumers are plain builds and
+# cannot load a sanitizer-instrumented library.
+if(NOT NID_SANITIZE)
+  add_test(NAME install_consumers
+    COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/install/run.sh
+            ${PROJECT_BINARY_DIR} ${CMAKE_CURRENT_BINARY_DIR}/install-test)
+  set_tests_properties(install_consumers PROPERTIES TIMEOUT 300)
+endif()
+
+# The noduleid program: behaviour, JSON output, errors and exit codes.
+if(TARGET noduleid-cli)
+  add_test(NAME cli
+    COMMAND ${NID_TEST_PYTHON} -m pytest -q -p no:cacheprovider
+            ${CMAKE_CURRENT_SOURCE_DIR}/cli)
+  set_tests_properties(cli PROPERTIES
+    ENVIRONMENT "NID_CLI=$<TARGET_FILE:noduleid-cli>;NID_SOURCE_DIR=${PROJECT_SOURCE_DIR}"
+    TIMEOUT 300)
+endif()

@@ -1,0 +1,36 @@
+/*
+ * cli.h - shared pieces of the noduleid command-line program.
+ *
+ * Each sub-command lives in its own cmd_<name>.c and has the signature
+ *     int nid_cmd_<name>(int argc, char **argv);
+ * where argv[0] is the sub-command name. It returns one of the exit codes
+ * below and prints a one-line error (via cli_error) on failure.
+ */
+#ifndef NID_CLI_H
+#define NID_CLI_H
+
+#include <jansson.h>
+#include <stdio.h>
+
+#include "noduleid.h"
+
+/* Exit codes (documented in `noduleid --help` and the man page). */
+enum {
+    CLI_OK = 0,         /* success                                   */
+    CLI_EFAIL = 1,      /* the library reported an error             */
+    CLI_EUSAGE = 2,     /* bad command line                          */
+    CLI_EINPUT = 3      /* an input file is missing or malformed     */
+};
+
+/* Print "noduleid: <message>\n" to stderr. */
+void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Report a failed library call: "noduleid: <what>: <nid_last_error()>"
+ * and map the status to an exit code (NID_EIO/NID_EFORMAT -> CLI_EINPUT). */
+int cli_lib_error(int status, const char *what);
+
+/* Write `j` to stdout as indented JSON followed by a newline and release
+ * it. Returns CLI_OK or CLI_EFAIL. */
+int cli_print_json(json_t *j);
+
+#endif /* NID_CLI_H */
