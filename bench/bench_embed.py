@@ -9,8 +9,9 @@
       eager (the nn.Module of the package's arch, random weights, no_grad).
       Prints "python mode=M clips=N threads=T median_s=... per_clip_s=...".
   bench_embed.py peak [--threads T] [--size S] [--repeats R]
-      float32 matrix product S x S x S through torch.mm: the machine's
-      measured matmul peak, "peak threads=T size=S gflops=...".
+      float32 matrix product S x S x S through torch.mm (OpenBLAS) and
+      through oneDNN: the machine's measured matmul peak is the faster,
+      "peak threads=T size=S gflops=... torch_mm=... onednn=...".
   bench_embed.py flops PKG
       FLOP of one clip of the package's arch and input size (2 per
       multiply-add of every convolution and linear layer): "flops=...".
@@ -65,14 +66,21 @@ def cmd_embed(a):
 
 
 def cmd_peak(a):
+    """Two float32 S x S x S matrix products: torch.mm (the BLAS libtorch
+    links, OpenBLAS on Debian) and oneDNN's (the library the optimised
+    convolutions run in, through mkldnn_linear). The peak is the faster."""
     torch.set_num_threads(a.threads)
     s = a.size
     x = torch.rand(s, s)
     y = torch.rand(s, s)
     out = torch.empty(s, s)
-    med = median_time(lambda: torch.mm(x, y, out=out), a.repeats)
-    print("peak threads=%d size=%d gflops=%.1f" % (torch.get_num_threads(), s,
-                                                  2.0 * s ** 3 / med / 1e9))
+    blas = 2.0 * s ** 3 / median_time(lambda: torch.mm(x, y, out=out), a.repeats) / 1e9
+    xm = x.to_mkldnn()
+    wm = y.t().contiguous().to_mkldnn()
+    dnnl = 2.0 * s ** 3 / median_time(lambda: torch._C._nn.mkldnn_linear(xm, wm),
+                                      a.repeats) / 1e9
+    print("peak threads=%d size=%d gflops=%.1f torch_mm=%.1f onednn=%.1f"
+          % (torch.get_num_threads(), s, max(blas, dnnl), blas, dnnl))
 
 
 def cmd_flops(a):

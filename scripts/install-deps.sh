@@ -12,11 +12,14 @@ PACKAGES="
   libopenblas-openmp-dev libopenblas0-openmp
   python3 python3-numpy python3-scipy python3-sklearn python3-pytest
   python3-mpmath
+  python3-cffi python3-dev python3-setuptools python3-pip python3-wheel
   clang libclang-rt-14-dev
   libpng-dev python3-torch python3-opencv ffmpeg
   libavformat-dev libavcodec-dev libswscale-dev libavutil-dev
   libdcmtk-dev dcmtk python3-pydicom python3-pil
+  libtorch-dev python3-torchvision
   python3-matplotlib
+  default-jdk-headless junit5
 "
 
 missing=""

@@ -27,3 +27,20 @@ if(TARGET noduleid-cli)
     ENVIRONMENT "NID_CLI=$<TARGET_FILE:noduleid-cli>;NID_SOURCE_DIR=${PROJECT_SOURCE_DIR}"
     TIMEOUT 300)
 endif()
+
+# The phantom generator (phantom/): its own pytest suite, and its output
+# feeding the library end to end (exam JSON -> tracklets -> clips -> PNG).
+# Both need FFmpeg; they run once, in the full (unsanitized) build.
+if(NID_WITH_VIDEO AND NOT NID_SANITIZE)
+  add_test(NAME phantom
+    COMMAND ${NID_TEST_PYTHON} -m pytest -q -p no:cacheprovider
+            ${PROJECT_SOURCE_DIR}/phantom/tests
+    WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
+  set_tests_properties(phantom PROPERTIES TIMEOUT 600)
+  if(TARGET noduleid-cli)
+    add_test(NAME phantom_pipeline
+      COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/phantom_pipeline.sh
+              $<TARGET_FILE:noduleid-cli> ${CMAKE_CURRENT_BINARY_DIR}/phantom-pipeline)
+    set_tests_properties(phantom_pipeline PROPERTIES TIMEOUT 600)
+  endif()
+endif()

@@ -1,0 +1,88 @@
+#!/bin/sh
+# bench_embed.sh - model inference: the C path (bench_embed, libnoduleid's
+# libtorch shim) against Python torch on the same package, same machine,
+# same run, and the achieved GFLOP/s against the machine's measured
+# float32 matmul peak (same thread count).
+#
+#   bench/bench_embed.sh [BUILD_DIR] [REPEATS] [ROUNDS]
+#
+# Packages (random weights, made once with training/noduleid_models/export.py
+# and cached in ${NID_BENCH_DIR:-/tmp/nid_bench_embed}):
+#   compact  R(2+1)D compact (widths 16..128), 3 x 16 x 256 x 128, 4 clips per call
+#   r18      R(2+1)D-18,                       3 x 16 x 256 x 128, 1 clip per call
+# Configurations: C optimize=1 (the default: optimize_for_inference at
+# load), C optimize=0 (the frozen module as stored), Python on the same
+# module both ways, and the eager nn.Module. Each run is a fresh process
+# timing REPEATS calls after a warm-up (median); runs alternate between C
+# and Python for ROUNDS rounds (default 3) and the median of the rounds is
+# reported, so that load from other processes hits both sides alike.
+# Ratio = Python time / C time: >= 1.0 means C is not slower.
+# Peak: the faster of torch.mm (OpenBLAS) and oneDNN's matmul, 4096^3.
+# Threads: ${NID_BENCH_THREADS:-2}.
+set -eu
+BUILD=${1:-build}
+REPEATS=${2:-5}
+ROUNDS=${3:-3}
+THREADS=${NID_BENCH_THREADS:-2}
+DIR=${NID_BENCH_DIR:-/tmp/nid_bench_embed}
+PY=/usr/bin/python3
+top=$(cd "$(dirname "$0")/.." && pwd)
+BENCH="$BUILD/bench/bench_embed"
+[ -x "$BENCH" ] || { echo "bench_embed.sh: $BENCH not built" >&2; exit 2; }
+mkdir -p "$DIR"
+export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
+
+for arch in compact r18; do
+  if [ ! -s "$DIR/$arch.nidm" ]; then
+    (cd "$top" && $PY -m training.noduleid_models.export --arch "$arch" \
+       --random-init --bn-warmup 0 --frames 16 --height 256 --width 128 \
+       --out "$DIR/$arch.nidm" >/dev/null)
+  fi
+done
+
+field() { sed -n "s/.*$1=\([^ ]*\).*/\1/p"; }
+median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+
+peak=$($PY "$top/bench/bench_embed.py" peak --threads "$THREADS" --repeats "$REPEATS")
+echo "$peak"
+gpeak=$(echo "$peak" | field gflops)
+
+for arch in compact r18; do
+  pkg="$DIR/$arch.nidm"
+  clips=1
+  [ "$arch" = compact ] && clips=4
+  flops=$($PY "$top/bench/bench_embed.py" flops "$pkg" | field flops)
+  echo "== $arch: 3x16x256x128, $clips clip(s) per call, $THREADS threads," \
+       "$(awk -v f="$flops" 'BEGIN { printf "%.1f GFLOP/clip", f / 1e9 }')," \
+       "$ROUNDS rounds x $REPEATS calls"
+  log="$DIR/$arch.log"
+  : > "$log"
+  r=0
+  while [ $r -lt "$ROUNDS" ]; do
+    for cfg in c1 p1 c0 p0 pe; do
+      case $cfg in
+        c1) out=$("$BENCH" "$pkg" --clips $clips --threads "$THREADS" --repeats "$REPEATS" --optimize 1) ;;
+        c0) out=$("$BENCH" "$pkg" --clips $clips --threads "$THREADS" --repeats "$REPEATS" --optimize 0) ;;
+        p1) out=$($PY "$top/bench/bench_embed.py" embed "$pkg" --clips $clips \
+                    --threads "$THREADS" --repeats "$REPEATS" --mode optimized) ;;
+        p0) out=$($PY "$top/bench/bench_embed.py" embed "$pkg" --clips $clips \
+                    --threads "$THREADS" --repeats "$REPEATS" --mode stored) ;;
+        pe) out=$($PY "$top/bench/bench_embed.py" embed "$pkg" --clips $clips \
+                    --threads "$THREADS" --repeats "$REPEATS" --mode eager) ;;
+      esac
+      echo "  $out"
+      echo "$cfg $(echo "$out" | field per_clip_s)" >> "$log"
+    done
+    r=$((r + 1))
+  done
+  m() { awk -v c="$1" '$1 == c { print $2 }' "$log" | median; }
+  awk -v a="$(m c1)" -v b="$(m p1)" -v c="$(m c0)" -v d="$(m p0)" -v e="$(m pe)" \
+      -v f="$flops" -v p="$gpeak" 'BEGIN {
+    printf "  s/clip (median of rounds): C optimized %.4f | Python optimized %.4f |" \
+           " C stored %.4f | Python stored %.4f | Python eager %.4f\n", a, b, c, d, e
+    printf "  ratio Python/C: optimized %.3f, stored %.3f (>= 1: C not slower);" \
+           " Python eager / C optimized %.2f\n", b / a, d / c, e / a
+    printf "  C optimized: %.1f GFLOP/s = %.1f%% of the measured %.1f GFLOP/s matmul peak\n",
+           f / a / 1e9, 100 * f / a / 1e9 / p, p
+  }'
+done

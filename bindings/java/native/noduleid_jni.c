@@ -1,0 +1,1428 @@
+/*
+ * noduleid_jni.c - JNI glue of the Java binding (org.noduleid).
+ *
+ * A thin layer over the public C API (include/noduleid.h) only: no library
+ * internals. Every function here implements one native method of
+ * org.noduleid.Native; the prototypes come from org_noduleid_Native.h,
+ * which `javac -h` writes at build time, so a Java signature that disagrees
+ * with this file fails to compile.
+ *
+ * Rules:
+ *  - A failing library call throws org.noduleid.NoduleIdException(status,
+ *    nid_last_error()) and the function returns at once (0 / NULL).
+ *  - Java programming errors the library cannot see (a Java array shorter
+ *    than the sizes say, a heap buffer where a direct one is needed) throw
+ *    IllegalArgumentException / NullPointerException.
+ *  - Heap arrays are copied in and out with Get/Set<Type>ArrayRegion:
+ *    clustering and decoding can run for seconds, and holding a
+ *    GetPrimitiveArrayCritical region that long would stall the garbage
+ *    collector of every thread. The one exception is copying frames in
+ *    nid_video_from_frames(NID_FRAMES_COPY), a pure memcpy. Direct buffers
+ *    are used in place (GetDirectBufferAddress), never copied.
+ *  - Strings arrive as NUL-terminated UTF-8 byte[] (Native.cstr) and leave
+ *    through Native.utf8, so non-ASCII paths survive (JNI's "modified
+ *    UTF-8" differs from UTF-8).
+ *
+ * Functions of noduleid.h that are not called here are listed, with the
+ * reason, in bindings/java/unbound.txt; tests/.. check_jni_drift.py keeps
+ * the three (header, this file, the Java natives) in step.
+ */
+#define _POSIX_C_SOURCE 200809L /* pthread_rwlock_t under -std=c11 */
+#include <jni.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "noduleid.h"
+#include "org_noduleid_Native.h"
+
+#define J(name) Java_org_noduleid_Native_##name
+
+/* ------------------------------------------------------------------------ */
+/* Cached classes and methods                                               */
+/* ------------------------------------------------------------------------ */
+
+static JavaVM *g_vm;
+static jclass g_exc_class;      /* org.noduleid.NoduleIdException */
+static jmethodID g_exc_ctor;    /* (int, String) */
+static jclass g_native_class;   /* org.noduleid.Native */
+static jmethodID g_utf8;        /* static String utf8(byte[]) */
+static jclass g_noduleid_class; /* org.noduleid.NoduleId */
+static jmethodID g_dispatch_log;/* static void dispatchLog(LogHandler, int, String) */
+static jclass g_string_class;
+
+static jclass global_class(JNIEnv *env, const char *name)
+{
+    jclass c = (*env)->FindClass(env, name);
+    if (!c) return NULL;
+    jclass g = (*env)->NewGlobalRef(env, c);
+    (*env)->DeleteLocalRef(env, c);
+    return g;
+}
+
+JNIEXPORT jint JNICALL JNI_OnLoad(JavaVM *vm, void *reserved)
+{
+    JNIEnv *env;
+    if ((*vm)->GetEnv(vm, (void **)&env, JNI_VERSION_1_8) != JNI_OK) return JNI_ERR;
+    g_vm = vm;
+    if (!(g_exc_class = global_class(env, "org/noduleid/NoduleIdException"))) return JNI_ERR;
+    if (!(g_exc_ctor = (*env)->GetMethodID(env, g_exc_class, "<init>", "(ILjava/lang/String;)V")))
+        return JNI_ERR;
+    if (!(g_native_class = global_class(env, "org/noduleid/Native"))) return JNI_ERR;
+    if (!(g_utf8 = (*env)->GetStaticMethodID(env, g_native_class, "utf8", "([B)Ljava/lang/String;")))
+        return JNI_ERR;
+    if (!(g_noduleid_class = global_class(env, "org/noduleid/NoduleId"))) return JNI_ERR;
+    if (!(g_dispatch_log = (*env)->GetStaticMethodID(env, g_noduleid_class, "dispatchLog",
+            "(Lorg/noduleid/NoduleId$LogHandler;ILjava/lang/String;)V")))
+        return JNI_ERR;
+    if (!(g_string_class = global_class(env, "java/lang/String"))) return JNI_ERR;
+    return JNI_VERSION_1_8;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Exceptions and conversions                                               */
+/* ------------------------------------------------------------------------ */
+
+static jstring jstr(JNIEnv *env, const char *s)
+{
+    if (!s) return NULL;
+    jsize n = (jsize)strlen(s);
+    jbyteArray b = (*env)->NewByteArray(env, n);
+    if (!b) return NULL;
+    (*env)->SetByteArrayRegion(env, b, 0, n, (const jbyte *)s);
+    jstring r = (jstring)(*env)->CallStaticObjectMethod(env, g_native_class, g_utf8, b);
+    (*env)->DeleteLocalRef(env, b);
+    return r;
+}
+
+/* Throw NoduleIdException for a failed call; returns 1 when thrown. */
+static int check(JNIEnv *env, int status)
+{
+    if (status >= 0) return 0;
+    if ((*env)->ExceptionCheck(env)) return 1;
+    jstring msg = jstr(env, nid_last_error());
+    if ((*env)->ExceptionCheck(env)) return 1;
+    jobject e = (*env)->NewObject(env, g_exc_class, g_exc_ctor, (jint)status, msg);
+    if (e) (*env)->Throw(env, (jthrowable)e);
+    return 1;
+}
+
+static void throw_class(JNIEnv *env, const char *cls, const char *fmt, ...)
+{
+    char buf[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    jclass c = (*env)->FindClass(env, cls);
+    if (c) (*env)->ThrowNew(env, c, buf);
+}
+
+#define THROW_IAE(...) throw_class(env, "java/lang/IllegalArgumentException", __VA_ARGS__)
+#define THROW_NPE(...) throw_class(env, "java/lang/NullPointerException", __VA_ARGS__)
+#define THROW_OOM(...) throw_class(env, "java/lang/OutOfMemoryError", __VA_ARGS__)
+
+static void *xmalloc(JNIEnv *env, size_t n)
+{
+    void *p = malloc(n ? n : 1);
+    if (!p) THROW_OOM("noduleid_jni: cannot allocate %zu bytes", n);
+    return p;
+}
+
+/* Copy a NUL-terminated UTF-8 byte[] (from Native.cstr) into malloc'd
+ * memory. NULL array -> *out = NULL, returns 1. 0 when an exception is
+ * pending. */
+static int get_cstr(JNIEnv *env, jbyteArray a, char **out)
+{
+    *out = NULL;
+    if (!a) return 1;
+    jsize n = (*env)->GetArrayLength(env, a);
+    char *s = xmalloc(env, (size_t)n + 1);
+    if (!s) return 0;
+    (*env)->GetByteArrayRegion(env, a, 0, n, (jbyte *)s);
+    s[n] = '\0';
+    *out = s;
+    return 1;
+}
+
+/* Copy a Java primitive array into malloc'd memory (the Region calls). */
+#define DEFINE_GET_ARRAY(fn, jtype, ctype, Type)                              \
+    static ctype *fn(JNIEnv *env, jtype a, const char *what, jsize *len)      \
+    {                                                                         \
+        if (!a) { THROW_NPE("%s is null", what); return NULL; }               \
+        jsize n = (*env)->GetArrayLength(env, a);                             \
+        ctype *p = xmalloc(env, (size_t)n * sizeof(ctype));                   \
+        if (!p) return NULL;                                                  \
+        (*env)->Get##Type##ArrayRegion(env, a, 0, n, (void *)p);              \
+        if (len) *len = n;                                                    \
+        return p;                                                             \
+    }
+DEFINE_GET_ARRAY(get_floats, jfloatArray, float, Float)
+DEFINE_GET_ARRAY(get_doubles, jdoubleArray, double, Double)
+DEFINE_GET_ARRAY(get_ints, jintArray, int32_t, Int)
+DEFINE_GET_ARRAY(get_longs, jlongArray, int64_t, Long)
+DEFINE_GET_ARRAY(get_bytes, jbyteArray, uint8_t, Byte)
+
+/* Address of element `pos` of a direct buffer whose elements are `elem`
+ * bytes, checking that `need` elements fit (need < 0: any). *avail gets
+ * the elements from pos to the capacity. NULL with an exception pending. */
+static void *direct_at(JNIEnv *env, jobject buf, jint pos, jlong need, size_t elem,
+                       const char *what, size_t *avail)
+{
+    if (!buf) { THROW_NPE("%s is null", what); return NULL; }
+    char *base = (*env)->GetDirectBufferAddress(env, buf);
+    jlong cap = (*env)->GetDirectBufferCapacity(env, buf);
+    if (!base || cap < 0) { THROW_IAE("%s is not a direct buffer", what); return NULL; }
+    if (pos < 0 || pos > cap) { THROW_IAE("%s: position %d outside [0, %lld]", what, (int)pos, (long long)cap); return NULL; }
+    if (need >= 0 && need > cap - pos) {
+        THROW_IAE("%s: %lld elements remaining, %lld needed", what, (long long)(cap - pos), (long long)need);
+        return NULL;
+    }
+    if (avail) *avail = (size_t)(cap - pos);
+    return base + (size_t)pos * elem;
+}
+
+static jfloatArray new_floats(JNIEnv *env, const float *p, size_t n)
+{
+    if (n > INT_MAX) { THROW_IAE("result of %zu floats does not fit a Java array", n); return NULL; }
+    jfloatArray a = (*env)->NewFloatArray(env, (jsize)n);
+    if (a) (*env)->SetFloatArrayRegion(env, a, 0, (jsize)n, p);
+    return a;
+}
+
+static void set_doubles(JNIEnv *env, jdoubleArray a, const double *v, jsize n)
+{
+    (*env)->SetDoubleArrayRegion(env, a, 0, n, v);
+}
+
+static void set_longs(JNIEnv *env, jlongArray a, const jlong *v, jsize n)
+{
+    (*env)->SetLongArrayRegion(env, a, 0, n, v);
+}
+
+static jobjectArray new_strings(JNIEnv *env, const char *const *s, int n)
+{
+    jobjectArray a = (*env)->NewObjectArray(env, n, g_string_class, NULL);
+    if (!a) return NULL;
+    for (int i = 0; i < n; i++) {
+        jstring js = jstr(env, s[i]);
+        if ((*env)->ExceptionCheck(env)) return NULL;
+        (*env)->SetObjectArrayElement(env, a, i, js);
+        if (js) (*env)->DeleteLocalRef(env, js);
+    }
+    return a;
+}
+
+static int bytes_per_pixel(int format)
+{
+    return format == NID_PIX_GRAY8 ? 1 : format == NID_PIX_RGB24 ? 3 : 0;
+}
+
+/* Bytes a frame needs, or 0 when the geometry is invalid (then the library
+ * reports the exact problem). */
+static size_t frame_bytes(jint width, jint height, jint stride, jint format)
+{
+    int bpp = bytes_per_pixel(format);
+    if (width <= 0 || height <= 0 || bpp == 0 || stride < (jlong)width * bpp) return 0;
+    return (size_t)(height - 1) * (size_t)stride + (size_t)width * (size_t)bpp;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Version, errors, logging                                                 */
+/* ------------------------------------------------------------------------ */
+
+JNIEXPORT jint JNICALL J(versionNumber)(JNIEnv *env, jclass cls)
+{
+    return (jint)nid_version_number();
+}
+
+JNIEXPORT jstring JNICALL J(versionString)(JNIEnv *env, jclass cls)
+{
+    return jstr(env, nid_version_string());
+}
+
+JNIEXPORT jint JNICALL J(features)(JNIEnv *env, jclass cls)
+{
+    return (jint)nid_features();
+}
+
+JNIEXPORT jstring JNICALL J(statusString)(JNIEnv *env, jclass cls, jint status)
+{
+    return jstr(env, nid_status_str(status));
+}
+
+JNIEXPORT jstring JNICALL J(lastError)(JNIEnv *env, jclass cls)
+{
+    return jstr(env, nid_last_error());
+}
+
+/* The Java log handler (a global ref). The read lock is held while a
+ * message is delivered, so replacing the handler never deletes a ref that
+ * another thread is using. */
+static pthread_rwlock_t g_log_lock = PTHREAD_RWLOCK_INITIALIZER;
+static jobject g_log_handler;
+
+static void log_to_java(int level, const char *msg, void *payload)
+{
+    pthread_rwlock_rdlock(&g_log_lock);
+    if (!g_log_handler || !g_vm) { pthread_rwlock_unlock(&g_log_lock); return; }
+    JNIEnv *env = NULL;
+    int attached = 0;
+    if ((*g_vm)->GetEnv(g_vm, (void **)&env, JNI_VERSION_1_8) == JNI_EDETACHED) {
+        /* A library worker thread: attach for the call only. */
+        if ((*g_vm)->AttachCurrentThreadAsDaemon(g_vm, (void **)&env, NULL) != JNI_OK) {
+            pthread_rwlock_unlock(&g_log_lock);
+            return;
+        }
+        attached = 1;
+    }
+    if (env && (*env)->PushLocalFrame(env, 8) == 0) {
+        /* A Java exception may already be pending on this thread (thrown by
+         * the glue before the library logged); keep it aside. */
+        jthrowable pending = (*env)->ExceptionOccurred(env);
+        if (pending) (*env)->ExceptionClear(env);
+        jstring s = jstr(env, msg);
+        if (!(*env)->ExceptionCheck(env))
+            (*env)->CallStaticVoidMethod(env, g_noduleid_class, g_dispatch_log, g_log_handler,
+                                         (jint)level, s);
+        if ((*env)->ExceptionCheck(env)) (*env)->ExceptionClear(env); /* handler errors are dropped */
+        if (pending) (*env)->Throw(env, pending);
+        (*env)->PopLocalFrame(env, NULL);
+    }
+    if (attached) (*g_vm)->DetachCurrentThread(g_vm);
+    pthread_rwlock_unlock(&g_log_lock);
+}
+
+JNIEXPORT void JNICALL J(setLogHandler)(JNIEnv *env, jclass cls, jobject handler, jint max_level)
+{
+    jobject g = handler ? (*env)->NewGlobalRef(env, handler) : NULL;
+    if (handler && !g) return;
+    pthread_rwlock_wrlock(&g_log_lock);
+    jobject old = g_log_handler;
+    g_log_handler = g;
+    pthread_rwlock_unlock(&g_log_lock);
+    if (old) (*env)->DeleteGlobalRef(env, old);
+    nid_set_log_callback(g ? log_to_java : NULL, max_level, NULL);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Distances and clustering                                                 */
+/* ------------------------------------------------------------------------ */
+
+static void cluster_opts(nid_cluster_options *o, jint method, jint metric, jfloat threshold,
+                         jlong seed, jint n_threads)
+{
+    nid_cluster_options_init(o);
+    o->method = method;
+    o->metric = metric;
+    o->threshold = threshold;
+    o->seed = (uint64_t)seed;
+    o->n_threads = n_threads;
+}
+
+JNIEXPORT void JNICALL J(clusterOptionsDefaults)(JNIEnv *env, jclass cls, jlongArray out)
+{
+    nid_cluster_options o;
+    nid_cluster_options_init(&o);
+    int32_t tbits;
+    memcpy(&tbits, &o.threshold, sizeof tbits);
+    jlong v[5] = {o.method, o.metric, tbits, (jlong)o.seed, o.n_threads};
+    set_longs(env, out, v, 5);
+}
+
+/* n rows of d floats must fit the Java array. */
+static int check_rows(JNIEnv *env, jsize len, jint n, jint d, const char *what)
+{
+    if (n < 0 || d < 0 || (jlong)n * d > len) {
+        THROW_IAE("%s: %d x %d floats needed, array has %d", what, (int)n, (int)d, (int)len);
+        return 0;
+    }
+    return 1;
+}
+
+JNIEXPORT jfloatArray JNICALL J(distanceMatrix)(JNIEnv *env, jclass cls, jfloatArray xa, jint n, jint d,
+                                                 jint metric, jint n_threads)
+{
+    jsize len;
+    float *x = get_floats(env, xa, "x", &len);
+    if (!x) return NULL;
+    jfloatArray r = NULL;
+    size_t nn = (size_t)(n > 0 ? n : 0) * (size_t)(n > 0 ? n : 0);
+    float *out = NULL;
+    if (!check_rows(env, len, n, d, "x")) goto done;
+    if (nn > INT_MAX) { THROW_IAE("n*n = %zu does not fit a Java array", nn); goto done; }
+    if (!(out = xmalloc(env, nn * sizeof(float)))) goto done;
+    if (check(env, nid_distance_matrix(x, (size_t)n, (size_t)d, metric, n_threads, out, nn, NULL))) goto done;
+    r = new_floats(env, out, nn);
+done:
+    free(out);
+    free(x);
+    return r;
+}
+
+JNIEXPORT void JNICALL J(distanceMatrixDirect)(JNIEnv *env, jclass cls, jobject xb, jint xpos, jint n, jint d,
+                                                jint metric, jint n_threads, jobject ob, jint opos)
+{
+    if (n < 0 || d < 0) { THROW_IAE("n and d must be >= 0"); return; }
+    const float *x = direct_at(env, xb, xpos, (jlong)n * d, sizeof(float), "x", NULL);
+    if (!x) return;
+    size_t avail;
+    float *out = direct_at(env, ob, opos, -1, sizeof(float), "out", &avail);
+    if (!out) return;
+    check(env, nid_distance_matrix(x, (size_t)n, (size_t)d, metric, n_threads, out, avail, NULL));
+}
+
+JNIEXPORT jint JNICALL J(cluster)(JNIEnv *env, jclass cls, jfloatArray xa, jint n, jint d, jint method,
+                                  jint metric, jfloat threshold, jlong seed, jint n_threads, jintArray la)
+{
+    jsize len;
+    float *x = get_floats(env, xa, "x", &len);
+    if (!x) return 0;
+    int32_t *labels = NULL;
+    size_t k = 0;
+    nid_cluster_options o;
+    cluster_opts(&o, method, metric, threshold, seed, n_threads);
+    if (!check_rows(env, len, n, d, "x")) goto done;
+    if ((*env)->GetArrayLength(env, la) < n) { THROW_IAE("labels shorter than n"); goto done; }
+    if (!(labels = xmalloc(env, (size_t)n * sizeof(int32_t)))) goto done;
+    if (check(env, nid_cluster(x, (size_t)n, (size_t)d, &o, labels, (size_t)n, &k))) goto done;
+    (*env)->SetIntArrayRegion(env, la, 0, n, (const jint *)labels);
+done:
+    free(labels);
+    free(x);
+    return (jint)k;
+}
+
+JNIEXPORT jint JNICALL J(clusterDirect)(JNIEnv *env, jclass cls, jobject xb, jint xpos, jint n, jint d,
+                                        jint method, jint metric, jfloat threshold, jlong seed, jint n_threads,
+                                        jobject lb, jint lpos)
+{
+    if (n < 0 || d < 0) { THROW_IAE("n and d must be >= 0"); return 0; }
+    const float *x = direct_at(env, xb, xpos, (jlong)n * d, sizeof(float), "x", NULL);
+    if (!x) return 0;
+    size_t avail;
+    int32_t *labels = direct_at(env, lb, lpos, -1, sizeof(int32_t), "labels", &avail);
+    if (!labels) return 0;
+    nid_cluster_options o;
+    cluster_opts(&o, method, metric, threshold, seed, n_threads);
+    size_t k = 0;
+    if (check(env, nid_cluster(x, (size_t)n, (size_t)d, &o, labels, avail, &k))) return 0;
+    return (jint)k;
+}
+
+JNIEXPORT jint JNICALL J(clusterDist)(JNIEnv *env, jclass cls, jfloatArray da, jint n, jint method,
+                                      jfloat threshold, jlong seed, jintArray la)
+{
+    jsize len;
+    float *dist = get_floats(env, da, "dist", &len);
+    if (!dist) return 0;
+    int32_t *labels = NULL;
+    size_t k = 0;
+    nid_cluster_options o;
+    cluster_opts(&o, method, NID_METRIC_COSINE, threshold, seed, 0);
+    if (!check_rows(env, len, n, n, "dist")) goto done;
+    if (!(labels = xmalloc(env, (size_t)n * sizeof(int32_t)))) goto done;
+    if (check(env, nid_cluster_dist(dist, (size_t)n, &o, labels, (size_t)n, &k))) goto done;
+    (*env)->SetIntArrayRegion(env, la, 0, n, (const jint *)labels);
+done:
+    free(labels);
+    free(dist);
+    return (jint)k;
+}
+
+JNIEXPORT jstring JNICALL J(clusterMethodName)(JNIEnv *env, jclass cls, jint method)
+{
+    return jstr(env, nid_cluster_method_name(method));
+}
+
+JNIEXPORT jint JNICALL J(clusterMethodParse)(JNIEnv *env, jclass cls, jbyteArray name)
+{
+    char *s;
+    if (!get_cstr(env, name, &s)) return 0;
+    int m = -1;
+    int rc = nid_cluster_method_parse(s, &m);
+    free(s);
+    check(env, rc);
+    return m;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Online clustering                                                        */
+/* ------------------------------------------------------------------------ */
+
+static nid_online *online(jlong h) { return (nid_online *)(intptr_t)h; }
+
+JNIEXPORT jlong JNICALL J(onlineCreate)(JNIEnv *env, jclass cls, jint d, jint metric, jfloat threshold)
+{
+    nid_cluster_options o;
+    nid_cluster_options_init(&o);
+    o.metric = metric;
+    o.threshold = threshold;
+    nid_online *oc = NULL;
+    if (d < 0) { THROW_IAE("d must be >= 0"); return 0; }
+    if (check(env, nid_online_create(&oc, (size_t)d, &o))) return 0;
+    return (jlong)(intptr_t)oc;
+}
+
+JNIEXPORT jint JNICALL J(onlineAdd)(JNIEnv *env, jclass cls, jlong h, jfloatArray xa)
+{
+    float *x = get_floats(env, xa, "x", NULL);
+    if (!x) return 0;
+    int32_t c = -1;
+    int rc = nid_online_add(online(h), x, &c);
+    free(x);
+    check(env, rc);
+    return c;
+}
+
+JNIEXPORT jint JNICALL J(onlineAddDirect)(JNIEnv *env, jclass cls, jlong h, jobject xb, jint xpos)
+{
+    const float *x = direct_at(env, xb, xpos, -1, sizeof(float), "x", NULL);
+    if (!x) return 0;
+    int32_t c = -1;
+    check(env, nid_online_add(online(h), x, &c));
+    return c;
+}
+
+JNIEXPORT jint JNICALL J(onlineAddDist)(JNIEnv *env, jclass cls, jlong h, jfloatArray da)
+{
+    jsize n;
+    float *d = get_floats(env, da, "dist", &n);
+    if (!d) return 0;
+    int32_t c = -1;
+    int rc = nid_online_add_dist(online(h), n ? d : NULL, (size_t)n, &c);
+    free(d);
+    check(env, rc);
+    return c;
+}
+
+JNIEXPORT jlong JNICALL J(onlineSize)(JNIEnv *env, jclass cls, jlong h)
+{
+    return (jlong)nid_online_size(online(h));
+}
+
+JNIEXPORT jlong JNICALL J(onlineNClusters)(JNIEnv *env, jclass cls, jlong h)
+{
+    return (jlong)nid_online_n_clusters(online(h));
+}
+
+JNIEXPORT jintArray JNICALL J(onlineLabels)(JNIEnv *env, jclass cls, jlong h, jboolean canonical)
+{
+    size_t n = nid_online_size(online(h));
+    if (n > INT_MAX) { THROW_IAE("%zu labels do not fit a Java array", n); return NULL; }
+    int32_t *l = xmalloc(env, n * sizeof(int32_t));
+    if (!l) return NULL;
+    jintArray r = NULL;
+    if (!check(env, nid_online_labels(online(h), canonical ? 1 : 0, l, n, NULL))) {
+        r = (*env)->NewIntArray(env, (jsize)n);
+        if (r) (*env)->SetIntArrayRegion(env, r, 0, (jsize)n, (const jint *)l);
+    }
+    free(l);
+    return r;
+}
+
+JNIEXPORT void JNICALL J(onlineReset)(JNIEnv *env, jclass cls, jlong h)
+{
+    nid_online_reset(online(h));
+}
+
+JNIEXPORT void JNICALL J(onlineFree)(JNIEnv *env, jclass cls, jlong h)
+{
+    nid_online_free(online(h));
+}
+
+/* ------------------------------------------------------------------------ */
+/* Evaluation                                                               */
+/* ------------------------------------------------------------------------ */
+
+/* Copy labels and one or two score arrays of the same length n. */
+static int get_pairs(JNIEnv *env, jintArray la, jdoubleArray sa, jdoubleArray sb,
+                     int32_t **labels, double **a, double **b, size_t *n)
+{
+    jsize nl, ns;
+    *labels = NULL; *a = NULL; if (b) *b = NULL;
+    if (!(*labels = get_ints(env, la, "labels", &nl))) return 0;
+    if (!(*a = get_doubles(env, sa, "scores", &ns))) return 0;
+    if (ns != nl) { THROW_IAE("labels/scores lengths differ (%d vs %d)", (int)nl, (int)ns); return 0; }
+    if (b) {
+        if (!(*b = get_doubles(env, sb, "scoresB", &ns))) return 0;
+        if (ns != nl) { THROW_IAE("labels/scoresB lengths differ (%d vs %d)", (int)nl, (int)ns); return 0; }
+    }
+    *n = (size_t)nl;
+    return 1;
+}
+
+JNIEXPORT void JNICALL J(evalClusters)(JNIEnv *env, jclass cls, jintArray ta, jintArray pa, jdoubleArray da,
+                                       jlongArray lo)
+{
+    jsize nt = 0, np = 0;
+    int32_t *t = get_ints(env, ta, "truth", &nt);
+    int32_t *p = t ? get_ints(env, pa, "pred", &np) : NULL;
+    if (t && p) {
+        nid_cluster_scores s;
+        nid_cluster_scores_init(&s);
+        if (nt != np) THROW_IAE("truth/pred lengths differ (%d vs %d)", (int)nt, (int)np);
+        else if (!check(env, nid_eval_clusters(t, p, (size_t)nt, &s))) {
+            double d[6] = {s.pair_precision, s.pair_recall, s.pair_f,
+                           s.bcubed_precision, s.bcubed_recall, s.bcubed_f};
+            jlong l[5] = {(jlong)s.pairs_true, (jlong)s.pairs_pred, (jlong)s.pairs_both,
+                          (jlong)s.n_true_clusters, (jlong)s.n_pred_clusters};
+            set_doubles(env, da, d, 6);
+            set_longs(env, lo, l, 5);
+        }
+    }
+    free(p);
+    free(t);
+}
+
+static void auc_out(const nid_auc_result *r, double *d, jlong *l)
+{
+    d[0] = r->auc.value; d[1] = r->auc.lo; d[2] = r->auc.hi; d[3] = r->variance;
+    l[0] = (jlong)r->n_pos; l[1] = (jlong)r->n_neg;
+}
+
+JNIEXPORT void JNICALL J(evalAuc)(JNIEnv *env, jclass cls, jintArray la, jdoubleArray sa, jdoubleArray da,
+                                  jlongArray lo)
+{
+    int32_t *labels; double *s; size_t n;
+    if (get_pairs(env, la, sa, NULL, &labels, &s, NULL, &n)) {
+        nid_auc_result r;
+        nid_auc_result_init(&r);
+        if (!check(env, nid_eval_auc(labels, s, n, &r))) {
+            double d[4]; jlong l[2];
+            auc_out(&r, d, l);
+            set_doubles(env, da, d, 4);
+            set_longs(env, lo, l, 2);
+        }
+    }
+    free(s);
+    free(labels);
+}
+
+JNIEXPORT void JNICALL J(evalDelong)(JNIEnv *env, jclass cls, jintArray la, jdoubleArray sa, jdoubleArray sb,
+                                     jdoubleArray da, jlongArray lo)
+{
+    int32_t *labels; double *a, *b; size_t n;
+    if (get_pairs(env, la, sa, sb, &labels, &a, &b, &n)) {
+        nid_delong_result r;
+        nid_delong_result_init(&r);
+        if (!check(env, nid_eval_delong(labels, a, b, n, &r))) {
+            double d[11]; jlong l[4];
+            auc_out(&r.a, d, l);
+            auc_out(&r.b, d + 4, l + 2);
+            d[8] = r.covariance; d[9] = r.z; d[10] = r.p_value;
+            set_doubles(env, da, d, 11);
+            set_longs(env, lo, l, 4);
+        }
+    }
+    free(b);
+    free(a);
+    free(labels);
+}
+
+static void est_out(const nid_estimate *e, double *d)
+{
+    d[0] = e->value; d[1] = e->lo; d[2] = e->hi;
+}
+
+JNIEXPORT void JNICALL J(evalThreshold)(JNIEnv *env, jclass cls, jintArray la, jdoubleArray sa, jdouble thr,
+                                        jdoubleArray da, jlongArray lo)
+{
+    int32_t *labels; double *s; size_t n;
+    if (get_pairs(env, la, sa, NULL, &labels, &s, NULL, &n)) {
+        nid_binary_result r;
+        nid_binary_result_init(&r);
+        if (!check(env, nid_eval_threshold(labels, s, n, thr, &r))) {
+            double d[13];
+            d[0] = r.threshold;
+            est_out(&r.accuracy, d + 1);
+            est_out(&r.sensitivity, d + 4);
+            est_out(&r.specificity, d + 7);
+            est_out(&r.precision, d + 10);
+            jlong l[4] = {(jlong)r.tp, (jlong)r.fp, (jlong)r.tn, (jlong)r.fn};
+            set_doubles(env, da, d, 13);
+            set_longs(env, lo, l, 4);
+        }
+    }
+    free(s);
+    free(labels);
+}
+
+JNIEXPORT void JNICALL J(evalYouden)(JNIEnv *env, jclass cls, jintArray la, jdoubleArray sa, jdoubleArray out)
+{
+    int32_t *labels; double *s; size_t n;
+    if (get_pairs(env, la, sa, NULL, &labels, &s, NULL, &n)) {
+        double d[2] = {0, 0};
+        if (!check(env, nid_eval_youden(labels, s, n, &d[0], &d[1]))) set_doubles(env, out, d, 2);
+    }
+    free(s);
+    free(labels);
+}
+
+JNIEXPORT void JNICALL J(evalClopperPearson)(JNIEnv *env, jclass cls, jlong k, jlong n, jdoubleArray out)
+{
+    nid_estimate e;
+    if (check(env, nid_eval_clopper_pearson((uint64_t)k, (uint64_t)n, &e))) return;
+    double d[3];
+    est_out(&e, d);
+    set_doubles(env, out, d, 3);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Video                                                                    */
+/* ------------------------------------------------------------------------ */
+
+static nid_video *video(jlong h) { return (nid_video *)(intptr_t)h; }
+
+JNIEXPORT jlong JNICALL J(videoOpen)(JNIEnv *env, jclass cls, jbyteArray pa, jint format, jint n_threads)
+{
+    char *path;
+    if (!get_cstr(env, pa, &path)) return 0;
+    nid_video_options o;
+    nid_video_options_init(&o);
+    o.format = format;
+    o.n_threads = n_threads;
+    nid_video *v = NULL;
+    int rc = nid_video_open(&v, path, &o);
+    free(path);
+    if (check(env, rc)) return 0;
+    return (jlong)(intptr_t)v;
+}
+
+JNIEXPORT jlong JNICALL J(videoFromArrays)(JNIEnv *env, jclass cls, jobjectArray fa, jint width, jint height,
+                                           jint stride, jint format, jdouble fps)
+{
+    if (!fa) { THROW_NPE("frames is null"); return 0; }
+    jsize n = (*env)->GetArrayLength(env, fa);
+    size_t need = frame_bytes(width, height, stride, format);
+    jbyteArray *arrs = xmalloc(env, (size_t)n * sizeof *arrs);
+    nid_frame *frames = arrs ? xmalloc(env, (size_t)n * sizeof *frames) : NULL;
+    jlong result = 0;
+    jsize pinned = 0;
+    if (!frames) goto done;
+    if ((*env)->EnsureLocalCapacity(env, n + 8) != 0) goto done;
+    /* Collect the arrays first: no other JNI call may run inside the
+     * critical regions below. */
+    for (jsize i = 0; i < n; i++) {
+        arrs[i] = (jbyteArray)(*env)->GetObjectArrayElement(env, fa, i);
+        if (!arrs[i]) { THROW_NPE("frames[%d] is null", (int)i); goto done; }
+        if (need && (size_t)(*env)->GetArrayLength(env, arrs[i]) < need) {
+            THROW_IAE("frames[%d]: %d bytes, a %dx%d frame with stride %d needs %zu", (int)i,
+                      (int)(*env)->GetArrayLength(env, arrs[i]), (int)width, (int)height, (int)stride, need);
+            goto done;
+        }
+    }
+    if (n > 0 && need == 0) {
+        /* Invalid geometry: let the library name the problem (no pixels
+         * are read when the geometry is refused). */
+        for (jsize i = 0; i < n; i++) {
+            static const uint8_t dummy[1];
+            frames[i] = (nid_frame){dummy, width, height, (size_t)(stride < 0 ? 0 : stride), format};
+        }
+        nid_video *v = NULL;
+        if (!check(env, nid_video_from_frames(&v, frames, (size_t)n, fps, NID_FRAMES_COPY))) {
+            nid_video_free(v); /* not expected: geometry was invalid */
+            THROW_IAE("invalid frame geometry %dx%d stride %d format %d", (int)width, (int)height,
+                      (int)stride, (int)format);
+        }
+        goto done;
+    }
+    /* Copy with the arrays pinned: a plain memcpy inside the library. */
+    for (; pinned < n; pinned++) {
+        void *p = (*env)->GetPrimitiveArrayCritical(env, arrs[pinned], NULL);
+        if (!p) break;
+        frames[pinned] = (nid_frame){p, width, height, (size_t)stride, format};
+    }
+    int rc = NID_ENOMEM;
+    nid_video *v = NULL;
+    if (pinned == n) rc = nid_video_from_frames(&v, frames, (size_t)n, fps, NID_FRAMES_COPY);
+    while (pinned > 0) {
+        pinned--;
+        (*env)->ReleasePrimitiveArrayCritical(env, arrs[pinned], (void *)frames[pinned].data, JNI_ABORT);
+    }
+    if (rc == NID_ENOMEM && !v && (*env)->ExceptionCheck(env)) goto done;
+    if (!check(env, rc)) result = (jlong)(intptr_t)v;
+done:
+    free(frames);
+    free(arrs);
+    return result;
+}
+
+JNIEXPORT jlong JNICALL J(videoFromDirect)(JNIEnv *env, jclass cls, jobjectArray fa, jint width, jint height,
+                                           jint stride, jint format, jdouble fps, jboolean copy)
+{
+    if (!fa) { THROW_NPE("frames is null"); return 0; }
+    jsize n = (*env)->GetArrayLength(env, fa);
+    size_t need = frame_bytes(width, height, stride, format);
+    nid_frame *frames = xmalloc(env, (size_t)n * sizeof *frames);
+    if (!frames) return 0;
+    jlong result = 0;
+    for (jsize i = 0; i < n; i++) {
+        jobject b = (*env)->GetObjectArrayElement(env, fa, i);
+        char what[32];
+        snprintf(what, sizeof what, "frames[%d]", (int)i);
+        const uint8_t *p = direct_at(env, b, 0, (jlong)need, 1, what, NULL);
+        (*env)->DeleteLocalRef(env, b);
+        if (!p) goto done;
+        frames[i] = (nid_frame){p, width, height, (size_t)(stride < 0 ? 0 : stride), format};
+    }
+    nid_video *v = NULL;
+    if (!check(env, nid_video_from_frames(&v, frames, (size_t)n, fps, copy ? NID_FRAMES_COPY : 0)))
+        result = (jlong)(intptr_t)v;
+done:
+    free(frames);
+    return result;
+}
+
+JNIEXPORT jobjectArray JNICALL J(videoInfo)(JNIEnv *env, jclass cls, jlong h, jlongArray lo, jdoubleArray da)
+{
+    nid_video_info info;
+    nid_video_info_init(&info);
+    if (check(env, nid_video_get_info(video(h), &info))) return NULL;
+    jlong l[4] = {info.n_frames, info.width, info.height, info.format};
+    set_longs(env, lo, l, 4);
+    set_doubles(env, da, &info.fps, 1);
+    info.source[sizeof info.source - 1] = '\0';
+    info.codec[sizeof info.codec - 1] = '\0';
+    const char *s[2] = {info.source, info.codec};
+    return new_strings(env, s, 2);
+}
+
+/* Bytes of one packed frame of v. */
+static size_t packed_frame_bytes(JNIEnv *env, nid_video *v)
+{
+    nid_video_info info;
+    nid_video_info_init(&info);
+    if (check(env, nid_video_get_info(v, &info))) return 0;
+    return (size_t)info.width * (size_t)info.height * (size_t)bytes_per_pixel(info.format);
+}
+
+JNIEXPORT jbyteArray JNICALL J(videoReadFrame)(JNIEnv *env, jclass cls, jlong h, jlong index)
+{
+    size_t n = packed_frame_bytes(env, video(h));
+    if (!n) return NULL;
+    if (n > INT_MAX) { THROW_IAE("frame of %zu bytes does not fit a Java array", n); return NULL; }
+    uint8_t *buf = xmalloc(env, n);
+    if (!buf) return NULL;
+    jbyteArray r = NULL;
+    if (!check(env, nid_video_read_frame(video(h), index, buf, n, NULL))) {
+        r = (*env)->NewByteArray(env, (jsize)n);
+        if (r) (*env)->SetByteArrayRegion(env, r, 0, (jsize)n, (const jbyte *)buf);
+    }
+    free(buf);
+    return r;
+}
+
+JNIEXPORT jint JNICALL J(videoReadFrameDirect)(JNIEnv *env, jclass cls, jlong h, jlong index, jobject db,
+                                               jint pos)
+{
+    size_t avail, needed = 0;
+    uint8_t *dst = direct_at(env, db, pos, -1, 1, "dst", &avail);
+    if (!dst) return 0;
+    if (check(env, nid_video_read_frame(video(h), index, dst, avail, &needed))) return 0;
+    return (jint)packed_frame_bytes(env, video(h));
+}
+
+JNIEXPORT void JNICALL J(videoSetFormat)(JNIEnv *env, jclass cls, jlong h, jint format)
+{
+    check(env, nid_video_set_format(video(h), format));
+}
+
+JNIEXPORT jdouble JNICALL J(videoFrameTime)(JNIEnv *env, jclass cls, jlong h, jlong index)
+{
+    double t = 0;
+    check(env, nid_video_frame_time(video(h), index, &t));
+    return t;
+}
+
+JNIEXPORT void JNICALL J(videoFree)(JNIEnv *env, jclass cls, jlong h)
+{
+    nid_video_free(video(h));
+}
+
+/* ------------------------------------------------------------------------ */
+/* Exams                                                                    */
+/* ------------------------------------------------------------------------ */
+
+static nid_exam *exam(jlong h) { return (nid_exam *)(intptr_t)h; }
+
+JNIEXPORT jlong JNICALL J(examCreate)(JNIEnv *env, jclass cls, jbyteArray ea, jbyteArray pa, jbyteArray da)
+{
+    char *e = NULL, *p = NULL, *d = NULL;
+    nid_exam *x = NULL;
+    if (get_cstr(env, ea, &e) && get_cstr(env, pa, &p) && get_cstr(env, da, &d))
+        check(env, nid_exam_create(&x, e, p, d));
+    free(e); free(p); free(d);
+    return (jlong)(intptr_t)x;
+}
+
+typedef int (*exam_open_fn)(nid_exam **, const char *);
+
+static jlong exam_open(JNIEnv *env, jbyteArray pa, exam_open_fn fn)
+{
+    char *path;
+    if (!get_cstr(env, pa, &path)) return 0;
+    nid_exam *x = NULL;
+    int rc = fn(&x, path);
+    free(path);
+    if (check(env, rc)) return 0;
+    return (jlong)(intptr_t)x;
+}
+
+JNIEXPORT jlong JNICALL J(examLoad)(JNIEnv *env, jclass cls, jbyteArray pa)
+{
+    return exam_open(env, pa, nid_exam_load);
+}
+
+JNIEXPORT jlong JNICALL J(examImportCocoVid)(JNIEnv *env, jclass cls, jbyteArray pa)
+{
+    return exam_open(env, pa, nid_exam_import_coco_vid);
+}
+
+JNIEXPORT void JNICALL J(examSave)(JNIEnv *env, jclass cls, jlong h, jbyteArray pa)
+{
+    char *path;
+    if (!get_cstr(env, pa, &path)) return;
+    int rc = nid_exam_save(exam(h), path);
+    free(path);
+    check(env, rc);
+}
+
+JNIEXPORT void JNICALL J(examFree)(JNIEnv *env, jclass cls, jlong h)
+{
+    nid_exam_free(exam(h));
+}
+
+JNIEXPORT jobjectArray JNICALL J(examInfo)(JNIEnv *env, jclass cls, jlong h, jlongArray lo)
+{
+    nid_exam_info info;
+    nid_exam_info_init(&info);
+    if (check(env, nid_exam_get_info(exam(h), &info))) return NULL;
+    jlong l[2] = {(jlong)info.n_videos, (jlong)info.n_tracklets};
+    set_longs(env, lo, l, 2);
+    const char *s[5] = {info.exam_id, info.patient_id, info.date, info.meta_json, info.source};
+    return new_strings(env, s, 5);
+}
+
+JNIEXPORT void JNICALL J(examSetMeta)(JNIEnv *env, jclass cls, jlong h, jbyteArray ja)
+{
+    char *json;
+    if (!get_cstr(env, ja, &json)) return;
+    int rc = nid_exam_set_meta(exam(h), json);
+    free(json);
+    check(env, rc);
+}
+
+JNIEXPORT jlong JNICALL J(examAddVideo)(JNIEnv *env, jclass cls, jlong h, jbyteArray ia, jbyteArray pa,
+                                        jlong n_frames, jdouble fps, jint width, jint height)
+{
+    char *id = NULL, *path = NULL;
+    size_t index = 0;
+    if (get_cstr(env, ia, &id) && get_cstr(env, pa, &path)) {
+        nid_exam_video_info info;
+        nid_exam_video_info_init(&info);
+        info.id = id;
+        info.path = path;
+        info.n_frames = n_frames;
+        info.fps = fps;
+        info.width = width;
+        info.height = height;
+        check(env, nid_exam_add_video(exam(h), &info, &index));
+    }
+    free(id);
+    free(path);
+    return (jlong)index;
+}
+
+/* Boxes travel as x, y, w, h floats. */
+static nid_box *boxes_from(const float *f, size_t n, JNIEnv *env)
+{
+    nid_box *b = xmalloc(env, n * sizeof *b);
+    if (!b) return NULL;
+    for (size_t i = 0; i < n; i++) b[i] = (nid_box){f[4 * i], f[4 * i + 1], f[4 * i + 2], f[4 * i + 3]};
+    return b;
+}
+
+JNIEXPORT jlong JNICALL J(examAddTracklet)(JNIEnv *env, jclass cls, jlong h, jlong vid, jbyteArray ia,
+                                           jint nodule, jlongArray fa, jfloatArray ba)
+{
+    char *id = NULL;
+    jsize nf = 0, nb = 0;
+    int64_t *frames = NULL;
+    float *bf = NULL;
+    nid_box *boxes = NULL;
+    size_t index = 0;
+    if (!get_cstr(env, ia, &id)) goto done;
+    if (!(frames = get_longs(env, fa, "frames", &nf))) goto done;
+    if (!(bf = get_floats(env, ba, "boxes", &nb))) goto done;
+    if ((jlong)nb != 4 * (jlong)nf) { THROW_IAE("boxes: %d floats for %d frames", (int)nb, (int)nf); goto done; }
+    if (!(boxes = boxes_from(bf, (size_t)nf, env))) goto done;
+    /* A negative index becomes a huge size_t: the library reports RANGE. */
+    check(env, nid_exam_add_tracklet(exam(h), (size_t)vid, id, nodule, frames, boxes, (size_t)nf, &index));
+done:
+    free(boxes); free(bf); free(frames); free(id);
+    return (jlong)index;
+}
+
+JNIEXPORT jobjectArray JNICALL J(examGetVideo)(JNIEnv *env, jclass cls, jlong h, jlong v, jlongArray lo,
+                                               jdoubleArray da)
+{
+    nid_exam_video_info info;
+    nid_exam_video_info_init(&info);
+    if (check(env, nid_exam_get_video(exam(h), (size_t)v, &info))) return NULL;
+    jlong l[5] = {info.n_frames, info.width, info.height, (jlong)info.first_tracklet, (jlong)info.n_tracklets};
+    set_longs(env, lo, l, 5);
+    set_doubles(env, da, &info.fps, 1);
+    const char *s[3] = {info.id, info.path, info.resolved_path};
+    return new_strings(env, s, 3);
+}
+
+JNIEXPORT jstring JNICALL J(examGetTracklet)(JNIEnv *env, jclass cls, jlong h, jlong t, jlongArray lo)
+{
+    nid_tracklet_info info;
+    nid_tracklet_info_init(&info);
+    if (check(env, nid_exam_get_tracklet(exam(h), (size_t)t, &info))) return NULL;
+    jlong l[5] = {(jlong)info.video, info.nodule, info.start, info.end, (jlong)info.n_key_frames};
+    set_longs(env, lo, l, 5);
+    return jstr(env, info.id);
+}
+
+JNIEXPORT jlong JNICALL J(examFindTracklet)(JNIEnv *env, jclass cls, jlong h, jbyteArray ia)
+{
+    char *id;
+    if (!get_cstr(env, ia, &id)) return 0;
+    size_t t = 0;
+    int rc = nid_exam_find_tracklet(exam(h), id, &t);
+    free(id);
+    check(env, rc);
+    return (jlong)t;
+}
+
+static void set_box(JNIEnv *env, jfloatArray a, const nid_box *b)
+{
+    float f[4] = {b->x, b->y, b->w, b->h};
+    (*env)->SetFloatArrayRegion(env, a, 0, 4, f);
+}
+
+static int get_box(JNIEnv *env, jfloatArray a, nid_box *b)
+{
+    if (!a) { THROW_NPE("box is null"); return 0; }
+    if ((*env)->GetArrayLength(env, a) < 4) { THROW_IAE("box needs 4 floats"); return 0; }
+    float f[4];
+    (*env)->GetFloatArrayRegion(env, a, 0, 4, f);
+    *b = (nid_box){f[0], f[1], f[2], f[3]};
+    return 1;
+}
+
+JNIEXPORT jlong JNICALL J(examKeyFrame)(JNIEnv *env, jclass cls, jlong h, jlong t, jlong k, jfloatArray ba)
+{
+    int64_t frame = 0;
+    nid_box b;
+    if (check(env, nid_exam_key_frame(exam(h), (size_t)t, (size_t)k, &frame, &b))) return 0;
+    set_box(env, ba, &b);
+    return frame;
+}
+
+JNIEXPORT void JNICALL J(examTrackletBox)(JNIEnv *env, jclass cls, jlong h, jlong t, jlong frame, jint interp,
+                                          jfloatArray ba)
+{
+    nid_box b;
+    if (check(env, nid_exam_tracklet_box(exam(h), (size_t)t, frame, interp, &b))) return;
+    set_box(env, ba, &b);
+}
+
+JNIEXPORT jlong JNICALL J(linkDetections)(JNIEnv *env, jclass cls, jlong h, jlong vid, jlongArray fa,
+                                          jfloatArray ba, jfloatArray sa, jfloatArray oa, jintArray ia)
+{
+    jsize nf = 0, nb = 0, ns = 0;
+    int64_t *frames = get_longs(env, fa, "frames", &nf);
+    float *bf = frames ? get_floats(env, ba, "boxes", &nb) : NULL;
+    float *sc = bf ? get_floats(env, sa, "scores", &ns) : NULL;
+    nid_detection *dets = NULL;
+    size_t added = 0;
+    if (!sc) goto done;
+    if (nb != 4 * nf || ns != nf) { THROW_IAE("detections: inconsistent array lengths"); goto done; }
+    if (!(dets = xmalloc(env, (size_t)nf * sizeof *dets))) goto done;
+    for (jsize i = 0; i < nf; i++)
+        dets[i] = (nid_detection){frames[i], {bf[4 * i], bf[4 * i + 1], bf[4 * i + 2], bf[4 * i + 3]}, sc[i]};
+    float of[2];
+    jint oi[2];
+    (*env)->GetFloatArrayRegion(env, oa, 0, 2, of);
+    (*env)->GetIntArrayRegion(env, ia, 0, 2, oi);
+    nid_link_options o;
+    nid_link_options_init(&o);
+    o.iou_threshold = of[0];
+    o.min_score = of[1];
+    o.max_gap = oi[0];
+    o.min_length = oi[1];
+    check(env, nid_link_detections(exam(h), (size_t)vid, dets, (size_t)nf, &o, &added));
+done:
+    free(dets); free(sc); free(bf); free(frames);
+    return (jlong)added;
+}
+
+JNIEXPORT jfloat JNICALL J(boxIou)(JNIEnv *env, jclass cls, jfloatArray aa, jfloatArray ba)
+{
+    nid_box a, b;
+    if (!get_box(env, aa, &a) || !get_box(env, ba, &b)) return 0;
+    return nid_box_iou(&a, &b);
+}
+
+JNIEXPORT void JNICALL J(linkOptionsDefaults)(JNIEnv *env, jclass cls, jfloatArray fa, jintArray ia)
+{
+    nid_link_options o;
+    nid_link_options_init(&o);
+    float f[2] = {o.iou_threshold, o.min_score};
+    jint i[2] = {o.max_gap, o.min_length};
+    (*env)->SetFloatArrayRegion(env, fa, 0, 2, f);
+    (*env)->SetIntArrayRegion(env, ia, 0, 2, i);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Clips                                                                    */
+/* ------------------------------------------------------------------------ */
+
+/* ClipOptions travel as 9 ints (frames, height, width, channels, filter,
+ * interp, sampling, window_stride, pad) and 7 floats (margin, mean[3],
+ * std[3]). */
+static int clip_opts(JNIEnv *env, jintArray ia, jfloatArray fa, nid_clip_options *o)
+{
+    if (!ia || !fa) { THROW_NPE("clip options are null"); return 0; }
+    if ((*env)->GetArrayLength(env, ia) != 9 || (*env)->GetArrayLength(env, fa) != 7) {
+        THROW_IAE("clip options: 9 ints and 7 floats expected");
+        return 0;
+    }
+    jint i[9];
+    float f[7];
+    (*env)->GetIntArrayRegion(env, ia, 0, 9, i);
+    (*env)->GetFloatArrayRegion(env, fa, 0, 7, f);
+    nid_clip_options_init(o);
+    o->frames = i[0]; o->height = i[1]; o->width = i[2]; o->channels = i[3]; o->filter = i[4];
+    o->interp = i[5]; o->sampling = i[6]; o->window_stride = i[7]; o->pad = i[8];
+    o->margin = f[0];
+    memcpy(o->mean, f + 1, 3 * sizeof(float));
+    memcpy(o->std, f + 4, 3 * sizeof(float));
+    return 1;
+}
+
+JNIEXPORT void JNICALL J(clipOptionsDefaults)(JNIEnv *env, jclass cls, jintArray ia, jfloatArray fa)
+{
+    nid_clip_options o;
+    nid_clip_options_init(&o);
+    jint i[9] = {o.frames, o.height, o.width, o.channels, o.filter, o.interp, o.sampling, o.window_stride, o.pad};
+    float f[7] = {o.margin, o.mean[0], o.mean[1], o.mean[2], o.std[0], o.std[1], o.std[2]};
+    (*env)->SetIntArrayRegion(env, ia, 0, 9, i);
+    (*env)->SetFloatArrayRegion(env, fa, 0, 7, f);
+}
+
+JNIEXPORT void JNICALL J(clipCount)(JNIEnv *env, jclass cls, jlong e, jlong t, jintArray ia, jfloatArray fa,
+                                    jlongArray out)
+{
+    nid_clip_options o;
+    if (!clip_opts(env, ia, fa, &o)) return;
+    size_t nc = 0, nf = 0;
+    if (check(env, nid_clip_count(exam(e), (size_t)t, &o, &nc, &nf))) return;
+    jlong l[2] = {(jlong)nc, (jlong)nf};
+    set_longs(env, out, l, 2);
+}
+
+JNIEXPORT jfloatArray JNICALL J(clipBuild)(JNIEnv *env, jclass cls, jlong v, jlong e, jlong t, jintArray ia,
+                                           jfloatArray fa)
+{
+    nid_clip_options o;
+    if (!clip_opts(env, ia, fa, &o)) return NULL;
+    size_t nc = 0, nf = 0;
+    if (check(env, nid_clip_count(exam(e), (size_t)t, &o, &nc, &nf))) return NULL;
+    if (nf > INT_MAX) { THROW_IAE("%zu floats do not fit a Java array; use a direct FloatBuffer", nf); return NULL; }
+    float *buf = xmalloc(env, nf * sizeof(float));
+    if (!buf) return NULL;
+    jfloatArray r = NULL;
+    if (!check(env, nid_clip_build(video(v), exam(e), (size_t)t, &o, buf, nf, NULL, NULL)))
+        r = new_floats(env, buf, nf);
+    free(buf);
+    return r;
+}
+
+JNIEXPORT jlong JNICALL J(clipBuildDirect)(JNIEnv *env, jclass cls, jlong v, jlong e, jlong t, jintArray ia,
+                                           jfloatArray fa, jobject ob, jint pos)
+{
+    nid_clip_options o;
+    if (!clip_opts(env, ia, fa, &o)) return 0;
+    size_t avail, nc = 0;
+    float *out = direct_at(env, ob, pos, -1, sizeof(float), "out", &avail);
+    if (!out) return 0;
+    if (check(env, nid_clip_build(video(v), exam(e), (size_t)t, &o, out, avail, &nc, NULL))) return 0;
+    return (jlong)nc;
+}
+
+JNIEXPORT jlongArray JNICALL J(clipFrames)(JNIEnv *env, jclass cls, jlong e, jlong t, jintArray ia,
+                                           jfloatArray fa, jlong clip)
+{
+    nid_clip_options o;
+    if (!clip_opts(env, ia, fa, &o)) return NULL;
+    size_t n = o.frames > 0 ? (size_t)o.frames : 1;
+    int64_t *fr = xmalloc(env, n * sizeof *fr);
+    if (!fr) return NULL;
+    jlongArray r = NULL;
+    if (!check(env, nid_clip_frames(exam(e), (size_t)t, &o, (size_t)clip, fr, n, NULL))) {
+        r = (*env)->NewLongArray(env, (jsize)n);
+        if (r) (*env)->SetLongArrayRegion(env, r, 0, (jsize)n, (const jlong *)fr);
+    }
+    free(fr);
+    return r;
+}
+
+JNIEXPORT jfloatArray JNICALL J(cropResize)(JNIEnv *env, jclass cls, jbyteArray pa, jint width, jint height,
+                                            jint stride, jint format, jfloatArray ba, jintArray ia,
+                                            jfloatArray fa)
+{
+    nid_clip_options o;
+    nid_box box;
+    if (!clip_opts(env, ia, fa, &o) || !get_box(env, ba, &box)) return NULL;
+    jsize len;
+    uint8_t *px = get_bytes(env, pa, "pixels", &len);
+    if (!px) return NULL;
+    jfloatArray r = NULL;
+    float *out = NULL;
+    size_t need = frame_bytes(width, height, stride, format);
+    if (need && (size_t)len < need) {
+        THROW_IAE("pixels: %d bytes, a %dx%d frame with stride %d needs %zu", (int)len, (int)width,
+                  (int)height, (int)stride, need);
+        goto done;
+    }
+    /* The output size follows the options; bad options get the library's
+     * message (a 1-float buffer is enough to reach its checks). */
+    size_t nf = 1;
+    if (o.channels > 0 && o.height > 0 && o.width > 0)
+        nf = (size_t)o.channels * (size_t)o.height * (size_t)o.width;
+    if (!(out = xmalloc(env, nf * sizeof(float)))) goto done;
+    nid_frame fr = {px, width, height, (size_t)(stride < 0 ? 0 : stride), format};
+    if (!check(env, nid_crop_resize(&fr, &box, &o, out, nf, NULL))) r = new_floats(env, out, nf);
+done:
+    free(out);
+    free(px);
+    return r;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Models                                                                   */
+/* ------------------------------------------------------------------------ */
+
+static const nid_model *model(jlong h) { return (const nid_model *)(intptr_t)h; }
+
+JNIEXPORT void JNICALL J(clearError)(JNIEnv *env, jclass cls)
+{
+    nid_clear_error();
+}
+
+JNIEXPORT jstring JNICALL J(modelOptionsDefaults)(JNIEnv *env, jclass cls, jintArray ia)
+{
+    nid_model_options o;
+    nid_model_options_init(&o);
+    jint i[3] = {o.n_threads, o.optimize, o.max_batch};
+    (*env)->SetIntArrayRegion(env, ia, 0, 3, i);
+    o.device[sizeof o.device - 1] = '\0';
+    return jstr(env, o.device);
+}
+
+JNIEXPORT jlong JNICALL J(modelLoad)(JNIEnv *env, jclass cls, jbyteArray pa, jbyteArray da, jint n_threads,
+                                     jint optimize, jint max_batch)
+{
+    char *path = NULL, *device = NULL;
+    nid_model *m = NULL;
+    if (get_cstr(env, pa, &path) && get_cstr(env, da, &device)) {
+        nid_model_options o;
+        nid_model_options_init(&o);
+        if (device && strlen(device) >= sizeof o.device) {
+            THROW_IAE("device name '%s' longer than %zu bytes", device, sizeof o.device - 1);
+        } else {
+            if (device) strcpy(o.device, device);
+            o.n_threads = n_threads;
+            o.optimize = optimize;
+            o.max_batch = max_batch;
+            check(env, nid_model_load(&m, path, &o));
+        }
+    }
+    free(path);
+    free(device);
+    return (jlong)(intptr_t)m;
+}
+
+JNIEXPORT void JNICALL J(modelFree)(JNIEnv *env, jclass cls, jlong h)
+{
+    nid_model_free((nid_model *)(intptr_t)h);
+}
+
+JNIEXPORT jobjectArray JNICALL J(modelInfo)(JNIEnv *env, jclass cls, jlong h, jintArray ia, jfloatArray fa)
+{
+    nid_model_info n;
+    nid_model_info_init(&n);
+    if (check(env, nid_model_get_info(model(h), &n))) return NULL;
+    jint i[14] = {n.format_version, n.has_verify, n.frames, n.height, n.width, n.channels, n.filter,
+                  n.interp, n.pad, n.embed_dim, n.normalized, n.compare, n.calibrated, n.n_threads};
+    float f[9] = {n.mean[0], n.mean[1], n.mean[2], n.std[0], n.std[1], n.std[2], n.margin, n.tau,
+                  n.pair_threshold};
+    (*env)->SetIntArrayRegion(env, ia, 0, 14, i);
+    (*env)->SetFloatArrayRegion(env, fa, 0, 9, f);
+    n.arch[sizeof n.arch - 1] = '\0';
+    n.model_id[sizeof n.model_id - 1] = '\0';
+    n.device[sizeof n.device - 1] = '\0';
+    const char *s[6] = {n.arch, n.model_id, n.device, n.description, n.meta_json, n.path};
+    return new_strings(env, s, 6);
+}
+
+JNIEXPORT void JNICALL J(modelClipOptions)(JNIEnv *env, jclass cls, jlong h, jintArray ia, jfloatArray fa)
+{
+    nid_clip_options o;
+    if (check(env, nid_model_clip_options(model(h), &o))) return;
+    jint i[9] = {o.frames, o.height, o.width, o.channels, o.filter, o.interp, o.sampling, o.window_stride, o.pad};
+    float f[7] = {o.margin, o.mean[0], o.mean[1], o.mean[2], o.std[0], o.std[1], o.std[2]};
+    (*env)->SetIntArrayRegion(env, ia, 0, 9, i);
+    (*env)->SetFloatArrayRegion(env, fa, 0, 7, f);
+}
+
+/* D of a model, or 0 with an exception pending. */
+static size_t model_dim(JNIEnv *env, jlong h)
+{
+    nid_model_info n;
+    nid_model_info_init(&n);
+    if (check(env, nid_model_get_info(model(h), &n))) return 0;
+    return (size_t)n.embed_dim;
+}
+
+JNIEXPORT jfloatArray JNICALL J(modelEmbed)(JNIEnv *env, jclass cls, jlong h, jfloatArray ca, jint n)
+{
+    size_t d = model_dim(env, h);
+    if (!d) return NULL;
+    if (n < 0) { THROW_IAE("n must be >= 0"); return NULL; }
+    jsize len;
+    float *clips = get_floats(env, ca, "clips", &len);
+    if (!clips) return NULL;
+    jfloatArray r = NULL;
+    size_t cap = (size_t)n * d;
+    float *emb = xmalloc(env, cap * sizeof(float));
+    if (emb && !check(env, nid_model_embed(model(h), clips, (size_t)n, (size_t)len, emb, cap, NULL)))
+        r = new_floats(env, emb, cap);
+    free(emb);
+    free(clips);
+    return r;
+}
+
+JNIEXPORT void JNICALL J(modelEmbedDirect)(JNIEnv *env, jclass cls, jlong h, jobject cb, jint cpos,
+                                           jlong clips_len, jint n, jobject ob, jint opos)
+{
+    if (n < 0 || clips_len < 0) { THROW_IAE("n and clipsLen must be >= 0"); return; }
+    const float *clips = direct_at(env, cb, cpos, clips_len, sizeof(float), "clips", NULL);
+    if (!clips) return;
+    size_t avail;
+    float *out = direct_at(env, ob, opos, -1, sizeof(float), "out", &avail);
+    if (!out) return;
+    check(env, nid_model_embed(model(h), clips, (size_t)n, (size_t)clips_len, out, avail, NULL));
+}
+
+JNIEXPORT jfloatArray JNICALL J(modelEmbedTracklet)(JNIEnv *env, jclass cls, jlong h, jlong v, jlong e, jlong t,
+                                                    jintArray ia, jfloatArray fa, jlongArray nca)
+{
+    nid_clip_options o;
+    const nid_clip_options *op = NULL;
+    if (ia || fa) {
+        if (!clip_opts(env, ia, fa, &o)) return NULL;
+        op = &o;
+    }
+    size_t d = model_dim(env, h);
+    if (!d) return NULL;
+    float *emb = xmalloc(env, d * sizeof(float));
+    if (!emb) return NULL;
+    size_t nc = 0;
+    jfloatArray r = NULL;
+    if (!check(env, nid_model_embed_tracklet(model(h), video(v), exam(e), (size_t)t, op, emb, d, &nc))) {
+        jlong l = (jlong)nc;
+        set_longs(env, nca, &l, 1);
+        r = new_floats(env, emb, d);
+    }
+    free(emb);
+    return r;
+}
+
+JNIEXPORT jfloatArray JNICALL J(modelPool)(JNIEnv *env, jclass cls, jlong h, jfloatArray ea, jint n, jint d)
+{
+    jsize len;
+    float *emb = get_floats(env, ea, "emb", &len);
+    if (!emb) return NULL;
+    jfloatArray r = NULL;
+    float *out = NULL;
+    if (!check_rows(env, len, n, d, "emb")) goto done;
+    if (!(out = xmalloc(env, (size_t)(d > 0 ? d : 0) * sizeof(float)))) goto done;
+    if (!check(env, nid_model_pool(model(h), emb, (size_t)n, (size_t)d, out, (size_t)(d > 0 ? d : 0))))
+        r = new_floats(env, out, (size_t)d);
+done:
+    free(out);
+    free(emb);
+    return r;
+}
+
+/* Pairwise calls: rows of a and b (n x d); mode < 0 means verify. */
+static jfloatArray model_pairs(JNIEnv *env, jlong h, jfloatArray aa, jfloatArray ba, jint n, jint d, int mode)
+{
+    jsize la, lb;
+    float *a = get_floats(env, aa, "a", &la);
+    float *b = a ? get_floats(env, ba, "b", &lb) : NULL;
+    float *out = NULL;
+    jfloatArray r = NULL;
+    if (!b) goto done;
+    if (!check_rows(env, la, n, d, "a") || !check_rows(env, lb, n, d, "b")) goto done;
+    if (!(out = xmalloc(env, (size_t)n * sizeof(float)))) goto done;
+    int rc = mode < 0
+        ? nid_model_verify(model(h), a, b, (size_t)n, (size_t)d, out, (size_t)n)
+        : nid_model_compare(model(h), a, b, (size_t)n, (size_t)d, mode, out, (size_t)n);
+    if (!check(env, rc)) r = new_floats(env, out, (size_t)n);
+done:
+    free(out);
+    free(b);
+    free(a);
+    return r;
+}
+
+JNIEXPORT jfloatArray JNICALL J(modelVerify)(JNIEnv *env, jclass cls, jlong h, jfloatArray aa, jfloatArray ba,
+                                             jint n, jint d)
+{
+    return model_pairs(env, h, aa, ba, n, d, -1);
+}
+
+JNIEXPORT jfloatArray JNICALL J(modelCompare)(JNIEnv *env, jclass cls, jlong h, jfloatArray aa, jfloatArray ba,
+                                              jint n, jint d, jint mode)
+{
+    if (mode < 0) { THROW_IAE("unknown compare mode %d", (int)mode); return NULL; }
+    return model_pairs(env, h, aa, ba, n, d, mode);
+}
+
+JNIEXPORT jfloatArray JNICALL J(modelMatrix)(JNIEnv *env, jclass cls, jlong h, jfloatArray ea, jint n, jint d,
+                                             jint mode, jboolean distance)
+{
+    jsize len;
+    float *emb = get_floats(env, ea, "emb", &len);
+    if (!emb) return NULL;
+    jfloatArray r = NULL;
+    float *out = NULL;
+    size_t nn = (size_t)(n > 0 ? n : 0) * (size_t)(n > 0 ? n : 0);
+    if (!check_rows(env, len, n, d, "emb")) goto done;
+    if (nn > INT_MAX) { THROW_IAE("n*n = %zu does not fit a Java array", nn); goto done; }
+    if (!(out = xmalloc(env, nn * sizeof(float)))) goto done;
+    int rc = distance
+        ? nid_model_distance_matrix(model(h), emb, (size_t)n, (size_t)d, mode, out, nn, NULL)
+        : nid_model_compare_matrix(model(h), emb, (size_t)n, (size_t)d, mode, out, nn, NULL);
+    if (!check(env, rc)) r = new_floats(env, out, nn);
+done:
+    free(out);
+    free(emb);
+    return r;
+}
+
+JNIEXPORT jstring JNICALL J(compareModeName)(JNIEnv *env, jclass cls, jint mode)
+{
+    return jstr(env, nid_compare_mode_name(mode));
+}

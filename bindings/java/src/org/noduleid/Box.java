@@ -1,0 +1,25 @@
+package org.noduleid;
+
+/** An axis-aligned box in pixels, COCO convention (nid_box): (x, y) is the
+ *  top-left corner and (w, h) the size. Immutable. */
+public final class Box {
+    public final float x, y, w, h;
+
+    public Box(float x, float y, float w, float h) { this.x = x; this.y = y; this.w = w; this.h = h; }
+
+    float[] toArray() { return new float[] {x, y, w, h}; }
+
+    static Box of(float[] a) { return new Box(a[0], a[1], a[2], a[3]); }
+
+    /** Intersection over union with another box (nid_box_iou). */
+    public float iou(Box o) { return Native.boxIou(toArray(), o.toArray()); }
+
+    @Override public boolean equals(Object o) {
+        if (!(o instanceof Box)) return false;
+        Box b = (Box) o;
+        return Float.compare(x, b.x) == 0 && Float.compare(y, b.y) == 0
+            && Float.compare(w, b.w) == 0 && Float.compare(h, b.h) == 0;
+    }
+    @Override public int hashCode() { return java.util.Arrays.hashCode(toArray()); }
+    @Override public String toString() { return "Box(" + x + ", " + y + ", " + w + ", " + h + ")"; }
+}

@@ -1,0 +1,85 @@
+package org.noduleid;
+
+import java.lang.ref.Reference;
+import java.nio.FloatBuffer;
+
+/**
+ * Clip building (nid_clip_count, nid_clip_build, nid_clip_frames,
+ * nid_crop_resize). A clip is C x T x H x W float32 (channel, frame, row,
+ * column: the layout of PyTorch video models); a tracklet gives N clips.
+ * Thread safety: as the Video (one thread at a time per video); the exam
+ * is only read.
+ */
+public final class Clips {
+    static { Native.load(); }
+
+    private Clips() {}
+
+    /** N x C x T x H x W floats, row-major. */
+    public static final class Clip {
+        public final float[] data;
+        public final int n, c, t, h, w;
+        Clip(float[] data, int n, ClipOptions o) {
+            this.data = data; this.n = n; c = o.channels; t = o.frames; h = o.height; w = o.width;
+        }
+        public int[] shape() { return new int[] {n, c, t, h, w}; }
+    }
+
+    private static ClipOptions opts(ClipOptions o) { return o == null ? new ClipOptions() : o; }
+
+    /** {number of clips, number of floats} that tracklet t gives under opts. */
+    public static long[] count(Exam exam, long t, ClipOptions opts) throws NoduleIdException {
+        ClipOptions o = opts(opts);
+        long[] out = new long[2];
+        long e = exam.handle();
+        try { Native.clipCount(e, t, o.ints(), o.floats(), out); } finally { Reference.reachabilityFence(exam); }
+        return out;
+    }
+
+    /** Build the clips of tracklet t from video (the video its entry refers to). */
+    public static Clip build(Video video, Exam exam, long t, ClipOptions opts) throws NoduleIdException {
+        ClipOptions o = opts(opts);
+        long v = video.handle(), e = exam.handle();
+        try {
+            float[] data = Native.clipBuild(v, e, t, o.ints(), o.floats());
+            long per = o.clipFloats();
+            return new Clip(data, (int) (data.length / per), o);
+        } finally {
+            Reference.reachabilityFence(video);
+            Reference.reachabilityFence(exam);
+        }
+    }
+
+    /** Build the clips of tracklet t in place into a direct, native-order
+     *  buffer from its position (no copy; the position is not changed).
+     *  Returns the number of clips. Everything but decoding is checked
+     *  before out is written. */
+    public static long build(Video video, Exam exam, long t, ClipOptions opts, FloatBuffer out)
+        throws NoduleIdException {
+        ClipOptions o = opts(opts);
+        Native.checkDirect(out, -1, "out");
+        if (out.isReadOnly()) throw new IllegalArgumentException("out is read-only");
+        long v = video.handle(), e = exam.handle();
+        try { return Native.clipBuildDirect(v, e, t, o.ints(), o.floats(), out, out.position()); }
+        finally {
+            Reference.reachabilityFence(video);
+            Reference.reachabilityFence(exam);
+        }
+    }
+
+    /** Frame numbers of clip `clip` of tracklet t. */
+    public static long[] frames(Exam exam, long t, ClipOptions opts, long clip) throws NoduleIdException {
+        ClipOptions o = opts(opts);
+        long e = exam.handle();
+        try { return Native.clipFrames(e, t, o.ints(), o.floats(), clip); }
+        finally { Reference.reachabilityFence(exam); }
+    }
+
+    /** Crop box (grown by opts.margin) out of one frame and resize it:
+     *  C x H x W floats. */
+    public static float[] cropResize(byte[] pixels, int width, int height, int stride, PixelFormat format, Box box,
+                                     ClipOptions opts) throws NoduleIdException {
+        ClipOptions o = opts(opts);
+        return Native.cropResize(pixels, width, height, stride, format.code, box.toArray(), o.ints(), o.floats());
+    }
+}

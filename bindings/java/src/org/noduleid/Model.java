@@ -1,0 +1,176 @@
+package org.noduleid;
+
+import java.lang.ref.Reference;
+import java.nio.FloatBuffer;
+
+/**
+ * A loaded model package (nid_model): clips to embeddings, embedding
+ * comparison and the verification head.
+ *
+ * <p>Thread safety: immutable after load; any number of threads may call
+ * its methods at once (as the C handle). Close it only once no call is
+ * running. A dropped object is freed by a Cleaner. libtorch's thread pool
+ * is process-wide: give every model of a process the same nThreads.
+ */
+public final class Model extends NativeHandle {
+    static { Native.load(); }
+
+    private final int embedDim;
+
+    private Model(long h, int embedDim) {
+        super(h, Native::modelFree, null);
+        this.embedDim = embedDim;
+    }
+
+    /** Options of {@link #load}; a new object holds the library's defaults. */
+    public static final class Options {
+        /** "cpu", "cuda" or "cuda:N". */
+        public String device;
+        public int nThreads, optimize, maxBatch;
+        public Options() {
+            int[] i = new int[3];
+            device = Native.modelOptionsDefaults(i);
+            nThreads = i[0]; optimize = i[1]; maxBatch = i[2];
+        }
+    }
+
+    /** nid_model_info. */
+    public static final class Info {
+        public final int formatVersion, frames, height, width, channels, filter, interp, pad, embedDim, nThreads;
+        public final boolean hasVerify, normalized, calibrated;
+        public final CompareMode compare;
+        public final float[] mean, std;
+        public final float margin, tau, pairThreshold;
+        public final String arch, modelId, device, description, metaJson, path;
+        Info(int[] i, float[] f, String[] s) {
+            formatVersion = i[0]; hasVerify = i[1] != 0; frames = i[2]; height = i[3]; width = i[4];
+            channels = i[5]; filter = i[6]; interp = i[7]; pad = i[8]; embedDim = i[9]; normalized = i[10] != 0;
+            compare = CompareMode.of(i[11]); calibrated = i[12] != 0; nThreads = i[13];
+            mean = new float[] {f[0], f[1], f[2]};
+            std = new float[] {f[3], f[4], f[5]};
+            margin = f[6]; tau = f[7]; pairThreshold = f[8];
+            arch = s[0]; modelId = s[1]; device = s[2]; description = s[3]; metaJson = s[4]; path = s[5];
+        }
+    }
+
+    /** Load a package (null opts: defaults). Errors: IO (names the file),
+     *  FORMAT (names the metadata field), MISMATCH, NOT_SUPPORTED (built
+     *  without libtorch, or no such device). */
+    public static Model load(String path, Options opts) throws NoduleIdException {
+        if (path == null) throw new NullPointerException("path");
+        Options o = opts == null ? new Options() : opts;
+        long h = Native.modelLoad(Native.cstr(path), Native.cstr(o.device), o.nThreads, o.optimize, o.maxBatch);
+        try {
+            int[] i = new int[14];
+            Native.modelInfo(h, i, new float[9]);
+            return new Model(h, i[9]);
+        } catch (NoduleIdException | RuntimeException e) {
+            Native.modelFree(h);
+            throw e;
+        }
+    }
+
+    /** Floats per embedding (D). */
+    public int embedDim() { return embedDim; }
+
+    public Info info() throws NoduleIdException {
+        int[] i = new int[14];
+        float[] f = new float[9];
+        long h = handle();
+        try { return new Info(i, f, Native.modelInfo(h, i, f)); } finally { Reference.reachabilityFence(this); }
+    }
+
+    /** Clip options matching the model (one uniformly sampled clip). */
+    public ClipOptions clipOptions() throws NoduleIdException {
+        int[] i = new int[9];
+        float[] f = new float[7];
+        long h = handle();
+        try { Native.modelClipOptions(h, i, f); } finally { Reference.reachabilityFence(this); }
+        ClipOptions o = new ClipOptions();
+        o.fromArrays(i, f);
+        return o;
+    }
+
+    /** Embed n clips (N x C x T x H x W, as {@link Clips#build} gives): n x D floats. */
+    public float[] embed(float[] clips, int n) throws NoduleIdException {
+        if (clips == null) throw new NullPointerException("clips");
+        long h = handle();
+        try { return Native.modelEmbed(h, clips, n); } finally { Reference.reachabilityFence(this); }
+    }
+
+    /** Embed a clip batch. */
+    public float[] embed(Clips.Clip clips) throws NoduleIdException { return embed(clips.data, clips.n); }
+
+    /** Embed n clips read in place from a direct buffer (clipsLen floats
+     *  from its position) into n x D floats of the direct buffer out. */
+    public void embed(FloatBuffer clips, long clipsLen, int n, FloatBuffer out) throws NoduleIdException {
+        Native.checkDirect(clips, clipsLen, "clips");
+        Native.checkDirect(out, (long) n * embedDim, "out");
+        if (out.isReadOnly()) throw new IllegalArgumentException("out is read-only");
+        long h = handle();
+        try { Native.modelEmbedDirect(h, clips, clips.position(), clipsLen, n, out, out.position()); }
+        finally { Reference.reachabilityFence(this); }
+    }
+
+    /** Embed tracklet t of exam from video: D floats (windows pooled).
+     *  opts null: the model's clip options. The video is used by this
+     *  thread for the call (one thread at a time per video). */
+    public float[] embedTracklet(Video video, Exam exam, long t, ClipOptions opts) throws NoduleIdException {
+        long h = handle(), v = video.handle(), e = exam.handle();
+        try {
+            return Native.modelEmbedTracklet(h, v, e, t, opts == null ? null : opts.ints(),
+                                             opts == null ? null : opts.floats(), new long[1]);
+        } finally {
+            Reference.reachabilityFence(this);
+            Reference.reachabilityFence(video);
+            Reference.reachabilityFence(exam);
+        }
+    }
+
+    private static int rows(float[] x, int d, String what) {
+        if (x == null) throw new NullPointerException(what);
+        if (d <= 0 || x.length % d != 0)
+            throw new IllegalArgumentException(what + ".length " + x.length + " is not a multiple of d = " + d);
+        return x.length / d;
+    }
+
+    /** Pool the window embeddings of one tracklet (n x d) into one. */
+    public float[] pool(float[] emb, int d) throws NoduleIdException {
+        int n = rows(emb, d, "emb");
+        long h = handle();
+        try { return Native.modelPool(h, emb, n, d); } finally { Reference.reachabilityFence(this); }
+    }
+
+    /** Verification head p(a_i, b_i) on the rows of a and b (n x d each). */
+    public float[] verify(float[] a, float[] b, int d) throws NoduleIdException {
+        int n = rows(a, d, "a");
+        if (rows(b, d, "b") != n) throw new IllegalArgumentException("a and b have different row counts");
+        long h = handle();
+        try { return Native.modelVerify(h, a, b, n, d); } finally { Reference.reachabilityFence(this); }
+    }
+
+    /** Similarity of the row pairs (a_i, b_i) under mode. */
+    public float[] compare(float[] a, float[] b, int d, CompareMode mode) throws NoduleIdException {
+        int n = rows(a, d, "a");
+        if (rows(b, d, "b") != n) throw new IllegalArgumentException("a and b have different row counts");
+        long h = handle();
+        try { return Native.modelCompare(h, a, b, n, d, mode.code); } finally { Reference.reachabilityFence(this); }
+    }
+
+    /** All-pairs similarity (n x n) of the rows of emb. */
+    public float[] compareMatrix(float[] emb, int d, CompareMode mode) throws NoduleIdException {
+        int n = rows(emb, d, "emb");
+        long h = handle();
+        try { return Native.modelMatrix(h, emb, n, d, mode.code, false); }
+        finally { Reference.reachabilityFence(this); }
+    }
+
+    /** All-pairs distance max(0, 1 - s), zero diagonal: the input of
+     *  {@link Clustering#clusterDistances} with threshold info().tau. */
+    public float[] distanceMatrix(float[] emb, int d, CompareMode mode) throws NoduleIdException {
+        int n = rows(emb, d, "emb");
+        long h = handle();
+        try { return Native.modelMatrix(h, emb, n, d, mode.code, true); }
+        finally { Reference.reachabilityFence(this); }
+    }
+}

@@ -1,0 +1,211 @@
+package org.noduleid;
+
+import java.io.File;
+import java.nio.Buffer;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.FloatBuffer;
+import java.nio.IntBuffer;
+import java.nio.charset.StandardCharsets;
+
+/**
+ * Every native method of the binding, in one class so that {@code javac -h}
+ * writes one header (org_noduleid_Native.h) that the C glue includes: a
+ * signature that disagrees with the glue fails the build, and the drift test
+ * (check_jni_drift.py) compares this header with the symbols of the built
+ * libnoduleid_jni.so.
+ *
+ * <p>Conventions: handles travel as {@code long}; a failing library call
+ * throws {@link NoduleIdException} from the glue (status and
+ * nid_last_error()); strings travel to C as NUL-terminated UTF-8
+ * {@code byte[]} ({@link #cstr}) and come back through {@link #utf8}; struct
+ * fields travel as primitive arrays that the public classes unpack.
+ * Direct buffers are passed with their position (in elements) and are never
+ * copied.
+ */
+final class Native {
+    /** System property naming the absolute path of libnoduleid_jni.so. */
+    static final String PATH_PROPERTY = "noduleid.jni.path";
+
+    static {
+        String path = System.getProperty(PATH_PROPERTY);
+        if (path != null && !path.isEmpty()) {
+            System.load(new File(path).getAbsolutePath());
+        } else {
+            System.loadLibrary("noduleid_jni");
+        }
+    }
+
+    private Native() {}
+
+    /** Force the library to load (used by public classes' static init). */
+    static void load() {}
+
+    /** NUL-terminated UTF-8 bytes of s, or null for null. */
+    static byte[] cstr(String s) {
+        if (s == null) return null;
+        byte[] b = s.getBytes(StandardCharsets.UTF_8);
+        for (byte c : b) {
+            if (c == 0) throw new IllegalArgumentException("string contains a NUL character");
+        }
+        byte[] z = new byte[b.length + 1];
+        System.arraycopy(b, 0, z, 0, b.length);
+        return z;
+    }
+
+    /** Called by the glue: a Java string from UTF-8 bytes. */
+    static String utf8(byte[] b) {
+        return new String(b, StandardCharsets.UTF_8);
+    }
+
+    /** Check that b is a direct buffer in native byte order with at least
+     *  `need` elements remaining. */
+    static void checkDirect(Buffer b, long need, String what) {
+        if (b == null) throw new NullPointerException(what + " is null");
+        if (!b.isDirect()) throw new IllegalArgumentException(what + " must be a direct buffer");
+        ByteOrder o = b instanceof FloatBuffer ? ((FloatBuffer) b).order()
+                    : b instanceof IntBuffer ? ((IntBuffer) b).order() : ByteOrder.nativeOrder();
+        if (o != ByteOrder.nativeOrder())
+            throw new IllegalArgumentException(what + " must be in native byte order (" + ByteOrder.nativeOrder() + ")");
+        if (need >= 0 && b.remaining() < need)
+            throw new IllegalArgumentException(what + " has " + b.remaining() + " elements remaining, needs " + need);
+    }
+
+    // ---- version, errors, logging -------------------------------------------
+    static native int versionNumber();
+    static native String versionString();
+    static native int features();
+    static native String statusString(int status);
+    static native String lastError();
+    static native void clearError();
+    static native void setLogHandler(NoduleId.LogHandler handler, int maxLevel);
+
+    // ---- distances and clustering -----------------------------------------
+    /** out: method, metric, float bits of threshold, seed, n_threads. */
+    static native void clusterOptionsDefaults(long[] out);
+    static native float[] distanceMatrix(float[] x, int n, int d, int metric, int nThreads) throws NoduleIdException;
+    static native void distanceMatrixDirect(FloatBuffer x, int xPos, int n, int d, int metric, int nThreads,
+                                            FloatBuffer out, int outPos) throws NoduleIdException;
+    /** labels gets n labels; returns the number of clusters. */
+    static native int cluster(float[] x, int n, int d, int method, int metric, float threshold, long seed,
+                              int nThreads, int[] labels) throws NoduleIdException;
+    static native int clusterDirect(FloatBuffer x, int xPos, int n, int d, int method, int metric, float threshold,
+                                    long seed, int nThreads, IntBuffer labels, int labelsPos) throws NoduleIdException;
+    static native int clusterDist(float[] dist, int n, int method, float threshold, long seed,
+                                  int[] labels) throws NoduleIdException;
+    static native String clusterMethodName(int method);
+    static native int clusterMethodParse(byte[] name) throws NoduleIdException;
+
+    // ---- online clustering ----------------------------------------------------
+    static native long onlineCreate(int d, int metric, float threshold) throws NoduleIdException;
+    static native int onlineAdd(long h, float[] x) throws NoduleIdException;
+    static native int onlineAddDirect(long h, FloatBuffer x, int xPos) throws NoduleIdException;
+    static native int onlineAddDist(long h, float[] dist) throws NoduleIdException;
+    static native long onlineSize(long h);
+    static native long onlineNClusters(long h);
+    static native int[] onlineLabels(long h, boolean canonical) throws NoduleIdException;
+    static native void onlineReset(long h);
+    static native void onlineFree(long h);
+
+    // ---- evaluation ------------------------------------------------------------
+    /** d: pair P/R/F, bcubed P/R/F; l: pairs true/pred/both, n true/pred clusters. */
+    static native void evalClusters(int[] truth, int[] pred, double[] d, long[] l) throws NoduleIdException;
+    /** d: auc, lo, hi, variance; l: n_pos, n_neg. */
+    static native void evalAuc(int[] labels, double[] scores, double[] d, long[] l) throws NoduleIdException;
+    /** d: a(auc, lo, hi, var), b(auc, lo, hi, var), covariance, z, p; l: a(n_pos, n_neg), b(n_pos, n_neg). */
+    static native void evalDelong(int[] labels, double[] a, double[] b, double[] d, long[] l) throws NoduleIdException;
+    /** d: threshold, then value/lo/hi of accuracy, sensitivity, specificity, precision; l: tp, fp, tn, fn. */
+    static native void evalThreshold(int[] labels, double[] scores, double threshold, double[] d, long[] l)
+        throws NoduleIdException;
+    /** out: threshold, J. */
+    static native void evalYouden(int[] labels, double[] scores, double[] out) throws NoduleIdException;
+    /** out: value, lo, hi. */
+    static native void evalClopperPearson(long k, long n, double[] out) throws NoduleIdException;
+
+    // ---- video -----------------------------------------------------------------
+    static native long videoOpen(byte[] path, int format, int nThreads) throws NoduleIdException;
+    static native long videoFromArrays(byte[][] frames, int width, int height, int stride, int format, double fps)
+        throws NoduleIdException;
+    static native long videoFromDirect(ByteBuffer[] frames, int width, int height, int stride, int format,
+                                       double fps, boolean copy) throws NoduleIdException;
+    /** l: n_frames, width, height, format; d: fps; returns {source, codec}. */
+    static native String[] videoInfo(long h, long[] l, double[] d) throws NoduleIdException;
+    static native byte[] videoReadFrame(long h, long index) throws NoduleIdException;
+    /** Returns the number of bytes written. */
+    static native int videoReadFrameDirect(long h, long index, ByteBuffer dst, int dstPos) throws NoduleIdException;
+    static native void videoSetFormat(long h, int format) throws NoduleIdException;
+    static native double videoFrameTime(long h, long index) throws NoduleIdException;
+    static native void videoFree(long h);
+
+    // ---- exams -----------------------------------------------------------------
+    static native long examCreate(byte[] examId, byte[] patientId, byte[] date) throws NoduleIdException;
+    static native long examLoad(byte[] path) throws NoduleIdException;
+    static native long examImportCocoVid(byte[] path) throws NoduleIdException;
+    static native void examSave(long h, byte[] path) throws NoduleIdException;
+    static native void examFree(long h);
+    /** l: n_videos, n_tracklets; returns {exam_id, patient_id, date, meta_json, source}. */
+    static native String[] examInfo(long h, long[] l) throws NoduleIdException;
+    static native void examSetMeta(long h, byte[] json) throws NoduleIdException;
+    static native long examAddVideo(long h, byte[] id, byte[] path, long nFrames, double fps, int width,
+                                    int height) throws NoduleIdException;
+    /** boxes: x, y, w, h per key frame. */
+    static native long examAddTracklet(long h, long video, byte[] id, int nodule, long[] frames, float[] boxes)
+        throws NoduleIdException;
+    /** l: n_frames, width, height, first_tracklet, n_tracklets; d: fps; returns {id, path, resolved_path}. */
+    static native String[] examGetVideo(long h, long v, long[] l, double[] d) throws NoduleIdException;
+    /** l: video, nodule, start, end, n_key_frames; returns id. */
+    static native String examGetTracklet(long h, long t, long[] l) throws NoduleIdException;
+    static native long examFindTracklet(long h, byte[] id) throws NoduleIdException;
+    /** box: x, y, w, h; returns the frame number. */
+    static native long examKeyFrame(long h, long t, long k, float[] box) throws NoduleIdException;
+    static native void examTrackletBox(long h, long t, long frame, int interp, float[] box) throws NoduleIdException;
+    /** frames[i], boxes[4i..4i+3], scores[i]; opts: iou_threshold, min_score; iopts: max_gap, min_length. */
+    static native long linkDetections(long h, long video, long[] frames, float[] boxes, float[] scores,
+                                      float[] opts, int[] iopts) throws NoduleIdException;
+    /** iou of boxes a (x, y, w, h) and b. */
+    static native float boxIou(float[] a, float[] b);
+    /** out: iou_threshold, min_score; iout: max_gap, min_length. */
+    static native void linkOptionsDefaults(float[] out, int[] iout);
+
+    // ---- clips ----------------------------------------------------------------
+    /** i: frames, height, width, channels, filter, interp, sampling, window_stride, pad;
+     *  f: margin, mean[3], std[3]. */
+    static native void clipOptionsDefaults(int[] i, float[] f);
+    /** out: n_clips, n_floats. */
+    static native void clipCount(long exam, long t, int[] i, float[] f, long[] out) throws NoduleIdException;
+    /** Returns n_clips; out gets N*C*T*H*W floats. */
+    static native float[] clipBuild(long video, long exam, long t, int[] i, float[] f) throws NoduleIdException;
+    static native long clipBuildDirect(long video, long exam, long t, int[] i, float[] f, FloatBuffer out,
+                                       int outPos) throws NoduleIdException;
+    static native long[] clipFrames(long exam, long t, int[] i, float[] f, long clip) throws NoduleIdException;
+    static native float[] cropResize(byte[] pixels, int width, int height, int stride, int format, float[] box,
+                                     int[] i, float[] f) throws NoduleIdException;
+
+    // ---- models -----------------------------------------------------------------
+    /** s: device; i: n_threads, optimize, max_batch. */
+    static native String modelOptionsDefaults(int[] i);
+    static native long modelLoad(byte[] path, byte[] device, int nThreads, int optimize, int maxBatch)
+        throws NoduleIdException;
+    static native void modelFree(long h);
+    /** i: format_version, has_verify, frames, height, width, channels, filter, interp, pad, embed_dim,
+     *  normalized, compare, calibrated, n_threads; f: mean[3], std[3], margin, tau, pair_threshold;
+     *  returns {arch, model_id, device, description, meta_json, path}. */
+    static native String[] modelInfo(long h, int[] i, float[] f) throws NoduleIdException;
+    /** Fills ClipOptions arrays (9 ints, 7 floats). */
+    static native void modelClipOptions(long h, int[] i, float[] f) throws NoduleIdException;
+    static native float[] modelEmbed(long h, float[] clips, int n) throws NoduleIdException;
+    static native void modelEmbedDirect(long h, FloatBuffer clips, int clipsPos, long clipsLen, int n,
+                                        FloatBuffer out, int outPos) throws NoduleIdException;
+    /** i/f null: the model's clip options. out[0] gets the number of clips pooled. */
+    static native float[] modelEmbedTracklet(long h, long video, long exam, long t, int[] i, float[] f,
+                                             long[] nClips) throws NoduleIdException;
+    static native float[] modelPool(long h, float[] emb, int n, int d) throws NoduleIdException;
+    static native float[] modelVerify(long h, float[] a, float[] b, int n, int d) throws NoduleIdException;
+    static native float[] modelCompare(long h, float[] a, float[] b, int n, int d, int mode)
+        throws NoduleIdException;
+    /** distance == false: similarities (nid_model_compare_matrix); true: distances
+     *  (nid_model_distance_matrix). */
+    static native float[] modelMatrix(long h, float[] emb, int n, int d, int mode, boolean distance)
+        throws NoduleIdException;
+    static native String compareModeName(int mode);
+}

@@ -1,0 +1,67 @@
+package org.noduleid;
+
+/** Library-wide facts and settings: version, compiled-in features, status
+ *  names, the calling thread's last error and the log handler. All methods
+ *  are thread-safe. */
+public final class NoduleId {
+    static { Native.load(); }
+
+    private NoduleId() {}
+
+    /** Features a build may have (NID_FEATURE_*). */
+    public enum Feature {
+        BLAS(1), VIDEO(1 << 1), DICOM(1 << 2), TORCH(1 << 3), CUDA(1 << 4);
+        final int bit;
+        Feature(int bit) { this.bit = bit; }
+    }
+
+    /** Log levels (nid_log_level); a handler gets levels <= its maximum. */
+    public enum LogLevel {
+        ERROR, WARN, INFO, DEBUG;
+        static LogLevel of(int v) {
+            return v <= 0 ? ERROR : v >= 3 ? DEBUG : values()[v];
+        }
+    }
+
+    /** Receives library log lines. Called from whatever thread calls into
+     *  the library (including library worker threads), so it must be
+     *  thread-safe; it must not call {@link #setLogHandler}. Exceptions it
+     *  throws are dropped. */
+    @FunctionalInterface
+    public interface LogHandler {
+        void log(LogLevel level, String message);
+    }
+
+    /** Run-time version as MAJOR*10000 + MINOR*100 + PATCH. */
+    public static int versionNumber() { return Native.versionNumber(); }
+
+    /** Run-time version string "MAJOR.MINOR.PATCH". */
+    public static String versionString() { return Native.versionString(); }
+
+    /** Feature bit set of this build (NID_FEATURE_*). */
+    public static int features() { return Native.features(); }
+
+    /** Whether this build has the feature. */
+    public static boolean hasFeature(Feature f) { return (Native.features() & f.bit) != 0; }
+
+    /** Name and description of a status code, e.g. "NID_EINVAL: invalid argument". */
+    public static String statusString(int code) { return Native.statusString(code); }
+
+    /** The calling thread's last error message ("" when none). Exceptions
+     *  already carry it; this is for diagnostics. */
+    public static String lastError() { return Native.lastError(); }
+
+    /** Clear the calling thread's last error (nid_clear_error). */
+    public static void clearError() { Native.clearError(); }
+
+    /** Install a process-wide handler for messages with level <= maxLevel;
+     *  null restores the default, which is silent. */
+    public static void setLogHandler(LogHandler handler, LogLevel maxLevel) {
+        Native.setLogHandler(handler, maxLevel == null ? LogLevel.DEBUG.ordinal() : maxLevel.ordinal());
+    }
+
+    /** Called by the glue with the raw level. */
+    static void dispatchLog(LogHandler h, int level, String msg) {
+        h.log(LogLevel.of(level), msg);
+    }
+}

@@ -1,0 +1,91 @@
+package org.noduleid;
+
+import static org.junit.jupiter.api.Assertions.*;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import org.junit.jupiter.api.Test;
+
+/** Models: without libtorch, loading reports NOT_SUPPORTED; with it, the
+ *  random-weight packages of the ctest fixture nid_models (NID_TEST_MODELS)
+ *  are loaded and their outputs checked for the relations the C API
+ *  promises (the numbers themselves are cross-checked against Python torch
+ *  by the C test model_python). */
+class ModelTest {
+    static String models() {
+        String dir = System.getenv("NID_TEST_MODELS");
+        assumeTrue(dir != null && NoduleId.hasFeature(NoduleId.Feature.TORCH), "no libtorch or no model fixture");
+        return dir;
+    }
+
+    @Test
+    void missingPackage() {
+        NoduleIdException e = assertThrows(NoduleIdException.class, () -> Model.load("/nonexistent/m.nidm", null));
+        if (NoduleId.hasFeature(NoduleId.Feature.TORCH)) {
+            assertEquals(Status.IO, e.status());
+            assertTrue(e.getMessage().contains("/nonexistent/m.nidm"), e.getMessage());
+        } else {
+            assertEquals(Status.NOT_SUPPORTED, e.status());
+        }
+        assertEquals("cosine", CompareMode.COSINE.libraryName());
+        assertEquals("verify", CompareMode.VERIFY.libraryName());
+    }
+
+    @Test
+    void badPackageIsFormatError() {
+        String dir = models();
+        NoduleIdException e = assertThrows(NoduleIdException.class, () -> Model.load(dir + "/notzip.nidm", null));
+        assertEquals(Status.FORMAT, e.status());
+    }
+
+    @Test
+    void embedCompareVerify() throws Exception {
+        String dir = models();
+        Model.Options mo = new Model.Options();
+        mo.nThreads = 1;
+        try (Model m = Model.load(dir + "/vm.nidm", mo)) {
+            Model.Info info = m.info();
+            assertTrue(info.hasVerify);
+            assertEquals(info.embedDim, m.embedDim());
+            assertTrue(info.modelId.startsWith("sha256:"), info.modelId);
+            ClipOptions co = m.clipOptions();
+            assertEquals(info.frames, co.frames);
+            assertEquals(info.channels, co.channels);
+
+            int w = 80, h = 64, n = 12;
+            byte[][] frames = new byte[n][w * h];
+            for (int f = 0; f < n; f++)
+                for (int i = 0; i < w * h; i++) frames[f][i] = (byte) ((i * 7 + f * 13) & 0xff);
+            try (Video v = Video.fromFrames(frames, w, h, w, PixelFormat.GRAY8, 0);
+                 Exam e = Exam.create(null, null, null)) {
+                e.addVideo("v", "v", n, 0, w, h);
+                e.addTracklet(0, "a", -1, new long[] {0, 11}, new Box[] {new Box(4, 4, 30, 30), new Box(6, 6, 30, 30)});
+                e.addTracklet(0, "b", -1, new long[] {1, 10}, new Box[] {new Box(40, 20, 30, 30), new Box(44, 24, 30, 30)});
+                float[] ea = m.embedTracklet(v, e, 0, null);
+                float[] eb = m.embedTracklet(v, e, 1, null);
+                assertEquals(m.embedDim(), ea.length);
+                // embedding a built clip gives the tracklet embedding
+                float[] ea2 = m.embed(Clips.build(v, e, 0, co));
+                assertArrayEquals(ea, ea2, 1e-5f);
+                int d = m.embedDim();
+                float[] both = new float[2 * d];
+                System.arraycopy(ea, 0, both, 0, d);
+                System.arraycopy(eb, 0, both, d, d);
+                float[] self = m.compare(ea, ea, d, CompareMode.COSINE);
+                assertEquals(1f, self[0], 1e-5f);
+                float[] p = m.verify(ea, eb, d);
+                assertTrue(p[0] >= 0 && p[0] <= 1, "p = " + p[0]);
+                float[] sim = m.compareMatrix(both, d, CompareMode.VERIFY);
+                float[] dist = m.distanceMatrix(both, d, CompareMode.VERIFY);
+                assertEquals(0f, dist[0], 0f);
+                assertEquals(Math.max(0f, 1f - sim[1]), dist[1], 1e-6f);
+                float[] pq = m.verify(eb, ea, d);
+                assertEquals((p[0] + pq[0]) / 2, sim[1], 1e-6f);
+                float[] pooled = m.pool(both, d);
+                assertEquals(d, pooled.length);
+                NoduleIdException bad = assertThrows(NoduleIdException.class,
+                    () -> m.compare(new float[] {1, 2}, new float[] {1, 2}, 2, CompareMode.COSINE));
+                assertEquals(Status.MISMATCH, bad.status());
+            }
+        }
+    }
+}

@@ -1,0 +1,118 @@
+"""noduleid - Python binding of libnoduleid (ultrasound nodule
+re-identification across video clips).
+
+The pipeline and its entry points::
+
+    video  = noduleid.Video.open("scan.mp4")            # or Video.from_frames(a)
+    exam   = noduleid.Exam.load("exam.json")            # videos + tracklets
+    model  = noduleid.Model.load("model.nidm")
+    emb    = np.stack([model.embed_tracklet(video, exam, t)
+                       for t in range(len(exam))])
+    D      = model.distance_matrix(emb)
+    labels, k = noduleid.cluster_distances(D, "paper", model.info.tau)
+    scores = noduleid.eval_clusters(truth, labels)
+
+Arrays: inputs are numpy arrays passed to C without copies when they have
+the C type (float32 embeddings/clips, int32 labels, float64 scores, uint8
+frames) and are C-contiguous; outputs are numpy arrays allocated here and
+filled by C (most functions take ``out=`` to fill your own).
+
+Errors raise :class:`NoduleIdError` subclasses carrying the status ``code``
+and the library's ``message``. Handles (:class:`Video`, :class:`Exam`,
+:class:`Model`, :class:`OnlineClusterer`) are freed by ``close()``, a
+``with`` block or the garbage collector.
+"""
+from __future__ import annotations
+
+from typing import FrozenSet
+
+from ._noduleid import ffi, lib
+from ._core import (BufferTooSmallError, CancelledError, ClosedError,
+                    FileIOError, FormatError, Handle, InternalError,
+                    InvalidArgumentError, LogLevel, MismatchError,
+                    NoduleIdError, NotSupportedError, OutOfMemoryError,
+                    OutOfRangeError, Status, error_from_status,
+                    log_to_logging, set_log_callback, status_str)
+from .clustering import (Method, Metric, OnlineClusterer, cluster,
+                      cluster_distances, cluster_method_name,
+                      cluster_method_parse, distance_matrix)
+from .evaluate import (AucResult, BinaryResult, ClusterScores, DelongResult,
+                       Estimate, clopper_pearson, eval_auc, eval_clusters,
+                       eval_delong, eval_threshold, eval_youden)
+from .video import PixelFormat, Video, VideoInfo
+from .exam import (Box, ClipOptions, Exam, ExamInfo, ExamVideo, Filter, Interp,
+                   Pad, Sampling, Tracklet, box_iou, build_clip, crop_resize,
+                   link_detections, tracklet_box)
+from .model import CompareMode, Model, ModelInfo, compare_mode_name
+
+__version__ = ffi.string(lib.NID_VERSION_STRING).decode()
+"""Version of the header the extension was compiled against."""
+
+_FEATURES = {"blas": lib.NID_FEATURE_BLAS, "video": lib.NID_FEATURE_VIDEO,
+             "dicom": lib.NID_FEATURE_DICOM, "torch": lib.NID_FEATURE_TORCH,
+             "cuda": lib.NID_FEATURE_CUDA}
+
+
+def version() -> str:
+    """Version string of the loaded library, e.g. "0.1.0"."""
+    return ffi.string(lib.nid_version_string()).decode()
+
+
+def version_number() -> int:
+    """Version of the loaded library as MAJOR*10000 + MINOR*100 + PATCH."""
+    return int(lib.nid_version_number())
+
+
+def features() -> FrozenSet[str]:
+    """Optional features compiled into the loaded library: a subset of
+    {"blas", "video", "dicom", "torch", "cuda"}."""
+    bits = lib.nid_features()
+    return frozenset(name for name, bit in _FEATURES.items() if bits & bit)
+
+
+def last_error() -> str:
+    """Message of the last failing library call on this thread ("" if
+    none). The binding raises it in exceptions already."""
+    return ffi.string(lib.nid_last_error()).decode("utf-8", "replace")
+
+
+def clear_error() -> None:
+    """Clear this thread's last error message."""
+    lib.nid_clear_error()
+
+
+# C functions not wrapped, and why (checked by tests/test_drift.py: every
+# NID_API function of the header is either used by this package or listed
+# here).
+UNWRAPPED = {
+    # A borrowed view into the decoder's buffer, invalid after the next
+    # call: unsafe to hand to Python. Video.read_frame / v[i] copy the
+    # frame into a numpy array with nid_video_read_frame instead.
+    "nid_video_frame": "borrowed view; Video.read_frame copies instead",
+}
+
+__all__ = [
+    # core
+    "version", "version_number", "features", "last_error", "clear_error",
+    "status_str", "Status", "LogLevel", "set_log_callback", "log_to_logging",
+    # errors
+    "NoduleIdError", "InvalidArgumentError", "OutOfMemoryError", "FileIOError",
+    "FormatError", "BufferTooSmallError", "NotSupportedError",
+    "CancelledError", "OutOfRangeError", "MismatchError", "InternalError",
+    "ClosedError", "error_from_status", "Handle",
+    # distances and clustering
+    "Metric", "Method", "distance_matrix", "cluster", "cluster_distances",
+    "cluster_method_name", "cluster_method_parse", "OnlineClusterer",
+    # evaluation
+    "Estimate", "ClusterScores", "AucResult", "DelongResult", "BinaryResult",
+    "eval_clusters", "eval_auc", "eval_delong", "eval_threshold",
+    "eval_youden", "clopper_pearson",
+    # video
+    "PixelFormat", "Video", "VideoInfo",
+    # exams, tracklets, clips
+    "Box", "Interp", "Filter", "Sampling", "Pad", "ClipOptions", "Exam",
+    "ExamInfo", "ExamVideo", "Tracklet", "box_iou", "tracklet_box",
+    "link_detections", "build_clip", "crop_resize",
+    # models
+    "CompareMode", "Model", "ModelInfo", "compare_mode_name",
+]

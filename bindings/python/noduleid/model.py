@@ -1,0 +1,235 @@
+"""Models: load a model package (TorchScript + metadata), embed clips and
+tracklets, compare embeddings."""
+from __future__ import annotations
+
+import enum
+import json
+import os
+from dataclasses import dataclass
+from typing import Optional, Tuple, Union
+
+import numpy as np
+
+from ._core import (Handle, _as_array, _buf, _check, _cstr_field,
+                    _encode_path, _enum_value, _f32, _new_handle, _out_array, _str)
+from ._noduleid import ffi, lib
+from .exam import ClipOptions, Exam, Filter, Interp, Pad, _clip_opts
+from .video import Video
+
+_F32 = np.dtype(np.float32)
+
+
+class CompareMode(enum.IntEnum):
+    """How two embeddings are compared (nid_compare_mode): similarity s,
+    distance d = 1 - s."""
+    COSINE = lib.NID_COMPARE_COSINE  #: s = cos(a, b)
+    VERIFY = lib.NID_COMPARE_VERIFY  #: s = mean of p(a, b) and p(b, a)
+
+
+ModeLike = Union[CompareMode, int, str]
+
+
+def compare_mode_name(mode: ModeLike) -> Optional[str]:
+    """The C library's name of a compare mode, None if unknown."""
+    return _str(lib.nid_compare_mode_name(int(mode)))
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """Facts about a model, from its package metadata."""
+    format_version: int
+    arch: str
+    has_verify: bool
+    frames: int
+    height: int
+    width: int
+    channels: int
+    mean: Tuple[float, float, float]
+    std: Tuple[float, float, float]
+    margin: float
+    filter: Filter
+    interp: Interp
+    pad: Pad
+    embed_dim: int
+    normalized: bool
+    compare: CompareMode     #: the mode the thresholds refer to
+    tau: float               #: clustering threshold on d = 1 - s
+    pair_threshold: float    #: a pair is "same" when s >= this
+    calibrated: bool
+    model_id: str
+    device: str
+    n_threads: int
+    description: Optional[str]
+    meta: Optional[dict]     #: the whole metadata JSON
+    path: Optional[str]
+
+
+class Model(Handle):
+    """A loaded model package (``Model.load(path)``). Immutable: may be
+    shared by threads. Close with :meth:`close` or a ``with`` block."""
+
+    __slots__ = ()
+
+    def __init__(self, _ptr):
+        """Use :meth:`load`."""
+        super().__init__(_ptr, lib.nid_model_free)
+
+    @classmethod
+    def load(cls, path: Union[str, os.PathLike], device: str = "cpu",
+             threads: int = 0, *, optimize: bool = True,
+             max_batch: int = 0) -> "Model":
+        """Load a model package.
+
+        Args:
+            device: "cpu", "cuda" or "cuda:N".
+            threads: libtorch intra-op threads (<= 0: all cores); the pool
+                is process-wide, so give all models the same count.
+            optimize: run torch.jit.optimize_for_inference on the CPU.
+            max_batch: clips per forward pass (<= 0: library default).
+
+        Raises:
+            FileIOError, FormatError (bad package: message names the
+            field), MismatchError, NotSupportedError (no libtorch / CUDA).
+        """
+        o = ffi.new("nid_model_options *")
+        lib.nid_model_options_init(o)
+        dev = device.encode()
+        if len(dev) >= len(o.device):
+            raise ValueError("Model.load: device name too long: %r" % device)
+        o.device = dev
+        o.n_threads = int(threads)
+        o.optimize = 1 if optimize else 0
+        o.max_batch = int(max_batch)
+        return cls(_new_handle("nid_model", lib.nid_model_load,
+                               _encode_path(path), o))
+
+    @property
+    def info(self) -> ModelInfo:
+        i = ffi.new("nid_model_info *")
+        lib.nid_model_info_init(i)
+        _check(lib.nid_model_get_info(self._ptr, i))
+        meta = _str(i.meta_json)
+        return ModelInfo(
+            int(i.format_version), _cstr_field(i.arch), bool(i.has_verify),
+            int(i.frames), int(i.height), int(i.width), int(i.channels),
+            tuple(_f32(v) for v in i.mean), tuple(_f32(v) for v in i.std),
+            _f32(i.margin), Filter(i.filter), Interp(i.interp), Pad(i.pad),
+            int(i.embed_dim), bool(i.normalized), CompareMode(i.compare),
+            _f32(i.tau), _f32(i.pair_threshold), bool(i.calibrated),
+            _cstr_field(i.model_id), _cstr_field(i.device), int(i.n_threads),
+            _str(i.description), json.loads(meta) if meta else None,
+            _str(i.path))
+
+    def clip_options(self) -> ClipOptions:
+        """Clip options matching the model's input (size, normalisation,
+        crop margin, filter, interp, pad)."""
+        o = ffi.new("nid_clip_options *")
+        _check(lib.nid_model_clip_options(self._ptr, o))
+        return ClipOptions._from_c(o)
+
+    def _dim(self) -> int:
+        return self.info.embed_dim
+
+    def embed(self, clips: np.ndarray, *,
+              out: Optional[np.ndarray] = None) -> np.ndarray:
+        """Embed clips (N x C x T x H x W float32 as :func:`build_clip`
+        returns, or one C x T x H x W clip) into N x D embeddings."""
+        p = self._ptr
+        ca = _as_array(clips, _F32, "clips", ndim=(4, 5))
+        if ca.ndim == 4:
+            ca = ca[None]
+        n = ca.shape[0]
+        res = _out_array(out, (n, self._dim()), _F32, "embed")
+        _check(lib.nid_model_embed(p, _buf(ca), n, ca.size, _buf(res, True),
+                                   res.size, ffi.NULL))
+        return res
+
+    def embed_tracklet(self, video: Video, exam: Exam,
+                       tracklet: Union[int, str],
+                       options: Optional[ClipOptions] = None) -> np.ndarray:
+        """Embed one tracklet (its clips built from ``video``; windows
+        pooled). options=None uses :meth:`clip_options` with one uniformly
+        sampled clip. Returns D float32."""
+        p = self._ptr
+        t = exam._index(tracklet)
+        res = np.empty(self._dim(), dtype=_F32)
+        o = _clip_opts(options) if options is not None else ffi.NULL
+        _check(lib.nid_model_embed_tracklet(p, video._ptr, exam._ptr, t, o,
+                                            _buf(res, True), res.size,
+                                            ffi.NULL))
+        return res
+
+    def pool(self, emb: np.ndarray) -> np.ndarray:
+        """Pool n x D window embeddings into one (mean, renormalised when
+        the model's embeddings are normalised)."""
+        p = self._ptr
+        ea = _as_array(emb, _F32, "emb", ndim=2)
+        res = np.empty(ea.shape[1], dtype=_F32)
+        _check(lib.nid_model_pool(p, _buf(ea), ea.shape[0], ea.shape[1],
+                                  _buf(res, True), res.size))
+        return res
+
+    def _pairs(self, a, b):
+        aa = _as_array(a, _F32, "a", ndim=(1, 2))
+        ba = _as_array(b, _F32, "b", ndim=(1, 2))
+        if aa.ndim == 1:
+            aa = aa[None]
+        if ba.ndim == 1:
+            ba = ba[None]
+        if aa.shape != ba.shape:
+            raise ValueError("a and b differ in shape: %s vs %s"
+                             % (aa.shape, ba.shape))
+        return aa, ba
+
+    def verify(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """Verification head: p(a_i, b_i) that rows a_i and b_i show the
+        same nodule (not symmetrised). NotSupportedError without a head."""
+        p = self._ptr
+        aa, ba = self._pairs(a, b)
+        res = np.empty(aa.shape[0], dtype=_F32)
+        _check(lib.nid_model_verify(p, _buf(aa), _buf(ba), aa.shape[0],
+                                    aa.shape[1], _buf(res, True), res.size))
+        return res
+
+    def compare(self, a: np.ndarray, b: np.ndarray,
+                mode: ModeLike = "cosine") -> np.ndarray:
+        """Similarity of the pairs (a_i, b_i) under ``mode``."""
+        p = self._ptr
+        aa, ba = self._pairs(a, b)
+        res = np.empty(aa.shape[0], dtype=_F32)
+        _check(lib.nid_model_compare(p, _buf(aa), _buf(ba), aa.shape[0],
+                                     aa.shape[1],
+                                     _enum_value(mode, CompareMode, "mode"),
+                                     _buf(res, True), res.size))
+        return res
+
+    def compare_matrix(self, emb: np.ndarray, mode: ModeLike = "cosine", *,
+                       out: Optional[np.ndarray] = None) -> np.ndarray:
+        """All-pairs similarity (n x n, symmetric, diagonal 1)."""
+        p = self._ptr
+        ea = _as_array(emb, _F32, "emb", ndim=2)
+        n = ea.shape[0]
+        res = _out_array(out, (n, n), _F32, "compare_matrix")
+        _check(lib.nid_model_compare_matrix(
+            p, _buf(ea), n, ea.shape[1], _enum_value(mode, CompareMode, "mode"),
+            _buf(res, True), res.size, ffi.NULL))
+        return res
+
+    def distance_matrix(self, emb: np.ndarray, mode: ModeLike = "cosine", *,
+                        out: Optional[np.ndarray] = None) -> np.ndarray:
+        """All-pairs distance max(0, 1 - s), zero diagonal: the input of
+        :func:`cluster_distances` with threshold ``info.tau``."""
+        p = self._ptr
+        ea = _as_array(emb, _F32, "emb", ndim=2)
+        n = ea.shape[0]
+        res = _out_array(out, (n, n), _F32, "distance_matrix")
+        _check(lib.nid_model_distance_matrix(
+            p, _buf(ea), n, ea.shape[1], _enum_value(mode, CompareMode, "mode"),
+            _buf(res, True), res.size, ffi.NULL))
+        return res
+
+    def __repr__(self) -> str:
+        if self.closed:
+            return "<noduleid.Model (closed)>"
+        i = self.info
+        return "<noduleid.Model %s D=%d %s>" % (i.arch, i.embed_dim, i.device)
