@@ -37,6 +37,7 @@ int main(int argc, char **argv)
                 "[--repeats R] [--optimize 0|1] [--device DEV]\n");
         return 2;
     }
+    setvbuf(stdout, NULL, _IOLBF, 0);
     nid_model_options o;
     nid_model_options_init(&o);
     o.n_threads = 2;

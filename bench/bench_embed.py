@@ -37,12 +37,17 @@ def meta_of(pkg):
     return mod, json.loads(extra[METADATA_NAME])
 
 
-def median_time(fn, repeats):
-    fn()  # warm-up (and the profiling executor's first run)
+def median_time(fn, repeats, cuda=False):
+    def run():
+        r = fn()
+        if cuda:
+            r.cpu()  # as the C path: results back in host memory
+        return r
+    run()  # warm-up (and the profiling executor's first run)
     t = []
     for _ in range(repeats):
         t0 = time.perf_counter()
-        fn()
+        run()
         t.append(time.perf_counter() - t0)
     return statistics.median(t)
 
@@ -53,6 +58,16 @@ def cmd_embed(a):
     i = meta["input"]
     x = torch.rand(a.clips, i["channels"], i["frames"], i["height"], i["width"]) * 2 - 1
     keep = ["verify"] if hasattr(mod, "verify") else []
+    cuda = a.device.startswith("cuda")
+    if cuda:
+        # as nid_model_load: the frozen module on the GPU, no CPU rewrite;
+        # the clips start in host memory, as the C path's do
+        mod = torch.jit.load(a.pkg, map_location=a.device)
+        with torch.no_grad():
+            med = median_time(lambda: mod(x.to(a.device)), a.repeats, cuda=True)
+        print("python mode=%s device=%s clips=%d median_s=%.4f per_clip_s=%.4f"
+              % (a.mode, a.device, a.clips, med, med / a.clips))
+        return
     if a.mode == "optimized":
         if hasattr(mod, "training"):
             mod = torch.jit.freeze(mod.eval(), preserved_attrs=keep)
@@ -100,6 +115,7 @@ def main():
     e.add_argument("--threads", type=int, default=2)
     e.add_argument("--repeats", type=int, default=5)
     e.add_argument("--mode", choices=("stored", "optimized", "eager"), default="optimized")
+    e.add_argument("--device", default="cpu", help="cpu, or cuda:N (module as stored)")
     p = sub.add_parser("peak")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--size", type=int, default=4096)

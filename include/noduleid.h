@@ -961,7 +961,7 @@ typedef struct nid_model_options {
     int32_t n_threads;   /* intra-op threads; <= 0: all cores (default 0) */
     int32_t optimize;    /* 1 (default): on the CPU, run the module through
                             torch.jit.optimize_for_inference at load (about
-                            1.7x faster for R(2+1)D-18); 0: run as stored */
+                            1.5x faster for R(2+1)D-18); 0: run as stored */
     int32_t max_batch;   /* clips per forward pass in the embed calls,
                             bounding activation memory; <= 0: 4 (default) */
 } nid_model_options;
@@ -1117,6 +1117,149 @@ NID_API int nid_model_distance_matrix(const nid_model *m, const float *emb,
 NID_API const char *nid_compare_mode_name(int mode);
 
 /* (end of model section: model declarations go above this line) */
+
+/* ------------------------------------------------------------------------ */
+/* Gallery (gallery/)                                                       */
+/* ------------------------------------------------------------------------ */
+/* A gallery keeps a patient's nodules from earlier exams for the next one:
+ * one entry per nodule (patient id, exam id, exam date, nodule label and
+ * the nodule's embedding: the mean of its tracklet embeddings, L2-
+ * normalised). All embeddings of a gallery come from one model, recorded
+ * as its model id (nid_model_info.model_id); matching embeddings of
+ * another model is refused. The file format is docs/gallery-format.md
+ * (versioned, zlib-compressed, CRC-checked); nid_gallery_save() replaces
+ * the file atomically, so a crash while saving leaves the old gallery. */
+
+/** A gallery in memory. Mutation (nid_gallery_add) needs one thread at a
+ *  time; const calls may run concurrently on one gallery when no mutation
+ *  runs. */
+typedef struct nid_gallery nid_gallery;
+
+/** Facts about a gallery. */
+typedef struct nid_gallery_info {
+    size_t   struct_size;    /* set by nid_gallery_info_init               */
+    int32_t  format_version; /* file format version (1)                   */
+    char     model_id[72];   /* model whose embeddings it holds           */
+    size_t   embed_dim;      /* D, floats per embedding                    */
+    size_t   n_entries;      /* number of entries (nodules)               */
+} nid_gallery_info;
+
+/** Zero `info` and set its struct_size. NULL is ignored. */
+NID_API void nid_gallery_info_init(nid_gallery_info *info);
+
+/** One entry. The strings are borrowed from the gallery: valid until the
+ *  next nid_gallery_add() or nid_gallery_free() on it. */
+typedef struct nid_gallery_entry {
+    size_t      struct_size; /* set by nid_gallery_entry_init              */
+    const char *patient_id;
+    const char *exam_id;
+    const char *date;        /* exam date, "YYYY-MM-DD"                    */
+    const char *label;       /* nodule label within the exam, e.g. "N1"   */
+    int32_t     n_tracklets; /* tracklets averaged into the embedding     */
+} nid_gallery_entry;
+
+/** Zero `e` and set its struct_size. NULL is ignored. */
+NID_API void nid_gallery_entry_init(nid_gallery_entry *e);
+
+/** Create an empty gallery for embeddings of `model_id` (1 to 71
+ *  printable ASCII characters, e.g. nid_model_info.model_id) with
+ *  embed_dim floats each. The caller owns *out (nid_gallery_free).
+ *  Errors: NID_EINVAL (NULL, bad model id, embed_dim 0 or > 65536),
+ *  NID_ENOMEM. Thread-safe. */
+NID_API int nid_gallery_create(nid_gallery **out, const char *model_id,
+                               size_t embed_dim);
+
+/** Load a gallery file (docs/gallery-format.md). Checks everything: magic,
+ *  version, header CRC, sizes, payload CRCs, decompression, every field
+ *  of every entry. Temporary files of interrupted saves are never read.
+ *  Errors: NID_EINVAL (NULL), NID_EIO (cannot open or read: names the
+ *  path), NID_EFORMAT (not a gallery, unsupported version, CRC mismatch,
+ *  truncated, decompression failure, bad field: names the path and the
+ *  field or offset), NID_ENOMEM. Thread-safe. */
+NID_API int nid_gallery_load(nid_gallery **out, const char *path);
+
+/** Save the gallery to `path` atomically: written to a temporary file in
+ *  the same directory (".<name>.tmp-XXXXXX"), fsync'ed, renamed over
+ *  `path`, and the directory fsync'ed. On failure or a crash `path` keeps
+ *  its old content; a crash may leave the temporary file, which loading
+ *  ignores. A new file gets mode 0644; an existing file's mode is kept.
+ *  Test-only hook: the environment variable NID_GALLERY_TEST_SLOW_WRITE=MS
+ *  sleeps MS milliseconds after each 4 KiB written (tests use it to kill a
+ *  process mid-save); do not set it otherwise.
+ *  Errors: NID_EINVAL (NULL), NID_EIO (cannot create, write, sync or
+ *  rename: names the path and the errno text), NID_ENOMEM. Thread safety:
+ *  a const call; two saves to one path from different threads or
+ *  processes leave one of the two complete files. */
+NID_API int nid_gallery_save(const nid_gallery *g, const char *path);
+
+/** Free the gallery. NULL is ignored. */
+NID_API void nid_gallery_free(nid_gallery *g);
+
+/** Fill *info (initialised by nid_gallery_info_init). Errors: NID_EINVAL.
+ *  Const call. */
+NID_API int nid_gallery_get_info(const nid_gallery *g, nid_gallery_info *info);
+
+/** Add one nodule: its embedding emb (d floats, d == embed_dim) is stored
+ *  L2-normalised. Strings: 1 to 255 bytes without control characters;
+ *  date a valid calendar date "YYYY-MM-DD"; n_tracklets >= 1 (how many
+ *  tracklet embeddings were averaged, kept for information). The index of
+ *  the new entry is n_entries - 1. (patient, exam, label) must be new.
+ *  Errors: NID_EINVAL (NULL, bad string or date, non-finite or zero
+ *  embedding, n_tracklets < 1, duplicate entry: the message names it),
+ *  NID_EMISMATCH (d != embed_dim), NID_ENOMEM. The gallery is unchanged
+ *  on error. One thread at a time. */
+NID_API int nid_gallery_add(nid_gallery *g, const char *patient_id,
+                            const char *exam_id, const char *date,
+                            const char *label, const float *emb, size_t d,
+                            int32_t n_tracklets);
+
+/** Entry i (0 <= i < n_entries) into *e (initialised by
+ *  nid_gallery_entry_init). Errors: NID_EINVAL, NID_ERANGE. Const call. */
+NID_API int nid_gallery_get_entry(const nid_gallery *g, size_t i,
+                                  nid_gallery_entry *e);
+
+/** Copy entry i's embedding (embed_dim floats, unit norm) to out
+ *  (out_cap >= embed_dim, else NID_EBUFSIZE). Errors: NID_EINVAL,
+ *  NID_ERANGE, NID_EBUFSIZE. Const call. */
+NID_API int nid_gallery_get_embedding(const nid_gallery *g, size_t i,
+                                      float *out, size_t out_cap);
+
+/** Options for nid_gallery_match(). Initialise with
+ *  nid_match_options_init(). */
+typedef struct nid_match_options {
+    size_t struct_size;   /* set by _init                                  */
+    float  threshold;     /* match when cosine distance < threshold;
+                             default 0.5 (as nid_cluster_options); use the
+                             model's info.tau for a calibrated model       */
+    char   model_id[72];  /* model of the embeddings; must equal the
+                             gallery's (required; default "")              */
+} nid_match_options;
+
+/** Fill `opts` with defaults (and struct_size). NULL is ignored. */
+NID_API void nid_match_options_init(nid_match_options *opts);
+
+/** Assign n nodule embeddings of a new exam (n x d, one row per nodule,
+ *  e.g. cluster means) of patient `patient_id` to the gallery's nodules.
+ *  Candidates are the patient's entries of its most recent exam (latest
+ *  date; on equal dates the exam added last); other patients' entries
+ *  never match. Cosine distances between the (normalised) rows and the
+ *  candidates are assigned one-to-one greedily: repeatedly the closest
+ *  free pair with distance < threshold is matched (ties: lower row, then
+ *  lower entry index). Greedy equals the optimal assignment when every
+ *  nodule has at most one candidate below the threshold, the usual case.
+ *  Writes match[i] = the matched entry's index or -1 (a new nodule) and,
+ *  when distance != NULL, distance[i] = the distance to the matched entry,
+ *  or for a new nodule to its nearest candidate (+infinity without one).
+ *  Errors: NID_EINVAL (NULL, n == 0, non-finite or zero row, threshold
+ *  not finite or < 0, empty opts->model_id), NID_EMISMATCH (model id
+ *  differs: "gallery made by model X, embeddings from model Y"; d !=
+ *  embed_dim), NID_ENOMEM. Outputs untouched on error. Const call. */
+NID_API int nid_gallery_match(const nid_gallery *g, const char *patient_id,
+                              const float *emb, size_t n, size_t d,
+                              const nid_match_options *opts,
+                              int64_t *match, float *distance);
+
+/* (end of gallery section: gallery declarations go above this line) */
 
 #ifdef __cplusplus
 } /* extern "C" */

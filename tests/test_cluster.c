@@ -11,6 +11,7 @@
 #include <sys/resource.h>
 
 #include "noduleid.h"
+#include "test_util.h"
 
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 #  define NID_TEST_SANITIZED 1
@@ -136,16 +137,6 @@ static void assert_labels(const int32_t *got, const int32_t *want, size_t n)
     while (i < n && got[i] == want[i]) i++;
     ck_assert_msg(i == n, "label %zu: got %d want %d", i, got[i], want[i]);
 }
-
-#define ASSERT_ERR(call, code, needle)                                     \
-    do {                                                                   \
-        int rc_ = (call);                                                  \
-        ck_assert_msg(rc_ == (code), "%s: got %d (%s), want %d", #call,    \
-                      rc_, nid_last_error(), (code));                      \
-        ck_assert_msg(strstr(nid_last_error(), (needle)) != NULL,          \
-                      "message '%s' lacks '%s'", nid_last_error(),         \
-                      (needle));                                           \
-    } while (0)
 
 static void assert_untouched(const int32_t *l, size_t n)
 {

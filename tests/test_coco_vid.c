@@ -9,45 +9,18 @@
 #include <unistd.h>
 
 #include "noduleid.h"
-
-#define HAS(sub) \
-    ck_assert_msg(strstr(nid_last_error(), (sub)) != NULL, \
-                  "error \"%s\" lacks \"%s\"", nid_last_error(), (sub))
-
-static char tmpdir[256];
+#include "test_util.h"
 
 static void setup(void)
 {
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/nid_test_coco_XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+    nid_test_scratch_setup("coco");
 }
 
 static void teardown(void)
 {
-    DIR *d = opendir(tmpdir);
-    if (d) {
-        struct dirent *de;
-        char p[512];
-        while ((de = readdir(d))) {
-            if (de->d_name[0] == '.') continue;
-            snprintf(p, sizeof p, "%s/%s", tmpdir, de->d_name);
-            unlink(p);
-        }
-        closedir(d);
-    }
-    rmdir(tmpdir);
+    nid_test_scratch_teardown();
 }
 
-static const char *write_file(const char *name, const char *text)
-{
-    static char path[512];
-    snprintf(path, sizeof path, "%s/%s", tmpdir, name);
-    FILE *f = fopen(path, "w");
-    ck_assert_ptr_nonnull(f);
-    fputs(text, f);
-    fclose(f);
-    return path;
-}
 
 /* Build the test document: video 1 has images 10..19 (frames 0..9),
  * video 2 images 30..35 without frame_id, listed out of order. */
@@ -120,7 +93,7 @@ static void check_trk(const nid_exam *e, size_t t, const char *id,
 
 START_TEST(import_maps_everything)
 {
-    const char *p = write_file("coco.json", coco_doc(NULL));
+    const char *p = nid_test_write_file("coco.json", coco_doc(NULL));
     nid_exam *e = NULL;
     ck_assert_int_eq(nid_exam_import_coco_vid(&e, p), NID_OK);
     nid_exam_info info;
@@ -144,7 +117,7 @@ START_TEST(import_maps_everything)
     ck_assert_str_eq(v.id, "v2");
     ck_assert_str_eq(v.path, "clips/case2.mp4");
     char want[512];
-    snprintf(want, sizeof want, "%s/clips/case2.mp4", tmpdir);
+    snprintf(want, sizeof want, "%s/clips/case2.mp4", nid_test_tmpdir);
     ck_assert_str_eq(v.resolved_path, want);
     ck_assert_int_eq(v.n_frames, 6);        /* ranks 0..5 */
     ck_assert_int_eq(v.width, 64);          /* from the images */
@@ -173,7 +146,7 @@ START_TEST(import_maps_everything)
 
     /* saved as a noduleid-exam that loads again; category kept as x_ */
     char out[512];
-    snprintf(out, sizeof out, "%s/exam.json", tmpdir);
+    snprintf(out, sizeof out, "%s/exam.json", nid_test_tmpdir);
     ck_assert_int_eq(nid_exam_save(e, out), NID_OK);
     nid_exam *e2 = NULL;
     ck_assert_int_eq(nid_exam_load(&e2, out), NID_OK);
@@ -211,7 +184,7 @@ START_TEST(per_video_instance_ids)
         "\"bbox\": [1, 1, 4, 4]}, {\"image_id\": 2, \"instance_id\": 1, "
         "\"bbox\": [1, 1, 4, 4]}]}";
     nid_exam *e = NULL;
-    ck_assert_int_eq(nid_exam_import_coco_vid(&e, write_file("pv.json", doc)),
+    ck_assert_int_eq(nid_exam_import_coco_vid(&e, nid_test_write_file("pv.json", doc)),
                      NID_OK);
     check_trk(e, 0, "v1-i1-r0", 0, -1, 0, 0, 1);
     check_trk(e, 1, "v2-i1-r0", 1, -1, 0, 0, 1);
@@ -222,7 +195,7 @@ END_TEST
 static void expect_bad(const char *doc, int status, const char *f1,
                        const char *f2)
 {
-    const char *p = write_file("bad.json", doc);
+    const char *p = nid_test_write_file("bad.json", doc);
     nid_exam *e = (nid_exam *)0x1;
     int rc = nid_exam_import_coco_vid(&e, p);
     ck_assert_msg(rc == status, "status %d (%s), want %d", rc,
@@ -236,7 +209,7 @@ static void expect_bad(const char *doc, int status, const char *f1,
 START_TEST(bad_input)
 {
     char missing[512];
-    snprintf(missing, sizeof missing, "%s/none.json", tmpdir);
+    snprintf(missing, sizeof missing, "%s/none.json", nid_test_tmpdir);
     nid_exam *e = NULL;
     ck_assert_int_eq(nid_exam_import_coco_vid(&e, missing), NID_EIO);
     HAS("none.json");

@@ -296,6 +296,24 @@ START_TEST(embed_clips_of_video)
                      NID_EINVAL);
     HAS("clip 1");
     HAS("float 17");
+    clips[nf + 17] = 0.0f;
+    clips[2 * nf + 5] = -INFINITY;
+    ck_assert_int_eq(nid_model_embed(m, clips, 3, 3 * nf, out, 3 * D, NULL),
+                     NID_EINVAL);
+    HAS("clip 2");
+    HAS("float 5 (-inf)");
+    /* finite values whose sum overflows float: the cheap check on the
+     * model's device raises the alarm, the scan finds nothing, and the
+     * result is either finite embeddings or an error naming the clip */
+    for (size_t i = 0; i < nf; i++) clips[2 * nf + i] = 3e38f;
+    int rc = nid_model_embed(m, clips + 2 * nf, 1, nf, out, D, NULL);
+    if (rc == NID_OK) {
+        for (size_t i = 0; i < D; i++) ck_assert(isfinite(out[i]));
+    } else {
+        ck_assert_int_eq(rc, NID_EINVAL);
+        HAS("embedding of clip 0 is not finite");
+    }
+    for (size_t i = 0; i < 3 * D; i++) out[i] = 42.0f;
     for (size_t i = 0; i < 3 * D; i++) ck_assert(out[i] == 42.0f);
 
     /* embed_tracklet: options that disagree with the model, small buffer */

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "noduleid.h"
+#include "test_util.h"
 
 static uint64_t rng_state = 1;
 
@@ -61,16 +62,6 @@ static nid_cluster_options opts_of(int metric, float tau)
     o.method = NID_CLUSTER_AVERAGE; /* ignored by the online clusterer */
     return o;
 }
-
-#define ASSERT_ERR(call, code, needle)                                     \
-    do {                                                                   \
-        int rc_ = (call);                                                  \
-        ck_assert_msg(rc_ == (code), "%s: got %d (%s), want %d", #call,    \
-                      rc_, nid_last_error(), (code));                      \
-        ck_assert_msg(strstr(nid_last_error(), (needle)) != NULL,          \
-                      "message '%s' lacks '%s'", nid_last_error(),         \
-                      (needle));                                           \
-    } while (0)
 
 static void assert_stable(const nid_online *oc, const int32_t *want, size_t n)
 {

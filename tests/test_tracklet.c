@@ -12,42 +12,18 @@
 #include <unistd.h>
 
 #include "noduleid.h"
-
-static char tmpdir[256];
+#include "test_util.h"
 
 static void setup(void)
 {
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/nid_test_tracklet_XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+    nid_test_scratch_setup("tracklet");
 }
 
 static void teardown(void)
 {
-    DIR *d = opendir(tmpdir);
-    if (d) {
-        struct dirent *de;
-        char p[512];
-        while ((de = readdir(d))) {
-            if (de->d_name[0] == '.') continue;
-            snprintf(p, sizeof p, "%s/%s", tmpdir, de->d_name);
-            unlink(p);
-        }
-        closedir(d);
-    }
-    rmdir(tmpdir);
+    nid_test_scratch_teardown();
 }
 
-/* Write `text` to tmpdir/name and return the full path (static buffer). */
-static const char *write_file(const char *name, const char *text)
-{
-    static char path[512];
-    snprintf(path, sizeof path, "%s/%s", tmpdir, name);
-    FILE *f = fopen(path, "w");
-    ck_assert_ptr_nonnull(f);
-    fputs(text, f);
-    fclose(f);
-    return path;
-}
 
 static char *read_text(const char *path)
 {
@@ -62,10 +38,6 @@ static char *read_text(const char *path)
     fclose(f);
     return s;
 }
-
-#define HAS(sub) \
-    ck_assert_msg(strstr(nid_last_error(), (sub)) != NULL, \
-                  "error \"%s\" lacks \"%s\"", nid_last_error(), (sub))
 
 /* A valid exam: two videos, three tracklets, meta and x_ keys. */
 static const char *GOOD =
@@ -147,7 +119,7 @@ static void assert_good_exam(const nid_exam *e)
 
 START_TEST(load_good)
 {
-    const char *p = write_file("good.json", GOOD);
+    const char *p = nid_test_write_file("good.json", GOOD);
     nid_exam *e = NULL;
     ck_assert_int_eq(nid_exam_load(&e, p), NID_OK);
     ck_assert_str_eq(nid_last_error(), "");
@@ -157,7 +129,7 @@ START_TEST(load_good)
     nid_exam_video_info_init(&v);
     ck_assert_int_eq(nid_exam_get_video(e, 1, &v), NID_OK);
     char want[512];
-    snprintf(want, sizeof want, "%s/sub/v1.avi", tmpdir);
+    snprintf(want, sizeof want, "%s/sub/v1.avi", nid_test_tmpdir);
     ck_assert_str_eq(v.resolved_path, want);
     size_t t;
     ck_assert_int_eq(nid_exam_find_tracklet(e, "v1-t0", &t), NID_OK);
@@ -172,10 +144,10 @@ END_TEST
 
 START_TEST(round_trip)
 {
-    const char *p = write_file("good.json", GOOD);
+    const char *p = nid_test_write_file("good.json", GOOD);
     char p1[512], p2[512];
-    snprintf(p1, sizeof p1, "%s/saved1.json", tmpdir);
-    snprintf(p2, sizeof p2, "%s/saved2.json", tmpdir);
+    snprintf(p1, sizeof p1, "%s/saved1.json", nid_test_tmpdir);
+    snprintf(p2, sizeof p2, "%s/saved2.json", nid_test_tmpdir);
     nid_exam *a = NULL, *b = NULL, *c = NULL;
     ck_assert_int_eq(nid_exam_load(&a, p), NID_OK);
     ck_assert_int_eq(nid_exam_save(a, p1), NID_OK);
@@ -260,7 +232,7 @@ static void box_eq(nid_box b, float x, float y, float w, float h)
 START_TEST(union_and_linear_boxes)
 {
     nid_exam *e = NULL;
-    ck_assert_int_eq(nid_exam_load(&e, write_file("g.json", GOOD)), NID_OK);
+    ck_assert_int_eq(nid_exam_load(&e, nid_test_write_file("g.json", GOOD)), NID_OK);
     nid_box b;
     /* key frames get their own box under both rules */
     ck_assert_int_eq(nid_exam_tracklet_box(e, 0, 10, NID_INTERP_UNION, &b),
@@ -319,7 +291,7 @@ END_TEST
 static void expect_bad(const char *text, int status, const char *frag1,
                        const char *frag2)
 {
-    const char *p = write_file("bad.json", text);
+    const char *p = nid_test_write_file("bad.json", text);
     nid_exam *e = (nid_exam *)0x1;  /* untouched on failure */
     int rc = nid_exam_load(&e, p);
     ck_assert_msg(rc == status, "status %d (%s), want %d for:\n%s", rc,
@@ -349,7 +321,7 @@ START_TEST(bad_input)
 {
     /* missing file */
     char missing[512];
-    snprintf(missing, sizeof missing, "%s/none.json", tmpdir);
+    snprintf(missing, sizeof missing, "%s/none.json", nid_test_tmpdir);
     nid_exam *e = NULL;
     ck_assert_int_eq(nid_exam_load(&e, missing), NID_EIO);
     HAS("none.json");
@@ -491,7 +463,7 @@ START_TEST(bad_input)
                "tracklet \"t7\", frame 40");
     HAS("640x480");
     /* within the one-pixel slack is fine */
-    const char *p = write_file("slack.json", with_tracklet(
+    const char *p = nid_test_write_file("slack.json", with_tracklet(
         "{\"id\": \"t\", \"start\": 0, \"end\": 0, \"key_frames\": "
         "[{\"frame\": 0, \"box\": [-0.5, 0, 640.5, 480.9]}]}"));
     ck_assert_int_eq(nid_exam_load(&e, p), NID_OK);
@@ -519,10 +491,10 @@ END_TEST
 START_TEST(save_is_atomic)
 {
     nid_exam *e = NULL;
-    ck_assert_int_eq(nid_exam_load(&e, write_file("g.json", GOOD)), NID_OK);
+    ck_assert_int_eq(nid_exam_load(&e, nid_test_write_file("g.json", GOOD)), NID_OK);
     /* a directory that does not exist */
     char bad_path[512];
-    snprintf(bad_path, sizeof bad_path, "%s/no/such/dir/x.json", tmpdir);
+    snprintf(bad_path, sizeof bad_path, "%s/no/such/dir/x.json", nid_test_tmpdir);
     ck_assert_int_eq(nid_exam_save(e, bad_path), NID_EIO);
     HAS("no/such/dir/x.json");
     ck_assert_int_eq(nid_exam_save(e, NULL), NID_EINVAL);
@@ -530,7 +502,7 @@ START_TEST(save_is_atomic)
 
     /* a write that fails part-way (file size limit) leaves the old file
      * as it was and no temporary file behind */
-    const char *old = write_file("old.json", "old content\n");
+    const char *old = nid_test_write_file("old.json", "old content\n");
     char old_path[512];
     snprintf(old_path, sizeof old_path, "%s", old);
     struct rlimit saved, lim;
@@ -547,7 +519,7 @@ START_TEST(save_is_atomic)
     char *s = read_text(old_path);
     ck_assert_str_eq(s, "old content\n");
     free(s);
-    DIR *d = opendir(tmpdir);
+    DIR *d = opendir(nid_test_tmpdir);
     struct dirent *de;
     while ((de = readdir(d)))
         ck_assert_msg(strstr(de->d_name, ".tmp.") == NULL,
@@ -678,7 +650,7 @@ static void *reader(void *arg)
     const nid_exam *e = arg;
     float acc = 0;
     char path[512];
-    snprintf(path, sizeof path, "%s/th_%lu.json", tmpdir,
+    snprintf(path, sizeof path, "%s/th_%lu.json", nid_test_tmpdir,
              (unsigned long)pthread_self());
     for (int i = 0; i < 200; i++) {
         nid_box b;
@@ -694,7 +666,7 @@ static void *reader(void *arg)
 START_TEST(const_calls_from_threads)
 {
     nid_exam *e = NULL;
-    ck_assert_int_eq(nid_exam_load(&e, write_file("g.json", GOOD)), NID_OK);
+    ck_assert_int_eq(nid_exam_load(&e, nid_test_write_file("g.json", GOOD)), NID_OK);
     pthread_t th[4];
     for (int i = 0; i < 4; i++) pthread_create(&th[i], NULL, reader, e);
     for (int i = 0; i < 4; i++) {

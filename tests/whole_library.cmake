@@ -44,3 +44,21 @@ if(NID_WITH_VIDEO AND NOT NID_SANITIZE)
     set_tests_properties(phantom_pipeline PROPERTIES TIMEOUT 600)
   endif()
 endif()
+
+# The training code (training/, issue 7): generates the phantom `ci` set,
+# overfits the CM and VM on a fixed batch, trains each for a few iterations
+# on tiny clips, exports packages and checks that the C library's
+# embeddings equal PyTorch's. Uses the Python binding built by the
+# python_binding_build fixture (bindings/python/CMakeLists.txt); needs
+# FFmpeg and libtorch, so only in the full, unsanitized build.
+if(NID_WITH_VIDEO AND NID_WITH_TORCH AND NID_BUILD_PYTHON AND NOT NID_SANITIZE)
+  set(NID_TRAIN_PY_WORK ${PROJECT_BINARY_DIR}/bindings/python/python-test)
+  add_test(NAME training
+    COMMAND ${NID_TEST_PYTHON} -m pytest -q -p no:cacheprovider
+            ${PROJECT_SOURCE_DIR}/training/tests
+    WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
+  set_tests_properties(training PROPERTIES
+    FIXTURES_REQUIRED nid_python
+    TIMEOUT 300
+    ENVIRONMENT "PYTHONPATH=${NID_TRAIN_PY_WORK}/site;LD_LIBRARY_PATH=${NID_TRAIN_PY_WORK}/prefix/${CMAKE_INSTALL_LIBDIR};PYTHONDONTWRITEBYTECODE=1;OMP_WAIT_POLICY=PASSIVE")
+endif()

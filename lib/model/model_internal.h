@@ -59,6 +59,10 @@ typedef struct nid_torch nid_torch;
  * nid_torch_verify() when the network's output has an unexpected shape;
  * the caller reports it with the shape it expected. */
 #define NID_TORCH_SHAPE 1
+/* Returned (no message) by nid_torch_forward() with check_finite when the
+ * sum of the input is not finite: a NaN or Inf somewhere, or (rarely) a
+ * finite sum that overflows; the caller scans the input to tell. */
+#define NID_TORCH_NONFINITE 2
 
 /* Device check and load. `device` is "cpu", "cuda" or "cuda:N".
  * *meta_json receives a malloc'd NUL-terminated copy of the package's
@@ -80,8 +84,9 @@ int nid_torch_optimize(nid_torch *t, const char *ctx);
  * else NID_TORCH_SHAPE is returned (nothing written). An exception (TorchScript
  * raised, libtorch failed) returns `status` with its message. */
 int nid_torch_forward(const nid_torch *t, const float *x,
-                      const int64_t shape[5], float *out, size_t out_cap,
-                      int64_t got[2], int status, const char *ctx);
+                      const int64_t shape[5], int check_finite, float *out,
+                      size_t out_cap, int64_t got[2], int status,
+                      const char *ctx);
 
 /* verify(a, b) on n x d embeddings; the output (n probabilities) goes to
  * out, which holds n floats. A non-1-D output or one of another length

@@ -63,7 +63,7 @@ static int only_known(const pctx *c, const json_t *o, const char *parent,
                       const char *const *known)
 {
     const char *key;
-    json_t *v;
+    json_t *v = NULL;
     json_object_foreach((json_t *)o, key, v) {
         int ok = 0;
         for (const char *const *k = known; *k; k++)
@@ -111,7 +111,7 @@ static int member(const pctx *c, const json_t *o, const char *parent,
 static int get_int(const pctx *c, const json_t *o, const char *parent,
                    const char *key, long long lo, long long hi, int32_t *out)
 {
-    json_t *v;
+    json_t *v = NULL;
     int rc = member(c, o, parent, key, JSON_INTEGER, &v);
     if (rc) return rc;
     long long x = json_integer_value(v);
@@ -127,7 +127,7 @@ static int get_int(const pctx *c, const json_t *o, const char *parent,
 static int get_num(const pctx *c, const json_t *o, const char *parent,
                    const char *key, double lo, double hi, float *out)
 {
-    json_t *v;
+    json_t *v = NULL;
     int rc = member(c, o, parent, key, JSON_REAL, &v);
     if (rc) return rc;
     double x = json_number_value(v);
@@ -143,7 +143,7 @@ static int get_num(const pctx *c, const json_t *o, const char *parent,
 static int get_bool(const pctx *c, const json_t *o, const char *parent,
                     const char *key, int *out)
 {
-    json_t *v;
+    json_t *v = NULL;
     int rc = member(c, o, parent, key, JSON_TRUE, &v);
     if (rc) return rc;
     *out = json_is_true(v) ? 1 : 0;
@@ -155,7 +155,7 @@ static int get_enum(const pctx *c, const json_t *o, const char *parent,
                     const char *key, const char *const *names, int n,
                     int32_t *out)
 {
-    json_t *v;
+    json_t *v = NULL;
     int rc = member(c, o, parent, key, JSON_STRING, &v);
     if (rc) return rc;
     const char *s = json_string_value(v);
@@ -177,7 +177,7 @@ static int get_enum(const pctx *c, const json_t *o, const char *parent,
 static int get_channels(const pctx *c, const json_t *o, const char *key,
                         int channels, int positive, float out[3])
 {
-    json_t *v;
+    json_t *v = NULL;
     char f[96];
     join(f, sizeof f, "input", key);
     int rc = member(c, o, "input", key, JSON_ARRAY, &v);
@@ -202,7 +202,7 @@ static int parse_input(const pctx *c, const json_t *root, nid_model_meta *m)
 {
     static const char *const known[] = {"frames", "height", "width", "channels",
                                         "mean", "std", NULL};
-    json_t *in;
+    json_t *in = NULL;
     int rc = member(c, root, "", "input", JSON_OBJECT, &in);
     if (!rc) rc = only_known(c, in, "input", known);
     if (!rc) rc = get_int(c, in, "input", "frames", 1, 1024, &m->frames);
@@ -223,7 +223,7 @@ static int parse_crop(const pctx *c, const json_t *root, nid_model_meta *m)
     static const char *const filters[] = {"area", "bilinear", "nearest"};
     static const char *const interps[] = {"union", "linear"};
     static const char *const pads[] = {"zero", "replicate"};
-    json_t *cr;
+    json_t *cr = NULL;
     int rc = member(c, root, "", "crop", JSON_OBJECT, &cr);
     if (!rc) rc = only_known(c, cr, "crop", known);
     if (!rc) rc = get_num(c, cr, "crop", "margin", 0.0, 10.0, &m->margin);
@@ -235,7 +235,7 @@ static int parse_crop(const pctx *c, const json_t *root, nid_model_meta *m)
 
 static int parse_model_id(const pctx *c, const json_t *root, nid_model_meta *m)
 {
-    json_t *v;
+    json_t *v = NULL;
     int rc = member(c, root, "", "model_id", JSON_STRING, &v);
     if (rc) return rc;
     const char *s = json_string_value(v);
@@ -251,7 +251,7 @@ static int parse_model_id(const pctx *c, const json_t *root, nid_model_meta *m)
 
 static int parse_arch(const pctx *c, const json_t *root, nid_model_meta *m)
 {
-    json_t *v;
+    json_t *v = NULL;
     int rc = member(c, root, "", "arch", JSON_STRING, &v);
     if (rc) return rc;
     const char *s = json_string_value(v);
@@ -293,7 +293,7 @@ static int parse_kind(const pctx *c, const json_t *root, nid_model_meta *m)
 static int parse_embedding(const pctx *c, const json_t *root, nid_model_meta *m)
 {
     static const char *const known[] = {"dim", "normalized", NULL};
-    json_t *e;
+    json_t *e = NULL;
     int rc = member(c, root, "", "embedding", JSON_OBJECT, &e);
     if (!rc) rc = only_known(c, e, "embedding", known);
     if (!rc) rc = get_int(c, e, "embedding", "dim", 1, 1 << 20, &m->embed_dim);
@@ -305,7 +305,7 @@ static int parse_thresholds(const pctx *c, const json_t *root, nid_model_meta *m
 {
     static const char *const known[] = {"compare", "tau", "pair", "calibrated", NULL};
     static const char *const modes[] = {"cosine", "verify"}; /* nid_compare_mode */
-    json_t *t;
+    json_t *t = NULL;
     int rc = member(c, root, "", "thresholds", JSON_OBJECT, &t);
     if (!rc) rc = only_known(c, t, "thresholds", known);
     if (!rc) rc = get_enum(c, t, "thresholds", "compare", modes, 2, &m->compare);
@@ -324,7 +324,7 @@ static int parse_thresholds(const pctx *c, const json_t *root, nid_model_meta *m
 
 static int parse_training(const pctx *c, const json_t *root, nid_model_meta *m)
 {
-    json_t *t, *d;
+    json_t *t = NULL, *d = NULL;
     int rc = member(c, root, "", "training", JSON_OBJECT, &t);
     if (!rc) rc = member(c, t, "training", "description", JSON_STRING, &d);
     if (rc) return rc;
@@ -352,7 +352,7 @@ int nid_model_meta_parse(const char *json, size_t len, const char *path,
                    err.line, err.column, err.text);
     nid_model_meta m;
     memset(&m, 0, sizeof m);
-    json_t *v;
+    json_t *v = NULL;
     int rc = NID_OK;
     if (!json_is_object(root)) {
         rc = bad(&c, NULL, "expected a JSON object, got %s", type_name(root));

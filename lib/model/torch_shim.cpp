@@ -17,6 +17,7 @@
 #include <torch/cuda.h>
 #endif
 
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
@@ -196,9 +197,9 @@ extern "C" int nid_torch_optimize(nid_torch *t, const char *ctx)
 }
 
 extern "C" int nid_torch_forward(const nid_torch *t, const float *x,
-                                 const int64_t shape[5], float *out,
-                                 size_t out_cap, int64_t got[2], int status,
-                                 const char *ctx)
+                                 const int64_t shape[5], int check_finite,
+                                 float *out, size_t out_cap, int64_t got[2],
+                                 int status, const char *ctx)
 {
     return guarded(ctx, "forward", status, [&]() -> int {
         apply_threads(t->n_threads);
@@ -208,6 +209,9 @@ extern "C" int nid_torch_forward(const nid_torch *t, const float *x,
                                          torch::kFloat32);
         if (!t->device.is_cpu())
             in = in.to(t->device);
+        // A NaN or Inf anywhere makes the sum non-finite.
+        if (check_finite && !std::isfinite(in.sum().item<float>()))
+            return NID_TORCH_NONFINITE;
         std::vector<c10::IValue> args;
         args.emplace_back(std::move(in));
         c10::IValue r = mod(t).forward(std::move(args));

@@ -8,6 +8,8 @@ int nid_cmd_cluster(int argc, char **argv);
 int nid_cmd_eval(int argc, char **argv);
 int nid_cmd_tracklets(int argc, char **argv);
 int nid_cmd_clip(int argc, char **argv);
+int nid_cmd_gallery(int argc, char **argv);
+int nid_cmd_match(int argc, char **argv);
 
 static int cmd_version(int argc, char **argv)
 {
@@ -41,6 +43,8 @@ static const command commands[] = {
     {"eval", nid_cmd_eval, "clustering and pair-score metrics"},
     {"tracklets", nid_cmd_tracklets, "list the videos and tracklets of an annotation file"},
     {"clip", nid_cmd_clip, "dump a tracklet's model-ready clip as PNG frames"},
+    {"gallery", nid_cmd_gallery, "store an exam's nodules for the next exam (add, list)"},
+    {"match", nid_cmd_match, "match a new exam's nodules to a gallery"},
 };
 
 static void usage(FILE *f)

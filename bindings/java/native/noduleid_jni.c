@@ -1426,3 +1426,139 @@ JNIEXPORT jstring JNICALL J(compareModeName)(JNIEnv *env, jclass cls, jint mode)
 {
     return jstr(env, nid_compare_mode_name(mode));
 }
+
+/* ------------------------------------------------------------------------ */
+/* Gallery                                                                  */
+/* ------------------------------------------------------------------------ */
+
+static nid_gallery *gallery(jlong h) { return (nid_gallery *)(intptr_t)h; }
+
+JNIEXPORT jlong JNICALL J(galleryCreate)(JNIEnv *env, jclass cls, jbyteArray ma, jint dim)
+{
+    char *mid = NULL;
+    nid_gallery *g = NULL;
+    if (dim < 0) THROW_IAE("embedDim must be >= 0, got %d", (int)dim);
+    else if (get_cstr(env, ma, &mid)) check(env, nid_gallery_create(&g, mid, (size_t)dim));
+    free(mid);
+    return (jlong)(intptr_t)g;
+}
+
+JNIEXPORT jlong JNICALL J(galleryLoad)(JNIEnv *env, jclass cls, jbyteArray pa)
+{
+    char *path = NULL;
+    nid_gallery *g = NULL;
+    if (get_cstr(env, pa, &path)) check(env, nid_gallery_load(&g, path));
+    free(path);
+    return (jlong)(intptr_t)g;
+}
+
+JNIEXPORT void JNICALL J(gallerySave)(JNIEnv *env, jclass cls, jlong h, jbyteArray pa)
+{
+    char *path = NULL;
+    if (get_cstr(env, pa, &path)) check(env, nid_gallery_save(gallery(h), path));
+    free(path);
+}
+
+JNIEXPORT void JNICALL J(galleryFree)(JNIEnv *env, jclass cls, jlong h)
+{
+    nid_gallery_free(gallery(h));
+}
+
+JNIEXPORT jstring JNICALL J(galleryInfo)(JNIEnv *env, jclass cls, jlong h, jlongArray la)
+{
+    nid_gallery_info info;
+    nid_gallery_info_init(&info);
+    if (check(env, nid_gallery_get_info(gallery(h), &info))) return NULL;
+    jlong v[3] = {(jlong)info.embed_dim, (jlong)info.n_entries, info.format_version};
+    set_longs(env, la, v, 3);
+    return jstr(env, info.model_id);
+}
+
+JNIEXPORT void JNICALL J(galleryAdd)(JNIEnv *env, jclass cls, jlong h, jbyteArray pa, jbyteArray ea,
+                                     jbyteArray da, jbyteArray la, jfloatArray va, jint n_tracklets)
+{
+    char *p = NULL, *e = NULL, *d = NULL, *l = NULL;
+    jsize n = 0;
+    float *v = NULL;
+    if (get_cstr(env, pa, &p) && get_cstr(env, ea, &e) && get_cstr(env, da, &d) &&
+        get_cstr(env, la, &l) && (v = get_floats(env, va, "embedding", &n)))
+        check(env, nid_gallery_add(gallery(h), p, e, d, l, v, (size_t)n, n_tracklets));
+    free(p);
+    free(e);
+    free(d);
+    free(l);
+    free(v);
+}
+
+JNIEXPORT jobjectArray JNICALL J(galleryEntry)(JNIEnv *env, jclass cls, jlong h, jlong i, jintArray ia)
+{
+    nid_gallery_entry e;
+    nid_gallery_entry_init(&e);
+    if (i < 0) { THROW_IAE("index %lld < 0", (long long)i); return NULL; }
+    if (check(env, nid_gallery_get_entry(gallery(h), (size_t)i, &e))) return NULL;
+    jint nt = e.n_tracklets;
+    (*env)->SetIntArrayRegion(env, ia, 0, 1, &nt);
+    const char *s[4] = {e.patient_id, e.exam_id, e.date, e.label};
+    return new_strings(env, s, 4);
+}
+
+JNIEXPORT jfloatArray JNICALL J(galleryEmbedding)(JNIEnv *env, jclass cls, jlong h, jlong i)
+{
+    nid_gallery_info info;
+    nid_gallery_info_init(&info);
+    if (i < 0) { THROW_IAE("index %lld < 0", (long long)i); return NULL; }
+    if (check(env, nid_gallery_get_info(gallery(h), &info))) return NULL;
+    float *v = xmalloc(env, info.embed_dim * sizeof *v);
+    if (!v) return NULL;
+    jfloatArray r = NULL;
+    if (!check(env, nid_gallery_get_embedding(gallery(h), (size_t)i, v, info.embed_dim)))
+        r = new_floats(env, v, info.embed_dim);
+    free(v);
+    return r;
+}
+
+JNIEXPORT jlongArray JNICALL J(galleryMatch)(JNIEnv *env, jclass cls, jlong h, jbyteArray pa, jfloatArray xa,
+                                             jint n, jint d, jfloat threshold, jbyteArray ma,
+                                             jfloatArray dist_out)
+{
+    char *p = NULL, *mid = NULL;
+    float *x = NULL, *dist = NULL;
+    int64_t *m = NULL;
+    jlongArray r = NULL;
+    jsize len = 0;
+    if (n < 0 || d < 0) { THROW_IAE("n and d must be >= 0"); return NULL; }
+    if (!dist_out || (*env)->GetArrayLength(env, dist_out) < n) {
+        THROW_IAE("distance array shorter than n = %d", (int)n);
+        return NULL;
+    }
+    if (!get_cstr(env, pa, &p) || !get_cstr(env, ma, &mid) ||
+        !(x = get_floats(env, xa, "embeddings", &len)))
+        goto out;
+    if ((jlong)len < (jlong)n * d) {
+        THROW_IAE("embeddings has %d floats, n x d = %lld", (int)len, (long long)n * d);
+        goto out;
+    }
+    nid_match_options o;
+    nid_match_options_init(&o);
+    if (threshold == threshold) o.threshold = threshold; /* NaN: default */
+    if (mid && strlen(mid) >= sizeof o.model_id) {
+        THROW_IAE("model id longer than %zu bytes", sizeof o.model_id - 1);
+        goto out;
+    }
+    if (mid) strcpy(o.model_id, mid);
+    if (!(m = xmalloc(env, (size_t)n * sizeof *m)) || !(dist = xmalloc(env, (size_t)n * sizeof *dist)))
+        goto out;
+    if (check(env, nid_gallery_match(gallery(h), p, x, (size_t)n, (size_t)d, &o, m, dist))) goto out;
+    r = (*env)->NewLongArray(env, n);
+    if (r) {
+        set_longs(env, r, (const jlong *)m, n);
+        (*env)->SetFloatArrayRegion(env, dist_out, 0, n, dist);
+    }
+out:
+    free(p);
+    free(mid);
+    free(x);
+    free(m);
+    free(dist);
+    return r;
+}

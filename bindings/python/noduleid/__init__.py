@@ -44,6 +44,7 @@ from .exam import (Box, ClipOptions, Exam, ExamInfo, ExamVideo, Filter, Interp,
                    Pad, Sampling, Tracklet, box_iou, build_clip, crop_resize,
                    link_detections, tracklet_box)
 from .model import CompareMode, Model, ModelInfo, compare_mode_name
+from .gallery import Gallery, GalleryEntry
 
 __version__ = ffi.string(lib.NID_VERSION_STRING).decode()
 """Version of the header the extension was compiled against."""
@@ -115,4 +116,6 @@ __all__ = [
     "link_detections", "build_clip", "crop_resize",
     # models
     "CompareMode", "Model", "ModelInfo", "compare_mode_name",
+    # gallery
+    "Gallery", "GalleryEntry",
 ]

@@ -208,4 +208,20 @@ final class Native {
     static native float[] modelMatrix(long h, float[] emb, int n, int d, int mode, boolean distance)
         throws NoduleIdException;
     static native String compareModeName(int mode);
+
+    // ---- gallery ----------------------------------------------------------------
+    static native long galleryCreate(byte[] modelId, int embedDim) throws NoduleIdException;
+    static native long galleryLoad(byte[] path) throws NoduleIdException;
+    static native void gallerySave(long h, byte[] path) throws NoduleIdException;
+    static native void galleryFree(long h);
+    /** out = {embed_dim, n_entries, format_version}; returns the model id. */
+    static native String galleryInfo(long h, long[] out) throws NoduleIdException;
+    static native void galleryAdd(long h, byte[] patient, byte[] exam, byte[] date, byte[] label,
+                                  float[] emb, int nTracklets) throws NoduleIdException;
+    /** nTracklets[0] gets n_tracklets; returns {patient, exam, date, label}. */
+    static native String[] galleryEntry(long h, long i, int[] nTracklets) throws NoduleIdException;
+    static native float[] galleryEmbedding(long h, long i) throws NoduleIdException;
+    /** threshold NaN: the default; dist gets n distances; returns n entry indices or -1. */
+    static native long[] galleryMatch(long h, byte[] patient, float[] emb, int n, int d, float threshold,
+                                      byte[] modelId, float[] dist) throws NoduleIdException;
 }

@@ -1,0 +1,136 @@
+package org.noduleid;
+
+import java.lang.ref.Reference;
+
+/**
+ * Nodule gallery (nid_gallery): a patient's nodules from earlier exams, all
+ * embedded by one model, kept for the next exam (file format:
+ * docs/gallery-format.md; {@link #save} is atomic).
+ *
+ * <p>Thread safety: {@link #add} one thread at a time and not while other
+ * calls run; the other methods may run concurrently. Close it (or use
+ * try-with-resources); a dropped object is freed by a Cleaner.
+ */
+public final class Gallery extends NativeHandle {
+    static { Native.load(); }
+
+    /** One stored nodule. */
+    public static final class Entry {
+        public final long index;
+        public final String patientId;
+        public final String examId;
+        /** Exam date "YYYY-MM-DD". */
+        public final String date;
+        /** Nodule label within the exam, e.g. "N1". */
+        public final String label;
+        public final int nTracklets;
+
+        Entry(long index, String[] s, int nTracklets) {
+            this.index = index;
+            this.patientId = s[0];
+            this.examId = s[1];
+            this.date = s[2];
+            this.label = s[3];
+            this.nTracklets = nTracklets;
+        }
+    }
+
+    /** Result of {@link #match}: per row the matched entry index or -1
+     *  (a new nodule), and the distance to it (for a new nodule to its
+     *  nearest candidate, +infinity without one). */
+    public static final class Match {
+        public final long[] entry;
+        public final float[] distance;
+
+        Match(long[] entry, float[] distance) {
+            this.entry = entry;
+            this.distance = distance;
+        }
+    }
+
+    private Gallery(long h) {
+        super(h, Native::galleryFree, null);
+    }
+
+    /** An empty gallery for embeddings of model modelId, embedDim floats each. */
+    public static Gallery create(String modelId, int embedDim) throws NoduleIdException {
+        if (modelId == null) throw new NullPointerException("modelId");
+        return new Gallery(Native.galleryCreate(Native.cstr(modelId), embedDim));
+    }
+
+    /** Read a gallery file (every field and CRC checked). */
+    public static Gallery load(String path) throws NoduleIdException {
+        if (path == null) throw new NullPointerException("path");
+        return new Gallery(Native.galleryLoad(Native.cstr(path)));
+    }
+
+    /** Write the gallery atomically (temporary file, fsync, rename). */
+    public void save(String path) throws NoduleIdException {
+        if (path == null) throw new NullPointerException("path");
+        long h = handle();
+        try { Native.gallerySave(h, Native.cstr(path)); } finally { Reference.reachabilityFence(this); }
+    }
+
+    private long[] info(String[] modelId) throws NoduleIdException {
+        long[] v = new long[3];
+        long h = handle();
+        try {
+            String m = Native.galleryInfo(h, v);
+            if (modelId != null) modelId[0] = m;
+        } finally { Reference.reachabilityFence(this); }
+        return v;
+    }
+
+    /** The model whose embeddings the gallery holds. */
+    public String modelId() throws NoduleIdException {
+        String[] m = new String[1];
+        info(m);
+        return m[0];
+    }
+
+    /** Floats per embedding. */
+    public int embedDim() throws NoduleIdException { return (int) info(null)[0]; }
+
+    /** Number of entries. */
+    public long size() throws NoduleIdException { return info(null)[1]; }
+
+    /** Add one nodule (embedding stored normalised). */
+    public void add(String patientId, String examId, String date, String label, float[] embedding,
+                    int nTracklets) throws NoduleIdException {
+        if (embedding == null) throw new NullPointerException("embedding");
+        long h = handle();
+        try {
+            Native.galleryAdd(h, Native.cstr(patientId), Native.cstr(examId), Native.cstr(date),
+                              Native.cstr(label), embedding, nTracklets);
+        } finally { Reference.reachabilityFence(this); }
+    }
+
+    /** Entry i. */
+    public Entry entry(long i) throws NoduleIdException {
+        int[] nt = new int[1];
+        long h = handle();
+        try { return new Entry(i, Native.galleryEntry(h, i, nt), nt[0]); }
+        finally { Reference.reachabilityFence(this); }
+    }
+
+    /** Entry i's (unit-norm) embedding. */
+    public float[] embedding(long i) throws NoduleIdException {
+        long h = handle();
+        try { return Native.galleryEmbedding(h, i); } finally { Reference.reachabilityFence(this); }
+    }
+
+    /** Match n nodule embeddings (row-major n x d) of a new exam of patientId
+     *  to the patient's latest exam (one-to-one, cosine distance &lt;
+     *  threshold; NaN: the default 0.5). modelId must be the gallery's. */
+    public Match match(String patientId, float[] emb, int n, int d, float threshold, String modelId)
+            throws NoduleIdException {
+        if (emb == null) throw new NullPointerException("emb");
+        float[] dist = new float[Math.max(n, 0)];
+        long h = handle();
+        try {
+            long[] m = Native.galleryMatch(h, Native.cstr(patientId), emb, n, d, threshold,
+                                           Native.cstr(modelId), dist);
+            return new Match(m, dist);
+        } finally { Reference.reachabilityFence(this); }
+    }
+}

@@ -1,0 +1,28 @@
+"""/usr/bin/python3 -m training train|evaluate|export ... (see training/README.md)."""
+import argparse
+import sys
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python3 -m training",
+                                 description="Train, evaluate and export libnoduleid models.")
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    from . import evaluate, train
+    p = sub.add_parser("train", help="train a CM or VM; exports OUT/model.nidm + model.md")
+    train.add_args(p)
+    p.set_defaults(func=train.run_train)
+    p = sub.add_parser("evaluate", help="evaluate a package through the C library")
+    evaluate.add_args(p)
+    p.set_defaults(func=evaluate.run_evaluate)
+    sub.add_parser("export", help="= python3 -m training.noduleid_models.export",
+                   add_help=False)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "export":
+        from .noduleid_models import export
+        return export.main(argv[1:])
+    a = ap.parse_args(argv)
+    return a.func(a)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

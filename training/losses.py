@@ -1,0 +1,43 @@
+"""Losses of Jiang et al. 2023, II.B."""
+import torch
+import torch.nn.functional as F
+
+
+def pairwise_euclidean(x: torch.Tensor) -> torch.Tensor:
+    """N x N Euclidean distances (gradient-safe at 0)."""
+    sq = (x * x).sum(1)
+    d2 = sq[:, None] + sq[None, :] - 2.0 * (x @ x.t())
+    return torch.sqrt(d2.clamp_min(1e-12))
+
+
+def batch_hard_triplet(emb: torch.Tensor, labels: torch.Tensor, margin: float,
+                       reduction: str = "mean") -> torch.Tensor:
+    """Eq. 4 (TriHard): for each anchor the hardest positive (largest
+    distance, same label, the anchor itself excluded unless it is its own
+    only positive) and the hardest negative (smallest distance, other label);
+    max(0, m + d_ap - d_an). The paper sums over the P x K anchors; we
+    average by default so the margin's weight does not grow with the batch
+    (reduction="sum" gives eq. 4 as printed)."""
+    d = pairwise_euclidean(emb)
+    same = labels[:, None] == labels[None, :]
+    eye = torch.eye(len(labels), dtype=torch.bool, device=emb.device)
+    pos_mask = same & ~eye
+    # a nodule drawn K times from one tracklet has duplicates at distance 0
+    d_pos = torch.where(pos_mask, d, torch.zeros_like(d)).max(1).values
+    big = d.max().detach() + 1.0
+    d_neg = torch.where(~same, d, big.expand_as(d)).min(1).values
+    has_neg = (~same).any(1)
+    loss = F.relu(margin + d_pos - d_neg)[has_neg]
+    if loss.numel() == 0:
+        return emb.sum() * 0.0
+    return loss.sum() if reduction == "sum" else loss.mean()
+
+
+def contrastive(fa: torch.Tensor, fb: torch.Tensor, same: torch.Tensor,
+                margin: float) -> torch.Tensor:
+    """Eq. 9: 1/(2N) sum[y d^2 + (1 - y) max(0, m - d)], d = ||fa - fb||_2.
+    (Eq. 9 as printed has max(0, m - d) unsquared; Hadsell et al.'s
+    original squares it. We follow the paper.)"""
+    d = torch.sqrt(((fa - fb) ** 2).sum(1).clamp_min(1e-12))
+    y = same.float()
+    return (y * d * d + (1 - y) * F.relu(margin - d)).sum() / (2.0 * len(y))

@@ -1,0 +1,185 @@
+"""Smoke test of the training code (issue 7): phantom `ci` data -> clips
+through the library's clip builder -> CM and VM overfit a fixed batch ->
+a short CLI run each -> package -> loaded by the C library, whose
+embeddings (and VM probabilities) must equal PyTorch's. Also: --resume
+continues bit-exactly. Tiny clips (compact arch, 4 x 32 x 16)."""
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+noduleid = pytest.importorskip("noduleid")
+if "torch" not in noduleid.features() or "video" not in noduleid.features():
+    pytest.skip("libnoduleid without libtorch or video input", allow_module_level=True)
+
+from training import data as D  # noqa: E402
+from training import losses as L  # noqa: E402
+from training import train as T  # noqa: E402
+from training.noduleid_models import export as X  # noqa: E402
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+SHAPE = dict(frames=4, height=32, width=16)
+COMMON = ["--arch", "compact", "--frames", "4", "--height", "32", "--width", "16",
+          "--threads", "2"]
+
+
+@pytest.fixture(scope="session")
+def ci(tmp_path_factory):
+    out = tmp_path_factory.mktemp("phantom") / "ci"
+    subprocess.run([sys.executable, "-m", "phantom", "--scale", "ci", "--seed", "1",
+                    "--out", str(out)], cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+    return str(out)
+
+
+@pytest.fixture(scope="session")
+def sets(ci, tmp_path_factory):
+    cache = str(tmp_path_factory.mktemp("cache"))
+    opts = D.clip_options_dict(**SHAPE)
+    tr = D.build_clipset(ci, "train", opts, cache)
+    va = D.build_clipset(ci, "val", opts, cache)
+    return tr, va, cache
+
+
+def cli(*args):
+    r = subprocess.run([sys.executable, "-m", "training"] + list(args), cwd=ROOT,
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+    return r.stdout
+
+
+def test_clip_cache_matches_library(ci, sets):
+    tr, _, cache = sets
+    assert len(tr) > 10 and tr.clips.shape[1:] == (3, 4, 32, 16)
+    # a second build hits the cache (same key) and gives the same clips
+    again = D.build_clipset(ci, "train", D.clip_options_dict(**SHAPE), cache)
+    assert again.key == tr.key and np.array_equal(np.asarray(again.clips), np.asarray(tr.clips))
+    # one clip rebuilt directly through the binding
+    ex = noduleid.Exam.load(os.path.join(ci, tr.exam[3]))
+    t = ex.tracklet(tr.tracklet[3])
+    with noduleid.Video.open(ex.video(t.video).resolved_path, format="gray") as v:
+        c = noduleid.build_clip(v, ex, t.index, D.to_clip_options(D.clip_options_dict(**SHAPE)))
+    assert np.array_equal(c[0], tr.clips[3])
+    assert t.nodule == tr.nodule[3]
+
+
+def test_losses_reference():
+    # batch-hard triplet against a brute-force loop
+    g = torch.Generator().manual_seed(0)
+    e = torch.randn(8, 5, generator=g)
+    y = torch.tensor([0, 0, 1, 1, 2, 2, 2, 3])
+    ref = []
+    for a in range(8):
+        dp = max([float((e[a] - e[p]).norm()) for p in range(8) if y[p] == y[a] and p != a],
+                 default=0.0)
+        dn = min(float((e[a] - e[n]).norm()) for n in range(8) if y[n] != y[a])
+        ref.append(max(0.0, 0.5 + dp - dn))
+    assert abs(float(L.batch_hard_triplet(e, y, 0.5)) - np.mean(ref)) < 1e-5
+    fa, fb = e[:4], e[4:]
+    s = torch.tensor([1, 0, 1, 0])
+    d = (fa - fb).norm(dim=1)
+    want = float((s * d ** 2 + (1 - s) * torch.relu(1.0 - d)).sum() / 8)
+    assert abs(float(L.contrastive(fa, fb, s, 1.0)) - want) < 1e-5
+
+
+def _mean_first_last(xs, k=3):
+    return float(np.mean(xs[:k])), float(np.mean(xs[-k:]))
+
+
+def test_cm_overfits_fixed_batch(sets):
+    tr, _, _ = sets
+    rng = T.seed_all(0)
+    ids = sorted(set(tr.nodule.tolist()))
+    y = torch.tensor([ids.index(int(n)) for n in tr.nodule])
+    b = D.pk_batches(tr, 3, 4, rng)[0]
+    model = X.make_model("compact", "classification", 3, None, None, len(ids))
+    model.embedder.normalize = False  # as train.make_model
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3, weight_decay=5e-4)
+    x = T.to_tensor(tr, b)
+    steps = [T.train_step_cm(model, opt, x, y[b], 0.3) for _ in range(15)]
+    losses = [s["loss"] for s in steps]
+    first, last = _mean_first_last(losses)
+    assert last < 0.7 * first, losses
+    ce0, ce1 = _mean_first_last([s["ce"] for s in steps])
+    assert ce1 < 0.7 * ce0, steps
+
+
+def test_vm_overfits_fixed_batch(sets):
+    tr, _, _ = sets
+    rng = T.seed_all(0)
+    pairs, lab, cnt = D.vm_pairs(tr, rng)
+    assert cnt["pos"] > 0 and cnt["neg_same_patient"] > 0
+    pairs, lab = pairs[:8], lab[:8]
+    model = X.make_model("compact", "verification", 3, None, None, 1)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3, weight_decay=5e-4)
+    xa, xb = T.to_tensor(tr, pairs[:, 0]), T.to_tensor(tr, pairs[:, 1])
+    yt = torch.from_numpy(lab)
+    losses = [T.train_step_vm(model, opt, xa, xb, yt, 1.0)["loss"] for _ in range(15)]
+    first, last = _mean_first_last(losses)
+    assert last < 0.7 * first, losses
+
+
+def test_eval_pairs_within_patient(sets):
+    _, va, _ = sets
+    pairs, lab = D.eval_pairs(va)
+    n_by_p = [len(m) for m in va.patients().values()]
+    assert len(pairs) == sum(n * (n - 1) // 2 for n in n_by_p)
+    for (i, j), l in zip(pairs, lab):
+        assert va.patient[i] == va.patient[j] and l == int(va.nodule[i] == va.nodule[j])
+
+
+@pytest.mark.parametrize("kind", ["cm", "vm"])
+def test_train_export_load_equal(ci, sets, tmp_path, kind):
+    _, va, cache = sets
+    run = str(tmp_path / kind)
+    cli("train", "--model", kind, "--data", ci, "--out", run, "--epochs", "2",
+        "--max-iters", "2", "--lr", "1e-3", "--cache", cache, *COMMON)
+    log = [json.loads(l) for l in open(os.path.join(run, "log.jsonl"))]
+    assert [r["epoch"] for r in log if "epoch" in r] == [0, 1]
+    pkg = os.path.join(run, "model.nidm")
+    meta = X.read_metadata(pkg)
+    assert meta["thresholds"]["calibrated"] is True
+    assert "train patients" in meta["training"]["description"]
+    card = open(os.path.join(run, "model.md")).read()
+    assert "| val |" in card and "| test |" in card
+
+    # the same weights in PyTorch vs the package through the C library
+    ck = torch.load(os.path.join(run, "best.pt"))
+    model = X.make_model("compact", T.KIND[kind], 3, None, None, len(ck["id_map"]))
+    model.load_state_dict(ck["model"])
+    model.eval()
+    assert model.embedder.normalize == (kind == "cm")  # what the package declares
+    assert meta["embedding"]["normalized"] == (kind == "cm")
+    clips = np.array(va.clips[:6])
+    with torch.no_grad():
+        want = model.embed(torch.from_numpy(clips)).numpy()
+    with noduleid.Model.load(pkg, threads=2) as m:
+        assert m.info.model_id == meta["model_id"]
+        got = m.embed(clips)
+        scale = max(1.0, float(np.abs(want).max()))
+        assert np.abs(got - want).max() <= 1e-5 * scale
+        if kind == "vm":
+            with torch.no_grad():
+                p = torch.softmax(model.verify_logits(torch.from_numpy(want[:3]),
+                                                      torch.from_numpy(want[3:6])), 1)[:, 1]
+            assert np.abs(m.verify(got[:3], got[3:6]) - p.numpy()).max() <= 1e-5
+
+    out = json.loads(cli("evaluate", "--package", pkg, "--data", ci, "--split", "test",
+                         "--cache", cache))
+    assert out["split"] == "test" and out["pairs_at_package_threshold"]["pairs"] > 0
+
+
+def test_resume_is_exact(ci, sets, tmp_path):
+    _, _, cache = sets
+    args = ["--model", "cm", "--data", ci, "--max-iters", "2", "--lr", "1e-3",
+            "--cache", cache, "--no-export", *COMMON]
+    a, b = str(tmp_path / "a"), str(tmp_path / "b")
+    cli("train", "--out", a, "--epochs", "2", *args)
+    cli("train", "--out", b, "--epochs", "1", *args)
+    cli("train", "--out", b, "--epochs", "2", "--resume", *args)
+    sa = torch.load(os.path.join(a, "last.pt"))["model"]
+    sb = torch.load(os.path.join(b, "last.pt"))["model"]
+    assert all(torch.equal(sa[k], sb[k]) for k in sa)

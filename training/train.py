@@ -1,0 +1,372 @@
+"""Training of the CM and VM (Jiang et al. 2023, II.B and II.E).
+
+RUN_DIR holds config.json, log.jsonl (one JSON line per epoch), last.pt
+(model + optimizer + RNG state: --resume continues from it), best.pt (the
+weights with the best validation pairwise accuracy), and after the last
+epoch model.nidm (the package, thresholds calibrated on validation) and
+model.md (the model card).
+"""
+import json
+import os
+import random
+import sys
+import time
+from typing import Dict, List, Optional
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from . import data as D
+from . import losses as L
+from . import metrics as MT
+from .noduleid_models import export as X
+from .noduleid_models import models as M
+
+KIND = {"cm": "classification", "vm": "verification"}
+
+
+def log_line(run_dir: Optional[str], rec: Dict) -> None:
+    print(json.dumps(rec, sort_keys=True), flush=True)
+    if run_dir:
+        with open(os.path.join(run_dir, "log.jsonl"), "a") as f:
+            f.write(json.dumps(rec, sort_keys=True) + "\n")
+
+
+def seed_all(seed: int) -> np.random.Generator:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    return np.random.default_rng(seed)
+
+
+def to_tensor(cs: D.ClipSet, idx: np.ndarray, flip: Optional[np.ndarray] = None,
+              device: str = "cpu") -> torch.Tensor:
+    x = torch.from_numpy(np.stack([np.asarray(cs.clips[i]) for i in idx]))
+    if flip is not None and flip.any():
+        f = torch.from_numpy(flip)
+        x[f] = x[f].flip(-1)  # left-right mirror (probe orientation)
+    return x.to(device)
+
+
+@torch.no_grad()
+def embed_all(model, cs: D.ClipSet, batch: int = 16, device: str = "cpu") -> np.ndarray:
+    model.eval()
+    out = []
+    for s in range(0, len(cs), batch):
+        idx = np.arange(s, min(s + batch, len(cs)))
+        out.append(model.embed(to_tensor(cs, idx, device=device)).cpu().numpy())
+    dim = model.embedder.dim
+    return np.concatenate(out).astype(np.float32) if out else np.zeros((0, dim), np.float32)
+
+
+@torch.no_grad()
+def vm_sym_scores(model, ea: np.ndarray, eb: np.ndarray, device: str = "cpu") -> np.ndarray:
+    """(p(a, b) + p(b, a)) / 2, as NID_COMPARE_VERIFY."""
+    model.eval()
+    if len(ea) == 0:
+        return np.zeros(0, np.float32)
+    a = torch.from_numpy(ea).to(device)
+    b = torch.from_numpy(eb).to(device)
+    p1 = torch.softmax(model.verify_logits(a, b), 1)[:, 1]
+    p2 = torch.softmax(model.verify_logits(b, a), 1)[:, 1]
+    return ((p1 + p2) / 2).cpu().numpy()
+
+
+def pair_scores(model, kind: str, emb: np.ndarray, pairs: np.ndarray,
+                device: str = "cpu") -> np.ndarray:
+    a, b = emb[pairs[:, 0]], emb[pairs[:, 1]]
+    if kind == "cm":
+        na = a / np.maximum(np.linalg.norm(a, axis=1, keepdims=True), 1e-12)
+        nb = b / np.maximum(np.linalg.norm(b, axis=1, keepdims=True), 1e-12)
+        return (na * nb).sum(1)
+    return vm_sym_scores(model, a, b, device)
+
+
+def sim_fn(model, kind: str, emb: np.ndarray, device: str = "cpu"):
+    def f(idx):
+        e = emb[idx]
+        n = len(idx)
+        ii, jj = np.meshgrid(np.arange(n), np.arange(n), indexing="ij")
+        s = pair_scores(model, kind, e, np.stack([ii.ravel(), jj.ravel()], 1), device)
+        return s.reshape(n, n)
+    return f
+
+
+def validate(model, kind: str, cs: D.ClipSet, device: str) -> Dict:
+    pairs, labels = D.eval_pairs(cs)
+    emb = embed_all(model, cs, device=device)
+    scores = pair_scores(model, kind, emb, pairs, device)
+    return MT.pair_metrics(labels, scores), emb, scores, labels
+
+
+# ---------------------------------------------------------------------------
+
+def make_model(a, n_ids: int) -> torch.nn.Module:
+    """The CM trains on raw features: the identity FC and the triplet loss
+    see the un-normalised embedding (the paper's p_theta(x)). With an FC on
+    unit-norm features the logits stay tiny and the cross-entropy sits at
+    log(n_ids) for many epochs (measured: 4.10 -> 4.09 in 7 epochs at 60
+    ids). The exported CM L2-normalises (--normalize, default yes), which
+    cosine comparison does not notice."""
+    normalize = None if a.normalize is None else a.normalize == "yes"
+    m = X.make_model(a.arch, KIND[a.model], a.channels, a.embed_dim, normalize,
+                     max(n_ids, 1))
+    if a.model == "cm":
+        m.embedder.normalize = False
+    return m
+
+
+def export_normalize(a) -> bool:
+    if a.model == "cm":
+        return a.normalize != "no"
+    return a.normalize == "yes"
+
+
+def train_step_cm(model, opt, x, y, margin, w_tri=1.0):
+    model.train()
+    logits, emb = model(x)
+    ce = F.cross_entropy(logits, y)
+    tri = L.batch_hard_triplet(emb, y, margin)
+    loss = ce + w_tri * tri
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    return {"loss": float(loss), "ce": float(ce), "triplet": float(tri)}
+
+
+def train_step_vm(model, opt, xa, xb, y, margin, w_con=1.0):
+    model.train()
+    logits, fa, fb = model(xa, xb)
+    ce = F.cross_entropy(logits, y)
+    con = L.contrastive(fa, fb, y, margin)
+    loss = ce + w_con * con
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    return {"loss": float(loss), "ce": float(ce), "contrastive": float(con)}
+
+
+def rng_state(rng: np.random.Generator) -> Dict:
+    return {"numpy_gen": rng.bit_generator.state, "torch": torch.get_rng_state(),
+            "python": random.getstate(), "numpy_global": np.random.get_state()}
+
+
+def set_rng_state(rng: np.random.Generator, st: Dict) -> None:
+    rng.bit_generator.state = st["numpy_gen"]
+    torch.set_rng_state(st["torch"])
+    random.setstate(st["python"])
+    np.random.set_state(st["numpy_global"])
+
+
+def save_atomic(obj, path: str) -> None:
+    tmp = path + ".tmp"
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def clip_opts_of(a) -> Dict:
+    ch = a.channels
+    return D.clip_options_dict(a.frames, a.height, a.width, ch, a.margin, a.filter,
+                               a.interp, a.pad, [a.mean] * 3, [a.std] * 3)
+
+
+def run_train(a) -> int:
+    if a.threads:
+        torch.set_num_threads(a.threads)
+    os.makedirs(a.out, exist_ok=True)
+    last_path = os.path.join(a.out, "last.pt")
+    if a.resume and not os.path.exists(last_path):
+        raise SystemExit("train: --resume but %s does not exist" % last_path)
+    if os.path.exists(last_path) and not a.resume:
+        raise SystemExit("train: %s exists; pass --resume to continue or use a new --out"
+                         % last_path)
+    cfg = {k: v for k, v in vars(a).items() if k not in ("func", "resume")}
+    if a.resume:
+        with open(os.path.join(a.out, "config.json")) as f:
+            old = json.load(f)
+        for k in ("model", "arch", "frames", "height", "width", "channels", "data"):
+            if old.get(k) != cfg.get(k):
+                raise SystemExit("train: --resume with %s=%r but the run has %r"
+                                 % (k, cfg.get(k), old.get(k)))
+    with open(os.path.join(a.out, "config.json"), "w") as f:
+        json.dump(cfg, f, indent=1, sort_keys=True)
+
+    rng = seed_all(a.seed)
+    device = a.device
+    copts = clip_opts_of(a)
+    cache = a.cache or os.path.join(a.data, ".clipcache")
+    t0 = time.time()
+    tr = D.build_clipset(a.data, "train", copts, cache)
+    va = D.build_clipset(a.data, "val", copts, cache)
+    print("clips ready in %.1fs: train %d tracklets, val %d" % (time.time() - t0, len(tr), len(va)),
+          flush=True)
+    ids = sorted(set(int(n) for n in tr.nodule))
+    id_map = {n: i for i, n in enumerate(ids)}
+    y_all = np.array([id_map[int(n)] for n in tr.nodule], np.int64)
+
+    model = make_model(a, len(ids)).to(device)
+    opt = torch.optim.Adam(model.parameters(), lr=a.lr, weight_decay=a.weight_decay)
+    start_epoch, best = 0, {"accuracy": -1.0, "auc": -1.0, "epoch": -1}
+    if a.resume:
+        ck = torch.load(last_path, map_location=device)
+        model.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["optimizer"])
+        start_epoch, best = ck["epoch"] + 1, ck["best"]
+        set_rng_state(rng, ck["rng"])
+        print("resumed %s at epoch %d" % (last_path, start_epoch), flush=True)
+
+    for epoch in range(start_epoch, a.epochs):
+        te = time.time()
+        sums: Dict[str, float] = {}
+        if a.model == "cm":
+            batches = pk_or_limit(tr, a, rng)
+        else:
+            pairs, plab, cnt = D.vm_pairs(tr, rng, a.cross_patient_negatives == "yes")
+            batches = [np.arange(s, min(s + a.batch_pairs, len(plab)))
+                       for s in range(0, len(plab), a.batch_pairs)]
+            batches = [b for b in batches if len(b) >= 2] or batches
+            if a.max_iters:
+                batches = batches[:a.max_iters]
+        bar = D.Progress(len(batches), "epoch %d" % epoch)
+        for b in batches:
+            if a.model == "cm":
+                flip = rng.random(len(b)) < 0.5 if a.flip == "yes" else None
+                x = to_tensor(tr, b, flip, device)
+                st = train_step_cm(model, opt, x, torch.from_numpy(y_all[b]).to(device),
+                                   a.triplet_margin, a.w_metric)
+            else:
+                pa, pb = pairs[b, 0], pairs[b, 1]
+                fa = rng.random(len(b)) < 0.5 if a.flip == "yes" else None
+                fb = rng.random(len(b)) < 0.5 if a.flip == "yes" else None
+                st = train_step_vm(model, opt, to_tensor(tr, pa, fa, device),
+                                   to_tensor(tr, pb, fb, device),
+                                   torch.from_numpy(plab[b]).to(device),
+                                   a.contrastive_margin, a.w_metric)
+            for k, v in st.items():
+                sums[k] = sums.get(k, 0.0) + v
+            bar.update(1, "loss %.3f" % st["loss"])
+        bar.close()
+        rec = {"epoch": epoch, "iters": len(batches), "time_s": round(time.time() - te, 1)}
+        rec.update({k: round(v / max(len(batches), 1), 5) for k, v in sums.items()})
+        m, _, _, _ = validate(model, a.model, va, device)
+        acc = m["accuracy"]["value"] if m.get("accuracy") else float("nan")
+        auc = m["auc"]["value"] if m.get("auc") else float("nan")
+        rec.update({"val_accuracy": None if acc != acc else round(acc, 5),
+                    "val_auc": None if auc != auc else round(auc, 5), "val_pairs": m["pairs"]})
+        if acc != acc:  # no validation pairs of both kinds: keep the latest weights
+            improved, acc, auc = True, -1.0, -1.0
+        else:
+            improved = (acc > best["accuracy"] or
+                        (acc == best["accuracy"] and auc > best["auc"]) or best["epoch"] < 0)
+        if improved:
+            best = {"accuracy": acc, "auc": auc, "epoch": epoch}
+            save_atomic({"model": model.state_dict(), "epoch": epoch, "val": m,
+                         "id_map": ids, "config": cfg}, os.path.join(a.out, "best.pt"))
+        rec["best_epoch"] = best["epoch"]
+        save_atomic({"model": model.state_dict(), "optimizer": opt.state_dict(),
+                     "epoch": epoch, "best": best, "rng": rng_state(rng), "id_map": ids,
+                     "config": cfg}, last_path)
+        log_line(a.out, rec)
+
+    if a.no_export:
+        return 0
+    return finalize(a, model, tr, va, device)
+
+
+def pk_or_limit(tr, a, rng):
+    b = D.pk_batches(tr, a.P, a.K, rng)
+    return b[:a.max_iters] if a.max_iters else b
+
+
+def finalize(a, model, tr, va, device) -> int:
+    """Best checkpoint -> calibrate on validation -> package + model card."""
+    ck = torch.load(os.path.join(a.out, "best.pt"), map_location=device)
+    model.load_state_dict(ck["model"])
+    m, emb, scores, labels = validate(model, a.model, va, device)
+    pair_thr = m.get("threshold", 0.5) if m.get("auc") else 0.5
+    per = MT.sim_matrices(va, sim_fn(model, a.model, emb, device))
+    hi = 2.0 if a.model == "cm" else 1.0
+    cal = MT.calibrate_tau(per, 0.0, hi)
+    tau = cal["tau"]
+    lo_p = -1.0 if a.model == "cm" else 0.0
+    pair_thr = float(min(max(pair_thr, lo_p), 1.0))
+    calibrated = m.get("auc") is not None
+    desc_data = D.describe(a.data, {"train": tr, "val": va})
+    desc = ("%s trained on %s (%s scale, seed %s): %d train patients / %d nodules / %d "
+            "tracklets; thresholds calibrated on %d validation patients / %d tracklets"
+            % (a.model.upper(), os.path.basename(os.path.abspath(a.data)),
+               desc_data.get("scale"), desc_data.get("seed"),
+               desc_data["train"]["patients"], desc_data["train"]["nodules"],
+               desc_data["train"]["tracklets"], desc_data["val"]["patients"],
+               desc_data["val"]["tracklets"]))
+    training = {"description": desc, "data": desc_data, "best_epoch": ck["epoch"],
+                "epochs": a.epochs, "optimizer": {"name": "adam", "lr": a.lr,
+                                                  "weight_decay": a.weight_decay},
+                "loss": ("cross-entropy + batch-hard triplet (margin %g), P=%d K=%d"
+                         % (a.triplet_margin, a.P, a.K)) if a.model == "cm" else
+                        ("cross-entropy + contrastive (margin %g), %d pairs/batch"
+                         % (a.contrastive_margin, a.batch_pairs)),
+                "seed": a.seed, "val_pairwise": m,
+                "calibration": {"pair": "Youden on validation pairs",
+                                "tau": "max pooled pairwise F of Algorithm 1 over "
+                                       "validation patients", "val_cluster": cal}}
+    model.cpu()
+    model.embedder.normalize = export_normalize(a)
+    pkg = os.path.join(a.out, "model.nidm")
+    meta = X.export_package(model, pkg, arch=a.arch, frames=a.frames, height=a.height,
+                            width=a.width, channels=a.channels, mean=[a.mean] * a.channels,
+                            std=[a.std] * a.channels, margin=a.margin, tau=tau,
+                            pair_threshold=pair_thr, calibrated=calibrated, description=desc,
+                            training=training, filter=a.filter, interp=a.interp, pad=a.pad)
+    log_line(a.out, {"exported": pkg, "tau": tau, "pair_threshold": pair_thr,
+                     "model_id": meta["model_id"], "best_epoch": ck["epoch"]})
+    if a.no_card:
+        return 0
+    from . import evaluate as E
+    card = E.model_card(pkg, a.data, splits=("val", "test"), cache=a.cache)
+    with open(os.path.join(a.out, "model.md"), "w") as f:
+        f.write(card)
+    print("wrote %s and %s" % (pkg, os.path.join(a.out, "model.md")), flush=True)
+    return 0
+
+
+def add_args(p) -> None:
+    p.add_argument("--model", required=True, choices=("cm", "vm"))
+    p.add_argument("--data", required=True, help="dataset directory (dataset.json)")
+    p.add_argument("--out", required=True, help="run directory")
+    p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
+    p.add_argument("--arch", default="compact", help="compact or r18 (r2plus1d_*)")
+    p.add_argument("--frames", type=int, default=8)
+    p.add_argument("--height", type=int, default=128)
+    p.add_argument("--width", type=int, default=64)
+    p.add_argument("--channels", type=int, default=3, choices=(1, 3))
+    p.add_argument("--margin", type=float, default=0.1, help="crop context")
+    p.add_argument("--filter", default="area", choices=("area", "bilinear", "nearest"))
+    p.add_argument("--interp", default="union", choices=("union", "linear"))
+    p.add_argument("--pad", default="zero", choices=("zero", "replicate"))
+    p.add_argument("--mean", type=float, default=0.5)
+    p.add_argument("--std", type=float, default=0.5)
+    p.add_argument("--embed-dim", type=int, default=None)
+    p.add_argument("--normalize", choices=("yes", "no"), default=None)
+    p.add_argument("--epochs", type=int, default=30)
+    p.add_argument("--max-iters", type=int, default=0, help="cap iterations per epoch")
+    p.add_argument("--lr", type=float, default=1e-4)
+    p.add_argument("--weight-decay", type=float, default=5e-4)
+    p.add_argument("--P", type=int, default=8, help="CM: nodules per batch")
+    p.add_argument("--K", type=int, default=4, help="CM: tracklets per nodule")
+    p.add_argument("--triplet-margin", type=float, default=0.3)
+    p.add_argument("--batch-pairs", type=int, default=16, help="VM: pairs per batch")
+    p.add_argument("--contrastive-margin", type=float, default=1.0)
+    p.add_argument("--w-metric", type=float, default=1.0,
+                   help="weight of the triplet/contrastive term (1 = the paper)")
+    p.add_argument("--cross-patient-negatives", choices=("yes", "no"), default="yes",
+                   help="VM: negative from another patient when the patient has one nodule")
+    p.add_argument("--flip", choices=("yes", "no"), default="yes",
+                   help="random left-right mirroring of training clips")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--threads", type=int, default=0)
+    p.add_argument("--cache", default=None, help="clip cache dir (default DATA/.clipcache)")
+    p.add_argument("--no-export", action="store_true")
+    p.add_argument("--no-card", action="store_true")
