@@ -37,7 +37,12 @@ def meta_of(pkg):
     return mod, json.loads(extra[METADATA_NAME])
 
 
+CPU_PER_CALL = [0.0]
+
+
 def median_time(fn, repeats, cuda=False):
+    """Median wall time of fn() over `repeats` calls after a warm-up; the
+    mean process CPU time per call (all threads) goes to CPU_PER_CALL."""
     def run():
         r = fn()
         if cuda:
@@ -45,10 +50,12 @@ def median_time(fn, repeats, cuda=False):
         return r
     run()  # warm-up (and the profiling executor's first run)
     t = []
+    c0 = time.process_time()
     for _ in range(repeats):
         t0 = time.perf_counter()
         run()
         t.append(time.perf_counter() - t0)
+    CPU_PER_CALL[0] = (time.process_time() - c0) / repeats
     return statistics.median(t)
 
 
@@ -76,8 +83,9 @@ def cmd_embed(a):
         mod = M.make_extractor(meta["arch"], i["channels"]).eval()
     with torch.no_grad():
         med = median_time(lambda: mod(x), a.repeats)
-    print("python mode=%s clips=%d threads=%d median_s=%.4f per_clip_s=%.4f"
-          % (a.mode, a.clips, torch.get_num_threads(), med, med / a.clips))
+    print("python mode=%s clips=%d threads=%d median_s=%.4f per_clip_s=%.4f "
+          "cpu_per_clip_s=%.4f" % (a.mode, a.clips, torch.get_num_threads(), med,
+                                   med / a.clips, CPU_PER_CALL[0] / a.clips))
 
 
 def cmd_peak(a):

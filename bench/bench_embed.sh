@@ -15,7 +15,9 @@
 # module both ways, and the eager nn.Module. Each run is a fresh process
 # timing REPEATS calls after a warm-up (median); runs alternate between C
 # and Python for ROUNDS rounds (default 3) and the median of the rounds is
-# reported, so that load from other processes hits both sides alike.
+# reported, so that load from other processes hits both sides alike. The
+# process CPU time per clip (all threads) is reported too: on a shared
+# machine it is less disturbed by other processes than wall time.
 # Ratio = Python time / C time: >= 1.0 means C is not slower.
 # Peak: the faster of torch.mm (OpenBLAS) and oneDNN's matmul, 4096^3.
 # Threads: ${NID_BENCH_THREADS:-2}.
@@ -40,7 +42,7 @@ for arch in compact r18; do
   fi
 done
 
-field() { sed -n "s/.*$1=\([^ ]*\).*/\1/p"; }
+field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p"; }
 median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
 peak=$($PY "$top/bench/bench_embed.py" peak --threads "$THREADS" --repeats "$REPEATS")
@@ -71,11 +73,12 @@ for arch in compact r18; do
                     --threads "$THREADS" --repeats "$REPEATS" --mode eager) ;;
       esac
       echo "  $out"
-      echo "$cfg $(echo "$out" | field per_clip_s)" >> "$log"
+      echo "$cfg $(echo "$out" | field per_clip_s) $(echo "$out" | field cpu_per_clip_s)" >> "$log"
     done
     r=$((r + 1))
   done
   m() { awk -v c="$1" '$1 == c { print $2 }' "$log" | median; }
+  mc() { awk -v c="$1" '$1 == c { print $3 }' "$log" | median; }
   awk -v a="$(m c1)" -v b="$(m p1)" -v c="$(m c0)" -v d="$(m p0)" -v e="$(m pe)" \
       -v f="$flops" -v p="$gpeak" 'BEGIN {
     printf "  s/clip (median of rounds): C optimized %.4f | Python optimized %.4f |" \
@@ -84,5 +87,10 @@ for arch in compact r18; do
            " Python eager / C optimized %.2f\n", b / a, d / c, e / a
     printf "  C optimized: %.1f GFLOP/s = %.1f%% of the measured %.1f GFLOP/s matmul peak\n",
            f / a / 1e9, 100 * f / a / 1e9 / p, p
+  }'
+  awk -v a="$(mc c1)" -v b="$(mc p1)" -v c="$(mc c0)" -v d="$(mc p0)" 'BEGIN {
+    printf "  process CPU s/clip: C optimized %.4f | Python optimized %.4f | C stored %.4f |" \
+           " Python stored %.4f; ratio Python/C: optimized %.3f, stored %.3f\n",
+           a, b, c, d, b / a, d / c
   }'
 done

@@ -24,8 +24,16 @@ command -v apt-get >/dev/null 2>&1 || fail "apt-get not found"
 command -v dpkg >/dev/null 2>&1 || fail "dpkg not found"
 tmp=$(mktemp -d "$out/fetch.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
-(cd "$tmp" && apt-get download -q octave-dicom >/dev/null 2>"$tmp/apt.log") ||
-  fail "apt-get download octave-dicom failed: $(tail -n 2 "$tmp/apt.log")"
+download() { (cd "$tmp" && apt-get download -q octave-dicom >/dev/null 2>"$tmp/apt.log"); }
+# A machine whose package lists were never fetched cannot download: as root,
+# refresh them once and try again.
+if ! download; then
+  if [ "$(id -u)" = 0 ] && apt-get update -qq >/dev/null 2>&1 && download; then
+    :
+  else
+    fail "apt-get download octave-dicom failed: $(tail -n 2 "$tmp/apt.log")"
+  fi
+fi
 deb=$(find "$tmp" -maxdepth 1 -name "octave-dicom_*.deb" | head -n 1)
 [ -n "$deb" ] || fail "no .deb downloaded"
 dpkg -x "$deb" "$tmp/x" || fail "dpkg -x $deb failed"

@@ -758,6 +758,8 @@ START_TEST(bad_packages)
                                        "got [1, 3, 8, 32, 16]"}},
         {"dim.nidm", NID_EMISMATCH, {"1 x 4 tensor", "1 x 64",
                                      "embedding.dim"}},
+        {"norm.nidm", NID_EMISMATCH, {"embedding.normalized is true",
+                                      "of norm"}},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         const bad_case *c = &cases[i];
@@ -775,8 +777,9 @@ START_TEST(bad_packages)
     nid_model *m = NULL;
     ck_assert_int_eq(nid_model_load(&m, dir, NULL), NID_EIO);
     HAS("not a regular file");
-    /* the base of the broken ones loads */
+    /* the bases of the broken ones load */
     nid_model_free(load("tiny.nidm", 1));
+    nid_model_free(load("tiny_vm.nidm", 1));
 }
 END_TEST
 

@@ -188,6 +188,15 @@ static int check_network(nid_model *m, const char *ctx)
                       "%lld tensor, the metadata says 1 x %d (embedding.dim)",
                       ctx, (long long)got[0], (long long)got[1],
                       (int)me->embed_dim);
+    if (rc == NID_OK && me->normalized) {
+        /* F.normalize maps a zero vector to zero; anything else must have
+         * unit norm when the metadata says so. */
+        double ss = 0;
+        for (int32_t k = 0; k < me->embed_dim; k++) ss += (double)e[k] * e[k];
+        if (ss > 0 && fabs(sqrt(ss) - 1.0) > 1e-3)
+            rc = nid_fail(NID_EMISMATCH, "%s: embedding.normalized is true, but "
+                          "forward gives an embedding of norm %g", ctx, sqrt(ss));
+    }
     if (rc == NID_OK && me->verification) {
         float p = NAN;
         int64_t len = 0;

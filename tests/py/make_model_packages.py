@@ -30,6 +30,8 @@ and broken packages, each with what the loader must report:
   compare.nidm     CM with thresholds.compare "verify"    NID_EFORMAT thresholds.compare
   input.nidm       metadata input 8 frames, network 4     NID_EMISMATCH
   dim.nidm         metadata embedding.dim 64, network 4   NID_EMISMATCH
+  norm.nidm        tiny VM (raw embeddings), metadata     NID_EMISMATCH
+                   embedding.normalized true
 """
 import copy
 import json
@@ -111,6 +113,14 @@ def main():
     variant("compare.nidm", lambda m: m["thresholds"].update(compare="verify"))
     variant("input.nidm", lambda m: m["input"].update(frames=8))
     variant("dim.nidm", lambda m: m["embedding"].update(dim=64))
+    # a tiny VM (raw, unnormalised embeddings) whose metadata says normalised
+    torch.manual_seed(4)
+    tiny_vm = M.VerificationModel(M.R2Plus1dExtractor((4, 4, 4, 4), (1, 1, 1, 1), 3, 4))
+    export.bn_warmup(tiny_vm, (3, 4, 32, 16), 1, 4)
+    vmeta = export.export_package(tiny_vm, p("tiny_vm.nidm"), arch="r2plus1d_tiny",
+                                  description="test package: tiny random VM", **SHAPE)
+    vmeta["embedding"]["normalized"] = True
+    resave(p("tiny_vm.nidm"), p("norm.nidm"), vmeta)
     print("make_model_packages: packages in %s" % out)
 
 
