@@ -42,7 +42,7 @@ for arch in compact r18; do
   fi
 done
 
-field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p"; }
+field() { sed -n "s/\(^\|.* \)$1=\([^ ]*\).*/\2/p"; }
 median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
 peak=$($PY "$top/bench/bench_embed.py" peak --threads "$THREADS" --repeats "$REPEATS")

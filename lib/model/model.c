@@ -232,6 +232,13 @@ int nid_model_load(nid_model **out, const char *path,
         !device_ok(opts->device))
         return nid_fail(NID_EINVAL, "%s: opts->device \"%.31s\": expected "
                         "\"cpu\", \"cuda\" or \"cuda:N\"", fn, opts->device);
+#ifndef NID_HAVE_TORCH
+    /* Say what is missing before looking at the file: without libtorch no
+     * path could ever load, so "file not found" would mislead. */
+    return nid_fail(NID_ENOTSUP, "%s: %s: libnoduleid was built without "
+                    "libtorch (NID_WITH_TORCH=OFF): models cannot be loaded",
+                    fn, path);
+#endif
     int rc = check_file(path);
     if (rc) return rc;
 

@@ -18,6 +18,7 @@
 #endif
 
 #include <cmath>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
@@ -204,11 +205,20 @@ extern "C" int nid_torch_forward(const nid_torch *t, const float *x,
     return guarded(ctx, "forward", status, [&]() -> int {
         apply_threads(t->n_threads);
         c10::InferenceMode guard;
-        at::Tensor in = torch::from_blob(const_cast<float *>(x),
-                                         at::IntArrayRef(shape, 5),
-                                         torch::kFloat32);
-        if (!t->device.is_cpu())
-            in = in.to(t->device);
+        at::IntArrayRef sizes(shape, 5);
+        at::Tensor in;
+        if (t->device.is_cpu() && reinterpret_cast<uintptr_t>(x) % 64 != 0) {
+            // oneDNN runs measurably slower (8% for the compact R(2+1)D at
+            // 16x256x128) on input that is not 64-byte aligned, as malloc's
+            // large blocks are not; a copy into libtorch's own (aligned)
+            // memory costs far less.
+            in = torch::empty(sizes, torch::kFloat32);
+            std::memcpy(in.data_ptr<float>(), x, (size_t)in.numel() * sizeof(float));
+        } else {
+            in = torch::from_blob(const_cast<float *>(x), sizes, torch::kFloat32);
+            if (!t->device.is_cpu())
+                in = in.to(t->device);
+        }
         // A NaN or Inf anywhere makes the sum non-finite.
         if (check_finite && !std::isfinite(in.sum().item<float>()))
             return NID_TORCH_NONFINITE;
