@@ -68,6 +68,11 @@ int nid_torch_verify(const nid_torch *t, const float *a, const float *b,
     (void)status;
     return nid_fail(NID_ENOTSUP, "%s: built without libtorch", ctx);
 }
+int nid_torch_clone(const nid_torch *t, nid_torch **out, const char *ctx)
+{
+    (void)t; (void)out;
+    return nid_fail(NID_ENOTSUP, "%s: built without libtorch", ctx);
+}
 const char *nid_torch_device(const nid_torch *t)
 {
     (void)t;
@@ -280,8 +285,19 @@ int nid_model_load(nid_model **out, const char *path,
             nid_log(NID_LOG_WARN, "%s (running the module as stored)",
                     nid_last_error());
     }
-    if (!rc)
-        rc = check_network(m, ctx);
+    if (!rc) {
+        /* The trial runs on a clone: TorchScript's executor specialises a
+         * module to the shapes of its first calls, which should be the
+         * caller's batches, not this one zero clip. */
+        nid_torch *real = m->t, *probe = NULL;
+        rc = nid_torch_clone(real, &probe, ctx);
+        if (!rc) {
+            m->t = probe;
+            rc = check_network(m, ctx);
+            m->t = real;
+            nid_torch_free(probe);
+        }
+    }
     free(ctx);
     if (rc) {
         nid_model_free(m);

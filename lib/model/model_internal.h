@@ -95,6 +95,11 @@ int nid_torch_verify(const nid_torch *t, const float *a, const float *b,
                      size_t n, size_t d, float *out, int64_t *got_len,
                      int status, const char *ctx);
 
+/* A copy of the module with its own TorchScript executors (frozen
+ * weights are shared), for a trial run that must not leave its input
+ * shapes in the real module's profile. */
+int nid_torch_clone(const nid_torch *t, nid_torch **out, const char *ctx);
+
 /* The device the model runs on, e.g. "cpu" or "cuda:0". */
 const char *nid_torch_device(const nid_torch *t);
 

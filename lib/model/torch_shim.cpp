@@ -271,6 +271,17 @@ extern "C" int nid_torch_verify(const nid_torch *t, const float *a,
     });
 }
 
+extern "C" int nid_torch_clone(const nid_torch *t, nid_torch **out,
+                               const char *ctx)
+{
+    return guarded(ctx, "clone", NID_EINTERNAL, [&]() -> int {
+        std::unique_ptr<nid_torch> c(new nid_torch(*t));
+        c->module = t->module.clone();
+        *out = c.release();
+        return NID_OK;
+    });
+}
+
 extern "C" const char *nid_torch_device(const nid_torch *t)
 {
     return t->device_name.c_str();
