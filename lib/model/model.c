@@ -578,7 +578,8 @@ int nid_model_embed_tracklet(const nid_model *m, nid_video *video,
     size_t nc = 0, nf = 0;
     int rc = nid_clip_count(exam, t, opts, &nc, &nf);
     if (rc) return rc;
-    float *clips = malloc(nf * sizeof *clips);
+    size_t bytes = 0;
+    float *clips = nid_mul_size(nf, sizeof(float), &bytes) ? malloc(bytes) : NULL;
     float *e = NULL;
     size_t ne;
     if (!clips || !nid_mul_size(nc, dim, &ne) || !(e = malloc(ne * sizeof *e))) {
