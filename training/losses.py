@@ -34,10 +34,25 @@ def batch_hard_triplet(emb: torch.Tensor, labels: torch.Tensor, margin: float,
 
 
 def contrastive(fa: torch.Tensor, fb: torch.Tensor, same: torch.Tensor,
-                margin: float) -> torch.Tensor:
-    """Eq. 9: 1/(2N) sum[y d^2 + (1 - y) max(0, m - d)], d = ||fa - fb||_2.
-    (Eq. 9 as printed has max(0, m - d) unsquared; Hadsell et al.'s
-    original squares it. We follow the paper.)"""
+                margin: float, form: str = "paper", normalize: bool = False) -> torch.Tensor:
+    """Contrastive loss on d = ||fa - fb||_2, averaged as 1/(2N) sum[...].
+
+    form="paper": eq. 9 as printed, y d^2 + (1 - y) max(0, m - d).
+    form="hadsell": Hadsell et al. 2006, y d^2 + (1 - y) max(0, m - d)^2.
+    normalize=True measures d between L2-normalised embeddings (d in [0, 2]).
+
+    Measured on the phantom (training/README.md): with raw embeddings and
+    the unsquared hinge the embeddings collapse (every d near the point where
+    the two gradients cancel) and the VM does not learn; the squared hinge on
+    normalised embeddings does not collapse."""
+    if normalize:
+        fa = F.normalize(fa, p=2.0, dim=1, eps=1e-12)
+        fb = F.normalize(fb, p=2.0, dim=1, eps=1e-12)
     d = torch.sqrt(((fa - fb) ** 2).sum(1).clamp_min(1e-12))
     y = same.float()
-    return (y * d * d + (1 - y) * F.relu(margin - d)).sum() / (2.0 * len(y))
+    hinge = F.relu(margin - d)
+    if form == "hadsell":
+        hinge = hinge * hinge
+    elif form != "paper":
+        raise ValueError("contrastive: form must be 'paper' or 'hadsell', got %r" % form)
+    return (y * d * d + (1 - y) * hinge).sum() / (2.0 * len(y))

@@ -47,11 +47,28 @@ def sim_matrices(cs: ClipSet, sim_fn) -> List[Tuple[np.ndarray, np.ndarray]]:
     return out
 
 
+def pool_cluster_scores(scores) -> Dict:
+    """Pooled pairwise precision/recall/F over several clusterings (e.g.
+    one per patient or exam): the pair counts of every
+    noduleid.ClusterScores are summed, then P = both/pred, R = both/true
+    (1 when there is no pair), F = 2 both / (pred + true)."""
+    both = pred = true = 0
+    for s in scores:
+        both += s.pairs_both
+        pred += s.pairs_pred
+        true += s.pairs_true
+    p = both / pred if pred else 1.0
+    r = both / true if true else 1.0
+    f = 2 * both / (pred + true) if (pred + true) else 1.0
+    return {"pair_precision": p, "pair_recall": r, "pair_f": f,
+            "pairs_true": true, "pairs_pred": pred, "pairs_both": both}
+
+
 def cluster_scores(per_patient, tau: float, method: str = "paper") -> Dict:
     """Pooled pairwise precision/recall/F of clustering every patient's
     tracklets at threshold tau (d = max(0, 1 - s) linked when d < tau)."""
     nid = _noduleid()
-    both = pred = true = 0
+    scores = []
     for truth, S in per_patient:
         n = len(truth)
         if n < 2:
@@ -60,15 +77,40 @@ def cluster_scores(per_patient, tau: float, method: str = "paper") -> Dict:
         D = np.minimum(D, D.T)  # exact symmetry for the library's check
         np.fill_diagonal(D, 0.0)
         lab, _ = nid.cluster_distances(np.ascontiguousarray(D), method, float(tau))
-        s = nid.eval_clusters(np.asarray(truth, np.int32), lab)
-        both += s.pairs_both
-        pred += s.pairs_pred
-        true += s.pairs_true
-    p = both / pred if pred else 1.0
-    r = both / true if true else 1.0
-    f = 2 * both / (pred + true) if (pred + true) else 1.0
-    return {"tau": float(tau), "pair_precision": p, "pair_recall": r, "pair_f": f,
-            "pairs_true": true, "pairs_pred": pred, "pairs_both": both}
+        scores.append(nid.eval_clusters(np.asarray(truth, np.int32), lab))
+    out = {"tau": float(tau)}
+    out.update(pool_cluster_scores(scores))
+    return out
+
+
+def threshold_candidates(values: Sequence[np.ndarray], lo: float, hi: float,
+                         max_candidates: int = 300) -> np.ndarray:
+    """Thresholds worth trying for a rule "link when value < t": the
+    midpoints between consecutive distinct values (a score of the
+    partition only changes there), thinned to max_candidates by quantiles,
+    plus lo + 1e-6 (nothing linked) and just above the largest value
+    (everything linked), clipped to [lo, hi]; sorted, unique."""
+    d = np.unique(np.concatenate([np.ravel(v) for v in values])) if len(values) else np.zeros(0)
+    cand = (d[:-1] + d[1:]) / 2 if len(d) > 1 else d
+    if len(cand) > max_candidates:
+        cand = np.quantile(cand, np.linspace(0, 1, max_candidates))
+    return np.unique(np.clip(np.concatenate([[lo + 1e-6], cand,
+                                             [d.max() + 1e-4 if len(d) else hi]]), lo, hi))
+
+
+def best_index(values: Sequence[float]) -> int:
+    """Index of the best (largest) value; ties go to the middle of the
+    first run of consecutive best candidates (the most robust choice when
+    candidates are ordered by the parameter)."""
+    fs = np.asarray(values, np.float64)
+    best = np.flatnonzero(fs >= fs.max() - 1e-12)
+    run = [best[0]]
+    for b in best[1:]:
+        if b == run[-1] + 1:
+            run.append(b)
+        else:
+            break
+    return int(run[len(run) // 2])
 
 
 def calibrate_tau(per_patient, lo: float, hi: float, method: str = "paper",
@@ -82,23 +124,9 @@ def calibrate_tau(per_patient, lo: float, hi: float, method: str = "paper",
         n = S.shape[0]
         iu = np.triu_indices(n, 1)
         ds.append(np.maximum(0.0, 1.0 - S[iu]))
-    d = np.unique(np.concatenate(ds)) if ds else np.zeros(0)
-    cand = (d[:-1] + d[1:]) / 2 if len(d) > 1 else d
-    if len(cand) > max_candidates:
-        cand = np.quantile(cand, np.linspace(0, 1, max_candidates))
-    cand = np.unique(np.clip(np.concatenate([[lo + 1e-6], cand,
-                                             [d.max() + 1e-4 if len(d) else hi]]), lo, hi))
+    cand = threshold_candidates(ds, lo, hi, max_candidates)
     res = [cluster_scores(per_patient, t, method) for t in cand]
-    fs = np.array([r["pair_f"] for r in res])
-    best = np.flatnonzero(fs >= fs.max() - 1e-12)
-    # the middle of the first run of best candidates
-    run = [best[0]]
-    for b in best[1:]:
-        if b == run[-1] + 1:
-            run.append(b)
-        else:
-            break
-    pick = res[run[len(run) // 2]]
+    pick = res[best_index([r["pair_f"] for r in res])]
     pick["candidates"] = int(len(cand))
     return pick
 

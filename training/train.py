@@ -111,7 +111,7 @@ def make_model(a, n_ids: int) -> torch.nn.Module:
     cosine comparison does not notice."""
     normalize = None if a.normalize is None else a.normalize == "yes"
     m = X.make_model(a.arch, KIND[a.model], a.channels, a.embed_dim, normalize,
-                     max(n_ids, 1))
+                     max(n_ids, 1), a.head_features)
     if a.model == "cm":
         m.embedder.normalize = False
     return m
@@ -135,11 +135,12 @@ def train_step_cm(model, opt, x, y, margin, w_tri=1.0):
     return {"loss": float(loss), "ce": float(ce), "triplet": float(tri)}
 
 
-def train_step_vm(model, opt, xa, xb, y, margin, w_con=1.0):
+def train_step_vm(model, opt, xa, xb, y, margin, w_con=1.0, form="paper",
+                  normalize=False):
     model.train()
     logits, fa, fb = model(xa, xb)
     ce = F.cross_entropy(logits, y)
-    con = L.contrastive(fa, fb, y, margin)
+    con = L.contrastive(fa, fb, y, margin, form, normalize)
     loss = ce + w_con * con
     opt.zero_grad(set_to_none=True)
     loss.backward()
@@ -185,7 +186,8 @@ def run_train(a) -> int:
     if a.resume:
         with open(os.path.join(a.out, "config.json")) as f:
             old = json.load(f)
-        for k in ("model", "arch", "frames", "height", "width", "channels", "data"):
+        for k in ("model", "arch", "frames", "height", "width", "channels", "data",
+                  "head_features"):
             if old.get(k) != cfg.get(k):
                 raise SystemExit("train: --resume with %s=%r but the run has %r"
                                  % (k, cfg.get(k), old.get(k)))
@@ -242,7 +244,8 @@ def run_train(a) -> int:
                 st = train_step_vm(model, opt, to_tensor(tr, pa, fa, device),
                                    to_tensor(tr, pb, fb, device),
                                    torch.from_numpy(plab[b]).to(device),
-                                   a.contrastive_margin, a.w_metric)
+                                   a.contrastive_margin, a.w_metric,
+                                   a.contrastive_form, a.contrastive_space == "normalized")
             for k, v in st.items():
                 sums[k] = sums.get(k, 0.0) + v
             bar.update(1, "loss %.3f" % st["loss"])
@@ -305,8 +308,10 @@ def finalize(a, model, tr, va, device) -> int:
                                                   "weight_decay": a.weight_decay},
                 "loss": ("cross-entropy + batch-hard triplet (margin %g), P=%d K=%d"
                          % (a.triplet_margin, a.P, a.K)) if a.model == "cm" else
-                        ("cross-entropy + contrastive (margin %g), %d pairs/batch"
-                         % (a.contrastive_margin, a.batch_pairs)),
+                        ("cross-entropy + contrastive (%s, %s embeddings, margin %g), "
+                         "%d pairs/batch, head input %s"
+                         % (a.contrastive_form, a.contrastive_space, a.contrastive_margin,
+                            a.batch_pairs, a.head_features)),
                 "seed": a.seed, "val_pairwise": m,
                 "calibration": {"pair": "Youden on validation pairs",
                                 "tau": "max pooled pairwise F of Algorithm 1 over "
@@ -358,6 +363,13 @@ def add_args(p) -> None:
     p.add_argument("--triplet-margin", type=float, default=0.3)
     p.add_argument("--batch-pairs", type=int, default=16, help="VM: pairs per batch")
     p.add_argument("--contrastive-margin", type=float, default=1.0)
+    p.add_argument("--head-features", choices=("concat", "concat-diff"), default="concat",
+                   help="VM head input: concat(a, b) (the paper, default) or "
+                        "concat(a, b, |a-b|, a*b)")
+    p.add_argument("--contrastive-form", choices=("hadsell", "paper"), default="hadsell",
+                   help="VM: squared hinge (Hadsell 2006, default) or eq. 9 as printed")
+    p.add_argument("--contrastive-space", choices=("normalized", "raw"), default="normalized",
+                   help="VM: contrastive distance between L2-normalised (default) or raw embeddings")
     p.add_argument("--w-metric", type=float, default=1.0,
                    help="weight of the triplet/contrastive term (1 = the paper)")
     p.add_argument("--cross-patient-negatives", choices=("yes", "no"), default="yes",

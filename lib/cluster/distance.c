@@ -31,8 +31,10 @@
 /* Hot loops are compiled for AVX-512, AVX2+FMA and baseline x86-64 and
  * picked at load time (GCC target_clones, an ifunc), so a distribution
  * build stays portable. */
+/* Not under ThreadSanitizer: ifunc resolvers run before its runtime is
+ * initialised and crash the program at start-up. */
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && \
-    defined(__linux__)
+    defined(__linux__) && !defined(__SANITIZE_THREAD__)
 #  define NID_CLONES \
       __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", \
                                    "default")))

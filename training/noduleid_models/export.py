@@ -213,11 +213,13 @@ def bn_warmup(model: torch.nn.Module, shape: Sequence[int], batches: int, seed: 
 
 
 def make_model(arch: str, kind: str, channels: int, embed_dim: Optional[int],
-               normalize: Optional[bool], n_ids: int) -> torch.nn.Module:
+               normalize: Optional[bool], n_ids: int,
+               head_features: str = "concat") -> torch.nn.Module:
     ext = M.make_extractor(arch, channels)
     if kind == "verification":
         return M.VerificationModel(ext, embed_dim,
-                                   normalize=False if normalize is None else normalize)
+                                   normalize=False if normalize is None else normalize,
+                                   head_features=head_features)
     return M.ClassificationModel(ext, n_ids, embed_dim,
                                  normalize=True if normalize is None else normalize)
 
@@ -235,6 +237,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                      help="random weights (seeded), batch-norm statistics from random clips")
     src.add_argument("--weights", help="state_dict of the full CM/VM (torch.save)")
     ap.add_argument("--out", required=True, help="package file to write (atomically)")
+    ap.add_argument("--head-features", default="concat", choices=M.HEAD_FEATURES,
+                    help="VM head input: concat(a, b) (the paper) or concat(a, b, |a-b|, a*b)")
     ap.add_argument("--frames", type=int, default=16)
     ap.add_argument("--height", type=int, default=256)
     ap.add_argument("--width", type=int, default=128)
@@ -264,7 +268,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     kind = {"cm": "classification", "vm": "verification"}.get(a.kind, a.kind)
     torch.manual_seed(a.seed)
     normalize = None if a.normalize is None else a.normalize == "yes"
-    model = make_model(a.arch, kind, a.channels, a.embed_dim, normalize, a.n_ids)
+    model = make_model(a.arch, kind, a.channels, a.embed_dim, normalize, a.n_ids,
+                       a.head_features)
     shape = (a.channels, a.frames, a.height, a.width)
     if a.weights:
         model.load_state_dict(torch.load(a.weights, map_location="cpu"))

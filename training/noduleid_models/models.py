@@ -187,19 +187,39 @@ class ClassificationModel(nn.Module):
         return self.embedder(x)
 
 
-class VerificationHead(nn.Sequential):
-    """concat(a, b) -> FC-BN-ReLU -> FC-BN-ReLU -> FC(2) (logits: different, same)."""
+HEAD_FEATURES = ("concat", "concat-diff")
 
-    def __init__(self, dim: int, hidden: Sequence[int] = ()) -> None:
+
+def pair_features(a: torch.Tensor, b: torch.Tensor, diff: bool) -> torch.Tensor:
+    """The head's input: concat(a, b) (the paper), or with diff=True
+    concat(a, b, |a - b|, a * b), which hands the head the comparison
+    features an MLP on concat(a, b) must otherwise discover."""
+    if diff:
+        return torch.cat([a, b, (a - b).abs(), a * b], 1)
+    return torch.cat([a, b], 1)
+
+
+class VerificationHead(nn.Sequential):
+    """pair_features(a, b) -> FC-BN-ReLU -> FC-BN-ReLU -> FC(2) (logits:
+    different, same). features "concat" is the paper's head."""
+
+    def __init__(self, dim: int, hidden: Sequence[int] = (),
+                 features: str = "concat") -> None:
+        if features not in HEAD_FEATURES:
+            raise ValueError("head features must be one of %s, got %r"
+                             % (HEAD_FEATURES, features))
         h1, h2 = hidden if hidden else (dim, max(dim // 4, 2))
+        n_in = (4 if features == "concat-diff" else 2) * dim
         super().__init__(
-            nn.Linear(2 * dim, h1), nn.BatchNorm1d(h1), nn.ReLU(inplace=True),
+            nn.Linear(n_in, h1), nn.BatchNorm1d(h1), nn.ReLU(inplace=True),
             nn.Linear(h1, h2), nn.BatchNorm1d(h2), nn.ReLU(inplace=True),
             nn.Linear(h2, 2))
         # Small final weights (as torchvision's classifier init): an untrained
         # head answers close to 0.5 instead of a saturated 0 or 1.
         nn.init.normal_(self[-1].weight, 0.0, 0.01)
         nn.init.constant_(self[-1].bias, 0.0)
+        self.diff = features == "concat-diff"
+        self.features = features
 
 
 class VerificationModel(nn.Module):
@@ -209,23 +229,24 @@ class VerificationModel(nn.Module):
     paper (eq. 9) works on the Euclidean distance of raw features."""
 
     def __init__(self, extractor: R2Plus1dExtractor, embed_dim: Optional[int] = None,
-                 normalize: bool = False, hidden: Sequence[int] = ()) -> None:
+                 normalize: bool = False, hidden: Sequence[int] = (),
+                 head_features: str = "concat") -> None:
         super().__init__()
         self.embedder = Embedder(extractor, extractor.out_dim, embed_dim, normalize)
-        self.head = VerificationHead(self.embedder.dim, hidden)
+        self.head = VerificationHead(self.embedder.dim, hidden, head_features)
 
     def forward(self, a: torch.Tensor, b: torch.Tensor
                 ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Training: (pair logits N x 2, embeddings of a, embeddings of b)."""
         fa = self.embedder(a)
         fb = self.embedder(b)
-        return self.head(torch.cat([fa, fb], 1)), fa, fb
+        return self.head(pair_features(fa, fb, self.head.diff)), fa, fb
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         return self.embedder(x)
 
     def verify_logits(self, fa: torch.Tensor, fb: torch.Tensor) -> torch.Tensor:
-        return self.head(torch.cat([fa, fb], 1))
+        return self.head(pair_features(fa, fb, self.head.diff))
 
 
 # ---------------------------------------------------------------------------
@@ -269,6 +290,7 @@ class VerifyExport(EmbedExport):
         super().__init__(embedder, channels, frames, height, width)
         self.head = head
         self.dim = embedder.dim
+        self.diff = head.diff
 
     @torch.jit.export
     def verify(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -277,7 +299,7 @@ class VerifyExport(EmbedExport):
             raise RuntimeError(
                 "noduleid: verify expects two N x {} embeddings, got {} and {}".format(
                     self.dim, a.shape, b.shape))
-        logits = self.head(torch.cat([a, b], 1))
+        logits = self.head(pair_features(a, b, self.diff))
         return torch.softmax(logits, dim=1)[:, 1]
 
 

@@ -82,7 +82,12 @@ def test_losses_reference():
     s = torch.tensor([1, 0, 1, 0])
     d = (fa - fb).norm(dim=1)
     want = float((s * d ** 2 + (1 - s) * torch.relu(1.0 - d)).sum() / 8)
-    assert abs(float(L.contrastive(fa, fb, s, 1.0)) - want) < 1e-5
+    assert abs(float(L.contrastive(fa, fb, s, 1.0, "paper")) - want) < 1e-5
+    # Hadsell's squared hinge, on L2-normalised embeddings
+    na, nb = fa / fa.norm(dim=1, keepdim=True), fb / fb.norm(dim=1, keepdim=True)
+    dn = (na - nb).norm(dim=1)
+    want = float((s * dn ** 2 + (1 - s) * torch.relu(1.2 - dn) ** 2).sum() / 8)
+    assert abs(float(L.contrastive(fa, fb, s, 1.2, "hadsell", True)) - want) < 1e-5
 
 
 def _mean_first_last(xs, k=3):
