@@ -628,6 +628,78 @@ START_TEST(mjpeg_full_range_random_access)
 }
 END_TEST
 
+/* The clip builder asks the reader for the crop's pixels only (limited
+ * range luma is converted inside the crop; full-range luma is used in
+ * place). Its crops must equal the same pixels of fully decoded frames, and
+ * a full read of a frame the builder read partly must still be complete. */
+static void check_clip_roi(const char *name)
+{
+    nid_video *ref = open_ok(video_path(name), NID_PIX_GRAY8, 0);
+    nid_video_info in = info_of(ref);
+    uint8_t *seq = decode_sequential(ref);
+    nid_video_free(ref);
+    size_t fb = frame_bytes(&in);
+    const int32_t bx = 40, by = 30, bw = 48, bh = 36;
+    nid_exam *e = NULL;
+    ck_assert_int_eq(nid_exam_create(&e, NULL, NULL, NULL), NID_OK);
+    nid_exam_video_info vi;
+    nid_exam_video_info_init(&vi);
+    vi.id = "v";
+    vi.path = name;
+    vi.width = in.width;
+    vi.height = in.height;
+    ck_assert_int_eq(nid_exam_add_video(e, &vi, NULL), NID_OK);
+    int64_t fr[2] = {0, in.n_frames - 1};
+    nid_box box[2] = {{bx, by, bw, bh}, {bx, by, bw, bh}};
+    ck_assert_int_eq(nid_exam_add_tracklet(e, 0, "t", 1, fr, box, 2, NULL),
+                     NID_OK);
+    nid_clip_options o;
+    nid_clip_options_init(&o);
+    o.frames = (int32_t)in.n_frames;   /* every frame, in order */
+    o.height = bh;
+    o.width = bw;
+    o.channels = 1;
+    o.margin = 0.0f;
+    o.filter = NID_FILTER_NEAREST;     /* same size: the crop itself */
+    o.mean[0] = 0.0f;
+    o.std[0] = 1.0f;
+    nid_video *v = open_ok(video_path(name), NID_PIX_GRAY8, 2);
+    size_t nf = 0;
+    ck_assert_int_eq(nid_clip_count(e, 0, &o, NULL, &nf), NID_OK);
+    float *clip = malloc(nf * sizeof *clip);
+    ck_assert_ptr_nonnull(clip);
+    ck_assert_int_eq(nid_clip_build(v, e, 0, &o, clip, nf, NULL, NULL),
+                     NID_OK);
+    for (int64_t t = 0; t < in.n_frames; t++)
+        for (int32_t y = 0; y < bh; y++)
+            for (int32_t x = 0; x < bw; x++) {
+                uint8_t want = seq[(size_t)t * fb +
+                                   (size_t)(by + y) * (size_t)in.width +
+                                   (size_t)(bx + x)];
+                float got = clip[((size_t)t * bh + y) * bw + x] * 255.0f;
+                ck_assert_msg(got > want - 0.01f && got < want + 0.01f,
+                              "%s frame %lld crop (%d, %d): %g, decoded "
+                              "frame has %d", name, (long long)t, (int)x,
+                              (int)y, (double)got, (int)want);
+            }
+    /* the last frame was read for its crop only: now all of it */
+    int64_t last = in.n_frames - 1;
+    assert_frame_is(v, last, seq + (size_t)last * fb, name);
+    assert_frame_is(v, 3, seq + 3 * fb, name);
+    free(clip);
+    free(seq);
+    nid_video_free(v);
+    nid_exam_free(e);
+}
+
+START_TEST(clip_crops_read_partly_decoded_frames)
+{
+    if (!has_video()) return;
+    check_clip_roi("h264.mp4");    /* limited range: luma mapped in the crop */
+    check_clip_roi("mjpeg.avi");   /* full range: the decoded plane in place */
+}
+END_TEST
+
 START_TEST(truncated_and_corrupt_files)
 {
     if (!has_video()) return;
@@ -932,6 +1004,7 @@ Suite *nid_test_suite(void)
     tcase_add_test(ff, ffv1_gray_lossless_exact);
     tcase_add_test(ff, levels_full_and_limited_range);
     tcase_add_test(ff, mjpeg_full_range_random_access);
+    tcase_add_test(ff, clip_crops_read_partly_decoded_frames);
     tcase_add_test(ff, truncated_and_corrupt_files);
     suite_add_tcase(s, ff);
     TCase *dc = tcase_create("dicom");

@@ -5,6 +5,7 @@
  */
 #include "clip_internal.h"
 #include "tracklet/tracklet_internal.h"
+#include "video_internal.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -370,8 +371,10 @@ int nid_clip_build(nid_video *video, const nid_exam *e, size_t t,
         nid_crop c;
         float *first = out + ((slots[s].pos / T) * C * T + slots[s].pos % T) *
                                  hw;
-        rc = nid_video_frame(video, f, &frame);
-        if (rc == NID_OK) rc = nid_crop_rect(&box, opts->margin, fn, &c);
+        rc = nid_crop_rect(&box, opts->margin, fn, &c);
+        /* only the crop's pixels are read (padding is done here) */
+        if (rc == NID_OK)
+            rc = nid_video_frame_roi(video, f, c.x0, c.y0, c.x1, c.y1, &frame);
         if (rc == NID_OK)
             rc = nid_resize_crop(&ws, &frame, &c, opts, first, ch_stride);
         for (s++; s < n_slots && slots[s].frame == f && rc == NID_OK; s++) {

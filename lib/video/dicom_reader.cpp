@@ -297,7 +297,7 @@ extern "C" int dicom_set_format(void *state, int32_t format)
 }
 
 const nid_video_backend dicom_backend = {
-    "dicom", dicom_read, dicom_close, dicom_set_format
+    "dicom", dicom_read, dicom_close, dicom_set_format, NULL
 };
 
 } /* namespace */

@@ -70,9 +70,17 @@ typedef struct ff_state {
 
     int32_t out_format;
     int32_t w, h;
-    int64_t cur;             /* index of the frame in `buf`, -1 none     */
+    int64_t cur;             /* index of the converted frame, -1 none    */
     uint8_t *buf;
     size_t stride;
+    /* What the conversion of frame `cur` left: the whole frame (`full`),
+     * either in buf or, for full-range luma, as a view of the decoded
+     * plane (`view`, zero-copy: valid while `last` holds the frame); or
+     * only the rectangle roi[] = x0, y0, x1, y1 in buf. */
+    int full;
+    const uint8_t *view;
+    size_t view_stride;
+    int32_t roi[4];
 
     struct SwsContext *sws;
     int sws_src, sws_full, sws_cs, sws_dst; /* details last applied      */
@@ -307,10 +315,12 @@ static int fill_timing(ff_state *s, nid_video_src *src)
 
 static void ff_close(void *state);
 static int ff_read(void *state, int64_t index, nid_frame *frame);
+static int ff_read_roi(void *state, int64_t index, int32_t x0, int32_t y0,
+                       int32_t x1, int32_t y1, nid_frame *frame);
 static int ff_set_format(void *state, int32_t format);
 
 static const nid_video_backend ff_backend = {
-    "ffmpeg", ff_read, ff_close, ff_set_format
+    "ffmpeg", ff_read, ff_close, ff_set_format, ff_read_roi
 };
 
 int nid_ffmpeg_open(const char *path, const nid_video_options *opts,
@@ -503,28 +513,45 @@ static void luma_lut_build(void)
     }
 }
 
-/* GRAY8 from 8-bit planar YUV is the luma plane: copy it (full range) or
- * map it through luma_lut (limited range). Several times cheaper than a
- * swscale conversion of the whole frame, which decoding-bound clip
- * building notices (bench/bench_clip.sh). */
-static void luma_to_gray(ff_state *s, const AVFrame *f, int full)
+/* GRAY8 from 8-bit planar YUV is the luma plane: used in place (full
+ * range; f must be s->last, which keeps it alive) or mapped through
+ * luma_lut (limited range), only inside roi when roi != NULL. Several
+ * times cheaper than a swscale conversion of the whole frame, which
+ * decoding-bound clip building notices (bench/bench_clip.sh). */
+static void luma_to_gray(ff_state *s, const AVFrame *f, int full,
+                         const int32_t *roi)
 {
+    if (full && f == s->last && f->data[0] && f->linesize[0] > 0) {
+        s->view = f->data[0];
+        s->view_stride = (size_t)f->linesize[0];
+        return;
+    }
     if (full) {
         av_image_copy_plane(s->buf, (int)s->stride, f->data[0],
                             f->linesize[0], s->w, s->h);
         return;
     }
+    int32_t x0 = 0, y0 = 0, x1 = s->w, y1 = s->h;
+    if (roi) {
+        x0 = roi[0], y0 = roi[1], x1 = roi[2], y1 = roi[3];
+        s->full = 0;
+        memcpy(s->roi, roi, sizeof s->roi);
+    }
     pthread_once(&luma_lut_once, luma_lut_build);
-    for (int y = 0; y < s->h; y++) {
+    for (int y = y0; y < y1; y++) {
         const uint8_t *sp = f->data[0] + (size_t)y * (size_t)f->linesize[0];
         uint8_t *dp = s->buf + (size_t)y * s->stride;
-        for (int x = 0; x < s->w; x++) dp[x] = luma_lut[sp[x]];
+        for (int x = x0; x < x1; x++) dp[x] = luma_lut[sp[x]];
     }
 }
 
-/* Convert decoded frame f (frame `index`) into s->buf. */
-static int convert(ff_state *s, const AVFrame *f, int64_t index)
+/* Convert decoded frame f (frame `index`) into s->buf (or s->view): all of
+ * it, or at least the rectangle roi (x0, y0, x1, y1) when roi != NULL. */
+static int convert(ff_state *s, const AVFrame *f, int64_t index,
+                   const int32_t *roi)
 {
+    s->full = 1;
+    s->view = NULL;
     if (f->width != s->w || f->height != s->h)
         return nid_fail(NID_EFORMAT, "nid_video_frame: '%s': frame %lld is "
                         "%dx%d, the video %dx%d (size changes are not "
@@ -557,7 +584,7 @@ static int convert(ff_state *s, const AVFrame *f, int64_t index)
         (d->flags & AV_PIX_FMT_FLAG_PLANAR) && d->comp[0].depth == 8 &&
         d->comp[0].plane == 0 && d->comp[0].step == 1 &&
         d->comp[0].shift == 0) {
-        luma_to_gray(s, f, full);
+        luma_to_gray(s, f, full, roi);
         return NID_OK;
     }
     if (src == dst && full) {   /* nothing to convert */
@@ -647,27 +674,49 @@ static int locate(ff_state *s, int64_t index)
     }
 }
 
-static int ff_read(void *state, int64_t index, nid_frame *frame)
+/* Frame `index` converted, all of it (roi NULL) or at least roi. */
+static int produce(ff_state *s, int64_t index, const int32_t *roi,
+                   nid_frame *frame)
 {
-    ff_state *s = (ff_state *)state;
-    if (s->cur != index) {
+    int done = s->cur == index &&
+               (s->full || (roi && roi[0] >= s->roi[0] && roi[1] >= s->roi[1]
+                            && roi[2] <= s->roi[2] && roi[3] <= s->roi[3]));
+    if (!done) {
+        const AVFrame *src = s->last;
+        if (s->cur != index || !s->last->buf[0]) {
+            s->cur = -1;
+            int rc = s->fmt ? NID_OK : open_streams(s); /* after failed rewind */
+            if (!rc) rc = locate(s, index);
+            if (rc) return rc;
+            s->frm_used = 1;
+            av_frame_unref(s->last);
+            /* keep a reference: it frees the decoder's frame for the next
+             * one, and set_format / a wider roi re-convert from it */
+            src = av_frame_ref(s->last, s->frm) < 0 ? s->frm : s->last;
+        }
         s->cur = -1;
-        int rc = s->fmt ? NID_OK : open_streams(s); /* after a failed rewind */
-        if (!rc) rc = locate(s, index);
-        if (!rc) rc = convert(s, s->frm, index);
+        int rc = convert(s, src, index, roi);
         if (rc) return rc;
-        s->frm_used = 1;
-        av_frame_unref(s->last);
-        if (av_frame_ref(s->last, s->frm) < 0)
-            av_frame_unref(s->last);  /* only costs a re-decode on set_format */
         s->cur = index;
     }
-    frame->data = s->buf;
+    frame->data = s->view ? s->view : s->buf;
+    frame->stride = s->view ? s->view_stride : s->stride;
     frame->width = s->w;
     frame->height = s->h;
-    frame->stride = s->stride;
     frame->format = s->out_format;
     return NID_OK;
+}
+
+static int ff_read(void *state, int64_t index, nid_frame *frame)
+{
+    return produce((ff_state *)state, index, NULL, frame);
+}
+
+static int ff_read_roi(void *state, int64_t index, int32_t x0, int32_t y0,
+                       int32_t x1, int32_t y1, nid_frame *frame)
+{
+    const int32_t roi[4] = {x0, y0, x1, y1};
+    return produce((ff_state *)state, index, roi, frame);
 }
 
 static int ff_set_format(void *state, int32_t format)
@@ -676,7 +725,7 @@ static int ff_set_format(void *state, int32_t format)
     if (format == s->out_format) return NID_OK;
     s->out_format = format;
     /* re-convert the frame on hand from the reference kept to it */
-    if (s->cur >= 0 && (!s->last->buf[0] || convert(s, s->last, s->cur)))
+    if (s->cur >= 0 && (!s->last->buf[0] || convert(s, s->last, s->cur, NULL)))
         s->cur = -1;
     return NID_OK;
 }

@@ -106,7 +106,7 @@ static void frames_close(void *state)
 }
 
 static const nid_video_backend frames_backend = {
-    "frames", frames_read, frames_close, NULL
+    "frames", frames_read, frames_close, NULL, NULL
 };
 
 /* Check frame i against frame 0 (the reference); sets *bytes to the size of
@@ -415,6 +415,37 @@ int nid_video_frame(nid_video *v, int64_t index, nid_frame *frame)
     nid_frame f;
     rc = video_get(v, index, &f);
     if (rc) return rc;
+    *frame = f;
+    nid_clear_error();
+    return NID_OK;
+}
+
+int nid_video_frame_roi(nid_video *v, int64_t index, int64_t x0, int64_t y0,
+                        int64_t x1, int64_t y1, nid_frame *frame)
+{
+    const char *fn = "nid_video_frame";
+    if (!v) return nid_fail(NID_EINVAL, "%s: video is NULL", fn);
+    if (!frame) return nid_fail(NID_EINVAL, "%s: frame is NULL", fn);
+    int rc = check_index(v, index, fn);
+    if (rc) return rc;
+    if (x0 < 0) x0 = 0;
+    if (y0 < 0) y0 = 0;
+    if (x1 > v->info.width) x1 = v->info.width;
+    if (y1 > v->info.height) y1 = v->info.height;
+    if (!v->backend->read_roi || x0 >= x1 || y0 >= y1)
+        return nid_video_frame(v, index, frame);
+    nid_frame f;
+    rc = v->backend->read_roi(v->state, index, (int32_t)x0, (int32_t)y0,
+                              (int32_t)x1, (int32_t)y1, &f);
+    if (rc) return rc;
+    if (f.format != v->info.format) {
+        /* the backend could not produce the format: convert all of it */
+        size_t stride = (size_t)f.width * nid_pix_bytes(v->info.format);
+        nid_pix_convert(&f, v->conv, stride, v->info.format);
+        f.data = v->conv;
+        f.stride = stride;
+        f.format = v->info.format;
+    }
     *frame = f;
     nid_clear_error();
     return NID_OK;

@@ -31,6 +31,12 @@ typedef struct nid_video_backend {
     /* Produce `format` from now on; NULL when the backend cannot, and then
      * video.c converts what read() returns. */
     int (*set_format)(void *state, int32_t format);
+    /* Optional (may be NULL): as read(), but only the pixels of the
+     * rectangle [x0, x1) x [y0, y1) (inside the frame) need be valid in
+     * *frame; the rest of the frame may hold anything. Lets a backend skip
+     * converting (or copying) pixels a crop will not look at. */
+    int (*read_roi)(void *state, int64_t index, int32_t x0, int32_t y0,
+                    int32_t x1, int32_t y1, nid_frame *frame);
 } nid_video_backend;
 
 /* What a backend's open function hands back to video.c. */
@@ -42,6 +48,13 @@ typedef struct nid_video_src {
      * entries, malloc'd (video.c takes ownership); NULL means index / fps. */
     double *times;
 } nid_video_src;
+
+/* nid_video_frame() for a caller that will read only the pixels of
+ * [x0, x1) x [y0, y1) (clamped to the frame here): other pixels of *frame
+ * may hold anything. Used by the clip builder. Same errors as
+ * nid_video_frame(). */
+int nid_video_frame_roi(nid_video *v, int64_t index, int64_t x0, int64_t y0,
+                        int64_t x1, int64_t y1, nid_frame *frame);
 
 /* Bytes per pixel of a nid_pixel_format, 0 when unknown. */
 static inline size_t nid_pix_bytes(int32_t format)
