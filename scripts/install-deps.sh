@@ -20,6 +20,8 @@ PACKAGES="
   libdcmtk-dev dcmtk python3-pydicom python3-pil
   libtorch-dev python3-torchvision
   python3-matplotlib
+  python3-av
+  chromium groff-base
   default-jdk-headless junit5
 "
 

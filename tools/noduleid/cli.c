@@ -13,6 +13,23 @@ void cli_error(const char *fmt, ...)
     va_end(ap);
 }
 
+int cli_usage_error(const char *cmd, const char *synopsis, char **argv,
+                    int optind_now, const char *fmt, ...)
+{
+    fprintf(stderr, "noduleid: %s: ", cmd);
+    if (fmt) {
+        va_list ap;
+        va_start(ap, fmt);
+        vfprintf(stderr, fmt, ap);
+        va_end(ap);
+    } else {
+        fprintf(stderr, "unknown option or missing value '%s'",
+                argv && optind_now > 0 ? argv[optind_now - 1] : "?");
+    }
+    fprintf(stderr, " (usage: %s; see noduleid %s --help)\n", synopsis, cmd);
+    return CLI_EUSAGE;
+}
+
 int cli_lib_error(int status, const char *what)
 {
     const char *msg = nid_last_error();

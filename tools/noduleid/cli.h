@@ -25,6 +25,14 @@ enum {
 /* Print "noduleid: <message>\n" to stderr. */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* A bad command line: print one line, "noduleid: <cmd>: <message>
+ * (usage: <synopsis>; see noduleid <cmd> --help)", and return CLI_EUSAGE.
+ * `optind_now` / `argv` name the offending option when message is NULL
+ * (after getopt_long returned '?' with opterr = 0). */
+int cli_usage_error(const char *cmd, const char *synopsis, char **argv,
+                    int optind_now, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+
 /* Report a failed library call: "noduleid: <what>: <nid_last_error()>"
  * and map the status to an exit code (NID_EIO/NID_EFORMAT -> CLI_EINPUT). */
 int cli_lib_error(int status, const char *what);

@@ -14,6 +14,9 @@
 #define SHEET_COLS 8
 #define SHEET_GAP  2
 
+static const char SYNOPSIS[] =
+    "noduleid clip [OPTIONS] ANNOTATION.json TRACKLET_ID --out DIR";
+
 static void usage(FILE *f)
 {
     fputs("usage: noduleid clip [OPTIONS] ANNOTATION.json TRACKLET_ID "
@@ -228,6 +231,7 @@ int nid_cmd_clip(int argc, char **argv)
     const char *dir = NULL;
     int coco = 0, c;
     optind = 1;
+    opterr = 0;
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
         char *end;
         switch (c) {
@@ -268,13 +272,18 @@ int nid_cmd_clip(int argc, char **argv)
             break;
         case 'c': coco = 1; break;
         case 'h': usage(stdout); return CLI_OK;
-        default: usage(stderr); return CLI_EUSAGE;
+        default:
+            return cli_usage_error("clip", SYNOPSIS, argv, optind,
+                                   NULL);
         }
     }
     if (optind != argc - 2 || !dir) {
-        if (!dir && optind == argc - 2) cli_error("--out DIR is required");
-        usage(stderr);
-        return CLI_EUSAGE;
+        if (!dir && optind == argc - 2)
+            return cli_usage_error("clip", SYNOPSIS, NULL, 0,
+                                   "--out DIR is required");
+        return cli_usage_error("clip", SYNOPSIS, NULL, 0,
+                               "expected ANNOTATION.json TRACKLET_ID, got %d "
+                               "arguments", argc - optind);
     }
     nid_exam *e = NULL;
     int rc = cli_open_exam(argv[optind], coco, &e);

@@ -7,6 +7,9 @@
 #include "arrays.h"
 #include "cli.h"
 
+static const char SYNOPSIS[] =
+    "noduleid cluster [OPTIONS] EMBEDDINGS";
+
 static void usage(FILE *f)
 {
     fputs("usage: noduleid cluster [--method paper|single|average|complete]\n"
@@ -45,6 +48,7 @@ int nid_cmd_cluster(int argc, char **argv)
         {NULL, 0, NULL, 0}};
     int c;
     optind = 1;
+    opterr = 0;
     while ((c = getopt_long(argc, argv, "m:t:s:h", longopts, NULL)) != -1) {
         double v;
         char *end;
@@ -83,13 +87,15 @@ int nid_cmd_cluster(int argc, char **argv)
             break;
         case 'D': distances = 1; break;
         case 'h': usage(stdout); return CLI_OK;
-        default: usage(stderr); return CLI_EUSAGE;
+        default:
+            return cli_usage_error("cluster", SYNOPSIS, argv, optind,
+                                   NULL);
         }
     }
-    if (optind != argc - 1) {
-        usage(stderr);
-        return CLI_EUSAGE;
-    }
+    if (optind != argc - 1)
+        return cli_usage_error("cluster", SYNOPSIS, NULL, 0,
+                               "expected one EMBEDDINGS file, got %d "
+                               "arguments", argc - optind);
     const char *path = argv[optind];
     cli_array a;
     if (cli_array_load(path, &a) != 0) return CLI_EINPUT;

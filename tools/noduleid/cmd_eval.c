@@ -71,7 +71,10 @@ static json_t *estimate_json(const nid_estimate *e)
 
 static int eval_clusters(int argc, char **argv)
 {
-    if (argc != 3) { usage(stderr); return CLI_EUSAGE; }
+    if (argc != 3)
+        return cli_usage_error("eval", "noduleid eval clusters TRUTH PRED",
+                               NULL, 0, "clusters: expected TRUTH PRED, got "
+                               "%d arguments", argc - 1);
     vec t = {0}, p = {0};
     int rc = CLI_EINPUT;
     int32_t *lt = NULL, *lp = NULL;
@@ -141,9 +144,13 @@ static int eval_pairs(int argc, char **argv)
         {NULL, 0, NULL, 0}};
     int c;
     optind = 1;
+    opterr = 0;
     while ((c = getopt_long(argc, argv, "t:", longopts, NULL)) != -1) {
         char *end;
-        if (c != 't') { usage(stderr); return CLI_EUSAGE; }
+        if (c != 't')
+            return cli_usage_error(
+                "eval", "noduleid eval pairs [--threshold T] LABELS SCORES "
+                "[SCORES2]", argv, optind, NULL);
         threshold = strtod(optarg, &end);
         if (end == optarg || *end || !isfinite(threshold)) {
             cli_error("eval pairs: --threshold needs a number, got '%s'",
@@ -153,7 +160,11 @@ static int eval_pairs(int argc, char **argv)
         have_threshold = 1;
     }
     int nfiles = argc - optind;
-    if (nfiles != 2 && nfiles != 3) { usage(stderr); return CLI_EUSAGE; }
+    if (nfiles != 2 && nfiles != 3)
+        return cli_usage_error(
+            "eval", "noduleid eval pairs [--threshold T] LABELS SCORES "
+            "[SCORES2]", NULL, 0, "pairs: expected LABELS SCORES [SCORES2], "
+            "got %d arguments", nfiles);
     char **files = argv + optind;
     vec l = {0}, s1 = {0}, s2 = {0};
     int32_t *labels = NULL;
@@ -211,6 +222,7 @@ int nid_cmd_eval(int argc, char **argv)
         usage(stdout);
         return CLI_OK;
     }
-    usage(stderr);
-    return CLI_EUSAGE;
+    return cli_usage_error("eval", "noduleid eval clusters|pairs ...", NULL,
+                           0, "expected clusters or pairs%s%s",
+                           argc >= 2 ? ", got " : "", argc >= 2 ? argv[1] : "");
 }

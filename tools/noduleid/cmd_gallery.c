@@ -9,12 +9,16 @@
 
 #include "arrays.h"
 #include "cli.h"
+#include "group_json.h"
 
 static void usage_gallery(FILE *f)
 {
     fputs("usage: noduleid gallery add GALLERY --model-id ID --patient P\n"
           "                            --exam E --date YYYY-MM-DD\n"
           "                            EMBEDDINGS LABELS\n"
+          "       noduleid gallery add GALLERY --from-group RESULT.json\n"
+          "                            [--model-id ID] [--patient P]\n"
+          "                            [--exam E] [--date YYYY-MM-DD]\n"
           "       noduleid gallery list GALLERY [--json]\n"
           "\n"
           "add: store one entry per nodule of an exam: EMBEDDINGS is n x d\n"
@@ -23,6 +27,9 @@ static void usage_gallery(FILE *f)
           "Each nodule's embedding is the mean of its rows, normalised; its\n"
           "label is N<cluster+1>. GALLERY is created when missing and saved\n"
           "atomically.\n"
+          "With --from-group, the nodules, their embeddings, the model id\n"
+          "and the exam's patient, id and date come from the result of\n"
+          "`noduleid group --out RESULT.json` (options override them).\n"
           "list: print the entries (one per line, or JSON with --json).\n",
           f);
 }
@@ -31,17 +38,21 @@ static void usage_match(FILE *f)
 {
     fputs("usage: noduleid match GALLERY --model-id ID --patient P\n"
           "                      [--threshold T] EMBEDDINGS LABELS\n"
+          "       noduleid match GALLERY --from-group RESULT.json\n"
+          "                      [--patient P] [--threshold T]\n"
           "\n"
           "Assign the nodules of a new exam (EMBEDDINGS and LABELS as for\n"
           "`gallery add`) one-to-one to the patient's nodules of the latest\n"
           "exam in GALLERY (cosine distance < T, default 0.5), and print JSON:\n"
-          "for each new nodule the matched entry or \"new\".\n",
+          "for each new nodule the matched entry or \"new\".\n"
+          "With --from-group the new exam's nodules, model id and patient\n"
+          "come from the result of `noduleid group --out RESULT.json`.\n",
           f);
 }
 
 /* Options shared by `gallery add` and `match`. */
 typedef struct args {
-    const char *model_id, *patient, *exam, *date;
+    const char *model_id, *patient, *exam, *date, *from_group;
     double threshold;
     int json;
 } args;
@@ -56,6 +67,7 @@ static int parse(int argc, char **argv, args *a, const char *cmd,
         {"date", required_argument, NULL, 'd'},
         {"threshold", required_argument, NULL, 't'},
         {"json", no_argument, NULL, 'j'},
+        {"from-group", required_argument, NULL, 'g'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     int c;
@@ -69,6 +81,7 @@ static int parse(int argc, char **argv, args *a, const char *cmd,
         case 'e': a->exam = optarg; break;
         case 'd': a->date = optarg; break;
         case 'j': a->json = 1; break;
+        case 'g': a->from_group = optarg; break;
         case 't':
             a->threshold = strtod(optarg, &end);
             if (end == optarg || *end || !isfinite(a->threshold) ||
@@ -187,6 +200,35 @@ out:
     return rc;
 }
 
+/* The nodules of a `noduleid group` result; fills in the model id,
+ * patient, exam and date the options left out (strings borrowed from *g,
+ * which the caller frees). */
+static int load_group(const char *cmd, args *a, nodules *out,
+                      cli_group_nodules *g)
+{
+    int rc = cli_group_load(a->from_group, cmd, g);
+    if (rc != 0) return rc;
+    if (a->model_id && strcmp(a->model_id, g->model_id) != 0) {
+        cli_error("%s: --model-id %s, but %s holds embeddings of model %s",
+                  cmd, a->model_id, a->from_group, g->model_id);
+        return CLI_EUSAGE;
+    }
+    if (!a->model_id) a->model_id = g->model_id;
+    if (!a->patient) a->patient = g->patient_id;
+    if (!a->exam) a->exam = g->exam_id;
+    if (!a->date) a->date = g->date;
+    out->k = g->k;
+    out->d = g->d;
+    /* hand the arrays over; *g keeps only its strings */
+    out->mean = g->mean;
+    out->cluster = g->cluster;
+    out->count = g->count;
+    g->mean = NULL;
+    g->cluster = NULL;
+    g->count = NULL;
+    return CLI_OK;
+}
+
 static int need(const char *cmd, const char *opt, const char *v)
 {
     if (v && *v) return 0;
@@ -200,19 +242,34 @@ static int gallery_add(int argc, char **argv)
     args a = {0};
     int r = parse(argc, argv, &a, cmd, usage_gallery);
     if (r) return r > 0 ? CLI_OK : CLI_EUSAGE;
-    if (need(cmd, "--model-id", a.model_id) || need(cmd, "--patient", a.patient)
-        || need(cmd, "--exam", a.exam) || need(cmd, "--date", a.date))
-        return CLI_EUSAGE;
-    if (argc - optind != 3) {
-        cli_error("%s: expected GALLERY EMBEDDINGS LABELS, got %d arguments",
-                  cmd, argc - optind);
+    int nargs = a.from_group ? 1 : 3;
+    if (argc - optind != nargs) {
+        cli_error("%s: expected %s, got %d arguments", cmd,
+                  a.from_group ? "GALLERY (with --from-group)"
+                               : "GALLERY EMBEDDINGS LABELS", argc - optind);
         return CLI_EUSAGE;
     }
-    const char *gpath = argv[optind], *epath = argv[optind + 1],
-               *lpath = argv[optind + 2];
     nodules nd = {0};
-    int rc = load_nodules(epath, lpath, &nd);
-    if (rc != CLI_OK) return rc;
+    cli_group_nodules grp = {0};
+    int rc;
+    if (a.from_group) {
+        rc = load_group(cmd, &a, &nd, &grp);
+        if (rc != CLI_OK) {
+            cli_group_nodules_free(&grp);
+            return rc;
+        }
+    }
+    if (need(cmd, "--model-id", a.model_id) || need(cmd, "--patient", a.patient)
+        || need(cmd, "--exam", a.exam) || need(cmd, "--date", a.date)) {
+        nodules_free(&nd);
+        cli_group_nodules_free(&grp);
+        return CLI_EUSAGE;
+    }
+    const char *gpath = argv[optind];
+    if (!a.from_group) {
+        rc = load_nodules(argv[optind + 1], argv[optind + 2], &nd);
+        if (rc != CLI_OK) return rc;
+    }
     nid_gallery *g = NULL;
     struct stat sb;
     int st;
@@ -262,6 +319,7 @@ static int gallery_add(int argc, char **argv)
 out:
     nid_gallery_free(g);
     nodules_free(&nd);
+    cli_group_nodules_free(&grp);
     return rc;
 }
 
@@ -341,11 +399,26 @@ int nid_cmd_match(int argc, char **argv)
     a.threshold = -1;
     int r = parse(argc, argv, &a, cmd, usage_match);
     if (r) return r > 0 ? CLI_OK : CLI_EUSAGE;
-    if (need(cmd, "--model-id", a.model_id) || need(cmd, "--patient", a.patient))
+    int nargs = a.from_group ? 1 : 3;
+    if (argc - optind != nargs) {
+        cli_error("%s: expected %s, got %d arguments", cmd,
+                  a.from_group ? "GALLERY (with --from-group)"
+                               : "GALLERY EMBEDDINGS LABELS", argc - optind);
         return CLI_EUSAGE;
-    if (argc - optind != 3) {
-        cli_error("%s: expected GALLERY EMBEDDINGS LABELS, got %d arguments",
-                  cmd, argc - optind);
+    }
+    nodules nd = {0};
+    cli_group_nodules grp = {0};
+    if (a.from_group) {
+        int lrc = load_group(cmd, &a, &nd, &grp);
+        if (lrc != CLI_OK) {
+            cli_group_nodules_free(&grp);
+            return lrc;
+        }
+    }
+    if (need(cmd, "--model-id", a.model_id) ||
+        need(cmd, "--patient", a.patient)) {
+        nodules_free(&nd);
+        cli_group_nodules_free(&grp);
         return CLI_EUSAGE;
     }
     nid_match_options opts;
@@ -354,15 +427,21 @@ int nid_cmd_match(int argc, char **argv)
     if (strlen(a.model_id) >= sizeof opts.model_id) {
         cli_error("%s: --model-id is longer than %zu characters", cmd,
                   sizeof opts.model_id - 1);
+        nodules_free(&nd);
+        cli_group_nodules_free(&grp);
         return CLI_EUSAGE;
     }
     snprintf(opts.model_id, sizeof opts.model_id, "%s", a.model_id);
     const char *gpath = argv[optind];
     nid_gallery *g = NULL;
     int st = nid_gallery_load(&g, gpath);
-    if (st != NID_OK) return cli_lib_error(st, cmd);
-    nodules nd = {0};
-    int rc = load_nodules(argv[optind + 1], argv[optind + 2], &nd);
+    if (st != NID_OK) {
+        nodules_free(&nd);
+        cli_group_nodules_free(&grp);
+        return cli_lib_error(st, cmd);
+    }
+    int rc = CLI_OK;
+    if (!a.from_group) rc = load_nodules(argv[optind + 1], argv[optind + 2], &nd);
     if (rc != CLI_OK) {
         nid_gallery_free(g);
         return rc;
@@ -404,6 +483,7 @@ out:
     free(m);
     free(dist);
     nodules_free(&nd);
+    cli_group_nodules_free(&grp);
     nid_gallery_free(g);
     return rc;
 }

@@ -6,6 +6,9 @@
 
 #include "tracklet_cli.h"
 
+static const char SYNOPSIS[] =
+    "noduleid tracklets [--coco] [--json] ANNOTATION.json";
+
 static void usage(FILE *f)
 {
     fputs("usage: noduleid tracklets [--coco] [--json] ANNOTATION.json\n"
@@ -137,18 +140,21 @@ int nid_cmd_tracklets(int argc, char **argv)
     };
     int coco = 0, as_json = 0, c;
     optind = 1;
+    opterr = 0;
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
         switch (c) {
         case 'c': coco = 1; break;
         case 'j': as_json = 1; break;
         case 'h': usage(stdout); return CLI_OK;
-        default: usage(stderr); return CLI_EUSAGE;
+        default:
+            return cli_usage_error("tracklets", SYNOPSIS, argv, optind,
+                                   NULL);
         }
     }
-    if (optind != argc - 1) {
-        usage(stderr);
-        return CLI_EUSAGE;
-    }
+    if (optind != argc - 1)
+        return cli_usage_error("tracklets", SYNOPSIS, NULL, 0,
+                               "expected one ANNOTATION.json, got %d "
+                               "arguments", argc - optind);
     nid_exam *e = NULL;
     int rc = cli_open_exam(argv[optind], coco, &e);
     if (rc != CLI_OK) return rc;

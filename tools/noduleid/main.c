@@ -10,12 +10,48 @@ int nid_cmd_tracklets(int argc, char **argv);
 int nid_cmd_clip(int argc, char **argv);
 int nid_cmd_gallery(int argc, char **argv);
 int nid_cmd_match(int argc, char **argv);
+int nid_cmd_group(int argc, char **argv);
+int nid_cmd_embed(int argc, char **argv);
+int nid_cmd_compare(int argc, char **argv);
+int nid_cmd_info(int argc, char **argv);
 
 static int cmd_version(int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
+    int as_json = 0;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--json")) {
+            as_json = 1;
+        } else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            puts("usage: noduleid version [--json]\n\nPrints the program's "
+                 "and the library's version and the\nfeatures compiled in "
+                 "(blas, video, dicom, torch, cuda).");
+            return CLI_OK;
+        } else {
+            cli_error("version: unknown argument '%s' (see noduleid version "
+                      "--help)", argv[i]);
+            return CLI_EUSAGE;
+        }
+    }
     unsigned f = nid_features();
+    if (nid_version_number() / 10000 != NID_VERSION_MAJOR) {
+        cli_error("library major version %u does not match header %d",
+                  nid_version_number() / 10000, NID_VERSION_MAJOR);
+        return CLI_EFAIL;
+    }
+    if (as_json) {
+        json_t *feat = json_array();
+        static const struct { unsigned bit; const char *name; } names[] = {
+            {NID_FEATURE_BLAS, "blas"}, {NID_FEATURE_VIDEO, "video"},
+            {NID_FEATURE_DICOM, "dicom"}, {NID_FEATURE_TORCH, "torch"},
+            {NID_FEATURE_CUDA, "cuda"}};
+        for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+            if (f & names[i].bit)
+                json_array_append_new(feat, json_string(names[i].name));
+        return cli_print_json(json_pack("{s:s, s:s, s:s, s:o}", "program",
+                                        NID_VERSION_STRING, "library",
+                                        nid_version_string(), "header",
+                                        NID_VERSION_STRING, "features", feat));
+    }
     printf("noduleid %s (library %s, header %s)\nfeatures:%s%s%s%s%s\n",
            NID_VERSION_STRING, nid_version_string(), NID_VERSION_STRING,
            f & NID_FEATURE_BLAS ? " blas" : "",
@@ -23,11 +59,6 @@ static int cmd_version(int argc, char **argv)
            f & NID_FEATURE_DICOM ? " dicom" : "",
            f & NID_FEATURE_TORCH ? " torch" : "",
            f & NID_FEATURE_CUDA ? " cuda" : "");
-    if (nid_version_number() / 10000 != NID_VERSION_MAJOR) {
-        cli_error("library major version %u does not match header %d",
-                  nid_version_number() / 10000, NID_VERSION_MAJOR);
-        return CLI_EFAIL;
-    }
     return CLI_OK;
 }
 
@@ -38,6 +69,10 @@ typedef struct command {
 } command;
 
 static const command commands[] = {
+    {"group", nid_cmd_group, "count an exam's nodules: which tracklets show each one"},
+    {"embed", nid_cmd_embed, "embed an exam's tracklets with the model"},
+    {"compare", nid_cmd_compare, "similarity of embeddings (cosine or verify)"},
+    {"info", nid_cmd_info, "show a model package's metadata"},
     {"version", cmd_version, "print library version and compiled features"},
     {"cluster", nid_cmd_cluster, "group embeddings (or a distance matrix)"},
     {"eval", nid_cmd_eval, "clustering and pair-score metrics"},
@@ -57,7 +92,13 @@ static void usage(FILE *f)
           "  0  success\n"
           "  1  the library reported an error\n"
           "  2  bad command line\n"
-          "  3  an input file is missing or malformed\n", f);
+          "  3  an input file is missing or malformed\n"
+          "\nmodel (group, embed, compare --verify, info): --model PATH, else\n"
+          "$NODULEID_MODEL, else the installed default model\n"
+          "<bindir>/../share/noduleid/default.nidm, else (in a build tree)\n"
+          "the source tree's models/default.nidm. `noduleid info --locate`\n"
+          "says which one is used. Progress bars appear on stderr only when\n"
+          "it is a terminal (--quiet turns them off). See man noduleid.\n", f);
 }
 
 int main(int argc, char **argv)

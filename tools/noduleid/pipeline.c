@@ -1,0 +1,567 @@
+/* pipeline.c - exam inputs, model lookup and exam embedding shared by the
+ * model-based sub-commands (see pipeline.h). */
+#include "pipeline.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "progress.h"
+#include "tracklet_cli.h"
+
+/* ---- exam inputs -------------------------------------------------------- */
+
+int cli_exam_input_add(cli_exam_input *in, int is_video, const char *path,
+                       const char *cmd)
+{
+    size_t *n = is_video ? &in->n_video : &in->n_annot;
+    if (*n >= CLI_MAX_INPUT_PAIRS) {
+        cli_error("%s: more than %d --%s options", cmd, CLI_MAX_INPUT_PAIRS,
+                  is_video ? "video" : "annotations");
+        return CLI_EUSAGE;
+    }
+    (is_video ? in->video : in->annot)[(*n)++] = path;
+    return CLI_OK;
+}
+
+/* Is `path` a noduleid-exam file (else COCO-VID)? Reads only enough to
+ * tell; a file that cannot be parsed is handed to the exam loader, whose
+ * message then names the problem. */
+static int is_exam_json(const char *path)
+{
+    json_error_t err;
+    json_t *j = json_load_file(path, 0, &err);
+    if (!j) return 1;
+    int yes = json_is_object(j) &&
+              json_string_value(json_object_get(j, "format")) &&
+              !strcmp(json_string_value(json_object_get(j, "format")),
+                      "noduleid-exam");
+    /* no "format" and no COCO "images"/"annotations": let the exam loader
+     * say what is missing */
+    if (!yes && json_is_object(j) && !json_object_get(j, "format") &&
+        !json_object_get(j, "images") && !json_object_get(j, "annotations"))
+        yes = 1;
+    json_decref(j);
+    return yes;
+}
+
+/* A video id not used yet in `e`: `want`, else "v<k>". */
+static void free_video_id(const nid_exam *e, const char *want, char *buf,
+                          size_t cap)
+{
+    nid_exam_info info;
+    nid_exam_info_init(&info);
+    nid_exam_get_info(e, &info);
+    for (unsigned k = 0;; k++) {
+        if (k == 0) snprintf(buf, cap, "%s", want);
+        else snprintf(buf, cap, "v%u", k - 1);
+        int used = 0;
+        for (size_t v = 0; v < info.n_videos && !used; v++) {
+            nid_exam_video_info vi;
+            nid_exam_video_info_init(&vi);
+            nid_exam_get_video(e, v, &vi);
+            used = !strcmp(vi.id, buf);
+        }
+        if (!used) return;
+    }
+}
+
+/* Append the one video of `src` to `dst` as `video_path`, with its
+ * tracklets (ids kept, or "<video id>/<id>" when already used). */
+static int merge_one(nid_exam *dst, const nid_exam *src, const char *video_path,
+                     const char *annot_path, const char *cmd)
+{
+    nid_exam_info si;
+    nid_exam_info_init(&si);
+    nid_exam_get_info(src, &si);
+    if (si.n_videos != 1) {
+        cli_error("%s: %s describes %zu videos; with --video give an "
+                  "annotation file of exactly one video", cmd, annot_path,
+                  si.n_videos);
+        return CLI_EINPUT;
+    }
+    nid_exam_video_info sv;
+    nid_exam_video_info_init(&sv);
+    nid_exam_get_video(src, 0, &sv);
+    char id[256];
+    free_video_id(dst, sv.id, id, sizeof id);
+    nid_exam_video_info nv = sv;
+    nv.id = id;
+    nv.path = video_path;
+    size_t vidx;
+    int rc = nid_exam_add_video(dst, &nv, &vidx);
+    if (rc != NID_OK) return cli_lib_error(rc, cmd);
+    for (size_t k = 0; k < sv.n_tracklets; k++) {
+        size_t t = sv.first_tracklet + k, dummy;
+        nid_tracklet_info ti;
+        nid_tracklet_info_init(&ti);
+        nid_exam_get_tracklet(src, t, &ti);
+        int64_t *frames = malloc(ti.n_key_frames * sizeof *frames);
+        nid_box *boxes = malloc(ti.n_key_frames * sizeof *boxes);
+        if (!frames || !boxes) {
+            free(frames);
+            free(boxes);
+            cli_error("%s: out of memory", cmd);
+            return CLI_EFAIL;
+        }
+        for (size_t q = 0; q < ti.n_key_frames; q++)
+            nid_exam_key_frame(src, t, q, &frames[q], &boxes[q]);
+        char tid[600];
+        snprintf(tid, sizeof tid, "%s", ti.id);
+        if (nid_exam_find_tracklet(dst, tid, &dummy) == NID_OK)
+            snprintf(tid, sizeof tid, "%s/%s", id, ti.id);
+        rc = nid_exam_add_tracklet(dst, vidx, tid, ti.nodule, frames, boxes,
+                                   ti.n_key_frames, NULL);
+        free(frames);
+        free(boxes);
+        if (rc != NID_OK) {
+            char what[1024];
+            snprintf(what, sizeof what, "%s: %s", cmd, annot_path);
+            return cli_lib_error(rc, what);
+        }
+    }
+    return CLI_OK;
+}
+
+int cli_exam_input_open(const cli_exam_input *in, const char *cmd,
+                        nid_exam **out)
+{
+    if (in->exam && (in->n_video || in->n_annot)) {
+        cli_error("%s: give either EXAM or --video/--annotations pairs, "
+                  "not both", cmd);
+        return CLI_EUSAGE;
+    }
+    if (!in->exam && !in->n_video && !in->n_annot) {
+        cli_error("%s: no exam given (EXAM, or --video FILE --annotations "
+                  "FILE; see --help)", cmd);
+        return CLI_EUSAGE;
+    }
+    if (in->exam) return cli_open_exam(in->exam, in->coco, out);
+    if (in->n_video != in->n_annot) {
+        cli_error("%s: %zu --video but %zu --annotations options; give one "
+                  "annotation file per video", cmd, in->n_video, in->n_annot);
+        return CLI_EUSAGE;
+    }
+    nid_exam *dst = NULL;
+    int rc = CLI_OK;
+    for (size_t i = 0; i < in->n_video && rc == CLI_OK; i++) {
+        struct stat st;
+        if (stat(in->video[i], &st) != 0) {
+            cli_error("%s: cannot open video %s: %s", cmd, in->video[i],
+                      strerror(errno));
+            rc = CLI_EINPUT;
+            break;
+        }
+        nid_exam *src = NULL;
+        int coco = in->coco || !is_exam_json(in->annot[i]);
+        rc = cli_open_exam(in->annot[i], coco, &src);
+        if (rc != CLI_OK) break;
+        if (!dst) {
+            /* the first annotation file names the exam, when it does */
+            nid_exam_info si;
+            nid_exam_info_init(&si);
+            nid_exam_get_info(src, &si);
+            int st2 = nid_exam_create(&dst, si.exam_id, si.patient_id,
+                                      si.date);
+            if (st2 != NID_OK) rc = cli_lib_error(st2, cmd);
+        }
+        if (rc == CLI_OK)
+            rc = merge_one(dst, src, in->video[i], in->annot[i], cmd);
+        nid_exam_free(src);
+    }
+    if (rc != CLI_OK) {
+        nid_exam_free(dst);
+        return rc;
+    }
+    *out = dst;
+    return CLI_OK;
+}
+
+/* ---- the model ---------------------------------------------------------- */
+
+#ifndef NID_CLI_DATADIR_REL
+#define NID_CLI_DATADIR_REL "../share"
+#endif
+
+static int is_file(const char *p)
+{
+    struct stat st;
+    return p && stat(p, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+/* Directory of the running executable, or "" when unknown. */
+static void exe_dir(char *buf, size_t cap)
+{
+    ssize_t n = readlink("/proc/self/exe", buf, cap - 1);
+    if (n <= 0 || (size_t)n >= cap - 1) {
+        buf[0] = '\0';
+        return;
+    }
+    buf[n] = '\0';
+    char *slash = strrchr(buf, '/');
+    if (slash) *slash = '\0';
+    else buf[0] = '\0';
+}
+
+/* The default model of a program run from its build tree: the source
+ * tree's file, so that a model dropped into models/ is used at once. An
+ * installed program never looks there. */
+static const char *build_tree_model(const char *dir)
+{
+#if defined(NID_CLI_BUILD_DIR) && defined(NID_CLI_SOURCE_MODEL)
+    static char path[PATH_MAX + 64];
+    char a[PATH_MAX], b[PATH_MAX];
+    if (realpath(dir, a) && realpath(NID_CLI_BUILD_DIR, b) && !strcmp(a, b))
+        return NID_CLI_SOURCE_MODEL;
+#ifdef NID_CLI_SOURCE_MODEL_REL
+    /* the whole tree copied elsewhere: same layout, another root */
+    snprintf(path, sizeof path, "%s/CMakeFiles", dir);
+    struct stat st;
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+        snprintf(path, sizeof path, "%s/%s", dir, NID_CLI_SOURCE_MODEL_REL);
+        return path;
+    }
+#endif
+#else
+    (void)dir;
+#endif
+    return NULL;
+}
+
+const char *cli_model_source_name(cli_model_source s)
+{
+    switch (s) {
+    case CLI_MODEL_OPTION: return "--model";
+    case CLI_MODEL_ENV: return "NODULEID_MODEL";
+    case CLI_MODEL_INSTALLED: return "installed default";
+    default: return "build tree default";
+    }
+}
+
+int cli_model_find(const char *option, const char **path,
+                   cli_model_source *source)
+{
+    if (option) {
+        if (!is_file(option)) {
+            cli_error("model %s (--model): %s", option,
+                      access(option, F_OK) == 0 ? "not a regular file"
+                                                : strerror(errno));
+            return CLI_EINPUT;
+        }
+        *path = option;
+        *source = CLI_MODEL_OPTION;
+        return CLI_OK;
+    }
+    const char *env = getenv("NODULEID_MODEL");
+    if (env && *env) {
+        if (!is_file(env)) {
+            cli_error("model %s (NODULEID_MODEL): %s", env,
+                      access(env, F_OK) == 0 ? "not a regular file"
+                                             : strerror(errno));
+            return CLI_EINPUT;
+        }
+        *path = env;
+        *source = CLI_MODEL_ENV;
+        return CLI_OK;
+    }
+    static char installed[PATH_MAX + 64];
+    char dir[PATH_MAX];
+    exe_dir(dir, sizeof dir);
+    snprintf(installed, sizeof installed, "%s/%s/noduleid/default.nidm", dir,
+             NID_CLI_DATADIR_REL);
+    if (dir[0] && is_file(installed)) {
+        /* show /usr/local/share/..., not /usr/local/bin/../share/... */
+        static char real[PATH_MAX];
+        *path = realpath(installed, real) ? real : installed;
+        *source = CLI_MODEL_INSTALLED;
+        return CLI_OK;
+    }
+    const char *bt = dir[0] ? build_tree_model(dir) : NULL;
+    if (bt && is_file(bt)) {
+        *path = bt;
+        *source = CLI_MODEL_BUILD_TREE;
+        return CLI_OK;
+    }
+    cli_error("no model: --model not given, NODULEID_MODEL not set, and no "
+              "default model at %s%s%s", installed, bt ? " or " : "",
+              bt ? bt : "");
+    return CLI_EINPUT;
+}
+
+int cli_model_open(const char *option, const char *device, int n_threads,
+                   nid_model **out, const char **path,
+                   cli_model_source *source)
+{
+    int rc = cli_model_find(option, path, source);
+    if (rc != CLI_OK) return rc;
+    nid_model_options mo;
+    nid_model_options_init(&mo);
+    if (device) {
+        if (strlen(device) >= sizeof mo.device) {
+            cli_error("--device: '%s' is too long", device);
+            return CLI_EUSAGE;
+        }
+        snprintf(mo.device, sizeof mo.device, "%s", device);
+    }
+    mo.n_threads = n_threads;
+    int st = nid_model_load(out, *path, &mo);
+    if (st != NID_OK) {
+        int lrc = cli_lib_error(st, "cannot load the model");
+        /* a package whose network disagrees with its metadata is a
+         * malformed input file too */
+        return st == NID_EMISMATCH ? CLI_EINPUT : lrc;
+    }
+    return CLI_OK;
+}
+
+/* ---- embedding an exam -------------------------------------------------- */
+
+void cli_embeddings_free(cli_embeddings *x)
+{
+    if (!x) return;
+    free(x->emb);
+    free(x->n_clips);
+    x->emb = NULL;
+    x->n_clips = NULL;
+}
+
+/* Grow *buf to hold n floats. */
+static int reserve(float **buf, size_t *cap, size_t n)
+{
+    if (n <= *cap) return 0;
+    float *nb = realloc(*buf, n * sizeof *nb);
+    if (!nb) return -1;
+    *buf = nb;
+    *cap = n;
+    return 0;
+}
+
+/* Embed tracklet t (of the open video v) into out[0..D-1]. */
+static int embed_one(const nid_model *m, nid_video *v, const nid_exam *e,
+                     size_t t, const nid_clip_options *o, size_t D,
+                     float **clips, size_t *clips_cap, float **win,
+                     size_t *win_cap, float *out, int32_t *n_clips,
+                     cli_embeddings *acc)
+{
+    nid_tracklet_info ti;
+    nid_tracklet_info_init(&ti);
+    nid_exam_get_tracklet(e, t, &ti);
+    char what[512];
+    snprintf(what, sizeof what, "tracklet %s", ti.id);
+    size_t nc, nf, nw;
+    int st = nid_clip_count(e, t, o, &nc, &nf);
+    if (st != NID_OK) return cli_lib_error(st, what);
+    if (!cli_mul_size(nc, D, &nw) || reserve(clips, clips_cap, nf) ||
+        reserve(win, win_cap, nw)) {
+        cli_error("%s: out of memory for %zu clips", what, nc);
+        return CLI_EFAIL;
+    }
+    double t0 = cli_now();
+    st = nid_clip_build(v, e, t, o, *clips, nf, NULL, NULL);
+    double t1 = cli_now();
+    acc->t_clips += t1 - t0;
+    if (st != NID_OK) {
+        int rc = cli_lib_error(st, what);
+        /* a tracklet that does not fit its video is an input problem */
+        return st == NID_EMISMATCH || st == NID_ERANGE ? CLI_EINPUT : rc;
+    }
+    st = nid_model_embed(m, *clips, nc, nf, *win, nw, NULL);
+    if (st == NID_OK && nc > 1) st = nid_model_pool(m, *win, nc, D, out, D);
+    else if (st == NID_OK) memcpy(out, *win, D * sizeof *out);
+    acc->t_embed += cli_now() - t1;
+    if (st != NID_OK) return cli_lib_error(st, what);
+    *n_clips = (int32_t)nc;
+    return CLI_OK;
+}
+
+int cli_embed_exam(const nid_model *m, const nid_exam *e,
+                   const nid_clip_options *opts, int quiet,
+                   cli_embeddings *out)
+{
+    nid_model_info mi;
+    nid_model_info_init(&mi);
+    nid_model_get_info(m, &mi);
+    nid_exam_info ei;
+    nid_exam_info_init(&ei);
+    nid_exam_get_info(e, &ei);
+    cli_embeddings r = {0};
+    r.n = ei.n_tracklets;
+    r.d = (size_t)mi.embed_dim;
+    if (r.n == 0) {
+        cli_error("the exam %s has no tracklets to embed",
+                  ei.source ? ei.source : "");
+        return CLI_EINPUT;
+    }
+    size_t total;
+    if (!cli_mul_size(r.n, r.d, &total) ||
+        !(r.emb = malloc(total * sizeof *r.emb)) ||
+        !(r.n_clips = malloc(r.n * sizeof *r.n_clips))) {
+        cli_embeddings_free(&r);
+        cli_error("out of memory for %zu embeddings", r.n);
+        return CLI_EFAIL;
+    }
+    float *clips = NULL, *win = NULL;
+    size_t clips_cap = 0, win_cap = 0, done = 0;
+    int rc = CLI_OK;
+    cli_progress bar;
+    cli_progress_begin(&bar, "embedding", r.n, quiet);
+    nid_video_options vo;
+    nid_video_options_init(&vo);
+    vo.format = NID_PIX_GRAY8;
+    for (size_t v = 0; v < ei.n_videos && rc == CLI_OK; v++) {
+        nid_exam_video_info vi;
+        nid_exam_video_info_init(&vi);
+        nid_exam_get_video(e, v, &vi);
+        if (vi.n_tracklets == 0) continue;
+        nid_video *vid = NULL;
+        double t0 = cli_now();
+        int st = nid_video_open(&vid, vi.resolved_path, &vo);
+        r.t_clips += cli_now() - t0;
+        if (st != NID_OK) {
+            char what[1024];
+            snprintf(what, sizeof what, "video %s", vi.id);
+            rc = cli_lib_error(st, what);
+            if (st == NID_ENOTSUP) rc = CLI_EFAIL;
+            break;
+        }
+        for (size_t k = 0; k < vi.n_tracklets && rc == CLI_OK; k++) {
+            size_t t = vi.first_tracklet + k;
+            nid_tracklet_info ti;
+            nid_tracklet_info_init(&ti);
+            nid_exam_get_tracklet(e, t, &ti);
+            cli_progress_update(&bar, done, ti.id);
+            rc = embed_one(m, vid, e, t, opts, r.d, &clips, &clips_cap, &win,
+                           &win_cap, r.emb + t * r.d, &r.n_clips[t], &r);
+            cli_progress_update(&bar, ++done, ti.id);
+        }
+        nid_video_free(vid);
+    }
+    cli_progress_end(&bar);
+    free(clips);
+    free(win);
+    if (rc != CLI_OK) {
+        cli_embeddings_free(&r);
+        return rc;
+    }
+    *out = r;
+    return CLI_OK;
+}
+
+/* ---- small helpers ------------------------------------------------------ */
+
+int cli_mul_size(size_t a, size_t b, size_t *out)
+{
+    if (a && b > SIZE_MAX / a) return 0;
+    *out = a * b;
+    return 1;
+}
+
+static int npy_write(const char *path, const char *descr, const void *x,
+                     size_t elem, size_t n, size_t d)
+{
+    char shape[64], hdr[256];
+    if (d) snprintf(shape, sizeof shape, "(%zu, %zu)", n, d);
+    else snprintf(shape, sizeof shape, "(%zu,)", n);
+    int len = snprintf(hdr, sizeof hdr,
+                       "{'descr': '%s', 'fortran_order': False, 'shape': %s, }",
+                       descr, shape);
+    /* pad with spaces so that the data starts at a multiple of 64 */
+    size_t total = 10 + (size_t)len + 1;
+    size_t pad = (64 - total % 64) % 64;
+    size_t hlen = (size_t)len + pad + 1;
+    size_t count;
+    if (!cli_mul_size(n, d ? d : 1, &count)) count = 0;
+    FILE *f = fopen(path, "wb");
+    if (!f) {
+        cli_error("cannot write %s: %s", path, strerror(errno));
+        return CLI_EFAIL;
+    }
+    unsigned char pre[10] = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0,
+                             (unsigned char)(hlen & 0xff),
+                             (unsigned char)(hlen >> 8)};
+    int ok = fwrite(pre, 1, 10, f) == 10 &&
+             fwrite(hdr, 1, (size_t)len, f) == (size_t)len;
+    for (size_t i = 0; ok && i < pad; i++) ok = fputc(' ', f) != EOF;
+    ok = ok && fputc('\n', f) != EOF;
+    ok = ok && (count == 0 || fwrite(x, elem, count, f) == count);
+    if (fclose(f) != 0) ok = 0;
+    if (!ok) {
+        cli_error("cannot write %s: %s", path, strerror(errno));
+        return CLI_EFAIL;
+    }
+    return CLI_OK;
+}
+
+int cli_npy_write_f32(const char *path, const float *x, size_t n, size_t d)
+{
+    return npy_write(path, "<f4", x, sizeof(float), n, d);
+}
+
+int cli_npy_write_i32(const char *path, const int32_t *x, size_t n)
+{
+    return npy_write(path, "<i4", x, sizeof(int32_t), n, 0);
+}
+
+int cli_parse_long(const char *cmd, const char *opt, const char *s, long lo,
+                   long hi, long *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < lo || v > hi) {
+        cli_error("%s: %s needs an integer in [%ld, %ld], got '%s'", cmd, opt,
+                  lo, hi, s);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+int cli_parse_double(const char *cmd, const char *opt, const char *s,
+                     double lo, double *out)
+{
+    char *end;
+    double v = strtod(s, &end);
+    if (end == s || *end || !isfinite(v) || v < lo) {
+        cli_error("%s: %s needs a number >= %g, got '%s'", cmd, opt, lo, s);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+int cli_make_dirs(const char *dir)
+{
+    char buf[PATH_MAX];
+    if (snprintf(buf, sizeof buf, "%s", dir) >= (int)sizeof buf) {
+        cli_error("directory name too long: %s", dir);
+        return -1;
+    }
+    for (char *p = buf + 1;; p++) {
+        if (*p == '/' || *p == '\0') {
+            char c = *p;
+            *p = '\0';
+            if (mkdir(buf, 0777) != 0 && errno != EEXIST) {
+                cli_error("cannot create %s: %s", buf, strerror(errno));
+                return -1;
+            }
+            *p = c;
+            if (!c) break;
+        }
+    }
+    struct stat st;
+    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        cli_error("%s exists and is not a directory", dir);
+        return -1;
+    }
+    return 0;
+}
+
+json_t *cli_nodule_json(int32_t nodule)
+{
+    return nodule >= 0 ? json_integer(nodule) : json_null();
+}
