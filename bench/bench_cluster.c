@@ -8,7 +8,8 @@
  *   bench_cluster --input X.npy --tau T [--reps R] [--threads T]
  *
  * The second form times every method on the given float32 .npy matrix
- * (cosine) and prints "method median_seconds k" lines; it is what
+ * (cosine), and the online clusterer fed every row in turn, and prints
+ * "method median_seconds k" lines; it is what
  * bench_cluster_sklearn.py calls to compare with scikit-learn on the same
  * data. The naive reference at n > 2000 is timed on a sample of rows and
  * scaled by the number of pairs unless --full-naive is given. */
@@ -265,6 +266,37 @@ static float *read_npy(const char *path, size_t *rows, size_t *cols)
     return x;
 }
 
+/* The online clusterer fed all n items one by one, then its labels: the
+ * whole stream's cost (O(n^2 d), one thread). */
+static double time_online(const float *x, size_t n, size_t d, float tau,
+                          int reps, int32_t *l, size_t *k)
+{
+    nid_cluster_options o;
+    nid_cluster_options_init(&o);
+    o.threshold = tau;
+    double *t = malloc((size_t)reps * sizeof *t);
+    for (int r = -1; r < reps; r++) { /* r = -1: warm-up */
+        double t0 = now();
+        nid_online *oc = NULL;
+        if (nid_online_create(&oc, d, &o) != NID_OK) {
+            fprintf(stderr, "nid_online_create: %s\n", nid_last_error());
+            exit(1);
+        }
+        for (size_t i = 0; i < n; i++)
+            if (nid_online_add(oc, x + i * d, NULL) != NID_OK) {
+                fprintf(stderr, "nid_online_add: %s\n", nid_last_error());
+                exit(1);
+            }
+        nid_online_labels(oc, 1, l, n, NULL);
+        *k = nid_online_n_clusters(oc);
+        nid_online_free(oc);
+        if (r >= 0) t[r] = now() - t0;
+    }
+    double m = median(t, reps);
+    free(t);
+    return m;
+}
+
 static int bench_input(const char *path, float tau, int reps, int threads)
 {
     size_t n, d;
@@ -280,6 +312,10 @@ static int bench_input(const char *path, float tau, int reps, int threads)
         double t = time_cluster(x, n, d, m, tau, threads, reps, l, &k);
         printf("%s %.9f %zu\n", nid_cluster_method_name(m), t, k);
     }
+    size_t k = 0;
+    /* tens of seconds per stream at n = 10 000: one timed run there */
+    double t = time_online(x, n, d, tau, n > 3000 ? 1 : reps, l, &k);
+    printf("online %.9f %zu\n", t, k);
     free(x);
     free(l);
     return 0;

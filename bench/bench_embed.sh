@@ -8,8 +8,12 @@
 #
 # Packages (random weights, made once with training/noduleid_models/export.py
 # and cached in ${NID_BENCH_DIR:-/tmp/nid_bench_embed}):
+#   default  the default model's shape: compact, 3 x 8 x 128 x 64, 8 clips per call
+#            (NID_BENCH_DEFAULT_MODEL=PATH times that package instead, e.g. the
+#            trained runs/cm-default/model.nidm; its own input size is used)
 #   compact  R(2+1)D compact (widths 16..128), 3 x 16 x 256 x 128, 4 clips per call
 #   r18      R(2+1)D-18,                       3 x 16 x 256 x 128, 1 clip per call
+# NID_BENCH_ARCHS (default "default compact r18") picks some of them.
 # Configurations: C optimize=1 (the default: optimize_for_inference at
 # load), C optimize=0 (the frozen module as stored), Python on the same
 # module both ways, and the eager nn.Module. Each run is a fresh process
@@ -34,11 +38,30 @@ BENCH="$BUILD/bench/bench_embed"
 mkdir -p "$DIR"
 export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
 
-for arch in compact r18; do
-  if [ ! -s "$DIR/$arch.nidm" ]; then
-    (cd "$top" && $PY -m training.noduleid_models.export --arch "$arch" \
-       --random-init --bn-warmup 0 --frames 16 --height 256 --width 128 \
-       --out "$DIR/$arch.nidm" >/dev/null)
+ARCHS=${NID_BENCH_ARCHS:-default compact r18}
+# name -> "arch frames height width clips-per-call"
+shape_of() {
+  case $1 in
+    default) echo "compact 8 128 64 8" ;;
+    compact) echo "compact 16 256 128 4" ;;
+    r18) echo "r18 16 256 128 1" ;;
+    *) echo "bench_embed.sh: unknown configuration $1" >&2; exit 2 ;;
+  esac
+}
+pkg_of() {
+  if [ "$1" = default ] && [ -n "${NID_BENCH_DEFAULT_MODEL:-}" ]; then
+    echo "$NID_BENCH_DEFAULT_MODEL"
+  else
+    echo "$DIR/$1.nidm"
+  fi
+}
+for name in $ARCHS; do
+  set -- $(shape_of "$name")
+  pkg=$(pkg_of "$name")
+  if [ ! -s "$pkg" ]; then
+    (cd "$top" && $PY -m training.noduleid_models.export --arch "$1" \
+       --random-init --bn-warmup 0 --frames "$2" --height "$3" --width "$4" \
+       --out "$pkg" >/dev/null)
   fi
 done
 
@@ -49,12 +72,15 @@ peak=$($PY "$top/bench/bench_embed.py" peak --threads "$THREADS" --repeats "$REP
 echo "$peak"
 gpeak=$(echo "$peak" | field gflops)
 
-for arch in compact r18; do
-  pkg="$DIR/$arch.nidm"
-  clips=1
-  [ "$arch" = compact ] && clips=4
+for arch in $ARCHS; do
+  set -- $(shape_of "$arch")
+  pkg=$(pkg_of "$arch")
+  clips=$5
+  shape=$($PY -c "import sys; sys.path.insert(0, '$top/bench'); import bench_embed as b; \
+i = b.meta_of(sys.argv[1])[1]['input']; print('%dx%dx%dx%d' % (i['channels'], i['frames'], \
+i['height'], i['width']))" "$pkg")
   flops=$($PY "$top/bench/bench_embed.py" flops "$pkg" | field flops)
-  echo "== $arch: 3x16x256x128, $clips clip(s) per call, $THREADS threads," \
+  echo "== $arch ($(basename "$pkg")): $shape, $clips clip(s) per call, $THREADS threads," \
        "$(awk -v f="$flops" 'BEGIN { printf "%.1f GFLOP/clip", f / 1e9 }')," \
        "$ROUNDS rounds x $REPEATS calls"
   log="$DIR/$arch.log"

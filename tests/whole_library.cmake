@@ -61,4 +61,17 @@ if(NID_WITH_VIDEO AND NID_WITH_TORCH AND NID_BUILD_PYTHON AND NOT NID_SANITIZE)
     FIXTURES_REQUIRED nid_python
     TIMEOUT 300
     ENVIRONMENT "PYTHONPATH=${NID_TRAIN_PY_WORK}/site;LD_LIBRARY_PATH=${NID_TRAIN_PY_WORK}/prefix/${CMAKE_INSTALL_LIBDIR};PYTHONDONTWRITEBYTECODE=1;OMP_WAIT_POLICY=PASSIVE")
+
+  # The evaluation commands (evaluation/, issue 9): `reid` and `cluster` on
+  # the phantom `ci` set with random-weight CM/VM packages; the tables are
+  # recomputed from the written per-pair scores and per-tracklet labels
+  # (scikit-learn AUC, numpy DeLong, brute-force pair counts and BCubed).
+  add_test(NAME evaluation
+    COMMAND ${NID_TEST_PYTHON} -m pytest -q -p no:cacheprovider
+            ${PROJECT_SOURCE_DIR}/evaluation/tests
+    WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
+  set_tests_properties(evaluation PROPERTIES
+    FIXTURES_REQUIRED nid_python
+    TIMEOUT 300
+    ENVIRONMENT "PYTHONPATH=${NID_TRAIN_PY_WORK}/site;LD_LIBRARY_PATH=${NID_TRAIN_PY_WORK}/prefix/${CMAKE_INSTALL_LIBDIR};PYTHONDONTWRITEBYTECODE=1;OMP_WAIT_POLICY=PASSIVE;MPLBACKEND=Agg")
 endif()
