@@ -964,6 +964,10 @@ typedef struct nid_model_options {
                             1.5x faster for R(2+1)D-18); 0: run as stored */
     int32_t max_batch;   /* clips per forward pass in the embed calls,
                             bounding activation memory; <= 0: 4 (default) */
+    size_t  clip_memory; /* bytes of clips nid_model_embed_tracklet() holds
+                            at once: the windows of a long tracklet are
+                            built and embedded a chunk at a time (at least
+                            max_batch clips); 0: 128 MiB (default)       */
 } nid_model_options;
 
 NID_API void nid_model_options_init(nid_model_options *opts);

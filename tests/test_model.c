@@ -388,6 +388,25 @@ START_TEST(windows_are_pooled)
     ck_assert(fabs(norm(pooled, D) - 1.0) < 1e-6);
     /* pooling is not the embedding of any single window */
     ck_assert(cosd(pooled, we, D) < 0.99999);
+    /* a tiny clip_memory: the windows are built and embedded two at a time
+     * (chunks of max_batch clips, frames at chunk borders decoded twice) */
+    nid_model_options co;
+    nid_model_options_init(&co);
+    ck_assert_uint_eq(co.clip_memory, 0);
+    co.n_threads = 2;
+    co.max_batch = 2;
+    co.clip_memory = 1;
+    nid_model *mc = NULL;
+    ck_assert_int_eq(nid_model_load(&mc, model_path("cm.nidm"), &co), NID_OK);
+    float chunked[D];
+    size_t used2 = 0;
+    ck_assert_int_eq(nid_model_embed_tracklet(mc, v, ex, 1, &wo, chunked, D,
+                                              &used2), NID_OK);
+    ck_assert_uint_eq(used2, nw);
+    for (size_t k = 0; k < D; k++)
+        ck_assert_msg(fabsf(chunked[k] - pooled[k]) < 1e-5f, "chunked k %zu: "
+                      "%g vs %g", k, (double)chunked[k], (double)pooled[k]);
+    nid_model_free(mc);
     free(w);
     free(we);
     nid_exam_free(ex);

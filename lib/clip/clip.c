@@ -317,6 +317,15 @@ int nid_clip_build(nid_video *video, const nid_exam *e, size_t t,
                    const nid_clip_options *opts, float *out, size_t out_cap,
                    size_t *n_clips, size_t *needed)
 {
+    return nid_clip_build_range(video, e, t, opts, 0, SIZE_MAX, out, out_cap,
+                                n_clips, needed);
+}
+
+int nid_clip_build_range(nid_video *video, const nid_exam *e, size_t t,
+                         const nid_clip_options *opts, size_t k0, size_t k1,
+                         float *out, size_t out_cap, size_t *n_clips,
+                         size_t *needed)
+{
     static const char fn[] = "nid_clip_build";
     nid_clip_options defaults;
     nid_clip_options_init(&defaults);
@@ -329,11 +338,16 @@ int nid_clip_build(nid_video *video, const nid_exam *e, size_t t,
     if (rc == NID_OK) rc = get_trk(e, t, fn, &trk);
     if (rc == NID_OK) rc = sizes(trk, opts, fn, &n, &total);
     if (rc != NID_OK) return rc;
+    if (k1 > n) k1 = n;
+    if (k0 >= k1)
+        return nid_fail(NID_ERANGE, "%s: tracklet \"%s\": clips [%zu, %zu) "
+                        "of %zu", fn, trk->id, k0, k1, n);
+    total = total / n * (k1 - k0);
     if (out_cap < total) {
         if (needed) *needed = total;
         return nid_fail(NID_EBUFSIZE, "%s: tracklet \"%s\": out has room "
                         "for %zu floats, needs %zu (%zu clips x %d x %d x "
-                        "%d x %d)", fn, trk->id, out_cap, total, n,
+                        "%d x %d)", fn, trk->id, out_cap, total, k1 - k0,
                         (int)opts->channels, (int)opts->frames,
                         (int)opts->height, (int)opts->width);
     }
@@ -345,7 +359,7 @@ int nid_clip_build(nid_video *video, const nid_exam *e, size_t t,
     const size_t T = (size_t)opts->frames;
     const size_t hw = (size_t)opts->height * (size_t)opts->width;
     size_t n_slots;
-    if (!nid_mul_size(n, T, &n_slots))
+    if (!nid_mul_size(k1 - k0, T, &n_slots))
         return nid_fail(NID_ENOMEM, "%s: too many clips", fn);
     slot *slots = malloc(n_slots * sizeof *slots);
     int64_t *fr = malloc(T * sizeof *fr);
@@ -354,10 +368,10 @@ int nid_clip_build(nid_video *video, const nid_exam *e, size_t t,
         free(fr);
         return nid_fail(NID_ENOMEM, "%s: out of memory", fn);
     }
-    for (size_t k = 0; k < n; k++) {
+    for (size_t k = k0; k < k1; k++) {
         clip_frames(trk, opts, k, fr);
         for (size_t i = 0; i < T; i++)
-            slots[k * T + i] = (slot){fr[i], k * T + i};
+            slots[(k - k0) * T + i] = (slot){fr[i], (k - k0) * T + i};
     }
     /* decode in increasing frame order, each frame once; resample into
      * the frame's first slot, copy to its other slots */
@@ -389,7 +403,7 @@ int nid_clip_build(nid_video *video, const nid_exam *e, size_t t,
     free(slots);
     free(fr);
     if (rc != NID_OK) return rc;
-    if (n_clips) *n_clips = n;
+    if (n_clips) *n_clips = k1 - k0;
     if (needed) *needed = total;
     nid_clear_error();
     return NID_OK;

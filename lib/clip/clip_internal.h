@@ -59,6 +59,16 @@ int nid_resize_crop(nid_resize_ws *ws, const nid_frame *frame,
 
 void nid_resize_ws_free(nid_resize_ws *ws);
 
+/* nid_clip_build() for clips [k0, k1) of the tracklet only (k1 is capped at
+ * the clip count; k0 >= k1 is NID_ERANGE): out receives k1 - k0 clips and
+ * *n_clips / *needed describe those. Lets a caller build the windows of a
+ * long tracklet a batch at a time (frames shared by two batches are decoded
+ * twice). Errors and checks as nid_clip_build(), reported under its name. */
+int nid_clip_build_range(nid_video *video, const nid_exam *exam, size_t t,
+                         const nid_clip_options *opts, size_t k0, size_t k1,
+                         float *out, size_t out_cap, size_t *n_clips,
+                         size_t *needed);
+
 #ifdef __cplusplus
 }
 #endif

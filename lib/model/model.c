@@ -10,6 +10,7 @@
  * threads at once.
  */
 #include "model_internal.h"
+#include "clip/clip_internal.h"
 
 #include <errno.h>
 #include <math.h>
@@ -19,6 +20,12 @@
 #include <sys/stat.h>
 
 #define DEFAULT_MAX_BATCH 4
+
+/* nid_model_embed_tracklet() builds the windows of a long tracklet a chunk
+ * at a time: about this many bytes of clips, and at least max_batch clips
+ * (R(2+1)D-18 clips are 6.3 MB: 2000 frames in windows of 16 every 8 would
+ * otherwise need 1.6 GB at once). */
+#define DEFAULT_CLIP_MEMORY ((size_t)128 << 20)
 /* Pairs per verify call in the comparison functions: bounds the two
  * 2*K x D input matrices. */
 #define VERIFY_CHUNK 2048
@@ -31,6 +38,7 @@ struct nid_model {
     char           device[32];
     int            n_threads;
     int            max_batch;
+    size_t         clip_memory;  /* options.clip_memory, resolved */
     size_t         clip_floats; /* C*T*H*W */
 };
 
@@ -256,6 +264,7 @@ int nid_model_load(nid_model **out, const char *path,
     }
     sprintf(ctx, "%s: %s", fn, path);
     m->n_threads = opts->n_threads > 0 ? opts->n_threads : nid_default_threads();
+    m->clip_memory = opts->clip_memory > 0 ? opts->clip_memory : DEFAULT_CLIP_MEMORY;
     m->max_batch = opts->max_batch > 0 ? opts->max_batch : DEFAULT_MAX_BATCH;
 
     size_t meta_len = 0;
@@ -578,23 +587,30 @@ int nid_model_embed_tracklet(const nid_model *m, nid_video *video,
     size_t nc = 0, nf = 0;
     int rc = nid_clip_count(exam, t, opts, &nc, &nf);
     if (rc) return rc;
-    size_t bytes = 0;
-    float *clips = nid_mul_size(nf, sizeof(float), &bytes) ? malloc(bytes) : NULL;
+    /* clips per chunk: whole batches, within TRACKLET_CHUNK_BYTES */
+    const size_t per = nf / nc, batch = (size_t)m->max_batch;
+    size_t chunk = m->clip_memory / (per * sizeof(float));
+    chunk = chunk < batch ? batch : chunk / batch * batch;
+    if (chunk > nc) chunk = nc;
+    float *clips = malloc(chunk * per * sizeof *clips); /* <= nf: no overflow */
     float *e = NULL;
     size_t ne;
     if (!clips || !nid_mul_size(nc, dim, &ne) || !(e = malloc(ne * sizeof *e))) {
         free(clips);
         return nid_fail(NID_ENOMEM, "%s: out of memory for %zu clips of tracklet "
-                        "%zu (%zu floats)", fn, nc, t, nf);
+                        "%zu (%zu floats)", fn, chunk, t, chunk * per);
     }
-    size_t built = 0;
-    rc = nid_clip_build(video, exam, t, opts, clips, nf, &built, NULL);
-    if (!rc && built != nc)
-        rc = nid_fail(NID_EINTERNAL, "%s: nid_clip_build made %zu clips, "
-                      "nid_clip_count said %zu", fn, built, nc);
     char ctx[512];
     snprintf(ctx, sizeof ctx, "%s: model %s, tracklet %zu", fn, m->path, t);
-    if (!rc) rc = embed_batches(m, clips, nc, e, fn, ctx);
+    for (size_t k0 = 0; k0 < nc && !rc; k0 += chunk) {
+        size_t k1 = nc - k0 < chunk ? nc : k0 + chunk, built = 0;
+        rc = nid_clip_build_range(video, exam, t, opts, k0, k1, clips,
+                                  chunk * per, &built, NULL);
+        if (!rc && built != k1 - k0)
+            rc = nid_fail(NID_EINTERNAL, "%s: nid_clip_build made %zu clips, "
+                          "expected %zu", fn, built, k1 - k0);
+        if (!rc) rc = embed_batches(m, clips, k1 - k0, e + k0 * dim, fn, ctx);
+    }
     float *pooled = NULL;
     if (!rc && !(pooled = malloc(dim * sizeof *pooled)))
         rc = nid_fail(NID_ENOMEM, "%s: out of memory", fn);
