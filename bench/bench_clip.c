@@ -76,12 +76,9 @@ static void die(const char *what, int rc)
     exit(1);
 }
 
-/* Our pipeline over the whole video; returns seconds, frames in *n_out. */
-static double run_ours(const char *path, nid_box box, int threads,
-                       const nid_clip_options *o, float *buf, int64_t *n_out,
-                       double *checksum)
+/* Open the video decoding to GRAY8 on `threads` threads (exits on error). */
+static nid_video *open_gray(const char *path, int threads, nid_video_info *vi)
 {
-    double t0 = now(), c0 = cpu_self();
     nid_video_options vo;
     nid_video_options_init(&vo);
     vo.format = NID_PIX_GRAY8;
@@ -89,9 +86,19 @@ static double run_ours(const char *path, nid_box box, int threads,
     nid_video *v = NULL;
     int rc = nid_video_open(&v, path, &vo);
     if (rc != NID_OK) die("open", rc);
+    nid_video_info_init(vi);
+    nid_video_get_info(v, vi);
+    return v;
+}
+
+/* Our pipeline over the whole video; returns seconds, frames in *n_out. */
+static double run_ours(const char *path, nid_box box, int threads,
+                       const nid_clip_options *o, float *buf, int64_t *n_out,
+                       double *checksum)
+{
+    double t0 = now(), c0 = cpu_self();
     nid_video_info vi;
-    nid_video_info_init(&vi);
-    nid_video_get_info(v, &vi);
+    nid_video *v = open_gray(path, threads, &vi);
     /* one tracklet per chunk of CHUNK frames, each one clip of its length */
     nid_exam *e = NULL;
     nid_exam_create(&e, NULL, NULL, NULL);
@@ -108,8 +115,8 @@ static double run_ours(const char *path, nid_box box, int threads,
         nid_box bx[2] = {box, box};
         char id[32];
         snprintf(id, sizeof id, "c%lld", (long long)s);
-        rc = nid_exam_add_tracklet(e, 0, id, -1, fr, bx, s == end ? 1 : 2,
-                                   NULL);
+        int rc = nid_exam_add_tracklet(e, 0, id, -1, fr, bx,
+                                       s == end ? 1 : 2, NULL);
         if (rc != NID_OK) die("add_tracklet", rc);
         nid_clip_options oc = *o;
         oc.frames = (int32_t)(end - s + 1);
@@ -131,19 +138,12 @@ static double run_ours(const char *path, nid_box box, int threads,
 static double run_decode(const char *path, int threads)
 {
     double t0 = now(), c0 = cpu_self();
-    nid_video_options vo;
-    nid_video_options_init(&vo);
-    vo.format = NID_PIX_GRAY8;
-    vo.n_threads = threads;
-    nid_video *v = NULL;
-    int rc = nid_video_open(&v, path, &vo);
-    if (rc != NID_OK) die("open", rc);
     nid_video_info vi;
-    nid_video_info_init(&vi);
-    nid_video_get_info(v, &vi);
+    nid_video *v = open_gray(path, threads, &vi);
     for (int64_t i = 0; i < vi.n_frames; i++) {
         nid_frame f;
-        if ((rc = nid_video_frame(v, i, &f)) != NID_OK) die("frame", rc);
+        int rc = nid_video_frame(v, i, &f);
+        if (rc != NID_OK) die("frame", rc);
     }
     nid_video_free(v);
     last_cpu = cpu_self() - c0;

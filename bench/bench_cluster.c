@@ -20,6 +20,7 @@
 #include <time.h>
 
 #include "noduleid.h"
+#include "npy_io.h"
 
 static double now(void)
 {
@@ -240,32 +241,6 @@ static void bench_size(size_t n, size_t d, int threads, int full_naive)
 
 /* ---- --input mode -------------------------------------------------------- */
 
-static float *read_npy(const char *path, size_t *rows, size_t *cols)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    char hdr[512];
-    unsigned char pre[10];
-    float *x = NULL;
-    if (fread(pre, 1, 10, f) == 10 && memcmp(pre, "\x93NUMPY\x01", 7) == 0) {
-        size_t hl = pre[8] | (size_t)pre[9] << 8;
-        if (hl < sizeof hdr && fread(hdr, 1, hl, f) == hl) {
-            hdr[hl] = 0;
-            const char *s = strstr(hdr, "'shape': (");
-            if (strstr(hdr, "'<f4'") && s &&
-                sscanf(s, "'shape': (%zu, %zu)", rows, cols) == 2) {
-                x = malloc(*rows * *cols * sizeof *x);
-                if (x && fread(x, sizeof *x, *rows * *cols, f) != *rows * *cols) {
-                    free(x);
-                    x = NULL;
-                }
-            }
-        }
-    }
-    fclose(f);
-    return x;
-}
-
 /* The online clusterer fed all n items one by one, then its labels: the
  * whole stream's cost (O(n^2 d), one thread). */
 static double time_online(const float *x, size_t n, size_t d, float tau,
@@ -300,7 +275,7 @@ static double time_online(const float *x, size_t n, size_t d, float tau,
 static int bench_input(const char *path, float tau, int reps, int threads)
 {
     size_t n, d;
-    float *x = read_npy(path, &n, &d);
+    float *x = npy_read_f32_2d(path, &n, &d);
     if (!x) {
         fprintf(stderr, "bench_cluster: cannot read %s (float32 2-D .npy)\n",
                 path);

@@ -21,60 +21,7 @@
 #include <string.h>
 
 #include "noduleid.h"
-
-static float *read_npy(const char *path, size_t *rows, size_t *cols)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    unsigned char pre[10];
-    float *data = NULL;
-    char *hdr = NULL;
-    if (fread(pre, 1, 10, f) != 10 || memcmp(pre, "\x93NUMPY", 6) != 0)
-        goto out;
-    size_t hlen = pre[8] | (size_t)pre[9] << 8;
-    if (pre[6] != 1) { /* version 2/3: 4-byte header length */
-        unsigned char more[2];
-        if (fread(more, 1, 2, f) != 2) goto out;
-        hlen |= (size_t)more[0] << 16 | (size_t)more[1] << 24;
-    }
-    hdr = calloc(1, hlen + 1);
-    if (!hdr || fread(hdr, 1, hlen, f) != hlen) goto out;
-    if (!strstr(hdr, "'<f4'") || strstr(hdr, "'fortran_order': True"))
-        goto out;
-    const char *sh = strstr(hdr, "'shape': (");
-    if (!sh || sscanf(sh, "'shape': (%zu, %zu)", rows, cols) != 2) goto out;
-    data = malloc(*rows * *cols * sizeof *data + 1);
-    if (data && fread(data, sizeof *data, *rows * *cols, f) != *rows * *cols) {
-        free(data);
-        data = NULL;
-    }
-out:
-    free(hdr);
-    fclose(f);
-    return data;
-}
-
-static int write_npy(const char *path, const float *x, size_t rows,
-                     size_t cols)
-{
-    char hdr[128];
-    int len = snprintf(hdr, sizeof hdr,
-                       "{'descr': '<f4', 'fortran_order': False, "
-                       "'shape': (%zu, %zu), }", rows, cols);
-    int total = 10 + len + 1;
-    int pad = (64 - total % 64) % 64;
-    FILE *f = fopen(path, "wb");
-    if (!f) return 0;
-    unsigned hl = (unsigned)(len + pad + 1);
-    fwrite("\x93NUMPY\x01\x00", 1, 8, f);
-    fputc((int)(hl & 0xff), f);
-    fputc((int)(hl >> 8), f);
-    fwrite(hdr, 1, (size_t)len, f);
-    for (int i = 0; i < pad; i++) fputc(' ', f);
-    fputc('\n', f);
-    size_t w = fwrite(x, sizeof *x, rows * cols, f);
-    return fclose(f) == 0 && w == rows * cols;
-}
+#include "npy_io.h"
 
 static int parse_metric(const char *s)
 {
@@ -104,7 +51,7 @@ static int run_command(int argc, char **argv)
     }
     const char *mode = argv[1];
     size_t n, d;
-    float *x = read_npy(argv[2], &n, &d);
+    float *x = npy_read_f32_2d(argv[2], &n, &d);
     if (!x) {
         fprintf(stderr, "cluster_driver: cannot read %s\n", argv[2]);
         return 1;
@@ -115,10 +62,11 @@ static int run_command(int argc, char **argv)
     int rc = 0;
     if (strcmp(mode, "distmat") == 0 && argc == 6) {
         float *D = malloc(n * n * sizeof *D);
+        size_t shape[2] = {n, n};
         if (nid_distance_matrix(x, n, d, parse_metric(argv[3]), atoi(argv[4]),
                                 D, n * n, NULL) != NID_OK)
             rc = fail("nid_distance_matrix");
-        else if (!write_npy(argv[5], D, n, n))
+        else if (!npy_write_f32(argv[5], D, shape, 2))
             rc = fail("write");
         free(D);
     } else if (strcmp(mode, "cluster") == 0 && argc >= 8) {

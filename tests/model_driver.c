@@ -22,80 +22,7 @@
 
 #include "model_fixture.h"
 #include "noduleid.h"
-
-#define MAX_DIMS 8
-
-static float *read_npy(const char *path, size_t *shape, int *ndim, size_t *total)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    unsigned char pre[10];
-    float *data = NULL;
-    char *hdr = NULL;
-    if (fread(pre, 1, 10, f) != 10 || memcmp(pre, "\x93NUMPY", 6) != 0)
-        goto out;
-    size_t hlen = pre[8] | (size_t)pre[9] << 8;
-    if (pre[6] != 1) {
-        unsigned char more[2];
-        if (fread(more, 1, 2, f) != 2) goto out;
-        hlen |= (size_t)more[0] << 16 | (size_t)more[1] << 24;
-    }
-    hdr = calloc(1, hlen + 1);
-    if (!hdr || fread(hdr, 1, hlen, f) != hlen) goto out;
-    if (!strstr(hdr, "'<f4'") || strstr(hdr, "'fortran_order': True"))
-        goto out;
-    const char *sh = strstr(hdr, "'shape': (");
-    if (!sh) goto out;
-    sh += strlen("'shape': (");
-    *ndim = 0;
-    *total = 1;
-    while (*sh && *sh != ')' && *ndim < MAX_DIMS) {
-        char *end;
-        size_t v = strtoull(sh, &end, 10);
-        if (end == sh) break;
-        shape[(*ndim)++] = v;
-        *total *= v;
-        sh = end;
-        while (*sh == ',' || *sh == ' ') sh++;
-    }
-    data = malloc(*total * sizeof *data + 1);
-    if (data && fread(data, sizeof *data, *total, f) != *total) {
-        free(data);
-        data = NULL;
-    }
-out:
-    free(hdr);
-    fclose(f);
-    return data;
-}
-
-static int write_npy(const char *path, const float *x, const size_t *shape,
-                     int ndim)
-{
-    char hdr[256], dims[160] = "";
-    size_t total = 1;
-    for (int i = 0; i < ndim; i++) {
-        size_t l = strlen(dims);
-        snprintf(dims + l, sizeof dims - l, "%zu,%s", shape[i],
-                 i + 1 < ndim ? " " : "");
-        total *= shape[i];
-    }
-    if (ndim > 1) dims[strlen(dims) - 1] = '\0'; /* (a, b) ; (a,) */
-    int len = snprintf(hdr, sizeof hdr, "{'descr': '<f4', 'fortran_order': "
-                       "False, 'shape': (%s), }", dims);
-    int pad = (64 - (10 + len + 1) % 64) % 64;
-    FILE *f = fopen(path, "wb");
-    if (!f) return 0;
-    unsigned hl = (unsigned)(len + pad + 1);
-    fwrite("\x93NUMPY\x01\x00", 1, 8, f);
-    fputc((int)(hl & 0xff), f);
-    fputc((int)(hl >> 8), f);
-    fwrite(hdr, 1, (size_t)len, f);
-    for (int i = 0; i < pad; i++) fputc(' ', f);
-    fputc('\n', f);
-    size_t w = fwrite(x, sizeof *x, total, f);
-    return fclose(f) == 0 && w == total;
-}
+#include "npy_io.h"
 
 static int fail(const char *what, int rc)
 {
@@ -132,9 +59,9 @@ static int cmd_info(nid_model *m)
 
 static int cmd_embed(nid_model *m, const char *in, const char *out)
 {
-    size_t shape[MAX_DIMS], total;
+    size_t shape[NPY_MAX_DIMS], total;
     int nd;
-    float *x = read_npy(in, shape, &nd, &total);
+    float *x = npy_read_f32(in, shape, &nd, &total);
     if (!x || nd < 1) {
         fprintf(stderr, "model_driver: cannot read %s\n", in);
         free(x);
@@ -152,7 +79,7 @@ static int cmd_embed(nid_model *m, const char *in, const char *out)
         return fail("embed", rc);
     }
     size_t es[2] = {n, d};
-    int ok = write_npy(out, e, es, 2);
+    int ok = npy_write_f32(out, e, es, 2);
     free(e);
     return ok ? 0 : 1;
 }
@@ -162,10 +89,28 @@ static int save(const char *dir, const char *name, const float *x,
 {
     char path[1024];
     snprintf(path, sizeof path, "%s/%s", dir, name);
-    if (!write_npy(path, x, shape, nd)) {
+    if (!npy_write_f32(path, x, shape, nd)) {
         fprintf(stderr, "model_driver: cannot write %s\n", path);
         return 0;
     }
+    return 1;
+}
+
+/* nid_model_compare_matrix and nid_model_distance_matrix of emb (nt x d)
+ * in `mode`, written to DIR/<sim>.npy and DIR/<dist>.npy through mat
+ * (nt x nt floats). Returns 1, or 0 after printing the error. */
+static int save_matrices(nid_model *m, const float *emb, size_t nt, size_t d,
+                         int mode, const char *dir, const char *sim,
+                         const char *dist, float *mat)
+{
+    size_t ms[2] = {nt, nt};
+    char name[64];
+    int rc = nid_model_compare_matrix(m, emb, nt, d, mode, mat, nt * nt, NULL);
+    snprintf(name, sizeof name, "%s.npy", sim);
+    if (rc || !save(dir, name, mat, ms, 2)) { fail(sim, rc); return 0; }
+    rc = nid_model_distance_matrix(m, emb, nt, d, mode, mat, nt * nt, NULL);
+    snprintf(name, sizeof name, "%s.npy", dist);
+    if (rc || !save(dir, name, mat, ms, 2)) { fail(dist, rc); return 0; }
     return 1;
 }
 
@@ -207,7 +152,7 @@ static int cmd_fixture(nid_model *m, const char *dir)
     }
     size_t cs[5] = {nt, (size_t)co.channels, (size_t)co.frames,
                     (size_t)co.height, (size_t)co.width};
-    size_t es[2] = {nt, d}, ms[2] = {nt, nt};
+    size_t es[2] = {nt, d};
     if (!save(dir, "clips.npy", clips, cs, 5) || !save(dir, "emb.npy", emb, es, 2))
         goto out;
 
@@ -227,12 +172,9 @@ static int cmd_fixture(nid_model *m, const char *dir)
     if (!save(dir, "windows.npy", win, ws, 5) || !save(dir, "pooled.npy", wemb, ps, 1))
         goto out;
 
-    rc = nid_model_compare_matrix(m, emb, nt, d, NID_COMPARE_COSINE, mat,
-                                  nt * nt, NULL);
-    if (rc || !save(dir, "cos.npy", mat, ms, 2)) { fail("cos", rc); goto out; }
-    rc = nid_model_distance_matrix(m, emb, nt, d, NID_COMPARE_COSINE, mat,
-                                   nt * nt, NULL);
-    if (rc || !save(dir, "dcos.npy", mat, ms, 2)) { fail("dcos", rc); goto out; }
+    if (!save_matrices(m, emb, nt, d, NID_COMPARE_COSINE, dir, "cos", "dcos",
+                       mat))
+        goto out;
     if (info.has_verify) {
         float a[3 * 4096], b[3 * 4096], p[3];
         if (d > 4096) goto out;
@@ -243,12 +185,9 @@ static int cmd_fixture(nid_model *m, const char *dir)
         rc = nid_model_verify(m, a, b, 3, d, p, 3);
         size_t s3[1] = {3};
         if (rc || !save(dir, "p.npy", p, s3, 1)) { fail("verify", rc); goto out; }
-        rc = nid_model_compare_matrix(m, emb, nt, d, NID_COMPARE_VERIFY, mat,
-                                      nt * nt, NULL);
-        if (rc || !save(dir, "ver.npy", mat, ms, 2)) { fail("ver", rc); goto out; }
-        rc = nid_model_distance_matrix(m, emb, nt, d, NID_COMPARE_VERIFY, mat,
-                                       nt * nt, NULL);
-        if (rc || !save(dir, "dver.npy", mat, ms, 2)) { fail("dver", rc); goto out; }
+        if (!save_matrices(m, emb, nt, d, NID_COMPARE_VERIFY, dir, "ver",
+                           "dver", mat))
+            goto out;
     }
     printf("windows=%zu\n", used);
     ret = 0;

@@ -52,26 +52,27 @@ endif()
 # python_binding_build fixture (bindings/python/CMakeLists.txt); needs
 # FFmpeg and libtorch, so only in the full, unsanitized build.
 if(NID_WITH_VIDEO AND NID_WITH_TORCH AND NID_BUILD_PYTHON AND NOT NID_SANITIZE)
-  set(NID_TRAIN_PY_WORK ${PROJECT_BINARY_DIR}/bindings/python/python-test)
-  add_test(NAME training
-    COMMAND ${NID_TEST_PYTHON} -m pytest -q -p no:cacheprovider
-            ${PROJECT_SOURCE_DIR}/training/tests
-    WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
-  set_tests_properties(training PROPERTIES
-    FIXTURES_REQUIRED nid_python
-    TIMEOUT 300
-    ENVIRONMENT "PYTHONPATH=${NID_TRAIN_PY_WORK}/site;LD_LIBRARY_PATH=${NID_TRAIN_PY_WORK}/prefix/${CMAKE_INSTALL_LIBDIR};PYTHONDONTWRITEBYTECODE=1;OMP_WAIT_POLICY=PASSIVE")
+  # nid_binding_pytest(NAME DIR [VAR=VALUE...]): pytest on DIR, run from the
+  # source tree, with the binding of the nid_python fixture importable.
+  function(nid_binding_pytest name dir)
+    set(work ${PROJECT_BINARY_DIR}/bindings/python/python-test)
+    set(env "PYTHONPATH=${work}/site"
+            "LD_LIBRARY_PATH=${work}/prefix/${CMAKE_INSTALL_LIBDIR}"
+            PYTHONDONTWRITEBYTECODE=1 OMP_WAIT_POLICY=PASSIVE ${ARGN})
+    add_test(NAME ${name}
+      COMMAND ${NID_TEST_PYTHON} -m pytest -q -p no:cacheprovider ${dir}
+      WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
+    set_tests_properties(${name} PROPERTIES
+      FIXTURES_REQUIRED nid_python
+      TIMEOUT 300
+      ENVIRONMENT "${env}")
+  endfunction()
+  nid_binding_pytest(training ${PROJECT_SOURCE_DIR}/training/tests)
 
   # The evaluation commands (evaluation/, issue 9): `reid` and `cluster` on
   # the phantom `ci` set with random-weight CM/VM packages; the tables are
   # recomputed from the written per-pair scores and per-tracklet labels
   # (scikit-learn AUC, numpy DeLong, brute-force pair counts and BCubed).
-  add_test(NAME evaluation
-    COMMAND ${NID_TEST_PYTHON} -m pytest -q -p no:cacheprovider
-            ${PROJECT_SOURCE_DIR}/evaluation/tests
-    WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
-  set_tests_properties(evaluation PROPERTIES
-    FIXTURES_REQUIRED nid_python
-    TIMEOUT 300
-    ENVIRONMENT "PYTHONPATH=${NID_TRAIN_PY_WORK}/site;LD_LIBRARY_PATH=${NID_TRAIN_PY_WORK}/prefix/${CMAKE_INSTALL_LIBDIR};PYTHONDONTWRITEBYTECODE=1;OMP_WAIT_POLICY=PASSIVE;MPLBACKEND=Agg")
+  nid_binding_pytest(evaluation ${PROJECT_SOURCE_DIR}/evaluation/tests
+    MPLBACKEND=Agg)
 endif()

@@ -4,11 +4,11 @@
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
-#include <png.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
+#include "png_out.h"
 #include "tracklet_cli.h"
 
 #define SHEET_COLS 8
@@ -53,44 +53,6 @@ static int parse_int(const char *opt, const char *s, long lo, long hi,
     return 0;
 }
 
-static int write_png(const char *path, const uint8_t *pix, int w, int h)
-{
-    FILE *f = fopen(path, "wb");
-    if (!f) {
-        cli_error("cannot write %s: %s", path, strerror(errno));
-        return -1;
-    }
-    png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL,
-                                              NULL, NULL);
-    png_infop info = png ? png_create_info_struct(png) : NULL;
-    if (!png || !info) {
-        png_destroy_write_struct(&png, &info);
-        fclose(f);
-        cli_error("out of memory writing %s", path);
-        return -1;
-    }
-    if (setjmp(png_jmpbuf(png))) {
-        png_destroy_write_struct(&png, &info);
-        fclose(f);
-        cli_error("libpng failed writing %s", path);
-        return -1;
-    }
-    png_init_io(png, f);
-    png_set_IHDR(png, info, (png_uint_32)w, (png_uint_32)h, 8,
-                 PNG_COLOR_TYPE_GRAY, PNG_INTERLACE_NONE,
-                 PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
-    png_write_info(png, info);
-    for (int y = 0; y < h; y++)
-        png_write_row(png, (png_const_bytep)(pix + (size_t)y * w));
-    png_write_end(png, NULL);
-    png_destroy_write_struct(&png, &info);
-    if (fclose(f) != 0) {
-        cli_error("cannot write %s: %s", path, strerror(errno));
-        return -1;
-    }
-    return 0;
-}
-
 /* Undo the normalisation: value * std + mean is pixel / 255. */
 static uint8_t denorm(float v, float mean, float sd)
 {
@@ -125,7 +87,7 @@ static int dump(const char *dir, const float *clip, const int64_t *frames,
             img[p] = denorm(src[p], o->mean[0], o->std[0]);
         snprintf(path, plen, "%s/frame_%02d_f%06lld.png", dir, t,
                  (long long)frames[t]);
-        if (write_png(path, img, W, H) != 0) rc = CLI_EFAIL;
+        if (cli_write_png(path, img, W, H, 1, NULL) != 0) rc = CLI_EFAIL;
         int x0 = (t % cols) * (W + SHEET_GAP), y0 = (t / cols) * (H + SHEET_GAP);
         for (int y = 0; y < H; y++)
             memcpy(sheet + (size_t)(y0 + y) * sw + x0, img + (size_t)y * W,
@@ -133,7 +95,7 @@ static int dump(const char *dir, const float *clip, const int64_t *frames,
     }
     if (rc == CLI_OK) {
         snprintf(path, plen, "%s/sheet.png", dir);
-        if (write_png(path, sheet, sw, sh) != 0) rc = CLI_EFAIL;
+        if (cli_write_png(path, sheet, sw, sh, 1, NULL) != 0) rc = CLI_EFAIL;
     }
     free(img);
     free(sheet);

@@ -236,29 +236,34 @@ static int need(const char *cmd, const char *opt, const char *v)
     return -1;
 }
 
+/* GALLERY and either --from-group or EMBEDDINGS LABELS: check the number
+ * of arguments, and load the group result when one was named. */
+static int take_inputs(const char *cmd, int argc, args *a, nodules *nd,
+                       cli_group_nodules *grp)
+{
+    int nargs = a->from_group ? 1 : 3;
+    if (argc - optind != nargs) {
+        cli_error("%s: expected %s, got %d arguments", cmd,
+                  a->from_group ? "GALLERY (with --from-group)"
+                                : "GALLERY EMBEDDINGS LABELS", argc - optind);
+        return CLI_EUSAGE;
+    }
+    if (!a->from_group) return CLI_OK;
+    int rc = load_group(cmd, a, nd, grp);
+    if (rc != CLI_OK) cli_group_nodules_free(grp);
+    return rc;
+}
+
 static int gallery_add(int argc, char **argv)
 {
     const char *cmd = "gallery add";
     args a = {0};
     int r = parse(argc, argv, &a, cmd, usage_gallery);
     if (r) return r > 0 ? CLI_OK : CLI_EUSAGE;
-    int nargs = a.from_group ? 1 : 3;
-    if (argc - optind != nargs) {
-        cli_error("%s: expected %s, got %d arguments", cmd,
-                  a.from_group ? "GALLERY (with --from-group)"
-                               : "GALLERY EMBEDDINGS LABELS", argc - optind);
-        return CLI_EUSAGE;
-    }
     nodules nd = {0};
     cli_group_nodules grp = {0};
-    int rc;
-    if (a.from_group) {
-        rc = load_group(cmd, &a, &nd, &grp);
-        if (rc != CLI_OK) {
-            cli_group_nodules_free(&grp);
-            return rc;
-        }
-    }
+    int rc = take_inputs(cmd, argc, &a, &nd, &grp);
+    if (rc != CLI_OK) return rc;
     if (need(cmd, "--model-id", a.model_id) || need(cmd, "--patient", a.patient)
         || need(cmd, "--exam", a.exam) || need(cmd, "--date", a.date)) {
         nodules_free(&nd);
@@ -399,22 +404,10 @@ int nid_cmd_match(int argc, char **argv)
     a.threshold = -1;
     int r = parse(argc, argv, &a, cmd, usage_match);
     if (r) return r > 0 ? CLI_OK : CLI_EUSAGE;
-    int nargs = a.from_group ? 1 : 3;
-    if (argc - optind != nargs) {
-        cli_error("%s: expected %s, got %d arguments", cmd,
-                  a.from_group ? "GALLERY (with --from-group)"
-                               : "GALLERY EMBEDDINGS LABELS", argc - optind);
-        return CLI_EUSAGE;
-    }
     nodules nd = {0};
     cli_group_nodules grp = {0};
-    if (a.from_group) {
-        int lrc = load_group(cmd, &a, &nd, &grp);
-        if (lrc != CLI_OK) {
-            cli_group_nodules_free(&grp);
-            return lrc;
-        }
-    }
+    int lrc = take_inputs(cmd, argc, &a, &nd, &grp);
+    if (lrc != CLI_OK) return lrc;
     if (need(cmd, "--model-id", a.model_id) ||
         need(cmd, "--patient", a.patient)) {
         nodules_free(&nd);

@@ -5,12 +5,12 @@
 
 #include <errno.h>
 #include <math.h>
-#include <png.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "pipeline.h"
+#include "png_out.h"
 #include "progress.h"
 
 #define THUMB_W      112  /* thumbnail width in pixels                  */
@@ -85,7 +85,7 @@ static void viridis(double t, unsigned char rgb[3])
         rgb[c] = (unsigned char)lround(v[i][c] * (1 - f) + v[i + 1][c] * f);
 }
 
-/* ---- PNG ---------------------------------------------------------------- */
+/* ---- images ------------------------------------------------------------- */
 
 typedef struct image {
     int w, h;
@@ -115,42 +115,9 @@ static void fill_rect(image *im, int x0, int y0, int w, int h,
         for (int x = x0; x < x0 + w; x++) put(im, x, y, rgb);
 }
 
-static int write_png_rgb(const char *path, const image *im)
+static int write_image(const char *path, const image *im)
 {
-    FILE *f = fopen(path, "wb");
-    if (!f) {
-        cli_error("report: cannot write %s: %s", path, strerror(errno));
-        return -1;
-    }
-    png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL,
-                                              NULL, NULL);
-    png_infop info = png ? png_create_info_struct(png) : NULL;
-    if (!png || !info) {
-        png_destroy_write_struct(&png, &info);
-        fclose(f);
-        cli_error("report: out of memory writing %s", path);
-        return -1;
-    }
-    if (setjmp(png_jmpbuf(png))) {
-        png_destroy_write_struct(&png, &info);
-        fclose(f);
-        cli_error("report: libpng failed writing %s", path);
-        return -1;
-    }
-    png_init_io(png, f);
-    png_set_IHDR(png, info, (png_uint_32)im->w, (png_uint_32)im->h, 8,
-                 PNG_COLOR_TYPE_RGB, PNG_INTERLACE_NONE,
-                 PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
-    png_write_info(png, info);
-    for (int y = 0; y < im->h; y++)
-        png_write_row(png, (png_const_bytep)(im->px + (size_t)y * im->w * 3));
-    png_write_end(png, NULL);
-    png_destroy_write_struct(&png, &info);
-    if (fclose(f) != 0) {
-        cli_error("report: cannot write %s: %s", path, strerror(errno));
-        return -1;
-    }
-    return 0;
+    return cli_write_png(path, im->px, im->w, im->h, 3, "report");
 }
 
 /* ---- thumbnails --------------------------------------------------------- */
@@ -247,7 +214,7 @@ static int tracklet_strip(nid_video *v, const nid_exam *e, size_t t,
             rc = cli_lib_error(st, what);
         }
     }
-    if (rc == CLI_OK && write_png_rgb(path, &strip) != 0) rc = CLI_EFAIL;
+    if (rc == CLI_OK && write_image(path, &strip) != 0) rc = CLI_EFAIL;
     *w_out = strip.w;
     *h_out = strip.h;
     *n_frames = k;
@@ -307,7 +274,7 @@ static int heat_map(const char *path, const json_t *matrix,
             fill_rect(&im, off + (int)a * cell, off, 1, (int)n * cell, white);
             fill_rect(&im, off, off + (int)a * cell, (int)n * cell, 1, white);
         }
-    int rc = write_png_rgb(path, &im) == 0 ? CLI_OK : CLI_EFAIL;
+    int rc = write_image(path, &im) == 0 ? CLI_OK : CLI_EFAIL;
     free(im.px);
     hi_out->size = size;
     hi_out->cell = cell;

@@ -206,26 +206,27 @@ class Model(Handle):
     def compare_matrix(self, emb: np.ndarray, mode: ModeLike = "cosine", *,
                        out: Optional[np.ndarray] = None) -> np.ndarray:
         """All-pairs similarity (n x n, symmetric, diagonal 1)."""
-        p = self._ptr
-        ea = _as_array(emb, _F32, "emb", ndim=2)
-        n = ea.shape[0]
-        res = _out_array(out, (n, n), _F32, "compare_matrix")
-        _check(lib.nid_model_compare_matrix(
-            p, _buf(ea), n, ea.shape[1], _enum_value(mode, CompareMode, "mode"),
-            _buf(res, True), res.size, ffi.NULL))
-        return res
+        return self._all_pairs(lib.nid_model_compare_matrix, "compare_matrix",
+                               emb, mode, out)
 
     def distance_matrix(self, emb: np.ndarray, mode: ModeLike = "cosine", *,
                         out: Optional[np.ndarray] = None) -> np.ndarray:
         """All-pairs distance max(0, 1 - s), zero diagonal: the input of
         :func:`cluster_distances` with threshold ``info.tau``."""
+        return self._all_pairs(lib.nid_model_distance_matrix,
+                               "distance_matrix", emb, mode, out)
+
+    def _all_pairs(self, fn, name: str, emb, mode: ModeLike,
+                   out: Optional[np.ndarray]) -> np.ndarray:
+        """n x n matrix of all pairs of rows of emb, by the C function fn
+        (nid_model_compare_matrix or nid_model_distance_matrix)."""
         p = self._ptr
         ea = _as_array(emb, _F32, "emb", ndim=2)
         n = ea.shape[0]
-        res = _out_array(out, (n, n), _F32, "distance_matrix")
-        _check(lib.nid_model_distance_matrix(
-            p, _buf(ea), n, ea.shape[1], _enum_value(mode, CompareMode, "mode"),
-            _buf(res, True), res.size, ffi.NULL))
+        res = _out_array(out, (n, n), _F32, name)
+        _check(fn(p, _buf(ea), n, ea.shape[1],
+                  _enum_value(mode, CompareMode, "mode"), _buf(res, True),
+                  res.size, ffi.NULL))
         return res
 
     def __repr__(self) -> str:
