@@ -244,6 +244,7 @@ def run(a) -> int:
     for m in methods:
         if m not in METHODS:
             raise SystemExit("cluster: unknown method %r (known: %s)" % (m, ", ".join(METHODS)))
+    C.check_held_out(a.cm, a.data)
     os.makedirs(a.out, exist_ok=True)
     with C.load_model(a.cm, a.threads) as model:
         info = model.info

@@ -77,6 +77,36 @@ def model_ident(path: str, info) -> Dict:
             "training": (meta.get("training") or {}).get("description", "")}
 
 
+def check_held_out(path: str, data_dir: str) -> None:
+    """Refuse a phantom dataset that shares patients with the model's
+    training data. The phantom draws patient k from (seed, k) at every
+    scale, so a `paper`-scale set made with the seed of the `train`-scale
+    set the model learned from repeats those patients (same nodules) in all
+    of its splits. Same scale and seed is the training dataset itself, whose
+    val/test splits are held out."""
+    import json
+    import zipfile
+    try:
+        with zipfile.ZipFile(path) as z:
+            name = next(n for n in z.namelist() if n.endswith("/extra/noduleid.json")
+                        or n.endswith("noduleid.json"))
+            meta = json.loads(z.read(name))
+    except Exception:
+        return  # not readable here: the library reports bad packages itself
+    td = ((meta.get("training") or {}).get("data") or {})
+    dm = D.load_index(data_dir).get("meta", {})
+    if (str(td.get("generator", "")).startswith("noduleid-phantom") and
+            str(dm.get("generator", "")).startswith("noduleid-phantom") and
+            td.get("seed") is not None and td.get("seed") == dm.get("seed") and
+            td.get("scale") != dm.get("scale")):
+        raise SystemExit(
+            "evaluation: %s was trained on the phantom's %s scale with seed %s, and %s is "
+            "the %s scale with the same seed: the phantom makes patient k from (seed, k) at "
+            "every scale, so these patients overlap with the training patients. Generate "
+            "the evaluation data with another seed (phantom/generate --seed)."
+            % (path, td.get("scale"), td.get("seed"), data_dir, dm.get("scale")))
+
+
 def dataset_info(data_dir: str) -> Dict:
     """Generator, scale, seed and per-split counts of a dataset."""
     idx = D.load_index(data_dir)

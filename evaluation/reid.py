@@ -69,6 +69,8 @@ def run(a) -> int:
     models = {"cm": a.cm}
     if a.vm:
         models["vm"] = a.vm
+    for p in models.values():
+        C.check_held_out(p, a.data)
     scored = {k: _score_model(p, a.data, need, a.cache, a.threads) for k, p in models.items()}
     if "vm" in scored:
         for s in need:

@@ -249,3 +249,32 @@ def test_cluster_files_and_numbers(setup):
         a = [int(r["single"]) for r in ex]
         b = [int(r["online"]) for r in ex]
         assert len(set(zip(a, b))) == len(set(a)) == len(set(b))
+
+
+def test_phantom_patients_shared_with_training_are_refused(tmp_path):
+    """A phantom dataset with the training data's seed at another scale
+    repeats the training patients: evaluation refuses it; another seed, or
+    the training dataset itself (held-out splits), passes."""
+    import zipfile
+    sys.path.insert(0, ROOT)
+    from evaluation import common as C
+
+    pkg = str(tmp_path / "m.nidm")
+    meta = {"training": {"data": {"generator": "noduleid-phantom", "seed": 1,
+                                  "scale": "train"}}}
+    with zipfile.ZipFile(pkg, "w") as z:
+        z.writestr("m/extra/noduleid.json", json.dumps(meta))
+
+    def dataset(name, seed, scale):
+        d = tmp_path / name
+        d.mkdir()
+        (d / "dataset.json").write_text(json.dumps(
+            {"format": "noduleid-dataset", "splits": {},
+             "meta": {"generator": "noduleid-phantom", "seed": seed, "scale": scale}}))
+        return str(d)
+
+    with pytest.raises(SystemExit) as e:
+        C.check_held_out(pkg, dataset("paper1", 1, "paper"))
+    assert "same seed" in str(e.value) and "paper" in str(e.value)
+    C.check_held_out(pkg, dataset("paper2", 2, "paper"))
+    C.check_held_out(pkg, dataset("train1", 1, "train"))
