@@ -387,11 +387,17 @@ static int check_index(const nid_video *v, int64_t index, const char *fn)
     return NID_OK;
 }
 
-/* Decode frame `index` and convert it to the requested format. */
-static int video_get(nid_video *v, int64_t index, nid_frame *frame)
+/* Decode frame `index` (all of it, or at least the rectangle roi = x0, y0,
+ * x1, y1 inside the frame when roi != NULL and the backend can) and convert
+ * it to the requested format. */
+static int video_get(nid_video *v, int64_t index, const int32_t *roi,
+                     nid_frame *frame)
 {
     nid_frame f;
-    int rc = v->backend->read(v->state, index, &f);
+    int rc = roi && v->backend->read_roi
+                 ? v->backend->read_roi(v->state, index, roi[0], roi[1],
+                                        roi[2], roi[3], &f)
+                 : v->backend->read(v->state, index, &f);
     if (rc) return rc;
     if (f.format != v->info.format) {
         /* conv was allocated by nid_video_set_format */
@@ -413,7 +419,7 @@ int nid_video_frame(nid_video *v, int64_t index, nid_frame *frame)
     int rc = check_index(v, index, fn);
     if (rc) return rc;
     nid_frame f;
-    rc = video_get(v, index, &f);
+    rc = video_get(v, index, NULL, &f);
     if (rc) return rc;
     *frame = f;
     nid_clear_error();
@@ -432,20 +438,11 @@ int nid_video_frame_roi(nid_video *v, int64_t index, int64_t x0, int64_t y0,
     if (y0 < 0) y0 = 0;
     if (x1 > v->info.width) x1 = v->info.width;
     if (y1 > v->info.height) y1 = v->info.height;
-    if (!v->backend->read_roi || x0 >= x1 || y0 >= y1)
-        return nid_video_frame(v, index, frame);
+    const int32_t roi[4] = {(int32_t)x0, (int32_t)y0, (int32_t)x1,
+                            (int32_t)y1};
     nid_frame f;
-    rc = v->backend->read_roi(v->state, index, (int32_t)x0, (int32_t)y0,
-                              (int32_t)x1, (int32_t)y1, &f);
+    rc = video_get(v, index, x0 < x1 && y0 < y1 ? roi : NULL, &f);
     if (rc) return rc;
-    if (f.format != v->info.format) {
-        /* the backend could not produce the format: convert all of it */
-        size_t stride = (size_t)f.width * nid_pix_bytes(v->info.format);
-        nid_pix_convert(&f, v->conv, stride, v->info.format);
-        f.data = v->conv;
-        f.stride = stride;
-        f.format = v->info.format;
-    }
     *frame = f;
     nid_clear_error();
     return NID_OK;
@@ -468,7 +465,7 @@ int nid_video_read_frame(nid_video *v, int64_t index, uint8_t *dst,
     }
     if (!dst) return nid_fail(NID_EINVAL, "%s: dst is NULL", fn);
     nid_frame f;
-    rc = video_get(v, index, &f);
+    rc = video_get(v, index, NULL, &f);
     if (rc) return rc;
     for (int32_t y = 0; y < f.height; y++)
         memcpy(dst + (size_t)y * row, f.data + (size_t)y * f.stride, row);
