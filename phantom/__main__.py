@@ -25,6 +25,8 @@ def main_generate(argv):
     ap.add_argument("--patients", type=int, help="override the scale's patient count")
     ap.add_argument("--only", help="generate only these patient indices (e.g. 1-20) for timing; "
                                    "writes no dataset.json")
+    ap.add_argument("--splits", help="generate only these splits' patients (e.g. val,test): an "
+                                     "evaluation set without the training patients")
     ap.add_argument("--set", action="append", metavar="KNOB=VALUE",
                     help="override a knob (JSON value), see phantom/config.py")
     ap.add_argument("--quiet", action="store_true")
@@ -49,8 +51,11 @@ def main_generate(argv):
     if a.only:
         lo, _, hi = a.only.partition("-")
         only = range(int(lo), int(hi or lo) + 1)
+    if only is not None and a.splits:
+        ap.error("--only and --splits exclude each other")
+    splits = [x for x in a.splits.split(",") if x] if a.splits else None
     res = generate_dataset(cfg, a.seed, a.out, jobs=jobs, log=None if a.quiet else sys.stderr,
-                           patients=only)
+                           patients=only, splits=splits)
     if only is not None:
         rs = res["results"]
         fr = sum(r["frames"] for r in rs)

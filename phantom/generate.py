@@ -177,12 +177,25 @@ def _init_worker():
     noise_table()
 
 
-def generate_dataset(cfg, seed, out_dir, jobs=1, log=sys.stderr, patients=None):
-    """Generate a dataset; returns the summary dict (also in dataset.json)."""
+def generate_dataset(cfg, seed, out_dir, jobs=1, log=sys.stderr, patients=None, splits=None):
+    """Generate a dataset; returns the summary dict (also in dataset.json).
+
+    patients: only these indices, no index written (timing runs).
+    splits: only the patients of these splits (e.g. ("val", "test")); the index
+    then lists just those splits, each with exactly the patients a full run
+    would put there (patient k depends only on (seed, k))."""
     os.makedirs(out_dir, exist_ok=True)
     t0 = time.perf_counter()
     counts = nodule_counts(cfg, seed)
-    idx = list(range(1, int(cfg["patients"]) + 1)) if patients is None else list(patients)
+    all_splits = split_patients(cfg, seed)
+    if splits is not None:
+        unknown = [s for s in splits if s not in all_splits]
+        if unknown:
+            raise ValueError("unknown split %r (train, val, test)" % unknown[0])
+        patients = None
+        idx = sorted(i for s in splits for i in all_splits[s])
+    else:
+        idx = list(range(1, int(cfg["patients"]) + 1)) if patients is None else list(patients)
     work = [(i, counts[i - 1], cfg, seed, out_dir) for i in idx]
     # Expensive patients first for better load balance (deterministic order
     # does not matter for the outputs: each patient has its own seed).
@@ -208,7 +221,7 @@ def generate_dataset(cfg, seed, out_dir, jobs=1, log=sys.stderr, patients=None):
     wall = time.perf_counter() - t0
     if patients is not None:
         return {"results": results, "wall_s": wall}
-    splits = split_patients(cfg, seed)
+    splits = {k: v for k, v in all_splits.items() if splits is None or k in splits}
     by_index = {r["index"]: r for r in results}
     summary = {}
     for name, members in splits.items():
