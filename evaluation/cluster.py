@@ -41,7 +41,9 @@ from training import metrics as MT
 from . import common as C
 
 METHODS = ("paper", "single", "average", "online", "dbscan", "meanshift", "affinity",
-           "agglomerative")
+           "agglomerative", "paper-cl", "average-cl")
+# methods that use the exam's cannot-link constraints (nid_exam_cannot_link)
+CONSTRAINED = {"paper-cl": "paper", "average-cl": "average"}
 LABELS = {
     "paper": "Algorithm 1 (ours, `paper`)",
     "single": "single linkage (ours, `single`)",
@@ -51,10 +53,13 @@ LABELS = {
     "meanshift": "MeanShift (scikit-learn)",
     "affinity": "AffinityPropagation (scikit-learn)",
     "agglomerative": "Agglomerative, average (scikit-learn)",
+    "paper-cl": "Algorithm 1 + exam cannot-links (ours, `paper`)",
+    "average-cl": "average linkage + exam cannot-links (ours, `average`)",
 }
 SHORT = {"paper": "Algorithm 1", "single": "single", "average": "average", "online": "online",
          "dbscan": "DBSCAN", "meanshift": "MeanShift", "affinity": "AffinityPropagation",
-         "agglomerative": "Agglomerative"}
+         "agglomerative": "Agglomerative", "paper-cl": "Alg. 1 + cannot-link",
+         "average-cl": "average + cannot-link"}
 
 
 def singletons_for_noise(labels: np.ndarray) -> np.ndarray:
@@ -71,11 +76,12 @@ def singletons_for_noise(labels: np.ndarray) -> np.ndarray:
 # The methods: fit(x, params) -> int32 labels, x = one exam's n x d features
 # ---------------------------------------------------------------------------
 
-def _fit_ours(method: str) -> Callable:
+def _fit_ours(method: str, constrained: bool = False) -> Callable:
     nid = C.nid()
 
-    def fit(x, p):
-        return nid.cluster(x, method, p["tau"], metric="cosine", seed=0)[0]
+    def fit(x, p, cl=None):
+        return nid.cluster(x, method, p["tau"], metric="cosine", seed=0,
+                           cannot_link=cl if constrained else None)[0]
     return fit
 
 
@@ -125,13 +131,17 @@ def _fit_agglomerative(x, p):
 FIT = {"paper": _fit_ours("paper"), "single": _fit_ours("single"),
        "average": _fit_ours("average"), "online": _fit_online, "dbscan": _fit_dbscan,
        "meanshift": _fit_meanshift, "affinity": _fit_affinity,
-       "agglomerative": _fit_agglomerative}
+       "agglomerative": _fit_agglomerative,
+       "paper-cl": _fit_ours("paper", True), "average-cl": _fit_ours("average", True)}
 
 
-def fit(method: str, x: np.ndarray, params: Dict) -> np.ndarray:
-    """Cluster one exam; an exam of one tracklet is one cluster."""
+def fit(method: str, x: np.ndarray, params: Dict, cl=None) -> np.ndarray:
+    """Cluster one exam (cl: its cannot-link pairs, used by the -cl
+    methods); an exam of one tracklet is one cluster."""
     if len(x) < 2:
         return np.zeros(len(x), np.int32)
+    if method in CONSTRAINED:
+        return np.asarray(FIT[method](x, params, cl), np.int32)
     return np.asarray(FIT[method](x, params), np.int32)
 
 
@@ -141,7 +151,7 @@ def fit(method: str, x: np.ndarray, params: Dict) -> np.ndarray:
 
 def _within(exams, fn) -> List[np.ndarray]:
     out = []
-    for _, x in exams:
+    for _, x, _ in exams:
         if len(x) >= 2:
             iu = np.triu_indices(len(x), 1)
             out.append(fn(x)[iu])
@@ -170,6 +180,8 @@ def grids(val_exams, n: int) -> Dict[str, List[Dict]]:
         "affinity": [{"preference": float(p), "damping": d} for d in (0.5, 0.7, 0.9)
                      for p in pref],
         "agglomerative": [{"threshold": float(t)} for t in tau],
+        "paper-cl": [{"tau": float(t)} for t in tau],
+        "average-cl": [{"tau": float(t)} for t in tau],
     }
 
 
@@ -179,12 +191,12 @@ def grids(val_exams, n: int) -> Dict[str, List[Dict]]:
 
 def score(exams, labels: Sequence[np.ndarray]) -> Dict:
     """Pooled pairwise and BCubed scores and the nodule-count error of one
-    method's labels over a list of exams [(truth, x)]."""
+    method's labels over a list of exams [(truth, x, cannot-links)]."""
     nid = C.nid()
     per = [nid.eval_clusters(np.asarray(t, np.int32), np.asarray(lab, np.int32))
-           for (t, _), lab in zip(exams, labels)]
+           for (t, _, _), lab in zip(exams, labels)]
     out = MT.pool_cluster_scores(per)
-    w = np.array([len(t) for t, _ in exams], np.float64)
+    w = np.array([len(t) for t, _, _ in exams], np.float64)
     bp = float(np.sum(w * [s.bcubed_precision for s in per]) / w.sum())
     br = float(np.sum(w * [s.bcubed_recall for s in per]) / w.sum())
     out.update(bcubed_precision=bp, bcubed_recall=br,
@@ -201,7 +213,7 @@ def tune(method: str, val_exams, grid: List[Dict]) -> Dict:
     fs, res = [], []
     for p in grid:
         r = MT.pool_cluster_scores([C.nid().eval_clusters(
-            np.asarray(t, np.int32), fit(method, x, p)) for t, x in val_exams])
+            np.asarray(t, np.int32), fit(method, x, p, cl)) for t, x, cl in val_exams])
         fs.append(r["pair_f"])
         res.append(r)
     i = MT.best_index(fs)
@@ -211,16 +223,16 @@ def tune(method: str, val_exams, grid: List[Dict]) -> Dict:
 def time_per_exam(method: str, exams, params: Dict, repeats: int) -> Dict:
     """Median over the exams with >= 2 tracklets of the median of `repeats`
     calls (features precomputed; one warm-up call first)."""
-    big = [x for _, x in exams if len(x) >= 2]
+    big = [(x, cl) for _, x, cl in exams if len(x) >= 2]
     if not big:
         return {"median_s": None, "mean_s": None, "exams_timed": 0, "repeats": repeats}
-    fit(method, big[0], params)
+    fit(method, big[0][0], params, big[0][1])
     per = []
-    for x in big:
+    for x, cl in big:
         t = []
         for _ in range(repeats):
             t0 = time.perf_counter()
-            fit(method, x, params)
+            fit(method, x, params, cl)
             t.append(time.perf_counter() - t0)
         per.append(float(np.median(t)))
     return {"median_s": float(np.median(per)), "mean_s": float(np.mean(per)),
@@ -231,12 +243,25 @@ def time_per_exam(method: str, exams, params: Dict, repeats: int) -> Dict:
 # The command
 # ---------------------------------------------------------------------------
 
-def _exam_list(r):
+def _exam_list(r, data_dir: str):
     cs, emb = r["clipset"], r["emb"]
     ex = C.exams_of(cs)
     names = list(ex)
-    return names, [(cs.nodule[ex[e]], np.ascontiguousarray(emb[ex[e]], np.float32))
+    return names, [(cs.nodule[ex[e]], np.ascontiguousarray(emb[ex[e]], np.float32),
+                    exam_cannot_link(data_dir, e, [cs.tracklet[i] for i in ex[e]]))
                    for e in names], ex
+
+
+def exam_cannot_link(data_dir: str, rel: str, tracklet_ids: Sequence[str]) -> np.ndarray:
+    """The exam's cannot-link pairs (nid_exam_cannot_link) as indices into
+    tracklet_ids (the exam's tracklets that have features)."""
+    nid = C.nid()
+    pos = {t: k for k, t in enumerate(tracklet_ids)}
+    with nid.Exam.load(os.path.join(data_dir, rel)) as exam:
+        ids = [t.id for t in exam.tracklets]
+        pairs = [(pos[ids[a]], pos[ids[b]]) for a, b in exam.cannot_link()
+                 if ids[a] in pos and ids[b] in pos]
+    return np.asarray(pairs, np.uint32).reshape(-1, 2)
 
 
 def run(a) -> int:
@@ -249,15 +274,15 @@ def run(a) -> int:
     with C.load_model(a.cm, a.threads) as model:
         info = model.info
         feats = {s: C.split_features(model, a.data, s, a.cache) for s in (a.tune_split, a.split)}
-    _, val_exams, _ = _exam_list(feats[a.tune_split])
-    names, test_exams, test_idx = _exam_list(feats[a.split])
+    _, val_exams, _ = _exam_list(feats[a.tune_split], a.data)
+    names, test_exams, test_idx = _exam_list(feats[a.split], a.data)
     g = grids(val_exams, a.grid)
 
     results = {}
     for m in methods:
         t0 = time.perf_counter()
         tu = tune(m, val_exams, g[m])
-        labels = [fit(m, x, tu["params"]) for _, x in test_exams]
+        labels = [fit(m, x, tu["params"], cl) for _, x, cl in test_exams]
         results[m] = {"label": LABELS[m], "params": tu["params"], "val": tu["val"],
                       "candidates": tu["candidates"], "test": score(test_exams, labels),
                       "time": time_per_exam(m, test_exams, tu["params"], a.repeats),
@@ -298,7 +323,7 @@ def _pick_exam(names, exams):
     (else the largest): a typical, non-trivial picture."""
     if not names:
         return None
-    key = [(len(np.unique(t)) >= 2, len(t)) for t, _ in exams]
+    key = [(len(np.unique(t)) >= 2, len(t)) for t, _, _ in exams]
     return names[max(range(len(names)), key=lambda i: key[i])]
 
 
@@ -387,7 +412,7 @@ def _draw(ax, xy, truth, lab, title) -> None:
 
 def _figures(out_dir, exam, data, labels) -> None:
     plt = C.pyplot()
-    truth, x = data
+    truth, x, _ = data
     xc = x.astype(np.float64) - x.mean(0)
     if len(x) >= 2:
         u, s, _ = np.linalg.svd(xc, full_matrices=False)

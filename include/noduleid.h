@@ -210,6 +210,21 @@ typedef struct nid_cluster_options {
     float    threshold;   /* tau: link when distance < tau; default 0.5     */
     uint64_t seed;        /* RNG seed for NID_CLUSTER_PAPER; default 0      */
     int      n_threads;   /* <= 0: all cores; default 0                     */
+    /* Added in 0.2 (read only when struct_size covers them): */
+    /** Cannot-link constraints: n_cannot_link pairs of item indices
+     *  (cannot_link[2k], cannot_link[2k + 1]) known to be different
+     *  nodules, e.g. two tracklets visible in the same frames of one video
+     *  (nid_exam_cannot_link()). No cluster ever holds both items of a
+     *  pair: paper grows a cluster only by items not cannot-linked to a
+     *  member; single merges the linked pairs in increasing distance order
+     *  (ties by index) and skips a merge that would join a pair (Kruskal
+     *  with constraints); average/complete never merge two clusters that
+     *  hold a pair. With constraints, paper and single need the n x n
+     *  distance matrix (4 n^2 bytes) and O(links x pairs) time: meant for
+     *  one exam's tracklets. Default NULL / 0: none. Refused (NID_EINVAL)
+     *  by the online clusterer. */
+    const uint32_t *cannot_link;
+    size_t          n_cannot_link;
 } nid_cluster_options;
 
 /** Fill `opts` with defaults (and struct_size). NULL is ignored. */
@@ -758,6 +773,22 @@ NID_API int nid_exam_key_frame(const nid_exam *exam, size_t t, size_t k,
 NID_API int nid_exam_tracklet_box(const nid_exam *exam, size_t t,
                                   int64_t frame, int interp, nid_box *box);
 
+/** Cannot-link constraints that the exam gives for free: the pairs of
+ *  tracklets (t1 < t2) of the same video that are visible in common frames
+ *  and whose boxes there stay apart (median IoU over the common frames <
+ *  max_iou; boxes by NID_INTERP_UNION): one nodule is not seen twice at
+ *  once, so such tracklets are different nodules. Two tracks of one nodule
+ *  (a detector's duplicate) overlap strongly and are not paired; max_iou
+ *  <= 0 uses 0.5. Writes up to pairs_cap pairs (2 * pairs_cap uint32
+ *  indices) to pairs, in (t1, t2) order, and the number of pairs to
+ *  *n_pairs; pairs may be NULL with pairs_cap 0 to count. Feed them to
+ *  nid_cluster_options.cannot_link. Errors: NID_EINVAL (NULL exam or
+ *  n_pairs), NID_EBUFSIZE (pairs_cap < *n_pairs; *n_pairs is set),
+ *  NID_ENOMEM. Thread-safe for a const exam. */
+NID_API int nid_exam_cannot_link(const nid_exam *exam, float max_iou,
+                                 uint32_t *pairs, size_t pairs_cap,
+                                 size_t *n_pairs);
+
 /* ---- Linking per-frame detections into tracklets ------------------------ */
 
 /** One detected box on one frame (e.g. from a nodule detector). */
@@ -859,7 +890,25 @@ typedef struct nid_clip_options {
     int32_t pad;           /* nid_pad; default NID_PAD_ZERO               */
     float   mean[3];       /* value = (pixel / 255 - mean[c]) / std[c];   */
     float   std[3];        /* defaults 0.5 and 0.5, giving [-1, 1]        */
+    /* Added in 0.2 (read only when struct_size covers it): */
+    int32_t coords;        /* nid_coords; default NID_COORDS_NONE         */
 } nid_clip_options;
+
+/** Coordinate channels of a clip (nid_clip_options.coords). Cropping and
+ *  resizing to H x W throws away where the box was and how large it was;
+ *  with NID_COORDS_FRAME every clip frame gets two more channels after the
+ *  image channel(s), so a clip has channels + 2 channels:
+ *    Y = 2 y / frame_height - 1 and X = 2 (x - cx) / frame_height,
+ *  where (x, y) is the output pixel's centre mapped back into the frame
+ *  (crop rectangle, see nid_crop_resize) and cx the box's centre x. Y is
+ *  the depth below the top of the image (-1 at the skin line, +1 at the
+ *  bottom), X spans the crop's width in the same scale: together they
+ *  carry the nodule's depth and size, which the image channels cannot.
+ *  Not normalised by mean/std. */
+typedef enum nid_coords {
+    NID_COORDS_NONE  = 0,
+    NID_COORDS_FRAME = 1
+} nid_coords;
 
 NID_API void nid_clip_options_init(nid_clip_options *opts);
 
@@ -1003,6 +1052,8 @@ typedef struct nid_model_info {
                                    valid while the model lives            */
     const char *meta_json;      /* the whole metadata JSON; borrowed       */
     const char *path;           /* the package file; borrowed              */
+    /* Added in 0.2 (written only when struct_size covers it): */
+    int32_t     coords;         /* nid_coords of its input clips           */
 } nid_model_info;
 
 /** Zero `info` and set its struct_size. NULL is ignored. */
@@ -1033,9 +1084,12 @@ NID_API void nid_model_free(nid_model *m);
 NID_API int nid_model_get_info(const nid_model *m, nid_model_info *info);
 
 /** Clip builder options matching the model: frames, height, width,
- *  channels, mean, std, margin, filter, interp and pad from the metadata,
- *  other fields (sampling, window_stride) as nid_clip_options_init() sets
- *  them. `opts` is overwritten whole. Errors: NID_EINVAL. Thread-safe. */
+ *  channels, mean, std, margin, filter, interp, pad and coords from the
+ *  metadata, other fields (sampling, window_stride) as
+ *  nid_clip_options_init() sets them. `opts` is overwritten whole, except
+ *  that a struct_size already set to an older, shorter layout (by that
+ *  header's _init) limits what is written. Errors: NID_EINVAL.
+ *  Thread-safe. */
 NID_API int nid_model_clip_options(const nid_model *m, nid_clip_options *opts);
 
 /** Embed n clips (N x C x T x H x W float32, as nid_clip_build() writes

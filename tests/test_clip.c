@@ -3,6 +3,7 @@
  * The bilinear and area filters are also cross-checked against PyTorch and
  * OpenCV by tests/py/check_clip_torch.py. */
 #include <check.h>
+#include <stddef.h>
 #include <math.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -516,6 +517,77 @@ START_TEST(build_layout)
 }
 END_TEST
 
+/* Coordinate channels: the image channels are those of a build without
+ * coords; Y and X follow the documented formula from the crop rectangle
+ * (recomputed here from the box and margin); an old struct_size (without
+ * the field) builds no coordinate channels. */
+START_TEST(build_coords)
+{
+    enum { N = 40, W = 64, H = 48 };
+    uint8_t *pix = make_pixels(N, W, H);
+    nid_video *v = make_video(pix, N, W, H);
+    nid_exam *e = exam_with(3, 30, W, H);
+    nid_clip_options o;
+    nid_clip_options_init(&o);
+    o.frames = 4;
+    o.height = 6;
+    o.width = 5;
+    o.channels = 1;
+    o.margin = 0.2f;
+    size_t n = 0, nf0 = 0, nf = 0;
+    ck_assert_int_eq(nid_clip_count(e, 0, &o, &n, &nf0), NID_OK);
+    o.coords = NID_COORDS_FRAME;
+    ck_assert_int_eq(nid_clip_count(e, 0, &o, &n, &nf), NID_OK);
+    ck_assert_uint_eq(nf, 3 * nf0);
+    float *plain = malloc(nf0 * sizeof *plain), *out = malloc(nf * sizeof *out);
+    o.coords = NID_COORDS_NONE;
+    ck_assert_int_eq(nid_clip_build(v, e, 0, &o, plain, nf0, NULL, NULL), NID_OK);
+    o.coords = NID_COORDS_FRAME;
+    ck_assert_int_eq(nid_clip_build(v, e, 0, &o, out, nf, NULL, NULL), NID_OK);
+    const size_t T = 4, HW = 30;
+    ck_assert(memcmp(out, plain, T * HW * sizeof *out) == 0);
+    int64_t fr[4];
+    ck_assert_int_eq(nid_clip_frames(e, 0, &o, 0, fr, 4, NULL), NID_OK);
+    double worst = 0.0;
+    for (size_t t = 0; t < T; t++) {
+        nid_box b;
+        ck_assert_int_eq(nid_exam_tracklet_box(e, 0, fr[t], NID_INTERP_UNION,
+                                               &b), NID_OK);
+        double mx = (double)(0.2f * b.w), my = (double)(0.2f * b.h);
+        double x0 = floor(b.x - mx), x1 = ceil((double)b.x + b.w + mx);
+        double y0 = floor(b.y - my), y1 = ceil((double)b.y + b.h + my);
+        for (size_t r = 0; r < 6; r++)
+            for (size_t c = 0; c < 5; c++) {
+                double y = y0 + (r + 0.5) * (y1 - y0) / 6.0;
+                double x = x0 + (c + 0.5) * (x1 - x0) / 5.0;
+                double Y = 2.0 * y / H - 1.0;
+                double X = 2.0 * (x - (b.x + b.w / 2.0)) / H;
+                double gy = out[(1 * T + t) * HW + r * 5 + c];
+                double gx = out[(2 * T + t) * HW + r * 5 + c];
+                worst = fmax(worst, fmax(fabs(gy - Y), fabs(gx - X)));
+            }
+    }
+    ck_assert_msg(worst < 1e-6, "coordinate channels off by %g", worst);
+    /* Y grows downwards, X across: not constant */
+    ck_assert(out[(1 * T) * HW + 5] > out[(1 * T) * HW]);
+    ck_assert(out[(2 * T) * HW + 1] > out[(2 * T) * HW]);
+    /* the first published struct (no coords field) reads as NID_COORDS_NONE */
+    o.struct_size = offsetof(nid_clip_options, coords);
+    ck_assert_int_eq(nid_clip_count(e, 0, &o, &n, &nf), NID_OK);
+    ck_assert_uint_eq(nf, nf0);
+    /* unknown value */
+    o.struct_size = sizeof o;
+    o.coords = 7;
+    ck_assert_int_eq(nid_clip_count(e, 0, &o, &n, &nf), NID_EINVAL);
+    ck_assert(strstr(nid_last_error(), "coords"));
+    free(plain);
+    free(out);
+    nid_exam_free(e);
+    nid_video_free(v);
+    free(pix);
+}
+END_TEST
+
 START_TEST(build_mismatch)
 {
     enum { N = 20, W = 64, H = 48 };
@@ -578,6 +650,7 @@ Suite *nid_test_suite(void)
     tcase_add_test(tc, bad_input);
     tcase_add_test(tc, sampling);
     tcase_add_test(tc, build_layout);
+    tcase_add_test(tc, build_coords);
     tcase_add_test(tc, build_mismatch);
     suite_add_tcase(s, tc);
     return s;

@@ -5,6 +5,7 @@
 #include <check.h>
 #include <math.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -620,6 +621,137 @@ START_TEST(embedding_and_matrix_paths_agree)
 END_TEST
 
 /* ------------------------------------------------------------------------ */
+/* Cannot-link constraints                                                  */
+/* ------------------------------------------------------------------------ */
+
+/* Points on a line 0, 1, 2, 3 (spacing 1, Euclidean), tau 1.5: every method
+ * gives one cluster; with 0 and 3 cannot-linked the hand-derived answers
+ * below. */
+START_TEST(cannot_link_line)
+{
+    const float x[4] = {0.0f, 1.0f, 2.0f, 3.0f};
+    const uint32_t cl[2] = {0, 3};
+    int32_t l[4];
+    size_t k;
+    for (int m = 0; m < 4; m++) {
+        nid_cluster_options o = opts_of(m, NID_METRIC_EUCLIDEAN, 1.5f);
+        o.threshold = m >= 2 ? 3.5f : 1.5f; /* average/complete: all merge */
+        ck_assert_int_eq(nid_cluster(x, 4, 1, &o, l, 4, &k), NID_OK);
+        /* (Algorithm 1 makes one pass per seed, so it may split a line) */
+        ck_assert_msg(k == 1 || m == NID_CLUSTER_PAPER,
+                      "%s without constraints: k = %zu",
+                      nid_cluster_method_name(m), k);
+        o.cannot_link = cl;
+        o.n_cannot_link = 1;
+        ck_assert_int_eq(nid_cluster(x, 4, 1, &o, l, 4, &k), NID_OK);
+        ck_assert_msg(k >= 2 && l[0] != l[3], "%s: k = %zu, l = %d %d %d %d",
+                      nid_cluster_method_name(m), k, l[0], l[1], l[2], l[3]);
+    }
+    /* single (Kruskal, ties by index): 0-1, 1-2 merge, 2-3 is refused */
+    nid_cluster_options o = opts_of(NID_CLUSTER_SINGLE, NID_METRIC_EUCLIDEAN,
+                                    1.5f);
+    o.cannot_link = cl;
+    o.n_cannot_link = 1;
+    ck_assert_int_eq(nid_cluster(x, 4, 1, &o, l, 4, &k), NID_OK);
+    const int32_t want_single[4] = {0, 0, 0, 1};
+    assert_labels(l, want_single, 4);
+    /* paper: whatever the seed, 0 and 3 end apart and each cluster is a
+     * run of the line */
+    o.method = NID_CLUSTER_PAPER;
+    for (uint64_t seed = 0; seed < 8; seed++) {
+        o.seed = seed;
+        ck_assert_int_eq(nid_cluster(x, 4, 1, &o, l, 4, &k), NID_OK);
+        ck_assert(k >= 2 && l[0] != l[3]);
+        ck_assert(l[1] == l[0] || l[1] == l[2]);
+        ck_assert(l[2] == l[1] || l[2] == l[3]);
+    }
+    /* the caller's old struct (without the fields) reads no constraints */
+    o.method = NID_CLUSTER_SINGLE;
+    o.struct_size = offsetof(nid_cluster_options, cannot_link);
+    ck_assert_int_eq(nid_cluster(x, 4, 1, &o, l, 4, &k), NID_OK);
+    ck_assert_uint_eq(k, 1);
+}
+END_TEST
+
+START_TEST(cannot_link_bad_input)
+{
+    const float x[4] = {0.0f, 1.0f, 2.0f, 3.0f};
+    const uint32_t out_of_range[2] = {0, 4}, self[2] = {2, 2};
+    int32_t l[4] = {77, 77, 77, 77};
+    size_t k;
+    nid_cluster_options o = opts_of(NID_CLUSTER_SINGLE, NID_METRIC_EUCLIDEAN,
+                                    1.5f);
+    o.n_cannot_link = 1;
+    ck_assert_int_eq(nid_cluster(x, 4, 1, &o, l, 4, &k), NID_EINVAL);
+    ck_assert(strstr(nid_last_error(), "cannot_link is NULL"));
+    o.cannot_link = out_of_range;
+    ck_assert_int_eq(nid_cluster(x, 4, 1, &o, l, 4, &k), NID_EINVAL);
+    ck_assert(strstr(nid_last_error(), "pair 0 = (0, 4)"));
+    o.cannot_link = self;
+    float D[16] = {0};
+    ck_assert_int_eq(nid_cluster_dist(D, 4, &o, l, 4, &k), NID_EINVAL);
+    ck_assert(strstr(nid_last_error(), "with itself"));
+    assert_untouched(l, 4);
+    nid_online *oc = NULL;
+    const uint32_t ok_pair[2] = {0, 1};
+    o.cannot_link = ok_pair;
+    ck_assert_int_eq(nid_online_create(&oc, 1, &o), NID_EINVAL);
+    ck_assert(oc == NULL && strstr(nid_last_error(), "online"));
+}
+END_TEST
+
+/* Random blobs with random constraints: no cluster of any method, on
+ * either path, holds a constrained pair; both paths agree; an empty
+ * constraint list changes nothing. */
+START_TEST(cannot_link_random)
+{
+    rng_state = 11;
+    const size_t n = 120, d = 8, nc = 60;
+    float *x = blobs(n, d, 12, 0.4, 0.0);
+    float tau = gap_tau(x, n, d, NID_METRIC_COSINE, 0.05);
+    float *D = malloc(n * n * sizeof *D);
+    ck_assert_int_eq(nid_distance_matrix(x, n, d, NID_METRIC_COSINE, 0, D,
+                                         n * n, NULL), NID_OK);
+    uint32_t cl[2 * 60];
+    for (size_t c = 0; c < nc; c++) {
+        cl[2 * c] = (uint32_t)(urand() * n);
+        do cl[2 * c + 1] = (uint32_t)(urand() * n);
+        while (cl[2 * c + 1] == cl[2 * c]);
+    }
+    int32_t a[120], b[120], u[120];
+    for (int m = 0; m < 4; m++) {
+        nid_cluster_options o = opts_of(m, NID_METRIC_COSINE, tau);
+        size_t ka, kb, ku;
+        ck_assert_int_eq(nid_cluster(x, n, d, &o, u, n, &ku), NID_OK);
+        o.cannot_link = cl;
+        o.n_cannot_link = 0;
+        ck_assert_int_eq(nid_cluster(x, n, d, &o, a, n, &ka), NID_OK);
+        assert_labels(a, u, n);
+        o.n_cannot_link = nc;
+        ck_assert_int_eq(nid_cluster(x, n, d, &o, a, n, &ka), NID_OK);
+        ck_assert_int_eq(nid_cluster_dist(D, n, &o, b, n, &kb), NID_OK);
+        size_t bad = nc;
+        for (size_t c = 0; c < nc && bad == nc; c++)
+            if (a[cl[2 * c]] == a[cl[2 * c + 1]] ||
+                b[cl[2 * c]] == b[cl[2 * c + 1]]) bad = c;
+        ck_assert_msg(bad == nc, "%s: constraint %zu (%u, %u) violated",
+                      nid_cluster_method_name(m), bad, cl[2 * bad],
+                      cl[2 * bad + 1]);
+        ck_assert_msg(ka >= ku, "%s: constraints merged clusters (%zu < %zu)",
+                      nid_cluster_method_name(m), ka, ku);
+        ck_assert_msg(ka > ku || m == NID_CLUSTER_COMPLETE,
+                      "%s: constraints had no effect", nid_cluster_method_name(m));
+        if (m != NID_CLUSTER_PAPER) { /* paper links by exact distance */
+            ck_assert_uint_eq(ka, kb);
+            assert_labels(a, b, n);
+        }
+    }
+    free(x);
+    free(D);
+}
+END_TEST
+
+/* ------------------------------------------------------------------------ */
 /* Threads                                                                  */
 /* ------------------------------------------------------------------------ */
 
@@ -742,6 +874,9 @@ Suite *nid_test_suite(void)
     tcase_add_test(tc, paper_equals_single_when_separated);
     tcase_add_test(tc, paper_refines_single_and_is_reproducible);
     tcase_add_test(tc, embedding_and_matrix_paths_agree);
+    tcase_add_test(tc, cannot_link_line);
+    tcase_add_test(tc, cannot_link_bad_input);
+    tcase_add_test(tc, cannot_link_random);
     tcase_add_test(tc, threads_share_inputs);
     tcase_add_test(tc, out_of_memory_is_clean);
     suite_add_tcase(s, tc);

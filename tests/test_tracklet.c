@@ -678,6 +678,51 @@ START_TEST(const_calls_from_threads)
 }
 END_TEST
 
+/* Cannot-link pairs: tracklets of one video seen at once with boxes apart
+ * are paired; a duplicate track of the same box is not; other videos and
+ * disjoint frame ranges are not. */
+START_TEST(cannot_link_pairs)
+{
+    nid_exam *e = NULL;
+    ck_assert_int_eq(nid_exam_create(&e, "E", "P", NULL), NID_OK);
+    nid_exam_video_info vi;
+    nid_exam_video_info_init(&vi);
+    vi.id = "v0";
+    vi.path = "v0.mp4";
+    ck_assert_int_eq(nid_exam_add_video(e, &vi, NULL), NID_OK);
+    vi.id = "v1";
+    vi.path = "v1.mp4";
+    ck_assert_int_eq(nid_exam_add_video(e, &vi, NULL), NID_OK);
+    int64_t f_a[2] = {0, 10}, f_b[2] = {5, 15}, f_c[2] = {8, 12},
+            f_d[2] = {20, 30};
+    nid_box left[2] = {{10, 10, 20, 20}, {10, 10, 20, 20}};
+    nid_box right[2] = {{100, 10, 20, 20}, {100, 10, 20, 20}};
+    nid_box left2[2] = {{11, 10, 20, 20}, {11, 10, 20, 20}};
+    ck_assert_int_eq(nid_exam_add_tracklet(e, 0, "a", -1, f_a, left, 2, NULL), 0);
+    ck_assert_int_eq(nid_exam_add_tracklet(e, 0, "b", -1, f_b, right, 2, NULL), 0);
+    ck_assert_int_eq(nid_exam_add_tracklet(e, 0, "c", -1, f_c, left2, 2, NULL), 0);
+    ck_assert_int_eq(nid_exam_add_tracklet(e, 0, "d", -1, f_d, right, 2, NULL), 0);
+    ck_assert_int_eq(nid_exam_add_tracklet(e, 1, "e", -1, f_a, right, 2, NULL), 0);
+    size_t n = 99;
+    ck_assert_int_eq(nid_exam_cannot_link(e, 0.0f, NULL, 0, &n), NID_EBUFSIZE);
+    ck_assert_uint_eq(n, 2);
+    uint32_t small[2] = {77, 77};
+    ck_assert_int_eq(nid_exam_cannot_link(e, 0.0f, small, 1, &n), NID_EBUFSIZE);
+    ck_assert(small[0] == 77 && small[1] == 77); /* untouched */
+    uint32_t p[8];
+    ck_assert_int_eq(nid_exam_cannot_link(e, 0.0f, p, 4, &n), NID_OK);
+    ck_assert_uint_eq(n, 2);
+    /* a-b (frames 5..10, apart), b-c (8..12, apart); a-c overlap (same
+     * nodule's duplicate), d shares no frame, e is in another video */
+    ck_assert(p[0] == 0 && p[1] == 1 && p[2] == 1 && p[3] == 2);
+    /* a stricter overlap rule pairs the near-duplicate too */
+    ck_assert_int_eq(nid_exam_cannot_link(e, 0.99f, p, 4, &n), NID_OK);
+    ck_assert_uint_eq(n, 3);
+    ck_assert_int_eq(nid_exam_cannot_link(NULL, 0.0f, p, 4, &n), NID_EINVAL);
+    nid_exam_free(e);
+}
+END_TEST
+
 Suite *nid_test_suite(void)
 {
     Suite *s = suite_create("tracklet");
@@ -691,6 +736,7 @@ Suite *nid_test_suite(void)
     tcase_add_test(tc, save_is_atomic);
     tcase_add_test(tc, build_in_memory);
     tcase_add_test(tc, const_calls_from_threads);
+    tcase_add_test(tc, cannot_link_pairs);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -42,19 +42,51 @@ def load_index(data_dir: str) -> Dict:
 def clip_options_dict(frames: int, height: int, width: int, channels: int = 3,
                       margin: float = 0.1, filter: str = "area", interp: str = "union",
                       pad: str = "zero", mean: Sequence[float] = (0.5, 0.5, 0.5),
-                      std: Sequence[float] = (0.5, 0.5, 0.5)) -> Dict:
-    """Clip options as plain data (cache key, checkpoint, package metadata)."""
-    return {"frames": int(frames), "height": int(height), "width": int(width),
-            "channels": int(channels), "margin": float(margin), "filter": filter,
-            "interp": interp, "pad": pad, "mean": [float(v) for v in mean][:3],
-            "std": [float(v) for v in std][:3]}
+                      std: Sequence[float] = (0.5, 0.5, 0.5), coords: str = "none") -> Dict:
+    """Clip options as plain data (cache key, checkpoint, package metadata).
+    coords "frame": two channels after the image ones give every pixel's
+    place in the frame (docs/model-package.md, nid_clip_options.coords)."""
+    d = {"frames": int(frames), "height": int(height), "width": int(width),
+         "channels": int(channels), "margin": float(margin), "filter": filter,
+         "interp": interp, "pad": pad, "mean": [float(v) for v in mean][:3],
+         "std": [float(v) for v in std][:3]}
+    if coords != "none":
+        d["coords"] = coords
+    return d
+
+
+def coord_channels(ex, t: int, copts, frames: Sequence[int], height: int, width: int,
+                   frame_height: int) -> np.ndarray:
+    """The two coordinate channels of one clip (2 x T x H x W), recomputed
+    in Python from the crop rectangles (the tests' reference for the
+    library's clip builder) exactly as the library defines them
+    (nid_clip_options.coords = NID_COORDS_FRAME): Y = 2 y / frame_height - 1
+    at each output pixel's centre mapped into the frame (-1 = the top of the
+    image, the skin line), X = 2 (x - box centre x) / frame_height (the
+    crop's width in the frame's scale)."""
+    out = np.empty((2, len(frames), height, width), np.float64)
+    m = np.float32(copts.margin)
+    for i, f in enumerate(frames):
+        b = ex.tracklet_box(t, int(f), copts.interp)
+        bx, by, bw, bh = (np.float32(v) for v in b)
+        mx, my = float(np.float32(m * bw)), float(np.float32(m * bh))
+        x0, x1 = np.floor(float(bx) - mx), np.ceil(float(bx) + float(bw) + mx)
+        y0, y1 = np.floor(float(by) - my), np.ceil(float(by) + float(bh) + my)
+        x1, y1 = max(x1, x0 + 1), max(y1, y0 + 1)
+        ys = y0 + (np.arange(height) + 0.5) * (y1 - y0) / height
+        xs = x0 + (np.arange(width) + 0.5) * (x1 - x0) / width
+        cx = float(bx) + float(bw) / 2.0
+        out[0, i] = (2.0 * ys / frame_height - 1.0)[:, None]
+        out[1, i] = (2.0 * (xs - cx) / frame_height)[None, :]
+    return out.astype(np.float32)
 
 
 def to_clip_options(d: Dict):
     nid = _noduleid()
     mean = list(d["mean"]) + [d["mean"][-1]] * (3 - len(d["mean"]))
     std = list(d["std"]) + [d["std"][-1]] * (3 - len(d["std"]))
-    return nid.ClipOptions(frames=d["frames"], height=d["height"], width=d["width"],
+    extra = {"coords": d["coords"]} if d.get("coords", "none") != "none" else {}
+    return nid.ClipOptions(**extra, frames=d["frames"], height=d["height"], width=d["width"],
                            channels=d["channels"], margin=d["margin"], filter=d["filter"],
                            interp=d["interp"], pad=d["pad"], sampling="uniform",
                            mean=tuple(mean), std=tuple(std))
@@ -135,7 +167,11 @@ def build_clipset(data_dir: str, split: str, opts: Dict, cache_dir: Optional[str
 
     copts = to_clip_options(opts)
     exams = load_index(data_dir)["splits"].get(split, [])
-    shape = (opts["channels"], opts["frames"], opts["height"], opts["width"])
+    coords = opts.get("coords", "none") == "frame"
+    shape = (opts["channels"] + 2 * coords, opts["frames"], opts["height"], opts["width"])
+    if coords and not hasattr(nid, "Coords"):
+        raise SystemExit("training: coords need a libnoduleid binding with "
+                         "nid_clip_options.coords (0.2); rebuild the binding")
     chunks, nodule, patient, exam_l, trk = [], [], [], [], []
     skipped = 0
     bar = Progress(len(exams), "clips %s" % split)
@@ -151,8 +187,7 @@ def build_clipset(data_dir: str, split: str, opts: Dict, cache_dir: Optional[str
                 if t.video not in videos:
                     videos[t.video] = nid.Video.open(ex.video(t.video).resolved_path,
                                                      format=pixel_format)
-                c = nid.build_clip(videos[t.video], ex, t.index, copts)
-                chunks.append(c[0])
+                chunks.append(nid.build_clip(videos[t.video], ex, t.index, copts)[0])
                 nodule.append(int(t.nodule))
                 patient.append(pid)
                 exam_l.append(rel)
@@ -206,6 +241,47 @@ def pk_batches(cs: ClipSet, P: int, K: int, rng: np.random.Generator,
             members = by_nod[int(n)]
             idx.extend(rng.choice(members, K, replace=len(members) < K))
         out.append(np.asarray(idx, np.int64))
+    return out
+
+
+def patient_pk_batches(cs: ClipSet, P: int, K: int, rng: np.random.Generator,
+                       n_batches: Optional[int] = None) -> List[np.ndarray]:
+    """P x K batches drawn by patient: all nodules of a patient go into the
+    same batch (patients in a random order, appended until the batch holds
+    at least P nodules), K tracklets each. The batch-hard triplet loss then
+    finds its hardest negatives among a patient's other nodules, which are
+    the pairs the evaluation (and the clinic) asks about: nodules of one
+    patient share tissue, speckle, gain and echo traits, so negatives from
+    other patients teach the model to tell patients apart instead. An epoch
+    shows every nodule once."""
+    by_nod: Dict[int, List[int]] = {}
+    nod_pat: Dict[int, str] = {}
+    for i, n in enumerate(cs.nodule):
+        by_nod.setdefault(int(n), []).append(i)
+        nod_pat[int(n)] = cs.patient[i]
+    pats: Dict[str, List[int]] = {}
+    for n in sorted(by_nod):
+        pats.setdefault(nod_pat[n], []).append(n)
+    names = sorted(pats)
+    order = [names[i] for i in rng.permutation(len(names))]
+    out, cur = [], []
+
+    def emit(nods):
+        idx = []
+        for n in nods:
+            members = by_nod[n]
+            idx.extend(rng.choice(members, K, replace=len(members) < K))
+        out.append(np.asarray(idx, np.int64))
+
+    for p in order:
+        cur.extend(pats[p])
+        if len(cur) >= P:
+            emit(cur)
+            cur = []
+    if cur:
+        emit(cur)
+    if n_batches:
+        out = out[:n_batches]
     return out
 
 
@@ -272,7 +348,7 @@ def describe(data_dir: str, sets: Dict[str, ClipSet]) -> Dict:
     """The training-data description written into the package metadata."""
     idx = load_index(data_dir)
     meta = idx.get("meta", {})
-    d = {"dataset": os.path.abspath(data_dir), "generator": meta.get("generator"),
+    d = {"dataset": os.path.basename(os.path.abspath(data_dir)), "generator": meta.get("generator"),
          "seed": meta.get("seed"), "scale": meta.get("scale")}
     for name, cs in sets.items():
         d[name] = {"patients": len(set(cs.patient)), "nodules": int(len(set(cs.nodule.tolist()))),

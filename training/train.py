@@ -41,12 +41,54 @@ def seed_all(seed: int) -> np.random.Generator:
 
 
 def to_tensor(cs: D.ClipSet, idx: np.ndarray, flip: Optional[np.ndarray] = None,
-              device: str = "cpu") -> torch.Tensor:
+              device: str = "cpu", aug: Optional[Dict] = None,
+              rng: Optional[np.random.Generator] = None) -> torch.Tensor:
     x = torch.from_numpy(np.stack([np.asarray(cs.clips[i]) for i in idx]))
     if flip is not None and flip.any():
         f = torch.from_numpy(flip)
         x[f] = x[f].flip(-1)  # left-right mirror (probe orientation)
+    if aug is not None:
+        x = augment(x, aug, rng)
     return x.to(device)
+
+
+def augment(x: torch.Tensor, aug: Dict, rng: np.random.Generator) -> torch.Tensor:
+    """Training-time augmentation of N x C x T' x H x W clips.
+
+    temporal (T' = f * T cached frames): T frames at a random stride s in
+        1..f and a random offset, so a clip covers 1/f .. all of the
+        tracklet (a tracklet seen as different sub-sweeps);
+    spatial: a random crop of 80-100 % of each side at a random place,
+        resized back (box jitter: annotators and detectors draw boxes
+        loosely);
+    intensity: value * a + b with a in [0.8, 1.25], b in [-0.15, 0.15] in
+        normalised units (gain, TGC and dynamic range differ between
+        machines and presets)."""
+    n, c, tt, h, w = x.shape
+    t = aug["frames"]
+    if tt != t:
+        f = tt // t
+        out = torch.empty((n, c, t, h, w), dtype=x.dtype)
+        for i in range(n):
+            s = int(rng.integers(1, f + 1))
+            o = int(rng.integers(0, tt - s * (t - 1)))
+            out[i] = x[i, :, o:o + s * (t - 1) + 1:s]
+        x = out
+    if aug.get("spatial"):
+        out = torch.empty_like(x)
+        for i in range(n):
+            ch = max(2, int(round(h * rng.uniform(0.8, 1.0))))
+            cw = max(2, int(round(w * rng.uniform(0.8, 1.0))))
+            y0 = int(rng.integers(0, h - ch + 1))
+            x0 = int(rng.integers(0, w - cw + 1))
+            crop = x[i, :, :, y0:y0 + ch, x0:x0 + cw]
+            out[i] = F.interpolate(crop, size=(h, w), mode="bilinear", align_corners=False)
+        x = out
+    if aug.get("intensity"):
+        a = torch.from_numpy(rng.uniform(0.8, 1.25, n).astype(np.float32)).view(n, 1, 1, 1, 1)
+        b = torch.from_numpy(rng.uniform(-0.15, 0.15, n).astype(np.float32)).view(n, 1, 1, 1, 1)
+        x = x * a + b
+    return x
 
 
 @torch.no_grad()
@@ -110,7 +152,8 @@ def make_model(a, n_ids: int) -> torch.nn.Module:
     ids). The exported CM L2-normalises (--normalize, default yes), which
     cosine comparison does not notice."""
     normalize = None if a.normalize is None else a.normalize == "yes"
-    m = X.make_model(a.arch, KIND[a.model], a.channels, a.embed_dim, normalize,
+    m = X.make_model(a.arch, KIND[a.model], a.channels + (2 if a.coords == "frame" else 0),
+                     a.embed_dim, normalize,
                      max(n_ids, 1), a.head_features)
     if a.model == "cm":
         m.embedder.normalize = False
@@ -169,7 +212,7 @@ def save_atomic(obj, path: str) -> None:
 def clip_opts_of(a) -> Dict:
     ch = a.channels
     return D.clip_options_dict(a.frames, a.height, a.width, ch, a.margin, a.filter,
-                               a.interp, a.pad, [a.mean] * 3, [a.std] * 3)
+                               a.interp, a.pad, [a.mean] * 3, [a.std] * 3, a.coords)
 
 
 def run_train(a) -> int:
@@ -199,8 +242,15 @@ def run_train(a) -> int:
     copts = clip_opts_of(a)
     cache = a.cache or os.path.join(a.data, ".clipcache")
     t0 = time.time()
-    tr = D.build_clipset(a.data, "train", copts, cache)
-    va = D.build_clipset(a.data, "val", copts, cache)
+    tr_opts = dict(copts, frames=a.frames * a.temporal_aug)
+    tr = D.build_clipset(a.data, "train", tr_opts, cache)
+    va = D.build_clipset(a.val_data or a.data, "val", copts,
+                         cache if not a.val_data else (a.cache or os.path.join(a.val_data,
+                                                                               ".clipcache")))
+    aug = None
+    if a.temporal_aug > 1 or a.augment != "none":
+        aug = {"frames": a.frames, "spatial": a.augment == "full",
+               "intensity": a.augment == "full"}
     print("clips ready in %.1fs: train %d tracklets, val %d" % (time.time() - t0, len(tr), len(va)),
           flush=True)
     ids = sorted(set(int(n) for n in tr.nodule))
@@ -210,6 +260,8 @@ def run_train(a) -> int:
     model = make_model(a, len(ids)).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=a.lr, weight_decay=a.weight_decay)
     start_epoch, best = 0, {"accuracy": -1.0, "auc": -1.0, "epoch": -1}
+    if a.init and not a.resume:
+        init_extractor(model, a.init, device)
     if a.resume:
         ck = torch.load(last_path, map_location=device)
         model.load_state_dict(ck["model"])
@@ -234,15 +286,15 @@ def run_train(a) -> int:
         for b in batches:
             if a.model == "cm":
                 flip = rng.random(len(b)) < 0.5 if a.flip == "yes" else None
-                x = to_tensor(tr, b, flip, device)
+                x = to_tensor(tr, b, flip, device, aug, rng)
                 st = train_step_cm(model, opt, x, torch.from_numpy(y_all[b]).to(device),
                                    a.triplet_margin, a.w_metric)
             else:
                 pa, pb = pairs[b, 0], pairs[b, 1]
                 fa = rng.random(len(b)) < 0.5 if a.flip == "yes" else None
                 fb = rng.random(len(b)) < 0.5 if a.flip == "yes" else None
-                st = train_step_vm(model, opt, to_tensor(tr, pa, fa, device),
-                                   to_tensor(tr, pb, fb, device),
+                st = train_step_vm(model, opt, to_tensor(tr, pa, fa, device, aug, rng),
+                                   to_tensor(tr, pb, fb, device, aug, rng),
                                    torch.from_numpy(plab[b]).to(device),
                                    a.contrastive_margin, a.w_metric,
                                    a.contrastive_form, a.contrastive_space == "normalized")
@@ -277,8 +329,25 @@ def run_train(a) -> int:
     return finalize(a, model, tr, va, device)
 
 
+def init_extractor(model, path: str, device: str) -> None:
+    """Copy the embedder (extractor + projection) of another run's
+    checkpoint (best.pt / last.pt) into model; the shapes must match."""
+    ck = torch.load(path, map_location=device)
+    state = ck.get("model", ck)
+    sub = {k[len("embedder."):]: v for k, v in state.items() if k.startswith("embedder.")}
+    if not sub:
+        raise SystemExit("train: --init %s holds no embedder weights" % path)
+    try:
+        model.embedder.load_state_dict(sub)
+    except RuntimeError as e:
+        raise SystemExit("train: --init %s does not fit this model (arch, channels, "
+                         "embed dim): %s" % (path, str(e).splitlines()[0]))
+    print("initialised the embedder from %s (%d tensors)" % (path, len(sub)), flush=True)
+
+
 def pk_or_limit(tr, a, rng):
-    b = D.pk_batches(tr, a.P, a.K, rng)
+    sampler = D.patient_pk_batches if a.sampler == "patient" else D.pk_batches
+    b = sampler(tr, a.P, a.K, rng)
     return b[:a.max_iters] if a.max_iters else b
 
 
@@ -295,7 +364,12 @@ def finalize(a, model, tr, va, device) -> int:
     lo_p = -1.0 if a.model == "cm" else 0.0
     pair_thr = float(min(max(pair_thr, lo_p), 1.0))
     calibrated = m.get("auc") is not None
-    desc_data = D.describe(a.data, {"train": tr, "val": va})
+    if a.val_data:
+        desc_data = D.describe(a.data, {"train": tr})
+        desc_data["val"] = D.describe(a.val_data, {"val": va})["val"]
+        desc_data["val"]["dataset"] = os.path.basename(os.path.abspath(a.val_data))
+    else:
+        desc_data = D.describe(a.data, {"train": tr, "val": va})
     desc = ("%s trained on %s (%s scale, seed %s): %d train patients / %d nodules / %d "
             "tracklets; thresholds calibrated on %d validation patients / %d tracklets"
             % (a.model.upper(), os.path.basename(os.path.abspath(a.data)),
@@ -323,13 +397,15 @@ def finalize(a, model, tr, va, device) -> int:
                             width=a.width, channels=a.channels, mean=[a.mean] * a.channels,
                             std=[a.std] * a.channels, margin=a.margin, tau=tau,
                             pair_threshold=pair_thr, calibrated=calibrated, description=desc,
-                            training=training, filter=a.filter, interp=a.interp, pad=a.pad)
+                            training=training, filter=a.filter, interp=a.interp, pad=a.pad,
+                            coords=a.coords)
     log_line(a.out, {"exported": pkg, "tau": tau, "pair_threshold": pair_thr,
                      "model_id": meta["model_id"], "best_epoch": ck["epoch"]})
     if a.no_card:
         return 0
     from . import evaluate as E
-    card = E.model_card(pkg, a.data, splits=("val", "test"), cache=a.cache)
+    card = E.model_card(pkg, a.val_data or a.data, splits=("val", "test"),
+                        cache=None if a.val_data else a.cache)
     with open(os.path.join(a.out, "model.md"), "w") as f:
         f.write(card)
     print("wrote %s and %s" % (pkg, os.path.join(a.out, "model.md")), flush=True)
@@ -347,6 +423,12 @@ def add_args(p) -> None:
     p.add_argument("--width", type=int, default=64)
     p.add_argument("--channels", type=int, default=3, choices=(1, 3))
     p.add_argument("--margin", type=float, default=0.1, help="crop context")
+    p.add_argument("--coords", choices=("none", "frame"), default="none",
+                   help="frame: two extra input channels with each pixel's place in the "
+                        "frame (depth below the skin line, crop scale)")
+    p.add_argument("--val-data", default=None,
+                   help="validation (and calibration) split from this dataset instead of "
+                        "--data's")
     p.add_argument("--filter", default="area", choices=("area", "bilinear", "nearest"))
     p.add_argument("--interp", default="union", choices=("union", "linear"))
     p.add_argument("--pad", default="zero", choices=("zero", "replicate"))
@@ -360,6 +442,17 @@ def add_args(p) -> None:
     p.add_argument("--weight-decay", type=float, default=5e-4)
     p.add_argument("--P", type=int, default=8, help="CM: nodules per batch")
     p.add_argument("--K", type=int, default=4, help="CM: tracklets per nodule")
+    p.add_argument("--sampler", choices=("patient", "nodule"), default="nodule",
+                   help="CM batches: P random nodules (the paper) or whole patients "
+                        "(every nodule of a patient in one batch: same-patient negatives)")
+    p.add_argument("--temporal-aug", type=int, default=1, metavar="F",
+                   help="cache F*frames per training clip and pick frames at a random "
+                        "stride 1..F and offset (1 = off)")
+    p.add_argument("--augment", choices=("none", "full"), default="none",
+                   help="full: random box jitter (80-100%% crops) and gain/contrast")
+    p.add_argument("--init", default=None,
+                   help="initialise the extractor from this run's best.pt or a package's "
+                        "CM checkpoint (e.g. a VM from a trained CM)")
     p.add_argument("--triplet-margin", type=float, default=0.3)
     p.add_argument("--batch-pairs", type=int, default=16, help="VM: pairs per batch")
     p.add_argument("--contrastive-margin", type=float, default=1.0)

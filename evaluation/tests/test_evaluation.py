@@ -202,7 +202,7 @@ def test_cluster_files_and_numbers(setup):
     methods = js["order"]
     assert sorted(js["methods"]) == sorted(methods)
     assert methods == ["paper", "single", "average", "online", "dbscan", "meanshift",
-                       "affinity", "agglomerative"]
+                       "affinity", "agglomerative", "paper-cl", "average-cl"]
     assert is_png(os.path.join(out, "fig6.png"))
     for m in methods:
         assert is_png(os.path.join(out, "fig6-%s.png" % m)), m
@@ -242,6 +242,22 @@ def test_cluster_files_and_numbers(setup):
         # the markdown row carries the same numbers
         assert "| %.2f | %.2f | %.2f | %.2f |" % (100 * prec, 100 * rec, 100 * f,
                                                    100 * te["bcubed_f"]) in md, m
+    # the constrained methods never put two tracklets of one video that are seen
+    # in common frames with boxes apart (the exam's cannot-links) in one cluster
+    import noduleid
+    n_cl = 0
+    for name, ex in by_exam.items():
+        with noduleid.Exam.load(os.path.join(setup["data"], name)) as exam:
+            trk = exam.tracklets
+            pos = {r["tracklet"]: k for k, r in enumerate(ex)}
+            for a, b in exam.cannot_link():
+                ta, tb = trk[a], trk[b]
+                assert ta.video == tb.video and max(ta.start, tb.start) <= min(ta.end, tb.end)
+                if ta.id in pos and tb.id in pos:
+                    n_cl += 1
+                    for m in ("paper-cl", "average-cl"):
+                        assert ex[pos[ta.id]][m] != ex[pos[tb.id]][m], (name, m, ta.id, tb.id)
+    assert n_cl > 0  # the ci phantom has nodules seen together
     # online clustering gives single linkage's partition (nid_online's guarantee),
     # so both are tuned to the same tau and label the test set alike
     assert js["methods"]["online"]["params"] == js["methods"]["single"]["params"]

@@ -8,12 +8,28 @@
 #include "video_internal.h"
 
 #include <math.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
 /* Limits that keep every size product far from overflow. */
 #define MAX_FRAMES 65536
 #define MAX_SIDE   16384
+
+/* The first published nid_clip_options ends at std[]; later fields are
+ * read only when the caller's struct_size covers them. */
+#define CLIP_OPTS_MIN_SIZE (offsetof(nid_clip_options, std) + 3 * sizeof(float))
+
+int32_t nid_clip_coords(const nid_clip_options *o)
+{
+    return o->struct_size >= offsetof(nid_clip_options, coords) +
+                                 sizeof o->coords ? o->coords : NID_COORDS_NONE;
+}
+
+int32_t nid_clip_channels(const nid_clip_options *o)
+{
+    return o->channels + (nid_clip_coords(o) == NID_COORDS_FRAME ? 2 : 0);
+}
 
 void nid_clip_options_init(nid_clip_options *o)
 {
@@ -34,11 +50,12 @@ void nid_clip_options_init(nid_clip_options *o)
         o->mean[c] = 0.5f;
         o->std[c] = 0.5f;
     }
+    o->coords = NID_COORDS_NONE;
 }
 
 int nid_clip_check_options(const nid_clip_options *o, const char *fn)
 {
-    if (!NID_STRUCT_OK(o, sizeof(nid_clip_options)))
+    if (!NID_STRUCT_OK(o, CLIP_OPTS_MIN_SIZE))
         return nid_fail(NID_EINVAL, "%s: opts->struct_size %zu too small "
                         "(use nid_clip_options_init)", fn, o->struct_size);
     if (o->frames < 1 || o->frames > MAX_FRAMES)
@@ -67,6 +84,9 @@ int nid_clip_check_options(const nid_clip_options *o, const char *fn)
                         (int)o->sampling);
     if (o->pad != NID_PAD_ZERO && o->pad != NID_PAD_REPLICATE)
         return nid_fail(NID_EINVAL, "%s: unknown pad %d", fn, (int)o->pad);
+    int32_t coords = nid_clip_coords(o);
+    if (coords != NID_COORDS_NONE && coords != NID_COORDS_FRAME)
+        return nid_fail(NID_EINVAL, "%s: unknown coords %d", fn, (int)coords);
     for (int c = 0; c < 3; c++) {
         if (!isfinite(o->mean[c]) || !isfinite(o->std[c]) ||
             o->std[c] == 0.0f || !isfinite(1.0f / (255.0f * o->std[c])))
@@ -115,7 +135,28 @@ static int check_frame(const nid_frame *f, const char *fn)
 
 static size_t frame_floats(const nid_clip_options *o)
 {
-    return (size_t)o->channels * (size_t)o->height * (size_t)o->width;
+    return (size_t)nid_clip_channels(o) * (size_t)o->height * (size_t)o->width;
+}
+
+/* The coordinate channels (nid_coords) of one clip frame for crop c of
+ * box b in a frame frame_h pixels high: Y at dst, X at dst + ch_stride. */
+static void fill_coords(const nid_crop *c, const nid_box *b, int32_t frame_h,
+                        const nid_clip_options *o, float *dst,
+                        size_t ch_stride)
+{
+    const size_t H = (size_t)o->height, W = (size_t)o->width;
+    const double sy = (double)(c->y1 - c->y0) / (double)H;
+    const double sx = (double)(c->x1 - c->x0) / (double)W;
+    const double cx = (double)b->x + (double)b->w / 2.0, fh = frame_h;
+    float *X = dst + ch_stride;
+    for (size_t r = 0; r < H; r++) {
+        float y = (float)(2.0 * ((double)c->y0 + ((double)r + 0.5) * sy) / fh
+                          - 1.0);
+        for (size_t k = 0; k < W; k++) dst[r * W + k] = y;
+    }
+    for (size_t k = 0; k < W; k++)
+        X[k] = (float)(2.0 * ((double)c->x0 + ((double)k + 0.5) * sx - cx) / fh);
+    for (size_t r = 1; r < H; r++) memcpy(X + r * W, X, W * sizeof *X);
 }
 
 int nid_crop_resize(const nid_frame *frame, const nid_box *box,
@@ -140,7 +181,7 @@ int nid_crop_resize(const nid_frame *frame, const nid_box *box,
         if (needed) *needed = n;
         return nid_fail(NID_EBUFSIZE, "%s: out has room for %zu floats, "
                         "needs %zu (%d x %d x %d)", fn, out_cap, n,
-                        (int)opts->channels, (int)opts->height,
+                        (int)nid_clip_channels(opts), (int)opts->height,
                         (int)opts->width);
     }
     nid_crop c;
@@ -149,8 +190,11 @@ int nid_crop_resize(const nid_frame *frame, const nid_box *box,
     float *tmp = malloc(n * sizeof *tmp);
     if (!tmp) return nid_fail(NID_ENOMEM, "%s: out of memory", fn);
     nid_resize_ws ws = {0};
-    rc = nid_resize_crop(&ws, frame, &c, opts, tmp,
-                         (size_t)opts->height * (size_t)opts->width);
+    const size_t hw = (size_t)opts->height * (size_t)opts->width;
+    rc = nid_resize_crop(&ws, frame, &c, opts, tmp, hw);
+    if (rc == NID_OK && nid_clip_coords(opts) == NID_COORDS_FRAME)
+        fill_coords(&c, box, frame->height, opts,
+                    tmp + (size_t)opts->channels * hw, hw);
     nid_resize_ws_free(&ws);
     if (rc == NID_OK) memcpy(out, tmp, n * sizeof *tmp);
     free(tmp);
@@ -348,7 +392,7 @@ int nid_clip_build_range(nid_video *video, const nid_exam *e, size_t t,
         return nid_fail(NID_EBUFSIZE, "%s: tracklet \"%s\": out has room "
                         "for %zu floats, needs %zu (%zu clips x %d x %d x "
                         "%d x %d)", fn, trk->id, out_cap, total, k1 - k0,
-                        (int)opts->channels, (int)opts->frames,
+                        (int)nid_clip_channels(opts), (int)opts->frames,
                         (int)opts->height, (int)opts->width);
     }
     nid_video_info vi;
@@ -376,7 +420,8 @@ int nid_clip_build_range(nid_video *video, const nid_exam *e, size_t t,
     /* decode in increasing frame order, each frame once; resample into
      * the frame's first slot, copy to its other slots */
     qsort(slots, n_slots, sizeof *slots, cmp_slot);
-    const size_t C = (size_t)opts->channels, ch_stride = T * hw;
+    const size_t C = (size_t)nid_clip_channels(opts), ch_stride = T * hw;
+    const int coords = nid_clip_coords(opts) == NID_COORDS_FRAME;
     nid_resize_ws ws = {0};
     for (size_t s = 0; s < n_slots && rc == NID_OK;) {
         int64_t f = slots[s].frame;
@@ -391,6 +436,9 @@ int nid_clip_build_range(nid_video *video, const nid_exam *e, size_t t,
             rc = nid_video_frame_roi(video, f, c.x0, c.y0, c.x1, c.y1, &frame);
         if (rc == NID_OK)
             rc = nid_resize_crop(&ws, &frame, &c, opts, first, ch_stride);
+        if (rc == NID_OK && coords)
+            fill_coords(&c, &box, vi.height, opts,
+                        first + (size_t)opts->channels * ch_stride, ch_stride);
         for (s++; s < n_slots && slots[s].frame == f && rc == NID_OK; s++) {
             float *dst = out + ((slots[s].pos / T) * C * T +
                                 slots[s].pos % T) * hw;

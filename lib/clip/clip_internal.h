@@ -69,6 +69,12 @@ int nid_clip_build_range(nid_video *video, const nid_exam *exam, size_t t,
                          float *out, size_t out_cap, size_t *n_clips,
                          size_t *needed);
 
+/* opts->coords when struct_size covers it, else NID_COORDS_NONE. */
+int32_t nid_clip_coords(const nid_clip_options *o);
+
+/* Channels of a clip: the image channels plus 2 with NID_COORDS_FRAME. */
+int32_t nid_clip_channels(const nid_clip_options *o);
+
 #ifdef __cplusplus
 }
 #endif

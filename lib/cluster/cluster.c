@@ -56,7 +56,15 @@ int nid_cluster_read_options(const char *fn, const nid_cluster_options *opts,
         o->threshold = opts->threshold;
         o->seed = opts->seed;
         o->n_threads = opts->n_threads;
+        if (opts->struct_size >= offsetof(nid_cluster_options, n_cannot_link)
+                                     + sizeof(size_t)) {
+            o->cannot_link = opts->cannot_link;
+            o->n_cannot_link = opts->n_cannot_link;
+        }
     }
+    if (o->n_cannot_link && !o->cannot_link)
+        return nid_fail(NID_EINVAL, "%s: n_cannot_link = %zu but cannot_link "
+                        "is NULL", fn, o->n_cannot_link);
     if (!nid_cluster_method_name(o->method))
         return nid_fail(NID_EINVAL, "%s: unknown clustering method %d "
                         "(expected 0..3: paper, single, average, complete)",
@@ -166,12 +174,15 @@ static size_t select_bit(const uint64_t *u, size_t words, uint64_t r)
  * neighbours count for the items after it. rep[i] = the seed of i's
  * cluster. */
 static int paper_run(const bitmat *adj, size_t n, uint64_t seed,
-                     int32_t *rep)
+                     const bitmat *cl, int32_t *rep)
 {
     const size_t wpr = adj->wpr;
-    uint64_t *U = malloc(2 * wpr * sizeof *U);
+    uint64_t *U = malloc(3 * wpr * sizeof *U);
     if (!U) return NID_ENOMEM;
     uint64_t *R = U + wpr;
+    /* X: items cannot-linked to a member of the growing cluster; they may
+     * not join it (all zero without constraints) */
+    uint64_t *X = R + wpr;
     memset(U, 0xff, wpr * sizeof *U);
     if (n & 63) U[wpr - 1] = ((uint64_t)1 << (n & 63)) - 1;
     uint64_t state = seed;
@@ -181,10 +192,12 @@ static int paper_run(const bitmat *adj, size_t n, uint64_t seed,
         remaining--;
         rep[s] = (int32_t)s;
         memcpy(R, adj->w + s * wpr, wpr * sizeof *R);
+        if (cl) memcpy(X, cl->w + s * wpr, wpr * sizeof *X);
+        else memset(X, 0, wpr * sizeof *X);
         size_t w = 0;
         uint64_t mask = ~(uint64_t)0;
         while (w < wpr) {
-            uint64_t m = U[w] & R[w] & mask;
+            uint64_t m = U[w] & R[w] & ~X[w] & mask;
             if (!m) {
                 w++;
                 mask = ~(uint64_t)0;
@@ -196,6 +209,10 @@ static int paper_run(const bitmat *adj, size_t n, uint64_t seed,
             rep[f] = (int32_t)s;
             const uint64_t *af = adj->w + f * wpr;
             for (size_t t = 0; t < wpr; t++) R[t] |= af[t];
+            if (cl) {
+                const uint64_t *cf = cl->w + f * wpr;
+                for (size_t t = 0; t < wpr; t++) X[t] |= cf[t];
+            }
             /* continue after f, re-reading word w: R just grew */
             mask = (f & 63) == 63 ? 0 : ~(uint64_t)0 << ((f & 63) + 1);
         }
@@ -495,6 +512,105 @@ static int fail_bitmat(const char *fn, size_t n)
 }
 
 /* ------------------------------------------------------------------------ */
+/* Cannot-link constraints                                                  */
+/* ------------------------------------------------------------------------ */
+
+static int check_cannot_link(const char *fn, const nid_cluster_options *o,
+                             size_t n)
+{
+    for (size_t k = 0; k < o->n_cannot_link; k++) {
+        uint32_t a = o->cannot_link[2 * k], b = o->cannot_link[2 * k + 1];
+        if (a >= n || b >= n)
+            return nid_fail(NID_EINVAL, "%s: cannot_link pair %zu = (%u, %u) "
+                            "names an item >= n = %zu", fn, k, (unsigned)a,
+                            (unsigned)b, n);
+        if (a == b)
+            return nid_fail(NID_EINVAL, "%s: cannot_link pair %zu = (%u, %u) "
+                            "links an item with itself", fn, k, (unsigned)a,
+                            (unsigned)b);
+    }
+    return NID_OK;
+}
+
+/* The constraints as a symmetric bit matrix (for Algorithm 1). */
+static int cannot_bitmat(const nid_cluster_options *o, size_t n, bitmat *cl)
+{
+    if (!bitmat_alloc(cl, n)) return 0;
+    for (size_t k = 0; k < o->n_cannot_link; k++) {
+        size_t a = o->cannot_link[2 * k], b = o->cannot_link[2 * k + 1];
+        bit_set(cl->w + a * cl->wpr, b);
+        bit_set(cl->w + b * cl->wpr, a);
+    }
+    return 1;
+}
+
+/* Average/complete: a pair at +inf keeps the clusters that hold its items
+ * apart for good: the Lance-Williams average (weights > 0) and maximum of
+ * +inf stay +inf, and both linkages stay reducible. */
+static void cannot_inf(const nid_cluster_options *o, float *D, size_t n)
+{
+    for (size_t k = 0; k < o->n_cannot_link; k++) {
+        size_t a = o->cannot_link[2 * k], b = o->cannot_link[2 * k + 1];
+        D[a * n + b] = D[b * n + a] = INFINITY;
+    }
+}
+
+typedef struct edge {
+    float    d;
+    uint32_t i, j;
+} edge;
+
+static int edge_cmp(const void *pa, const void *pb)
+{
+    const edge *a = pa, *b = pb;
+    if (a->d != b->d) return a->d < b->d ? -1 : 1;
+    if (a->i != b->i) return a->i < b->i ? -1 : 1;
+    return (a->j > b->j) - (a->j < b->j);
+}
+
+/* Single linkage with cannot-link constraints: the pairs below tau of the
+ * upper triangle of D (row stride n) merged in increasing distance order,
+ * skipping a merge that would put both items of a constraint in one
+ * cluster (Kruskal). rep gets the forest. */
+static int single_constrained(const float *D, size_t n, float tau,
+                              const nid_cluster_options *o, int32_t *rep)
+{
+    size_t m = 0, cap = 0;
+    edge *e = NULL;
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = i + 1; j < n; j++) {
+            if (!(D[i * n + j] < tau)) continue;
+            if (m == cap) {
+                size_t nc = cap ? 2 * cap : 64;
+                edge *ne = nc < ((size_t)-1) / sizeof *e
+                               ? realloc(e, nc * sizeof *e) : NULL;
+                if (!ne) {
+                    free(e);
+                    return NID_ENOMEM;
+                }
+                e = ne;
+                cap = nc;
+            }
+            e[m++] = (edge){D[i * n + j], (uint32_t)i, (uint32_t)j};
+        }
+    if (m) qsort(e, m, sizeof *e, edge_cmp);
+    for (size_t t = 0; t < m; t++) {
+        int32_t ri = nid_uf_find(rep, (int32_t)e[t].i);
+        int32_t rj = nid_uf_find(rep, (int32_t)e[t].j);
+        if (ri == rj) continue;
+        int blocked = 0;
+        for (size_t k = 0; k < o->n_cannot_link && !blocked; k++) {
+            int32_t a = nid_uf_find(rep, (int32_t)o->cannot_link[2 * k]);
+            int32_t b = nid_uf_find(rep, (int32_t)o->cannot_link[2 * k + 1]);
+            blocked = (a == ri && b == rj) || (a == rj && b == ri);
+        }
+        if (!blocked) nid_uf_union(rep, ri, rj);
+    }
+    free(e);
+    return NID_OK;
+}
+
+/* ------------------------------------------------------------------------ */
 /* nid_cluster                                                              */
 /* ------------------------------------------------------------------------ */
 
@@ -504,23 +620,32 @@ static int cluster_rows(const char *fn, const nid_rows *r,
     const size_t n = r->n;
     int threads = nid_tile_threads(r, o->n_threads);
     int rc;
-    switch (o->method) {
+    const int constrained = o->n_cannot_link > 0;
+    switch (constrained && o->method == NID_CLUSTER_SINGLE ? -1 : o->method) {
     case NID_CLUSTER_SINGLE:
         rc = single_from_rows(r, o->threshold, o->n_threads, rep);
         break;
     case NID_CLUSTER_PAPER: {
-        bitmat adj;
+        bitmat adj, cl = {NULL, 0};
         if (!bitmat_alloc(&adj, n)) return fail_bitmat(fn, n);
+        if (constrained && !cannot_bitmat(o, n, &cl)) {
+            free(adj.w);
+            return fail_bitmat(fn, n);
+        }
         link_ctx c;
         link_ctx_init(&c, r, o->threshold);
         c.adj = &adj;
         rc = nid_tile_run(r, threads, paper_visit, &c);
-        if (rc == NID_OK) rc = paper_run(&adj, n, o->seed, rep);
+        if (rc == NID_OK)
+            rc = paper_run(&adj, n, o->seed, constrained ? &cl : NULL, rep);
         free(adj.w);
+        free(cl.w);
         break;
     }
     default: {
-        float *D = alloc_square(fn, n, nid_cluster_method_name(o->method));
+        float *D = alloc_square(fn, n, constrained && o->method ==
+                                NID_CLUSTER_SINGLE ? "constrained single"
+                                : nid_cluster_method_name(o->method));
         int32_t *comp = malloc(n * sizeof *comp);
         nid_square_ctx c = {r, D, o->threshold, NULL};
         if (D && comp) c.uf = nid_uf_threads(threads, n, comp);
@@ -533,8 +658,12 @@ static int cluster_rows(const char *fn, const nid_rows *r,
         }
         rc = nid_tile_run(r, threads, nid_square_visit, &c);
         nid_uf_merge_threads(c.uf, threads, n);
-        if (rc == NID_OK)
+        if (rc == NID_OK && o->method == NID_CLUSTER_SINGLE) {
+            rc = single_constrained(D, n, o->threshold, o, rep);
+        } else if (rc == NID_OK) {
+            cannot_inf(o, D, n);
             rc = hc_cluster(D, n, o->method, o->threshold, comp, rep);
+        }
         free(D);
         free(comp);
         break;
@@ -588,6 +717,7 @@ int nid_cluster(const float *x, size_t n, size_t d,
     if (rc) return rc;
     if (d == 0) return nid_fail(NID_EINVAL, "%s: d is 0 (empty embeddings)", fn);
     if ((rc = nid_cluster_read_options(fn, opts, &o, 1))) return rc;
+    if ((rc = check_cannot_link(fn, &o, n))) return rc;
     nid_rows r;
     if ((rc = nid_rows_prepare(&r, fn, x, n, d, o.metric))) return rc;
     int32_t *rep = malloc(n * sizeof *rep);
@@ -661,7 +791,9 @@ static int cluster_matrix(const char *fn, const float *dist, size_t n,
 {
     const float tau = o->threshold;
     int rc = NID_OK;
-    if (o->method == NID_CLUSTER_SINGLE) {
+    if (o->method == NID_CLUSTER_SINGLE && o->n_cannot_link) {
+        rc = single_constrained(dist, n, tau, o, rep);
+    } else if (o->method == NID_CLUSTER_SINGLE) {
         for (size_t i = 0; i < n; i++) {
             int32_t ri = nid_uf_find(rep, (int32_t)i);
             for (size_t j = i + 1; j < n; j++)
@@ -669,16 +801,21 @@ static int cluster_matrix(const char *fn, const float *dist, size_t n,
                     ri = nid_uf_union(rep, ri, (int32_t)j);
         }
     } else if (o->method == NID_CLUSTER_PAPER) {
-        bitmat adj;
+        bitmat adj, cl = {NULL, 0};
         if (!bitmat_alloc(&adj, n)) return fail_bitmat(fn, n);
+        if (o->n_cannot_link && !cannot_bitmat(o, n, &cl)) {
+            free(adj.w);
+            return fail_bitmat(fn, n);
+        }
         for (size_t i = 0; i < n; i++)
             for (size_t j = i + 1; j < n; j++)
                 if (dist[i * n + j] < tau) {
                     bit_set(adj.w + i * adj.wpr, j);
                     bit_set(adj.w + j * adj.wpr, i);
                 }
-        rc = paper_run(&adj, n, o->seed, rep);
+        rc = paper_run(&adj, n, o->seed, o->n_cannot_link ? &cl : NULL, rep);
         free(adj.w);
+        free(cl.w);
     } else {
         float *D = alloc_square(fn, n, nid_cluster_method_name(o->method));
         int32_t *comp = malloc(n * sizeof *comp);
@@ -701,6 +838,7 @@ static int cluster_matrix(const char *fn, const float *dist, size_t n,
                     ri = nid_uf_union(comp, ri, (int32_t)j);
             }
         }
+        cannot_inf(o, D, n);
         rc = hc_cluster(D, n, o->method, tau, comp, rep);
         free(D);
         free(comp);
@@ -724,6 +862,7 @@ int nid_cluster_dist(const float *dist, size_t n,
         return nid_fail(NID_EINVAL, "%s: n = %zu is too large for an n x n "
                         "matrix", fn, n);
     if ((rc = nid_cluster_read_options(fn, opts, &o, 0))) return rc;
+    if ((rc = check_cannot_link(fn, &o, n))) return rc;
     if ((rc = check_matrix(fn, dist, n))) return rc;
     int32_t *rep = malloc(n * sizeof *rep);
     if (!rep)

@@ -34,6 +34,10 @@ int nid_online_create(nid_online **out, size_t d,
     nid_cluster_options o;
     int rc = nid_cluster_read_options(fn, opts, &o, d != 0);
     if (rc) return rc;
+    if (o.n_cannot_link)
+        return nid_fail(NID_EINVAL, "%s: cannot-link constraints are not "
+                        "supported by the online clusterer (n_cannot_link = "
+                        "%zu)", fn, o.n_cannot_link);
     size_t bytes;
     if (!nid_mul_size(d, sizeof(float), &bytes))
         return nid_fail(NID_EINVAL, "%s: d = %zu is too large", fn, d);

@@ -10,10 +10,15 @@
  * threads at once.
  */
 #include "model_internal.h"
+
+/* Channels the network takes: the image channels plus the coordinate
+ * channels (nid_coords) of its clips. */
+#define NET_CHANNELS(me) ((me)->channels + ((me)->coords == NID_COORDS_FRAME ? 2 : 0))
 #include "clip/clip_internal.h"
 
 #include <errno.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -187,7 +192,7 @@ static int check_network(nid_model *m, const char *ctx)
         free(e);
         return nid_fail(NID_ENOMEM, "%s: out of memory", ctx);
     }
-    int64_t shape[5] = {1, me->channels, me->frames, me->height, me->width};
+    int64_t shape[5] = {1, NET_CHANNELS(me), me->frames, me->height, me->width};
     int64_t got[2] = {0, 0};
     char c2[600];
     snprintf(c2, sizeof c2, "%s: the network rejects the metadata's input "
@@ -284,7 +289,7 @@ int nid_model_load(nid_model **out, const char *path,
                       has_verify ? "a" : "no");
     if (!rc) {
         const nid_model_meta *me = &m->meta;
-        m->clip_floats = (size_t)me->channels * (size_t)me->frames *
+        m->clip_floats = (size_t)NET_CHANNELS(me) * (size_t)me->frames *
                          (size_t)me->height * (size_t)me->width;
     }
     if (!rc && opts->optimize) {
@@ -323,7 +328,7 @@ int nid_model_get_info(const nid_model *m, nid_model_info *info)
     if (!m || !info)
         return nid_fail(NID_EINVAL, "nid_model_get_info: %s is NULL",
                         !m ? "model" : "info");
-    if (!NID_STRUCT_OK(info, sizeof(nid_model_info)))
+    if (!NID_STRUCT_OK(info, offsetof(nid_model_info, path) + sizeof(char *)))
         return nid_fail(NID_EINVAL, "nid_model_get_info: info->struct_size %zu "
                         "too small (use nid_model_info_init)", info->struct_size);
     const nid_model_meta *me = &m->meta;
@@ -354,7 +359,12 @@ int nid_model_get_info(const nid_model *m, nid_model_info *info)
     r.description = me->description;
     r.meta_json = m->meta_json;
     r.path = m->path;
-    *info = r;
+    r.coords = me->coords;
+    /* a caller built against an older header has a shorter struct: only
+     * the fields its struct_size covers are written */
+    size_t keep = info->struct_size < sizeof r ? info->struct_size : sizeof r;
+    r.struct_size = info->struct_size;
+    memcpy(info, &r, keep);
     nid_clear_error();
     return NID_OK;
 }
@@ -377,7 +387,15 @@ int nid_model_clip_options(const nid_model *m, nid_clip_options *opts)
     o.pad = me->pad;
     memcpy(o.mean, me->mean, sizeof o.mean);
     memcpy(o.std, me->std, sizeof o.std);
-    *opts = o;
+    o.coords = me->coords;
+    /* opts is an output; a caller built against an older header (its
+     * struct_size set by that header's _init) gets the fields it knows */
+    size_t keep = sizeof o;
+    if (opts->struct_size >= offsetof(nid_clip_options, std) + sizeof o.std &&
+        opts->struct_size < sizeof o)
+        keep = opts->struct_size;
+    o.struct_size = keep;
+    memcpy(opts, &o, keep);
     nid_clear_error();
     return NID_OK;
 }
@@ -407,7 +425,7 @@ static int embed_batches(const nid_model *m, const float *clips, size_t n,
     const size_t dim = (size_t)me->embed_dim;
     for (size_t i = 0; i < n; i += (size_t)m->max_batch) {
         size_t b = n - i < (size_t)m->max_batch ? n - i : (size_t)m->max_batch;
-        int64_t shape[5] = {(int64_t)b, me->channels, me->frames, me->height,
+        int64_t shape[5] = {(int64_t)b, NET_CHANNELS(me), me->frames, me->height,
                             me->width};
         int64_t got[2] = {-1, -1};
         const float *x = clips + i * m->clip_floats;
@@ -459,7 +477,7 @@ int nid_model_embed(const nid_model *m, const float *clips, size_t n,
         return nid_fail(NID_EMISMATCH, "%s: model %s takes clips of C x T x H x "
                         "W = %d x %d x %d x %d = %zu floats: expected %zu x %zu "
                         "= %zu floats for n = %zu, got clips_len %zu%s", fn,
-                        m->path, (int)me->channels, (int)me->frames,
+                        m->path, (int)NET_CHANNELS(me), (int)me->frames,
                         (int)me->height, (int)me->width, m->clip_floats, n,
                         m->clip_floats, want, n, clips_len, per);
     }
@@ -567,15 +585,17 @@ int nid_model_embed_tracklet(const nid_model *m, nid_video *video,
         nid_model_clip_options(m, &own);
         opts = &own;
     } else {
-        if (!NID_STRUCT_OK(opts, sizeof(nid_clip_options)))
+        if (!NID_STRUCT_OK(opts, offsetof(nid_clip_options, std) +
+                                 sizeof opts->std))
             return nid_fail(NID_EINVAL, "%s: opts->struct_size %zu too small "
                             "(use nid_model_clip_options)", fn, opts->struct_size);
-        const int32_t want[4] = {me->frames, me->height, me->width, me->channels};
-        const int32_t got[4] = {opts->frames, opts->height, opts->width,
-                                opts->channels};
-        static const char *const names[4] = {"frames", "height", "width",
-                                             "channels"};
-        for (int i = 0; i < 4; i++)
+        const int32_t want[5] = {me->frames, me->height, me->width, me->channels,
+                                 me->coords};
+        const int32_t got[5] = {opts->frames, opts->height, opts->width,
+                                opts->channels, nid_clip_coords(opts)};
+        static const char *const names[5] = {"frames", "height", "width",
+                                             "channels", "coords"};
+        for (int i = 0; i < 5; i++)
             if (want[i] != got[i])
                 return nid_fail(NID_EMISMATCH, "%s: opts->%s is %d, model %s "
                                 "takes %d (clips %d x %d x %d x %d, C x T x H x "

@@ -32,6 +32,7 @@ typedef struct nid_model_meta {
     char    arch[32];
     int     verification;     /* kind: 1 verification, 0 classification  */
     int32_t frames, height, width, channels;
+    int32_t coords;      /* nid_coords: + 2 network input channels */
     float   mean[3], std[3];
     float   margin;
     int32_t filter, interp, pad;

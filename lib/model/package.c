@@ -201,7 +201,9 @@ static int get_channels(const pctx *c, const json_t *o, const char *key,
 static int parse_input(const pctx *c, const json_t *root, nid_model_meta *m)
 {
     static const char *const known[] = {"frames", "height", "width", "channels",
-                                        "mean", "std", NULL};
+                                        "mean", "std", "coords", NULL};
+    /* Indexed by the nid_coords values. */
+    static const char *const coords[] = {"none", "frame"};
     json_t *in = NULL;
     int rc = member(c, root, "", "input", JSON_OBJECT, &in);
     if (!rc) rc = only_known(c, in, "input", known);
@@ -213,6 +215,9 @@ static int parse_input(const pctx *c, const json_t *root, nid_model_meta *m)
         rc = bad(c, "input.channels", "expected 1 or 3, got 2");
     if (!rc) rc = get_channels(c, in, "mean", m->channels, 0, m->mean);
     if (!rc) rc = get_channels(c, in, "std", m->channels, 1, m->std);
+    m->coords = NID_COORDS_NONE;
+    if (!rc && json_object_get(in, "coords"))
+        rc = get_enum(c, in, "input", "coords", coords, 2, &m->coords);
     return rc;
 }
 

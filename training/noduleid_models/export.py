@@ -63,7 +63,8 @@ def build_metadata(*, model_id: str, arch: str, kind: str, frames: int, height: 
                    calibrated: bool, description: str, filter: str = "area",
                    interp: str = "union", pad: str = "zero",
                    training: Optional[Dict[str, Any]] = None,
-                   producer: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+                   producer: Optional[Dict[str, Any]] = None,
+                   coords: str = "none") -> Dict[str, Any]:
     """The metadata object of format version 1 (docs/model-package.md)."""
     if kind not in KINDS:
         raise ValueError("kind must be one of %s" % (KINDS,))
@@ -85,6 +86,10 @@ def build_metadata(*, model_id: str, arch: str, kind: str, frames: int, height: 
                        "pair": float(pair_threshold), "calibrated": bool(calibrated)},
         "training": dict(training or {}),
     }
+    if coords != "none":
+        if coords != "frame":
+            raise ValueError("coords must be 'none' or 'frame'")
+        meta["input"]["coords"] = coords
     meta["training"].setdefault("description", description)
     if kind == "verification":
         meta["verify"] = {"output": "probability"}
@@ -146,15 +151,17 @@ def export_package(model: torch.nn.Module, path: str, *, arch: str, frames: int,
                    tau: Optional[float] = None, pair_threshold: Optional[float] = None,
                    calibrated: bool = False, description: str = "",
                    training: Optional[Dict[str, Any]] = None, freeze: bool = True,
-                   filter: str = "area", interp: str = "union", pad: str = "zero"
-                   ) -> Dict[str, Any]:
+                   filter: str = "area", interp: str = "union", pad: str = "zero",
+                   coords: str = "none") -> Dict[str, Any]:
     """Export a trained (or random) CM/VM to a package at `path`; returns the
     metadata written. Thresholds default to 0.5 (cosine distance for a CM,
     1 - p_same for a VM; pair threshold on the similarity) with
     calibrated=False."""
     model = model.eval()
     is_vm = isinstance(model, M.VerificationModel)
-    mod = inference_module(model, channels, frames, height, width)
+    # the network sees the image channels plus 2 coordinate channels
+    net_channels = channels + (2 if coords == "frame" else 0)
+    mod = inference_module(model, net_channels, frames, height, width)
     mean = list(mean) if mean is not None else [0.5] * channels
     std = list(std) if std is not None else [0.5] * channels
     meta = build_metadata(
@@ -168,11 +175,11 @@ def export_package(model: torch.nn.Module, path: str, *, arch: str, frames: int,
         pair_threshold=0.5 if pair_threshold is None else pair_threshold,
         calibrated=calibrated, description=description, training=training,
         filter=filter, interp=interp, pad=pad,
-        producer={"frozen": bool(freeze)})
+        producer={"frozen": bool(freeze)}, coords=coords)
     scripted = script_and_freeze(mod, freeze)
     # The package must run on its own declared input before it is written.
     with torch.no_grad():
-        e = scripted(torch.zeros(1, channels, frames, height, width))
+        e = scripted(torch.zeros(1, net_channels, frames, height, width))
         if tuple(e.shape) != (1, meta["embedding"]["dim"]):
             raise RuntimeError("forward gives %s, expected (1, %d)"
                                % (tuple(e.shape), meta["embedding"]["dim"]))

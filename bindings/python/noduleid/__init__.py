@@ -40,7 +40,7 @@ from .evaluate import (AucResult, BinaryResult, ClusterScores, DelongResult,
                        Estimate, clopper_pearson, eval_auc, eval_clusters,
                        eval_delong, eval_threshold, eval_youden)
 from .video import PixelFormat, Video, VideoInfo
-from .exam import (Box, ClipOptions, Exam, ExamInfo, ExamVideo, Filter, Interp,
+from .exam import (Box, ClipOptions, Coords, Exam, ExamInfo, ExamVideo, Filter, Interp,
                    Pad, Sampling, Tracklet, box_iou, build_clip, crop_resize,
                    link_detections, tracklet_box)
 from .model import CompareMode, Model, ModelInfo, compare_mode_name
@@ -111,7 +111,7 @@ __all__ = [
     # video
     "PixelFormat", "Video", "VideoInfo",
     # exams, tracklets, clips
-    "Box", "Interp", "Filter", "Sampling", "Pad", "ClipOptions", "Exam",
+    "Box", "Interp", "Filter", "Sampling", "Pad", "Coords", "ClipOptions", "Exam",
     "ExamInfo", "ExamVideo", "Tracklet", "box_iou", "tracklet_box",
     "link_detections", "build_clip", "crop_resize",
     # models

@@ -300,7 +300,7 @@ def _new_handle(ctype: str, create, *args):
 
 _CTYPES = {np.dtype(np.float32): "float", np.dtype(np.float64): "double",
            np.dtype(np.int32): "int32_t", np.dtype(np.int64): "int64_t",
-           np.dtype(np.uint8): "uint8_t"}
+           np.dtype(np.uint8): "uint8_t", np.dtype(np.uint32): "uint32_t"}
 
 
 def _as_array(a, dtype, name: str, ndim=None) -> np.ndarray:

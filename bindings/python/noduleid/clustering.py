@@ -45,7 +45,9 @@ def cluster_method_parse(name: str) -> Method:
     return Method(out[0])
 
 
-def _options(method, threshold, seed, metric, n_threads):
+def _options(method, threshold, seed, metric, n_threads, cannot_link=None):
+    """The options struct, and the constraint array it points to (keep it
+    alive for the call)."""
     opts = ffi.new("nid_cluster_options *")
     lib.nid_cluster_options_init(opts)
     opts.method = _enum_value(method, Method, "method")
@@ -53,7 +55,19 @@ def _options(method, threshold, seed, metric, n_threads):
     opts.threshold = float(threshold)
     opts.seed = int(seed) & 0xFFFFFFFFFFFFFFFF
     opts.n_threads = int(n_threads)
-    return opts
+    keep = None
+    if cannot_link is not None:
+        cl = np.asarray(cannot_link)
+        if cl.size:
+            if cl.ndim != 2 or cl.shape[1] != 2:
+                raise ValueError("cannot_link must be an m x 2 array of item index "
+                                 "pairs, got shape %s" % (cl.shape,))
+            if (cl < 0).any():
+                raise ValueError("cannot_link: negative item index")
+            keep = np.ascontiguousarray(cl, dtype=np.uint32)
+            opts.cannot_link = _buf(keep)
+            opts.n_cannot_link = len(keep)
+    return opts, keep
 
 
 def distance_matrix(x: np.ndarray, metric: MetricLike = "cosine", *,
@@ -89,12 +103,15 @@ def distance_matrix(x: np.ndarray, metric: MetricLike = "cosine", *,
 def cluster(x: np.ndarray, method: MethodLike = "paper",
             threshold: float = 0.5, *, seed: int = 0,
             metric: MetricLike = "cosine",
-            n_threads: int = 0) -> Tuple[np.ndarray, int]:
+            n_threads: int = 0, cannot_link=None) -> Tuple[np.ndarray, int]:
     """Cluster the rows of ``x`` (n x d float32 embeddings).
 
     Items are linked when their distance is < ``threshold``; see
     :class:`Method` for the methods ("paper", "single", "average",
     "complete"). ``seed`` drives the random seeds of "paper".
+    ``cannot_link``: optional m x 2 item index pairs known to be different
+    nodules (e.g. :meth:`Exam.cannot_link`); no cluster holds both items of
+    a pair.
 
     Returns:
         (labels, k): int32 labels 0..k-1 numbered in order of each
@@ -108,16 +125,17 @@ def cluster(x: np.ndarray, method: MethodLike = "paper",
     n, d = xa.shape
     labels = np.empty(n, dtype=_I32)
     k = ffi.new("size_t *")
-    opts = _options(method, threshold, seed, metric, n_threads)
+    opts, _keep = _options(method, threshold, seed, metric, n_threads, cannot_link)
     _check(lib.nid_cluster(_buf(xa), n, d, opts, _buf(labels, True), n, k))
     return labels, int(k[0])
 
 
 def cluster_distances(dist: np.ndarray, method: MethodLike = "paper",
                       threshold: float = 0.5, *,
-                      seed: int = 0) -> Tuple[np.ndarray, int]:
+                      seed: int = 0, cannot_link=None) -> Tuple[np.ndarray, int]:
     """Cluster from a precomputed n x n distance matrix (float32, symmetric
     off the diagonal, finite and >= 0; e.g. 1 - verification probability).
+    ``cannot_link`` as in :func:`cluster`.
 
     Returns:
         (labels, k) as :func:`cluster`.
@@ -129,7 +147,7 @@ def cluster_distances(dist: np.ndarray, method: MethodLike = "paper",
                          % (da.shape,))
     labels = np.empty(n, dtype=_I32)
     k = ffi.new("size_t *")
-    opts = _options(method, threshold, seed, "cosine", 0)
+    opts, _keep = _options(method, threshold, seed, "cosine", 0, cannot_link)
     _check(lib.nid_cluster_dist(_buf(da), n, opts, _buf(labels, True), n, k))
     return labels, int(k[0])
 
@@ -153,7 +171,7 @@ class OnlineClusterer(Handle):
 
     def __init__(self, d: int, threshold: float = 0.5, *,
                  metric: MetricLike = "cosine"):
-        opts = _options("paper", threshold, 0, metric, 0)
+        opts, _ = _options("paper", threshold, 0, metric, 0)
         ptr = _new_handle("nid_online", lib.nid_online_create, int(d), opts)
         super().__init__(ptr, lib.nid_online_free)
         self.d = int(d)

@@ -47,6 +47,12 @@ class Pad(enum.IntEnum):
     REPLICATE = lib.NID_PAD_REPLICATE
 
 
+class Coords(enum.IntEnum):
+    """Coordinate channels of a clip (nid_coords)."""
+    NONE = lib.NID_COORDS_NONE    #: image channels only
+    FRAME = lib.NID_COORDS_FRAME  #: + Y (depth in the frame) and X (crop scale)
+
+
 def _box_c(box) -> "ffi.CData":
     b = ffi.new("nid_box *")
     x, y, w, h = (float(v) for v in box)
@@ -94,6 +100,8 @@ class ClipOptions:
     pad: Union[Pad, int, str] = Pad(_CD.pad)
     mean: Tuple[float, float, float] = tuple(_f32(v) for v in _CD.mean)
     std: Tuple[float, float, float] = tuple(_f32(v) for v in _CD.std)
+    #: "frame": two more channels with each pixel's place in the frame
+    coords: Union[Coords, int, str] = Coords(_CD.coords)
 
     def _to_c(self):
         o = ffi.new("nid_clip_options *")
@@ -111,6 +119,7 @@ class ClipOptions:
             raise ValueError("ClipOptions: mean and std need 3 values")
         o.mean = [float(v) for v in mean]
         o.std = [float(v) for v in std]
+        o.coords = _enum_value(self.coords, Coords, "coords")
         return o
 
     @classmethod
@@ -120,7 +129,7 @@ class ClipOptions:
                    Interp(o.interp), Sampling(o.sampling),
                    int(o.window_stride), Pad(o.pad),
                    tuple(_f32(v) for v in o.mean),
-                   tuple(_f32(v) for v in o.std))
+                   tuple(_f32(v) for v in o.std), Coords(o.coords))
 
 
 def _clip_opts(options: Optional[ClipOptions]):
@@ -327,6 +336,21 @@ class Exam(Handle):
                                          b))
         return _box_py(b)
 
+    def cannot_link(self, max_iou: float = 0.5) -> np.ndarray:
+        """Pairs of tracklet indices (m x 2, uint32) that the exam says are
+        different nodules: tracklets of one video visible in common frames
+        with boxes apart (median IoU < ``max_iou``). Pass them to
+        :func:`cluster` as ``cannot_link``."""
+        n = ffi.new("size_t *")
+        rc = lib.nid_exam_cannot_link(self._ptr, float(max_iou), ffi.NULL, 0, n)
+        if rc not in (lib.NID_OK, lib.NID_EBUFSIZE):
+            _check(rc)
+        out = np.zeros((int(n[0]), 2), np.uint32)
+        if len(out):
+            _check(lib.nid_exam_cannot_link(self._ptr, float(max_iou),
+                                            _buf(out, True), len(out), n))
+        return out
+
     def link_detections(self, video: int, detections, **options) -> int:
         """See :func:`link_detections`."""
         return link_detections(self, video, detections, **options)
@@ -427,8 +451,8 @@ def build_clip(video: Video, exam: Exam, tracklet: Union[int, str],
     n = ffi.new("size_t *")
     nf = ffi.new("size_t *")
     _check(lib.nid_clip_count(exam._ptr, t, o, n, nf))
-    shape = (int(n[0]), int(o.channels), int(o.frames), int(o.height),
-             int(o.width))
+    channels = int(o.channels) + (2 if o.coords == lib.NID_COORDS_FRAME else 0)
+    shape = (int(n[0]), channels, int(o.frames), int(o.height), int(o.width))
     res = _out_array(out, shape, _F32, "build_clip")
     _check(lib.nid_clip_build(video._ptr, exam._ptr, t, o, _buf(res, True),
                               res.size, n, ffi.NULL))
@@ -442,7 +466,8 @@ def crop_resize(frame: np.ndarray, box: Box,
     uint8 frame and resize it; returns C x H x W float32, normalised."""
     f, _keep = _frame_view(frame)
     o = _clip_opts(options)
-    shape = (int(o.channels), int(o.height), int(o.width))
+    channels = int(o.channels) + (2 if o.coords == lib.NID_COORDS_FRAME else 0)
+    shape = (channels, int(o.height), int(o.width))
     res = _out_array(out, shape, _F32, "crop_resize")
     _check(lib.nid_crop_resize(f, _box_c(box), o, _buf(res, True), res.size,
                                ffi.NULL))

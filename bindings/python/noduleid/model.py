@@ -13,7 +13,7 @@ import numpy as np
 from ._core import (Handle, _as_array, _buf, _check, _cstr_field,
                     _encode_path, _enum_value, _f32, _new_handle, _out_array, _str)
 from ._noduleid import ffi, lib
-from .exam import ClipOptions, Exam, Filter, Interp, Pad, _clip_opts
+from .exam import ClipOptions, Coords, Exam, Filter, Interp, Pad, _clip_opts
 from .video import Video
 
 _F32 = np.dtype(np.float32)
@@ -62,6 +62,7 @@ class ModelInfo:
     description: Optional[str]
     meta: Optional[dict]     #: the whole metadata JSON
     path: Optional[str]
+    coords: Coords = Coords.NONE  #: coordinate channels of its clips
 
 
 class Model(Handle):
@@ -118,7 +119,7 @@ class Model(Handle):
             _f32(i.tau), _f32(i.pair_threshold), bool(i.calibrated),
             _cstr_field(i.model_id), _cstr_field(i.device), int(i.n_threads),
             _str(i.description), json.loads(meta) if meta else None,
-            _str(i.path))
+            _str(i.path), Coords(i.coords))
 
     def clip_options(self) -> ClipOptions:
         """Clip options matching the model's input (size, normalisation,
