@@ -23,7 +23,8 @@ def nid():
 
 def command_line(argv: Optional[Sequence[str]] = None) -> str:
     """The command that is running, as a user would type it."""
-    args = list(sys.argv[1:] if argv is None else argv)
+    args = [shown_path(x) if os.path.isabs(x) or os.path.exists(x) else x
+            for x in (sys.argv[1:] if argv is None else argv)]
     return "/usr/bin/python3 -m evaluation " + shlex.join(args)
 
 
@@ -63,12 +64,22 @@ def file_sha256(path: str) -> str:
     return h.hexdigest()
 
 
+def shown_path(path: str) -> str:
+    """A path as results files show it: relative to the repository when
+    inside it, else $DATA/<name> (no machine paths in committed files)."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    p = os.path.abspath(path)
+    if p == root or p.startswith(root + os.sep):
+        return os.path.relpath(p, root)
+    return "$DATA/" + os.path.basename(p)
+
+
 def model_ident(path: str, info) -> Dict:
     """What identifies a package: the model id of its metadata (a hash of
     the weights, nid_model_get_info), the file's SHA-256, kind, arch, input
     size and thresholds."""
     meta = info.meta or {}
-    return {"path": os.path.abspath(path), "file_sha256": file_sha256(path),
+    return {"path": shown_path(path), "file_sha256": file_sha256(path),
             "model_id": info.model_id, "kind": meta.get("kind"), "arch": info.arch,
             "input": "%d x %d x %d x %d (C x T x H x W)" % (
                 info.channels, info.frames, info.height, info.width),
@@ -115,7 +126,7 @@ def dataset_info(data_dir: str) -> Dict:
     splits = {s: {"exams": len(v), **{k: counts.get(s, {}).get(k)
                                       for k in ("patients", "nodules", "tracklets")}}
               for s, v in idx["splits"].items()}
-    return {"path": os.path.abspath(data_dir), "generator": meta.get("generator"),
+    return {"path": shown_path(data_dir), "generator": meta.get("generator"),
             "scale": meta.get("scale"), "seed": meta.get("seed"), "splits": splits}
 
 

@@ -49,7 +49,7 @@ def evaluate_package(path: str, data_dir: str, split: str, cache: Optional[str] 
     youden = MT.pair_metrics(r["labels"], r["scores"], None)
     cl = MT.cluster_scores(r["per_patient"], info.tau)
     cs = r["clipset"]
-    return {"package": os.path.abspath(path), "model_id": info.model_id, "split": split,
+    return {"package": path, "model_id": info.model_id, "split": split,
             "patients": len(set(cs.patient)), "tracklets": len(cs),
             "nodules": int(len(set(cs.nodule.tolist()))),
             "pairs_at_package_threshold": pm, "youden_on_this_split": {

@@ -163,7 +163,7 @@ def make_model(a, n_ids: int) -> torch.nn.Module:
 def export_normalize(a) -> bool:
     if a.model == "cm":
         return a.normalize != "no"
-    return a.normalize == "yes"
+    return a.normalize == "yes" or a.freeze_extractor
 
 
 def train_step_cm(model, opt, x, y, margin, w_tri=1.0):
@@ -270,10 +270,28 @@ def run_train(a) -> int:
         set_rng_state(rng, ck["rng"])
         print("resumed %s at epoch %d" % (last_path, start_epoch), flush=True)
 
+    frozen = None
+    if a.freeze_extractor:
+        frozen = frozen_setup(a, model, tr, va, aug, rng, device)
+        opt = torch.optim.Adam(model.head.parameters(), lr=a.lr,
+                               weight_decay=a.weight_decay)
+        if a.resume:
+            opt.load_state_dict(torch.load(last_path, map_location=device)["optimizer"])
+
     for epoch in range(start_epoch, a.epochs):
         te = time.time()
         sums: Dict[str, float] = {}
-        if a.model == "cm":
+        if frozen is not None:
+            pairs, plab, cnt = D.vm_pairs(tr, rng, a.cross_patient_negatives == "yes")
+            for s0 in range(0, len(plab), a.batch_pairs):
+                b = np.arange(s0, min(s0 + a.batch_pairs, len(plab)))
+                if len(b) < 2:
+                    continue
+                st = train_step_head(model, opt, frozen, pairs[b], plab[b], rng, device)
+                for k, v in st.items():
+                    sums[k] = sums.get(k, 0.0) + v
+            batches = range(max(1, len(plab) // a.batch_pairs))
+        elif a.model == "cm":
             batches = pk_or_limit(tr, a, rng)
         else:
             pairs, plab, cnt = D.vm_pairs(tr, rng, a.cross_patient_negatives == "yes")
@@ -283,7 +301,7 @@ def run_train(a) -> int:
             if a.max_iters:
                 batches = batches[:a.max_iters]
         bar = D.Progress(len(batches), "epoch %d" % epoch)
-        for b in batches:
+        for b in ([] if frozen is not None else batches):
             if a.model == "cm":
                 flip = rng.random(len(b)) < 0.5 if a.flip == "yes" else None
                 x = to_tensor(tr, b, flip, device, aug, rng)
@@ -329,6 +347,58 @@ def run_train(a) -> int:
     return finalize(a, model, tr, va, device)
 
 
+@torch.no_grad()
+def frozen_setup(a, model, tr, va, aug, rng, device) -> torch.Tensor:
+    """--freeze-extractor (VM): the embedder (initialised with --init, e.g.
+    from a trained CM) stays fixed and L2-normalises; only the head learns,
+    on embeddings computed once: --frozen-views augmented views per training
+    clip (the same augmentation as the CM's training), a random view per
+    pair and epoch. Returns views x N x D."""
+    if a.model != "vm":
+        raise SystemExit("train: --freeze-extractor is for --model vm")
+    model.embedder.normalize = True
+    if a.depth_kernel == "auto":
+        dk = calibrate_depth_kernel(model, va, a, device)
+        if dk["sigma"] is not None:  # the head sees [cnn, depth features]
+            model.head = M.VerificationHead(model.embedder.dim, (),
+                                            a.head_features).to(device)
+    for p in model.embedder.parameters():
+        p.requires_grad_(False)
+    model.embedder.eval()
+    out = []
+    for v in range(a.frozen_views):
+        e = []
+        for s0 in range(0, len(tr), 32):
+            idx = np.arange(s0, min(s0 + 32, len(tr)))
+            flip = rng.random(len(idx)) < 0.5 if (a.flip == "yes" and v) else None
+            x = to_tensor(tr, idx, flip, device, aug if v else None, rng)
+            if x.shape[2] != a.frames:  # view 0: the evaluation's uniform frames
+                f = x.shape[2] // a.frames
+                x = x[:, :, ::f][:, :, :a.frames]
+            e.append(model.embedder(x))
+        out.append(torch.cat(e))
+        print("frozen embeddings: view %d of %d" % (v + 1, a.frozen_views), flush=True)
+    return torch.stack(out)
+
+
+def train_step_head(model, opt, frozen, pairs, y, rng, device):
+    """One head step on precomputed embeddings (cross-entropy only: the
+    contrastive term has no gradient when the embedder is frozen)."""
+    model.head.train()
+    va = torch.from_numpy(rng.integers(0, frozen.shape[0], len(pairs)))
+    vb = torch.from_numpy(rng.integers(0, frozen.shape[0], len(pairs)))
+    fa = frozen[va, torch.from_numpy(pairs[:, 0])]
+    fb = frozen[vb, torch.from_numpy(pairs[:, 1])]
+    # both orders: the head should not depend on which clip comes first
+    logits = model.verify_logits(torch.cat([fa, fb]), torch.cat([fb, fa]))
+    yy = torch.from_numpy(np.concatenate([y, y])).to(device)
+    ce = F.cross_entropy(logits, yy)
+    opt.zero_grad(set_to_none=True)
+    ce.backward()
+    opt.step()
+    return {"loss": float(ce), "ce": float(ce)}
+
+
 def init_extractor(model, path: str, device: str) -> None:
     """Copy the embedder (extractor + projection) of another run's
     checkpoint (best.pt / last.pt) into model; the shapes must match."""
@@ -351,10 +421,48 @@ def pk_or_limit(tr, a, rng):
     return b[:a.max_iters] if a.max_iters else b
 
 
+@torch.no_grad()
+def calibrate_depth_kernel(model, va: D.ClipSet, a, device: str) -> Dict:
+    """--depth-kernel auto: choose the depth kernel's sigma and weight
+    (models.DepthEmbedder) that maximise the validation pairwise AUC of
+    cosine similarity, then wrap the model's embedder with it. The depth of
+    a clip is the mean of its Y coordinate channel."""
+    model.eval()
+    pairs, labels = D.eval_pairs(va)
+    e, dep = [], []
+    for s0 in range(0, len(va), 32):
+        x = to_tensor(va, np.arange(s0, min(s0 + 32, len(va))), device=device)
+        e.append(F.normalize(model.embedder(x), dim=1).cpu().numpy())
+        dep.append(x[:, a.channels].mean(dim=(1, 2, 3)).cpu().numpy())
+    e, dep = np.concatenate(e), np.concatenate(dep).astype(np.float64)
+    cos = (e[pairs[:, 0]] * e[pairs[:, 1]]).sum(1).astype(np.float64)
+    dd = dep[pairs[:, 0]] - dep[pairs[:, 1]]
+    nid = D._noduleid()
+    y = labels.astype(np.int32)
+    base = nid.eval_auc(y, cos).auc.value
+    best = {"sigma": None, "weight": 0.0, "val_auc": base}
+    for sigma in (0.03, 0.05, 0.08, 0.12, 0.2, 0.3, 0.5, 0.8):
+        k = np.exp(-dd ** 2 / (2 * sigma ** 2))
+        for w in (0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8):
+            auc = nid.eval_auc(y, (1 - w) * cos + w * k).auc.value
+            if auc > best["val_auc"] + 1e-9:
+                best = {"sigma": sigma, "weight": w, "val_auc": auc}
+    rec = {"val_auc_cosine": base, **best, "terms": 16,
+           "depth": "mean of the Y coordinate channel (2 y / frame height - 1)"}
+    if best["sigma"] is not None:
+        model.embedder = M.DepthEmbedder(model.embedder, a.channels, best["sigma"],
+                                         best["weight"], 16).to(device)
+    log_line(a.out, {"depth_kernel": rec})
+    return rec
+
+
 def finalize(a, model, tr, va, device) -> int:
     """Best checkpoint -> calibrate on validation -> package + model card."""
     ck = torch.load(os.path.join(a.out, "best.pt"), map_location=device)
     model.load_state_dict(ck["model"])
+    depth = None
+    if a.depth_kernel == "auto" and a.model == "cm":
+        depth = calibrate_depth_kernel(model, va, a, device)
     m, emb, scores, labels = validate(model, a.model, va, device)
     pair_thr = m.get("threshold", 0.5) if m.get("auc") else 0.5
     per = MT.sim_matrices(va, sim_fn(model, a.model, emb, device))
@@ -386,7 +494,7 @@ def finalize(a, model, tr, va, device) -> int:
                          "%d pairs/batch, head input %s"
                          % (a.contrastive_form, a.contrastive_space, a.contrastive_margin,
                             a.batch_pairs, a.head_features)),
-                "seed": a.seed, "val_pairwise": m,
+                "seed": a.seed, "val_pairwise": m, "depth_kernel": depth,
                 "calibration": {"pair": "Youden on validation pairs",
                                 "tau": "max pooled pairwise F of Algorithm 1 over "
                                        "validation patients", "val_cluster": cal}}
@@ -453,6 +561,14 @@ def add_args(p) -> None:
     p.add_argument("--init", default=None,
                    help="initialise the extractor from this run's best.pt or a package's "
                         "CM checkpoint (e.g. a VM from a trained CM)")
+    p.add_argument("--depth-kernel", choices=("none", "auto"), default="none",
+                   help="auto (needs --coords frame): mix a depth kernel into the "
+                        "exported embedding, sigma and weight calibrated on validation")
+    p.add_argument("--freeze-extractor", action="store_true",
+                   help="VM: keep the embedder of --init fixed (L2-normalised) and train "
+                        "the head only, on precomputed embeddings")
+    p.add_argument("--frozen-views", type=int, default=4,
+                   help="--freeze-extractor: augmented views per training clip")
     p.add_argument("--triplet-margin", type=float, default=0.3)
     p.add_argument("--batch-pairs", type=int, default=16, help="VM: pairs per batch")
     p.add_argument("--contrastive-margin", type=float, default=1.0)

@@ -187,6 +187,44 @@ class ClassificationModel(nn.Module):
         return self.embedder(x)
 
 
+class DepthEmbedder(nn.Module):
+    """An embedder whose output also carries the nodule's depth.
+
+    Clips with coordinate channels (nid_coords NID_COORDS_FRAME) hold, in
+    channel `channel`, Y = 2 y / frame_height - 1 of every pixel; its mean
+    over the clip is the box centre's depth. The output is
+    [sqrt(1 - w) e, sqrt(w) phi(depth)] with e the (unit) embedding of
+    `inner` and phi(d) = [cos(omega_k d), sin(omega_k d)]_k / sqrt(terms),
+    omega_k the normal quantiles (k + 1/2) / terms scaled by 1 / sigma. So
+    the output has unit norm and cos(out_a, out_b) = (1 - w) cos(e_a, e_b)
+    + w k(d_a - d_b), where k ~ exp(-(d_a - d_b)^2 / (2 sigma^2)): a
+    calibrated mix of appearance and depth that plain cosine comparison,
+    clustering and galleries use unchanged."""
+
+    def __init__(self, inner: nn.Module, channel: int, sigma: float, weight: float,
+                 terms: int = 16) -> None:
+        super().__init__()
+        if not (0.0 <= weight <= 1.0) or not sigma > 0:
+            raise ValueError("DepthEmbedder: need 0 <= weight <= 1 and sigma > 0")
+        self.inner = inner
+        self.channel = channel
+        self.sigma = float(sigma)
+        self.weight = float(weight)
+        self.terms = terms
+        q = (torch.arange(terms, dtype=torch.float64) + 0.5) / terms
+        omega = torch.erfinv(2.0 * q - 1.0) * (2.0 ** 0.5) / sigma
+        self.register_buffer("omega", omega.float())
+        self.dim = inner.dim + 2 * terms
+        self.normalize = True
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        e = F.normalize(self.inner(x), p=2.0, dim=1, eps=1e-12)
+        d = x[:, self.channel].mean(dim=(1, 2, 3))
+        a = d[:, None] * self.omega[None, :]
+        phi = torch.cat([torch.cos(a), torch.sin(a)], 1) / (self.terms ** 0.5)
+        return torch.cat([(1.0 - self.weight) ** 0.5 * e, self.weight ** 0.5 * phi], 1)
+
+
 HEAD_FEATURES = ("concat", "concat-diff")
 
 
