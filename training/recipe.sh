@@ -18,14 +18,15 @@
 #   cards   model cards through the C library (val/test, DeLong CM vs VM),
 #           the shifted set's AUC
 #   tables  results/reid and results/cluster regenerated
-# Environment: PATIENTS (default 258), EPOCHS (default 30), THREADS (2).
+# Environment: PATIENTS (default 258), EPOCHS (default 12; the CM stops
+# after 3 epochs without a better validation score), THREADS (2).
 set -eu
 D=${1:?usage: sh training/recipe.sh DATA_DIR [STAGE...]}
 shift
 stages=${*:-data cm vm cards tables}
 PY=/usr/bin/python3
 PATIENTS=${PATIENTS:-258}
-EPOCHS=${EPOCHS:-30}
+EPOCHS=${EPOCHS:-12}
 THREADS=${THREADS:-2}
 export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
 TRAIN=$D/train-s3-600
@@ -33,7 +34,8 @@ EVAL=$D/paper-s2-vt
 SHIFT=$D/paper-s4-shift
 RUNS=$D/runs
 COMMON="--arch compact --frames 8 --height 48 --width 64 --channels 1 --coords frame
-        --temporal-aug 2 --augment full --lr 1e-3 --threads $THREADS --seed 0"
+        --temporal-aug 2 --augment full --lr 1e-3 --threads $THREADS --seed 0
+        --depth-kernel auto --geometry depth,height,width"
 
 for s in $stages; do
   case $s in
@@ -63,7 +65,8 @@ EOF
   cm)
     # shellcheck disable=SC2086
     $PY -m training train --model cm --data "$TRAIN" --val-data "$EVAL" $COMMON \
-      --sampler patient --P 16 --K 4 --epochs "$EPOCHS" --no-card --out "$RUNS/cm-geo"
+      --sampler patient --P 16 --K 4 --epochs "$EPOCHS" --select fused-auc --patience 3 \
+      --no-card --out "$RUNS/cm-geo"
     ;;
   vm)
     # shellcheck disable=SC2086

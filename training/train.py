@@ -278,7 +278,18 @@ def run_train(a) -> int:
         if a.resume:
             opt.load_state_dict(torch.load(last_path, map_location=device)["optimizer"])
 
+    fused_geo = None
+    if a.select == "fused-auc":
+        if a.model != "cm" or a.coords != "frame" or a.depth_kernel != "auto":
+            raise SystemExit("train: --select fused-auc needs --model cm --coords frame "
+                             "--depth-kernel auto")
+        fused_geo = clip_geometry_all(va, a, device)
+
     for epoch in range(start_epoch, a.epochs):
+        if a.patience and best["epoch"] >= 0 and epoch - best["epoch"] > a.patience:
+            print("stopping: no better validation score in %d epochs (best %d)"
+                  % (a.patience, best["epoch"]), flush=True)
+            break
         te = time.time()
         sums: Dict[str, float] = {}
         if frozen is not None:
@@ -322,18 +333,28 @@ def run_train(a) -> int:
         bar.close()
         rec = {"epoch": epoch, "iters": len(batches), "time_s": round(time.time() - te, 1)}
         rec.update({k: round(v / max(len(batches), 1), 5) for k, v in sums.items()})
-        m, _, _, _ = validate(model, a.model, va, device)
+        m, emb, vscores, vlabels = validate(model, a.model, va, device)
         acc = m["accuracy"]["value"] if m.get("accuracy") else float("nan")
         auc = m["auc"]["value"] if m.get("auc") else float("nan")
         rec.update({"val_accuracy": None if acc != acc else round(acc, 5),
                     "val_auc": None if auc != auc else round(auc, 5), "val_pairs": m["pairs"]})
+        fused = None
+        if fused_geo is not None and acc == acc:
+            fit = fit_geometry_kernels(vscores.astype(np.float64), fused_geo,
+                                       D.eval_pairs(va)[0], vlabels, a.geometry)
+            fused = fit["val_auc"]
+            rec.update({"val_fused_auc": round(fused, 5), "val_kernels": fit["kernels"]})
         if acc != acc:  # no validation pairs of both kinds: keep the latest weights
             improved, acc, auc = True, -1.0, -1.0
+        elif fused is not None:
+            improved = fused > best.get("fused", -1.0) or best["epoch"] < 0
         else:
             improved = (acc > best["accuracy"] or
                         (acc == best["accuracy"] and auc > best["auc"]) or best["epoch"] < 0)
         if improved:
             best = {"accuracy": acc, "auc": auc, "epoch": epoch}
+            if fused is not None:
+                best["fused"] = fused
             save_atomic({"model": model.state_dict(), "epoch": epoch, "val": m,
                          "id_map": ids, "config": cfg}, os.path.join(a.out, "best.pt"))
         rec["best_epoch"] = best["epoch"]
@@ -359,7 +380,7 @@ def frozen_setup(a, model, tr, va, aug, rng, device) -> torch.Tensor:
     model.embedder.normalize = True
     if a.depth_kernel == "auto":
         dk = calibrate_depth_kernel(model, va, a, device)
-        if dk["sigma"] is not None:  # the head sees [cnn, depth features]
+        if dk["kernels"]:  # the head sees [cnn, geometry features]
             model.head = M.VerificationHead(model.embedder.dim, (),
                                             a.head_features).to(device)
     for p in model.embedder.parameters():
@@ -421,37 +442,82 @@ def pk_or_limit(tr, a, rng):
     return b[:a.max_iters] if a.max_iters else b
 
 
+SIGMAS = {"depth": (0.03, 0.05, 0.08, 0.12, 0.2, 0.3, 0.5, 0.8),
+          "height": (0.05, 0.1, 0.15, 0.2, 0.3, 0.5, 0.8),
+          "width": (0.05, 0.1, 0.15, 0.2, 0.3, 0.5, 0.8)}
+WEIGHTS = (0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
+
+
+@torch.no_grad()
+def clip_geometry_all(cs: D.ClipSet, a, device: str) -> np.ndarray:
+    g = [M.clip_geometry(to_tensor(cs, np.arange(s0, min(s0 + 64, len(cs))), device=device),
+                         a.channels).cpu().numpy() for s0 in range(0, len(cs), 64)]
+    return np.concatenate(g).astype(np.float64) if g else np.zeros((0, 3))
+
+
+def fit_geometry_kernels(cos: np.ndarray, geo: np.ndarray, pairs: np.ndarray,
+                         labels: np.ndarray, features) -> Dict:
+    """Greedy search (two passes over `features`) of per-feature Gaussian
+    kernels (sigma, weight) maximising the pairwise AUC of
+    (1 - sum w) cos + sum_j w_j k_j on the given pairs."""
+    nid = D._noduleid()
+    y = labels.astype(np.int32)
+    kern = {f: np.stack([np.exp(-(geo[pairs[:, 0], j] - geo[pairs[:, 1], j]) ** 2
+                                / (2 * s ** 2)) for s in SIGMAS[f]])
+            for j, f in enumerate(M.GEOMETRY_FEATURES) if f in features}
+
+    def score(ch):
+        tw = sum(w for _, w in ch.values())
+        sc = (1 - tw) * cos
+        for f, (si, w) in ch.items():
+            sc = sc + w * kern[f][si]
+        return nid.eval_auc(y, sc).auc.value
+
+    base = score({})
+    chosen, best = {}, base
+    for _ in range(2):
+        for f in features:
+            rest = {k: v for k, v in chosen.items() if k != f}
+            room = 1.0 - sum(w for _, w in rest.values())
+            cand = (score(rest), None)
+            for si in range(len(SIGMAS[f])):
+                for w in WEIGHTS:
+                    if w < room - 0.05 + 1e-9:
+                        auc = score({**rest, f: (si, w)})
+                        if auc > cand[0] + 1e-9:
+                            cand = (auc, (si, w))
+            chosen = {**rest, f: cand[1]} if cand[1] else rest
+            best = cand[0]
+    kernels = [(f, SIGMAS[f][si], w) for f, (si, w) in chosen.items()]
+    return {"val_auc_cosine": base, "val_auc": best, "kernels": kernels}
+
+
 @torch.no_grad()
 def calibrate_depth_kernel(model, va: D.ClipSet, a, device: str) -> Dict:
-    """--depth-kernel auto: choose the depth kernel's sigma and weight
-    (models.DepthEmbedder) that maximise the validation pairwise AUC of
-    cosine similarity, then wrap the model's embedder with it. The depth of
-    a clip is the mean of its Y coordinate channel."""
+    """--depth-kernel auto: choose geometry kernels (--geometry features:
+    depth, height, width; models.GeometryEmbedder) that maximise the
+    validation pairwise AUC of cosine similarity, then wrap the model's
+    embedder with them."""
     model.eval()
     pairs, labels = D.eval_pairs(va)
-    e, dep = [], []
+    e = []
     for s0 in range(0, len(va), 32):
         x = to_tensor(va, np.arange(s0, min(s0 + 32, len(va))), device=device)
         e.append(F.normalize(model.embedder(x), dim=1).cpu().numpy())
-        dep.append(x[:, a.channels].mean(dim=(1, 2, 3)).cpu().numpy())
-    e, dep = np.concatenate(e), np.concatenate(dep).astype(np.float64)
+    e = np.concatenate(e)
     cos = (e[pairs[:, 0]] * e[pairs[:, 1]]).sum(1).astype(np.float64)
-    dd = dep[pairs[:, 0]] - dep[pairs[:, 1]]
-    nid = D._noduleid()
-    y = labels.astype(np.int32)
-    base = nid.eval_auc(y, cos).auc.value
-    best = {"sigma": None, "weight": 0.0, "val_auc": base}
-    for sigma in (0.03, 0.05, 0.08, 0.12, 0.2, 0.3, 0.5, 0.8):
-        k = np.exp(-dd ** 2 / (2 * sigma ** 2))
-        for w in (0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8):
-            auc = nid.eval_auc(y, (1 - w) * cos + w * k).auc.value
-            if auc > best["val_auc"] + 1e-9:
-                best = {"sigma": sigma, "weight": w, "val_auc": auc}
-    rec = {"val_auc_cosine": base, **best, "terms": 16,
-           "depth": "mean of the Y coordinate channel (2 y / frame height - 1)"}
-    if best["sigma"] is not None:
-        model.embedder = M.DepthEmbedder(model.embedder, a.channels, best["sigma"],
-                                         best["weight"], 16).to(device)
+    fit = fit_geometry_kernels(cos, clip_geometry_all(va, a, device), pairs, labels,
+                               a.geometry)
+    rec = {**fit, "terms": 16, "features": {
+        "depth": "mean of the Y coordinate channel (2 y / frame height - 1)",
+        "height": "log of the Y channel's span (2 crop height / frame height)",
+        "width": "log of the X channel's span (2 crop width / frame height)"}}
+    # the first version's fields, for readers of older cards
+    d = [k for k in fit["kernels"] if k[0] == "depth"]
+    rec.update({"sigma": d[0][1] if d else None, "weight": d[0][2] if d else 0.0})
+    if fit["kernels"]:
+        model.embedder = M.GeometryEmbedder(model.embedder, a.channels,
+                                            fit["kernels"], 16).to(device)
     log_line(a.out, {"depth_kernel": rec})
     return rec
 
@@ -562,8 +628,18 @@ def add_args(p) -> None:
                    help="initialise the extractor from this run's best.pt or a package's "
                         "CM checkpoint (e.g. a VM from a trained CM)")
     p.add_argument("--depth-kernel", choices=("none", "auto"), default="none",
-                   help="auto (needs --coords frame): mix a depth kernel into the "
-                        "exported embedding, sigma and weight calibrated on validation")
+                   help="auto (needs --coords frame): mix geometry kernels (--geometry) "
+                        "into the exported embedding, sigmas and weights calibrated on "
+                        "validation")
+    p.add_argument("--geometry", type=lambda v: [f for f in v.split(",") if f],
+                   default=["depth"], metavar="F[,F]",
+                   help="--depth-kernel auto: features among depth,height,width "
+                        "(box centre depth, log crop height and width)")
+    p.add_argument("--select", choices=("accuracy", "fused-auc"), default="accuracy",
+                   help="best epoch by validation accuracy (then AUC), or by the AUC "
+                        "after --depth-kernel calibration (the exported comparison)")
+    p.add_argument("--patience", type=int, default=0, metavar="N",
+                   help="stop after N epochs without a better validation score (0: off)")
     p.add_argument("--freeze-extractor", action="store_true",
                    help="VM: keep the embedder of --init fixed (L2-normalised) and train "
                         "the head only, on precomputed embeddings")

@@ -187,42 +187,79 @@ class ClassificationModel(nn.Module):
         return self.embedder(x)
 
 
-class DepthEmbedder(nn.Module):
-    """An embedder whose output also carries the nodule's depth.
+GEOMETRY_FEATURES = ("depth", "height", "width")
 
-    Clips with coordinate channels (nid_coords NID_COORDS_FRAME) hold, in
-    channel `channel`, Y = 2 y / frame_height - 1 of every pixel; its mean
-    over the clip is the box centre's depth. The output is
-    [sqrt(1 - w) e, sqrt(w) phi(depth)] with e the (unit) embedding of
-    `inner` and phi(d) = [cos(omega_k d), sin(omega_k d)]_k / sqrt(terms),
-    omega_k the normal quantiles (k + 1/2) / terms scaled by 1 / sigma. So
-    the output has unit norm and cos(out_a, out_b) = (1 - w) cos(e_a, e_b)
-    + w k(d_a - d_b), where k ~ exp(-(d_a - d_b)^2 / (2 sigma^2)): a
-    calibrated mix of appearance and depth that plain cosine comparison,
-    clustering and galleries use unchanged."""
 
-    def __init__(self, inner: nn.Module, channel: int, sigma: float, weight: float,
-                 terms: int = 16) -> None:
+def clip_geometry(x: torch.Tensor, channel: int) -> torch.Tensor:
+    """The box geometry that clips with coordinate channels (nid_coords
+    NID_COORDS_FRAME) carry, N x 3: depth = mean of the Y channel (2 y /
+    frame height - 1, the crop centre's depth), and the logs of the Y and X
+    channels' spans (2 x the crop's height and width in frame heights), mean
+    over the clip's frames. Resizing to a fixed clip size throws the nodule's
+    size away; these channels keep it."""
+    Y, X = x[:, channel], x[:, channel + 1]
+    h, w = Y.shape[-2], X.shape[-1]
+    # a pixel step is span / n: the full span is (last - first) * n / (n - 1)
+    # (abs: a mirrored clip, as in flip augmentation, runs X backwards)
+    dy = (Y[:, :, -1, 0] - Y[:, :, 0, 0]).abs() * (h / max(h - 1, 1))
+    dx = (X[:, :, 0, -1] - X[:, :, 0, 0]).abs() * (w / max(w - 1, 1))
+    eps = 1e-6
+    return torch.stack([Y.mean(dim=(1, 2, 3)),
+                        torch.log(dy.clamp_min(eps)).mean(1),
+                        torch.log(dx.clamp_min(eps)).mean(1)], 1)
+
+
+class GeometryEmbedder(nn.Module):
+    """An embedder whose output also carries the nodule's box geometry.
+
+    The output is [sqrt(1 - sum w) e, sqrt(w_j) phi_j(g_j) ...] with e the
+    (unit) embedding of `inner`, g = clip_geometry(x) restricted to the
+    chosen features, and phi_j(g) = [cos(omega_k g), sin(omega_k g)]_k /
+    sqrt(terms), omega_k the normal quantiles (k + 1/2) / terms scaled by
+    1 / sigma_j. So the output has unit norm and cos(out_a, out_b) =
+    (1 - sum w) cos(e_a, e_b) + sum_j w_j k_j(g_a - g_b), with k_j ~
+    exp(-(g_a - g_b)^2 / (2 sigma_j^2)): a calibrated mix of appearance and
+    geometry that plain cosine comparison, clustering and galleries use
+    unchanged. kernels: [(feature, sigma, weight), ...]."""
+
+    def __init__(self, inner: nn.Module, channel: int,
+                 kernels: Sequence[Tuple[str, float, float]], terms: int = 16) -> None:
         super().__init__()
-        if not (0.0 <= weight <= 1.0) or not sigma > 0:
-            raise ValueError("DepthEmbedder: need 0 <= weight <= 1 and sigma > 0")
+        total = sum(k[2] for k in kernels)
+        if not kernels or total > 1.0 or any(
+                f not in GEOMETRY_FEATURES or not s > 0 or not w > 0
+                for f, s, w in kernels):
+            raise ValueError("GeometryEmbedder: need features in %s, sigma > 0, "
+                             "weights > 0 summing to <= 1, got %r"
+                             % (GEOMETRY_FEATURES, kernels))
         self.inner = inner
         self.channel = channel
-        self.sigma = float(sigma)
-        self.weight = float(weight)
+        self.kernels = [(str(f), float(s), float(w)) for f, s, w in kernels]
         self.terms = terms
         q = (torch.arange(terms, dtype=torch.float64) + 0.5) / terms
-        omega = torch.erfinv(2.0 * q - 1.0) * (2.0 ** 0.5) / sigma
-        self.register_buffer("omega", omega.float())
-        self.dim = inner.dim + 2 * terms
+        z = torch.erfinv(2.0 * q - 1.0) * (2.0 ** 0.5)
+        self.register_buffer("omega", torch.stack(
+            [z / s for _, s, _ in self.kernels]).float())  # K x terms
+        self.register_buffer("scale", torch.tensor(
+            [w ** 0.5 for _, _, w in self.kernels]).float())
+        self.index = [GEOMETRY_FEATURES.index(f) for f, _, _ in self.kernels]
+        self.w_inner = (1.0 - total) ** 0.5
+        self.dim = inner.dim + 2 * terms * len(self.kernels)
         self.normalize = True
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         e = F.normalize(self.inner(x), p=2.0, dim=1, eps=1e-12)
-        d = x[:, self.channel].mean(dim=(1, 2, 3))
-        a = d[:, None] * self.omega[None, :]
-        phi = torch.cat([torch.cos(a), torch.sin(a)], 1) / (self.terms ** 0.5)
-        return torch.cat([(1.0 - self.weight) ** 0.5 * e, self.weight ** 0.5 * phi], 1)
+        g = clip_geometry(x, self.channel)[:, self.index]  # N x K
+        a = g[:, :, None] * self.omega[None]  # N x K x terms
+        phi = torch.cat([torch.cos(a), torch.sin(a)], 2) / (self.terms ** 0.5)
+        phi = phi * self.scale[None, :, None]
+        return torch.cat([self.w_inner * e, phi.flatten(1)], 1)
+
+
+def DepthEmbedder(inner: nn.Module, channel: int, sigma: float, weight: float,
+                  terms: int = 16) -> GeometryEmbedder:
+    """The depth-only GeometryEmbedder (the first version's name)."""
+    return GeometryEmbedder(inner, channel, [("depth", sigma, weight)], terms)
 
 
 HEAD_FEATURES = ("concat", "concat-diff")

@@ -188,3 +188,83 @@ def test_resume_is_exact(ci, sets, tmp_path):
     sa = torch.load(os.path.join(a, "last.pt"))["model"]
     sb = torch.load(os.path.join(b, "last.pt"))["model"]
     assert all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+def test_clip_geometry_matches_library_crop():
+    """models.clip_geometry reads depth and size back from the coordinate
+    channels the C library writes (nid_crop_resize, NID_COORDS_FRAME)."""
+    from training.noduleid_models import models as M
+    frame = np.zeros((200, 300), np.uint8)
+    opts = D.to_clip_options(D.clip_options_dict(1, 24, 16, channels=1, coords="frame"))
+    box = (50, 40, 60, 30)  # x, y, w, h
+    c = noduleid.crop_resize(frame, box, opts)
+    assert c.shape == (3, 24, 16)
+    g = M.clip_geometry(torch.from_numpy(c[None, :, None]), 1)[0].numpy()
+    # margin 0.1: rows 37..73, columns 44..116 of a 200-row frame
+    assert abs(g[0] - (2 * 55 / 200 - 1)) < 1e-5
+    assert abs(g[1] - np.log(2 * 36 / 200)) < 1e-5
+    assert abs(g[2] - np.log(2 * 72 / 200)) < 1e-5
+    # mirrored (flip augmentation) clips give the same geometry
+    gf = M.clip_geometry(torch.from_numpy(c[None, :, None]).flip(-1), 1)[0].numpy()
+    assert np.allclose(gf[1:], g[1:], atol=1e-6)
+
+
+def test_geometry_kernels_train_export_load_equal(ci, tmp_path):
+    """--depth-kernel auto --geometry depth,height,width --select fused-auc:
+    the per-epoch fused score is logged, the exported package (embedder
+    wrapped in GeometryEmbedder) gives the PyTorch embeddings through the
+    C library, and they have unit norm."""
+    from training.noduleid_models import models as M
+    run = str(tmp_path / "geo")
+    geo = ["--arch", "compact", "--frames", "4", "--height", "24", "--width", "16",
+           "--channels", "1", "--coords", "frame", "--threads", "2"]
+    cli("train", "--model", "cm", "--data", ci, "--out", run, "--epochs", "2",
+        "--max-iters", "2", "--depth-kernel", "auto", "--geometry", "depth,height,width",
+        "--select", "fused-auc", "--patience", "5", *geo)
+    log = [json.loads(l) for l in open(os.path.join(run, "log.jsonl"))]
+    ep = [r for r in log if "epoch" in r and "val_fused_auc" in r]
+    assert len(ep) == 2 and all(r["val_fused_auc"] >= r["val_auc"] - 1e-9 for r in ep)
+    dk = [r["depth_kernel"] for r in log if "depth_kernel" in r][-1]
+    assert dk["val_auc"] >= dk["val_auc_cosine"]
+    pkg = os.path.join(run, "model.nidm")
+    ck = torch.load(os.path.join(run, "best.pt"))
+    model = X.make_model("compact", "cm", 3, None, None, len(ck["id_map"]))
+    model.load_state_dict(ck["model"])
+    model.eval()
+    kernels = [tuple(k) for k in dk["kernels"]]
+    if kernels:
+        model.embedder = M.GeometryEmbedder(model.embedder, 1, kernels, 16)
+    va = D.build_clipset(ci, "val", D.clip_options_dict(4, 24, 16, channels=1, coords="frame"),
+                         str(tmp_path / "cache"))
+    clips = np.array(va.clips[:6])
+    with torch.no_grad():
+        want = model.embed(torch.from_numpy(clips)).numpy()
+    with noduleid.Model.load(pkg, threads=2) as m:
+        got = m.embed(clips)
+    assert np.abs(got - want).max() <= 1e-5
+    assert np.allclose(np.linalg.norm(got, axis=1), 1.0, atol=1e-5)
+
+
+def test_geometry_embedder_kernel_mix():
+    """cos(out_a, out_b) = (1 - w) cos(e_a, e_b) + w k(d_a - d_b) with k
+    close to the Gaussian kernel (16 random-feature terms)."""
+    from training.noduleid_models import models as M
+
+    class Fixed(torch.nn.Module):
+        dim = 4
+
+        def forward(self, x):
+            return x[:, 0, 0, 0, :4]
+
+    x = torch.zeros(2, 3, 1, 2, 4)
+    x[0, 0, 0, 0] = torch.tensor([1.0, 0, 0, 0])
+    x[1, 0, 0, 0] = torch.tensor([0.6, 0.8, 0, 0])
+    x[0, 1], x[1, 1] = -0.2, -0.1  # depth differs by 0.1
+    x[:, 2, 0, :, :] = torch.linspace(-0.1, 0.1, 4)
+    g = M.GeometryEmbedder(Fixed(), 1, [("depth", 0.1, 0.3)], 16)
+    o = g(x)
+    assert o.shape == (2, 4 + 32) and torch.allclose(o.norm(dim=1), torch.ones(2))
+    want = 0.7 * 0.6 + 0.3 * np.exp(-0.5)
+    assert abs(float(o[0] @ o[1]) - want) < 0.02
+    with pytest.raises(ValueError):
+        M.GeometryEmbedder(Fixed(), 1, [("depth", 0.1, 0.6), ("height", 0.1, 0.6)])
