@@ -58,7 +58,8 @@ def main():
         os.path.join(src, "models", "default.nidm")
     os.makedirs(work, exist_ok=True)
     data = os.path.join(work, "phantom")
-    if not os.path.exists(os.path.join(data, "dataset.json")):
+    generated = not os.path.exists(os.path.join(data, "dataset.json"))
+    if generated:
         run(["sh", os.path.join(src, "phantom", "generate"),
              "--scale", "ci", "--seed", "1", "--out", data, "--quiet"])
     exams = sorted(os.path.join(r, f) for r, _, fs in os.walk(data)
@@ -107,7 +108,8 @@ def main():
                              os.path.join(td, "b.txt")]).stdout)
     aucs = [ev["scores"]["auc"]["value"], ev["scores2"]["auc"]["value"]]
     res = {
-        "clips": "phantom ci seed 1", "model": os.path.basename(model),
+        "clips": "phantom ci seed 1" if generated else "WORK/phantom as given",
+        "model": os.path.basename(model),
         "tracklets": int(a.shape[0]), "pairs": int(labels.size),
         "positives": int(labels.sum()),
         "cos_min": float(cos.min()), "cos_median": float(np.median(cos)),
