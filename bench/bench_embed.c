@@ -3,13 +3,14 @@
  * Python side).
  *
  *   bench_embed PKG [--clips N] [--threads T] [--repeats R] [--optimize 0|1]
- *               [--device DEV]
+ *               [--device DEV] [--precision fp32|bf16]
  *
  * Loads the package (timed), runs one warm-up call, then R timed calls on
  * the same N clips. Prints one line:
  *   c optimize=1 clips=N threads=T load_s=... median_s=... per_clip_s=...
- *     cpu_per_clip_s=...
- * (median wall time over the R calls; mean process CPU time, all threads). */
+ *     cpu_per_clip_s=... precision=P
+ * (median wall time over the R calls; mean process CPU time, all threads;
+ * P: the precision in effect after any fallback, see nid_precision). */
 #define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,7 +45,8 @@ int main(int argc, char **argv)
 {
     if (argc < 2) {
         fprintf(stderr, "usage: bench_embed PKG [--clips N] [--threads T] "
-                "[--repeats R] [--optimize 0|1] [--device DEV]\n");
+                "[--repeats R] [--optimize 0|1] [--device DEV] "
+                "[--precision fp32|bf16]\n");
         return 2;
     }
     setvbuf(stdout, NULL, _IOLBF, 0);
@@ -57,6 +59,9 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--threads")) o.n_threads = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--repeats")) repeats = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--optimize")) o.optimize = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--precision"))
+            o.precision = !strcmp(argv[i + 1], "bf16") ? NID_PRECISION_BF16
+                                                       : NID_PRECISION_FP32;
         else if (!strcmp(argv[i], "--device"))
             snprintf(o.device, sizeof o.device, "%s", argv[i + 1]);
         else {
@@ -107,9 +112,10 @@ int main(int argc, char **argv)
     double med = repeats % 2 ? t[repeats / 2]
                              : 0.5 * (t[repeats / 2 - 1] + t[repeats / 2]);
     printf("c optimize=%d device=%s clips=%d threads=%d load_s=%.3f "
-           "median_s=%.4f per_clip_s=%.4f cpu_per_clip_s=%.4f\n", o.optimize,
-           in.device, clips, in.n_threads, load_s, med, med / clips,
-           cpu / clips);
+           "median_s=%.4f per_clip_s=%.4f cpu_per_clip_s=%.4f precision=%s\n",
+           o.optimize, in.device, clips, in.n_threads, load_s, med,
+           med / clips, cpu / clips,
+           in.precision == NID_PRECISION_BF16 ? "bf16" : "fp32");
     free(x);
     free(e);
     free(t);

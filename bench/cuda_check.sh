@@ -106,4 +106,8 @@ if [ -f $P/compact16.nidm ]; then
   timeout 60 /tmp/bench_embed $P/compact16.nidm --device $DEV --clips 8 --repeats 10
   timeout 60 $PY bench/bench_embed.py embed $P/compact16.nidm --device $DEV --clips 8 --repeats 10
 fi
+step "precision on $DEV: fp32, fp16 and bf16 autocast; cosine to CPU fp32; peak memory (issue 19)"
+# default model (models/default.nidm) and R(2+1)D-18; figures for results/bench/
+timeout 300 $PY bench/cuda_precision.py models/default.nidm $P/r18.nidm \
+  --device $DEV --clips 8 --repeats 10 | tee "$OUT/cuda-precision.txt" || true
 step "done"

@@ -1003,6 +1003,20 @@ typedef enum nid_compare_mode {
     NID_COMPARE_VERIFY = 1  /* the verification head (VM packages only)  */
 } nid_compare_mode;
 
+/** Arithmetic precision of the network (nid_model_options.precision).
+ *  NID_PRECISION_BF16 runs the network under CPU autocast: convolutions and
+ *  matrix products in bfloat16 (oneDNN), the rest and the embeddings in
+ *  float32; it replaces nid_model_options.optimize (autocast does not reach
+ *  the optimised graph). It needs AVX-512 BF16 or AMX-BF16 (checked at load
+ *  in /proc/cpuinfo): without them, and on CUDA, the model runs in fp32 and
+ *  nid_model_load() logs a warning. The environment variable
+ *  NID_BF16_FORCE=1 skips the check, for accuracy tests (emulated bf16 is
+ *  slower than fp32). nid_model_info.precision says which one runs. */
+typedef enum nid_precision {
+    NID_PRECISION_FP32 = 0, /* float32 (default)                         */
+    NID_PRECISION_BF16 = 1  /* bfloat16 convolutions and matmuls         */
+} nid_precision;
+
 /** Options for nid_model_load(). Initialise with nid_model_options_init(). */
 typedef struct nid_model_options {
     size_t  struct_size; /* set by _init                                   */
@@ -1017,6 +1031,9 @@ typedef struct nid_model_options {
                             at once: the windows of a long tracklet are
                             built and embedded a chunk at a time (at least
                             max_batch clips); 0: 128 MiB (default)       */
+    /* Added in 0.2 (read only when struct_size covers it): */
+    int32_t precision;   /* nid_precision of the network's arithmetic
+                            (default NID_PRECISION_FP32)                  */
 } nid_model_options;
 
 NID_API void nid_model_options_init(nid_model_options *opts);
@@ -1054,6 +1071,8 @@ typedef struct nid_model_info {
     const char *path;           /* the package file; borrowed              */
     /* Added in 0.2 (written only when struct_size covers it): */
     int32_t     coords;         /* nid_coords of its input clips           */
+    int32_t     precision;      /* nid_precision it runs in (after any
+                                   fallback to fp32)                       */
 } nid_model_info;
 
 /** Zero `info` and set its struct_size. NULL is ignored. */

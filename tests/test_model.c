@@ -9,6 +9,7 @@
 #include <check.h>
 #include <math.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -842,6 +843,110 @@ START_TEST(devices)
 }
 END_TEST
 
+/* nid_model_options.precision (issue 19): bad values, an older caller's
+ * struct, the fallback to fp32 on a CPU without bf16, and bf16 forced
+ * (NID_BF16_FORCE=1, emulated where the CPU lacks it) close to fp32 for
+ * forward and verify. The accuracy bound on real clips is the
+ * model_precision test. */
+static int cpu_has_bf16(void)
+{
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    char line[8192];
+    int yes = 0;
+    while (f && fgets(line, sizeof line, f))
+        if (strncmp(line, "flags", 5) == 0) {
+            yes = strstr(line, " avx512_bf16") || strstr(line, " amx_bf16");
+            break;
+        }
+    if (f) fclose(f);
+    return yes;
+}
+
+static nid_model *load_prec(const char *name, int precision)
+{
+    nid_model_options o;
+    nid_model_options_init(&o);
+    o.n_threads = 2;
+    o.precision = precision;
+    nid_model *m = NULL;
+    int rc = nid_model_load(&m, model_path(name), &o);
+    ck_assert_msg(rc == NID_OK, "%s: %s", name, nid_last_error());
+    return m;
+}
+
+START_TEST(precision)
+{
+    nid_model_options o;
+    nid_model_options_init(&o);
+    ck_assert_int_eq(o.precision, NID_PRECISION_FP32);
+    nid_model *m = NULL;
+    o.precision = 7;
+    ck_assert_int_eq(nid_model_load(&m, model_path("cm.nidm"), &o), NID_EINVAL);
+    HAS("precision");
+    ck_assert_ptr_null(m);
+    /* a caller built before precision existed: fp32, and its shorter info
+     * struct is not written past its end */
+    o.struct_size = offsetof(nid_model_options, precision);
+    ck_assert_int_eq(nid_model_load(&m, model_path("cm.nidm"), &o), NID_OK);
+    nid_model_info in;
+    nid_model_info_init(&in);
+    in.precision = 42;
+    in.struct_size = offsetof(nid_model_info, precision);
+    ck_assert_int_eq(nid_model_get_info(m, &in), NID_OK);
+    ck_assert_int_eq(in.precision, 42);
+    nid_model_free(m);
+
+    unsetenv("NID_BF16_FORCE");
+    m = load_prec("cm.nidm", NID_PRECISION_BF16);
+    nid_model_info_init(&in);
+    ck_assert_int_eq(nid_model_get_info(m, &in), NID_OK);
+    ck_assert_int_eq(in.precision, cpu_has_bf16() ? NID_PRECISION_BF16
+                                                  : NID_PRECISION_FP32);
+    nid_model_free(m);
+
+    setenv("NID_BF16_FORCE", "1", 1);
+    const char *names[2] = {"cm.nidm", "vm.nidm"};
+    for (int k = 0; k < 2; k++) {
+        nid_model *m32 = load_prec(names[k], NID_PRECISION_FP32);
+        nid_model *m16 = load_prec(names[k], NID_PRECISION_BF16);
+        nid_model_info_init(&in);
+        ck_assert_int_eq(nid_model_get_info(m16, &in), NID_OK);
+        ck_assert_int_eq(in.precision, NID_PRECISION_BF16);
+        float e32[3 * D], e16[3 * D];
+        fixture_embeddings(m32, e32, D);
+        fixture_embeddings(m16, e16, D);
+        int differ = 0;
+        for (int i = 0; i < 3; i++) {
+            double ab = 0, aa = 0, bb = 0;
+            for (int j = 0; j < D; j++) {
+                ab += (double)e32[i * D + j] * e16[i * D + j];
+                aa += (double)e32[i * D + j] * e32[i * D + j];
+                bb += (double)e16[i * D + j] * e16[i * D + j];
+                differ |= e32[i * D + j] != e16[i * D + j];
+            }
+            double c = ab / sqrt(aa * bb);
+            /* random weights amplify rounding (about 0.93 here); the
+             * bound on trained weights and real clips: model_precision */
+            ck_assert_msg(c > 0.8, "%s: clip %d: cosine %g", names[k], i, c);
+        }
+        ck_assert_msg(differ, "%s: bf16 equals fp32 bit for bit", names[k]);
+        if (k == 1) {
+            float p32[3], p16[3];
+            ck_assert_int_eq(nid_model_verify(m32, e32, e32 + D, 2, D, p32, 3),
+                             NID_OK);
+            ck_assert_int_eq(nid_model_verify(m16, e32, e32 + D, 2, D, p16, 3),
+                             NID_OK);
+            for (int i = 0; i < 2; i++)
+                ck_assert_msg(fabsf(p32[i] - p16[i]) < 0.02f, "%g vs %g",
+                              (double)p32[i], (double)p16[i]);
+        }
+        nid_model_free(m32);
+        nid_model_free(m16);
+    }
+    unsetenv("NID_BF16_FORCE");
+}
+END_TEST
+
 Suite *nid_test_suite(void)
 {
     Suite *s = suite_create("model");
@@ -863,6 +968,7 @@ Suite *nid_test_suite(void)
             tcase_add_test(tc, ffmpeg_video);
         tcase_add_test(tc, bad_packages);
         tcase_add_test(tc, devices);
+        tcase_add_test(tc, precision);
     }
     suite_add_tcase(s, tc);
     if (have_torch()) {

@@ -42,6 +42,7 @@ struct nid_model {
     char          *meta_json;
     char           device[32];
     int            n_threads;
+    int            precision;   /* nid_precision in effect */
     int            max_batch;
     size_t         clip_memory;  /* options.clip_memory, resolved */
     size_t         clip_floats; /* C*T*H*W */
@@ -81,6 +82,17 @@ int nid_torch_verify(const nid_torch *t, const float *a, const float *b,
     (void)status;
     return nid_fail(NID_ENOTSUP, "%s: built without libtorch", ctx);
 }
+int nid_torch_cpu_has_bf16(void)
+{
+    return 0;
+}
+
+int nid_torch_to_bf16(nid_torch *t, const char *ctx)
+{
+    (void)t; (void)ctx;
+    return NID_ENOTSUP;
+}
+
 int nid_torch_clone(const nid_torch *t, nid_torch **out, const char *ctx)
 {
     (void)t; (void)out;
@@ -243,13 +255,21 @@ int nid_model_load(nid_model **out, const char *path,
         nid_model_options_init(&def);
         opts = &def;
     }
-    if (!NID_STRUCT_OK(opts, sizeof(nid_model_options)))
+    if (!NID_STRUCT_OK(opts, offsetof(nid_model_options, precision)))
         return nid_fail(NID_EINVAL, "%s: opts->struct_size %zu too small (use "
                         "nid_model_options_init)", fn, opts->struct_size);
     if (!memchr(opts->device, '\0', sizeof opts->device) ||
         !device_ok(opts->device))
         return nid_fail(NID_EINVAL, "%s: opts->device \"%.31s\": expected "
                         "\"cpu\", \"cuda\" or \"cuda:N\"", fn, opts->device);
+    /* precision was appended in 0.2: an older caller's struct lacks it */
+    int32_t precision = opts->struct_size >= offsetof(nid_model_options,
+                            precision) + sizeof opts->precision ?
+                        opts->precision : NID_PRECISION_FP32;
+    if (precision != NID_PRECISION_FP32 && precision != NID_PRECISION_BF16)
+        return nid_fail(NID_EINVAL, "%s: opts->precision %d: expected "
+                        "NID_PRECISION_FP32 (0) or NID_PRECISION_BF16 (1)",
+                        fn, (int)precision);
 #ifndef NID_HAVE_TORCH
     /* Say what is missing before looking at the file: without libtorch no
      * path could ever load, so "file not found" would mislead. */
@@ -268,6 +288,7 @@ int nid_model_load(nid_model **out, const char *path,
         return nid_fail(NID_ENOMEM, "%s: out of memory", fn);
     }
     sprintf(ctx, "%s: %s", fn, path);
+    m->precision = NID_PRECISION_FP32;
     m->n_threads = opts->n_threads > 0 ? opts->n_threads : nid_default_threads();
     m->clip_memory = opts->clip_memory > 0 ? opts->clip_memory : DEFAULT_CLIP_MEMORY;
     m->max_batch = opts->max_batch > 0 ? opts->max_batch : DEFAULT_MAX_BATCH;
@@ -292,7 +313,23 @@ int nid_model_load(nid_model **out, const char *path,
         m->clip_floats = (size_t)NET_CHANNELS(me) * (size_t)me->frames *
                          (size_t)me->height * (size_t)me->width;
     }
-    if (!rc && opts->optimize) {
+    if (!rc && precision == NID_PRECISION_BF16) {
+        /* bf16 is a speed-up, not a requirement: without native bf16
+         * arithmetic (emulated bf16 is slower than fp32) or when libtorch
+         * cannot convert the module, run in fp32 and say so. */
+        const char *force = getenv("NID_BF16_FORCE");
+        if (strcmp(opts->device, "cpu") == 0 && !nid_torch_cpu_has_bf16() &&
+            !(force && strcmp(force, "1") == 0))
+            nid_log(NID_LOG_WARN, "%s: precision bf16: this CPU has no "
+                    "AVX-512 BF16 or AMX-BF16 (/proc/cpuinfo), and emulated "
+                    "bf16 is slower than fp32; running in fp32", ctx);
+        else if (nid_torch_to_bf16(m->t, ctx) != NID_OK)
+            nid_log(NID_LOG_WARN, "%s (precision bf16: running in fp32)",
+                    nid_last_error());
+        else
+            m->precision = NID_PRECISION_BF16;
+    }
+    if (!rc && opts->optimize && m->precision == NID_PRECISION_FP32) {
         /* Optimising is an improvement, not a requirement: keep the module
          * as stored if libtorch cannot optimise it. */
         if (nid_torch_optimize(m->t, ctx) != NID_OK)
@@ -360,6 +397,7 @@ int nid_model_get_info(const nid_model *m, nid_model_info *info)
     r.meta_json = m->meta_json;
     r.path = m->path;
     r.coords = me->coords;
+    r.precision = m->precision;
     /* a caller built against an older header has a shorter struct: only
      * the fields its struct_size covers are written */
     size_t keep = info->struct_size < sizeof r ? info->struct_size : sizeof r;

@@ -79,6 +79,16 @@ int nid_torch_load(nid_torch **out, const char *path, const char *device,
  * CPU model; nothing on other devices. */
 int nid_torch_optimize(nid_torch *t, const char *ctx);
 
+/* Whether this CPU has native bfloat16 arithmetic (AVX-512 BF16 or
+ * AMX-BF16 in /proc/cpuinfo's flags); 0 when unknown. */
+int nid_torch_cpu_has_bf16(void);
+
+/* Run forward and verify under CPU autocast to bfloat16 (convolutions and
+ * matrix products in bf16, the rest in fp32). Call instead of
+ * nid_torch_optimize (whose oneDNN-converted graph autocast does not
+ * reach). Errors: NID_ENOTSUP (not a CPU model), with a message. */
+int nid_torch_to_bf16(nid_torch *t, const char *ctx);
+
 /* forward on x (shape[0] x ... x shape[4], float32 contiguous, host
  * memory). The output must be a 2-D tensor: its shape goes to got[0..1]
  * and, when it is 2-D with exactly out_cap elements, it is copied to out;

@@ -12,6 +12,7 @@
 #include <torch/script.h>
 
 #include <ATen/Parallel.h>
+#include <ATen/autocast_mode.h>
 #include <c10/core/InferenceMode.h>
 #if defined(NID_HAVE_CUDA)
 #include <torch/cuda.h>
@@ -21,6 +22,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <memory>
 #include <mutex>
 #include <new>
@@ -36,6 +38,7 @@ struct nid_torch {
     std::string device_name;
     int n_threads = 1;
     bool has_verify = false;
+    bool bf16 = false; // run forward and verify under CPU bf16 autocast
 };
 
 namespace {
@@ -110,6 +113,32 @@ void apply_threads(int n)
         at::set_num_threads(n);
     }
 }
+
+// CPU autocast to bfloat16 for the current thread while it lives: the
+// dispatcher casts the inputs of convolutions and matrix products (the
+// packages' frozen fp32 weight constants included) to bfloat16 and runs
+// them in oneDNN; other ops keep float32. Packages are frozen graphs with
+// weights as constants and check that their input is float32, so
+// converting the weights or the input is not an option.
+struct AutocastBf16 {
+    bool prev_enabled;
+    at::ScalarType prev_dtype;
+    AutocastBf16()
+        : prev_enabled(at::autocast::is_cpu_enabled()),
+          prev_dtype(at::autocast::get_autocast_cpu_dtype())
+    {
+        at::autocast::set_cpu_enabled(true);
+        at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
+        at::autocast::increment_nesting();
+    }
+    ~AutocastBf16()
+    {
+        if (at::autocast::decrement_nesting() == 0)
+            at::autocast::clear_cache();
+        at::autocast::set_cpu_enabled(prev_enabled);
+        at::autocast::set_autocast_cpu_dtype(prev_dtype);
+    }
+};
 
 // Per-thread, 64-byte aligned staging buffer for input that is not aligned
 // (see nid_torch_forward). Reused across calls: a fresh libtorch tensor per
@@ -219,6 +248,32 @@ extern "C" int nid_torch_optimize(nid_torch *t, const char *ctx)
     });
 }
 
+extern "C" int nid_torch_cpu_has_bf16(void)
+{
+    try {
+        std::ifstream f("/proc/cpuinfo");
+        std::string line;
+        while (std::getline(f, line)) {
+            if (line.compare(0, 5, "flags") != 0)
+                continue;
+            line += ' ';
+            return line.find(" avx512_bf16 ") != std::string::npos ||
+                   line.find(" amx_bf16 ") != std::string::npos;
+        }
+    } catch (...) {
+    }
+    return 0;
+}
+
+extern "C" int nid_torch_to_bf16(nid_torch *t, const char *ctx)
+{
+    if (!t->device.is_cpu())
+        return nid_fail(NID_ENOTSUP, "%s: precision bf16 is implemented for "
+                        "the CPU only", ctx);
+    t->bf16 = true;
+    return NID_OK;
+}
+
 extern "C" int nid_torch_forward(const nid_torch *t, const float *x,
                                  const int64_t shape[5], int check_finite,
                                  float *out, size_t out_cap, int64_t got[2],
@@ -249,9 +304,13 @@ extern "C" int nid_torch_forward(const nid_torch *t, const float *x,
         // A NaN or Inf anywhere makes the sum non-finite.
         if (check_finite && !std::isfinite(in.sum().item<float>()))
             return NID_TORCH_NONFINITE;
+        std::unique_ptr<AutocastBf16> ac;
+        if (t->bf16)
+            ac.reset(new AutocastBf16);
         std::vector<c10::IValue> args;
         args.emplace_back(std::move(in));
         c10::IValue r = mod(t).forward(std::move(args));
+        ac.reset();
         if (!r.isTensor())
             return nid_fail(NID_EMISMATCH, "%s: forward returned a %s, expected "
                             "a tensor", ctx, r.tagKind().c_str());
@@ -284,7 +343,11 @@ extern "C" int nid_torch_verify(const nid_torch *t, const float *a,
         std::vector<c10::IValue> args;
         args.emplace_back(std::move(ta));
         args.emplace_back(std::move(tb));
+        std::unique_ptr<AutocastBf16> ac;
+        if (t->bf16)
+            ac.reset(new AutocastBf16);
         c10::IValue r = mod(t).get_method("verify")(std::move(args));
+        ac.reset();
         if (!r.isTensor())
             return nid_fail(NID_EMISMATCH, "%s: verify returned a %s, expected "
                             "a tensor", ctx, r.tagKind().c_str());

@@ -44,6 +44,7 @@ static void usage(FILE *f)
 "  --stride N           window step in frames (default: the clip length)\n"
 "  --device DEV         cpu (default), cuda or cuda:N\n"
 "  --threads N          inference threads (default: all cores)\n"
+"  --precision P        fp32 (default) or bf16 (needs AVX-512 BF16; else fp32)\n"
 "clustering:\n"
 "  --method NAME        paper (Algorithm 1, default), single, average,\n"
 "                       complete\n"
@@ -79,7 +80,7 @@ typedef struct gopts {
 enum { OPT_COCO = 256, OPT_VIDEO, OPT_ANNOT, OPT_MODEL, OPT_COMPARE,
        OPT_VERIFY, OPT_WINDOWS, OPT_STRIDE, OPT_DEVICE, OPT_THREADS,
        OPT_METHOD, OPT_THRESHOLD, OPT_SEED, OPT_ONLINE, OPT_JSON, OPT_OUT,
-       OPT_REPORT, OPT_QUIET };
+       OPT_REPORT, OPT_QUIET, OPT_PRECISION };
 
 /* Returns -1 (usage error printed), 0 (go on), 1 (help printed). */
 static int parse(int argc, char **argv, gopts *g)
@@ -95,6 +96,7 @@ static int parse(int argc, char **argv, gopts *g)
         {"stride", required_argument, NULL, OPT_STRIDE},
         {"device", required_argument, NULL, OPT_DEVICE},
         {"threads", required_argument, NULL, OPT_THREADS},
+        {"precision", required_argument, NULL, OPT_PRECISION},
         {"method", required_argument, NULL, OPT_METHOD},
         {"threshold", required_argument, NULL, OPT_THRESHOLD},
         {"seed", required_argument, NULL, OPT_SEED},
@@ -133,6 +135,10 @@ static int parse(int argc, char **argv, gopts *g)
         case OPT_STRIDE:
             if (cli_parse_long(cmd, "--stride", optarg, 1, 1 << 20,
                                &g->stride))
+                return -1;
+            break;
+        case OPT_PRECISION:
+            if (cli_parse_precision(cmd, optarg))
                 return -1;
             break;
         case OPT_DEVICE: g->device = optarg; break;

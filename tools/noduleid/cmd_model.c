@@ -13,7 +13,7 @@
 enum { OPT_COCO = 256, OPT_VIDEO, OPT_ANNOT, OPT_MODEL, OPT_WINDOWS,
        OPT_STRIDE, OPT_DEVICE, OPT_THREADS, OPT_OUT, OPT_TRUTH, OPT_IDS,
        OPT_JSON, OPT_QUIET, OPT_COMPARE, OPT_VERIFY, OPT_DISTANCE,
-       OPT_LOCATE };
+       OPT_LOCATE, OPT_PRECISION };
 
 static const char EXIT_HELP[] =
     "\nexit status: 0 success, 1 library error (e.g. built without "
@@ -39,6 +39,7 @@ static void usage_embed(FILE *f)
 "  --model PATH    model package (default: as `noduleid info` says)\n"
 "  --windows       pool sliding-window embeddings (--stride N frames)\n"
 "  --device DEV, --threads N   where and how the model runs\n"
+"  --precision P   fp32 (default) or bf16 (needs AVX-512 BF16; else fp32)\n"
 "  --json          print JSON instead of a line of text\n"
 "  --quiet         no progress bar\n", f);
     fputs(EXIT_HELP, f);
@@ -85,6 +86,7 @@ static int parse_common(int argc, char **argv, mopts *o, const char *cmd,
         {"stride", required_argument, NULL, OPT_STRIDE},
         {"device", required_argument, NULL, OPT_DEVICE},
         {"threads", required_argument, NULL, OPT_THREADS},
+        {"precision", required_argument, NULL, OPT_PRECISION},
         {"out", required_argument, NULL, OPT_OUT},
         {"truth", required_argument, NULL, OPT_TRUTH},
         {"ids", required_argument, NULL, OPT_IDS},
@@ -112,6 +114,10 @@ static int parse_common(int argc, char **argv, mopts *o, const char *cmd,
         case OPT_STRIDE:
             if (cli_parse_long(cmd, "--stride", optarg, 1, 1 << 20,
                                &o->stride))
+                return -1;
+            break;
+        case OPT_PRECISION:
+            if (cli_parse_precision(cmd, optarg))
                 return -1;
             break;
         case OPT_DEVICE: o->device = optarg; break;

@@ -308,12 +308,22 @@ int cli_model_open(const char *option, const char *device, int n_threads,
         snprintf(mo.device, sizeof mo.device, "%s", device);
     }
     mo.n_threads = n_threads;
+    mo.precision = cli_model_precision;
     int st = nid_model_load(out, *path, &mo);
     if (st != NID_OK) {
         int lrc = cli_lib_error(st, "cannot load the model");
         /* a package whose network disagrees with its metadata is a
          * malformed input file too */
         return st == NID_EMISMATCH ? CLI_EINPUT : lrc;
+    }
+    if (cli_model_precision != NID_PRECISION_FP32) {
+        nid_model_info mi;
+        nid_model_info_init(&mi);
+        if (nid_model_get_info(*out, &mi) == NID_OK &&
+            mi.precision != cli_model_precision)
+            fprintf(stderr, "noduleid: warning: --precision bf16 is not "
+                    "available here (it needs a CPU with AVX-512 BF16 or "
+                    "AMX-BF16); running in fp32\n");
     }
     return CLI_OK;
 }
@@ -504,6 +514,23 @@ int cli_npy_write_f32(const char *path, const float *x, size_t n, size_t d)
 int cli_npy_write_i32(const char *path, const int32_t *x, size_t n)
 {
     return npy_write(path, "<i4", x, sizeof(int32_t), n, 0);
+}
+
+int cli_model_precision = NID_PRECISION_FP32;
+
+int cli_parse_precision(const char *cmd, const char *s)
+{
+    if (strcmp(s, "fp32") == 0)
+        cli_model_precision = NID_PRECISION_FP32;
+    else if (strcmp(s, "bf16") == 0)
+        cli_model_precision = NID_PRECISION_BF16;
+    else {
+        cli_error("%s: --precision needs fp32 or bf16, got '%s'%s", cmd, s,
+                  strcmp(s, "int8") == 0 ? " (int8 is not implemented yet)"
+                                         : "");
+        return -1;
+    }
+    return 0;
 }
 
 int cli_parse_long(const char *cmd, const char *opt, const char *s, long lo,

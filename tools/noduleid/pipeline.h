@@ -106,6 +106,11 @@ int cli_npy_write_i32(const char *path, const int32_t *x, size_t n);
 int cli_parse_long(const char *cmd, const char *opt, const char *s, long lo,
                    long hi, long *out);
 
+/* --precision of every model cli_model_open() loads (nid_precision;
+ * default NID_PRECISION_FP32), and its parser: "fp32" or "bf16". */
+extern int cli_model_precision;
+int cli_parse_precision(const char *cmd, const char *s);
+
 /* Parse a finite number >= lo. */
 int cli_parse_double(const char *cmd, const char *opt, const char *s,
                      double lo, double *out);

@@ -1,0 +1,74 @@
+#!/bin/sh
+# bench_precision.sh - nid_model_options.precision (issue 19): the C path in
+# bf16 against the fp32 C path (optimize=1, the default) measured in the
+# same run, runs interleaved (fp32, bf16, fp32, bf16, ...), medians.
+#
+#   bench/bench_precision.sh [BUILD_DIR] [REPEATS] [ROUNDS]
+#
+# Packages as bench_embed.sh (random weights, cached in
+# ${NID_BENCH_DIR:-/tmp/nid_bench_embed}; NID_BENCH_ARCHS, default
+# "default r18"; NID_BENCH_DEFAULT_MODEL=PATH times that package as
+# "default", e.g. models/default.nidm). Threads: ${NID_BENCH_THREADS:-2}.
+# bf16 runs only where the CPU has AVX-512 BF16 or AMX-BF16; elsewhere the
+# library falls back to fp32 (the "precision=" field says which ran), and
+# NID_BF16_FORCE=1 times emulated bf16 instead (slower than fp32: the
+# reason for the fallback). Ratio = fp32 time / bf16 time (> 1: bf16 faster).
+set -eu
+BUILD=${1:-build}
+REPEATS=${2:-5}
+ROUNDS=${3:-3}
+THREADS=${NID_BENCH_THREADS:-2}
+DIR=${NID_BENCH_DIR:-/tmp/nid_bench_embed}
+PY=/usr/bin/python3
+top=$(cd "$(dirname "$0")/.." && pwd)
+BENCH="$BUILD/bench/bench_embed"
+[ -x "$BENCH" ] || { echo "bench_precision.sh: $BENCH not built" >&2; exit 2; }
+mkdir -p "$DIR"
+export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
+ARCHS=${NID_BENCH_ARCHS:-default r18}
+shape_of() {
+  case $1 in
+    default) echo "compact 8 128 64 8" ;;
+    compact) echo "compact 16 256 128 4" ;;
+    r18) echo "r18 16 256 128 1" ;;
+    *) echo "bench_precision.sh: unknown configuration $1" >&2; exit 2 ;;
+  esac
+}
+pkg_of() {
+  if [ "$1" = default ] && [ -n "${NID_BENCH_DEFAULT_MODEL:-}" ]; then
+    echo "$NID_BENCH_DEFAULT_MODEL"
+  else
+    echo "$DIR/$1.nidm"
+  fi
+}
+field() { sed -n "s/\(^\|.* \)$1=\([^ ]*\).*/\2/p"; }
+median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+
+echo "cpu: $(sed -n 's/^model name[^:]*: //p' /proc/cpuinfo | head -n1);" \
+     "bf16 flags: $(grep -o -w 'avx512_bf16\|amx_bf16' /proc/cpuinfo | sort -u | tr '\n' ' ')" \
+     "NID_BF16_FORCE=${NID_BF16_FORCE:-unset}; load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+for name in $ARCHS; do
+  set -- $(shape_of "$name")
+  pkg=$(pkg_of "$name")
+  if [ ! -s "$pkg" ]; then
+    (cd "$top" && $PY -m training.noduleid_models.export --arch "$1" \
+       --random-init --bn-warmup 0 --frames "$2" --height "$3" --width "$4" \
+       --out "$pkg" >/dev/null)
+  fi
+  clips=$5
+  echo "== $name ($(basename "$pkg")): $clips clip(s) per call, $THREADS threads, $ROUNDS rounds x $REPEATS calls"
+  log="$DIR/precision-$name.log"
+  : > "$log"
+  r=0
+  while [ $r -lt "$ROUNDS" ]; do
+    for p in fp32 bf16; do
+      out=$("$BENCH" "$pkg" --clips "$clips" --threads "$THREADS" --repeats "$REPEATS" --precision $p)
+      echo "  $out"
+      echo "$p $(echo "$out" | field per_clip_s) $(echo "$out" | field cpu_per_clip_s)" >> "$log"
+    done
+    r=$((r + 1))
+  done
+  m() { awk -v c="$1" '$1 == c { print $2 }' "$log" | median; }
+  awk -v a="$(m fp32)" -v b="$(m bf16)" 'BEGIN {
+    printf "  s/clip (median of rounds): fp32 %.4f | bf16 %.4f | ratio fp32/bf16 %.2f\n", a, b, a / b }'
+done

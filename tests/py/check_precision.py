@@ -1,0 +1,147 @@
+#!/usr/bin/env python3
+"""check_precision.py - the accuracy bound of `--precision bf16` (issue 19).
+
+    check_precision.py NODULEID SRC_DIR WORK_DIR [MODEL]
+
+Generates the phantom `ci` set (seed 1) unless WORK_DIR/phantom holds it,
+embeds every exam's tracklets with the model (default: SRC_DIR's
+models/default.nidm) in fp32 and in bf16, and checks the bound:
+
+  - every embedding's cosine to its fp32 embedding is >= 0.999;
+  - the pairwise AUC (all tracklet pairs of the set with a known nodule,
+    same nodule = positive, score = cosine similarity) is within 0.002 of
+    fp32's; DeLong's test of the two correlated AUCs is reported.
+
+bf16 runs with NID_BF16_FORCE=1 so that the bound is checked on any CPU
+(emulated bf16 where the CPU lacks AVX-512 BF16: same rounding, slower).
+It also checks that without the override a CPU lacking bf16 falls back to
+fp32 with a warning, and that `--precision int8` and a bad value are
+usage errors. Prints one JSON line with the figures.
+"""
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+
+COS_MIN = 0.999
+AUC_TOL = 0.002
+
+
+def cpu_has_bf16():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    fl = line.split()
+                    return "avx512_bf16" in fl or "amx_bf16" in fl
+    except OSError:
+        pass
+    return False
+
+
+def run(cmd, env=None, check=True):
+    p = subprocess.run(cmd, env=env, stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, text=True)
+    if check and p.returncode != 0:
+        sys.exit("FAIL: %s: exit %d: %s" % (" ".join(cmd), p.returncode,
+                                             p.stderr.strip()))
+    return p
+
+
+def main():
+    nid, src, work = sys.argv[1:4]
+    model = sys.argv[4] if len(sys.argv) > 4 else \
+        os.path.join(src, "models", "default.nidm")
+    os.makedirs(work, exist_ok=True)
+    data = os.path.join(work, "phantom")
+    generated = not os.path.exists(os.path.join(data, "dataset.json"))
+    if generated:
+        run(["sh", os.path.join(src, "phantom", "generate"),
+             "--scale", "ci", "--seed", "1", "--out", data, "--quiet"])
+    exams = sorted(os.path.join(r, f) for r, _, fs in os.walk(data)
+                   for f in fs if re.match(r"P\d+-E\d+\.json$", f))
+    if not exams:
+        sys.exit("FAIL: no exams in %s" % data)
+
+    env_force = dict(os.environ, NID_BF16_FORCE="1")
+    emb = {"fp32": [], "bf16": []}
+    truth = []
+    for k, exam in enumerate(exams):
+        for prec in ("fp32", "bf16"):
+            out = os.path.join(work, "e%d_%s.npy" % (k, prec))
+            tr = os.path.join(work, "t%d.txt" % k)
+            run([nid, "embed", exam, "--model", model, "--precision", prec,
+                 "--out", out, "--truth", tr, "--quiet"], env=env_force)
+            emb[prec].append(np.load(out).astype(np.float64))
+        # nodule ids are per patient: make them unique across the set
+        truth += [(k, int(v)) if int(v) >= 0 else None
+                  for v in open(tr).read().split()]
+    a = np.concatenate(emb["fp32"])
+    b = np.concatenate(emb["bf16"])
+    if a.shape != b.shape or a.shape[0] != len(truth):
+        sys.exit("FAIL: shapes %s %s, %d truth labels" % (a.shape, b.shape,
+                                                          len(truth)))
+    na = a / np.linalg.norm(a, axis=1, keepdims=True)
+    nb = b / np.linalg.norm(b, axis=1, keepdims=True)
+    cos = (na * nb).sum(1)
+    if np.array_equal(a, b):
+        sys.exit("FAIL: bf16 embeddings equal fp32's bit for bit: bf16 did "
+                 "not run")
+
+    known = [i for i, t in enumerate(truth) if t is not None]
+    iu, ju = np.triu_indices(len(known), 1)
+    ki = np.array(known)
+    labels = np.array([truth[ki[i]] == truth[ki[j]] for i, j in zip(iu, ju)],
+                      dtype=np.int32)
+    sa = (na[ki[iu]] * na[ki[ju]]).sum(1)
+    sb = (nb[ki[iu]] * nb[ki[ju]]).sum(1)
+    with tempfile.TemporaryDirectory() as td:
+        for name, v in (("y", labels), ("a", sa), ("b", sb)):
+            np.savetxt(os.path.join(td, name + ".txt"), v)
+        ev = json.loads(run([nid, "eval", "pairs",
+                             os.path.join(td, "y.txt"),
+                             os.path.join(td, "a.txt"),
+                             os.path.join(td, "b.txt")]).stdout)
+    aucs = [ev["scores"]["auc"]["value"], ev["scores2"]["auc"]["value"]]
+    res = {
+        "clips": "phantom ci seed 1" if generated else "WORK/phantom as given",
+        "model": os.path.basename(model),
+        "tracklets": int(a.shape[0]), "pairs": int(labels.size),
+        "positives": int(labels.sum()),
+        "cos_min": float(cos.min()), "cos_median": float(np.median(cos)),
+        "auc_fp32": aucs[0], "auc_bf16": aucs[1],
+        "delong_p": ev["delong"]["p_value"],
+        "native_bf16": cpu_has_bf16(),
+    }
+    print(json.dumps(res))
+    if cos.min() < COS_MIN:
+        sys.exit("FAIL: cosine %.6f < %g" % (cos.min(), COS_MIN))
+    if abs(aucs[0] - aucs[1]) > AUC_TOL:
+        sys.exit("FAIL: |AUC fp32 - AUC bf16| = %.4f > %g"
+                 % (abs(aucs[0] - aucs[1]), AUC_TOL))
+
+    # Fallback without the override on a CPU without bf16, and usage errors.
+    out = os.path.join(work, "fallback.npy")
+    env = {k: v for k, v in os.environ.items() if k != "NID_BF16_FORCE"}
+    p = run([nid, "embed", exams[0], "--model", model, "--precision", "bf16",
+             "--out", out, "--quiet"], env=env)
+    if not cpu_has_bf16():
+        if "running in fp32" not in p.stderr:
+            sys.exit("FAIL: no fallback warning: " + p.stderr)
+        if not np.array_equal(np.load(out), emb["fp32"][0].astype(np.float32)):
+            sys.exit("FAIL: the fallback's embeddings differ from fp32's")
+    for bad in ("int8", "fp8"):
+        p = run([nid, "embed", exams[0], "--model", model, "--precision", bad,
+                 "--out", out], check=False)
+        if p.returncode != 2 or "--precision" not in p.stderr:
+            sys.exit("FAIL: --precision %s: exit %d: %s" % (bad, p.returncode,
+                                                            p.stderr))
+    print("ok")
+
+
+if __name__ == "__main__":
+    main()
