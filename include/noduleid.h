@@ -585,6 +585,23 @@ NID_API int nid_video_set_format(nid_video *v, int32_t format);
 NID_API int nid_video_frame_time(const nid_video *v, int64_t index,
                                  double *seconds);
 
+/** Open a DICOM instance held in memory (e.g. read from a PACS's storage
+ *  by a plugin), the same way nid_video_open() opens a DICOM file: same
+ *  transfer syntaxes, photometric interpretations, timing and output. The
+ *  `size` bytes at `data` (a DICOM file: 128-byte preamble, "DICM", meta
+ *  header, dataset) are read during the call and not used afterwards: the
+ *  caller may free them once it returns. `name` (may be NULL) labels the
+ *  instance in error messages, e.g. its SOP Instance UID. Memory: the whole
+ *  dataset stays in memory while the video is open (frames are still
+ *  decoded one at a time). Caller owns *out (nid_video_free).
+ *  Errors: NID_EINVAL (NULL out or data, bad opts), NID_EFORMAT (empty, not
+ *  DICOM, truncated or corrupt, no pixel data, undecodable image: the
+ *  message names `name`), NID_ENOTSUP (no DICOM support compiled in),
+ *  NID_ENOMEM. Thread-safe (the new handle belongs to the caller). */
+NID_API int nid_video_open_memory(nid_video **out, const void *data,
+                                  size_t size, const char *name,
+                                  const nid_video_options *opts);
+
 /* (end of video section: video declarations go above this line) */
 
 /* ------------------------------------------------------------------------ */
@@ -695,6 +712,16 @@ NID_API int nid_exam_create(nid_exam **out, const char *exam_id,
  *  videos[1].tracklets[3].key_frames[2].box, and what was expected),
  *  NID_ENOMEM. */
 NID_API int nid_exam_load(nid_exam **out, const char *path);
+
+/** Parse an exam from `len` bytes of "noduleid-exam" JSON text in memory
+ *  (e.g. a request body), with the checks of nid_exam_load(). `name` (may
+ *  be NULL) stands for the file name in messages. Relative video paths
+ *  are kept as written (nothing is resolved against a directory), so a
+ *  caller may use them as keys of its own, e.g. PACS instance ids.
+ *  Errors: NID_EINVAL (NULL out or json), NID_EFORMAT (as nid_exam_load:
+ *  names `name` and the JSON path), NID_ENOMEM. Thread-safe. */
+NID_API int nid_exam_load_json(nid_exam **out, const char *json, size_t len,
+                               const char *name);
 
 /** Write the exam to `path` as "noduleid-exam" version 1 JSON. Atomic: the
  *  text goes to a temporary file in the same directory, which is flushed to

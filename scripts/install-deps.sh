@@ -23,6 +23,7 @@ PACKAGES="
   python3-av
   chromium groff-base
   default-jdk-headless junit5
+  orthanc orthanc-dev
 "
 
 missing=""

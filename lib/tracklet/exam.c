@@ -1169,3 +1169,38 @@ int nid_exam_save(const nid_exam *e, const char *path)
     nid_clear_error();
     return NID_OK;
 }
+
+int nid_exam_load_json(nid_exam **out, const char *json, size_t len,
+                       const char *name)
+{
+    if (!out || !json)
+        return nid_fail(NID_EINVAL, "nid_exam_load_json: out or json is NULL");
+    if (!name || !name[0]) name = "<json>";
+    json_error_t err;
+    json_t *root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &err);
+    if (!root)
+        return nid_fail(NID_EFORMAT, "nid_exam_load: %s: not valid JSON "
+                        "(line %d, column %d): %s", name, err.line,
+                        err.column, err.text);
+    nid_exam *e = nid_exam_new();
+    int rc = e ? NID_OK : nid_fail(NID_ENOMEM, "nid_exam_load: out of memory");
+    if (rc == NID_OK) {
+        free(e->base_dir);
+        e->base_dir = strdup("");
+        e->source = strdup(name);
+        if (!e->base_dir || !e->source)
+            rc = nid_fail(NID_ENOMEM, "nid_exam_load: out of memory");
+    }
+    if (rc == NID_OK) {
+        load_ctx c = {.file = name, .path = ""};
+        rc = load_top(&c, e, root);
+    }
+    json_decref(root);
+    if (rc != NID_OK) {
+        nid_exam_free(e);
+        return rc;
+    }
+    *out = e;
+    nid_clear_error();
+    return NID_OK;
+}

@@ -31,6 +31,7 @@
 #include "dcmtk/config/osconfig.h"
 #include "dcmtk/dcmdata/dctk.h"
 #include "dcmtk/dcmdata/dcrledrg.h"
+#include "dcmtk/dcmdata/dcistrmb.h"
 #include "dcmtk/dcmimage/diregist.h"   /* colour (RGB, palette) support */
 #include "dcmtk/dcmimgle/dcmimage.h"
 #include "dcmtk/dcmjpeg/djdecode.h"
@@ -309,6 +310,98 @@ extern "C" int nid_dicom_open(const char *path, const nid_video_options *opts,
     nid_video_src tmp = *src;
     int rc = guarded(FN, path, [&] {
         return dicom_open_impl(path, opts, &tmp, &s);
+    });
+    if (rc) {
+        free(tmp.times);
+        return rc;
+    }
+    tmp.backend = &dicom_backend;
+    tmp.state = s;
+    *src = tmp;
+    return NID_OK;
+}
+
+/* ---- DICOM from memory (a PACS plugin's instance buffer) ----------------- */
+
+namespace {
+
+int dicom_open_memory_impl(const void *data, size_t size, const char *name,
+                           const nid_video_options *opts, nid_video_src *src,
+                           dicom_state **out)
+{
+    const char *fn = "nid_video_open_memory";
+    std::call_once(codecs_once, init_dcmtk);
+    std::unique_ptr<dicom_state> s(new dicom_state);
+    s->path = name;
+    s->out_format = opts->format;
+    if (size > (size_t)0xFFFFFFF0u)
+        return nid_fail(NID_EFORMAT, "%s: '%s': %zu bytes is too large for "
+                        "one DICOM instance", fn, name, size);
+    DcmInputBufferStream is;
+    is.setBuffer(data, (offile_off_t)size);
+    is.setEos();
+    s->file.transferInit();
+    /* every value is loaded now (no lazy loading: the buffer is the
+     * caller's and only borrowed for this call) */
+    OFCondition c = s->file.read(is, EXS_Unknown, EGL_noChange,
+                                 (Uint32)0xFFFFFFFEu);
+    s->file.transferEnd();
+    if (c.bad())
+        return nid_fail(NID_EFORMAT, "%s: '%s': cannot read DICOM (%zu "
+                        "bytes): %s", fn, name, size, c.text());
+    DcmDataset *ds = s->file.getDataset();
+    s->xfer = ds->getOriginalXfer();
+    if (!ds->tagExists(DCM_PixelData))
+        return nid_fail(NID_EFORMAT, "%s: '%s': DICOM instance without pixel "
+                        "data (not an image)", fn, name);
+    s->img.reset(new DicomImage(&s->file, s->xfer,
+                                CIF_UsePartialAccessToPixelData, 0, 1));
+    EI_Status st = s->img->getStatus();
+    if (st != EIS_Normal)
+        return nid_fail(NID_EFORMAT, "%s: '%s': cannot decode DICOM image: %s",
+                        fn, name, DicomImage::getString(st));
+    unsigned long n = s->img->getNumberOfFrames();
+    unsigned long w = s->img->getWidth(), h = s->img->getHeight();
+    if (n == 0 || w == 0 || h == 0 || w > INT32_MAX || h > INT32_MAX ||
+        n > (unsigned long)INT64_MAX)
+        return nid_fail(NID_EFORMAT, "%s: '%s': DICOM image of %lu frames "
+                        "of %lux%lu", fn, name, n, w, h);
+    s->n = (int64_t)n;
+    s->w = (int32_t)w;
+    s->h = (int32_t)h;
+    s->color = !s->img->isMonochrome();
+    size_t bytes;
+    if (!nid_mul_size((size_t)w * 3, (size_t)h, &bytes))
+        return nid_fail(NID_ENOMEM, "%s: '%s': frame %lux%lu too large",
+                        fn, name, w, h);
+    s->buf.resize(bytes);
+    int rc = render(s.get(), 0);
+    if (rc) return rc;
+    s->cur = 0;
+    read_timing(s.get(), ds, src);
+    src->info.n_frames = s->n;
+    src->info.width = s->w;
+    src->info.height = s->h;
+    src->info.format = s->out_format;
+    std::snprintf(src->info.source, sizeof src->info.source, "dicom");
+    const char *xs = DcmXfer(s->xfer).getXferName();
+    std::snprintf(src->info.codec, sizeof src->info.codec, "%s",
+                  xs ? xs : "unknown");
+    *out = s.release();
+    return NID_OK;
+}
+
+} /* namespace */
+
+extern "C" int nid_dicom_open_memory(const void *data, size_t size,
+                                     const char *name,
+                                     const nid_video_options *opts,
+                                     nid_video_src *src)
+{
+    dicom_state *s = NULL;
+    nid_video_src tmp = *src;
+    int rc = guarded("nid_video_open_memory", name, [&] {
+        return dicom_open_memory_impl(data, size, name, opts, &tmp, &s);
     });
     if (rc) {
         free(tmp.times);

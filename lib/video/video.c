@@ -494,3 +494,50 @@ int nid_video_frame_time(const nid_video *v, int64_t index, double *seconds)
     nid_clear_error();
     return NID_OK;
 }
+
+int nid_video_open_memory(nid_video **out, const void *data, size_t size,
+                          const char *name, const nid_video_options *opts)
+{
+    const char *fn = "nid_video_open_memory";
+    if (!out) return nid_fail(NID_EINVAL, "%s: out is NULL", fn);
+    if (!data) return nid_fail(NID_EINVAL, "%s: data is NULL", fn);
+    if (!name || !name[0]) name = "<memory>";
+    if (size == 0)
+        return nid_fail(NID_EFORMAT, "%s: '%s': empty buffer (0 bytes)", fn,
+                        name);
+    nid_video_options o;
+    nid_video_options_init(&o);
+    if (opts) {
+        if (opts->struct_size < VIDEO_OPTIONS_V1_SIZE)
+            return nid_fail(NID_EINVAL, "%s: opts->struct_size %zu < %zu "
+                            "(call nid_video_options_init)", fn,
+                            opts->struct_size, (size_t)VIDEO_OPTIONS_V1_SIZE);
+        memcpy(&o, opts, opts->struct_size < sizeof o ? opts->struct_size
+                                                       : sizeof o);
+        o.struct_size = sizeof o;
+    }
+    if (nid_pix_bytes(o.format) == 0)
+        return nid_fail(NID_EINVAL, "%s: unknown pixel format %d", fn,
+                        (int)o.format);
+    const unsigned char *p = (const unsigned char *)data;
+    if (!(size >= 132 && memcmp(p + 128, "DICM", 4) == 0))
+        return nid_fail(NID_EFORMAT, "%s: '%s': not a DICOM file (no \"DICM\" "
+                        "magic at offset 128; %zu bytes); only DICOM is read "
+                        "from memory", fn, name, size);
+    nid_video_src src;
+    memset(&src, 0, sizeof src);
+    nid_video_info_init(&src.info);
+#ifdef NID_HAVE_DICOM
+    int rc = nid_dicom_open_memory(data, size, name, &o, &src);
+#else
+    int rc = nid_fail(NID_ENOTSUP, "%s: '%s': this build has no DICOM input "
+                      "(configured with NID_WITH_DICOM=OFF)", fn, name);
+#endif
+    if (rc) return rc;
+    nid_video *v = NULL;
+    rc = video_create(&src, name, &v);
+    if (rc) return rc;
+    *out = v;
+    nid_clear_error();
+    return NID_OK;
+}

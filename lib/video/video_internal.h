@@ -74,6 +74,10 @@ int nid_ffmpeg_open(const char *path, const nid_video_options *opts,
                     nid_video_src *src);
 int nid_dicom_open(const char *path, const nid_video_options *opts,
                    nid_video_src *src);
+/* A DICOM instance held in memory (size bytes at data, borrowed for the
+ * call only); `name` labels it in messages. */
+int nid_dicom_open_memory(const void *data, size_t size, const char *name,
+                          const nid_video_options *opts, nid_video_src *src);
 
 #ifdef __cplusplus
 }

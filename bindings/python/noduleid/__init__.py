@@ -90,6 +90,10 @@ UNWRAPPED = {
     # call: unsafe to hand to Python. Video.read_frame / v[i] copy the
     # frame into a numpy array with nid_video_read_frame instead.
     "nid_video_frame": "borrowed view; Video.read_frame copies instead",
+    # In-memory inputs for PACS integrations in C (integrations/orthanc);
+    # Python callers read files or pass numpy frames (Video.from_frames).
+    "nid_video_open_memory": "for C PACS plugins; Python uses files/frames",
+    "nid_exam_load_json": "for C PACS plugins; Python uses Exam.load",
 }
 
 __all__ = [
