@@ -23,6 +23,8 @@ PACKAGES="
   python3-av
   chromium groff-base
   default-jdk-headless junit5
+  maven libmaven-compiler-plugin-java libmaven-jar-plugin-java libmaven-install-plugin-java
+  libmaven-resources-plugin-java libsurefire-java unzip
 "
 
 missing=""
