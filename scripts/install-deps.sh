@@ -12,7 +12,7 @@ PACKAGES="
   libopenblas-openmp-dev libopenblas0-openmp
   python3 python3-numpy python3-scipy python3-sklearn python3-pytest
   python3-mpmath
-  python3-cffi python3-dev python3-setuptools python3-pip python3-wheel
+  python3-cffi python3-dev python3-setuptools python3-pip python3-wheel python3-venv
   clang libclang-rt-14-dev
   libpng-dev python3-torch python3-opencv ffmpeg
   zlib1g-dev
@@ -24,6 +24,8 @@ PACKAGES="
   chromium groff-base
   default-jdk-headless junit5
   orthanc orthanc-dev
+  maven libmaven-compiler-plugin-java libmaven-jar-plugin-java libmaven-install-plugin-java
+  libmaven-resources-plugin-java libsurefire-java unzip
 "
 
 missing=""

@@ -3,16 +3,23 @@
  * the frames of an ultrasound cine loop to libnoduleid through the Java
  * binding:
  *
- *     frames decoded in Java -> Video.fromFrames -> Exam with one tracklet
- *     -> Clips.build -> the N x C x T x H x W clip a model would embed
+ *     frames decoded in Java -> Video.fromFrames -> Exam with tracklets
+ *     -> clips built with the model's own clip options -> embeddings
+ *     -> distances under the model's comparison -> nodules (clusters at the
+ *     model's threshold)
  *
  * The DICOM reader below is deliberately minimal: uncompressed (explicit or
  * implicit VR little endian) multi-frame images with 8-bit MONOCHROME2 or
  * RGB pixels, which is what many ultrasound cine loops are. A real plugin
  * would use its PACS toolkit's decoder instead.
  *
- * Usage: java -Dnoduleid.jni.path=/abs/libnoduleid_jni.so \
- *             -cp noduleid-example.jar:noduleid.jar DicomPluginExample FILE.dcm [--check]
+ * Usage: java -jar noduleid-example.jar FILE.dcm [--model MODEL.nidm] [--check]
+ *    or: java -cp noduleid-example.jar:noduleid.jar DicomPluginExample FILE.dcm ...
+ *
+ * noduleid.jar carries the native library (extracted on first use);
+ * -Dnoduleid.jni.path=/abs/libnoduleid_jni.so or java.library.path
+ * override it. The model is --model, else $NODULEID_MODEL; without one
+ * (or in a build without libtorch) the example stops after the clips.
  *
  * --check also opens the file with the library's own DICOM reader
  * (Video.open -> nid_video_open, DCMTK) and exits 1 unless every frame
@@ -27,9 +34,11 @@ import java.nio.file.Paths;
 import java.util.Arrays;
 
 import org.noduleid.Box;
+import org.noduleid.Clustering;
 import org.noduleid.ClipOptions;
 import org.noduleid.Clips;
 import org.noduleid.Exam;
+import org.noduleid.Model;
 import org.noduleid.NoduleId;
 import org.noduleid.NoduleIdException;
 import org.noduleid.PixelFormat;
@@ -162,22 +171,32 @@ public final class DicomPluginExample {
 
     private static void stats(String what, Clips.Clip clip) {
         double min = Double.POSITIVE_INFINITY, max = Double.NEGATIVE_INFINITY, sum = 0;
-        for (float v : clip.data) {
+        float[] data = clip.data();
+        for (float v : data) {
             min = Math.min(min, v);
             max = Math.max(max, v);
             sum += v;
         }
         System.out.printf("%s: shape %s, min %.6f, max %.6f, mean %.6f%n", what, Arrays.toString(clip.shape()),
-                          min, max, sum / clip.data.length);
+                          min, max, sum / data.length);
     }
 
     public static void main(String[] args) throws Exception {
-        if (args.length < 1) {
-            System.err.println("usage: DicomPluginExample FILE.dcm [--check]");
+        String path = null, modelPath = System.getenv("NODULEID_MODEL");
+        boolean checkAgainstLibrary = false;
+        for (int i = 0; i < args.length; i++) {
+            if (args[i].equals("--check")) checkAgainstLibrary = true;
+            else if (args[i].equals("--model") && i + 1 < args.length) modelPath = args[++i];
+            else if (path == null && !args[i].startsWith("--")) path = args[i];
+            else {
+                System.err.println("usage: DicomPluginExample FILE.dcm [--model MODEL.nidm] [--check]");
+                System.exit(2);
+            }
+        }
+        if (path == null) {
+            System.err.println("usage: DicomPluginExample FILE.dcm [--model MODEL.nidm] [--check]");
             System.exit(2);
         }
-        String path = args[0];
-        boolean checkAgainstLibrary = args.length > 1 && args[1].equals("--check");
         System.out.println("libnoduleid " + NoduleId.versionString());
 
         Loop loop = read(path);
@@ -186,44 +205,87 @@ public final class DicomPluginExample {
         System.out.printf("read in Java: %d frames of %dx%d %s, %.3f fps%n", loop.nFrames, loop.columns, loop.rows,
                           loop.photometric, fps);
 
-        Box box = new Box(loop.columns / 4f, loop.rows / 4f, loop.columns / 2f, loop.rows / 2f);
-        ClipOptions opts = new ClipOptions();  // the library defaults: 16 x 256 x 128, 3 channels
-        Clips.Clip clip;
-        try (Video video = Video.fromFrames(loop.frames, loop.columns, loop.rows, loop.columns * loop.samples,
-                                            format, fps);
-             Exam exam = Exam.create("plugin-example", null, null)) {
-            long v = exam.addVideo("loop", path, loop.nFrames, fps, loop.columns, loop.rows);
-            long t = exam.addTracklet(v, "loop-t0", -1, new long[] {0, loop.nFrames - 1}, new Box[] {box, box});
-            clip = Clips.build(video, exam, t, opts);
-            stats("clip from Java-decoded frames", clip);
+        Model model = null;
+        try {
+            if (modelPath != null && !modelPath.isEmpty()) {
+                if (NoduleId.hasFeature(NoduleId.Feature.TORCH)) {
+                    model = Model.load(modelPath, new Model.Options().nThreads(1));
+                    System.out.println("model: " + model.info());
+                } else {
+                    System.out.println("model: skipped, this libnoduleid is built without libtorch");
+                }
+            }
+            // The clips exactly as the model was trained on them (size, channels,
+            // normalisation, coordinate channels); the library defaults otherwise.
+            ClipOptions opts = model != null ? model.clipOptions() : new ClipOptions();
+            System.out.println("clip options: " + opts);
 
-            if (checkAgainstLibrary) {
-                try (Video lib = Video.open(path, format, 0)) {
-                    Video.Info info = lib.info();
-                    if (info.nFrames != loop.nFrames || info.width != loop.columns || info.height != loop.rows) {
-                        System.err.printf("MISMATCH: library sees %d frames of %dx%d%n", info.nFrames, info.width,
-                                          info.height);
-                        System.exit(1);
+            // What a detector or the sonographer would mark: three tracklets,
+            // two on one region of the loop (first and second half) and one elsewhere.
+            float cw = loop.columns, rh = loop.rows;
+            Box a = new Box(cw * 0.25f, rh * 0.25f, cw * 0.3f, rh * 0.3f);
+            Box b = new Box(cw * 0.55f, rh * 0.5f, cw * 0.3f, rh * 0.3f);
+            int mid = Math.max(1, loop.nFrames / 2);
+            try (Video video = Video.fromFrames(loop.frames, loop.columns, loop.rows, loop.columns * loop.samples,
+                                                format, fps);
+                 Exam exam = Exam.create("plugin-example", null, null)) {
+                int v = exam.addVideo("loop", path, loop.nFrames, fps, loop.columns, loop.rows);
+                exam.addTracklet(v, "loop-a1", -1, new long[] {0, mid - 1}, new Box[] {a, a});
+                exam.addTracklet(v, "loop-a2", -1, new long[] {mid, loop.nFrames - 1}, new Box[] {a, a});
+                exam.addTracklet(v, "loop-b", -1, new long[] {0, loop.nFrames - 1}, new Box[] {b, b});
+                Clips.Clip clip = Clips.build(video, exam, 0, opts);
+                stats("clip of " + exam.tracklet(0).id() + " from Java-decoded frames", clip);
+
+                if (checkAgainstLibrary) check(path, loop, format, exam, opts, clip);
+
+                if (model != null) {
+                    java.util.List<Exam.Tracklet> tracklets = exam.tracklets();
+                    float[][] emb = new float[tracklets.size()][];
+                    for (int t = 0; t < emb.length; t++) emb[t] = model.embedTracklet(video, exam, t, opts);
+                    float[][] dist = model.distanceMatrix(emb);  // the model's own comparison
+                    Clustering.Result nodules = Clustering.clusterDistances(dist, model.clusterOptions());
+                    System.out.printf("embedded %d tracklets (D = %d); %d nodule(s) at tau = %.3f:%n", emb.length,
+                                      model.embedDim(), nodules.nClusters(), model.info().tau());
+                    for (int k = 0; k < nodules.nClusters(); k++) {
+                        StringBuilder sb = new StringBuilder();
+                        for (int t = 0; t < emb.length; t++)
+                            if (nodules.label(t) == k) sb.append(' ').append(tracklets.get(t).id());
+                        System.out.println("  nodule " + (k + 1) + ":" + sb);
                     }
-                    for (int i = 0; i < loop.nFrames; i++) {
-                        if (!Arrays.equals(lib.readFrame(i), loop.frames[i])) {
-                            System.err.println("MISMATCH: frame " + i + " differs from nid_video_open's decode");
-                            System.exit(1);
-                        }
-                    }
-                    Clips.Clip ref = Clips.build(lib, exam, t, opts);
-                    stats("clip from nid_video_open (DCMTK)", ref);
-                    if (!Arrays.equals(ref.data, clip.data)) {
-                        System.err.println("MISMATCH: clips differ");
-                        System.exit(1);
-                    }
-                    System.out.println("check: " + loop.nFrames + " frames and the " + clip.data.length
-                        + "-float clip are identical to the library's own DICOM decode (" + info.codec + ")");
                 }
             }
         } catch (NoduleIdException e) {
             System.err.println("libnoduleid: " + e.status() + ": " + e.getMessage());
             System.exit(1);
+        } finally {
+            if (model != null) model.close();
+        }
+    }
+
+    /** --check: every frame and the clip equal the library's own decode. */
+    private static void check(String path, Loop loop, PixelFormat format, Exam exam, ClipOptions opts,
+                              Clips.Clip clip) throws NoduleIdException {
+        try (Video lib = Video.open(path, format, 0)) {
+            Video.Info info = lib.info();
+            if (info.nFrames() != loop.nFrames || info.width() != loop.columns || info.height() != loop.rows) {
+                System.err.printf("MISMATCH: library sees %d frames of %dx%d%n", info.nFrames(), info.width(),
+                                  info.height());
+                System.exit(1);
+            }
+            for (int i = 0; i < loop.nFrames; i++) {
+                if (!Arrays.equals(lib.readFrame(i), loop.frames[i])) {
+                    System.err.println("MISMATCH: frame " + i + " differs from nid_video_open's decode");
+                    System.exit(1);
+                }
+            }
+            Clips.Clip ref = Clips.build(lib, exam, 0, opts);
+            stats("clip from nid_video_open (DCMTK)", ref);
+            if (!Arrays.equals(ref.data(), clip.data())) {
+                System.err.println("MISMATCH: clips differ");
+                System.exit(1);
+            }
+            System.out.println("check: " + loop.nFrames + " frames and the " + clip.data().length
+                + "-float clip are identical to the library's own DICOM decode (" + info.codec() + ")");
         }
     }
 }

@@ -1086,23 +1086,24 @@ JNIEXPORT void JNICALL J(linkOptionsDefaults)(JNIEnv *env, jclass cls, jfloatArr
 /* Clips                                                                    */
 /* ------------------------------------------------------------------------ */
 
-/* ClipOptions travel as 9 ints (frames, height, width, channels, filter,
- * interp, sampling, window_stride, pad) and 7 floats (margin, mean[3],
+/* ClipOptions travel as 10 ints (frames, height, width, channels, filter,
+ * interp, sampling, window_stride, pad, coords) and 7 floats (margin, mean[3],
  * std[3]). */
 static int clip_opts(JNIEnv *env, jintArray ia, jfloatArray fa, nid_clip_options *o)
 {
     if (!ia || !fa) { THROW_NPE("clip options are null"); return 0; }
-    if ((*env)->GetArrayLength(env, ia) != 9 || (*env)->GetArrayLength(env, fa) != 7) {
-        THROW_IAE("clip options: 9 ints and 7 floats expected");
+    if ((*env)->GetArrayLength(env, ia) != 10 || (*env)->GetArrayLength(env, fa) != 7) {
+        THROW_IAE("clip options: 10 ints and 7 floats expected");
         return 0;
     }
-    jint i[9];
+    jint i[10];
     float f[7];
-    (*env)->GetIntArrayRegion(env, ia, 0, 9, i);
+    (*env)->GetIntArrayRegion(env, ia, 0, 10, i);
     (*env)->GetFloatArrayRegion(env, fa, 0, 7, f);
     nid_clip_options_init(o);
     o->frames = i[0]; o->height = i[1]; o->width = i[2]; o->channels = i[3]; o->filter = i[4];
     o->interp = i[5]; o->sampling = i[6]; o->window_stride = i[7]; o->pad = i[8];
+    o->coords = i[9];
     o->margin = f[0];
     memcpy(o->mean, f + 1, 3 * sizeof(float));
     memcpy(o->std, f + 4, 3 * sizeof(float));
@@ -1113,9 +1114,10 @@ JNIEXPORT void JNICALL J(clipOptionsDefaults)(JNIEnv *env, jclass cls, jintArray
 {
     nid_clip_options o;
     nid_clip_options_init(&o);
-    jint i[9] = {o.frames, o.height, o.width, o.channels, o.filter, o.interp, o.sampling, o.window_stride, o.pad};
+    jint i[10] = {o.frames, o.height, o.width, o.channels, o.filter, o.interp, o.sampling, o.window_stride, o.pad,
+                  o.coords};
     float f[7] = {o.margin, o.mean[0], o.mean[1], o.mean[2], o.std[0], o.std[1], o.std[2]};
-    (*env)->SetIntArrayRegion(env, ia, 0, 9, i);
+    (*env)->SetIntArrayRegion(env, ia, 0, 10, i);
     (*env)->SetFloatArrayRegion(env, fa, 0, 7, f);
 }
 
@@ -1262,11 +1264,11 @@ JNIEXPORT jobjectArray JNICALL J(modelInfo)(JNIEnv *env, jclass cls, jlong h, ji
     nid_model_info n;
     nid_model_info_init(&n);
     if (check(env, nid_model_get_info(model(h), &n))) return NULL;
-    jint i[14] = {n.format_version, n.has_verify, n.frames, n.height, n.width, n.channels, n.filter,
-                  n.interp, n.pad, n.embed_dim, n.normalized, n.compare, n.calibrated, n.n_threads};
+    jint i[15] = {n.format_version, n.has_verify, n.frames, n.height, n.width, n.channels, n.filter,
+                  n.interp, n.pad, n.embed_dim, n.normalized, n.compare, n.calibrated, n.n_threads, n.coords};
     float f[9] = {n.mean[0], n.mean[1], n.mean[2], n.std[0], n.std[1], n.std[2], n.margin, n.tau,
                   n.pair_threshold};
-    (*env)->SetIntArrayRegion(env, ia, 0, 14, i);
+    (*env)->SetIntArrayRegion(env, ia, 0, 15, i);
     (*env)->SetFloatArrayRegion(env, fa, 0, 9, f);
     n.arch[sizeof n.arch - 1] = '\0';
     n.model_id[sizeof n.model_id - 1] = '\0';
@@ -1279,9 +1281,10 @@ JNIEXPORT void JNICALL J(modelClipOptions)(JNIEnv *env, jclass cls, jlong h, jin
 {
     nid_clip_options o;
     if (check(env, nid_model_clip_options(model(h), &o))) return;
-    jint i[9] = {o.frames, o.height, o.width, o.channels, o.filter, o.interp, o.sampling, o.window_stride, o.pad};
+    jint i[10] = {o.frames, o.height, o.width, o.channels, o.filter, o.interp, o.sampling, o.window_stride, o.pad,
+                  o.coords};
     float f[7] = {o.margin, o.mean[0], o.mean[1], o.mean[2], o.std[0], o.std[1], o.std[2]};
-    (*env)->SetIntArrayRegion(env, ia, 0, 9, i);
+    (*env)->SetIntArrayRegion(env, ia, 0, 10, i);
     (*env)->SetFloatArrayRegion(env, fa, 0, 7, f);
 }
 

@@ -28,12 +28,13 @@ from typing import FrozenSet
 
 from ._noduleid import ffi, lib
 from ._core import (BufferTooSmallError, CancelledError, ClosedError,
-                    FileIOError, FormatError, Handle, InternalError,
+                    FileIOError, FilePermissionError, FormatError, Handle,
+                    InternalError, IsADirectoryIOError, NoSuchFileError,
                     InvalidArgumentError, LogLevel, MismatchError,
                     NoduleIdError, NotSupportedError, OutOfMemoryError,
                     OutOfRangeError, Status, error_from_status,
                     log_to_logging, set_log_callback, status_str)
-from .clustering import (Method, Metric, OnlineClusterer, cluster,
+from .clustering import (Method, Metric, NoduleClustering, OnlineClusterer, cluster,
                       cluster_distances, cluster_method_name,
                       cluster_method_parse, distance_matrix)
 from .evaluate import (AucResult, BinaryResult, ClusterScores, DelongResult,
@@ -102,12 +103,14 @@ __all__ = [
     "status_str", "Status", "LogLevel", "set_log_callback", "log_to_logging",
     # errors
     "NoduleIdError", "InvalidArgumentError", "OutOfMemoryError", "FileIOError",
+    "NoSuchFileError", "FilePermissionError", "IsADirectoryIOError",
     "FormatError", "BufferTooSmallError", "NotSupportedError",
     "CancelledError", "OutOfRangeError", "MismatchError", "InternalError",
     "ClosedError", "error_from_status", "Handle",
     # distances and clustering
     "Metric", "Method", "distance_matrix", "cluster", "cluster_distances",
     "cluster_method_name", "cluster_method_parse", "OnlineClusterer",
+    "NoduleClustering",
     # evaluation
     "Estimate", "ClusterScores", "AucResult", "DelongResult", "BinaryResult",
     "eval_clusters", "eval_auc", "eval_delong", "eval_threshold",

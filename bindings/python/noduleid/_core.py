@@ -3,7 +3,9 @@ modules of the noduleid package."""
 from __future__ import annotations
 
 import enum
+import errno as _errno
 import os
+import stat as _stat
 import threading
 from typing import Callable, Optional, Type
 
@@ -102,10 +104,36 @@ class OutOfMemoryError(NoduleIdError, MemoryError):
 
 class FileIOError(NoduleIdError, OSError):
     """NID_EIO: a file could not be opened, read or written (the message
-    names the file)."""
+    names the file). As an :class:`OSError`, ``errno`` is the operating
+    system's error number (``errno.EIO`` when it cannot be told) and
+    ``filename`` the path the call was given; ``code`` stays the library's
+    status. Missing files raise :class:`NoSuchFileError` (a
+    ``FileNotFoundError``), unreadable ones :class:`FilePermissionError` (a
+    ``PermissionError``), directories :class:`IsADirectoryIOError`."""
 
-    def __init__(self, code: int, message: str):
+    def __init__(self, code: int, message: str, os_errno: int = _errno.EIO,
+                 filename: Optional[str] = None):
         NoduleIdError.__init__(self, code, message)
+        self.errno = os_errno
+        self.strerror = message
+        self.filename = filename
+
+    def __reduce__(self):
+        return (type(self), (self.code, self.message, self.errno, self.filename))
+
+
+class NoSuchFileError(FileIOError, FileNotFoundError):
+    """NID_EIO because the file (or, when writing, its folder) does not
+    exist: ``errno.ENOENT``; caught by ``except FileNotFoundError``."""
+
+
+class FilePermissionError(FileIOError, PermissionError):
+    """NID_EIO because the file may not be read or written: ``errno.EACCES``;
+    caught by ``except PermissionError``."""
+
+
+class IsADirectoryIOError(FileIOError, IsADirectoryError):
+    """NID_EIO because the path is a directory: ``errno.EISDIR``."""
 
 
 class FormatError(NoduleIdError, ValueError):
@@ -168,21 +196,60 @@ def _str(p) -> Optional[str]:
     return ffi.string(p).decode("utf-8", "replace")
 
 
-def error_from_status(code: int, message: Optional[str] = None) -> NoduleIdError:
+def _os_errno(path, write: bool) -> int:
+    """Why the operating system would refuse `path` (ENOENT, EACCES,
+    EISDIR, ...), or EIO when it would not (the library failed later)."""
+    target = path
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        if not write:
+            return _errno.ENOENT
+        target = os.path.dirname(os.path.abspath(path))
+        try:
+            st = os.stat(target)
+        except OSError as e:
+            return e.errno or _errno.EIO
+        if not _stat.S_ISDIR(st.st_mode):
+            return _errno.ENOTDIR
+        return _errno.EIO if os.access(target, os.W_OK | os.X_OK) else _errno.EACCES
+    except OSError as e:
+        return e.errno or _errno.EIO
+    if _stat.S_ISDIR(st.st_mode):
+        return _errno.EISDIR
+    if not os.access(path, os.W_OK if write else os.R_OK):
+        return _errno.EACCES
+    return _errno.EIO
+
+
+_OS_ERRORS = {_errno.ENOENT: NoSuchFileError, _errno.EACCES: FilePermissionError,
+              _errno.EPERM: FilePermissionError, _errno.EISDIR: IsADirectoryIOError}
+
+
+def error_from_status(code: int, message: Optional[str] = None, path=None,
+                      write: bool = False) -> NoduleIdError:
     """The exception for status `code`; message defaults to
-    nid_last_error() of this thread."""
+    nid_last_error() of this thread. `path`: the file the failed call was
+    given (an NID_EIO then becomes FileNotFoundError/PermissionError/...
+    with the real errno and filename); `write`: the call writes it."""
     if message is None:
         message = _str(lib.nid_last_error()) or status_str(code)
+    if code == Status.EIO:
+        if path is None:
+            return FileIOError(code, message)
+        name = os.fsdecode(path)
+        err = _os_errno(name, write)
+        return _OS_ERRORS.get(err, FileIOError)(code, message, err, name)
     return _ERRORS.get(code, NoduleIdError)(code, message)
 
 
-def _check(status: int) -> int:
+def _check(status: int, path=None, write: bool = False) -> int:
     """Raise the typed exception for a negative status; return it else.
     Must run right after the call, on the same thread (the message is
     thread-local in the library, and cffi calls run on the calling
-    thread)."""
+    thread). `path`/`write`: see :func:`error_from_status`."""
     if status < 0:
-        raise error_from_status(status)
+        raise error_from_status(status, path=path, write=write)
     return status
 
 
@@ -286,10 +353,11 @@ class Handle:
         self.close()
 
 
-def _new_handle(ctype: str, create, *args):
-    """Call create(&out, *args); return the new handle (not yet gc'd)."""
+def _new_handle(ctype: str, create, *args, path=None):
+    """Call create(&out, *args); return the new handle (not yet gc'd).
+    `path`: the file it reads (for the error, see :func:`_check`)."""
     out = ffi.new(ctype + " **")
-    _check(create(out, *args))
+    _check(create(out, *args), path=path)
     return out[0]
 
 

@@ -227,3 +227,96 @@ class OnlineClusterer(Handle):
     def reset(self) -> None:
         """Forget all items (keeps dimension and options)."""
         lib.nid_online_reset(self._ptr)
+
+
+class NoduleClustering:
+    """Threshold clustering as a scikit-learn estimator (``fit``,
+    ``fit_predict``, ``labels_``, ``n_clusters_``, ``get_params`` /
+    ``set_params``), so it drops into notebooks and pipelines written for
+    ``sklearn.cluster``; scikit-learn itself is not needed.
+
+    Parameters:
+        threshold: link items whose distance is < threshold. None: the
+            model's ``info.tau`` when ``model`` is given, else 0.5.
+        method: "paper" (Algorithm 1), "single", "average", "complete".
+        metric: "cosine", "euclidean", or "precomputed" (``X`` is an n x n
+            distance matrix, e.g. ``model.distance_matrix(emb)``).
+        seed: random seed of "paper".
+        model: a :class:`Model`: ``X`` holds its embeddings, compared with
+            the model's own comparison (``model.distance_matrix``) and
+            clustered at its threshold; ``metric`` is then ignored.
+        n_threads: worker threads (0: all cores).
+
+    Example::
+
+        est = noduleid.NoduleClustering(model=m)
+        labels = est.fit_predict(embeddings)     # est.n_clusters_ nodules
+    """
+
+    def __init__(self, threshold: Optional[float] = None, *,
+                 method: MethodLike = "paper", metric="cosine", seed: int = 0,
+                 model=None, n_threads: int = 0):
+        self.threshold = threshold
+        self.method = method
+        self.metric = metric
+        self.seed = seed
+        self.model = model
+        self.n_threads = n_threads
+
+    _PARAMS = ("threshold", "method", "metric", "seed", "model", "n_threads")
+
+    def get_params(self, deep: bool = True) -> dict:
+        return {k: getattr(self, k) for k in self._PARAMS}
+
+    def set_params(self, **params) -> "NoduleClustering":
+        for k, v in params.items():
+            if k not in self._PARAMS:
+                raise ValueError("NoduleClustering: unknown parameter %r "
+                                 "(expected one of %s)" % (k, ", ".join(self._PARAMS)))
+            setattr(self, k, v)
+        return self
+
+    def _threshold(self) -> float:
+        if self.threshold is not None:
+            return float(self.threshold)
+        if self.model is not None:
+            return float(self.model.info.tau)
+        return 0.5
+
+    def fit(self, X, y=None, cannot_link=None) -> "NoduleClustering":
+        """Cluster the rows of X (n x d embeddings, or n x n distances with
+        metric="precomputed"). ``y`` is ignored (scikit-learn's API)."""
+        tau = self._threshold()
+        precomputed = isinstance(self.metric, str) and self.metric.lower() == "precomputed"
+        if self.model is not None:
+            dist = self.model.distance_matrix(X)
+            labels, k = cluster_distances(dist, self.method, tau, seed=self.seed,
+                                          cannot_link=cannot_link)
+            self.n_features_in_ = int(np.shape(X)[1])
+        elif precomputed:
+            labels, k = cluster_distances(X, self.method, tau, seed=self.seed,
+                                          cannot_link=cannot_link)
+            self.n_features_in_ = int(np.shape(X)[1])
+        else:
+            labels, k = cluster(X, self.method, tau, seed=self.seed,
+                                metric=self.metric, n_threads=self.n_threads,
+                                cannot_link=cannot_link)
+            self.n_features_in_ = int(np.shape(X)[1])
+        self.labels_ = labels
+        self.n_clusters_ = int(k)
+        self.threshold_ = tau
+        return self
+
+    def fit_predict(self, X, y=None, cannot_link=None) -> np.ndarray:
+        """:meth:`fit`, then ``labels_``."""
+        return self.fit(X, y, cannot_link=cannot_link).labels_
+
+    def __repr__(self) -> str:
+        changed = []
+        defaults = {"threshold": None, "method": "paper", "metric": "cosine",
+                    "seed": 0, "model": None, "n_threads": 0}
+        for k in self._PARAMS:
+            v = getattr(self, k)
+            if v is not defaults[k] and v != defaults[k]:
+                changed.append("%s=%r" % (k, v))
+        return "NoduleClustering(%s)" % ", ".join(changed)

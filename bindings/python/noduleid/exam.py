@@ -150,6 +150,13 @@ class ExamInfo:
     n_videos: int
     n_tracklets: int
 
+    def __repr__(self) -> str:
+        # One line: the "meta" object can be kilobytes (read .meta for it).
+        return ("ExamInfo(exam_id=%r, patient_id=%r, date=%r, n_videos=%d, "
+                "n_tracklets=%d%s)" % (self.exam_id, self.patient_id, self.date,
+                                       self.n_videos, self.n_tracklets,
+                                       ", meta={...}" if self.meta else ""))
+
 
 @dataclass(frozen=True)
 class ExamVideo:
@@ -182,8 +189,9 @@ class Exam(Handle):
     """The annotations of one exam: its videos and their tracklets
     (``Exam.load(path)``, ``Exam.create()``, ``Exam.import_coco_vid()``).
 
-    ``len(exam)`` is the number of tracklets; :attr:`tracklets` lists
-    them. Reading from several threads is fine; modifying needs the exam to
+    The exam is a sequence of its tracklets: ``len(exam)``, ``exam[i]``
+    (negative indices and slices too), ``exam["v0-t1"]`` by id, ``for t in
+    exam``; :attr:`tracklets` and :attr:`videos` list them. Reading from several threads is fine; modifying needs the exam to
     itself. Close with :meth:`close` or a ``with`` block.
     """
 
@@ -207,21 +215,24 @@ class Exam(Handle):
         """Load a "noduleid-exam" JSON file.
 
         Raises:
-            FileIOError: cannot open/read (message names the file).
+            FileIOError: cannot open/read (message names the file); a
+                missing file is also a ``FileNotFoundError`` with
+                ``errno.ENOENT`` and ``filename``.
             FormatError: bad content (message names file and JSON path).
         """
         return cls(_new_handle("nid_exam", lib.nid_exam_load,
-                               _encode_path(path)))
+                               _encode_path(path), path=path))
 
     @classmethod
     def import_coco_vid(cls, path: Union[str, os.PathLike]) -> "Exam":
         """Import a COCO-VID style annotation file as an exam."""
         return cls(_new_handle("nid_exam", lib.nid_exam_import_coco_vid,
-                               _encode_path(path)))
+                               _encode_path(path), path=path))
 
     def save(self, path: Union[str, os.PathLike]) -> None:
         """Write the exam as JSON (atomically replacing ``path``)."""
-        _check(lib.nid_exam_save(self._ptr, _encode_path(path)))
+        _check(lib.nid_exam_save(self._ptr, _encode_path(path)), path=path,
+               write=True)
 
     @property
     def info(self) -> ExamInfo:
@@ -306,6 +317,41 @@ class Exam(Handle):
 
     def __len__(self) -> int:
         return self.info.n_tracklets
+
+    def __getitem__(self, key):
+        """Tracklet by index (negative from the end), by id, or a list of
+        them for a slice."""
+        if isinstance(key, slice):
+            return [self.tracklet(t) for t in range(*key.indices(len(self)))]
+        if isinstance(key, str):
+            return self.tracklet(key)
+        try:
+            t = key.__index__()
+        except AttributeError:
+            raise TypeError("Exam indices must be int, str or slice, not %s"
+                            % type(key).__name__) from None
+        n = len(self)
+        if t < 0:
+            t += n
+        if not 0 <= t < n:
+            raise IndexError("tracklet index %d out of range (%d tracklets)"
+                             % (key, n))
+        return self.tracklet(t)
+
+    def __iter__(self):
+        for t in range(len(self)):
+            yield self.tracklet(t)
+
+    def __contains__(self, item) -> bool:
+        if isinstance(item, Tracklet):
+            item = item.id
+        if not isinstance(item, str):
+            return False
+        try:
+            self.find_tracklet(item)
+            return True
+        except IndexError:
+            return False
 
     def find_tracklet(self, id: str) -> int:
         """Index of the tracklet with this id (OutOfRangeError if none)."""

@@ -45,12 +45,13 @@ class Gallery(Handle):
     def load(cls, path: Union[str, os.PathLike]) -> "Gallery":
         """Read a gallery file (every field and CRC is checked)."""
         ptr = _new_handle("nid_gallery", lib.nid_gallery_load,
-                          _encode_path(path))
+                          _encode_path(path), path=path)
         return cls("", 0, _ptr=ptr)
 
     def save(self, path: Union[str, os.PathLike]) -> None:
         """Write the gallery atomically (temp file, fsync, rename)."""
-        _check(lib.nid_gallery_save(self._ptr, _encode_path(path)))
+        _check(lib.nid_gallery_save(self._ptr, _encode_path(path)), path=path,
+               write=True)
 
     def _info(self):
         i = ffi.new("nid_gallery_info *")

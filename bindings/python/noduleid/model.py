@@ -64,6 +64,15 @@ class ModelInfo:
     path: Optional[str]
     coords: Coords = Coords.NONE  #: coordinate channels of its clips
 
+    def __repr__(self) -> str:
+        # One line: description and metadata can be kilobytes (read .meta).
+        return ("ModelInfo(model_id=%r, arch=%r, input=%dx%dx%dx%d, embed_dim=%d, "
+                "compare=%s, tau=%r, verify=%s, device=%r)"
+                % (self.model_id, self.arch, self.channels, self.frames,
+                   self.height, self.width, self.embed_dim,
+                   getattr(self.compare, "name", self.compare).lower(), self.tau,
+                   self.has_verify, self.device))
+
 
 class Model(Handle):
     """A loaded model package (``Model.load(path)``). Immutable: may be
@@ -102,7 +111,7 @@ class Model(Handle):
         o.optimize = 1 if optimize else 0
         o.max_batch = int(max_batch)
         return cls(_new_handle("nid_model", lib.nid_model_load,
-                               _encode_path(path), o))
+                               _encode_path(path), o, path=path))
 
     @property
     def info(self) -> ModelInfo:
@@ -192,32 +201,42 @@ class Model(Handle):
                                     aa.shape[1], _buf(res, True), res.size))
         return res
 
+    def _mode(self, mode: Optional[ModeLike]) -> int:
+        """mode, or the model's own (info.compare, what tau refers to)."""
+        if mode is None:
+            return int(self.info.compare)
+        return _enum_value(mode, CompareMode, "mode")
+
     def compare(self, a: np.ndarray, b: np.ndarray,
-                mode: ModeLike = "cosine") -> np.ndarray:
-        """Similarity of the pairs (a_i, b_i) under ``mode``."""
+                mode: Optional[ModeLike] = None) -> np.ndarray:
+        """Similarity of the pairs (a_i, b_i) under ``mode`` (default: the
+        model's own, ``info.compare``)."""
         p = self._ptr
         aa, ba = self._pairs(a, b)
         res = np.empty(aa.shape[0], dtype=_F32)
         _check(lib.nid_model_compare(p, _buf(aa), _buf(ba), aa.shape[0],
                                      aa.shape[1],
-                                     _enum_value(mode, CompareMode, "mode"),
+                                     self._mode(mode),
                                      _buf(res, True), res.size))
         return res
 
-    def compare_matrix(self, emb: np.ndarray, mode: ModeLike = "cosine", *,
+    def compare_matrix(self, emb: np.ndarray, mode: Optional[ModeLike] = None, *,
                        out: Optional[np.ndarray] = None) -> np.ndarray:
-        """All-pairs similarity (n x n, symmetric, diagonal 1)."""
+        """All-pairs similarity (n x n, symmetric, diagonal 1) under ``mode``
+        (default: the model's own, ``info.compare``)."""
         return self._all_pairs(lib.nid_model_compare_matrix, "compare_matrix",
                                emb, mode, out)
 
-    def distance_matrix(self, emb: np.ndarray, mode: ModeLike = "cosine", *,
+    def distance_matrix(self, emb: np.ndarray, mode: Optional[ModeLike] = None, *,
                         out: Optional[np.ndarray] = None) -> np.ndarray:
-        """All-pairs distance max(0, 1 - s), zero diagonal: the input of
-        :func:`cluster_distances` with threshold ``info.tau``."""
+        """All-pairs distance max(0, 1 - s), zero diagonal, under ``mode``
+        (default: the model's own, ``info.compare``, the mode ``info.tau``
+        refers to): the input of :func:`cluster_distances` with threshold
+        ``info.tau``."""
         return self._all_pairs(lib.nid_model_distance_matrix,
                                "distance_matrix", emb, mode, out)
 
-    def _all_pairs(self, fn, name: str, emb, mode: ModeLike,
+    def _all_pairs(self, fn, name: str, emb, mode: Optional[ModeLike],
                    out: Optional[np.ndarray]) -> np.ndarray:
         """n x n matrix of all pairs of rows of emb, by the C function fn
         (nid_model_compare_matrix or nid_model_distance_matrix)."""
@@ -226,7 +245,7 @@ class Model(Handle):
         n = ea.shape[0]
         res = _out_array(out, (n, n), _F32, name)
         _check(fn(p, _buf(ea), n, ea.shape[1],
-                  _enum_value(mode, CompareMode, "mode"), _buf(res, True),
+                  self._mode(mode), _buf(res, True),
                   res.size, ffi.NULL))
         return res
 

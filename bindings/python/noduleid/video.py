@@ -80,7 +80,7 @@ class Video(Handle):
         opts.format = _pixel_format(format)
         opts.n_threads = int(n_threads)
         ptr = _new_handle("nid_video", lib.nid_video_open,
-                          _encode_path(path), opts)
+                          _encode_path(path), opts, path=path)
         return cls(ptr)
 
     @classmethod

@@ -3,7 +3,11 @@ package org.noduleid;
 /** An axis-aligned box in pixels, COCO convention (nid_box): (x, y) is the
  *  top-left corner and (w, h) the size. Immutable. */
 public final class Box {
-    public final float x, y, w, h;
+    final float x, y, w, h;
+    public float x() { return x; }
+    public float y() { return y; }
+    public float w() { return w; }
+    public float h() { return h; }
 
     public Box(float x, float y, float w, float h) { this.x = x; this.y = y; this.w = w; this.h = h; }
 

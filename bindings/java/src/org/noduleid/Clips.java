@@ -17,18 +17,25 @@ public final class Clips {
 
     /** N x C x T x H x W floats, row-major. */
     public static final class Clip {
-        public final float[] data;
-        public final int n, c, t, h, w;
+        final float[] data;
+        public float[] data() { return data; }
+        final int n, c, t, h, w;
+        public int n() { return n; }
+        public int c() { return c; }
+        public int t() { return t; }
+        public int h() { return h; }
+        public int w() { return w; }
         Clip(float[] data, int n, ClipOptions o) {
-            this.data = data; this.n = n; c = o.channels; t = o.frames; h = o.height; w = o.width;
+            this.data = data; this.n = n; c = o.clipChannels(); t = o.frames(); h = o.height(); w = o.width();
         }
         public int[] shape() { return new int[] {n, c, t, h, w}; }
+        @Override public String toString() { return "Clip(" + n + " x " + c + " x " + t + " x " + h + " x " + w + ")"; }
     }
 
     private static ClipOptions opts(ClipOptions o) { return o == null ? new ClipOptions() : o; }
 
     /** {number of clips, number of floats} that tracklet t gives under opts. */
-    public static long[] count(Exam exam, long t, ClipOptions opts) throws NoduleIdException {
+    public static long[] count(Exam exam, int t, ClipOptions opts) throws NoduleIdException {
         ClipOptions o = opts(opts);
         long[] out = new long[2];
         long e = exam.handle();
@@ -37,7 +44,7 @@ public final class Clips {
     }
 
     /** Build the clips of tracklet t from video (the video its entry refers to). */
-    public static Clip build(Video video, Exam exam, long t, ClipOptions opts) throws NoduleIdException {
+    public static Clip build(Video video, Exam exam, int t, ClipOptions opts) throws NoduleIdException {
         ClipOptions o = opts(opts);
         long v = video.handle(), e = exam.handle();
         try {
@@ -54,13 +61,13 @@ public final class Clips {
      *  buffer from its position (no copy; the position is not changed).
      *  Returns the number of clips. Everything but decoding is checked
      *  before out is written. */
-    public static long build(Video video, Exam exam, long t, ClipOptions opts, FloatBuffer out)
+    public static int build(Video video, Exam exam, int t, ClipOptions opts, FloatBuffer out)
         throws NoduleIdException {
         ClipOptions o = opts(opts);
         Native.checkDirect(out, -1, "out");
         if (out.isReadOnly()) throw new IllegalArgumentException("out is read-only");
         long v = video.handle(), e = exam.handle();
-        try { return Native.clipBuildDirect(v, e, t, o.ints(), o.floats(), out, out.position()); }
+        try { return Math.toIntExact(Native.clipBuildDirect(v, e, t, o.ints(), o.floats(), out, out.position())); }
         finally {
             Reference.reachabilityFence(video);
             Reference.reachabilityFence(exam);
@@ -68,7 +75,7 @@ public final class Clips {
     }
 
     /** Frame numbers of clip `clip` of tracklet t. */
-    public static long[] frames(Exam exam, long t, ClipOptions opts, long clip) throws NoduleIdException {
+    public static long[] frames(Exam exam, int t, ClipOptions opts, int clip) throws NoduleIdException {
         ClipOptions o = opts(opts);
         long e = exam.handle();
         try { return Native.clipFrames(e, t, o.ints(), o.floats(), clip); }

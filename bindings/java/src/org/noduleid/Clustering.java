@@ -25,6 +25,7 @@ public final class Clustering {
         public int label(int i) { return labels[i]; }
         public int size() { return labels.length; }
         public int nClusters() { return nClusters; }
+        @Override public String toString() { return "Clustering.Result(" + labels.length + " items, " + nClusters + " clusters)"; }
     }
 
     private static int rows(float[] x, int d) {
@@ -87,5 +88,19 @@ public final class Clustering {
         int[] labels = new int[n];
         int k = Native.clusterDist(dist, n, o.method().code, o.threshold(), o.seed(), labels);
         return new Result(labels, k);
+    }
+
+    /** Cluster n embeddings given as rows (all of the same length) under opts (null: defaults). */
+    public static Result cluster(float[][] rows, ClusterOptions opts) throws NoduleIdException {
+        int d = Embeddings.dim(rows, "rows");
+        return cluster(Embeddings.flatten(rows, d, "rows"), d, opts);
+    }
+
+    /** Cluster from a precomputed n x n distance matrix given as rows
+     *  (as {@link Model#distanceMatrix(float[][])} returns). */
+    public static Result clusterDistances(float[][] dist, ClusterOptions opts) throws NoduleIdException {
+        int n = Embeddings.dim(dist, "dist");
+        if (dist.length != n) throw new IllegalArgumentException("dist is " + dist.length + " x " + n + ", not square");
+        return clusterDistances(Embeddings.flatten(dist, n, "dist"), n, opts);
     }
 }

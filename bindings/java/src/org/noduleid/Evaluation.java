@@ -14,15 +14,29 @@ public final class Evaluation {
 
     /** A proportion or AUC with its 95% confidence interval. */
     public static final class Estimate {
-        public final double value, lo, hi;
+        private final double value, lo, hi;
+        public double value() { return value; }
+        public double lo() { return lo; }
+        public double hi() { return hi; }
         Estimate(double value, double lo, double hi) { this.value = value; this.lo = lo; this.hi = hi; }
         @Override public String toString() { return value + " [" + lo + ", " + hi + "]"; }
     }
 
     /** nid_cluster_scores. */
     public static final class ClusterScores {
-        public final double pairPrecision, pairRecall, pairF, bcubedPrecision, bcubedRecall, bcubedF;
-        public final long pairsTrue, pairsPred, pairsBoth, nTrueClusters, nPredClusters;
+        private final double pairPrecision, pairRecall, pairF, bcubedPrecision, bcubedRecall, bcubedF;
+        public double pairPrecision() { return pairPrecision; }
+        public double pairRecall() { return pairRecall; }
+        public double pairF() { return pairF; }
+        public double bcubedPrecision() { return bcubedPrecision; }
+        public double bcubedRecall() { return bcubedRecall; }
+        public double bcubedF() { return bcubedF; }
+        private final long pairsTrue, pairsPred, pairsBoth, nTrueClusters, nPredClusters;
+        public long pairsTrue() { return pairsTrue; }
+        public long pairsPred() { return pairsPred; }
+        public long pairsBoth() { return pairsBoth; }
+        public long nTrueClusters() { return nTrueClusters; }
+        public long nPredClusters() { return nPredClusters; }
         ClusterScores(double[] d, long[] l) {
             pairPrecision = d[0]; pairRecall = d[1]; pairF = d[2];
             bcubedPrecision = d[3]; bcubedRecall = d[4]; bcubedF = d[5];
@@ -33,9 +47,13 @@ public final class Evaluation {
     /** nid_auc_result: AUC with DeLong CI; variance/lo/hi NaN with a
      *  single positive or negative. */
     public static final class AucResult {
-        public final Estimate auc;
-        public final double variance;
-        public final long nPos, nNeg;
+        private final Estimate auc;
+        public Estimate auc() { return auc; }
+        private final double variance;
+        public double variance() { return variance; }
+        private final long nPos, nNeg;
+        public long nPos() { return nPos; }
+        public long nNeg() { return nNeg; }
         AucResult(double[] d, int off, long[] l, int loff) {
             auc = new Estimate(d[off], d[off + 1], d[off + 2]);
             variance = d[off + 3];
@@ -45,8 +63,13 @@ public final class Evaluation {
 
     /** nid_delong_result: DeLong's test of two correlated AUCs. */
     public static final class DeLongResult {
-        public final AucResult a, b;
-        public final double covariance, z, pValue;
+        private final AucResult a, b;
+        public AucResult a() { return a; }
+        public AucResult b() { return b; }
+        private final double covariance, z, pValue;
+        public double covariance() { return covariance; }
+        public double z() { return z; }
+        public double pValue() { return pValue; }
         DeLongResult(double[] d, long[] l) {
             a = new AucResult(d, 0, l, 0);
             b = new AucResult(d, 4, l, 2);
@@ -57,9 +80,18 @@ public final class Evaluation {
     /** nid_binary_result: counts and rates at a threshold (score &gt;= threshold
      *  means "same"). */
     public static final class BinaryResult {
-        public final double threshold;
-        public final long tp, fp, tn, fn;
-        public final Estimate accuracy, sensitivity, specificity, precision;
+        private final double threshold;
+        public double threshold() { return threshold; }
+        private final long tp, fp, tn, fn;
+        public long tp() { return tp; }
+        public long fp() { return fp; }
+        public long tn() { return tn; }
+        public long fn() { return fn; }
+        private final Estimate accuracy, sensitivity, specificity, precision;
+        public Estimate accuracy() { return accuracy; }
+        public Estimate sensitivity() { return sensitivity; }
+        public Estimate specificity() { return specificity; }
+        public Estimate precision() { return precision; }
         BinaryResult(double[] d, long[] l) {
             threshold = d[0];
             accuracy = new Estimate(d[1], d[2], d[3]);
@@ -72,7 +104,9 @@ public final class Evaluation {
 
     /** The threshold maximising Youden's J and J itself. */
     public static final class Youden {
-        public final double threshold, j;
+        private final double threshold, j;
+        public double threshold() { return threshold; }
+        public double j() { return j; }
         Youden(double t, double j) { this.threshold = t; this.j = j; }
     }
 

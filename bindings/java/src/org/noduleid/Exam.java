@@ -22,56 +22,103 @@ public final class Exam extends NativeHandle {
 
     /** nid_exam_info. Strings are null when absent. */
     public static final class Info {
-        public final String examId, patientId, date, metaJson, source;
-        public final long nVideos, nTracklets;
+        private final String examId, patientId, date, metaJson, source;
+        public String examId() { return examId; }
+        public String patientId() { return patientId; }
+        public String date() { return date; }
+        public String metaJson() { return metaJson; }
+        public String source() { return source; }
+        private final int nVideos, nTracklets;
+        public int nVideos() { return nVideos; }
+        public int nTracklets() { return nTracklets; }
         Info(String[] s, long[] l) {
             examId = s[0]; patientId = s[1]; date = s[2]; metaJson = s[3]; source = s[4];
-            nVideos = l[0]; nTracklets = l[1];
+            nVideos = Math.toIntExact(l[0]); nTracklets = Math.toIntExact(l[1]);
+        }
+        /** One line (the metadata JSON is left out). */
+        @Override public String toString() {
+            return "Exam.Info(exam=" + examId + ", patient=" + patientId + ", date=" + date + ", " + nVideos
+                + " videos, " + nTracklets + " tracklets)";
         }
     }
 
     /** nid_exam_video_info of one video. */
     public static final class VideoEntry {
-        public final String id, path, resolvedPath;
+        private final String id, path, resolvedPath;
+        public String id() { return id; }
+        public String path() { return path; }
+        public String resolvedPath() { return resolvedPath; }
         /** -1 / 0 when unknown. */
-        public final long nFrames;
-        public final double fps;
-        public final int width, height;
-        public final long firstTracklet, nTracklets;
+        private final long nFrames;
+        public long nFrames() { return nFrames; }
+        private final double fps;
+        public double fps() { return fps; }
+        private final int width, height;
+        public int width() { return width; }
+        public int height() { return height; }
+        private final int firstTracklet, nTracklets;
+        public int firstTracklet() { return firstTracklet; }
+        public int nTracklets() { return nTracklets; }
         VideoEntry(String[] s, long[] l, double[] d) {
             id = s[0]; path = s[1]; resolvedPath = s[2];
-            nFrames = l[0]; width = (int) l[1]; height = (int) l[2]; firstTracklet = l[3]; nTracklets = l[4];
+            nFrames = l[0]; width = (int) l[1]; height = (int) l[2]; firstTracklet = Math.toIntExact(l[3]); nTracklets = Math.toIntExact(l[4]);
             fps = d[0];
+        }
+        @Override public String toString() {
+            return "VideoEntry(" + id + ", " + path + ", " + nFrames + " frames, " + width + "x" + height + ", tracklets "
+                + firstTracklet + ".." + (firstTracklet + nTracklets - 1) + ")";
         }
     }
 
     /** nid_tracklet_info of one tracklet. */
     public static final class Tracklet {
-        public final String id;
-        public final long video;
+        private final String id;
+        public String id() { return id; }
+        private final int video;
+        /** Index of its video in the exam. */
+        public int video() { return video; }
         /** Nodule identity; -1 when unknown. */
-        public final int nodule;
+        private final int nodule;
+        public int nodule() { return nodule; }
         /** First and last frame, inclusive. */
-        public final long start, end;
-        public final long nKeyFrames;
+        private final long start, end;
+        public long start() { return start; }
+        public long end() { return end; }
+        private final int nKeyFrames;
+        public int nKeyFrames() { return nKeyFrames; }
         Tracklet(String id, long[] l) {
-            this.id = id; video = l[0]; nodule = (int) l[1]; start = l[2]; end = l[3]; nKeyFrames = l[4];
+            this.id = id; video = Math.toIntExact(l[0]); nodule = (int) l[1]; start = l[2]; end = l[3]; nKeyFrames = Math.toIntExact(l[4]);
+        }
+        @Override public String toString() {
+            return "Tracklet(" + id + ", video " + video + ", frames " + start + ".." + end + ", nodule "
+                + (nodule < 0 ? "?" : String.valueOf(nodule)) + ")";
         }
     }
 
     /** One detected box on one frame (nid_detection). */
     public static final class Detection {
-        public final long frame;
-        public final Box box;
-        public final float score;
+        private final long frame;
+        public long frame() { return frame; }
+        private final Box box;
+        public Box box() { return box; }
+        private final float score;
+        public float score() { return score; }
         public Detection(long frame, Box box, float score) { this.frame = frame; this.box = box; this.score = score; }
     }
 
     /** Options of {@link #linkDetections} (nid_link_options); a new object
      *  holds the library's defaults. */
     public static final class LinkOptions {
-        public float iouThreshold, minScore;
-        public int maxGap, minLength;
+        private float iouThreshold, minScore;
+        private int maxGap, minLength;
+        public float iouThreshold() { return iouThreshold; }
+        public float minScore() { return minScore; }
+        public int maxGap() { return maxGap; }
+        public int minLength() { return minLength; }
+        public LinkOptions iouThreshold(float v) { iouThreshold = v; return this; }
+        public LinkOptions minScore(float v) { minScore = v; return this; }
+        public LinkOptions maxGap(int v) { maxGap = v; return this; }
+        public LinkOptions minLength(int v) { minLength = v; return this; }
         public LinkOptions() {
             float[] f = new float[2];
             int[] i = new int[2];
@@ -118,16 +165,16 @@ public final class Exam extends NativeHandle {
 
     /** Append a video; nFrames -1, fps 0, width/height 0 mean unknown.
      *  Returns its index. */
-    public long addVideo(String id, String path, long nFrames, double fps, int width, int height)
+    public int addVideo(String id, String path, long nFrames, double fps, int width, int height)
         throws NoduleIdException {
         long h = handle();
-        try { return Native.examAddVideo(h, Native.cstr(id), Native.cstr(path), nFrames, fps, width, height); }
+        try { return Math.toIntExact(Native.examAddVideo(h, Native.cstr(id), Native.cstr(path), nFrames, fps, width, height)); }
         finally { Reference.reachabilityFence(this); }
     }
 
     /** Add a tracklet to video `video` with key frames frames[i] (strictly
      *  increasing) and boxes[i]; nodule -1 when unknown. Returns its index. */
-    public long addTracklet(long video, String id, int nodule, long[] frames, Box[] boxes) throws NoduleIdException {
+    public int addTracklet(int video, String id, int nodule, long[] frames, Box[] boxes) throws NoduleIdException {
         if (frames.length != boxes.length)
             throw new IllegalArgumentException("frames.length " + frames.length + " != boxes.length " + boxes.length);
         float[] b = new float[4 * boxes.length];
@@ -136,12 +183,12 @@ public final class Exam extends NativeHandle {
             b[4 * i] = x.x; b[4 * i + 1] = x.y; b[4 * i + 2] = x.w; b[4 * i + 3] = x.h;
         }
         long h = handle();
-        try { return Native.examAddTracklet(h, video, Native.cstr(id), nodule, frames, b); }
+        try { return Math.toIntExact(Native.examAddTracklet(h, video, Native.cstr(id), nodule, frames, b)); }
         finally { Reference.reachabilityFence(this); }
     }
 
     /** Video entry v. Errors: RANGE. */
-    public VideoEntry video(long v) throws NoduleIdException {
+    public VideoEntry video(int v) throws NoduleIdException {
         long[] l = new long[5];
         double[] d = new double[1];
         long h = handle();
@@ -150,27 +197,27 @@ public final class Exam extends NativeHandle {
     }
 
     /** Tracklet t. Errors: RANGE. */
-    public Tracklet tracklet(long t) throws NoduleIdException {
+    public Tracklet tracklet(int t) throws NoduleIdException {
         long[] l = new long[5];
         long h = handle();
         try { return new Tracklet(Native.examGetTracklet(h, t, l), l); } finally { Reference.reachabilityFence(this); }
     }
 
     /** Index of the tracklet with this id. Errors: RANGE (names the id). */
-    public long findTracklet(String id) throws NoduleIdException {
+    public int findTracklet(String id) throws NoduleIdException {
         if (id == null) throw new NullPointerException("id");
         long h = handle();
-        try { return Native.examFindTracklet(h, Native.cstr(id)); } finally { Reference.reachabilityFence(this); }
+        try { return Math.toIntExact(Native.examFindTracklet(h, Native.cstr(id))); } finally { Reference.reachabilityFence(this); }
     }
 
     /** Frame number of key frame k of tracklet t. */
-    public long keyFrame(long t, long k) throws NoduleIdException {
+    public long keyFrame(int t, int k) throws NoduleIdException {
         long h = handle();
         try { return Native.examKeyFrame(h, t, k, new float[4]); } finally { Reference.reachabilityFence(this); }
     }
 
     /** Box of key frame k of tracklet t. */
-    public Box keyFrameBox(long t, long k) throws NoduleIdException {
+    public Box keyFrameBox(int t, int k) throws NoduleIdException {
         float[] b = new float[4];
         long h = handle();
         try { Native.examKeyFrame(h, t, k, b); } finally { Reference.reachabilityFence(this); }
@@ -179,7 +226,7 @@ public final class Exam extends NativeHandle {
 
     /** Box of tracklet t on `frame`, interpolated between key frames by
      *  interp (0: union, the method's rule; 1: linear). */
-    public Box trackletBox(long t, long frame, int interp) throws NoduleIdException {
+    public Box trackletBox(int t, long frame, int interp) throws NoduleIdException {
         float[] b = new float[4];
         long h = handle();
         try { Native.examTrackletBox(h, t, frame, interp, b); } finally { Reference.reachabilityFence(this); }
@@ -188,7 +235,7 @@ public final class Exam extends NativeHandle {
 
     /** Link the detections of video `video` into tracklets and add them
      *  (null opts: defaults). Returns the number added. */
-    public long linkDetections(long video, Detection[] dets, LinkOptions opts) throws NoduleIdException {
+    public int linkDetections(int video, Detection[] dets, LinkOptions opts) throws NoduleIdException {
         LinkOptions o = opts == null ? new LinkOptions() : opts;
         int n = dets.length;
         long[] fr = new long[n];
@@ -202,8 +249,27 @@ public final class Exam extends NativeHandle {
         }
         long h = handle();
         try {
-            return Native.linkDetections(h, video, fr, bx, sc, new float[] {o.iouThreshold, o.minScore},
-                                         new int[] {o.maxGap, o.minLength});
+            return Math.toIntExact(Native.linkDetections(h, video, fr, bx, sc, new float[] {o.iouThreshold, o.minScore},
+                                         new int[] {o.maxGap, o.minLength}));
         } finally { Reference.reachabilityFence(this); }
+    }
+
+    /** Number of tracklets (over all videos). */
+    public int size() throws NoduleIdException { return info().nTracklets(); }
+
+    /** All tracklets in exam order, as an unmodifiable list of immutable values. */
+    public java.util.List<Tracklet> tracklets() throws NoduleIdException {
+        int n = info().nTracklets();
+        java.util.List<Tracklet> out = new java.util.ArrayList<>(n);
+        for (int t = 0; t < n; t++) out.add(tracklet(t));
+        return java.util.Collections.unmodifiableList(out);
+    }
+
+    /** All video entries in exam order, as an unmodifiable list. */
+    public java.util.List<VideoEntry> videos() throws NoduleIdException {
+        int n = info().nVideos();
+        java.util.List<VideoEntry> out = new java.util.ArrayList<>(n);
+        for (int v = 0; v < n; v++) out.add(video(v));
+        return java.util.Collections.unmodifiableList(out);
     }
 }

@@ -16,14 +16,20 @@ public final class Gallery extends NativeHandle {
 
     /** One stored nodule. */
     public static final class Entry {
-        public final long index;
-        public final String patientId;
-        public final String examId;
+        private final long index;
+        public long index() { return index; }
+        private final String patientId;
+        public String patientId() { return patientId; }
+        private final String examId;
+        public String examId() { return examId; }
         /** Exam date "YYYY-MM-DD". */
-        public final String date;
+        private final String date;
+        public String date() { return date; }
         /** Nodule label within the exam, e.g. "N1". */
-        public final String label;
-        public final int nTracklets;
+        private final String label;
+        public String label() { return label; }
+        private final int nTracklets;
+        public int nTracklets() { return nTracklets; }
 
         Entry(long index, String[] s, int nTracklets) {
             this.index = index;
@@ -39,8 +45,10 @@ public final class Gallery extends NativeHandle {
      *  (a new nodule), and the distance to it (for a new nodule to its
      *  nearest candidate, +infinity without one). */
     public static final class Match {
-        public final long[] entry;
-        public final float[] distance;
+        private final long[] entry;
+        public long[] entry() { return entry.clone(); }
+        private final float[] distance;
+        public float[] distance() { return distance.clone(); }
 
         Match(long[] entry, float[] distance) {
             this.entry = entry;

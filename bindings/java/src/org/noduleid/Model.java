@@ -24,32 +24,74 @@ public final class Model extends NativeHandle {
 
     /** Options of {@link #load}; a new object holds the library's defaults. */
     public static final class Options {
-        /** "cpu", "cuda" or "cuda:N". */
-        public String device;
-        public int nThreads, optimize, maxBatch;
+        private String device;
+        private int nThreads, optimize, maxBatch;
         public Options() {
             int[] i = new int[3];
             device = Native.modelOptionsDefaults(i);
             nThreads = i[0]; optimize = i[1]; maxBatch = i[2];
         }
+        /** "cpu", "cuda" or "cuda:N". */
+        public String device() { return device; }
+        public int nThreads() { return nThreads; }
+        public int optimize() { return optimize; }
+        public int maxBatch() { return maxBatch; }
+        public Options device(String v) { if (v == null) throw new NullPointerException("device"); device = v; return this; }
+        public Options nThreads(int v) { nThreads = v; return this; }
+        public Options optimize(int v) { optimize = v; return this; }
+        public Options maxBatch(int v) { maxBatch = v; return this; }
     }
 
     /** nid_model_info. */
     public static final class Info {
-        public final int formatVersion, frames, height, width, channels, filter, interp, pad, embedDim, nThreads;
-        public final boolean hasVerify, normalized, calibrated;
-        public final CompareMode compare;
-        public final float[] mean, std;
-        public final float margin, tau, pairThreshold;
-        public final String arch, modelId, device, description, metaJson, path;
+        private final int formatVersion, frames, height, width, channels, filter, interp, pad, embedDim, nThreads;
+        public int formatVersion() { return formatVersion; }
+        public int frames() { return frames; }
+        public int height() { return height; }
+        public int width() { return width; }
+        public int channels() { return channels; }
+        public int filter() { return filter; }
+        public int interp() { return interp; }
+        public int pad() { return pad; }
+        public int embedDim() { return embedDim; }
+        public int nThreads() { return nThreads; }
+        private final boolean hasVerify, normalized, calibrated;
+        public boolean hasVerify() { return hasVerify; }
+        public boolean normalized() { return normalized; }
+        public boolean calibrated() { return calibrated; }
+        private final int coords;
+        /** nid_coords of the input clips ({@link ClipOptions#COORDS_FRAME}: two coordinate channels added). */
+        public int coords() { return coords; }
+        private final CompareMode compare;
+        public CompareMode compare() { return compare; }
+        private final float[] mean, std;
+        public float[] mean() { return mean.clone(); }
+        public float[] std() { return std.clone(); }
+        private final float margin, tau, pairThreshold;
+        public float margin() { return margin; }
+        public float tau() { return tau; }
+        public float pairThreshold() { return pairThreshold; }
+        private final String arch, modelId, device, description, metaJson, path;
+        public String arch() { return arch; }
+        public String modelId() { return modelId; }
+        public String device() { return device; }
+        public String description() { return description; }
+        public String metaJson() { return metaJson; }
+        public String path() { return path; }
         Info(int[] i, float[] f, String[] s) {
             formatVersion = i[0]; hasVerify = i[1] != 0; frames = i[2]; height = i[3]; width = i[4];
             channels = i[5]; filter = i[6]; interp = i[7]; pad = i[8]; embedDim = i[9]; normalized = i[10] != 0;
-            compare = CompareMode.of(i[11]); calibrated = i[12] != 0; nThreads = i[13];
+            compare = CompareMode.of(i[11]); calibrated = i[12] != 0; nThreads = i[13]; coords = i[14];
             mean = new float[] {f[0], f[1], f[2]};
             std = new float[] {f[3], f[4], f[5]};
             margin = f[6]; tau = f[7]; pairThreshold = f[8];
             arch = s[0]; modelId = s[1]; device = s[2]; description = s[3]; metaJson = s[4]; path = s[5];
+        }
+        /** One line: id, architecture, input shape, D, comparison and threshold (not the metadata). */
+        @Override public String toString() {
+            return "Model.Info(" + modelId + ", " + arch + ", input " + channels + "x" + frames + "x" + height + "x"
+                + width + ", D=" + embedDim + ", compare=" + compare + ", tau=" + tau
+                + (hasVerify ? ", verify" : "") + ")";
         }
     }
 
@@ -61,7 +103,7 @@ public final class Model extends NativeHandle {
         Options o = opts == null ? new Options() : opts;
         long h = Native.modelLoad(Native.cstr(path), Native.cstr(o.device), o.nThreads, o.optimize, o.maxBatch);
         try {
-            int[] i = new int[14];
+            int[] i = new int[15];
             Native.modelInfo(h, i, new float[9]);
             return new Model(h, i[9]);
         } catch (NoduleIdException | RuntimeException e) {
@@ -74,7 +116,7 @@ public final class Model extends NativeHandle {
     public int embedDim() { return embedDim; }
 
     public Info info() throws NoduleIdException {
-        int[] i = new int[14];
+        int[] i = new int[15];
         float[] f = new float[9];
         long h = handle();
         try { return new Info(i, f, Native.modelInfo(h, i, f)); } finally { Reference.reachabilityFence(this); }
@@ -82,7 +124,7 @@ public final class Model extends NativeHandle {
 
     /** Clip options matching the model (one uniformly sampled clip). */
     public ClipOptions clipOptions() throws NoduleIdException {
-        int[] i = new int[9];
+        int[] i = new int[10];
         float[] f = new float[7];
         long h = handle();
         try { Native.modelClipOptions(h, i, f); } finally { Reference.reachabilityFence(this); }
@@ -115,7 +157,7 @@ public final class Model extends NativeHandle {
     /** Embed tracklet t of exam from video: D floats (windows pooled).
      *  opts null: the model's clip options. The video is used by this
      *  thread for the call (one thread at a time per video). */
-    public float[] embedTracklet(Video video, Exam exam, long t, ClipOptions opts) throws NoduleIdException {
+    public float[] embedTracklet(Video video, Exam exam, int t, ClipOptions opts) throws NoduleIdException {
         long h = handle(), v = video.handle(), e = exam.handle();
         try {
             return Native.modelEmbedTracklet(h, v, e, t, opts == null ? null : opts.ints(),
@@ -172,5 +214,53 @@ public final class Model extends NativeHandle {
         long h = handle();
         try { return Native.modelMatrix(h, emb, n, d, mode.code, true); }
         finally { Reference.reachabilityFence(this); }
+    }
+
+    // ---- n x D embeddings as float[][] (one row per clip or tracklet) ----
+
+    /** Embed a clip batch: one row of D floats per clip. */
+    public float[][] embedRows(Clips.Clip clips) throws NoduleIdException {
+        return Embeddings.split(embed(clips), embedDim);
+    }
+
+    /** Similarity of the row pairs (a[i], b[i]) under the model's own comparison ({@code info().compare()}). */
+    public float[] compare(float[][] a, float[][] b) throws NoduleIdException {
+        return compare(a, b, info().compare());
+    }
+
+    /** Similarity of the row pairs (a[i], b[i]) under mode. */
+    public float[] compare(float[][] a, float[][] b, CompareMode mode) throws NoduleIdException {
+        if (a == null || b == null) throw new NullPointerException(a == null ? "a" : "b");
+        if (a.length != b.length) throw new IllegalArgumentException("a has " + a.length + " rows, b " + b.length);
+        int d = Embeddings.dim(a, "a");
+        return compare(Embeddings.flatten(a, d, "a"), Embeddings.flatten(b, d, "b"), d, mode);
+    }
+
+    /** All-pairs similarity (n x n) of the rows under the model's own comparison. */
+    public float[][] compareMatrix(float[][] emb) throws NoduleIdException {
+        return compareMatrix(emb, info().compare());
+    }
+
+    /** All-pairs similarity (n x n) of the rows under mode. */
+    public float[][] compareMatrix(float[][] emb, CompareMode mode) throws NoduleIdException {
+        int d = Embeddings.dim(emb, "emb");
+        return Embeddings.split(compareMatrix(Embeddings.flatten(emb, d, "emb"), d, mode), emb.length);
+    }
+
+    /** All-pairs distance max(0, 1 - s) under the model's own comparison: cluster it with threshold
+     *  {@code info().tau()} ({@link Clustering#clusterDistances(float[][], ClusterOptions)}). */
+    public float[][] distanceMatrix(float[][] emb) throws NoduleIdException {
+        return distanceMatrix(emb, info().compare());
+    }
+
+    /** All-pairs distance max(0, 1 - s) under mode. */
+    public float[][] distanceMatrix(float[][] emb, CompareMode mode) throws NoduleIdException {
+        int d = Embeddings.dim(emb, "emb");
+        return Embeddings.split(distanceMatrix(Embeddings.flatten(emb, d, "emb"), d, mode), emb.length);
+    }
+
+    /** Cluster options for this model: threshold {@code info().tau()}, other fields the library's defaults. */
+    public ClusterOptions clusterOptions() throws NoduleIdException {
+        return new ClusterOptions().threshold(info().tau());
     }
 }

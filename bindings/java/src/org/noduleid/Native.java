@@ -1,6 +1,7 @@
 package org.noduleid;
 
 import java.io.File;
+import java.io.IOException;
 import java.nio.Buffer;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -26,14 +27,86 @@ import java.nio.charset.StandardCharsets;
 final class Native {
     /** System property naming the absolute path of libnoduleid_jni.so. */
     static final String PATH_PROPERTY = "noduleid.jni.path";
+    /** Folder in the jar holding the bundled native libraries of one platform. */
+    static final String RESOURCE_DIR = "/org/noduleid/native/";
+    /** Libraries bundled per platform, in load order (the glue needs libnoduleid). */
+    static final String[] BUNDLED = {"libnoduleid.so.0", "libnoduleid_jni.so"};
+    /** How the glue was found: "property", "jar" or "java.library.path" (read by the tests). */
+    static final String LOADED_FROM;
 
-    static {
+    static { LOADED_FROM = loadGlue(); }
+
+    /** The platform folder name of the jar's natives, e.g. "linux-x86_64". */
+    static String platform() {
+        String os = System.getProperty("os.name", "").toLowerCase(java.util.Locale.ROOT);
+        String arch = System.getProperty("os.arch", "").toLowerCase(java.util.Locale.ROOT);
+        if (os.startsWith("linux")) os = "linux";
+        if (arch.equals("amd64") || arch.equals("x86_64")) arch = "x86_64";
+        else if (arch.equals("arm64")) arch = "aarch64";
+        return os + "-" + arch;
+    }
+
+    /**
+     * Order (ONNX Runtime's Java API does the same): the system property
+     * {@value #PATH_PROPERTY} (an absolute file); else the libraries bundled
+     * in the jar for this platform, extracted to a private temporary folder
+     * on first use; else {@code System.loadLibrary("noduleid_jni")} from
+     * {@code java.library.path}.
+     */
+    private static String loadGlue() {
         String path = System.getProperty(PATH_PROPERTY);
         if (path != null && !path.isEmpty()) {
-            System.load(new File(path).getAbsolutePath());
-        } else {
-            System.loadLibrary("noduleid_jni");
+            try {
+                System.load(new File(path).getAbsolutePath());
+            } catch (UnsatisfiedLinkError e) {
+                throw linkError("-D" + PATH_PROPERTY + "=" + path + " could not be loaded: " + e.getMessage(), e);
+            }
+            return "property";
         }
+        String plat = platform();
+        Throwable jarError = null;
+        if (Native.class.getResource(RESOURCE_DIR + plat + "/" + BUNDLED[BUNDLED.length - 1]) != null) {
+            try {
+                extractAndLoad(plat);
+                return "jar";
+            } catch (IOException | UnsatisfiedLinkError e) {
+                jarError = e;
+            }
+        }
+        try {
+            System.loadLibrary("noduleid_jni");
+            return "java.library.path";
+        } catch (UnsatisfiedLinkError e) {
+            String why = jarError != null
+                ? "the copy bundled in the jar for " + plat + " failed to load (" + jarError.getMessage() + ")"
+                : "the jar has no native library for " + plat;
+            throw linkError("libnoduleid_jni.so not found: " + why + ", and it is not on java.library.path ("
+                + System.getProperty("java.library.path") + "). Set -D" + PATH_PROPERTY
+                + "=/abs/path/libnoduleid_jni.so or -Djava.library.path=DIR.", e);
+        }
+    }
+
+    private static UnsatisfiedLinkError linkError(String msg, Throwable cause) {
+        UnsatisfiedLinkError u = new UnsatisfiedLinkError(msg);
+        u.initCause(cause);
+        return u;
+    }
+
+    private static void extractAndLoad(String plat) throws IOException {
+        java.nio.file.Path dir = java.nio.file.Files.createTempDirectory("noduleid-jni-");
+        dir.toFile().deleteOnExit();
+        java.nio.file.Path[] files = new java.nio.file.Path[BUNDLED.length];
+        for (int i = 0; i < BUNDLED.length; i++) {
+            files[i] = dir.resolve(BUNDLED[i]);
+            try (java.io.InputStream in = Native.class.getResourceAsStream(RESOURCE_DIR + plat + "/" + BUNDLED[i])) {
+                if (in == null) throw new IOException("jar entry " + RESOURCE_DIR + plat + "/" + BUNDLED[i] + " missing");
+                java.nio.file.Files.copy(in, files[i]);
+            }
+            files[i].toFile().deleteOnExit();
+        }
+        // libnoduleid first, so the glue's DT_NEEDED libnoduleid.so.0 is already
+        // loaded; the files can go once mapped (deleteOnExit).
+        for (java.nio.file.Path f : files) System.load(f.toAbsolutePath().toString());
     }
 
     private Native() {}

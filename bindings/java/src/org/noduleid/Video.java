@@ -19,15 +19,22 @@ public final class Video extends NativeHandle {
 
     /** Facts about an open video (nid_video_info). */
     public static final class Info {
-        public final long nFrames;
+        private final long nFrames;
+        public long nFrames() { return nFrames; }
         /** Frames per second; 0 when the file does not say. */
-        public final double fps;
-        public final int width, height;
-        public final PixelFormat format;
+        private final double fps;
+        public double fps() { return fps; }
+        private final int width, height;
+        public int width() { return width; }
+        public int height() { return height; }
+        private final PixelFormat format;
+        public PixelFormat format() { return format; }
         /** "ffmpeg", "dicom" or "frames". */
-        public final String source;
+        private final String source;
+        public String source() { return source; }
         /** Decoder or transfer syntax name. */
-        public final String codec;
+        private final String codec;
+        public String codec() { return codec; }
         Info(long[] l, double[] d, String[] s) {
             nFrames = l[0]; width = (int) l[1]; height = (int) l[2]; format = PixelFormat.of((int) l[3]);
             fps = d[0]; source = s[0]; codec = s[1];

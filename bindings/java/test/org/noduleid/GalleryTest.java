@@ -24,16 +24,16 @@ class GalleryTest {
             assertEquals(3, g.embedDim());
             assertEquals(2, g.size());
             Gallery.Entry e = g.entry(0);
-            assertEquals("P1", e.patientId);
-            assertEquals("2023-04-05", e.date);
-            assertEquals("N1", e.label);
-            assertEquals(2, e.nTracklets);
+            assertEquals("P1", e.patientId());
+            assertEquals("2023-04-05", e.date());
+            assertEquals("N1", e.label());
+            assertEquals(2, e.nTracklets());
             assertArrayEquals(new float[] {1f, 0f, 0f}, g.embedding(0));
             // row 0 near N2 (tan = 0.2: distance 1 - 1/sqrt(1.04)), row 1 along z: new
             Gallery.Match m = g.match("P1", new float[] {0f, 1f, 0.2f, 0f, 0f, 1f}, 2, 3, Float.NaN, MODEL);
-            assertArrayEquals(new long[] {1, -1}, m.entry);
-            assertEquals(1 - 1 / Math.sqrt(1.04), m.distance[0], 1e-6);
-            assertEquals(1.0, m.distance[1], 1e-6);
+            assertArrayEquals(new long[] {1, -1}, m.entry());
+            assertEquals(1 - 1 / Math.sqrt(1.04), m.distance()[0], 1e-6);
+            assertEquals(1.0, m.distance()[1], 1e-6);
             NoduleIdException x = assertThrows(NoduleIdException.class,
                 () -> g.match("P1", new float[] {1f, 0f, 0f}, 1, 3, 0.5f, "sha256:other"));
             assertEquals(Status.MISMATCH, x.status());

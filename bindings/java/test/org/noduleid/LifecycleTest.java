@@ -76,7 +76,7 @@ class LifecycleTest {
             }
             e.addVideo("v", "v.raw", 1, 0, W, H);
             e.addTracklet(0, "t", -1, kf, boxes);
-            if (v.info().nFrames != 1) throw new AssertionError();
+            if (v.info().nFrames() != 1) throw new AssertionError();
         }
     }
 

@@ -41,15 +41,15 @@ class ModelTest {
     void embedCompareVerify() throws Exception {
         String dir = models();
         Model.Options mo = new Model.Options();
-        mo.nThreads = 1;
+        mo.nThreads(1);
         try (Model m = Model.load(dir + "/vm.nidm", mo)) {
             Model.Info info = m.info();
-            assertTrue(info.hasVerify);
-            assertEquals(info.embedDim, m.embedDim());
-            assertTrue(info.modelId.startsWith("sha256:"), info.modelId);
+            assertTrue(info.hasVerify());
+            assertEquals(info.embedDim(), m.embedDim());
+            assertTrue(info.modelId().startsWith("sha256:"), info.modelId());
             ClipOptions co = m.clipOptions();
-            assertEquals(info.frames, co.frames);
-            assertEquals(info.channels, co.channels);
+            assertEquals(info.frames(), co.frames());
+            assertEquals(info.channels(), co.channels());
 
             int w = 80, h = 64, n = 12;
             byte[][] frames = new byte[n][w * h];
@@ -86,6 +86,30 @@ class ModelTest {
                     () -> m.compare(new float[] {1, 2}, new float[] {1, 2}, 2, CompareMode.COSINE));
                 assertEquals(Status.MISMATCH, bad.status());
             }
+        }
+    }
+
+    /** float[][] overloads default to the model's own comparison and agree with the flat ones. */
+    @Test
+    void rowsUseTheModelsCompareMode() throws Exception {
+        String dir = models();
+        try (Model m = Model.load(dir + "/vm.nidm", new Model.Options().nThreads(1))) {
+            int d = m.embedDim();
+            float[][] emb = new float[3][d];
+            for (int i = 0; i < 3; i++)
+                for (int j = 0; j < d; j++) emb[i][j] = (float) Math.sin(1 + i * 7 + j);
+            CompareMode mode = m.info().compare();
+            float[] flat = m.distanceMatrix(Embeddings.flatten(emb), d, mode);
+            float[][] rows = m.distanceMatrix(emb);
+            for (int i = 0; i < 3; i++)
+                for (int j = 0; j < 3; j++) assertEquals(flat[i * 3 + j], rows[i][j], 0f);
+            assertArrayEquals(m.compare(Embeddings.flatten(emb), Embeddings.flatten(emb), d, mode), m.compare(emb, emb));
+            assertEquals(m.info().tau(), m.clusterOptions().threshold());
+            String s = m.info().toString();
+            assertTrue(s.length() < 300 && s.contains(m.info().modelId()), s);
+            // the model's clip options come through whole (coords included)
+            assertEquals(m.info().channels(), m.clipOptions().channels());
+            assertEquals(m.info().coords(), m.clipOptions().coords());
         }
     }
 }

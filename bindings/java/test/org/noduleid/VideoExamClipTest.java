@@ -40,7 +40,7 @@ class VideoExamClipTest {
     /** Exam with one video and tracklet 0 over frames 2..9 with box (8, 8, 16, 32). */
     static Exam exam() throws NoduleIdException {
         Exam e = Exam.create("exam-1", "patient-1", "2024-01-31");
-        long v = e.addVideo("v0", "frames.raw", N, 25.0, W, H);
+        int v = e.addVideo("v0", "frames.raw", N, 25.0, W, H);
         Box b = new Box(8, 8, 16, 32);
         e.addTracklet(v, "t0", 3, new long[] {2, 9}, new Box[] {b, b});
         return e;
@@ -49,11 +49,9 @@ class VideoExamClipTest {
     /** One gray clip of 4 frames at the box's own size: values are pixel / 255. */
     static ClipOptions identityOpts() {
         ClipOptions o = new ClipOptions();
-        o.frames = 4; o.height = 32; o.width = 16; o.channels = 1; o.margin = 0;
-        o.filter = 2; // nearest: source index = destination index at equal size
-        Arrays.fill(o.mean, 0f);
-        Arrays.fill(o.std, 1f);
-        return o;
+        o.frames(4); o.height(32); o.width(16); o.channels(1); o.margin(0);
+        o.filter(2); // nearest: source index = destination index at equal size
+        return o.mean(0f, 0f, 0f).std(1f, 1f, 1f);
     }
 
     @Test
@@ -61,12 +59,12 @@ class VideoExamClipTest {
         byte[][] fr = frames();
         try (Video v = Video.fromFrames(fr, W, H, W, PixelFormat.GRAY8, 25.0)) {
             Video.Info info = v.info();
-            assertEquals(N, info.nFrames);
-            assertEquals(W, info.width);
-            assertEquals(H, info.height);
-            assertEquals(25.0, info.fps, 0.0);
-            assertEquals("frames", info.source);
-            assertEquals(PixelFormat.GRAY8, info.format);
+            assertEquals(N, info.nFrames());
+            assertEquals(W, info.width());
+            assertEquals(H, info.height());
+            assertEquals(25.0, info.fps(), 0.0);
+            assertEquals("frames", info.source());
+            assertEquals(PixelFormat.GRAY8, info.format());
             fr[3][0] = (byte) 0xAB; // the video kept its own copy
             byte[] got = v.readFrame(3);
             assertEquals((byte) pixel(3, 0, 0), got[0]);
@@ -140,11 +138,11 @@ class VideoExamClipTest {
         assumeTrue(dir != null, "NID_TEST_DATA not set");
         try (Video v = Video.open(dir + "/US-MONO2-8-8x-execho.dcm")) {
             Video.Info i = v.info();
-            assertEquals(8, i.nFrames);
-            assertEquals(128, i.width);
-            assertEquals(120, i.height);
-            assertEquals(10.0, i.fps, 1e-9);
-            assertEquals("dicom", i.source);
+            assertEquals(8, i.nFrames());
+            assertEquals(128, i.width());
+            assertEquals(120, i.height());
+            assertEquals(10.0, i.fps(), 1e-9);
+            assertEquals("dicom", i.source());
         }
     }
 
@@ -152,32 +150,32 @@ class VideoExamClipTest {
     void examRoundTrip(@TempDir Path tmp) throws Exception {
         try (Exam e = exam()) {
             Exam.Info info = e.info();
-            assertEquals("exam-1", info.examId);
-            assertEquals("patient-1", info.patientId);
-            assertEquals("2024-01-31", info.date);
-            assertNull(info.metaJson);
-            assertEquals(1, info.nVideos);
-            assertEquals(1, info.nTracklets);
+            assertEquals("exam-1", info.examId());
+            assertEquals("patient-1", info.patientId());
+            assertEquals("2024-01-31", info.date());
+            assertNull(info.metaJson());
+            assertEquals(1, info.nVideos());
+            assertEquals(1, info.nTracklets());
             e.setMeta("{\"site\":\"Zürich\"}");
             Path file = tmp.resolve("exam ü.json");
             e.save(file.toString());
             assertTrue(Files.size(file) > 0);
             try (Exam back = Exam.load(file.toString())) {
-                assertEquals("{\"site\":\"Zürich\"}", back.info().metaJson);
-                assertEquals(file.toString(), back.info().source);
+                assertEquals("{\"site\":\"Zürich\"}", back.info().metaJson());
+                assertEquals(file.toString(), back.info().source());
                 Exam.Tracklet t = back.tracklet(0);
-                assertEquals("t0", t.id);
-                assertEquals(3, t.nodule);
-                assertEquals(2, t.start);
-                assertEquals(9, t.end);
-                assertEquals(2, t.nKeyFrames);
+                assertEquals("t0", t.id());
+                assertEquals(3, t.nodule());
+                assertEquals(2, t.start());
+                assertEquals(9, t.end());
+                assertEquals(2, t.nKeyFrames());
                 assertEquals(9, back.keyFrame(0, 1));
                 assertEquals(new Box(8, 8, 16, 32), back.keyFrameBox(0, 0));
                 assertEquals(0, back.findTracklet("t0"));
                 Exam.VideoEntry v = back.video(0);
-                assertEquals("v0", v.id);
-                assertEquals(N, v.nFrames);
-                assertEquals(tmp.resolve("frames.raw").toString(), v.resolvedPath);
+                assertEquals("v0", v.id());
+                assertEquals(N, v.nFrames());
+                assertEquals(tmp.resolve("frames.raw").toString(), v.resolvedPath());
             }
             NoduleIdException r = assertThrows(NoduleIdException.class, () -> e.findTracklet("nope"));
             assertEquals(Status.RANGE, r.status());
@@ -196,14 +194,14 @@ class VideoExamClipTest {
     @Test
     void linkDetections() throws Exception {
         try (Exam e = Exam.create(null, null, null)) {
-            long v = e.addVideo("v", "v.mp4", 20, 0, W, H);
+            int v = e.addVideo("v", "v.mp4", 20, 0, W, H);
             Exam.Detection[] dets = new Exam.Detection[12];
             for (int f = 0; f < 12; f++) dets[f] = new Exam.Detection(f, new Box(10 + f * 0.5f, 10, 20, 20), 0.9f);
             assertEquals(1, e.linkDetections(v, dets, null));
             Exam.Tracklet t = e.tracklet(0);
-            assertEquals("v-t0", t.id);
-            assertEquals(0, t.start);
-            assertEquals(11, t.end);
+            assertEquals("v-t0", t.id());
+            assertEquals(0, t.start());
+            assertEquals(11, t.end());
             Box mid = e.trackletBox(0, 5, 1);
             assertEquals(12.5f, mid.x, 1e-6f);
             assertEquals(1.0f, mid.iou(mid), 0f);
@@ -250,7 +248,7 @@ class VideoExamClipTest {
                 NoduleIdException m = assertThrows(NoduleIdException.class, () -> Clips.build(shortVideo, e, 1, o));
                 assertEquals(Status.MISMATCH, m.status());
             }
-            o.channels = 2;
+            o.channels(2);
             NoduleIdException c = assertThrows(NoduleIdException.class, () -> Clips.build(v, e, 0, o));
             assertEquals(Status.INVALID, c.status());
             assertTrue(c.getMessage().contains("channels"), c.getMessage());
