@@ -1365,6 +1365,127 @@ NID_API int nid_gallery_match(const nid_gallery *g, const char *patient_id,
 
 /* (end of gallery section: gallery declarations go above this line) */
 
+/* ------------------------------------------------------------------------ */
+/* Gallery store (gallery/store.c, gallery/store_sqlite.c)                  */
+/* ------------------------------------------------------------------------ */
+/* A gallery store is a gallery on disk that grows exam by exam, for a
+ * site's whole archive (10^6 nodules and more): an SQLite database
+ * (docs/gallery-store.md) in WAL mode, indexed by patient. Adding an exam
+ * is one transaction (all of its nodules or none, also when the process
+ * is killed) and writes only that exam's rows; matching reads only the
+ * patient's rows. Several threads and processes may open one store and
+ * add and match at once: writers take turns (waiting up to
+ * busy_timeout_ms), readers never wait. Entries have a stable id (>= 1,
+ * increasing in the order added). The gallery file format
+ * (docs/gallery-format.md) stays for exchange: nid_gallery_store_import()
+ * and nid_gallery_store_export(). A store handle belongs to one thread at
+ * a time; open one handle per thread. */
+
+/** A gallery store (an open database). */
+typedef struct nid_gallery_store nid_gallery_store;
+
+/** Options for nid_gallery_store_open(). Initialise with
+ *  nid_store_options_init(). */
+typedef struct nid_store_options {
+    size_t  struct_size;      /* set by _init                              */
+    int32_t create;           /* 1: create the store if it does not exist
+                                 (needs model_id and embed_dim); default 0 */
+    int32_t read_only;        /* 1: open for reading only; default 0       */
+    int32_t busy_timeout_ms;  /* how long a writer waits for another's
+                                 transaction; default 60000                */
+    char    model_id[72];     /* for create; if set for an existing store,
+                                 it must equal the store's (else
+                                 NID_EMISMATCH); default ""                */
+    size_t  embed_dim;        /* for create; if != 0 for an existing store,
+                                 it must equal the store's; default 0      */
+} nid_store_options;
+
+/** Fill `opts` with defaults (and struct_size). NULL is ignored. */
+NID_API void nid_store_options_init(nid_store_options *opts);
+
+/** Open the gallery store at `path` (opts NULL: defaults, an existing
+ *  store read-write). The caller owns *out (nid_gallery_store_free).
+ *  Errors: NID_EINVAL (NULL path, bad options: names the field), NID_EIO
+ *  (missing without create, cannot open or create: names the path),
+ *  NID_EFORMAT (not a gallery store, e.g. a gallery file: names the path),
+ *  NID_EMISMATCH (model id or embed_dim differ from the options'). */
+NID_API int nid_gallery_store_open(nid_gallery_store **out, const char *path,
+                                   const nid_store_options *opts);
+
+/** Close the store. NULL is ignored. */
+NID_API void nid_gallery_store_free(nid_gallery_store *s);
+
+/** Fill *info (nid_gallery_info_init): model id, embed_dim, n_entries
+ *  (counted now), format_version (the store's schema version, 1).
+ *  Errors: NID_EINVAL, NID_EIO. */
+NID_API int nid_gallery_store_get_info(nid_gallery_store *s,
+                                       nid_gallery_info *info);
+
+/** Add one exam's k >= 1 nodules in one transaction: labels[j] and row j
+ *  of emb (k x d, stored L2-normalised); n_tracklets[j] (NULL: all 1).
+ *  The same checks as nid_gallery_add(); (patient, exam, label) must be
+ *  new. On success ids (k, may be NULL) receives the new entries' ids.
+ *  Errors: NID_EINVAL (NULL, k == 0, bad string/date/embedding, duplicate
+ *  entry: names it), NID_EMISMATCH (d), NID_EIO (database error, or the
+ *  store is read-only), NID_ENOMEM. On error nothing is added. */
+NID_API int nid_gallery_store_add_exam(nid_gallery_store *s,
+                                       const char *patient_id,
+                                       const char *exam_id, const char *date,
+                                       size_t k, const char *const *labels,
+                                       const float *emb, size_t d,
+                                       const int32_t *n_tracklets,
+                                       int64_t *ids);
+
+/** *found = 1 if the store has an entry of (patient_id, exam_id), else 0.
+ *  Errors: NID_EINVAL, NID_EIO. */
+NID_API int nid_gallery_store_has_exam(nid_gallery_store *s,
+                                       const char *patient_id,
+                                       const char *exam_id, int *found);
+
+/** nid_gallery_match() against the store: candidates are the patient's
+ *  entries of its most recent exam (on equal dates the exam added last).
+ *  match[i] = the matched entry's id, or -1 for a new nodule; distance as
+ *  nid_gallery_match(). Reads only the patient's rows. Errors: those of
+ *  nid_gallery_match(), NID_EIO, NID_EFORMAT (a corrupt row: names its
+ *  id). Outputs untouched on error. */
+NID_API int nid_gallery_store_match(nid_gallery_store *s,
+                                    const char *patient_id, const float *emb,
+                                    size_t n, size_t d,
+                                    const nid_match_options *opts,
+                                    int64_t *match, float *distance);
+
+/** Entry `id` as an in-memory gallery of one entry (*out, caller owns:
+ *  nid_gallery_get_entry/get_embedding index 0). Errors: NID_EINVAL,
+ *  NID_ERANGE (no such id), NID_EIO, NID_EFORMAT, NID_ENOMEM. */
+NID_API int nid_gallery_store_get(nid_gallery_store *s, int64_t id,
+                                  nid_gallery **out);
+
+/** Copy the entries of patient_id (NULL: every entry), in id order, into
+ *  a new in-memory gallery (*out, caller owns); nid_gallery_save() then
+ *  writes the gallery file format. ids (may be NULL) receives a malloc'ed
+ *  array of their ids (free with nid_free_ids). Errors: NID_EINVAL,
+ *  NID_EIO, NID_EFORMAT, NID_ENOMEM. */
+NID_API int nid_gallery_store_export(nid_gallery_store *s,
+                                     const char *patient_id,
+                                     nid_gallery **out, int64_t **ids);
+
+/** Free an id array returned by nid_gallery_store_export. NULL ignored. */
+NID_API void nid_free_ids(int64_t *ids);
+
+/** Import every entry of g (e.g. a gallery file, nid_gallery_load) in one
+ *  transaction, in g's order; the model id and embed_dim must equal the
+ *  store's. With skip_existing != 0, entries whose (patient, exam, label)
+ *  the store already has are skipped (a re-run of an interrupted or
+ *  finished import adds nothing twice); else they fail the import.
+ *  *n_added (may be NULL) receives how many were added. Errors:
+ *  NID_EINVAL (NULL, duplicate), NID_EMISMATCH, NID_EIO, NID_ENOMEM. On
+ *  error nothing is added. */
+NID_API int nid_gallery_store_import(nid_gallery_store *s,
+                                     const nid_gallery *g, int skip_existing,
+                                     size_t *n_added);
+
+/* (end of gallery store section) */
+
 #ifdef __cplusplus
 } /* extern "C" */
 #endif

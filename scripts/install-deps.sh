@@ -15,7 +15,8 @@ PACKAGES="
   python3-cffi python3-dev python3-setuptools python3-pip python3-wheel python3-venv
   clang libclang-rt-14-dev
   libpng-dev python3-torch python3-opencv ffmpeg
-  zlib1g-dev
+  zlib1g-dev libsqlite3-dev
+  python3-distributed python3-dask
   libavformat-dev libavcodec-dev libswscale-dev libavutil-dev
   libdcmtk-dev dcmtk python3-pydicom python3-pil
   libtorch-dev python3-torchvision

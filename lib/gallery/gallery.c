@@ -873,3 +873,31 @@ out:
     free(file);
     return st;
 }
+
+/* ---- internal interface for the gallery store (gallery_internal.h) ---- */
+
+#include "gallery_internal.h"
+
+int nid_gal_valid_model_id(const char *s) { return valid_model_id(s); }
+int nid_gal_valid_str(const char *s) { return valid_str(s, strlen(s)); }
+int nid_gal_valid_date(const char *s) { return valid_date(s, strlen(s)); }
+int nid_gal_normalise(const float *src, size_t d, float *dst)
+{
+    return normalise(src, d, dst);
+}
+int nid_gal_new(nid_gallery **out, const char *model_id, size_t dim)
+{
+    return gallery_new(out, model_id, dim);
+}
+int nid_gal_append(nid_gallery *g, const char *patient, const char *exam,
+                   const char *date, const char *label, int32_t n_tracklets,
+                   const float *unit_row)
+{
+    return append(g, patient, strlen(patient), exam, strlen(exam), date,
+                  strlen(date), label, strlen(label), n_tracklets, unit_row);
+}
+size_t nid_gal_size(const nid_gallery *g) { return g->n; }
+const float *nid_gal_row(const nid_gallery *g, size_t i)
+{
+    return g->emb + i * g->dim;
+}
