@@ -1,4 +1,4 @@
-"""/usr/bin/python3 -m training train|evaluate|export ... (see training/README.md)."""
+"""/usr/bin/python3 -m training train|evaluate|calibrate|export ... (see training/README.md)."""
 import argparse
 import sys
 
@@ -7,13 +7,17 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python3 -m training",
                                  description="Train, evaluate and export libnoduleid models.")
     sub = ap.add_subparsers(dest="cmd", required=True)
-    from . import evaluate, train
+    from . import calibrate, evaluate, train
     p = sub.add_parser("train", help="train a CM or VM; exports OUT/model.nidm + model.md")
     train.add_args(p)
     p.set_defaults(func=train.run_train)
     p = sub.add_parser("evaluate", help="evaluate a package through the C library")
     evaluate.add_args(p)
     p.set_defaults(func=evaluate.run_evaluate)
+    p = sub.add_parser("calibrate", help="recalibrate a package's thresholds and exam "
+                       "grouping (method, tau, cannot-links) on validation exams")
+    calibrate.add_args(p)
+    p.set_defaults(func=calibrate.run_calibrate)
     sub.add_parser("export", help="= python3 -m training.noduleid_models.export",
                    add_help=False)
     argv = list(sys.argv[1:] if argv is None else argv)
