@@ -9,6 +9,7 @@
 
 #include "arrays.h"
 #include "cli.h"
+#include "suggest.h"
 #include "group_json.h"
 
 static void usage_gallery(FILE *f)
@@ -93,8 +94,7 @@ static int parse(int argc, char **argv, args *a, const char *cmd,
             break;
         case 'h': usage(stdout); return 1;
         default:
-            cli_error("%s: unknown or incomplete option '%s' (see --help)", cmd,
-                      argv[optind - 1]);
+            cli_option_error(cmd, NULL, longopts, argv, optind);
             return -1;
         }
     }
@@ -393,7 +393,13 @@ int nid_cmd_gallery(int argc, char **argv)
     }
     if (!strcmp(argv[1], "add")) return gallery_add(argc - 1, argv + 1);
     if (!strcmp(argv[1], "list")) return gallery_list(argc - 1, argv + 1);
-    cli_error("gallery: unknown sub-command '%s' (add, list)", argv[1]);
+    static const char *const subs[] = {"add", "list"};
+    const char *s = cli_suggest(argv[1], subs, 2);
+    if (s)
+        cli_error("gallery: unknown sub-command '%s'; did you mean '%s'? "
+                  "(add, list)", argv[1], s);
+    else
+        cli_error("gallery: unknown sub-command '%s' (add, list)", argv[1]);
     return CLI_EUSAGE;
 }
 

@@ -173,8 +173,7 @@ static int parse(int argc, char **argv, gopts *g)
         case OPT_QUIET: g->quiet = 1; break;
         case 'h': usage(stdout); return 1;
         default:
-            cli_error("%s: unknown option or missing value '%s' (see "
-                      "noduleid group --help)", cmd, argv[optind - 1]);
+            cli_option_error(cmd, NULL, longopts, argv, optind);
             return -1;
         }
     }
@@ -409,10 +408,23 @@ static json_t *nodules_json(const group_state *s)
     return arr;
 }
 
+/* The annotation file's own id of tracklet `t` of an exam merged from
+ * --video/--annotations pairs (its meta.inputs, see pipeline.c), or NULL. */
+static const char *source_id(const json_t *inputs, const nid_exam_video_info *vi,
+                             const nid_tracklet_info *ti, size_t t)
+{
+    const json_t *in = json_array_get(inputs, ti->video);
+    return json_string_value(json_array_get(
+        json_object_get(in, "source_tracklet_ids"), t - vi->first_tracklet));
+}
+
 static json_t *tracklets_json(const group_state *s)
 {
     size_t n = s->emb.n;
     json_t *arr = json_array();
+    json_t *meta = s->ei.meta_json ? json_loads(s->ei.meta_json, 0, NULL)
+                                   : NULL;
+    const json_t *inputs = json_object_get(meta, "inputs");
     for (size_t t = 0; arr && t < n; t++) {
         nid_tracklet_info ti;
         nid_tracklet_info_init(&ti);
@@ -445,7 +457,12 @@ static json_t *tracklets_json(const group_state *s)
             (int)s->emb.n_clips[t], "truth", cli_nodule_json(ti.nodule),
             "nodule", label, "cluster", (json_int_t)s->labels[t], "nearest",
             nearest));
+        const char *src = source_id(inputs, &vi, &ti, t);
+        if (src)
+            json_object_set_new(json_array_get(arr, json_array_size(arr) - 1),
+                                "source_id", json_string(src));
     }
+    json_decref(meta);
     return arr;
 }
 

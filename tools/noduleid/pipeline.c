@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "progress.h"
+#include "synthetic_warn.h"
 #include "tracklet_cli.h"
 
 /* ---- exam inputs -------------------------------------------------------- */
@@ -49,31 +50,15 @@ static int is_exam_json(const char *path)
     return yes;
 }
 
-/* A video id not used yet in `e`: `want`, else "v<k>". */
-static void free_video_id(const nid_exam *e, const char *want, char *buf,
-                          size_t cap)
-{
-    nid_exam_info info;
-    nid_exam_info_init(&info);
-    nid_exam_get_info(e, &info);
-    for (unsigned k = 0;; k++) {
-        if (k == 0) snprintf(buf, cap, "%s", want);
-        else snprintf(buf, cap, "v%u", k - 1);
-        int used = 0;
-        for (size_t v = 0; v < info.n_videos && !used; v++) {
-            nid_exam_video_info vi;
-            nid_exam_video_info_init(&vi);
-            nid_exam_get_video(e, v, &vi);
-            used = !strcmp(vi.id, buf);
-        }
-        if (!used) return;
-    }
-}
-
 /* Append the one video of `src` to `dst` as `video_path`, with its
- * tracklets (ids kept, or "<video id>/<id>" when already used). */
-static int merge_one(nid_exam *dst, const nid_exam *src, const char *video_path,
-                     const char *annot_path, const char *cmd)
+ * tracklets. Ids are stable and depend only on the command line: the i-th
+ * --video/--annotations pair (from 0) is video "v<i>" and its tracklets,
+ * in the annotation file's order, "v<i>-t0", "v<i>-t1", ... (the form of
+ * phantom exams). The files' own ids go to `inputs` (the exam's
+ * meta.inputs[i]: video, annotations, video_id, tracklet_ids). */
+static int merge_one(nid_exam *dst, const nid_exam *src, size_t pair,
+                     const char *video_path, const char *annot_path,
+                     const char *cmd, json_t *inputs)
 {
     nid_exam_info si;
     nid_exam_info_init(&si);
@@ -87,8 +72,15 @@ static int merge_one(nid_exam *dst, const nid_exam *src, const char *video_path,
     nid_exam_video_info sv;
     nid_exam_video_info_init(&sv);
     nid_exam_get_video(src, 0, &sv);
-    char id[256];
-    free_video_id(dst, sv.id, id, sizeof id);
+    char id[64];
+    snprintf(id, sizeof id, "v%zu", pair);
+    json_t *in = json_object(), *orig = json_array();
+    json_object_set_new(in, "video", json_string(video_path));
+    json_object_set_new(in, "annotations", json_string(annot_path));
+    json_object_set_new(in, "id", json_string(id));
+    json_object_set_new(in, "source_video_id", json_string(sv.id ? sv.id : ""));
+    json_object_set_new(in, "source_tracklet_ids", orig);
+    json_array_append_new(inputs, in);
     nid_exam_video_info nv = sv;
     nv.id = id;
     nv.path = video_path;
@@ -96,7 +88,7 @@ static int merge_one(nid_exam *dst, const nid_exam *src, const char *video_path,
     int rc = nid_exam_add_video(dst, &nv, &vidx);
     if (rc != NID_OK) return cli_lib_error(rc, cmd);
     for (size_t k = 0; k < sv.n_tracklets; k++) {
-        size_t t = sv.first_tracklet + k, dummy;
+        size_t t = sv.first_tracklet + k;
         nid_tracklet_info ti;
         nid_tracklet_info_init(&ti);
         nid_exam_get_tracklet(src, t, &ti);
@@ -110,10 +102,9 @@ static int merge_one(nid_exam *dst, const nid_exam *src, const char *video_path,
         }
         for (size_t q = 0; q < ti.n_key_frames; q++)
             nid_exam_key_frame(src, t, q, &frames[q], &boxes[q]);
-        char tid[600];
-        snprintf(tid, sizeof tid, "%s", ti.id);
-        if (nid_exam_find_tracklet(dst, tid, &dummy) == NID_OK)
-            snprintf(tid, sizeof tid, "%s/%s", id, ti.id);
+        char tid[96];
+        snprintf(tid, sizeof tid, "%s-t%zu", id, k);
+        json_array_append_new(orig, json_string(ti.id ? ti.id : ""));
         rc = nid_exam_add_tracklet(dst, vidx, tid, ti.nodule, frames, boxes,
                                    ti.n_key_frames, NULL);
         free(frames);
@@ -148,6 +139,7 @@ int cli_exam_input_open(const cli_exam_input *in, const char *cmd,
     }
     nid_exam *dst = NULL;
     int rc = CLI_OK;
+    json_t *inputs = json_array(), *meta = NULL;
     for (size_t i = 0; i < in->n_video && rc == CLI_OK; i++) {
         struct stat st;
         if (stat(in->video[i], &st) != 0) {
@@ -167,12 +159,29 @@ int cli_exam_input_open(const cli_exam_input *in, const char *cmd,
             nid_exam_get_info(src, &si);
             int st2 = nid_exam_create(&dst, si.exam_id, si.patient_id,
                                       si.date);
+            /* ... and gives the meta object (e.g. a phantom's generator) */
+            meta = si.meta_json ? json_loads(si.meta_json, 0, NULL) : NULL;
+            if (!json_is_object(meta)) {
+                json_decref(meta);
+                meta = NULL;
+            }
             if (st2 != NID_OK) rc = cli_lib_error(st2, cmd);
         }
         if (rc == CLI_OK)
-            rc = merge_one(dst, src, in->video[i], in->annot[i], cmd);
+            rc = merge_one(dst, src, i, in->video[i], in->annot[i], cmd, inputs);
         nid_exam_free(src);
     }
+    if (rc == CLI_OK) {
+        /* meta.inputs: which files each video and tracklet id came from */
+        if (!meta) meta = json_object();
+        json_object_set(meta, "inputs", inputs);
+        char *txt = meta ? json_dumps(meta, JSON_COMPACT) : NULL;
+        int st = txt ? nid_exam_set_meta(dst, txt) : NID_ENOMEM;
+        free(txt);
+        if (st != NID_OK) rc = cli_lib_error(st, cmd);
+    }
+    json_decref(meta);
+    json_decref(inputs);
     if (rc != CLI_OK) {
         nid_exam_free(dst);
         return rc;
@@ -392,6 +401,7 @@ int cli_embed_exam(const nid_model *m, const nid_exam *e,
                    const nid_clip_options *opts, int quiet,
                    cli_embeddings *out)
 {
+    cli_warn_synthetic(m, e);
     nid_model_info mi;
     nid_model_info_init(&mi);
     nid_model_get_info(m, &mi);
