@@ -288,6 +288,16 @@ static json_t *nodules_json(const group_state *s)
     return arr;
 }
 
+/* The annotation file's own id of tracklet `t` of an exam merged from
+ * --video/--annotations pairs (its meta.inputs, see pipeline.c), or NULL. */
+static const char *source_id(const json_t *inputs, const nid_exam_video_info *vi,
+                             const nid_tracklet_info *ti, size_t t)
+{
+    const json_t *in = json_array_get(inputs, ti->video);
+    return json_string_value(json_array_get(
+        json_object_get(in, "source_tracklet_ids"), t - vi->first_tracklet));
+}
+
 static json_t *tracklets_json(const group_state *s)
 {
     size_t n = s->emb.n;
@@ -535,12 +545,15 @@ static int write_json_file(const char *path, const json_t *j)
     return CLI_OK;
 }
 
-/* Copy n values of `size` bytes out of the grouping with `get`. */
+/* malloc dst for count values and fill it with `call` (an accessor of
+ * the grouping gr). */
 #define TAKE(dst, count, call)                                              \
     do {                                                                    \
-        if (!((dst) = malloc(((count) ? (count) : 1) * sizeof *(dst))) ||    \
+        size_t c_ = (count);                                                \
+        if (!((dst) = malloc((c_ > 0 ? c_ : 1) * sizeof *(dst))) ||          \
             (call) != NID_OK) {                                             \
             cli_error("group: out of memory");                              \
+            nid_grouping_free(gr);                                          \
             return CLI_EFAIL;                                               \
         }                                                                   \
     } while (0)
