@@ -53,9 +53,12 @@ static void lib_dir(char *buf, size_t cap)
 {
     Dl_info di;
     buf[0] = '\0';
-    if (dladdr((void *)&nid_default_model_path, &di) && di.dli_fname &&
-        di.dli_fname[0] == '/')
-        dir_of(di.dli_fname, buf, cap);
+    char real[PATH_MAX];
+    if (!dladdr((void *)&nid_default_model_path, &di) || !di.dli_fname)
+        return;
+    /* loaded through a relative LD_LIBRARY_PATH: make it absolute */
+    if (di.dli_fname[0] == '/') dir_of(di.dli_fname, buf, cap);
+    else if (realpath(di.dli_fname, real)) dir_of(real, buf, cap);
 }
 
 /* Directory of the running program, or "". */

@@ -49,6 +49,8 @@ def test_readme_example():
     # the README's five lines, with the default model found by the library
     os.environ["NODULEID_MODEL"] = MODEL
     try:
+        assert noduleid.default_model_path() == (MODEL,
+                                                 noduleid.ModelSource.ENV)
         exam = noduleid.Exam.load(EXAM)
         g = noduleid.group(exam, cannot_link=False)
         assert [n.label for n in g.nodules] == ["N%d" % (i + 1) for i in
@@ -56,7 +58,6 @@ def test_readme_example():
     finally:
         del os.environ["NODULEID_MODEL"]
     assert list(g.labels) == expected("default")
-    assert noduleid.default_model_path() != (MODEL, noduleid.ModelSource.ENV)
 
 
 def test_groups_equal_cli(model, exam):
