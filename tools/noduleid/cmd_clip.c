@@ -122,7 +122,7 @@ static int run(const nid_exam *e, const char *trk_id, const char *dir,
     size_t t;
     int rc = nid_exam_find_tracklet(e, trk_id, &t);
     if (rc != NID_OK) {   /* a TRACKLET_ID the file lacks: bad command line */
-        cli_error("%s", nid_last_error());
+        cli_error("%s", cli_user_message(nid_last_error()));
         return CLI_EUSAGE;
     }
     nid_tracklet_info ti;
@@ -235,8 +235,7 @@ int nid_cmd_clip(int argc, char **argv)
         case 'c': coco = 1; break;
         case 'h': usage(stdout); return CLI_OK;
         default:
-            return cli_usage_error("clip", SYNOPSIS, argv, optind,
-                                   NULL);
+            return cli_option_error("clip", SYNOPSIS, longopts, argv, optind);
         }
     }
     if (optind != argc - 2 || !dir) {

@@ -147,8 +147,7 @@ int nid_cmd_tracklets(int argc, char **argv)
         case 'j': as_json = 1; break;
         case 'h': usage(stdout); return CLI_OK;
         default:
-            return cli_usage_error("tracklets", SYNOPSIS, argv, optind,
-                                   NULL);
+            return cli_option_error("tracklets", SYNOPSIS, longopts, argv, optind);
         }
     }
     if (optind != argc - 1)
