@@ -1582,12 +1582,21 @@ typedef struct nid_group_options {
     int32_t  compare;      /* nid_compare_mode; -1 (default): the model's
                               info.compare, the mode its tau is for       */
     int32_t  method;       /* nid_cluster_method; -1 (default): the
-                              package's training.cluster_method, else
+                              package's exam grouping (below), else its
+                              training.cluster_method, else
                               NID_CLUSTER_PAPER (what tau is calibrated
                               for)                                         */
     float    threshold;    /* tau, link when distance < tau; < 0
-                              (default): the model's info.tau when compare
-                              is the model's mode, else 0.5               */
+                              (default): the package's exam grouping
+                              (below), else the model's info.tau when
+                              compare is the model's mode, else 0.5.
+                              Exam grouping: when method and threshold are
+                              both defaults, compare is the model's,
+                              cannot_link is 1 and online 0, a package
+                              with training.grouping (method and tau
+                              calibrated on validation exams under their
+                              cannot-links, docs/model-package.md) gives
+                              both                                         */
     uint64_t seed;         /* RNG seed of NID_CLUSTER_PAPER; default 0     */
     int32_t  online;       /* 1: cluster online, tracklets in the order
                               they end during scanning (video order, then

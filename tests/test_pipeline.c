@@ -528,6 +528,87 @@ START_TEST(default_model)
 }
 END_TEST
 
+/* The package's exam grouping (training.grouping: method and tau calibrated
+ * under cannot-links) is what the defaults use; an explicit threshold, or
+ * cannot-links off, falls back to the model's tau and Algorithm 1. */
+START_TEST(package_grouping)
+{
+    if (!have_pipeline()) return;
+    nid_model_info mi;
+    nid_model_info_init(&mi);
+    nid_model_get_info(model, &mi);
+    const char *gj = mi.meta_json ? strstr(mi.meta_json, "\"grouping\"") : NULL;
+    nid_group_options o;
+    nid_group_options_init(&o);
+    nid_grouping *g = group(&o);
+    nid_grouping_info in;
+    nid_grouping_info_init(&in);
+    ck_assert_int_eq(nid_grouping_get_info(g, &in), NID_OK);
+    int32_t lab[256];
+    ck_assert_int_eq(nid_grouping_labels(g, lab, 256, NULL), NID_OK);
+    /* the sample exam has cannot-link pairs; none ends up in one nodule */
+    size_t np = 0;
+    ck_assert_int_eq(nid_exam_cannot_link(exam, 0.5f, NULL, 0, &np),
+                     NID_EBUFSIZE);
+    uint32_t pairs[512];
+    ck_assert(np > 0 && np <= 256);
+    ck_assert_int_eq(nid_exam_cannot_link(exam, 0.5f, pairs, 256, &np), NID_OK);
+    ck_assert_uint_eq(in.n_cannot_link, np);
+    for (size_t k = 0; k < np; k++)
+        ck_assert(lab[pairs[2 * k]] != lab[pairs[2 * k + 1]]);
+    /* the labels are nid_cluster_dist's with the settings reported */
+    static float sim[256 * 256], dist[256 * 256];
+    nid_grouping_free(g);
+    o.keep_similarity = 1;
+    g = group(&o);
+    ck_assert_int_eq(nid_grouping_similarity(g, sim, n_trk * n_trk, NULL), NID_OK);
+    for (size_t i = 0; i < n_trk * n_trk; i++)
+        dist[i] = sim[i] < 1.0f ? 1.0f - sim[i] : 0.0f;
+    for (size_t i = 0; i < n_trk; i++) dist[i * n_trk + i] = 0.0f;
+    nid_cluster_options co;
+    nid_cluster_options_init(&co);
+    co.method = in.method;
+    co.threshold = in.threshold;
+    co.cannot_link = pairs;
+    co.n_cannot_link = np;
+    int32_t want[256];
+    size_t k = 0;
+    ck_assert_int_eq(nid_cluster_dist(dist, n_trk, &co, want, n_trk, &k), NID_OK);
+    for (size_t t = 0; t < n_trk; t++) ck_assert_int_eq(lab[t], want[t]);
+    nid_grouping_free(g);
+    if (gj) {
+        ck_assert_int_eq(in.method_from, NID_FROM_MODEL);
+        ck_assert_int_eq(in.threshold_from, NID_FROM_MODEL);
+        ck_assert(in.threshold != mi.tau); /* the grouping's own tau */
+    } else {
+        ck_assert(in.threshold == mi.tau);
+    }
+    /* an explicit threshold: the grouping's method no longer applies */
+    nid_group_options_init(&o);
+    o.threshold = 0.05f;
+    g = group(&o);
+    nid_grouping_info_init(&in);
+    nid_grouping_get_info(g, &in);
+    ck_assert_int_eq(in.threshold_from, NID_FROM_OPTIONS);
+    if (!mi.meta_json || !strstr(mi.meta_json, "\"cluster_method\"")) {
+        ck_assert_int_eq(in.method, NID_CLUSTER_PAPER);
+        ck_assert_int_eq(in.method_from, NID_FROM_DEFAULT);
+    }
+    ck_assert(in.threshold == 0.05f);
+    nid_grouping_free(g);
+    /* cannot-links off: the model's tau (Algorithm 1 unless the package
+     * names training.cluster_method) */
+    nid_group_options_init(&o);
+    o.cannot_link = 0;
+    g = group(&o);
+    nid_grouping_info_init(&in);
+    nid_grouping_get_info(g, &in);
+    ck_assert(in.threshold == mi.tau);
+    ck_assert_uint_eq(in.n_cannot_link, 0);
+    nid_grouping_free(g);
+}
+END_TEST
+
 Suite *nid_test_suite(void)
 {
     Suite *s = suite_create("pipeline");
@@ -541,6 +622,7 @@ Suite *nid_test_suite(void)
     tcase_add_test(tc, frame_source);
     tcase_add_test(tc, bad_input);
     tcase_add_test(tc, default_model);
+    tcase_add_test(tc, package_grouping);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -5,6 +5,7 @@ nid_model_compare (cosine, or the symmetric verify probability), clusters
 from nid_cluster_dist at the package's tau. Writes the model card."""
 import json
 import os
+import sys
 from typing import Dict, Optional, Sequence
 
 import numpy as np
@@ -26,7 +27,9 @@ def score_split(model, data_dir: str, split: str, cache: Optional[str] = None,
     """Embeddings, within-patient pairs, similarities and per-patient
     similarity matrices of one split, all through the C library."""
     info = model.info
-    cs = D.build_clipset(data_dir, split, package_clip_options(info), cache)
+    # progress to stderr: stdout carries the JSON result
+    cs = D.build_clipset(data_dir, split, package_clip_options(info), cache,
+                         log=lambda m: print(m, file=sys.stderr))
     mode = "verify" if info.meta["kind"] == "verification" else "cosine"
     emb = np.zeros((len(cs), info.embed_dim), np.float32)
     for s in range(0, len(cs), batch):

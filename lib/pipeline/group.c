@@ -72,6 +72,29 @@ static int model_method(const nid_model_info *mi)
     return method;
 }
 
+/* The package's training.grouping (written by the training code: the
+ * method and tau calibrated on validation exams clustered under their
+ * cannot-link pairs): 1 and *method, *tau when present and valid. */
+static int model_grouping(const nid_model_info *mi, int *method, float *tau)
+{
+    int ok = 0;
+    json_t *j = mi->meta_json ? json_loads(mi->meta_json, 0, NULL) : NULL;
+    json_t *g = json_object_get(json_object_get(j, "training"), "grouping");
+    const char *name = json_string_value(json_object_get(g, "method"));
+    json_t *t = json_object_get(g, "tau");
+    if (name && json_is_number(t) && json_is_true(json_object_get(g, "cannot_link")) &&
+        nid_cluster_method_parse(name, method) == NID_OK) {
+        double v = json_number_value(t);
+        if (v >= 0.0 && v <= 2.0) {
+            *tau = (float)v;
+            ok = 1;
+        }
+    }
+    json_decref(j);
+    nid_clear_error();
+    return ok;
+}
+
 /* Method, compare mode and tau, and where each came from. */
 static int choose(nid_grouping *g, const nid_group_options *o,
                   const nid_model_info *mi, const char *fn)
@@ -83,6 +106,18 @@ static int choose(nid_grouping *g, const nid_group_options *o,
                         "has no verification head (it is a classification "
                         "model; compare with cosine)", fn, mi->path);
     in->online = o->online;
+    int gm;
+    float gtau;
+    if (!o->online && o->cannot_link && o->method < 0 && o->threshold < 0.0f &&
+        in->compare == mi->compare && model_grouping(mi, &gm, &gtau)) {
+        /* the package's exam grouping: calibrated with cannot-links */
+        in->method = gm;
+        in->method_from = NID_FROM_MODEL;
+        in->threshold = gtau;
+        in->threshold_from = NID_FROM_MODEL;
+        in->seed = o->seed;
+        return NID_OK;
+    }
     if (o->online) {
         in->method = NID_CLUSTER_SINGLE;
         in->method_from = NID_FROM_OPTIONS;
