@@ -193,6 +193,14 @@ static int open_streams(ff_state *s)
         return nid_fail(NID_EFORMAT, FN ": '%s': video size %dx%d unknown",
                         s->path, st->codecpar->width, st->codecpar->height);
     }
+    if (st->codecpar->width > NID_MAX_FRAME_SIDE ||
+        st->codecpar->height > NID_MAX_FRAME_SIDE) {
+        close_streams(s);
+        return nid_fail(NID_ERANGE, FN ": '%s': frames of %dx%d, more than "
+                        "the limit of %dx%d (NID_MAX_FRAME_SIDE)", s->path,
+                        st->codecpar->width, st->codecpar->height,
+                        NID_MAX_FRAME_SIDE, NID_MAX_FRAME_SIDE);
+    }
     s->demux_eof = 0;
     s->pos = -1;
     s->frm_used = 1;
@@ -247,6 +255,12 @@ static int build_index(ff_state *s)
             !(p->flags & (AV_PKT_FLAG_DISCARD | AV_PKT_FLAG_CORRUPT))) {
             int64_t ts = p->pts != AV_NOPTS_VALUE ? p->pts : p->dts;
             if (ts == AV_NOPTS_VALUE) missing = 1;
+            if ((int64_t)n >= NID_MAX_FRAMES) {
+                av_packet_unref(p);
+                return nid_fail(NID_ERANGE, FN ": '%s': more than %lld "
+                                "frames (NID_MAX_FRAMES)", s->path,
+                                (long long)NID_MAX_FRAMES);
+            }
             if (!grow((void **)&s->pts, &cap, n, sizeof *s->pts)) {
                 av_packet_unref(p);
                 return nid_fail(NID_ENOMEM, FN ": '%s': no memory for the "
