@@ -40,6 +40,7 @@
 #include "dcmtk/oflog/oflog.h"
 #include "dcmtk/oflog/spi/logevent.h"
 
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -49,11 +50,21 @@
 #include <string>
 #include <vector>
 
+#include <sys/mman.h>
+#include <unistd.h>
+
 namespace {
 
 const char *const FN = "nid_video_open";
 
+/* A descriptor closed last (declared first in dicom_state). */
+struct fd_holder {
+    int fd = -1;
+    ~fd_holder() { if (fd >= 0) ::close(fd); }
+};
+
 struct dicom_state {
+    fd_holder mem;                    /* memfd of nid_video_open_memory    */
     std::string path;
     DcmFileFormat file;
     E_TransferSyntax xfer = EXS_Unknown;
@@ -435,18 +446,29 @@ int dicom_open_memory_impl(const void *data, size_t size, const char *name,
     if (size > (size_t)0xFFFFFFF0u)
         return nid_fail(NID_EFORMAT, "%s: '%s': %zu bytes is too large for "
                         "one DICOM instance", fn, name, size);
-    DcmInputBufferStream is;
-    is.setBuffer(data, (offile_off_t)size);
-    is.setEos();
-    s->file.transferInit();
-    /* every value is loaded now (no lazy loading: the buffer is the
-     * caller's and only borrowed for this call). A value claiming more
-     * bytes than the whole buffer cannot be in it: it is left unloaded
-     * (and fails when used) instead of being allocated at its claimed
-     * size (a 15 KB input claimed 2.4 GB; found by fuzz_dicom). */
-    OFCondition c = s->file.read(is, EXS_Unknown, EGL_noChange,
-                                 (Uint32)size);
-    s->file.transferEnd();
+    /* The buffer goes into a memfd that DCMTK reads as a file: values are
+     * then loaded lazily, as from a file, and a value that claims more
+     * bytes than there are is never allocated at its claimed size (read
+     * from a buffer stream, DCMTK loads every value at once: a 15 KB input
+     * claiming 2.4 GB was allocated; found by fuzz_dicom). The memfd lives
+     * as long as the handle; the caller's buffer is not kept. */
+    s->mem.fd = memfd_create("nid-dicom", MFD_CLOEXEC);
+    if (s->mem.fd < 0)
+        return nid_fail(NID_EIO, "%s: '%s': cannot make a memory file: %s",
+                        fn, name, std::strerror(errno));
+    const unsigned char *p = (const unsigned char *)data;
+    for (size_t off = 0; off < size;) {
+        ssize_t w = ::write(s->mem.fd, p + off, size - off);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0)
+            return nid_fail(NID_EIO, "%s: '%s': cannot copy %zu bytes to a "
+                            "memory file: %s", fn, name, size,
+                            std::strerror(errno));
+        off += (size_t)w;
+    }
+    char mpath[64];
+    std::snprintf(mpath, sizeof mpath, "/proc/self/fd/%d", s->mem.fd);
+    OFCondition c = s->file.loadFile(mpath);
     if (c.bad())
         return nid_fail(NID_EFORMAT, "%s: '%s': cannot read DICOM (%zu "
                         "bytes): %s", fn, name, size, c.text());
