@@ -120,6 +120,26 @@ NID_API const char *nid_last_error(void);
 NID_API void nid_clear_error(void);
 
 /* ------------------------------------------------------------------------ */
+/* Limits                                                                   */
+/* ------------------------------------------------------------------------ */
+
+/* What the library reads, it reads within these limits; a larger input is
+ * refused with NID_ERANGE and a message naming the file and the limit,
+ * before the memory for it is committed (docs/api-conventions.md). */
+
+/** Largest file read whole (exam JSON, COCO-VID JSON, gallery file, model
+ *  metadata), and largest decompressed gallery payload: 1 GiB. */
+#define NID_MAX_FILE_BYTES (1ull << 30)
+/** Largest frame width and height, in pixels (video, DICOM, raw frames). */
+#define NID_MAX_FRAME_SIDE 16384
+/** Most frames in one video, and frame numbers are below it: 2^24
+ *  (77 hours at 60 frames/s). */
+#define NID_MAX_FRAMES (1ll << 24)
+/** Longest tracklet, end - start + 1 frames: 2^20 (4.8 hours at 60/s). */
+#define NID_MAX_TRACKLET_FRAMES (1ll << 20)
+/** Most embeddings in one gallery file or gallery: 2^24. */
+#define NID_MAX_EMBEDDINGS (1ull << 24)
+/* ------------------------------------------------------------------------ */
 /* Logging                                                                  */
 /* ------------------------------------------------------------------------ */
 
@@ -971,9 +991,8 @@ NID_API int nid_clip_count(const nid_exam *exam, size_t t,
  *  (no such tracklet), NID_EMISMATCH (tracklet runs past the video's last
  *  frame, or a box lies outside the video's frames: the message names the
  *  tracklet and the frame), NID_EBUFSIZE, video decode errors, NID_ENOMEM.
- *  Everything but decoding is checked before `out` is touched; a decode
- *  error part-way leaves `out` partly written (buffering the clips to avoid
- *  that would double the memory of long tracklets).
+ *  On any error `out` is untouched: the clips are built in scratch memory
+ *  of the output's size and copied to `out` at the end.
  *  Thread safety: as the video handle (one thread at a time per video). */
 NID_API int nid_clip_build(nid_video *video, const nid_exam *exam, size_t t,
                            const nid_clip_options *opts, float *out,

@@ -24,6 +24,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #define DEFAULT_MAX_BATCH 4
 
@@ -175,21 +176,11 @@ void nid_model_free(nid_model *m)
  * here, so that libtorch's errors mean "not a valid archive". */
 static int check_file(const char *path)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return nid_fail(NID_EIO, "nid_model_load: cannot open model package "
-                        "%s: %s", path, strerror(errno));
-    struct stat st;
-    int rc = fstat(fileno(f), &st);
-    int e = errno;
-    fclose(f);
-    if (rc != 0)
-        return nid_fail(NID_EIO, "nid_model_load: cannot stat %s: %s", path,
-                        strerror(e));
-    if (!S_ISREG(st.st_mode))
-        return nid_fail(NID_EIO, "nid_model_load: %s is not a regular file",
-                        path);
-    return NID_OK;
+    int fd;
+    size_t size;
+    int rc = nid_open_regular("nid_model_load", path, UINT64_MAX, &fd, &size);
+    if (rc == NID_OK) close(fd);
+    return rc;
 }
 
 /* Run forward on one zero clip of the declared shape (and verify on its

@@ -154,7 +154,12 @@ static int run(const nid_exam *e, const char *trk_id, const char *dir,
         rc = nid_clip_frames(e, t, o, 0, frames, (size_t)o->frames, NULL);
         if (rc == NID_OK)
             rc = nid_clip_build(v, e, t, o, clip, n_floats, NULL, NULL);
-        if (rc != NID_OK) exit_rc = cli_lib_error(rc, "cannot build the clip");
+        if (rc != NID_OK) {
+            exit_rc = cli_lib_error(rc, "cannot build the clip");
+            /* a tracklet that does not fit its video is an input problem,
+             * as in `noduleid group` */
+            if (rc == NID_EMISMATCH || rc == NID_ERANGE) exit_rc = CLI_EINPUT;
+        }
     }
     if (exit_rc == CLI_OK && make_dir(dir) != 0) exit_rc = CLI_EFAIL;
     if (exit_rc == CLI_OK) exit_rc = dump(dir, clip, frames, o);
