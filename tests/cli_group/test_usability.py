@@ -59,6 +59,14 @@ def test_missing_and_unexpected_option_values():
                  "option '--model' needs a value", "noduleid group --help")
     assert_error(["tracklets", "--json=yes", "a.json"], 2,
                  "option '--json' takes no value")
+    assert_error(["group", SAMPLE, "--thresh"], 2,
+                 "option '--threshold' needs a value")     # a unique prefix
+    assert_error(["group", SAMPLE, "-o"], 2, "option '-o' needs a value")
+    assert_error(["cluster", "-m"], 2, "option '-m' needs a value")
+    line = assert_error(["clip", "-o"], 2, "unknown option '-o'")  # no -o
+    assert "needs a value" not in line
+    assert_error(["group", SAMPLE, "--th", "3"], 2, "ambiguous option '--th'",
+                 "--threads", "--threshold")
 
 
 # ---- the user's words, or the C function's with --verbose -----------------

@@ -175,7 +175,7 @@ static int parse(int argc, char **argv, gopts *g)
         case OPT_QUIET: g->quiet = 1; break;
         case 'h': usage(stdout); return 1;
         default:
-            cli_option_error(cmd, NULL, longopts, argv, optind);
+            cli_option_error(cmd, NULL, "ho:", longopts, argv, optind);
             return -1;
         }
     }
