@@ -48,6 +48,8 @@ def test_did_you_mean(args, guess):
     (["eval", "zzzzzz"], "zzzzzz"),
     (["gallery", "xyzzy"], "'xyzzy'"),
     (["group", SAMPLE, "--zzzzzzzz"], "'--zzzzzzzz'"),
+    (["x" * 200], "x" * 200),             # longer than the distance table
+    (["group", SAMPLE, "--" + "y" * 100], "y" * 100),
 ])
 def test_no_guess_when_nothing_is_close(args, bad):
     line = assert_error(args, 2, bad)
