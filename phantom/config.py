@@ -6,6 +6,7 @@ to the dataset's meta, so a dataset documents how it was made.
 """
 
 import copy
+import difflib
 import json
 
 # Defaults shared by all scales.
@@ -65,6 +66,25 @@ SCALES = {
 }
 
 
+def _knob_type(default):
+    """(test, words) for a value replacing knob value `default`, or None
+    when any value goes (a knob that defaults to None)."""
+    def num(x):
+        return isinstance(x, (int, float)) and not isinstance(x, bool)
+    if isinstance(default, bool):
+        return (lambda x: isinstance(x, bool)), "true or false"
+    if isinstance(default, int):
+        return (lambda x: isinstance(x, int) and not isinstance(x, bool)), "an integer"
+    if isinstance(default, float):
+        return num, "a number"
+    if isinstance(default, str):
+        return (lambda x: isinstance(x, str)), "a word"
+    if isinstance(default, list):
+        return (lambda x: isinstance(x, list) and all(num(y) for y in x)), \
+            "a list of numbers like %s" % json.dumps(default)
+    return None
+
+
 def make_config(scale, overrides=None):
     if scale not in SCALES:
         raise ValueError("unknown scale %r (known: %s)" % (scale, ", ".join(SCALES)))
@@ -72,7 +92,13 @@ def make_config(scale, overrides=None):
     cfg.update(copy.deepcopy(SCALES[scale]))
     for k, v in (overrides or {}).items():
         if k not in cfg:
-            raise ValueError("unknown knob %r" % k)
+            close = difflib.get_close_matches(k, sorted(cfg), n=1)
+            raise ValueError("unknown knob %r%s (the knobs are in phantom/config.py)"
+                             % (k, "; did you mean '%s'?" % close[0] if close else ""))
+        want = _knob_type(cfg[k])
+        if want and not want[0](v):
+            raise ValueError("--set %s=%s: %s takes %s (the %s scale's is %s)"
+                             % (k, json.dumps(v), k, want[1], scale, json.dumps(cfg[k])))
         cfg[k] = v
     cfg["scale"] = scale
     return cfg

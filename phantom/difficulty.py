@@ -11,12 +11,13 @@ positive when both tracklets show the same nodule (the method paper's
 evaluation protocol).  AUC = P(score(pos) > score(neg)), ties count 1/2.
 """
 
-import argparse
 import json
 import os
 
 import numpy as np
 from scipy import ndimage
+
+from .cli import OneLineParser
 
 
 def auc(scores, labels):
@@ -115,7 +116,7 @@ def report(data_dir, splits=("train", "val", "test")):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(prog="python3 -m phantom difficulty")
+    ap = OneLineParser(prog="phantom/generate difficulty")
     ap.add_argument("--data", required=True)
     ap.add_argument("--split", default="all", choices=["all", "train", "val", "test"])
     ap.add_argument("--out", help="write the numbers to this JSON file")

@@ -14,7 +14,6 @@ Numbers (written to REPORT_DIR/realism.json):
   * contact_sheet.png: phantom frames with ground-truth boxes, and real frames.
 """
 
-import argparse
 import glob
 import json
 import math
@@ -22,6 +21,8 @@ import os
 import types
 
 import numpy as np
+
+from .cli import OneLineParser
 
 RAYLEIGH_SNR = math.sqrt(math.pi / (4 - math.pi))   # 1.913
 
@@ -203,7 +204,7 @@ def plot_histograms(hists, path):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(prog="python3 -m phantom realism")
+    ap = OneLineParser(prog="phantom/generate realism")
     ap.add_argument("--data", required=True, help="a generated dataset directory")
     ap.add_argument("--out", required=True)
     ap.add_argument("--dicom", default=os.path.join(os.path.dirname(__file__), "..", "..",

@@ -17,7 +17,7 @@ if(TARGET noduleid-cli)
     "PYTHONDONTWRITEBYTECODE=1")
   foreach(_part embed group group_verify_online inputs compare_info
                 gallery_from_group errors_group errors_other
-                errors_commands docs)
+                errors_commands docs usability)
     add_test(NAME cli_group_${_part}
       COMMAND ${NID_TEST_PYTHON} -m pytest -q -p no:cacheprovider
               ${CMAKE_CURRENT_SOURCE_DIR}/cli_group/test_${_part}.py)

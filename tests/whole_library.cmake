@@ -75,4 +75,10 @@ if(NID_WITH_VIDEO AND NID_WITH_TORCH AND NID_BUILD_PYTHON AND NOT NID_SANITIZE)
   # (scikit-learn AUC, numpy DeLong, brute-force pair counts and BCubed).
   nid_binding_pytest(evaluation ${PROJECT_SOURCE_DIR}/evaluation/tests
     MPLBACKEND=Agg)
+
+  # phantom/generate, python3 -m training, python3 -m evaluation: bad
+  # arguments give one line (what to change), exit 2, no traceback
+  # (issue 17). About 15 s.
+  nid_binding_pytest(python_commands
+    ${CMAKE_CURRENT_SOURCE_DIR}/python_commands)
 endif()

@@ -22,21 +22,44 @@ const char *cli_user_message(const char *msg)
 }
 
 int cli_option_error(const char *cmd, const char *synopsis,
-                     const struct option *longopts, char **argv, int optind_now)
+                     const char *shortopts, const struct option *longopts,
+                     char **argv, int optind_now)
 {
     const char *arg = argv && optind_now > 0 ? argv[optind_now - 1] : "?";
     fprintf(stderr, "noduleid: %s: ", cmd);
     const struct option *exact = NULL;
+    int n_prefix = 0;
+    int is_short = arg[0] == '-' && arg[1] && arg[1] != '-' && !arg[2];
     if (arg[0] == '-' && arg[1] == '-' && longopts) {
         size_t k = strcspn(arg + 2, "=");
-        for (const struct option *o = longopts; o->name; o++)
-            if (strlen(o->name) == k && !strncmp(o->name, arg + 2, k)) exact = o;
+        const struct option *prefix = NULL;
+        for (const struct option *o = longopts; o->name; o++) {
+            if (strncmp(o->name, arg + 2, k)) continue;
+            if (strlen(o->name) == k) exact = o;
+            prefix = o;
+            n_prefix++;
+        }
+        if (!exact && k > 0 && n_prefix == 1) exact = prefix; /* "--thresh" */
     }
-    if (exact && exact->has_arg == required_argument && !strchr(arg, '='))
+    const char *sp = is_short && shortopts && arg[1] != ':'
+                         ? strchr(shortopts, arg[1]) : NULL;
+    if (sp && sp[1] == ':')   /* "-o" with its value missing */
+        fprintf(stderr, "option '%s' needs a value", arg);
+    else if (exact && exact->has_arg == required_argument && !strchr(arg, '='))
         fprintf(stderr, "option '--%s' needs a value", exact->name);
     else if (exact && exact->has_arg == no_argument && strchr(arg, '='))
         fprintf(stderr, "option '--%s' takes no value", exact->name);
-    else {
+    else if (!exact && n_prefix > 1) {
+        fprintf(stderr, "ambiguous option '%s' (", arg);
+        size_t k = strcspn(arg + 2, "=");
+        const char *sep = "";
+        for (const struct option *o = longopts; o->name; o++)
+            if (!strncmp(o->name, arg + 2, k)) {
+                fprintf(stderr, "%s--%s", sep, o->name);
+                sep = ", ";
+            }
+        fputc(')', stderr);
+    } else {
         fprintf(stderr, "unknown option '%s'", arg);
         const char *s = arg[0] == '-' ? cli_suggest_option(arg, longopts) : NULL;
         if (s) fprintf(stderr, "; did you mean '--%s'?", s);

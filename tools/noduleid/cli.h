@@ -34,13 +34,15 @@ int cli_usage_error(const char *cmd, const char *synopsis, char **argv,
                     int optind_now, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
 
-/* A bad option after getopt_long returned '?' (opterr = 0): one line,
- * "noduleid: <cmd>: unknown option '--treshold'; did you mean
- * '--threshold'? (usage: <synopsis>; see noduleid <cmd> --help)", or
- * "option '--model' needs a value". synopsis may be NULL. Returns
- * CLI_EUSAGE. */
+/* A bad option after getopt_long(argc, argv, shortopts, longopts, NULL)
+ * returned '?' (opterr = 0): one line, "noduleid: <cmd>: unknown option
+ * '--treshold'; did you mean '--threshold'? (usage: <synopsis>; see
+ * noduleid <cmd> --help)", or "option '--model' needs a value", "option
+ * '-o' needs a value", "option '--json' takes no value". synopsis may be
+ * NULL. Returns CLI_EUSAGE. */
 int cli_option_error(const char *cmd, const char *synopsis,
-                     const struct option *longopts, char **argv, int optind_now);
+                     const char *shortopts, const struct option *longopts,
+                     char **argv, int optind_now);
 
 /* Set by `--verbose` (anywhere before `--`) or $NODULEID_VERBOSE=1:
  * library messages keep the C function name they start with. */

@@ -240,7 +240,8 @@ int nid_cmd_clip(int argc, char **argv)
         case 'c': coco = 1; break;
         case 'h': usage(stdout); return CLI_OK;
         default:
-            return cli_option_error("clip", SYNOPSIS, longopts, argv, optind);
+            return cli_option_error("clip", SYNOPSIS, "h", longopts, argv,
+                                    optind);
         }
     }
     if (optind != argc - 2 || !dir) {

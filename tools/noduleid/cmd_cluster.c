@@ -88,7 +88,8 @@ int nid_cmd_cluster(int argc, char **argv)
         case 'D': distances = 1; break;
         case 'h': usage(stdout); return CLI_OK;
         default:
-            return cli_option_error("cluster", SYNOPSIS, longopts, argv, optind);
+            return cli_option_error("cluster", SYNOPSIS, "m:t:s:h",
+                                    longopts, argv, optind);
         }
     }
     if (optind != argc - 1)

@@ -151,7 +151,7 @@ static int eval_pairs(int argc, char **argv)
         if (c != 't')
             return cli_option_error(
                 "eval", "noduleid eval pairs [--threshold T] LABELS SCORES "
-                "[SCORES2]", longopts, argv, optind);
+                "[SCORES2]", "t:", longopts, argv, optind);
         threshold = strtod(optarg, &end);
         if (end == optarg || *end || !isfinite(threshold)) {
             cli_error("eval pairs: --threshold needs a number, got '%s'",

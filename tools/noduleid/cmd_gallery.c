@@ -94,7 +94,7 @@ static int parse(int argc, char **argv, args *a, const char *cmd,
             break;
         case 'h': usage(stdout); return 1;
         default:
-            cli_option_error(cmd, NULL, longopts, argv, optind);
+            cli_option_error(cmd, NULL, "h", longopts, argv, optind);
             return -1;
         }
     }

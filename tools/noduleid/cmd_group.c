@@ -32,7 +32,9 @@ static void usage(FILE *f)
 "  --video FILE --annotations FILE\n"
 "                       a video (or DICOM loop) and its annotations (one\n"
 "                       video's noduleid-exam or COCO-VID file); repeat\n"
-"                       the pair for more videos of the exam\n"
+"                       the pair for more videos of the exam; pair i\n"
+"                       (from 0) is video v<i>, its tracklets v<i>-t0,\n"
+"                       v<i>-t1, ... (the file's ids: tracklets[].source_id)\n"
 "model and comparison:\n"
 "  --model PATH         model package (default: $NODULEID_MODEL, else the\n"
 "                       installed default model; see `noduleid info`)\n"
@@ -179,7 +181,7 @@ static int parse(int argc, char **argv, gopts *g)
         case OPT_QUIET: g->quiet = 1; break;
         case 'h': usage(stdout); return 1;
         default:
-            cli_option_error(cmd, NULL, longopts, argv, optind);
+            cli_option_error(cmd, NULL, "ho:", longopts, argv, optind);
             return -1;
         }
     }

@@ -145,7 +145,7 @@ static int parse_common(int argc, char **argv, mopts *o, const char *cmd,
         case OPT_LOCATE: o->locate = 1; break;
         case 'h': usage(stdout); return 1;
         default:
-            cli_option_error(cmd, NULL, longopts, argv, optind);
+            cli_option_error(cmd, NULL, "ho:", longopts, argv, optind);
             return -1;
         }
     }

@@ -152,7 +152,8 @@ int nid_cmd_tracklets(int argc, char **argv)
         case 'j': as_json = 1; break;
         case 'h': usage(stdout); return CLI_OK;
         default:
-            return cli_option_error("tracklets", SYNOPSIS, longopts, argv, optind);
+            return cli_option_error("tracklets", SYNOPSIS, "h", longopts, argv,
+                                    optind);
         }
     }
     if (optind != argc - 1)

@@ -46,7 +46,7 @@ const char *cli_suggest(const char *word, const char *const *candidates, size_t 
             best_d = d;
             best = candidates[i];
             ties = 0;
-        } else if (d == best_d && strcmp(best, candidates[i])) {
+        } else if (d == best_d && best && strcmp(best, candidates[i])) {
             ties++;
         }
     }

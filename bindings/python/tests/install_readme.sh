@@ -1,8 +1,9 @@
 #!/bin/sh
 # ctest python_install_readme: the Python install commands of README.md and
 # bindings/python/README.md (the sh block after "<!-- python-install") must
-# be identical, and run verbatim, from a copy of the repository's top folder
-# (so pip's build files stay out of the source tree), against the library
+# be identical, and run verbatim, from a copy of the files a clean clone has
+# (git's tracked and not-ignored files; pip's build files stay out of the
+# source tree), against the library
 # that the fixture python_binding_build installed into PREFIX.
 # usage: install_readme.sh SOURCE_DIR WORK_DIR PREFIX
 set -eu
@@ -16,9 +17,20 @@ sub=$(block "$src/bindings/python/README.md")
 [ "$top" = "$sub" ] || { echo "FAIL: the install blocks of README.md and bindings/python/README.md differ"; exit 1; }
 rm -rf "$work"
 mkdir -p "$work/bindings/python"
-cp -R "$src/bindings/python/setup.py" "$src/bindings/python/pyproject.toml" "$src/bindings/python/gen_cdef.py" \
-      "$src/bindings/python/noduleid" "$work/bindings/python/"
-rm -rf "$work/bindings/python/noduleid/__pycache__" "$work/bindings/python/noduleid"/_noduleid.*
+if git -C "$src" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+    # what a clean clone has: tracked and not-ignored files, no build output
+    (cd "$src" && git ls-files -co --exclude-standard -- README.md LICENSE bindings/python) |
+        while IFS= read -r f; do
+            [ -e "$src/$f" ] || continue
+            mkdir -p "$work/$(dirname "$f")"
+            cp -p "$src/$f" "$work/$f"
+        done
+else
+    cp -R "$src/bindings/python/setup.py" "$src/bindings/python/pyproject.toml" "$src/bindings/python/gen_cdef.py" \
+          "$src/bindings/python/noduleid" "$work/bindings/python/"
+    rm -rf "$work/bindings/python/noduleid/__pycache__" "$work/bindings/python/noduleid"/_noduleid.*
+fi
+[ -f "$work/bindings/python/setup.py" ] || { echo "FAIL: bindings/python/setup.py not copied"; exit 1; }
 pcdir=$(find "$prefix" -name noduleid.pc -path '*pkgconfig*' -exec dirname {} \; | head -n1)
 # python3 is Debian's (/usr/bin first: a pyenv shim on PATH has no numpy)
 PATH=/usr/bin:$PATH
