@@ -46,6 +46,7 @@ from .exam import (Box, ClipOptions, Coords, Exam, ExamInfo, ExamVideo, Filter, 
                    link_detections, tracklet_box)
 from .model import CompareMode, Model, ModelInfo, compare_mode_name
 from .gallery import Gallery, GalleryEntry
+from .gallery_store import GalleryStore
 
 __version__ = ffi.string(lib.NID_VERSION_STRING).decode()
 """Version of the header the extension was compiled against."""
@@ -125,4 +126,6 @@ __all__ = [
     "CompareMode", "Model", "ModelInfo", "compare_mode_name",
     # gallery
     "Gallery", "GalleryEntry",
+    # gallery store (archive scale; noduleid.batch runs an archive on Dask)
+    "GalleryStore",
 ]
