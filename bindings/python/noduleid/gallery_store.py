@@ -5,6 +5,7 @@ only the patient's rows. The gallery file format (:class:`Gallery`) stays
 for import and export."""
 from __future__ import annotations
 
+import dataclasses
 import os
 from typing import List, Optional, Sequence, Tuple, Union
 
@@ -13,17 +14,17 @@ import numpy as np
 from ._core import (Handle, _as_array, _buf, _check, _cstr_field,
                     _encode_path, _new_handle)
 from ._noduleid import ffi, lib
-from .gallery import Gallery
+from .gallery import Gallery, GalleryEntry
 
 _F32 = np.dtype(np.float32)
 _I64 = np.dtype(np.int64)
 _I32 = np.dtype(np.int32)
 
 
-def _set_model_id(field, model_id: str, what: str):
+def _model_id_bytes(model_id: str, what: str) -> bytes:
     mid = model_id.encode()
     if len(mid) >= 72:
-        raise ValueError("%s: at most 71 bytes" % what)
+        raise ValueError("%s: at most 71 bytes, got %d" % (what, len(mid)))
     return mid
 
 
@@ -46,7 +47,7 @@ class GalleryStore(Handle):
         if busy_timeout_ms is not None:
             o.busy_timeout_ms = int(busy_timeout_ms)
         if model_id:
-            o.model_id = _set_model_id(o.model_id, model_id, "model_id")
+            o.model_id = _model_id_bytes(model_id, "model_id")
         o.embed_dim = int(embed_dim)
         ptr = _new_handle("nid_gallery_store", lib.nid_gallery_store_open,
                           _encode_path(path), o)
@@ -111,7 +112,7 @@ class GalleryStore(Handle):
         lib.nid_match_options_init(o)
         if threshold is not None:
             o.threshold = float(threshold)
-        o.model_id = _set_model_id(o.model_id, model_id, "model_id")
+        o.model_id = _model_id_bytes(model_id, "model_id")
         n = x.shape[0]
         m = np.empty(n, dtype=_I64)
         dist = np.empty(n, dtype=_F32)
@@ -119,6 +120,23 @@ class GalleryStore(Handle):
             self._ptr, patient_id.encode(), _buf(x) if x.size else ffi.NULL,
             n, x.shape[1], o, _buf(m, True), _buf(dist, True)))
         return m, dist
+
+    def get(self, id: int) -> Tuple[GalleryEntry, np.ndarray]:
+        """Entry `id` (as :meth:`add_exam` returned it; its ``index`` is the
+        id) and its unit-norm embedding. OutOfRangeError when the store has
+        no such entry."""
+        out = ffi.new("nid_gallery **")
+        _check(lib.nid_gallery_store_get(self._ptr, int(id), out))
+        with Gallery("", 0, _ptr=out[0]) as g:
+            return dataclasses.replace(g.entry(0), index=int(id)), \
+                g.embedding(0)
+
+    def __repr__(self) -> str:
+        if self.closed:
+            return "<noduleid.GalleryStore (closed)>"
+        i = self._info()
+        return "<noduleid.GalleryStore %d entries D=%d model %.19s...>" % (
+            i.n_entries, i.embed_dim, _cstr_field(i.model_id))
 
     def export(self, patient_id: Optional[str] = None
                ) -> Tuple[Gallery, np.ndarray]:
