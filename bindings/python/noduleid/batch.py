@@ -342,16 +342,19 @@ def group_exam(exam_path: str, model) -> dict:
 _local = threading.local()
 
 
-def _worker_store(path: str):
+def _worker_store(path: str, model_id: str, dim: int):
     """This thread's handle on the gallery store (opened once; a handle
-    belongs to one thread)."""
+    belongs to one thread). Opened with create: workers racing to create
+    a new store take turns, the others open what the first created (a
+    plain open could see the file before its schema is written)."""
     stores = getattr(_local, "stores", None)
     if stores is None:
         stores = _local.stores = {}
     s = stores.get(path)
     if s is None:
         from .gallery_store import GalleryStore
-        s = stores[path] = GalleryStore(path)
+        s = stores[path] = GalleryStore(path, model_id=model_id,
+                                        embed_dim=dim, create=True)
     return s
 
 
@@ -362,17 +365,31 @@ def _add_to_gallery(cfg: BatchConfig, res: dict, emb: np.ndarray) -> str:
         if not exam.get(f):
             raise BatchError("cannot add to the gallery: the exam has no "
                              "%s" % f)
-    from .gallery_store import GalleryStore
-    if not os.path.exists(cfg.gallery):
-        # create=True opens an existing store too: racing workers are fine
-        GalleryStore(cfg.gallery, model_id=model_id, embed_dim=emb.shape[1],
-                     create=True).close()
-    s = _worker_store(cfg.gallery)
-    if s.model_id != model_id:
-        raise BatchError("gallery %s holds embeddings of model %s, the exam "
-                         "was embedded by %s" % (cfg.gallery, s.model_id,
-                                                 model_id))
+    try:
+        s = _worker_store(cfg.gallery, model_id, emb.shape[1])
+    except Exception as e:
+        from ._core import MismatchError
+        if isinstance(e, MismatchError):
+            raise BatchError("gallery %s was made for another model or "
+                             "embedding size than %s (D=%d): %s"
+                             % (cfg.gallery, model_id, emb.shape[1], e))
+        raise
     if s.has_exam(exam["patient_id"], exam["exam_id"]):
+        # an earlier attempt at this exam (killed before its result was
+        # written) added it: the same nodules. Anything else is another
+        # file claiming the same patient and exam ids: an error, not a skip.
+        g, _ = s.export(exam["patient_id"])
+        with g:
+            have = {g.entry(i).label: g.embedding(i) for i in range(len(g))
+                    if g.entry(i).exam_id == exam["exam_id"]}
+        same = sorted(have) == sorted(n["label"] for n in nodules) and all(
+            np.allclose(have[n["label"]], emb[j], atol=1e-4)
+            for j, n in enumerate(nodules))
+        if not same:
+            raise BatchError(
+                "gallery %s already holds a different exam %s of patient %s "
+                "(another exam file with the same patient and exam ids?)"
+                % (cfg.gallery, exam["exam_id"], exam["patient_id"]))
         return "already in the gallery"
     s.add_exam(exam["patient_id"], exam["exam_id"], exam["date"],
                [n["label"] for n in nodules], emb,
@@ -498,6 +515,7 @@ def run_batch(exams: Sequence[str], cfg: BatchConfig, *,
                     where = "LocalCluster"
             client.register_worker_plugin(ModelPlugin(cfg),
                                           name=ModelPlugin.name)
+            n_workers_seen = len(client.scheduler_info()["workers"])
             run = uuid.uuid4().hex[:8]
             futures = client.map(process_exam, todo, cfg=cfg, pure=False,
                                  key=["nid-%s-%s" % (run, exam_key(e))
@@ -513,7 +531,6 @@ def run_batch(exams: Sequence[str], cfg: BatchConfig, *,
                 except Exception as e:  # the task died (e.g. KilledWorker)
                     records.append(record_failure(
                         cfg, exam, "%s: %s" % (type(e).__name__, e)))
-            n_workers_seen = len(client.scheduler_info()["workers"])
         else:
             n_workers_seen = 0
         wall = time.perf_counter() - t0
@@ -605,7 +622,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     print("\n%d exams: %d done, %d skipped (done before), %d failed; "
           "%.1f s, %.3f exams/s on %d workers"
           % (s["n_exams"], s["n_done"], s["n_skipped"], s["n_failed"],
-             s["wall_s"], s["exams_per_s"], s["workers"]))
+             s["wall_s"], s["exams_per_s"], s["workers"]) if s["workers"]
+          else "\n%d exams: all done before, nothing to do" % s["n_exams"])
     if s["gallery"]:
         print("gallery %s: %d exams added, %d already there"
               % (cfg.gallery, s["gallery"]["added"],
@@ -616,4 +634,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # run the imported module's main, not __main__'s: the tasks and the
+    # plugin then reach the workers by reference (noduleid.batch.*), not
+    # pickled by value with this module's globals
+    from noduleid.batch import main as _main
+    sys.exit(_main())
