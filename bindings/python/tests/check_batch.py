@@ -29,7 +29,7 @@ import time
 import numpy as np
 
 src, work, nid, phantom = sys.argv[1:5]
-kill = sys.argv[5:] == ["kill"]
+kill = sys.argv[5:] == ["kill"]   # "run" (or nothing): the normal checks
 model = os.path.join(src, "models", "default.nidm")
 sample = os.path.join(src, "examples", "sample-exam")
 
