@@ -57,6 +57,25 @@ static double median(double *v, size_t n)
     return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
+/* after median(): the q-quantile of the sorted v */
+static double quantile(const double *v, size_t n, double q)
+{
+    size_t i = (size_t)(q * (double)(n - 1) + 0.5);
+    return v[i < n ? i : n - 1];
+}
+
+/* VmHWM (peak resident set) so far, MiB, from /proc/self/status */
+static double vm_hwm_mib(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    double kib = -1;
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "VmHWM: %lf", &kib) == 1) break;
+    if (f) fclose(f);
+    return kib / 1024.0;
+}
+
 static void die(int st, const char *what)
 {
     fprintf(stderr, "bench_store: %s: %s (status %d)\n", what,
@@ -176,6 +195,7 @@ static int cmd_build(const char *path, size_t n_nod, size_t n_pat, size_t d)
 
 static int cmd_ops(const char *path, int reps)
 {
+    double rss_start = vm_hwm_mib(); /* the libraries, before any store */
     size_t n0;
     nid_gallery_store *s = open_store(path, 0, 0);
     size_t d = store_dim(s, &n0);
@@ -228,6 +248,8 @@ static int cmd_ops(const char *path, int reps)
         t[r] = now() - t0;
     }
     double t_add = median(t, (size_t)reps);
+    double t_add95 = quantile(t, (size_t)reps, 0.95);
+    double t_add_max = t[reps - 1];
     /* match one exam */
     nid_match_options mo;
     nid_match_options_init(&mo);
@@ -246,10 +268,13 @@ static int cmd_ops(const char *path, int reps)
         matched += isfinite(dist[0]);
     }
     double t_match = median(t, (size_t)reps);
+    double t_match95 = quantile(t, (size_t)reps, 0.95);
     nid_gallery_store_free(s);
     printf("ops nodules %zu patients %zu reps %d open_ms %.3f add_exam_ms "
-           "%.3f match_ms %.3f peak_rss_mib %.1f\n", n0, n_pat, reps,
-           t_open * 1e3, t_add * 1e3, t_match * 1e3,
+           "%.3f add_exam_p95_ms %.3f add_exam_max_ms %.3f match_ms %.3f "
+           "match_p95_ms %.3f rss_before_mib %.1f peak_rss_mib %.1f\n", n0,
+           n_pat, reps, t_open * 1e3, t_add * 1e3, t_add95 * 1e3,
+           t_add_max * 1e3, t_match * 1e3, t_match95 * 1e3, rss_start,
            peak_rss_kib() / 1024.0);
     free(t);
     free(x);
