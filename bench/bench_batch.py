@@ -137,14 +137,22 @@ def main():
         c.gather(c.map(noop, range(n), pure=False))
         s_task = (time.perf_counter() - t0) / n
     c1 = statistics.median(task_s["batch2"])
+    # the fixed cost of a run (interpreter, cluster and worker start,
+    # model load): wall minus the exams' task time spread over the workers
+    for k, w in (("batch1", 1), ("batch2", 2)):
+        per_run = sum(task_s[k]) / len(times[k])
+        print("%s: fixed cost per run %.1f s (median wall %.1f s - task "
+              "time %.1f s / %d worker%s)" % (k, med[k] - per_run / w, med[k],
+                                             per_run, w, "s" if w > 1 else ""))
     print("\nper-exam task time on one core (batch2, median of %d): %.3f s;"
           " %d tracklets/exam on average" % (len(task_s["batch2"]), c1,
                                              n_trk / len(exams)))
     print("scheduler cost per task (2000 no-op tasks, 2 workers): %.2f ms "
           "-> at most %.0f tasks/s" % (s_task * 1e3, 1 / s_task))
     print("\nestimate: W one-core workers do min(W / %.3f s, %.0f /s) "
-          "exams/s (measured per-exam cost, measured scheduler rate; shared "
-          "file system and gallery writer not modelled)" % (c1, 1 / s_task))
+          "exams/s once started (measured per-exam cost, measured scheduler "
+          "rate; the fixed cost above is paid once per run; shared file "
+          "system and gallery writer not modelled)" % (c1, 1 / s_task))
     for w in (2, 10, 100, 1000):
         est = min(w / c1, 1 / s_task)
         print("  W = %4d: %.1f exams/s (%s-bound); 10^5 exams in %.1f h" % (
