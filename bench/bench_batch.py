@@ -17,7 +17,7 @@ command (process start, cluster start, model load, every exam):
   batch2   python3 -m noduleid.batch --workers 2 --threads <cores / 2>
 
 Reported: medians of exams/s and the ratio to the loop. Then the scaling
-estimate: per-exam task time c on one core (median over the exams of the
+estimate: per-exam task time c on one core (mean over the exams of the
 batch2 runs: each worker has one core's thread) and the scheduler's cost
 per task s (2000 no-op tasks through a 2-worker LocalCluster, wall / 2000:
 an upper bound, the workers' share included). W workers of one core each
@@ -136,7 +136,8 @@ def main():
         t0 = time.perf_counter()
         c.gather(c.map(noop, range(n), pure=False))
         s_task = (time.perf_counter() - t0) / n
-    c1 = statistics.median(task_s["batch2"])
+    # throughput follows the mean task time (exams differ in length)
+    c1 = statistics.mean(task_s["batch2"])
     # the fixed cost of a run (interpreter, cluster and worker start,
     # model load): wall minus the exams' task time spread over the workers
     for k, w in (("batch1", 1), ("batch2", 2)):
@@ -144,13 +145,19 @@ def main():
         print("%s: fixed cost per run %.1f s (median wall %.1f s - task "
               "time %.1f s / %d worker%s)" % (k, med[k] - per_run / w, med[k],
                                              per_run, w, "s" if w > 1 else ""))
-    print("\nper-exam task time on one core (batch2, median of %d): %.3f s;"
-          " %d tracklets/exam on average" % (len(task_s["batch2"]), c1,
-                                             n_trk / len(exams)))
+    print("\nper-exam task time on one core (batch2, mean of %d): %.3f s "
+          "(median %.3f s); %d tracklets/exam on average"
+          % (len(task_s["batch2"]), c1, statistics.median(task_s["batch2"]),
+             n_trk / len(exams)))
+    fixed2 = med["batch2"] - sum(task_s["batch2"]) / len(times["batch2"]) / 2
+    print("check of the model at W = 2: fixed %.1f s + %d exams x %.3f s / 2 "
+          "= %.1f s predicted, %.1f s measured" % (
+              fixed2, len(exams), c1, fixed2 + len(exams) * c1 / 2,
+              med["batch2"]))
     print("scheduler cost per task (2000 no-op tasks, 2 workers): %.2f ms "
           "-> at most %.0f tasks/s" % (s_task * 1e3, 1 / s_task))
     print("\nestimate: W one-core workers do min(W / %.3f s, %.0f /s) "
-          "exams/s once started (measured per-exam cost, measured scheduler "
+          "exams/s once started (measured mean per-exam cost, measured scheduler "
           "rate; the fixed cost above is paid once per run; shared file "
           "system and gallery writer not modelled)" % (c1, 1 / s_task))
     for w in (2, 10, 100, 1000):
