@@ -149,10 +149,11 @@ def main():
           "(median %.3f s); %d tracklets/exam on average"
           % (len(task_s["batch2"]), c1, statistics.median(task_s["batch2"]),
              n_trk / len(exams)))
-    fixed2 = med["batch2"] - sum(task_s["batch2"]) / len(times["batch2"]) / 2
-    print("check of the model at W = 2: fixed %.1f s + %d exams x %.3f s / 2 "
-          "= %.1f s predicted, %.1f s measured" % (
-              fixed2, len(exams), c1, fixed2 + len(exams) * c1 / 2,
+    # check: the 1-worker run's fixed cost and c predict the 2-worker run
+    fixed1 = med["batch1"] - sum(task_s["batch1"]) / len(times["batch1"])
+    print("check of the model at W = 2: fixed cost of batch1 %.1f s + %d "
+          "exams x %.3f s / 2 = %.1f s predicted, %.1f s measured" % (
+              fixed1, len(exams), c1, fixed1 + len(exams) * c1 / 2,
               med["batch2"]))
     print("scheduler cost per task (2000 no-op tasks, 2 workers): %.2f ms "
           "-> at most %.0f tasks/s" % (s_task * 1e3, 1 / s_task))
