@@ -128,6 +128,11 @@ if not kill:
                        [x["embedding"] for x in g["nodules"]], atol=1e-4)
     assert [x["tracklets"] for x in b["nodules"]] == \
         [x["tracklets"] for x in g["nodules"]]
+    # the result is a "noduleid-group" result the program takes
+    subprocess.run([nid, "gallery", "add", os.path.join(work, "file.nidg"),
+                    "--from-group", os.path.join(
+                        run, "results", b["batch"]["key"] + ".json")],
+                   check=True, stdout=subprocess.DEVNULL)
     mtimes = {p: os.stat(p).st_mtime_ns
               for p in glob.glob(os.path.join(run, "results", "*"))}
 
