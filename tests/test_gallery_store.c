@@ -222,6 +222,11 @@ START_TEST(exam_is_all_or_nothing_and_bad_input)
     const char *txt = nid_test_write_file("t.txt", "hello, this is not SQLite "
                                           "at all, just some words\n");
     ASSERT_ERR(nid_gallery_store_open(&s, txt, NULL), NID_EFORMAT, "t.txt");
+    /* an empty file (what a plain open sees while another process is
+     * creating the store): says so, and names the way out */
+    const char *empty = nid_test_write_file("empty.db", "");
+    ASSERT_ERR(nid_gallery_store_open(&s, empty, NULL), NID_EFORMAT,
+               "an empty database, not a store yet");
     ck_assert_ptr_null(s);
 }
 END_TEST

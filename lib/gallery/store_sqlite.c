@@ -122,11 +122,19 @@ static int read_meta(sq *b, char *model_id, size_t *dim)
     long long uv = 0, app = 0;
     int st;
     if ((st = pragma_int(b, "PRAGMA application_id", &app))) return st;
+    if (app == 0 &&
+        (st = pragma_int(b, "SELECT count(*) FROM sqlite_master", &uv)))
+        return st;
+    if (app == 0 && uv == 0)
+        return nid_fail(NID_EFORMAT, "gallery store '%s': an empty database,"
+                        " not a store yet (being created by another process?"
+                        " processes that may create a store all open it with "
+                        "create = 1)", b->path);
     if (app != STORE_APP_ID)
         return nid_fail(NID_EFORMAT, "gallery store '%s': not a noduleid "
                         "gallery store (SQLite application_id %lld; a "
-                        "gallery file is imported with `noduleid store "
-                        "import`)", b->path, app);
+                        "gallery file is imported with "
+                        "nid_gallery_store_import())", b->path, app);
     if ((st = pragma_int(b, "PRAGMA user_version", &uv))) return st;
     if (uv != STORE_SCHEMA)
         return nid_fail(NID_EFORMAT, "gallery store '%s': unsupported schema "
@@ -186,7 +194,7 @@ static int sq_open(void **out, const char *path, const nid_store_options *o,
         if (st == NID_EFORMAT)
             st = nid_fail(NID_EFORMAT, "gallery store '%s': not a noduleid "
                           "gallery store (not an SQLite database; a gallery "
-                          "file is imported with `noduleid store import`)",
+                          "file is imported with nid_gallery_store_import())",
                           path);
         goto fail;
     }

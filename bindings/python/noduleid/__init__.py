@@ -53,6 +53,7 @@ from .gallery import Gallery, GalleryEntry
 from .pipeline import (Grouping, ModelSource, Nodule, OnlineStep,
                        SettingSource, Timings, cluster_means,
                        default_model_path, group)
+from .gallery_store import GalleryStore
 
 __version__ = ffi.string(lib.NID_VERSION_STRING).decode()
 """Version of the header the extension was compiled against."""
@@ -136,4 +137,6 @@ __all__ = [
     "CompareMode", "Model", "ModelInfo", "compare_mode_name",
     # gallery
     "Gallery", "GalleryEntry",
+    # gallery store (archive scale; noduleid.batch runs an archive on Dask)
+    "GalleryStore",
 ]
