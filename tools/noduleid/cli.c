@@ -12,13 +12,29 @@ int cli_verbose = 0;
 const char *cli_user_message(const char *msg)
 {
     if (!msg || cli_verbose) return msg;
-    /* "nid_exam_load: /x.json: ..." -> "/x.json: ..." */
+    /* "nid_exam_load: /x.json: ..." -> "/x.json: ...", also where the
+     * library nests a callee's message ("embedding: tracklet 'a0':
+     * nid_clip_build: ..."): every "nid_<name>: " that starts the message
+     * or follows ": " goes. The CLI is single-threaded: one static buffer. */
+    static char buf[4096];
+    size_t o = 0;
     const char *p = msg;
-    if (strncmp(p, "nid_", 4)) return msg;
-    p += 4;
-    while (*p && (islower((unsigned char)*p) || isdigit((unsigned char)*p) || *p == '_')) p++;
-    if (p[0] == ':' && p[1] == ' ' && p[2]) return p + 2;
-    return msg;
+    while (*p && o + 1 < sizeof buf) {
+        if (!strncmp(p, "nid_", 4) && (p == msg || (p >= msg + 2 && p[-1] == ' ' &&
+                                                    p[-2] == ':'))) {
+            const char *q = p + 4;
+            while (*q && (islower((unsigned char)*q) || isdigit((unsigned char)*q) ||
+                          *q == '_'))
+                q++;
+            if (q[0] == ':' && q[1] == ' ' && q[2]) {
+                p = q + 2;
+                continue;
+            }
+        }
+        buf[o++] = *p++;
+    }
+    buf[o] = '\0';
+    return buf;
 }
 
 int cli_option_error(const char *cmd, const char *synopsis,

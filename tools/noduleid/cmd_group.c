@@ -11,6 +11,7 @@
 #include "pipeline.h"
 #include "progress.h"
 #include "report.h"
+#include "synthetic_warn.h"
 
 static void usage(FILE *f)
 {
@@ -564,6 +565,7 @@ static int write_json_file(const char *path, const json_t *j)
  * results the JSON, the summary and the report show. */
 static int group(group_state *s, const gopts *g, const nid_clip_options *co)
 {
+    cli_warn_synthetic(s->model, s->exam);
     cli_progress bar;
     cli_progress_begin(&bar, "embedding", s->ei.n_tracklets, g->quiet);
     nid_group_options o;

@@ -316,6 +316,7 @@ int cli_embed_exam(const nid_model *m, const nid_exam *e,
                    const nid_clip_options *opts, int quiet,
                    cli_embeddings *out)
 {
+    cli_warn_synthetic(m, e);
     nid_model_info mi;
     nid_model_info_init(&mi);
     nid_model_get_info(m, &mi);
