@@ -248,83 +248,56 @@ class ModelPlugin(_WorkerPlugin):
 # the work of one exam
 # ---------------------------------------------------------------------------
 
-def _model_method(info) -> tuple:
-    """The model's clustering method (training.cluster_method in its
-    metadata, else the paper's Algorithm 1), as `noduleid group` picks it."""
-    from .clustering import cluster_method_parse
-    name = ((info.meta or {}).get("training") or {}).get("cluster_method")
-    if isinstance(name, str):
-        try:
-            return cluster_method_parse(name), "model"
-        except ValueError:
-            pass
-    return cluster_method_parse("paper"), "default"
-
-
 def group_exam(exam_path: str, model) -> dict:
-    """Group one exam's tracklets into nodules with `model`: every tracklet
-    embedded (one clip as the model expects it), all pairs compared in the
-    model's comparison, clustered by the model's method at its tau, each
-    nodule's embedding the renormalised mean of its tracklets'. Returns the
+    """Group one exam's tracklets into nodules with `model`: the library's
+    exam-level call (noduleid.group, nid_group_exam) with the package's
+    settings (comparison, exam grouping or method and tau, the exam's
+    cannot-links), exactly what `noduleid group` does. Returns the
     "noduleid-group" result (the fields `noduleid group --json` has for the
-    nodules, tracklets, exam and model) with "_tracklet_embeddings"."""
-    from .clustering import cluster_distances, cluster_method_name
+    nodules, tracklets, exam and model) with "_arrays"."""
     from .exam import Exam
+    from .clustering import cluster_method_name
     from .model import compare_mode_name
-    from .video import Video
-    t0 = time.perf_counter()
+    from .pipeline import SettingSource, group
     mi = model.info
+    src = {SettingSource.DEFAULT: "default", SettingSource.OPTIONS: "options",
+           SettingSource.MODEL: "model"}
     with Exam.load(exam_path) as e:
         ei = e.info
-        n, dim = ei.n_tracklets, mi.embed_dim
-        if n == 0:
+        if ei.n_tracklets == 0:
             raise BatchError("the exam %s has no tracklets" % exam_path)
         tracklets = e.tracklets
         videos = e.videos
-        opts = model.clip_options()
-        emb = np.empty((n, dim), dtype=np.float32)
-        for v in videos:
-            if v.n_tracklets == 0:
-                continue
-            with Video.open(v.resolved_path, "gray") as vid:
-                for t in range(v.first_tracklet,
-                               v.first_tracklet + v.n_tracklets):
-                    emb[t] = model.embed_tracklet(vid, e, t, opts)
-    t1 = time.perf_counter()
-    method, method_from = _model_method(mi)
-    dist = model.distance_matrix(emb)
-    labels, k = cluster_distances(dist, method, threshold=mi.tau, seed=0)
+        g = group(e, model)
+    labels = np.asarray(g.labels, np.int32)
+    k = g.n_nodules
+    nod_emb = np.empty((k, mi.embed_dim), dtype=np.float32)
     nodules = []
-    nod_emb = np.empty((k, dim), dtype=np.float32)
-    for c in range(k):
-        rows = np.flatnonzero(labels == c)
-        s = emb[rows].astype(np.float64).sum(axis=0)
-        norm = np.linalg.norm(s)
-        nod_emb[c] = s / norm if norm > 0 else s / len(rows)
+    for n in g.nodules:
+        nod_emb[n.index] = n.embedding
         truth = []
-        for t in rows:
+        for t in n.tracklet_indices:
             if tracklets[t].nodule >= 0 and tracklets[t].nodule not in truth:
                 truth.append(tracklets[t].nodule)
-        nodules.append({"label": "N%d" % (c + 1), "cluster": c,
-                        "n_tracklets": int(len(rows)),
-                        "tracklets": [tracklets[t].id for t in rows],
-                        "truth_nodules": truth,
-                        "embedding": nod_emb[c].tolist()})
+        nodules.append({"label": n.label, "cluster": n.index,
+                        "n_tracklets": len(n.tracklet_indices),
+                        "tracklets": list(n.tracklets), "truth_nodules": truth,
+                        "embedding": np.asarray(n.embedding).tolist()})
     return {
         "format": "noduleid-group", "version": 1,
         "exam": {"source": ei.source, "exam_id": ei.exam_id,
                  "patient_id": ei.patient_id, "date": ei.date,
                  "n_videos": ei.n_videos, "n_tracklets": ei.n_tracklets},
         "model": {"path": mi.path, "model_id": mi.model_id, "arch": mi.arch,
-                  "embed_dim": dim, "tau": mi.tau,
+                  "embed_dim": mi.embed_dim, "tau": mi.tau,
                   "calibrated": mi.calibrated},
-        "compare": compare_mode_name(mi.compare),
-        "clustering": {"method": cluster_method_name(method),
-                       "method_from": method_from,
-                       "threshold": mi.tau,
-                       "threshold_from": "model, calibrated" if mi.calibrated
-                       else "model, not calibrated",
-                       "seed": 0, "online": False},
+        "compare": compare_mode_name(g.compare),
+        "clustering": {"method": cluster_method_name(g.method),
+                       "method_from": src[g.method_from],
+                       "threshold": g.threshold,
+                       "threshold_from": src[g.threshold_from],
+                       "cannot_link_pairs": g.n_cannot_link,
+                       "seed": g.seed, "online": g.online},
         "n_nodules": k,
         "nodules": nodules,
         "tracklets": [{"index": t.index, "id": t.id,
@@ -332,10 +305,11 @@ def group_exam(exam_path: str, model) -> dict:
                        "end": t.end, "truth": t.nodule if t.nodule >= 0
                        else None, "nodule": "N%d" % (labels[t.index] + 1),
                        "cluster": int(labels[t.index])} for t in tracklets],
-        "timings": {"embed_s": t1 - t0,
-                    "compare_cluster_s": time.perf_counter() - t1},
-        "_arrays": {"nodules": nod_emb, "tracklets": emb,
-                    "labels": labels.astype(np.int32)},
+        "timings": {"embed_s": g.timings.video_s + g.timings.embed_s,
+                    "compare_cluster_s": g.timings.compare_s + g.timings.cluster_s,
+                    "total_s": g.timings.total_s},
+        "_arrays": {"nodules": nod_emb, "tracklets": np.asarray(g.embeddings, np.float32),
+                    "labels": labels},
     }
 
 
