@@ -27,11 +27,36 @@ class GalleryEntry:
     n_tracklets: int   #: tracklet embeddings averaged into it
 
 
-class Gallery(Handle):
+class _GalleryInfo:
+    """model_id, embed_dim and len() of a gallery or a gallery store, from
+    its nid_gallery_info (the subclass names the C getter)."""
+    _get_info = None  # the nid_*_get_info function
+
+    def _info(self):
+        i = ffi.new("nid_gallery_info *")
+        lib.nid_gallery_info_init(i)
+        _check(type(self)._get_info(self._ptr, i))
+        return i
+
+    @property
+    def model_id(self) -> str:
+        return _cstr_field(self._info().model_id)
+
+    @property
+    def embed_dim(self) -> int:
+        return int(self._info().embed_dim)
+
+    def __len__(self) -> int:
+        return int(self._info().n_entries)
+
+
+class Gallery(_GalleryInfo, Handle):
     """Nodules of earlier exams, all embedded by one model
     (``Gallery(model_id, embed_dim)`` or ``Gallery.load(path)``).
     Mutation (:meth:`add`) one thread at a time. Close with :meth:`close`
     or a ``with`` block."""
+
+    _get_info = lib.nid_gallery_get_info
 
     __slots__ = ()
 
@@ -52,23 +77,6 @@ class Gallery(Handle):
         """Write the gallery atomically (temp file, fsync, rename)."""
         _check(lib.nid_gallery_save(self._ptr, _encode_path(path)), path=path,
                write=True)
-
-    def _info(self):
-        i = ffi.new("nid_gallery_info *")
-        lib.nid_gallery_info_init(i)
-        _check(lib.nid_gallery_get_info(self._ptr, i))
-        return i
-
-    @property
-    def model_id(self) -> str:
-        return _cstr_field(self._info().model_id)
-
-    @property
-    def embed_dim(self) -> int:
-        return int(self._info().embed_dim)
-
-    def __len__(self) -> int:
-        return int(self._info().n_entries)
 
     def add(self, patient_id: str, exam_id: str, date: str, label: str,
             embedding: np.ndarray, n_tracklets: int = 1) -> int:

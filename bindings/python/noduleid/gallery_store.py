@@ -14,7 +14,7 @@ import numpy as np
 from ._core import (Handle, _as_array, _buf, _check, _cstr_field,
                     _encode_path, _new_handle)
 from ._noduleid import ffi, lib
-from .gallery import Gallery, GalleryEntry
+from .gallery import Gallery, GalleryEntry, _GalleryInfo
 
 _F32 = np.dtype(np.float32)
 _I64 = np.dtype(np.int64)
@@ -28,11 +28,13 @@ def _model_id_bytes(model_id: str, what: str) -> bytes:
     return mid
 
 
-class GalleryStore(Handle):
+class GalleryStore(_GalleryInfo, Handle):
     """An open gallery store: ``GalleryStore(path)`` opens an existing one,
     ``GalleryStore(path, model_id=..., embed_dim=..., create=True)``
     creates it when missing. One thread at a time per handle (open one per
     thread or process); close with :meth:`close` or a ``with`` block."""
+
+    _get_info = lib.nid_gallery_store_get_info
 
     __slots__ = ()
 
@@ -52,23 +54,6 @@ class GalleryStore(Handle):
         ptr = _new_handle("nid_gallery_store", lib.nid_gallery_store_open,
                           _encode_path(path), o)
         super().__init__(ptr, lib.nid_gallery_store_free)
-
-    def _info(self):
-        i = ffi.new("nid_gallery_info *")
-        lib.nid_gallery_info_init(i)
-        _check(lib.nid_gallery_store_get_info(self._ptr, i))
-        return i
-
-    @property
-    def model_id(self) -> str:
-        return _cstr_field(self._info().model_id)
-
-    @property
-    def embed_dim(self) -> int:
-        return int(self._info().embed_dim)
-
-    def __len__(self) -> int:
-        return int(self._info().n_entries)
 
     def add_exam(self, patient_id: str, exam_id: str, date: str,
                  labels: Sequence[str], embeddings: np.ndarray,
