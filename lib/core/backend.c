@@ -128,10 +128,14 @@ static void load_slot(backend_slot *s)
     void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
     if (!h) {
         const char *e = dlerror();
+        if (!e) e = "unknown dlopen error";
+        /* glibc's message starts with the path: say it once */
+        size_t pl = strlen(path);
+        if (strncmp(e, path, pl) == 0 && e[pl] == ':' && e[pl + 1] == ' ')
+            e += pl + 2;
         snprintf(s->why, sizeof s->why, "%s is not available: cannot load "
-                 "backend module %s (%s); install it or set "
-                 "NODULEID_BACKEND_DIR to its directory", s->wraps, path,
-                 e ? e : "unknown dlopen error");
+                 "backend module %s: %s; install it or set "
+                 "NODULEID_BACKEND_DIR to its directory", s->wraps, path, e);
         return;
     }
     char sym[64];
