@@ -77,6 +77,15 @@ if(NID_WITH_VIDEO AND NID_WITH_TORCH AND NID_BUILD_PYTHON AND NOT NID_SANITIZE)
     MPLBACKEND=Agg)
 endif()
 
+# The library links no backend library; each module exports its entry only.
+set(_nid_module_files "")
+foreach(_b IN LISTS NID_BACKENDS)
+  list(APPEND _nid_module_files $<TARGET_FILE:${_b}>)
+endforeach()
+add_test(NAME backend_symbols
+  COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/check_backend_symbols.sh
+          $<TARGET_FILE:noduleid> ${_nid_module_files})
+
 # Backend modules (lib/core/backend.h, issue 14), one process per case:
 # a program that only clusters maps no libtorch/FFmpeg/DCMTK; with
 # NODULEID_BACKEND_DIR at an empty directory model and video calls return
