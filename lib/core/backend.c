@@ -91,10 +91,17 @@ static void find_dir(void)
     Dl_info info;
     if (dladdr((void *)&find_dir, &info) && info.dli_fname &&
         strchr(info.dli_fname, '/')) {
-        const char *slash = strrchr(info.dli_fname, '/');
-        int n = (int)(slash - info.dli_fname);
-        snprintf(backend_dir, sizeof backend_dir, "%.*s/%s", n,
-                 info.dli_fname, NID_BACKEND_SUBDIR);
+        /* Absolute and without symlinks: the loader may have found us
+         * through a relative LD_LIBRARY_PATH entry (the process may change
+         * directory before the first load), or through a link to the
+         * library in another directory. */
+        char *real = realpath(info.dli_fname, NULL);
+        const char *name = real ? real : info.dli_fname;
+        const char *slash = strrchr(name, '/');
+        int n = (int)(slash - name);
+        snprintf(backend_dir, sizeof backend_dir, "%.*s/%s", n, name,
+                 NID_BACKEND_SUBDIR);
+        free(real);
         return;
     }
     /* No path for ourselves (linked into the executable?): the dynamic
