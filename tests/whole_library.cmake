@@ -104,6 +104,15 @@ if(NID_WITH_VIDEO)
   add_test(NAME backend_threads COMMAND backend_probe threads ${_nid_probe_video})
 endif()
 set_tests_properties(backend_lazy backend_missing PROPERTIES TIMEOUT 60)
+if(NID_SANITIZE)
+  # libtorch, FFmpeg, DCMTK are linked in there (lib/CMakeLists.txt)
+  set(_nid_probe_tests backend_lazy backend_missing)
+  if(NID_WITH_VIDEO)
+    list(APPEND _nid_probe_tests backend_threads)
+  endif()
+  set_property(TEST ${_nid_probe_tests} backend_symbols APPEND PROPERTY ENVIRONMENT
+    "NID_PROBE_PRELOADED=1")
+endif()
 
 # The installed tree is relocatable: install into a scratch prefix, move
 # it, run the installed noduleid (cluster; group on the sample exam with the

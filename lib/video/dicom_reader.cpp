@@ -85,12 +85,22 @@ protected:
     }
 };
 
+/* At process exit, before DCMTK's own static destructors (registered
+ * earlier, when DCMTK was loaded, so they run later): DCMTK keeps its codec
+ * registry in a static list whose entries only cleanup() frees. */
+void cleanup_dcmtk()
+{
+    DJDecoderRegistration::cleanup();
+    DcmRLEDecoderRegistration::cleanup();
+}
+
 void init_dcmtk()
 {
-    /* Process-wide and never undone: another user of DCMTK in the same
-     * process may rely on them too. */
+    /* Process-wide and never undone while the process runs: another user
+     * of DCMTK in the same process may rely on them too. */
     DcmRLEDecoderRegistration::registerCodecs();
     DJDecoderRegistration::registerCodecs();
+    std::atexit(cleanup_dcmtk);
     OFLog::getLogger("dcmtk.dcmdata");   /* runs DCMTK's default log setup */
     dcmtk::log4cplus::Logger root = dcmtk::log4cplus::Logger::getRoot();
     root.removeAllAppenders();
