@@ -14,8 +14,16 @@ import sys
 from .config import SCALES, make_config, parse_set
 
 
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse with a bad command line as one line on stderr (exit 2)."""
+
+    def error(self, message):
+        print("%s: error: %s (see %s --help)" % (self.prog, message, self.prog), file=sys.stderr)
+        sys.exit(2)
+
 def main_generate(argv):
-    ap = argparse.ArgumentParser(prog="python3 -m phantom",
+    ap = OneLineParser(prog="phantom/generate",
                                  description="Generate a synthetic ultrasound nodule re-ID dataset.")
     ap.add_argument("--scale", default="ci", choices=sorted(SCALES))
     ap.add_argument("--seed", type=int, default=1)
@@ -45,6 +53,18 @@ def main_generate(argv):
         if cfg.get("total_nodules") and "total_nodules" not in over:
             cfg["total_nodules"] = max(a.patients, round(cfg["total_nodules"] * a.patients
                                                          / base_patients))
+    n, tn = int(cfg["patients"]), cfg.get("total_nodules")
+    if tn and not n <= int(tn) <= 4 * n:
+        src = "--set total_nodules" if "total_nodules" in over else "the %s scale's" % a.scale
+        raise ValueError("total_nodules=%s (%s) must be within [%d, %d] for patients=%d (1 to 4 nodules "
+                 "each): add --set total_nodules=N with %d <= N <= %d, or give --patients %d, "
+                 "which rescales it" % (tn, src, n, 4 * n, n, n, 4 * n, n))
+    sc = cfg.get("split_counts")
+    if sc and sum(int(x) for x in sc) != n:
+        src = "--set split_counts" if "split_counts" in over else "the %s scale's" % a.scale
+        raise ValueError("split_counts=%s (%s) add up to %d, not patients=%d: add --set split_counts=[...] "
+                 "or give --patients %d, which keeps the 8:1:1 ratios"
+                 % (list(sc), src, sum(int(x) for x in sc), n, n))
     jobs = a.jobs or os.cpu_count() or 1
     from .generate import generate_dataset
     only = None
@@ -80,9 +100,34 @@ def main(argv=None):
     if cmd == "difficulty":
         from .difficulty import main as m
         return m(argv)
-    print("unknown command %r (generate, realism, difficulty)" % cmd, file=sys.stderr)
+    print("phantom/generate: error: unknown command %r (generate, realism, difficulty)" % cmd,
+          file=sys.stderr)
     return 2
 
 
+def run_cli(main, prog, argv=None):
+    """main(argv) with bad arguments and inputs as one line on stderr and
+    exit status 2 instead of a traceback (NODULEID_TRACEBACK=1 keeps the
+    traceback)."""
+    import json as _json
+    import os as _os
+    try:
+        return main(argv)
+    except KeyboardInterrupt:
+        print("%s: interrupted" % prog, file=sys.stderr)
+        return 130
+    except (ValueError, OSError, KeyError, _json.JSONDecodeError) as e:
+        if _os.environ.get("NODULEID_TRACEBACK"):
+            raise
+        if isinstance(e, OSError) and e.filename is not None and e.strerror:
+            msg = "%s: %s" % (e.filename, e.strerror)
+        elif isinstance(e, KeyError):
+            msg = "missing key %s" % e
+        else:
+            msg = str(e) or type(e).__name__
+        print("%s: error: %s" % (prog, msg.splitlines()[0] if msg else msg), file=sys.stderr)
+        return 2
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_cli(main, "phantom/generate"))

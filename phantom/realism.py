@@ -1,7 +1,7 @@
 """Realism checks: speckle statistics, intensity histograms, contact sheet.
 
     python3 -m phantom realism --data DATASET_DIR --out REPORT_DIR \
-        [--dicom /work/shared/data/dicom]
+        [--dicom DICOM_DIR]   (e.g. the shared data's dicom/ folder)
 
 Numbers (written to REPORT_DIR/realism.json):
   * pre-log envelope SNR (mean/std) in a homogeneous, densely scattering

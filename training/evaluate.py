@@ -5,6 +5,7 @@ nid_model_compare (cosine, or the symmetric verify probability), clusters
 from nid_cluster_dist at the package's tau. Writes the model card."""
 import json
 import os
+import sys
 from typing import Dict, Optional, Sequence
 
 import numpy as np
@@ -26,7 +27,9 @@ def score_split(model, data_dir: str, split: str, cache: Optional[str] = None,
     """Embeddings, within-patient pairs, similarities and per-patient
     similarity matrices of one split, all through the C library."""
     info = model.info
-    cs = D.build_clipset(data_dir, split, package_clip_options(info), cache)
+    # progress to stderr: stdout carries the JSON result
+    cs = D.build_clipset(data_dir, split, package_clip_options(info), cache,
+                         log=lambda m: print(m, file=sys.stderr))
     mode = "verify" if info.meta["kind"] == "verification" else "cosine"
     emb = np.zeros((len(cs), info.embed_dim), np.float32)
     for s in range(0, len(cs), batch):
@@ -49,12 +52,22 @@ def evaluate_package(path: str, data_dir: str, split: str, cache: Optional[str] 
     youden = MT.pair_metrics(r["labels"], r["scores"], None)
     cl = MT.cluster_scores(r["per_patient"], info.tau)
     cs = r["clipset"]
+    grouping = None
+    g = info.meta.get("training", {}).get("grouping")
+    if g:
+        from . import calibrate as CAL
+        mode = r["mode"]
+        emb = r["emb"]
+        with nid.Model.load(path, device=device, threads=threads) as m:
+            per, links = CAL.exam_matrices(cs, data_dir,
+                                           lambda idx: m.compare_matrix(emb[idx], mode))
+        grouping = CAL.grouping_scores(per, links, g["method"], g["tau"])
     return {"package": path, "model_id": info.model_id, "split": split,
             "patients": len(set(cs.patient)), "tracklets": len(cs),
             "nodules": int(len(set(cs.nodule.tolist()))),
             "pairs_at_package_threshold": pm, "youden_on_this_split": {
                 k: youden.get(k) for k in ("threshold", "accuracy")},
-            "clusters_at_tau": cl, "_labels": r["labels"], "_scores": r["scores"]}
+            "clusters_at_tau": cl, "grouping": grouping, "_labels": r["labels"], "_scores": r["scores"]}
 
 
 def delong(pkg_a: str, pkg_b: str, data_dir: str, split: str,
@@ -74,10 +87,15 @@ def delong(pkg_a: str, pkg_b: str, data_dir: str, split: str,
 def _row(name: str, r: Dict) -> str:
     pm = r["pairs_at_package_threshold"]
     cl = r["clusters_at_tau"]
-    return "| %s | %d / %d / %d | %d (%d+ / %d−) | %s | %s | %s | %s | %.3f |" % (
+    g = r.get("grouping")
+    gs = ("%.3f (P %.3f, R %.3f; count exact %.0f%%)"
+          % (g["pair_f"], g["pair_precision"], g["pair_recall"], 100 * g["count_exact"])
+          if g else "—")
+    return "| %s | %d / %d / %d | %d (%d+ / %d−) | %s | %s | %s | %s | %.3f | %s |" % (
         name, r["patients"], r["nodules"], r["tracklets"], pm["pairs"], pm["pos"], pm["neg"],
         MT.fmt_est(pm.get("auc"), pct=False), MT.fmt_est(pm.get("accuracy")),
-        MT.fmt_est(pm.get("sensitivity")), MT.fmt_est(pm.get("specificity")), cl["pair_f"])
+        MT.fmt_est(pm.get("sensitivity")), MT.fmt_est(pm.get("specificity")), cl["pair_f"],
+        gs)
 
 
 def model_card(pkg: str, data_dir: str, splits: Sequence[str] = ("val", "test"),
@@ -98,6 +116,13 @@ def model_card(pkg: str, data_dir: str, splits: Sequence[str] = ("val", "test"),
            meta["crop"]["margin"]),
         "- thresholds: pair %.4f (similarity), tau %.4f (distance 1 - s), calibrated: %s"
         % (th["pair"], th["tau"], th["calibrated"]),
+        "- exam grouping: %s" % ("%s linkage%s at tau %.4f (pooled pairwise F %.3f on "
+                                  "validation)" % (tr["grouping"]["method"],
+                                                   " with the exam's cannot-links"
+                                                   if tr["grouping"].get("cannot_link") else "",
+                                                   tr["grouping"]["tau"],
+                                                   tr["grouping"]["val_pair_f"])
+                                  if tr.get("grouping") else "Algorithm 1 at tau"),
         "- training data: %s" % tr.get("description", ""),
     ]
     if "loss" in tr:
@@ -107,11 +132,14 @@ def model_card(pkg: str, data_dir: str, splits: Sequence[str] = ("val", "test"),
     lines += ["", "Pairs: every tracklet with every other tracklet of the same patient "
               "(positive = same nodule). Accuracy, sensitivity and specificity (%, exact 95% "
               "CIs) at the package's pair threshold; AUC with DeLong 95% CI; cluster F = "
-              "pooled pairwise F of Algorithm 1 per patient at tau. All computed through "
-              "libnoduleid (nid_model_embed / nid_model_compare / nid_eval_*).", "",
+              "pooled pairwise F of Algorithm 1 per patient at tau; grouping F = the same "
+              "with the package's exam grouping (method, tau and the exam's cannot-link "
+              "pairs), and the share of exams whose nodule count is exact. All computed "
+              "through libnoduleid (nid_model_embed / nid_model_compare / nid_cluster / "
+              "nid_exam_cannot_link / nid_eval_*).", "",
               "| split | patients / nodules / tracklets | pairs | AUC | accuracy | "
-              "sensitivity | specificity | cluster F |",
-              "|---|---|---|---|---|---|---|---|"]
+              "sensitivity | specificity | cluster F | grouping F |",
+              "|---|---|---|---|---|---|---|---|---|"]
     for s in splits:
         lines.append(_row(s, res[s]))
     if compare_with:

@@ -64,19 +64,24 @@ def pool_cluster_scores(scores) -> Dict:
             "pairs_true": true, "pairs_pred": pred, "pairs_both": both}
 
 
-def cluster_scores(per_patient, tau: float, method: str = "paper") -> Dict:
+def cluster_scores(per_patient, tau: float, method: str = "paper",
+                   cannot_links=None) -> Dict:
     """Pooled pairwise precision/recall/F of clustering every patient's
-    tracklets at threshold tau (d = max(0, 1 - s) linked when d < tau)."""
+    tracklets at threshold tau (d = max(0, 1 - s) linked when d < tau).
+    cannot_links: optional, one m x 2 index array per entry of per_patient
+    (the exam's nid_exam_cannot_link pairs), passed to the clustering."""
     nid = _noduleid()
     scores = []
-    for truth, S in per_patient:
+    for k, (truth, S) in enumerate(per_patient):
         n = len(truth)
         if n < 2:
             continue
         D = np.maximum(0.0, 1.0 - S).astype(np.float32)
         D = np.minimum(D, D.T)  # exact symmetry for the library's check
         np.fill_diagonal(D, 0.0)
-        lab, _ = nid.cluster_distances(np.ascontiguousarray(D), method, float(tau))
+        cl = cannot_links[k] if cannot_links is not None and len(cannot_links[k]) else None
+        lab, _ = nid.cluster_distances(np.ascontiguousarray(D), method, float(tau),
+                                       cannot_link=cl)
         scores.append(nid.eval_clusters(np.asarray(truth, np.int32), lab))
     out = {"tau": float(tau)}
     out.update(pool_cluster_scores(scores))
@@ -114,7 +119,7 @@ def best_index(values: Sequence[float]) -> int:
 
 
 def calibrate_tau(per_patient, lo: float, hi: float, method: str = "paper",
-                  max_candidates: int = 300) -> Dict:
+                  max_candidates: int = 300, cannot_links=None) -> Dict:
     """tau maximising the pooled pairwise F over the validation patients.
     Candidates: midpoints between consecutive distinct within-patient
     distances (the F only changes there), thinned to max_candidates by
@@ -125,7 +130,7 @@ def calibrate_tau(per_patient, lo: float, hi: float, method: str = "paper",
         iu = np.triu_indices(n, 1)
         ds.append(np.maximum(0.0, 1.0 - S[iu]))
     cand = threshold_candidates(ds, lo, hi, max_candidates)
-    res = [cluster_scores(per_patient, t, method) for t in cand]
+    res = [cluster_scores(per_patient, t, method, cannot_links) for t in cand]
     pick = res[best_index([r["pair_f"] for r in res])]
     pick["candidates"] = int(len(cand))
     return pick

@@ -32,6 +32,7 @@ export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
 TRAIN=$D/train-s3-600
 EVAL=$D/paper-s2-vt
 SHIFT=$D/paper-s4-shift
+SHIFT0=$D/paper-s4-base
 RUNS=$D/runs
 COMMON="--arch compact --frames 8 --height 48 --width 64 --channels 1 --coords frame
         --temporal-aug 2 --augment full --lr 1e-3 --threads $THREADS --seed 0
@@ -61,6 +62,8 @@ EOF
       --set 'dynamic_range_db=[52.0, 58.0]' --set psf_axial_mm=0.18 \
       --set psf_lateral_mm=0.46 --set psf_mod_mm=0.75 --set attenuation=0.1 \
       --set level_jitter=0.25
+    # the same patients without the shift: the robustness check's baseline
+    phantom/generate --scale paper --seed 4 --splits test --out "$SHIFT0" --jobs 2 --quiet
     ;;
   cm)
     # shellcheck disable=SC2086
@@ -80,6 +83,8 @@ EOF
       --card "$RUNS/cm-geo/model.md"
     $PY -m training evaluate --package "$RUNS/cm-geo/model.nidm" --data "$SHIFT" \
       --split test > "$RUNS/cm-geo/shifted.json"
+    $PY -m training evaluate --package "$RUNS/cm-geo/model.nidm" --data "$SHIFT0" \
+      --split test > "$RUNS/cm-geo/unshifted.json"
     ;;
   tables)
     $PY -m evaluation reid --cm "$RUNS/cm-geo/model.nidm" --vm "$RUNS/vm-geo/model.nidm" \

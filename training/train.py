@@ -535,6 +535,12 @@ def finalize(a, model, tr, va, device) -> int:
     hi = 2.0 if a.model == "cm" else 1.0
     cal = MT.calibrate_tau(per, 0.0, hi)
     tau = cal["tau"]
+    # the exam grouping: method and tau under each exam's cannot-links
+    from . import calibrate as CAL
+    per_exam, links = CAL.exam_matrices(va, a.val_data or a.data,
+                                        sim_fn(model, a.model, emb, device))
+    grouping = CAL.calibrate_grouping(per_exam, links, hi)
+    grouping["data"] = "%s (val split)" % os.path.basename(os.path.abspath(a.val_data or a.data))
     lo_p = -1.0 if a.model == "cm" else 0.0
     pair_thr = float(min(max(pair_thr, lo_p), 1.0))
     calibrated = m.get("auc") is not None
@@ -563,7 +569,10 @@ def finalize(a, model, tr, va, device) -> int:
                 "seed": a.seed, "val_pairwise": m, "depth_kernel": depth,
                 "calibration": {"pair": "Youden on validation pairs",
                                 "tau": "max pooled pairwise F of Algorithm 1 over "
-                                       "validation patients", "val_cluster": cal}}
+                                       "validation patients", "val_cluster": cal,
+                                "grouping": "method and tau of training.grouping: max "
+                                            "pooled pairwise F over the validation exams "
+                                            "with their cannot-link pairs"}}
     model.cpu()
     model.embedder.normalize = export_normalize(a)
     pkg = os.path.join(a.out, "model.nidm")
@@ -572,7 +581,7 @@ def finalize(a, model, tr, va, device) -> int:
                             std=[a.std] * a.channels, margin=a.margin, tau=tau,
                             pair_threshold=pair_thr, calibrated=calibrated, description=desc,
                             training=training, filter=a.filter, interp=a.interp, pad=a.pad,
-                            coords=a.coords)
+                            coords=a.coords, grouping=grouping)
     log_line(a.out, {"exported": pkg, "tau": tau, "pair_threshold": pair_thr,
                      "model_id": meta["model_id"], "best_epoch": ck["epoch"]})
     if a.no_card:

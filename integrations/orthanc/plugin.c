@@ -460,15 +460,13 @@ static json_t *do_group(const char *study_id, const char *body, size_t len,
     memset(&g, 0, sizeof g);
     size_t nv = 0;
     if (study_open(&s, study_id, e) != 0) goto done;
-    if (!s.patient_id || !s.patient_id[0]) {
-        fail(e, 400, "NID_EINVAL", "study %s has no PatientID", s.id);
-        goto done;
-    }
-    if (!s.date[0]) {
-        fail(e, 400, "NID_EINVAL", "study %s has no StudyDate (YYYYMMDD), "
-             "which the follow-up gallery needs", s.id);
-        goto done;
-    }
+    /* A study without PatientID or StudyDate is grouped, but its nodules
+     * cannot join (or be matched against) a patient's follow-up gallery. */
+    const char *no_follow_up = NULL;
+    if (!s.patient_id || !s.patient_id[0])
+        no_follow_up = "the study has no PatientID";
+    else if (!s.date[0])
+        no_follow_up = "the study has no StudyDate (YYYYMMDD)";
     int st = nid_exam_load_json(&exam, body, len, "request body");
     if (st != NID_OK) {
         fail_nid(e, st, "the request body is not a valid noduleid-exam");
@@ -551,12 +549,14 @@ static json_t *do_group(const char *study_id, const char *body, size_t len,
         fail(e, 500, "NID_ENOMEM", "out of memory");
         goto done_n;
     }
-    if (gallery_open(s.patient_id, exam_id, &gal, e) != 0) goto done_n;
+    for (size_t c = 0; c < g.k; c++) match[c] = -1;
     nid_gallery_info gi;
     nid_gallery_info_init(&gi);
-    nid_gallery_get_info(gal, &gi);
-    for (size_t c = 0; c < g.k; c++) match[c] = -1;
-    if (gi.n_entries > 0) {
+    if (!no_follow_up) {
+        if (gallery_open(s.patient_id, exam_id, &gal, e) != 0) goto done_n;
+        nid_gallery_get_info(gal, &gi);
+    }
+    if (gal && gi.n_entries > 0) {
         nid_match_options mo;
         nid_match_options_init(&mo);
         mo.threshold = g.threshold;
@@ -608,7 +608,7 @@ static json_t *do_group(const char *study_id, const char *body, size_t len,
             (json_int_t)ti.end, "n_clips", (int)g.n_clips[t]));
     }
     /* the study's nodules join the gallery for the next study */
-    for (size_t c = 0; c < g.k; c++) {
+    for (size_t c = 0; gal && c < g.k; c++) {
         char label[32];
         snprintf(label, sizeof label, "N%zu", c + 1);
         st = nid_gallery_add(gal, s.patient_id, exam_id, s.date, label,
@@ -621,8 +621,11 @@ static json_t *do_group(const char *study_id, const char *body, size_t len,
         }
     }
     char gpath[4400];
-    gallery_path(s.patient_id, gpath, sizeof gpath);
-    st = nid_gallery_save(gal, gpath);
+    st = NID_OK;
+    if (gal) {
+        gallery_path(s.patient_id, gpath, sizeof gpath);
+        st = nid_gallery_save(gal, gpath);
+    }
     if (st != NID_OK) {
         fail_nid(e, st, "saving the patient's gallery");
         json_decref(nodules);
@@ -631,11 +634,11 @@ static json_t *do_group(const char *study_id, const char *body, size_t len,
     }
     res = json_pack(
         "{s:s, s:i, s:{s:s, s:o, s:s, s:s}, s:{s:s, s:s, s:f, s:b}, s:s,"
-        " s:{s:s, s:f}, s:I, s:o, s:o, s:o, s:{s:f, s:f, s:f}}",
+        " s:{s:s, s:f}, s:I, s:o, s:o, s:o, s:{s:f, s:f, s:f}, s:o}",
         "format", "noduleid-orthanc-group", "version", 1,
         "study", "id", s.id, "study_instance_uid",
         s.study_uid ? json_string(s.study_uid) : json_null(), "patient_id",
-        s.patient_id, "date", s.date,
+        s.patient_id ? s.patient_id : "", "date", s.date,
         "model", "model_id", model_info.model_id, "arch", model_info.arch,
         "tau", (double)model_info.tau, "calibrated", model_info.calibrated,
         "compare", nid_compare_mode_name(model_info.compare),
@@ -644,7 +647,9 @@ static json_t *do_group(const char *study_id, const char *body, size_t len,
         "n_nodules", (json_int_t)g.k, "nodules", nodules, "tracklets", trk,
         "videos", json_incref(vjson),
         "timings", "read_s", t_read, "group_s", t_group, "total_s",
-        now_s() - t0);
+        now_s() - t0, "follow_up_gallery",
+        no_follow_up ? json_sprintf("not kept: %s", no_follow_up)
+                     : json_string("kept"));
     if (!res) {
         fail(e, 500, "NID_ENOMEM", "out of memory building the result");
         goto done_n;

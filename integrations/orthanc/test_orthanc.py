@@ -342,11 +342,12 @@ def main():
                 ]}]}
             st, out = o.req("POST", "/noduleid/studies/%s/group" % study,
                             json.dumps(body))
-            if st == 400 and b"StudyDate" in out:
-                log("real %s: study without StudyDate: %s"
-                    % (os.path.basename(f), json.loads(out)["error"]))
-                continue
             assert st == 200, "real %s: HTTP %d %s" % (f, st, out[:400])
+            fu = json.loads(out)["follow_up_gallery"]
+            if not tags.get("PatientID") or not tags.get("StudyDate"):
+                assert fu.startswith("not kept: the study has no"), fu
+            else:
+                assert fu == "kept", fu
             log("real %s (%d frames %dx%d): %d nodule(s)" % (
                 os.path.basename(f), n, w, h, json.loads(out)["n_nodules"]))
     o.alive()

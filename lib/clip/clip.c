@@ -407,10 +407,17 @@ int nid_clip_build_range(nid_video *video, const nid_exam *e, size_t t,
         return nid_fail(NID_ENOMEM, "%s: too many clips", fn);
     slot *slots = malloc(n_slots * sizeof *slots);
     int64_t *fr = malloc(T * sizeof *fr);
-    if (!slots || !fr) {
+    /* the clips are built in scratch memory and copied to out at the end,
+     * so that a decode error part-way leaves the caller's buffer as it was
+     * (docs/api-conventions.md) */
+    float *const dst_out = out;
+    out = malloc(total * sizeof *out);
+    if (!slots || !fr || !out) {
         free(slots);
         free(fr);
-        return nid_fail(NID_ENOMEM, "%s: out of memory", fn);
+        free(out);
+        return nid_fail(NID_ENOMEM, "%s: out of memory for %zu floats", fn,
+                        total);
     }
     for (size_t k = k0; k < k1; k++) {
         clip_frames(trk, opts, k, fr);
@@ -450,6 +457,8 @@ int nid_clip_build_range(nid_video *video, const nid_exam *e, size_t t,
     nid_resize_ws_free(&ws);
     free(slots);
     free(fr);
+    if (rc == NID_OK) memcpy(dst_out, out, total * sizeof *out);
+    free(out);
     if (rc != NID_OK) return rc;
     if (n_clips) *n_clips = k1 - k0;
     if (needed) *needed = total;

@@ -118,6 +118,41 @@ const char *nid_backend_dir(void)
 
 /* ---- loading ------------------------------------------------------------ */
 
+#ifdef NID_BACKENDS_STATIC
+/* The static copy of the library for the fuzz harnesses (lib/CMakeLists.txt,
+ * NID_FUZZ): the readers are compiled in; their entries are called
+ * directly, the torch shim is absent. */
+#ifdef NID_HAVE_VIDEO
+const nid_backend_info *nid_backend_ffmpeg_v1(const nid_backend_host *host);
+#endif
+#ifdef NID_HAVE_DICOM
+const nid_backend_info *nid_backend_dicom_v1(const nid_backend_host *host);
+#endif
+int nid_backend_host_set(const nid_backend_host *h);
+int nid_backend_host_set(const nid_backend_host *h)
+{
+    (void)h;
+    return 1;
+}
+
+static void load_slot(backend_slot *s)
+{
+    const nid_backend_info *t = NULL;
+#ifdef NID_HAVE_VIDEO
+    if (strcmp(s->name, "ffmpeg") == 0) t = nid_backend_ffmpeg_v1(&host);
+#endif
+#ifdef NID_HAVE_DICOM
+    if (strcmp(s->name, "dicom") == 0) t = nid_backend_dicom_v1(&host);
+#endif
+    if (!t) {
+        snprintf(s->why, sizeof s->why, "%s is not compiled into this static "
+                 "build", s->wraps);
+        return;
+    }
+    atomic_store_explicit(&s->table, t, memory_order_release);
+}
+#else
+
 /* Messages recorded while the module's entry runs, so a failing entry's
  * own explanation ends up in `why`. */
 static void load_slot(backend_slot *s)
@@ -180,6 +215,8 @@ static void load_slot(backend_slot *s)
             t->library ? t->library : "?", path);
     atomic_store_explicit(&s->table, t, memory_order_release);
 }
+
+#endif /* NID_BACKENDS_STATIC */
 
 static void load_torch(void)  { load_slot(&slots[NID_BACKEND_TORCH]); }
 static void load_ffmpeg(void) { load_slot(&slots[NID_BACKEND_FFMPEG]); }

@@ -17,6 +17,8 @@
 
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -42,6 +44,24 @@ static inline int nid_mul_size(size_t a, size_t b, size_t *out)
     *out = a * b;
     return 1;
 }
+
+/* Files (core/fileio.c). nid_open_regular: open `path` for reading; it
+ * must be a regular file (else NID_EIO; a FIFO never blocks) of at most
+ * max_bytes (else NID_ERANGE). Gives the descriptor and the size.
+ * nid_read_file: the whole file, malloc'ed and NUL-terminated (len
+ * excludes the NUL). nid_read_full: read exactly n bytes (0, or -1 with
+ * errno, 0 when the file ended early). nid_save_atomic: write data to a
+ * locked temporary file next to path, fsync, rename over path, fsync the
+ * directory, remove stale temporaries of interrupted saves; a new file
+ * gets new_mode, an existing one keeps its mode; slow_ms > 0 sleeps after
+ * each 4 KiB (test hook). Every failure sets the message, prefixed fn. */
+int nid_open_regular(const char *fn, const char *path, uint64_t max_bytes,
+                     int *fd, size_t *size);
+int nid_read_full(int fd, void *buf, size_t n);
+int nid_read_file(const char *fn, const char *path, uint64_t max_bytes,
+                  unsigned char **buf, size_t *len);
+int nid_save_atomic(const char *fn, const char *path, const void *data,
+                    size_t len, mode_t new_mode, long slow_ms);
 
 /* Number of worker threads to use for n_threads <= 0 ("all cores"). */
 int nid_default_threads(void);

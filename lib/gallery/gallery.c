@@ -4,8 +4,8 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <libgen.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -251,6 +251,9 @@ int nid_gallery_add(nid_gallery *g, const char *patient_id,
     if (n_tracklets < 1)
         return nid_fail(NID_EINVAL, "%s: n_tracklets must be >= 1, got %d",
                         F, (int)n_tracklets);
+    if (g->n >= NID_MAX_EMBEDDINGS)
+        return nid_fail(NID_ERANGE, "%s: the gallery holds %zu entries, the "
+                        "limit (NID_MAX_EMBEDDINGS)", F, g->n);
     for (size_t i = 0; i < g->n; i++)
         if (!strcmp(g->e[i].patient, patient_id) &&
             !strcmp(g->e[i].exam, exam_id) && !strcmp(g->e[i].label, label))
@@ -517,27 +520,6 @@ static unsigned char *serialise(const nid_gallery *g, size_t *len)
     return buf;
 }
 
-/* Write all of buf, sleeping per 4 KiB under the test hook. */
-static int write_all(int fd, const unsigned char *buf, size_t len, long slow_ms)
-{
-    size_t chunk = slow_ms > 0 ? 4096 : (1u << 20);
-    while (len > 0) {
-        size_t c = len < chunk ? len : chunk;
-        ssize_t w = write(fd, buf, c);
-        if (w < 0) {
-            if (errno == EINTR) continue;
-            return -1;
-        }
-        buf += w;
-        len -= (size_t)w;
-        if (slow_ms > 0) {
-            struct timespec ts = {slow_ms / 1000, (slow_ms % 1000) * 1000000L};
-            nanosleep(&ts, NULL);
-        }
-    }
-    return 0;
-}
-
 static long slow_write_ms(void)
 {
     const char *s = getenv("NID_GALLERY_TEST_SLOW_WRITE");
@@ -598,104 +580,13 @@ int nid_gallery_save(const nid_gallery *g, const char *path)
     if (st != NID_OK)
         return nid_fail(st, "%s: %s while encoding", F,
                         st == NID_ENOMEM ? "out of memory" : "zlib failed");
-    /* temp name ".<base>.tmp-XXXXXX" in the same directory as path */
-    char *c1 = strdup(path), *c2 = strdup(path), *tmp = NULL;
-    if (!c1 || !c2) {
-        st = nid_fail(NID_ENOMEM, "%s: out of memory", F);
-        goto out;
-    }
-    const char *dir = dirname(c1), *base = basename(c2);
-    size_t tlen = strlen(dir) + strlen(base) + 16;
-    tmp = malloc(tlen);
-    if (!tmp) {
-        st = nid_fail(NID_ENOMEM, "%s: out of memory", F);
-        goto out;
-    }
-    snprintf(tmp, tlen, "%s/.%s.tmp-XXXXXX", dir, base);
-    int fd = mkostemp(tmp, O_CLOEXEC);
-    if (fd < 0) {
-        st = nid_fail(NID_EIO, "%s: cannot create a temporary file in '%s' "
-                      "for '%s': %s", F, dir, path, strerror(errno));
-        goto out;
-    }
-    struct stat sb;
-    mode_t mode = stat(path, &sb) == 0 ? (sb.st_mode & 07777) : 0644;
-    const char *step = "write";
-    if (fchmod(fd, mode) != 0) step = "chmod";
-    else if (write_all(fd, file, len, slow_write_ms()) != 0) step = "write";
-    else if (fsync(fd) != 0) step = "fsync";
-    else step = NULL;
-    int err = errno;
-    if (close(fd) != 0 && !step) {
-        step = "close";
-        err = errno;
-    }
-    if (!step && rename(tmp, path) != 0) {
-        step = "rename";
-        err = errno;
-    }
-    if (step) {
-        unlink(tmp);
-        st = nid_fail(NID_EIO, "%s: cannot %s '%s' (temporary '%s'): %s", F,
-                      step, path, tmp, strerror(err));
-        goto out;
-    }
-    /* make the rename itself durable */
-    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) {
-        int r = fsync(dfd);
-        err = errno;
-        close(dfd);
-        if (r != 0 && err != EINVAL) {
-            st = nid_fail(NID_EIO, "%s: cannot fsync directory '%s': %s", F,
-                          dir, strerror(err));
-            goto out;
-        }
-    }
-    st = NID_OK;
-    nid_clear_error();
-out:
+    st = nid_save_atomic(F, path, file, len, 0644, slow_write_ms());
     free(file);
-    free(c1);
-    free(c2);
-    free(tmp);
+    if (st == NID_OK) nid_clear_error();
     return st;
 }
 
 /* ---- loading ---------------------------------------------------------- */
-
-static int read_file(const char *path, unsigned char **buf, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return nid_fail(NID_EIO, "nid_gallery_load: cannot open '%s': %s",
-                        path, strerror(errno));
-    size_t cap = 1 << 16, n = 0;
-    unsigned char *b = malloc(cap);
-    while (b) {
-        n += fread(b + n, 1, cap - n, f);
-        if (n < cap) break;
-        unsigned char *nb = cap > ((size_t)-1) / 2 ? NULL : realloc(b, cap * 2);
-        if (!nb) {
-            free(b);
-            b = NULL;
-            break;
-        }
-        b = nb;
-        cap *= 2;
-    }
-    int bad = ferror(f);
-    fclose(f);
-    if (!b) return nid_fail(NID_ENOMEM, "nid_gallery_load: out of memory "
-                            "reading '%s'", path);
-    if (bad) {
-        free(b);
-        return nid_fail(NID_EIO, "nid_gallery_load: cannot read '%s'", path);
-    }
-    *buf = b;
-    *len = n;
-    return NID_OK;
-}
 
 /* Parse the payload into g; on failure a message naming path and offset. */
 static int parse_payload(nid_gallery *g, const char *path,
@@ -804,6 +695,14 @@ static int check_header(const char *path, const unsigned char *h,
                             ? "truncated" : "trailing data",
                         (unsigned long long)*comp_len,
                         file_len - GAL_HEADER_SIZE);
+    if (*count > NID_MAX_EMBEDDINGS || *raw_len > NID_MAX_FILE_BYTES)
+        return nid_fail(NID_ERANGE, "%s: '%s': %llu entries in %llu payload "
+                        "bytes: more than the limit of %llu entries or %llu "
+                        "bytes (NID_MAX_EMBEDDINGS, NID_MAX_FILE_BYTES)", F,
+                        path, (unsigned long long)*count,
+                        (unsigned long long)*raw_len,
+                        (unsigned long long)NID_MAX_EMBEDDINGS,
+                        (unsigned long long)NID_MAX_FILE_BYTES);
     uint64_t min_entry = 8 + 10 + 3 + 4 + 4ull * d;
     if (*raw_len / GAL_MAX_RATIO > *comp_len + 64 || *raw_len > SIZE_MAX / 2 ||
         (*count && *raw_len / *count < min_entry) ||
@@ -816,21 +715,84 @@ static int check_header(const char *path, const unsigned char *h,
     return NID_OK;
 }
 
+/* (patient, exam, label) of entries a and b, for the duplicate check. */
+static const nid_gallery *dup_g;
+static int key_cmp(const void *a, const void *b)
+{
+    const gal_entry *x = &dup_g->e[*(const size_t *)a];
+    const gal_entry *y = &dup_g->e[*(const size_t *)b];
+    int c = strcmp(x->patient, y->patient);
+    if (!c) c = strcmp(x->exam, y->exam);
+    if (!c) c = strcmp(x->label, y->label);
+    if (!c) c = (*(const size_t *)a > *(const size_t *)b) -
+                (*(const size_t *)a < *(const size_t *)b);
+    return c;
+}
+
+/* nid_gallery_add refuses a second (patient, exam, label); so does load.
+ * Sorting indices keeps it O(n log n). The comparator reads a global (qsort
+ * has no context argument), so it runs under a lock. */
+static int check_unique(const nid_gallery *g, const char *path)
+{
+    static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+    if (g->n < 2) return NID_OK;
+    size_t *ix = malloc(g->n * sizeof *ix);
+    if (!ix) return nid_fail(NID_ENOMEM, "nid_gallery_load: out of memory");
+    for (size_t i = 0; i < g->n; i++) ix[i] = i;
+    pthread_mutex_lock(&lock);
+    dup_g = g;
+    qsort(ix, g->n, sizeof *ix, key_cmp);
+    dup_g = NULL;
+    pthread_mutex_unlock(&lock);
+    int st = NID_OK;
+    for (size_t i = 1; i < g->n && st == NID_OK; i++) {
+        const gal_entry *x = &g->e[ix[i - 1]], *y = &g->e[ix[i]];
+        if (!strcmp(x->patient, y->patient) && !strcmp(x->exam, y->exam) &&
+            !strcmp(x->label, y->label))
+            st = nid_fail(NID_EFORMAT, "nid_gallery_load: '%s': entries %zu "
+                          "and %zu are both patient '%s' exam '%s' nodule "
+                          "'%s' (a gallery holds each once)", path, ix[i - 1],
+                          ix[i], y->patient, y->exam, y->label);
+    }
+    free(ix);
+    return st;
+}
+
 int nid_gallery_load(nid_gallery **out, const char *path)
 {
     const char *F = "nid_gallery_load";
     if (!out || !path)
         return nid_fail(NID_EINVAL, "%s: NULL %s", F, !out ? "out" : "path");
-    unsigned char *file = NULL;
+    int fd = -1;
     size_t flen = 0;
-    int st = read_file(path, &file, &flen);
+    /* the header (magic, sizes) is checked before the rest is read */
+    int st = nid_open_regular(F, path, NID_MAX_FILE_BYTES, &fd, &flen);
     if (st != NID_OK) return st;
+    unsigned char head[GAL_HEADER_SIZE];
+    size_t hlen = flen < GAL_HEADER_SIZE ? flen : GAL_HEADER_SIZE;
     size_t dim = 0;
     uint64_t count = 0, raw_len = 0, comp_len = 0;
-    unsigned char *raw = NULL;
+    unsigned char *raw = NULL, *file = NULL;
     nid_gallery *g = NULL;
-    st = check_header(path, file, flen, &dim, &count, &raw_len, &comp_len);
+    if (nid_read_full(fd, head, hlen) != 0) {
+        st = nid_fail(NID_EIO, "%s: cannot read '%s': %s", F, path,
+                      errno ? strerror(errno) : "the file shrank while read");
+        goto out;
+    }
+    st = check_header(path, head, flen, &dim, &count, &raw_len, &comp_len);
     if (st != NID_OK) goto out;
+    file = malloc(flen);
+    if (!file) {
+        st = nid_fail(NID_ENOMEM, "%s: out of memory for the %zu bytes of "
+                      "'%s'", F, flen, path);
+        goto out;
+    }
+    memcpy(file, head, GAL_HEADER_SIZE);
+    if (nid_read_full(fd, file + GAL_HEADER_SIZE, flen - GAL_HEADER_SIZE)) {
+        st = nid_fail(NID_EIO, "%s: cannot read '%s': %s", F, path,
+                      errno ? strerror(errno) : "the file shrank while read");
+        goto out;
+    }
     const unsigned char *comp = file + GAL_HEADER_SIZE;
     if (get_u32(file + 52) != crc(comp, (size_t)comp_len)) {
         st = nid_fail(NID_EFORMAT, "%s: '%s': payload CRC mismatch (compressed "
@@ -862,12 +824,14 @@ int nid_gallery_load(nid_gallery **out, const char *path)
         goto out;
     }
     st = parse_payload(g, path, raw, (size_t)raw_len, count);
+    if (st == NID_OK) st = check_unique(g, path);
     if (st == NID_OK) {
         *out = g;
         g = NULL;
         nid_clear_error();
     }
 out:
+    if (fd >= 0) close(fd);
     nid_gallery_free(g);
     free(raw);
     free(file);

@@ -23,6 +23,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 
 #define DEFAULT_MAX_BATCH 4
 
@@ -184,21 +186,11 @@ void nid_model_free(nid_model *m)
  * here, so that libtorch's errors mean "not a valid archive". */
 static int check_file(const char *path)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return nid_fail(NID_EIO, "nid_model_load: cannot open model package "
-                        "%s: %s", path, strerror(errno));
-    struct stat st;
-    int rc = fstat(fileno(f), &st);
-    int e = errno;
-    fclose(f);
-    if (rc != 0)
-        return nid_fail(NID_EIO, "nid_model_load: cannot stat %s: %s", path,
-                        strerror(e));
-    if (!S_ISREG(st.st_mode))
-        return nid_fail(NID_EIO, "nid_model_load: %s is not a regular file",
-                        path);
-    return NID_OK;
+    int fd;
+    size_t size;
+    int rc = nid_open_regular("nid_model_load", path, UINT64_MAX, &fd, &size);
+    if (rc == NID_OK) close(fd);
+    return rc;
 }
 
 /* Run forward on one zero clip of the declared shape (and verify on its
@@ -615,10 +607,27 @@ int nid_model_pool(const nid_model *m, const float *emb, size_t n, size_t d,
     return rc;
 }
 
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
 int nid_model_embed_tracklet(const nid_model *m, nid_video *video,
                              const nid_exam *exam, size_t t,
                              const nid_clip_options *opts, float *emb,
                              size_t emb_cap, size_t *n_clips)
+{
+    return nid_model_embed_tracklet_hooked(m, video, exam, t, opts, emb,
+                                           emb_cap, n_clips, NULL);
+}
+
+int nid_model_embed_tracklet_hooked(const nid_model *m, nid_video *video,
+                                    const nid_exam *exam, size_t t,
+                                    const nid_clip_options *opts, float *emb,
+                                    size_t emb_cap, size_t *n_clips,
+                                    nid_embed_hooks *h)
 {
     static const char fn[] = "nid_model_embed_tracklet";
     if (!m || !video || !exam || !emb)
@@ -673,12 +682,23 @@ int nid_model_embed_tracklet(const nid_model *m, nid_video *video,
     snprintf(ctx, sizeof ctx, "%s: model %s, tracklet %zu", fn, m->path, t);
     for (size_t k0 = 0; k0 < nc && !rc; k0 += chunk) {
         size_t k1 = nc - k0 < chunk ? nc : k0 + chunk, built = 0;
+        if (h && h->abort && k0 > 0 && h->abort(h->payload)) {
+            rc = nid_fail(NID_ECANCELED, "%s: cancelled by the abort callback "
+                          "after %zu of %zu clips", ctx, k0, nc);
+            break;
+        }
+        double t0 = h ? now_s() : 0;
         rc = nid_clip_build_range(video, exam, t, opts, k0, k1, clips,
                                   chunk * per, &built, NULL);
         if (!rc && built != k1 - k0)
             rc = nid_fail(NID_EINTERNAL, "%s: nid_clip_build made %zu clips, "
                           "expected %zu", fn, built, k1 - k0);
+        double t1 = h ? now_s() : 0;
         if (!rc) rc = embed_batches(m, clips, k1 - k0, e + k0 * dim, fn, ctx);
+        if (h) {
+            h->t_clips += t1 - t0;
+            h->t_embed += now_s() - t1;
+        }
     }
     float *pooled = NULL;
     if (!rc && !(pooled = malloc(dim * sizeof *pooled)))

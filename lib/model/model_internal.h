@@ -56,6 +56,25 @@ typedef struct nid_model_meta {
 int nid_model_meta_parse(const char *json, size_t len, const char *path,
                          nid_model_meta *out);
 
+/* ---- model.c: for the exam-level calls (pipeline/) ---------------------- */
+
+/* What nid_model_embed_tracklet_hooked() adds to nid_model_embed_tracklet():
+ * time spent building clips (decoding included) and in the network, added
+ * to t_clips and t_embed, and an abort check between chunks of clips
+ * (abort may be NULL; non-zero cancels with NID_ECANCELED). */
+typedef struct nid_embed_hooks {
+    double t_clips, t_embed;
+    int (*abort)(void *payload);
+    void *payload;
+} nid_embed_hooks;
+
+/* nid_model_embed_tracklet() with hooks (h may be NULL). */
+int nid_model_embed_tracklet_hooked(const nid_model *m, nid_video *video,
+                                    const nid_exam *exam, size_t t,
+                                    const nid_clip_options *opts, float *emb,
+                                    size_t emb_cap, size_t *n_clips,
+                                    nid_embed_hooks *h);
+
 /* ---- torch_shim.cpp ------------------------------------------------------ */
 
 typedef struct nid_torch nid_torch;

@@ -161,7 +161,8 @@ static int read_videos(cv_ctx *c, nid_exam *e, json_t *videos,
         int rc = opt_i64(c, where, o, "width", &hw, &w);
         if (rc == NID_OK) rc = opt_i64(c, where, o, "height", &hh, &h);
         if (rc == NID_OK && (!hw || !hh || w <= 0 || h <= 0 ||
-                             w > INT32_MAX || h > INT32_MAX))
+                             w > NID_MAX_FRAME_SIDE ||
+                             h > NID_MAX_FRAME_SIDE))
             w = h = 0;
         double fps = 0;
         json_t *jf = json_object_get(o, "fps");
@@ -222,12 +223,16 @@ static int read_images(cv_ctx *c, nid_exam *e, json_t *images,
             if (rc == NID_OK && has && fr < 0)
                 rc = cv_bad(c, where, "frame_id %lld is negative",
                             (long long)fr);
+            if (rc == NID_OK && has && fr >= NID_MAX_FRAMES)
+                rc = cv_bad(c, where, "frame_id %lld is past the limit %lld "
+                            "(NID_MAX_FRAMES)", (long long)fr,
+                            (long long)NID_MAX_FRAMES);
             if (rc == NID_OK) rc = opt_i64(c, where, o, "width", &hw, &w);
             if (rc == NID_OK) rc = opt_i64(c, where, o, "height", &hh, &h);
             im->frame = has ? fr : -1;
             if (!has) no_fid[v] = true;
-            if (hw && hh && w > 0 && h > 0 && w <= INT32_MAX &&
-                h <= INT32_MAX) {
+            if (hw && hh && w > 0 && h > 0 && w <= NID_MAX_FRAME_SIDE &&
+                h <= NID_MAX_FRAME_SIDE) {
                 im->width = (int32_t)w;
                 im->height = (int32_t)h;
             }
@@ -260,6 +265,11 @@ static int read_images(cv_ctx *c, nid_exam *e, json_t *images,
                             (long long)vid_ids[keys[i].video],
                             (long long)keys[i].key);
             cv_image *im = &c->img[keys[i].img];
+            if (rc == NID_OK && rank >= NID_MAX_FRAMES)
+                rc = cv_bad(c, "images", "video %lld has more than %lld "
+                            "images (NID_MAX_FRAMES)",
+                            (long long)vid_ids[keys[i].video],
+                            (long long)NID_MAX_FRAMES);
             im->rank = rank++;
             if (no_fid[im->video]) im->frame = im->rank;
         }
@@ -368,8 +378,17 @@ static int read_annotations(cv_ctx *c, const nid_exam *e, json_t *anns,
             v[2] = x1 - x0;
             v[3] = y1 - y0;
         }
+        /* the exam keeps floats: the box must still be valid as floats
+         * (1e-50 would become w = 0, 1e39 infinity) */
         p->box = (nid_box){(float)v[0], (float)v[1], (float)v[2],
                            (float)v[3]};
+        if (!nid_box_valid(&p->box)) {
+            rc = cv_bad(c, where, "bbox [%g, %g, %g, %g] is not finite with "
+                        "w > 0 and h > 0 as 32-bit floats ([%g, %g, %g, %g])",
+                        v[0], v[1], v[2], v[3], p->box.x, p->box.y, p->box.w,
+                        p->box.h);
+            break;
+        }
     }
     if (rc != NID_OK) {
         free(a);
@@ -382,9 +401,16 @@ static int read_annotations(cv_ctx *c, const nid_exam *e, json_t *anns,
 }
 
 /* Add a tracklet built from key frames kf[0..n) (copied). */
-static int add_trk(nid_exam *e, size_t video, const char *id, int32_t nodule,
-                   const nid_kf *kf, size_t n, bool has_cat, int64_t cat)
+static int add_trk(const cv_ctx *c, nid_exam *e, size_t video,
+                   const char *id, int32_t nodule, const nid_kf *kf, size_t n,
+                   bool has_cat, int64_t cat)
 {
+    if (kf[n - 1].frame - kf[0].frame + 1 > NID_MAX_TRACKLET_FRAMES)
+        return cv_bad(c, "annotations", "tracklet %s spans frames %lld to "
+                      "%lld, more than the limit of %lld frames "
+                      "(NID_MAX_TRACKLET_FRAMES)", id, (long long)kf[0].frame,
+                      (long long)kf[n - 1].frame,
+                      (long long)NID_MAX_TRACKLET_FRAMES);
     nid_trk t = {0};
     t.kf = calloc(n, sizeof *t.kf);
     t.id = strdup(id);
@@ -439,7 +465,7 @@ static int add_instance(cv_ctx *c, nid_exam *e, const cv_ann *a, size_t n,
             same_cat = a[k].has_cat && a[k].cat == a[s].cat;
         snprintf(id, sizeof id, "%s-i%lld-r%zu", v->id, (long long)a[i].inst,
                  run++);
-        int rc = add_trk(e, a[0].video, id, nodule, scratch, i - s + 1,
+        int rc = add_trk(c, e, a[0].video, id, nodule, scratch, i - s + 1,
                          same_cat, a[s].cat);
         if (rc != NID_OK) return rc;
         s = i + 1;
@@ -451,7 +477,6 @@ static int add_instance(cv_ctx *c, nid_exam *e, const cv_ann *a, size_t n,
  * image order (no gaps bridged), then map ranks back to frames. */
 static int add_linked(cv_ctx *c, nid_exam *e, const cv_ann *a, size_t n)
 {
-    (void)c;
     size_t video = a[0].video;
     const nid_vid *v = &e->vid[video];
     nid_detection *d = calloc(n, sizeof *d);
@@ -479,7 +504,7 @@ static int add_linked(cv_ctx *c, nid_exam *e, const cv_ann *a, size_t n)
             tr[i].kf[k].frame = a[lo_i].frame;
         }
         snprintf(id, sizeof id, "%s-t%zu", v->id, i);
-        rc = add_trk(e, video, id, -1, tr[i].kf, tr[i].n_kf, false, 0);
+        rc = add_trk(c, e, video, id, -1, tr[i].kf, tr[i].n_kf, false, 0);
     }
     for (size_t i = 0; i < nt; i++) nid_trk_clear(&tr[i]);
     free(tr);
@@ -579,14 +604,16 @@ int nid_exam_import_coco_vid(nid_exam **out, const char *path)
     if (!out || !path)
         return nid_fail(NID_EINVAL, FN ": out or path is NULL");
     json_error_t err;
-    json_t *root = json_load_file(path, 0, &err);
-    if (!root) {
-        if (json_error_code(&err) == json_error_cannot_open_file)
-            return nid_fail(NID_EIO, FN ": cannot open %s", path);
+    unsigned char *buf;
+    size_t len;
+    int st = nid_read_file(FN, path, NID_MAX_FILE_BYTES, &buf, &len);
+    if (st != NID_OK) return st;
+    json_t *root = json_loadb((const char *)buf, len, 0, &err);
+    free(buf);
+    if (!root)
         return nid_fail(NID_EFORMAT, FN ": %s: not valid JSON (line %d, "
                         "column %d): %s", path, err.line, err.column,
                         err.text);
-    }
     cv_ctx c = {.file = path};
     nid_exam *e = nid_exam_new();
     int rc = e ? NID_OK : nid_fail(NID_ENOMEM, FN ": out of memory");

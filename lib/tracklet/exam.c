@@ -59,6 +59,19 @@ long nid_check_key_frames(const nid_kf *kf, size_t n, int64_t n_frames,
                      (long long)f->frame);
             return (long)k;
         }
+        if (f->frame >= NID_MAX_FRAMES) {
+            snprintf(msg, msg_cap, "frame %lld is past the limit %lld "
+                     "(NID_MAX_FRAMES)", (long long)f->frame,
+                     (long long)NID_MAX_FRAMES);
+            return (long)k;
+        }
+        if (k > 0 && f->frame - kf[0].frame + 1 > NID_MAX_TRACKLET_FRAMES) {
+            snprintf(msg, msg_cap, "frames %lld to %lld are more than the "
+                     "limit of %lld (NID_MAX_TRACKLET_FRAMES)",
+                     (long long)kf[0].frame, (long long)f->frame,
+                     (long long)NID_MAX_TRACKLET_FRAMES);
+            return (long)k;
+        }
         if (k > 0 && f->frame <= kf[k - 1].frame) {
             snprintf(msg, msg_cap,
                      "frame %lld does not come after the previous key frame "
@@ -328,6 +341,15 @@ int nid_exam_add_video(nid_exam *e, const nid_exam_video_info *info,
         return nid_fail(NID_EINVAL, "%s: video \"%s\": n_frames %lld must "
                         "be >= 1 or -1 (unknown)", fn, info->id,
                         (long long)info->n_frames);
+    if (info->n_frames > NID_MAX_FRAMES ||
+        info->width > NID_MAX_FRAME_SIDE || info->height > NID_MAX_FRAME_SIDE)
+        return nid_fail(NID_ERANGE, "%s: video \"%s\": %lld frames of "
+                        "%dx%d: more than the limit of %lld frames of "
+                        "%dx%d (NID_MAX_FRAMES, NID_MAX_FRAME_SIDE)", fn,
+                        info->id, (long long)info->n_frames,
+                        (int)info->width, (int)info->height,
+                        (long long)NID_MAX_FRAMES, NID_MAX_FRAME_SIDE,
+                        NID_MAX_FRAME_SIDE);
     if (!isfinite(info->fps) || info->fps < 0)
         return nid_fail(NID_EINVAL, "%s: video \"%s\": fps %g must be > 0 "
                         "or 0 (unknown)", fn, info->id, info->fps);
@@ -702,7 +724,8 @@ static int load_key_frames(load_ctx *c, json_t *arr, const nid_vid *v,
         t->n_kf = k + 1;
         int rc = check_keys(c, o, keys, &f->extra);
         if (rc == NID_OK)
-            rc = get_int(c, o, "frame", true, 0, INT64_MAX, 0, &f->frame);
+            rc = get_int(c, o, "frame", true, 0, NID_MAX_FRAMES - 1, 0,
+                         &f->frame);
         if (rc != NID_OK) return rc;
         json_t *b = json_object_get(o, "box");
         if (!b) return bad(c, "box", "missing (expected [x, y, w, h])");
@@ -756,13 +779,19 @@ static int load_tracklet(load_ctx *c, nid_exam *e, json_t *o, size_t vi)
     if (rc == NID_OK)
         rc = get_int(c, o, "nodule", false, -1, INT32_MAX, -1, &nodule);
     if (rc == NID_OK)
-        rc = get_int(c, o, "start", true, 0, INT64_MAX, 0, &t.start);
+        rc = get_int(c, o, "start", true, 0, NID_MAX_FRAMES - 1, 0, &t.start);
     if (rc == NID_OK)
-        rc = get_int(c, o, "end", true, 0, INT64_MAX, 0, &t.end);
+        rc = get_int(c, o, "end", true, 0, NID_MAX_FRAMES - 1, 0, &t.end);
     if (rc == NID_OK && t.end < t.start)
         rc = bad(c, "end", "tracklet \"%s\": end %lld < start %lld (a "
                  "tracklet spans at least one frame)", id, (long long)t.end,
                  (long long)t.start);
+    if (rc == NID_OK && t.end - t.start + 1 > NID_MAX_TRACKLET_FRAMES)
+        rc = bad(c, "end", "tracklet \"%s\": [start, end] = [%lld, %lld] "
+                 "spans %lld frames, more than the limit of %lld "
+                 "(NID_MAX_TRACKLET_FRAMES)", id, (long long)t.start,
+                 (long long)t.end, (long long)(t.end - t.start + 1),
+                 (long long)NID_MAX_TRACKLET_FRAMES);
     if (rc == NID_OK && v->n_frames > 0 && t.end >= v->n_frames)
         rc = bad(c, "end", "tracklet \"%s\": end %lld is past the video's "
                  "last frame %lld (n_frames %lld)", id, (long long)t.end,
@@ -804,11 +833,13 @@ static int load_video(load_ctx *c, nid_exam *e, json_t *o)
     if (rc == NID_OK) rc = get_string(c, o, "path", true, &path);
     if (rc == NID_OK && !path[0]) rc = bad(c, "path", "empty path");
     if (rc == NID_OK)
-        rc = get_int(c, o, "n_frames", false, 1, INT64_MAX, -1, &n_frames);
+        rc = get_int(c, o, "n_frames", false, 1, NID_MAX_FRAMES, -1,
+                     &n_frames);
     if (rc == NID_OK)
-        rc = get_int(c, o, "width", false, 1, INT32_MAX, 0, &width);
+        rc = get_int(c, o, "width", false, 1, NID_MAX_FRAME_SIDE, 0, &width);
     if (rc == NID_OK)
-        rc = get_int(c, o, "height", false, 1, INT32_MAX, 0, &height);
+        rc = get_int(c, o, "height", false, 1, NID_MAX_FRAME_SIDE, 0,
+                     &height);
     if (rc == NID_OK && (width == 0) != (height == 0))
         rc = bad(c, width ? "height" : "width",
                  "missing: give both width and height or neither");
@@ -939,15 +970,18 @@ int nid_exam_load(nid_exam **out, const char *path)
     if (!out || !path)
         return nid_fail(NID_EINVAL, "nid_exam_load: out or path is NULL");
     json_error_t err;
-    json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &err);
-    if (!root) {
-        if (json_error_code(&err) == json_error_cannot_open_file)
-            return nid_fail(NID_EIO, "nid_exam_load: cannot open %s: %s",
-                            path, strerror(errno ? errno : ENOENT));
+    unsigned char *buf;
+    size_t len;
+    int st = nid_read_file("nid_exam_load", path, NID_MAX_FILE_BYTES, &buf,
+                           &len);
+    if (st != NID_OK) return st;
+    json_t *root = json_loadb((const char *)buf, len,
+                              JSON_REJECT_DUPLICATES, &err);
+    free(buf);
+    if (!root)
         return nid_fail(NID_EFORMAT, "nid_exam_load: %s: not valid JSON "
                         "(line %d, column %d): %s", path, err.line,
                         err.column, err.text);
-    }
     nid_exam *e = nid_exam_new();
     int rc = e ? NID_OK : nid_fail(NID_ENOMEM, "nid_exam_load: out of memory");
     if (rc == NID_OK) {
@@ -1086,88 +1120,36 @@ static json_t *exam_json(const nid_exam *e)
     return root;
 }
 
-static int write_all(int fd, const char *s, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = write(fd, s, n);
-        if (w < 0) {
-            if (errno == EINTR) continue;
-            return -1;
-        }
-        s += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
-/* Flush the directory entry of a rename to disk; best effort where the
- * file system does not support fsync on directories. */
-static void sync_dir(const char *path)
-{
-    char *dir = dir_of(path);
-    if (!dir) return;
-    int fd = open(dir[0] ? dir : ".", O_RDONLY | O_DIRECTORY);
-    if (fd >= 0) {
-        (void)fsync(fd);
-        close(fd);
-    }
-    free(dir);
-}
-
 int nid_exam_save(const nid_exam *e, const char *path)
 {
     static const char fn[] = "nid_exam_save";
     if (!e || !path || !path[0])
         return nid_fail(NID_EINVAL, "%s: exam or path is NULL or empty", fn);
+    for (size_t t = 0; t < e->n_trk; t++)
+        for (size_t k = 0; k < e->trk[t].n_kf; k++)
+            if (!nid_box_valid(&e->trk[t].kf[k].box))
+                return nid_fail(NID_EINVAL, "%s: %s: tracklet \"%s\", "
+                                "frame %lld: box [%g, %g, %g, %g] is not "
+                                "finite with w > 0, h > 0", fn, path,
+                                e->trk[t].id,
+                                (long long)e->trk[t].kf[k].frame,
+                                e->trk[t].kf[k].box.x, e->trk[t].kf[k].box.y,
+                                e->trk[t].kf[k].box.w, e->trk[t].kf[k].box.h);
     json_t *root = exam_json(e);
     char *text = root ? json_dumps(root, JSON_INDENT(2) |
                                    JSON_PRESERVE_ORDER |
                                    JSON_REAL_PRECISION(15))
                       : NULL;
     json_decref(root);
-    size_t plen = strlen(path);
-    char *tmp = text ? malloc(plen + 16) : NULL;
-    if (!tmp) {
-        free(text);
-        return nid_fail(NID_ENOMEM, "%s: out of memory", fn);
-    }
-    snprintf(tmp, plen + 16, "%s.tmp.XXXXXX", path);
-    int fd = mkstemp(tmp);
-    if (fd < 0) {
-        int err = errno;
-        free(text);
-        free(tmp);
-        return nid_fail(NID_EIO, "%s: cannot create a temporary file next "
-                        "to %s: %s", fn, path, strerror(err));
-    }
-    /* mkstemp makes the file 0600; an exam file is ordinary data */
+    if (!text) return nid_fail(NID_ENOMEM, "%s: out of memory", fn);
+    size_t n = strlen(text);
+    text[n] = '\n';   /* json_dumps's NUL becomes the final newline */
     mode_t um = umask(0);
     umask(um);
-    (void)fchmod(fd, 0666 & ~um);
-    size_t n = strlen(text);
-    int rc = NID_OK, err = 0;
-    if (write_all(fd, text, n) != 0 || write_all(fd, "\n", 1) != 0 ||
-        fsync(fd) != 0) {
-        err = errno;
-        rc = NID_EIO;
-    }
-    if (close(fd) != 0 && rc == NID_OK) {
-        err = errno;
-        rc = NID_EIO;
-    }
-    if (rc == NID_OK && rename(tmp, path) != 0) {
-        err = errno;
-        rc = NID_EIO;
-    }
-    if (rc != NID_OK) unlink(tmp);
+    int rc = nid_save_atomic(fn, path, text, n + 1, 0666 & ~um, 0);
     free(text);
-    free(tmp);
-    if (rc != NID_OK)
-        return nid_fail(NID_EIO, "%s: cannot write %s: %s", fn, path,
-                        strerror(err));
-    sync_dir(path);
-    nid_clear_error();
-    return NID_OK;
+    if (rc == NID_OK) nid_clear_error();
+    return rc;
 }
 
 int nid_exam_load_json(nid_exam **out, const char *json, size_t len,

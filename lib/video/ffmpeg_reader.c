@@ -196,10 +196,18 @@ static int open_streams(ff_state *s)
         return nid_fail(NID_EFORMAT, FN ": '%s': cannot open %s decoder: %s",
                         s->path, codec->name, averr(ret, eb, sizeof eb));
     }
-    if (st->codecpar->width <= 0 || st->codecpar->height <= 0) {
+    /* read the size before close_streams() frees the stream */
+    const int vw = st->codecpar->width, vh = st->codecpar->height;
+    if (vw <= 0 || vh <= 0) {
         close_streams(s);
         return nid_fail(NID_EFORMAT, FN ": '%s': video size %dx%d unknown",
-                        s->path, st->codecpar->width, st->codecpar->height);
+                        s->path, vw, vh);
+    }
+    if (vw > NID_MAX_FRAME_SIDE || vh > NID_MAX_FRAME_SIDE) {
+        close_streams(s);
+        return nid_fail(NID_ERANGE, FN ": '%s': frames of %dx%d, more than "
+                        "the limit of %dx%d (NID_MAX_FRAME_SIDE)", s->path,
+                        vw, vh, NID_MAX_FRAME_SIDE, NID_MAX_FRAME_SIDE);
     }
     s->demux_eof = 0;
     s->pos = -1;
@@ -255,6 +263,12 @@ static int build_index(ff_state *s)
             !(p->flags & (AV_PKT_FLAG_DISCARD | AV_PKT_FLAG_CORRUPT))) {
             int64_t ts = p->pts != AV_NOPTS_VALUE ? p->pts : p->dts;
             if (ts == AV_NOPTS_VALUE) missing = 1;
+            if ((int64_t)n >= NID_MAX_FRAMES) {
+                av_packet_unref(p);
+                return nid_fail(NID_ERANGE, FN ": '%s': more than %lld "
+                                "frames (NID_MAX_FRAMES)", s->path,
+                                (long long)NID_MAX_FRAMES);
+            }
             if (!grow((void **)&s->pts, &cap, n, sizeof *s->pts)) {
                 av_packet_unref(p);
                 return nid_fail(NID_ENOMEM, FN ": '%s': no memory for the "
@@ -280,7 +294,7 @@ static int build_index(ff_state *s)
     s->n = (int64_t)n;
     s->nk = nk;
     qsort(s->pts, n, sizeof *s->pts, cmp_i64);
-    qsort(s->keys, nk, sizeof *s->keys, cmp_key);
+    if (nk > 0) qsort(s->keys, nk, sizeof *s->keys, cmp_key);   /* keys NULL */
     int dup = 0;
     for (size_t i = 1; i < n; i++) dup |= s->pts[i] == s->pts[i - 1];
     s->by_count = missing || dup || nk == 0;

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* Sizes of the first published layouts: callers compiled against them pass
  * at least this much. */
@@ -254,17 +255,21 @@ static const nid_ffmpeg_api *ffmpeg_module(const char *ctx)
 
 static int sniff_dicom(const char *path, int *is_dicom)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return nid_fail(NID_EIO, "nid_video_open: cannot open '%s': %s",
-                        path, strerror(errno));
+    /* a FIFO or device is refused here: FFmpeg or DCMTK would block on it
+     * or read it forever */
+    int fd;
+    size_t size;
+    int rc = nid_open_regular("nid_video_open", path, UINT64_MAX, &fd, &size);
+    if (rc) return rc;
     unsigned char head[132];
-    size_t got = fread(head, 1, sizeof head, f);
-    int err = ferror(f) ? errno : 0;
-    fclose(f);
-    if (err)
+    size_t got = size < sizeof head ? size : sizeof head;
+    if (nid_read_full(fd, head, got) != 0) {
+        int err = errno;
+        close(fd);
         return nid_fail(NID_EIO, "nid_video_open: cannot read '%s': %s",
-                        path, strerror(err));
+                        path, err ? strerror(err) : "the file shrank");
+    }
+    close(fd);
     *is_dicom = got == sizeof head && memcmp(head + 128, "DICM", 4) == 0;
     return NID_OK;
 }
@@ -326,8 +331,16 @@ int nid_video_from_frames(nid_video **out, const nid_frame *frames, size_t n,
     if (!out) return nid_fail(NID_EINVAL, "%s: out is NULL", fn);
     if (!frames) return nid_fail(NID_EINVAL, "%s: frames is NULL", fn);
     if (n == 0) return nid_fail(NID_EINVAL, "%s: n must be > 0", fn);
-    if ((uint64_t)n > (uint64_t)INT64_MAX)
-        return nid_fail(NID_EINVAL, "%s: n = %zu too large", fn, n);
+    if ((uint64_t)n > (uint64_t)NID_MAX_FRAMES)
+        return nid_fail(NID_ERANGE, "%s: n = %zu frames, more than the limit "
+                        "of %lld (NID_MAX_FRAMES)", fn, n,
+                        (long long)NID_MAX_FRAMES);
+    if (frames[0].width > NID_MAX_FRAME_SIDE ||
+        frames[0].height > NID_MAX_FRAME_SIDE)
+        return nid_fail(NID_ERANGE, "%s: frame 0 is %dx%d, more than the "
+                        "limit of %dx%d (NID_MAX_FRAME_SIDE)", fn,
+                        (int)frames[0].width, (int)frames[0].height,
+                        NID_MAX_FRAME_SIDE, NID_MAX_FRAME_SIDE);
     if (!isfinite(fps) || fps < 0)
         return nid_fail(NID_EINVAL, "%s: fps %g, expected finite and >= 0 "
                         "(0: unknown)", fn, fps);

@@ -128,10 +128,18 @@ def test_default_model_lookup(tmp_path):
     assert j["found_by"] == "installed default"
     assert os.path.samefile(j["path"],
                             prefix / "share" / "noduleid" / "default.nidm")
-    # nothing anywhere: exit 3, one line naming where it looked
+    # nothing anywhere: exit 3, one line naming where it looked. The
+    # lookup is the library's (nid_default_model_path), and a library in
+    # its build tree falls back to the source tree's model: run with a copy
+    # of the library in the moved tree (<prefix>/lib) instead.
     os.remove(prefix / "share" / "noduleid" / "default.nidm")
+    (prefix / "lib").mkdir()
+    libdir = os.path.join(os.path.dirname(os.path.dirname(
+        os.path.dirname(CLI))), "lib")
+    shutil.copy(os.path.join(libdir, "libnoduleid.so.0"), prefix / "lib")
     p = subprocess.run([exe, "info", "--locate"], capture_output=True,
-                       text=True, env=dict(os.environ, NODULEID_MODEL=""))
+                       text=True, env=dict(os.environ, NODULEID_MODEL="",
+                                           LD_LIBRARY_PATH=str(prefix / "lib")))
     assert p.returncode == 3 and p.stdout == ""
     assert len(p.stderr.splitlines()) == 1
     assert "share/noduleid/default.nidm" in p.stderr

@@ -30,7 +30,7 @@ def test_group_verify_against_head(syn, tmp_path):
     for opt in (["--verify"], ["--compare", "verify"], []):
         r = run_json("group", exam, "--model", pkg("vm.nidm"), *opt,
                      "--method", "single", "--threshold", tau, "--json",
-                     "--threads", 1)
+                     "--threads", 1, "--no-cannot-link")
         assert r["compare"] == "verify"  # the VM's thresholds are for verify
         assert np.max(np.abs(np.array(r["similarity"]["matrix"]) - sim)) < \
             EMB_TOL

@@ -28,7 +28,18 @@ def test_group_video_annotation_pairs_equal_the_exam(syn, tmp_path):
                  "--threshold", 0.05, "--threads", 1)
     b = run_json("group", *args, "--model", pkg("cm.nidm"), "--json",
                  "--threshold", 0.05, "--threads", 1)
-    assert a["similarity"] == b["similarity"]
+    assert a["similarity"]["matrix"] == b["similarity"]["matrix"]
+    # merged inputs get stable ids from the command line: pair i is video
+    # "v<i>", its tracklets "v<i>-t<k>" in the annotation file's order
+    want = ["v%d-t%d" % (i, k) for i, v in enumerate(ex["videos"])
+            for k in range(len(v["tracklets"]))]
+    assert b["similarity"]["tracklets"] == want
+    assert [t["id"] for t in b["tracklets"]] == want
+    assert [t["video"] for t in b["tracklets"]] == \
+        [w.split("-")[0] for w in want]
+    assert [t["source_id"] for t in b["tracklets"]] == \
+        [t["id"] for v in ex["videos"] for t in v["tracklets"]]
+    assert "source_id" not in a["tracklets"][0]
     assert [t["cluster"] for t in a["tracklets"]] == \
         [t["cluster"] for t in b["tracklets"]]
     assert b["exam"]["exam_id"] == "SYN-E1"
@@ -51,7 +62,9 @@ def test_group_video_annotation_pairs_equal_the_exam(syn, tmp_path):
     c = run_json("group", "--video", os.path.join(d, "v1.mkv"),
                  "--annotations", coco, "--model", pkg("cm.nidm"), "--json",
                  "--threads", 1)
-    assert {t["video"] for t in c["tracklets"]} == {"v3"}
+    assert {t["video"] for t in c["tracklets"]} == {"v0"}
+    assert [t["id"] for t in c["tracklets"]] == \
+        ["v0-t%d" % k for k in range(len(v["tracklets"]))]
     assert {t["truth"] for t in c["tracklets"]} == {10, 20, 30}
     # the same COCO file given as EXAM with --coco (its video path is
     # relative to the file, so give it a real one)

@@ -3,46 +3,68 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "cli.h"
 
-/* Read a whole file. Returns malloc'd bytes (NUL-terminated) or NULL. */
+/* Read a whole file. Returns malloc'd bytes (NUL-terminated) or NULL.
+ * Only a regular file of at most NID_MAX_FILE_BYTES is read: a FIFO would
+ * block, /dev/zero never end (the size is checked before reading). */
 static char *read_file(const char *path, size_t *len)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0) {
         cli_error("%s: cannot open: %s", path, strerror(errno));
         return NULL;
     }
-    size_t cap = 1 << 16, n = 0;
-    char *buf = malloc(cap + 1);
-    while (buf) {
-        size_t got = fread(buf + n, 1, cap - n, f);
-        n += got;
-        if (got == 0) break;
-        if (n == cap) {
-            char *nb = cap > SIZE_MAX / 4 ? NULL : realloc(buf, cap * 2 + 1);
-            if (!nb) { free(buf); buf = NULL; break; }
-            buf = nb;
-            cap *= 2;
-        }
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        cli_error("%s: cannot stat: %s", path, strerror(errno));
+        close(fd);
+        return NULL;
     }
-    int err = ferror(f);
-    fclose(f);
+    if (!S_ISREG(st.st_mode)) {
+        cli_error("%s: cannot read: %s", path,
+                  S_ISDIR(st.st_mode) ? "a directory, not a file"
+                                      : "not a regular file");
+        close(fd);
+        return NULL;
+    }
+    if ((unsigned long long)st.st_size > NID_MAX_FILE_BYTES) {
+        cli_error("%s: %lld bytes, more than the limit of %llu bytes", path,
+                  (long long)st.st_size,
+                  (unsigned long long)NID_MAX_FILE_BYTES);
+        close(fd);
+        return NULL;
+    }
+    size_t n = (size_t)st.st_size, got = 0;
+    char *buf = malloc(n + 1);
     if (!buf) {
         cli_error("%s: out of memory reading the file", path);
+        close(fd);
         return NULL;
     }
-    if (err) {
-        cli_error("%s: read error", path);
-        free(buf);
-        return NULL;
+    (void)fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+    while (got < n) {
+        ssize_t r = read(fd, buf + got, n - got);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) {
+            cli_error("%s: read error: %s", path,
+                      r < 0 ? strerror(errno) : "the file shrank");
+            free(buf);
+            close(fd);
+            return NULL;
+        }
+        got += (size_t)r;
     }
+    close(fd);
     buf[n] = '\0';
     *len = n;
     return buf;

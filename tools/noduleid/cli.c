@@ -1,7 +1,52 @@
 /* cli.c - error reporting and JSON output shared by the sub-commands. */
 #include "cli.h"
 
+#include <ctype.h>
 #include <stdarg.h>
+#include <string.h>
+
+#include "suggest.h"
+
+int cli_verbose = 0;
+
+const char *cli_user_message(const char *msg)
+{
+    if (!msg || cli_verbose) return msg;
+    /* "nid_exam_load: /x.json: ..." -> "/x.json: ..." */
+    const char *p = msg;
+    if (strncmp(p, "nid_", 4)) return msg;
+    p += 4;
+    while (*p && (islower((unsigned char)*p) || isdigit((unsigned char)*p) || *p == '_')) p++;
+    if (p[0] == ':' && p[1] == ' ' && p[2]) return p + 2;
+    return msg;
+}
+
+int cli_option_error(const char *cmd, const char *synopsis,
+                     const struct option *longopts, char **argv, int optind_now)
+{
+    const char *arg = argv && optind_now > 0 ? argv[optind_now - 1] : "?";
+    fprintf(stderr, "noduleid: %s: ", cmd);
+    const struct option *exact = NULL;
+    if (arg[0] == '-' && arg[1] == '-' && longopts) {
+        size_t k = strcspn(arg + 2, "=");
+        for (const struct option *o = longopts; o->name; o++)
+            if (strlen(o->name) == k && !strncmp(o->name, arg + 2, k)) exact = o;
+    }
+    if (exact && exact->has_arg == required_argument && !strchr(arg, '='))
+        fprintf(stderr, "option '--%s' needs a value", exact->name);
+    else if (exact && exact->has_arg == no_argument && strchr(arg, '='))
+        fprintf(stderr, "option '--%s' takes no value", exact->name);
+    else {
+        fprintf(stderr, "unknown option '%s'", arg);
+        const char *s = arg[0] == '-' ? cli_suggest_option(arg, longopts) : NULL;
+        if (s) fprintf(stderr, "; did you mean '--%s'?", s);
+    }
+    if (synopsis)
+        fprintf(stderr, " (usage: %s; see noduleid %s --help)\n", synopsis, cmd);
+    else
+        fprintf(stderr, " (see noduleid %s --help)\n", cmd);
+    return CLI_EUSAGE;
+}
 
 void cli_error(const char *fmt, ...)
 {
@@ -33,7 +78,7 @@ int cli_usage_error(const char *cmd, const char *synopsis, char **argv,
 int cli_lib_error(int status, const char *what)
 {
     const char *msg = nid_last_error();
-    cli_error("%s: %s", what, msg[0] ? msg : nid_status_str(status));
+    cli_error("%s: %s", what, msg[0] ? cli_user_message(msg) : nid_status_str(status));
     return (status == NID_EIO || status == NID_EFORMAT) ? CLI_EINPUT
                                                         : CLI_EFAIL;
 }

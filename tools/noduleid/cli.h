@@ -9,6 +9,7 @@
 #ifndef NID_CLI_H
 #define NID_CLI_H
 
+#include <getopt.h>
 #include <jansson.h>
 #include <stdio.h>
 
@@ -33,8 +34,25 @@ int cli_usage_error(const char *cmd, const char *synopsis, char **argv,
                     int optind_now, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
 
-/* Report a failed library call: "noduleid: <what>: <nid_last_error()>"
- * and map the status to an exit code (NID_EIO/NID_EFORMAT -> CLI_EINPUT). */
+/* A bad option after getopt_long returned '?' (opterr = 0): one line,
+ * "noduleid: <cmd>: unknown option '--treshold'; did you mean
+ * '--threshold'? (usage: <synopsis>; see noduleid <cmd> --help)", or
+ * "option '--model' needs a value". synopsis may be NULL. Returns
+ * CLI_EUSAGE. */
+int cli_option_error(const char *cmd, const char *synopsis,
+                     const struct option *longopts, char **argv, int optind_now);
+
+/* Set by `--verbose` (anywhere before `--`) or $NODULEID_VERBOSE=1:
+ * library messages keep the C function name they start with. */
+extern int cli_verbose;
+
+/* A library message as the user should read it: without the leading
+ * "nid_function: " unless cli_verbose. */
+const char *cli_user_message(const char *msg);
+
+/* Report a failed library call: "noduleid: <what>: <message>" (the
+ * message of nid_last_error() through cli_user_message) and map the
+ * status to an exit code (NID_EIO/NID_EFORMAT -> CLI_EINPUT). */
 int cli_lib_error(int status, const char *what);
 
 /* Write `j` to stdout as indented JSON followed by a newline and release

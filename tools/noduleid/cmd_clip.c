@@ -122,7 +122,7 @@ static int run(const nid_exam *e, const char *trk_id, const char *dir,
     size_t t;
     int rc = nid_exam_find_tracklet(e, trk_id, &t);
     if (rc != NID_OK) {   /* a TRACKLET_ID the file lacks: bad command line */
-        cli_error("%s", nid_last_error());
+        cli_error("%s", cli_user_message(nid_last_error()));
         return CLI_EUSAGE;
     }
     nid_tracklet_info ti;
@@ -154,7 +154,12 @@ static int run(const nid_exam *e, const char *trk_id, const char *dir,
         rc = nid_clip_frames(e, t, o, 0, frames, (size_t)o->frames, NULL);
         if (rc == NID_OK)
             rc = nid_clip_build(v, e, t, o, clip, n_floats, NULL, NULL);
-        if (rc != NID_OK) exit_rc = cli_lib_error(rc, "cannot build the clip");
+        if (rc != NID_OK) {
+            exit_rc = cli_lib_error(rc, "cannot build the clip");
+            /* a tracklet that does not fit its video is an input problem,
+             * as in `noduleid group` */
+            if (rc == NID_EMISMATCH || rc == NID_ERANGE) exit_rc = CLI_EINPUT;
+        }
     }
     if (exit_rc == CLI_OK && make_dir(dir) != 0) exit_rc = CLI_EFAIL;
     if (exit_rc == CLI_OK) exit_rc = dump(dir, clip, frames, o);
@@ -235,8 +240,7 @@ int nid_cmd_clip(int argc, char **argv)
         case 'c': coco = 1; break;
         case 'h': usage(stdout); return CLI_OK;
         default:
-            return cli_usage_error("clip", SYNOPSIS, argv, optind,
-                                   NULL);
+            return cli_option_error("clip", SYNOPSIS, longopts, argv, optind);
         }
     }
     if (optind != argc - 2 || !dir) {

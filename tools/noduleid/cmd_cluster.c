@@ -55,7 +55,7 @@ int nid_cmd_cluster(int argc, char **argv)
         switch (c) {
         case 'm':
             if (nid_cluster_method_parse(optarg, &opts.method) != NID_OK) {
-                cli_error("cluster: %s", nid_last_error());
+                cli_error("cluster: %s", cli_user_message(nid_last_error()));
                 return CLI_EUSAGE;
             }
             break;
@@ -88,8 +88,7 @@ int nid_cmd_cluster(int argc, char **argv)
         case 'D': distances = 1; break;
         case 'h': usage(stdout); return CLI_OK;
         default:
-            return cli_usage_error("cluster", SYNOPSIS, argv, optind,
-                                   NULL);
+            return cli_option_error("cluster", SYNOPSIS, longopts, argv, optind);
         }
     }
     if (optind != argc - 1)

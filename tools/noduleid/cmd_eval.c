@@ -6,6 +6,7 @@
 
 #include "arrays.h"
 #include "cli.h"
+#include "suggest.h"
 
 static void usage(FILE *f)
 {
@@ -148,9 +149,9 @@ static int eval_pairs(int argc, char **argv)
     while ((c = getopt_long(argc, argv, "t:", longopts, NULL)) != -1) {
         char *end;
         if (c != 't')
-            return cli_usage_error(
+            return cli_option_error(
                 "eval", "noduleid eval pairs [--threshold T] LABELS SCORES "
-                "[SCORES2]", argv, optind, NULL);
+                "[SCORES2]", longopts, argv, optind);
         threshold = strtod(optarg, &end);
         if (end == optarg || *end || !isfinite(threshold)) {
             cli_error("eval pairs: --threshold needs a number, got '%s'",
@@ -222,7 +223,11 @@ int nid_cmd_eval(int argc, char **argv)
         usage(stdout);
         return CLI_OK;
     }
+    static const char *const subs[] = {"clusters", "pairs"};
+    const char *s = argc >= 2 ? cli_suggest(argv[1], subs, 2) : NULL;
     return cli_usage_error("eval", "noduleid eval clusters|pairs ...", NULL,
-                           0, "expected clusters or pairs%s%s",
-                           argc >= 2 ? ", got " : "", argc >= 2 ? argv[1] : "");
+                           0, "expected clusters or pairs%s%s%s%s%s",
+                           argc >= 2 ? ", got " : "", argc >= 2 ? argv[1] : "",
+                           s ? "; did you mean '" : "", s ? s : "",
+                           s ? "'?" : "");
 }

@@ -9,6 +9,7 @@
 
 #include "arrays.h"
 #include "cli.h"
+#include "suggest.h"
 #include "group_json.h"
 
 static void usage_gallery(FILE *f)
@@ -93,8 +94,7 @@ static int parse(int argc, char **argv, args *a, const char *cmd,
             break;
         case 'h': usage(stdout); return 1;
         default:
-            cli_error("%s: unknown or incomplete option '%s' (see --help)", cmd,
-                      argv[optind - 1]);
+            cli_option_error(cmd, NULL, longopts, argv, optind);
             return -1;
         }
     }
@@ -114,6 +114,9 @@ static void nodules_free(nodules *n)
     free(n->mean);
     free(n->cluster);
     free(n->count);
+    n->mean = NULL;
+    n->cluster = NULL;
+    n->count = NULL;
 }
 
 /* Load EMBEDDINGS and LABELS and average rows per label (ascending). */
@@ -155,45 +158,43 @@ static int load_nodules(const char *emb_path, const char *lab_path,
             }
         if ((size_t)v > maxl) maxl = (size_t)v;
     }
-    int32_t *count = calloc(maxl + 1, sizeof *count);
-    double *sum = calloc((maxl + 1) * e.cols, sizeof *sum);
+    /* labels ascending -> clusters 0..k-1; the means are the library's
+     * (nid_cluster_means, normalised: what the gallery stores) */
+    int32_t *dense = malloc((maxl + 1) * sizeof *dense);
+    int32_t *lab = malloc(n * sizeof *lab);
     rc = CLI_EFAIL;
-    if (!count || !sum) {
+    if (!dense || !lab) {
         cli_error("out of memory");
-        free(count);
-        free(sum);
+        free(dense);
+        free(lab);
         goto out;
     }
-    for (size_t i = 0; i < n; i++) {
-        size_t c = (size_t)l.data[i];
-        count[c]++;
-        for (size_t j = 0; j < e.cols; j++)
-            sum[c * e.cols + j] += e.data[i * e.cols + j];
-    }
+    for (size_t c = 0; c <= maxl; c++) dense[c] = -1;
+    for (size_t i = 0; i < n; i++) dense[(size_t)l.data[i]] = 0;
     size_t k = 0;
-    for (size_t c = 0; c <= maxl; c++) k += count[c] > 0;
+    for (size_t c = 0; c <= maxl; c++)
+        if (dense[c] == 0) dense[c] = (int32_t)k++;
+    for (size_t i = 0; i < n; i++) lab[i] = dense[(size_t)l.data[i]];
     out->k = k;
     out->d = e.cols;
     out->mean = malloc(k * e.cols * sizeof *out->mean);
     out->cluster = malloc(k * sizeof *out->cluster);
     out->count = malloc(k * sizeof *out->count);
-    if (out->mean && out->cluster && out->count) {
-        size_t j = 0;
-        for (size_t c = 0; c <= maxl; c++) {
-            if (!count[c]) continue;
-            for (size_t t = 0; t < e.cols; t++)
-                out->mean[j * e.cols + t] =
-                    (float)(sum[c * e.cols + t] / count[c]);
-            out->cluster[j] = (int32_t)c;
-            out->count[j++] = count[c];
-        }
-        rc = CLI_OK;
+    float *x = cli_array_to_f32(&e, emb_path);
+    if (x && out->mean && out->cluster && out->count) {
+        int st = nid_cluster_means(x, n, e.cols, lab, k, out->mean,
+                                   k * e.cols, out->count);
+        for (size_t c = 0; c <= maxl; c++)
+            if (dense[c] >= 0) out->cluster[dense[c]] = (int32_t)c;
+        rc = st == NID_OK ? CLI_OK : cli_lib_error(st, emb_path);
+        if (rc != CLI_OK) nodules_free(out);
     } else {
         cli_error("out of memory");
         nodules_free(out);
     }
-    free(count);
-    free(sum);
+    free(x);
+    free(dense);
+    free(lab);
 out:
     free(e.data);
     free(l.data);
@@ -393,7 +394,13 @@ int nid_cmd_gallery(int argc, char **argv)
     }
     if (!strcmp(argv[1], "add")) return gallery_add(argc - 1, argv + 1);
     if (!strcmp(argv[1], "list")) return gallery_list(argc - 1, argv + 1);
-    cli_error("gallery: unknown sub-command '%s' (add, list)", argv[1]);
+    static const char *const subs[] = {"add", "list"};
+    const char *s = cli_suggest(argv[1], subs, 2);
+    if (s)
+        cli_error("gallery: unknown sub-command '%s'; did you mean '%s'? "
+                  "(add, list)", argv[1], s);
+    else
+        cli_error("gallery: unknown sub-command '%s' (add, list)", argv[1]);
     return CLI_EUSAGE;
 }
 

@@ -51,6 +51,10 @@ static void usage(FILE *f)
 "  --threshold T        tau: link when distance 1 - similarity < T\n"
 "                       (default: the model's calibrated tau)\n"
 "  --seed S             seed of the paper method (default 0)\n"
+"  --no-cannot-link     ignore the exam's cannot-link pairs (tracklets of\n"
+"                       one video seen at once, boxes apart: different\n"
+"                       nodules), which offline clustering honours by\n"
+"                       default\n"
 "  --online             cluster online, tracklets in the order they end\n"
 "                       during scanning (video order, then end frame), as\n"
 "                       the online clusterer would (single linkage); the\n"
@@ -69,7 +73,7 @@ static void usage(FILE *f)
 typedef struct gopts {
     cli_exam_input in;
     const char *model, *device, *out_json, *report_dir;
-    int json, quiet, online, windows, verify;
+    int json, quiet, online, windows, verify, no_cannot_link;
     int compare;         /* -1: the model's                     */
     int method;          /* -1: the default                     */
     double threshold;    /* < 0: the model's                    */
@@ -80,7 +84,7 @@ typedef struct gopts {
 enum { OPT_COCO = 256, OPT_VIDEO, OPT_ANNOT, OPT_MODEL, OPT_COMPARE,
        OPT_VERIFY, OPT_WINDOWS, OPT_STRIDE, OPT_DEVICE, OPT_THREADS,
        OPT_METHOD, OPT_THRESHOLD, OPT_SEED, OPT_ONLINE, OPT_JSON, OPT_OUT,
-       OPT_REPORT, OPT_QUIET, OPT_PRECISION };
+       OPT_REPORT, OPT_QUIET, OPT_PRECISION, OPT_NO_CANNOT_LINK };
 
 /* Returns -1 (usage error printed), 0 (go on), 1 (help printed). */
 static int parse(int argc, char **argv, gopts *g)
@@ -101,6 +105,7 @@ static int parse(int argc, char **argv, gopts *g)
         {"threshold", required_argument, NULL, OPT_THRESHOLD},
         {"seed", required_argument, NULL, OPT_SEED},
         {"online", no_argument, NULL, OPT_ONLINE},
+        {"no-cannot-link", no_argument, NULL, OPT_NO_CANNOT_LINK},
         {"json", no_argument, NULL, OPT_JSON},
         {"out", required_argument, NULL, OPT_OUT},
         {"report", required_argument, NULL, OPT_REPORT},
@@ -166,6 +171,7 @@ static int parse(int argc, char **argv, gopts *g)
             }
             break;
         case OPT_ONLINE: g->online = 1; break;
+        case OPT_NO_CANNOT_LINK: g->no_cannot_link = 1; break;
         case OPT_JSON: g->json = 1; break;
         case 'o':
         case OPT_OUT: g->out_json = optarg; break;
@@ -173,8 +179,7 @@ static int parse(int argc, char **argv, gopts *g)
         case OPT_QUIET: g->quiet = 1; break;
         case 'h': usage(stdout); return 1;
         default:
-            cli_error("%s: unknown option or missing value '%s' (see "
-                      "noduleid group --help)", cmd, argv[optind - 1]);
+            cli_option_error(cmd, NULL, longopts, argv, optind);
             return -1;
         }
     }
@@ -196,134 +201,18 @@ static int parse(int argc, char **argv, gopts *g)
     return 0;
 }
 
-/* ---- clustering --------------------------------------------------------- */
-
-/* Renumber labels 0..k-1 in order of first appearance. */
-static size_t canonicalise(int32_t *labels, size_t n)
-{
-    size_t k = 0;
-    int32_t *map = malloc(n * sizeof *map);
-    int32_t *from = malloc(n * sizeof *from);
-    if (!map || !from) {
-        free(map);
-        free(from);
-        return 0;
-    }
-    for (size_t i = 0; i < n; i++) {
-        size_t j = 0;
-        while (j < k && from[j] != labels[i]) j++;
-        if (j == k) from[k++] = labels[i];
-        map[i] = (int32_t)j;
-    }
-    memcpy(labels, map, n * sizeof *labels);
-    free(map);
-    free(from);
-    return k;
-}
-
-typedef struct online_result {
-    size_t *order;       /* feed order: order[s] = tracklet index  */
-    int32_t *stable;     /* stable cluster id of item s when added */
-    size_t *n_clusters;  /* clusters after step s                  */
-} online_result;
-
-static const nid_exam *sort_exam;
-static int by_scan_order(const void *a, const void *b)
-{
-    size_t i = *(const size_t *)a, j = *(const size_t *)b;
-    nid_tracklet_info ti, tj;
-    nid_tracklet_info_init(&ti);
-    nid_tracklet_info_init(&tj);
-    nid_exam_get_tracklet(sort_exam, i, &ti);
-    nid_exam_get_tracklet(sort_exam, j, &tj);
-    if (ti.video != tj.video) return ti.video < tj.video ? -1 : 1;
-    if (ti.end != tj.end) return ti.end < tj.end ? -1 : 1;
-    if (ti.start != tj.start) return ti.start < tj.start ? -1 : 1;
-    return i < j ? -1 : (i > j);
-}
-
-/* Feed the tracklets to an online clusterer in scanning order: embeddings
- * under cosine, rows of `dist` under verify. Writes exam-order labels. */
-static int run_online(const nid_exam *e, const float *emb, const float *dist,
-                      size_t n, size_t d, int compare, float tau,
-                      int32_t *labels, online_result *res)
-{
-    res->order = malloc(n * sizeof *res->order);
-    res->stable = malloc(n * sizeof *res->stable);
-    res->n_clusters = malloc(n * sizeof *res->n_clusters);
-    int32_t *fed = malloc(n * sizeof *fed);
-    float *row = malloc(n * sizeof *row);
-    if (!res->order || !res->stable || !res->n_clusters || !fed || !row) {
-        free(fed);
-        free(row);
-        cli_error("group: out of memory");
-        return CLI_EFAIL;
-    }
-    for (size_t i = 0; i < n; i++) res->order[i] = i;
-    sort_exam = e;
-    qsort(res->order, n, sizeof *res->order, by_scan_order);
-    nid_cluster_options co;
-    nid_cluster_options_init(&co);
-    co.metric = NID_METRIC_COSINE;
-    co.threshold = tau;
-    nid_online *oc = NULL;
-    int by_dist = compare == NID_COMPARE_VERIFY;
-    int st = nid_online_create(&oc, by_dist ? 0 : d, &co);
-    for (size_t s = 0; st == NID_OK && s < n; s++) {
-        size_t t = res->order[s];
-        if (by_dist) {
-            for (size_t q = 0; q < s; q++) row[q] = dist[t * n + res->order[q]];
-            st = nid_online_add_dist(oc, s ? row : NULL, s, &res->stable[s]);
-        } else {
-            st = nid_online_add(oc, emb + t * d, &res->stable[s]);
-        }
-        res->n_clusters[s] = nid_online_n_clusters(oc);
-    }
-    if (st == NID_OK) st = nid_online_labels(oc, 0, fed, n, NULL);
-    nid_online_free(oc);
-    free(row);
-    if (st != NID_OK) {
-        free(fed);
-        return cli_lib_error(st, "group: online clustering");
-    }
-    for (size_t s = 0; s < n; s++) labels[res->order[s]] = fed[s];
-    free(fed);
-    canonicalise(labels, n);
-    return CLI_OK;
-}
-
-static void online_free(online_result *r)
-{
-    free(r->order);
-    free(r->stable);
-    free(r->n_clusters);
-}
-
-/* The model's suggested clustering method: training.cluster_method in the
- * package metadata when present (optional; exporters may add it), else
- * the paper's Algorithm 1, the method the exporter's tau is calibrated
- * for. */
-static int model_method(const nid_model_info *mi, int *from_model)
-{
-    int method = NID_CLUSTER_PAPER;
-    *from_model = 0;
-    json_t *j = mi->meta_json ? json_loads(mi->meta_json, 0, NULL) : NULL;
-    const char *name = json_string_value(
-        json_object_get(json_object_get(j, "training"), "cluster_method"));
-    if (name && nid_cluster_method_parse(name, &method) == NID_OK)
-        *from_model = 1;
-    else
-        method = NID_CLUSTER_PAPER;
-    json_decref(j);
-    return method;
-}
-
 /* ---- result JSON -------------------------------------------------------- */
 
 static json_t *real(double v)
 {
     return isfinite(v) ? json_real(v) : json_null();
 }
+
+typedef struct online_steps {
+    int64_t *order;      /* feed order: order[s] = tracklet index  */
+    int32_t *stable;     /* stable cluster id of item s when added */
+    int64_t *n_clusters; /* clusters after step s                  */
+} online_steps;
 
 typedef struct group_state {
     nid_exam *exam_owned;
@@ -334,13 +223,15 @@ typedef struct group_state {
     const char *model_path;
     cli_model_source model_source;
     cli_embeddings emb;
-    int compare, method, method_from_model, online;
+    int compare, method, online;
     const char *method_source, *threshold_source;
     nid_cluster_options co;
-    float *sim, *dist;
+    size_t n_cannot_link;
+    float *sim;          /* n x n similarities                     */
+    float *nodule_emb;   /* k x d nodule embeddings                */
     int32_t *labels;
     size_t k;
-    online_result on;
+    online_steps on;
     int has_truth;
     size_t n_truth_items;
     nid_cluster_scores scores;
@@ -360,13 +251,7 @@ static json_t *nodules_json(const group_state *s)
 {
     size_t n = s->emb.n, d = s->emb.d;
     json_t *arr = json_array();
-    double *sum = malloc(d * sizeof *sum);
-    if (!arr || !sum) {
-        free(sum);
-        json_decref(arr);
-        return NULL;
-    }
-    for (size_t c = 0; c < s->k; c++) {
+    for (size_t c = 0; arr && c < s->k; c++) {
         char label[32], colour[8];
         unsigned char rgb[3];
         snprintf(label, sizeof label, "N%zu", c + 1);
@@ -375,7 +260,6 @@ static json_t *nodules_json(const group_state *s)
                  rgb[2]);
         json_t *ids = json_array(), *truth = json_array(), *vec = json_array();
         size_t count = 0;
-        memset(sum, 0, d * sizeof *sum);
         for (size_t t = 0; t < n; t++) {
             if (s->labels[t] != (int32_t)c) continue;
             nid_tracklet_info ti;
@@ -390,29 +274,37 @@ static json_t *nodules_json(const group_state *s)
                 if (!seen)
                     json_array_append_new(truth, json_integer(ti.nodule));
             }
-            for (size_t j = 0; j < d; j++) sum[j] += s->emb.emb[t * d + j];
             count++;
         }
-        /* the mean, normalised again: what the gallery stores */
-        double norm = 0;
-        for (size_t j = 0; j < d; j++) norm += sum[j] * sum[j];
-        norm = sqrt(norm);
+        /* the normalised mean of its tracklets' embeddings
+         * (nid_grouping_nodules): what the gallery stores */
         for (size_t j = 0; j < d; j++)
-            json_array_append_new(vec, json_real(norm > 0 ? sum[j] / norm
-                                                          : sum[j] / count));
+            json_array_append_new(vec, json_real(s->nodule_emb[c * d + j]));
         json_array_append_new(arr, json_pack(
             "{s:s, s:I, s:s, s:I, s:o, s:o, s:o}", "label", label, "cluster",
             (json_int_t)c, "colour", colour, "n_tracklets", (json_int_t)count,
             "tracklets", ids, "truth_nodules", truth, "embedding", vec));
     }
-    free(sum);
     return arr;
+}
+
+/* The annotation file's own id of tracklet `t` of an exam merged from
+ * --video/--annotations pairs (its meta.inputs, see pipeline.c), or NULL. */
+static const char *source_id(const json_t *inputs, const nid_exam_video_info *vi,
+                             const nid_tracklet_info *ti, size_t t)
+{
+    const json_t *in = json_array_get(inputs, ti->video);
+    return json_string_value(json_array_get(
+        json_object_get(in, "source_tracklet_ids"), t - vi->first_tracklet));
 }
 
 static json_t *tracklets_json(const group_state *s)
 {
     size_t n = s->emb.n;
     json_t *arr = json_array();
+    json_t *meta = s->ei.meta_json ? json_loads(s->ei.meta_json, 0, NULL)
+                                   : NULL;
+    const json_t *inputs = json_object_get(meta, "inputs");
     for (size_t t = 0; arr && t < n; t++) {
         nid_tracklet_info ti;
         nid_tracklet_info_init(&ti);
@@ -445,7 +337,12 @@ static json_t *tracklets_json(const group_state *s)
             (int)s->emb.n_clips[t], "truth", cli_nodule_json(ti.nodule),
             "nodule", label, "cluster", (json_int_t)s->labels[t], "nearest",
             nearest));
+        const char *src = source_id(inputs, &vi, &ti, t);
+        if (src)
+            json_object_set_new(json_array_get(arr, json_array_size(arr) - 1),
+                                "source_id", json_string(src));
     }
+    json_decref(meta);
     return arr;
 }
 
@@ -488,7 +385,7 @@ static json_t *online_json(const group_state *s)
     if (!s->online) return json_null();
     json_t *steps = json_array();
     for (size_t q = 0; steps && q < s->emb.n; q++) {
-        size_t t = s->on.order[q];
+        size_t t = (size_t)s->on.order[q];
         nid_tracklet_info ti;
         nid_tracklet_info_init(&ti);
         nid_exam_get_tracklet(s->exam, t, &ti);
@@ -533,12 +430,12 @@ static json_t *result_json(const group_state *s)
         "n_videos", (json_int_t)s->ei.n_videos, "n_tracklets",
         (json_int_t)s->ei.n_tracklets);
     json_t *clustering = json_pack(
-        "{s:s, s:s, s:f, s:s, s:I, s:b}", "method",
+        "{s:s, s:s, s:f, s:s, s:I, s:b, s:I}", "method",
         s->online ? "online" : nid_cluster_method_name(s->method),
         "method_from", s->method_source,
         "threshold", (double)s->co.threshold, "threshold_from",
         s->threshold_source, "seed", (json_int_t)s->co.seed, "online",
-        s->online);
+        s->online, "cannot_link_pairs", (json_int_t)s->n_cannot_link);
     return json_pack(
         "{s:s, s:i, s:o, s:o, s:s, s:o, s:I, s:o, s:o, s:o, s:o, s:o}",
         "format", "noduleid-group", "version", 1, "exam", exam, "model", model,
@@ -648,126 +545,105 @@ static int write_json_file(const char *path, const json_t *j)
     return CLI_OK;
 }
 
-/* Compare all pairs, then cluster (offline, or online in scanning order). */
-static int compare_and_cluster(group_state *s)
-{
-    size_t n = s->emb.n, d = s->emb.d, nn;
-    if (!cli_mul_size(n, n, &nn) || !(s->sim = malloc(nn * sizeof *s->sim)) ||
-        !(s->dist = malloc(nn * sizeof *s->dist)) ||
-        !(s->labels = malloc(n * sizeof *s->labels))) {
-        cli_error("group: out of memory for %zu x %zu similarities", n, n);
-        return CLI_EFAIL;
-    }
-    double t0 = cli_now();
-    const nid_model *m = s->model;
-    int st = nid_model_compare_matrix(m, s->emb.emb, n, d, s->compare, s->sim,
-                                      nn, NULL);
-    if (st == NID_OK && s->compare == NID_COMPARE_COSINE) {
-        /* the library's cosine distance itself, so that the partition is
-         * exactly nid_cluster()'s on the embeddings */
-        st = nid_model_distance_matrix(m, s->emb.emb, n, d, s->compare,
-                                       s->dist, nn, NULL);
-    } else if (st == NID_OK) {
-        /* d = max(0, 1 - s), zero diagonal: nid_model_distance_matrix()'s
-         * rule, without running the head a second time */
-        for (size_t i = 0; i < nn; i++)
-            s->dist[i] = 1.0f - s->sim[i] > 0.0f ? 1.0f - s->sim[i] : 0.0f;
-        for (size_t i = 0; i < n; i++) s->dist[i * n + i] = 0.0f;
-    }
-    double t1 = cli_now();
-    s->t_compare = t1 - t0;
-    if (st != NID_OK) return cli_lib_error(st, "group: compare");
-    int rc = CLI_OK;
-    if (s->online) {
-        rc = run_online(s->exam, s->emb.emb, s->dist, n, d, s->compare,
-                        s->co.threshold, s->labels, &s->on);
-        s->k = 0;
-        for (size_t i = 0; i < n; i++)
-            if ((size_t)s->labels[i] + 1 > s->k) s->k = s->labels[i] + 1;
-    } else {
-        st = nid_cluster_dist(s->dist, n, &s->co, s->labels, n, &s->k);
-        if (st != NID_OK) rc = cli_lib_error(st, "group: cluster");
-    }
-    s->t_cluster = cli_now() - t1;
-    return rc;
-}
+/* malloc dst for count values and fill it with `call` (an accessor of
+ * the grouping gr). */
+#define TAKE(dst, count, call)                                              \
+    do {                                                                    \
+        size_t c_ = (count);                                                \
+        if (!((dst) = malloc((c_ > 0 ? c_ : 1) * sizeof *(dst))) ||          \
+            (call) != NID_OK) {                                             \
+            cli_error("group: out of memory");                              \
+            nid_grouping_free(gr);                                          \
+            return CLI_EFAIL;                                               \
+        }                                                                   \
+    } while (0)
 
-/* Score against the exam's nodule ids (tracklets that have one). */
-static int score_truth(group_state *s)
+/* The whole job: nid_group_exam with the command's options, then the
+ * results the JSON, the summary and the report show. */
+static int group(group_state *s, const gopts *g, const nid_clip_options *co)
 {
-    size_t n = s->emb.n, m = 0;
-    int32_t *truth = malloc(n * sizeof *truth);
-    int32_t *pred = malloc(n * sizeof *pred);
-    if (!truth || !pred) {
-        free(truth);
-        free(pred);
-        cli_error("group: out of memory");
-        return CLI_EFAIL;
-    }
-    for (size_t t = 0; t < n; t++) {
-        nid_tracklet_info ti;
-        nid_tracklet_info_init(&ti);
-        nid_exam_get_tracklet(s->exam, t, &ti);
-        if (ti.nodule < 0) continue;
-        truth[m] = ti.nodule;
-        pred[m++] = s->labels[t];
-    }
+    cli_progress bar;
+    cli_progress_begin(&bar, "embedding", s->ei.n_tracklets, g->quiet);
+    nid_group_options o;
+    cli_group_options(&o, co, &bar);
+    o.compare = g->compare;
+    o.method = g->online ? -1 : g->method;
+    o.threshold = g->threshold >= 0 ? (float)g->threshold : -1.0f;
+    o.seed = g->seed;
+    o.online = g->online;
+    o.cannot_link = !g->no_cannot_link;
+    o.keep_similarity = 1;
+    nid_grouping *gr = NULL;
+    int st = nid_group_exam(&gr, s->model, s->exam, &o);
+    cli_progress_end(&bar);
+    if (st != NID_OK) return cli_embed_status(st);
+    nid_grouping_info in;
+    nid_grouping_info_init(&in);
+    nid_grouping_get_info(gr, &in);
+    nid_timings tm;
+    nid_timings_init(&tm);
+    nid_grouping_get_timings(gr, &tm);
+    size_t n = in.n_tracklets, d = in.embed_dim, k = in.n_nodules;
+    s->emb.n = n;
+    s->emb.d = d;
+    s->k = k;
+    s->emb.t_clips = tm.video_s;
+    s->emb.t_embed = tm.embed_s;
+    s->t_compare = tm.compare_s;
+    s->t_cluster = tm.cluster_s + tm.score_s;
     int rc = CLI_OK;
-    if (m > 0) {
+    TAKE(s->emb.emb, n * d, nid_grouping_embeddings(gr, s->emb.emb, n * d,
+                                                    NULL));
+    TAKE(s->emb.n_clips, n, nid_grouping_n_clips(gr, s->emb.n_clips, n, NULL));
+    TAKE(s->labels, n, nid_grouping_labels(gr, s->labels, n, NULL));
+    TAKE(s->sim, n * n, nid_grouping_similarity(gr, s->sim, n * n, NULL));
+    TAKE(s->nodule_emb, k * d, nid_grouping_nodules(gr, s->nodule_emb, k * d,
+                                                    NULL, NULL));
+    if (in.online) {
+        TAKE(s->on.order, n, NID_OK);
+        TAKE(s->on.stable, n, NID_OK);
+        TAKE(s->on.n_clusters, n,
+             nid_grouping_online_steps(gr, s->on.order, s->on.stable,
+                                       s->on.n_clusters, n, NULL));
+    }
+    if (in.has_truth) {
         nid_cluster_scores_init(&s->scores);
-        int st = nid_eval_clusters(truth, pred, m, &s->scores);
-        if (st != NID_OK) {
-            rc = cli_lib_error(st, "group: scoring against the nodule ids");
-        } else {
-            s->has_truth = 1;
-            s->n_truth_items = m;
-            /* exact: same partition (canonical labels equal) */
-            canonicalise(truth, m);
-            canonicalise(pred, m);
-            s->exact = !memcmp(truth, pred, m * sizeof *truth);
-        }
+        nid_grouping_scores(gr, &s->scores);
+        s->has_truth = 1;
+        s->n_truth_items = in.n_truth_tracklets;
+        s->exact = in.exact;
     }
-    free(truth);
-    free(pred);
-    return rc;
-}
-
-/* Fill the clustering options: method, tau and where they come from. */
-static void choose_clustering(group_state *s, const gopts *g)
-{
+    /* the settings used, and where they came from */
+    s->compare = in.compare;
+    s->method = in.method;
+    s->online = in.online;
+    s->n_cannot_link = in.n_cannot_link;
     nid_cluster_options_init(&s->co);
-    s->compare = g->compare >= 0 ? g->compare : s->mi.compare;
-    s->online = g->online;
-    s->method = model_method(&s->mi, &s->method_from_model);
-    s->method_source = s->method_from_model ? "model" : "default";
-    if (g->method >= 0) {
-        s->method = g->method;
-        s->method_source = "--method";
-    }
-    if (g->online) s->method_source = "--online";
-    s->co.method = s->method;
-    s->co.seed = g->seed;
-    if (g->threshold >= 0) {
-        s->co.threshold = (float)g->threshold;
-        s->threshold_source = "--threshold";
-    } else if (s->compare == s->mi.compare) {
-        s->co.threshold = s->mi.tau;
-        s->threshold_source = s->mi.calibrated ? "model, calibrated"
-                                               : "model, not calibrated";
-    } else {
-        /* the model's tau is for its own comparison, not this one */
-        s->threshold_source = "default; the model's tau is for another "
-                              "comparison";
-    }
+    s->co.method = in.method;
+    s->co.threshold = in.threshold;
+    s->co.seed = in.seed;
+    s->method_source = in.online ? "--online"
+                       : in.method_from == NID_FROM_OPTIONS ? "--method"
+                       : in.method_from == NID_FROM_MODEL ? "model"
+                                                          : "default";
+    s->threshold_source =
+        in.threshold_from == NID_FROM_OPTIONS ? "--threshold"
+        : in.threshold_from == NID_FROM_MODEL
+            ? (s->mi.calibrated ? "model, calibrated" : "model, not calibrated")
+            : "default; the model's tau is for another comparison";
+    nid_grouping_free(gr);
+    return rc;
 }
 
 static void state_free(group_state *s)
 {
     cli_embeddings_free(&s->emb);
     free(s->sim);
-    free(s->dist);
+    free(s->nodule_emb);
     free(s->labels);
-    online_free(&s->on);
+    free(s->on.order);
+    free(s->on.stable);
+    free(s->on.n_clusters);
     nid_model_free(s->model);
     nid_exam_free(s->exam_owned);
 }
@@ -799,7 +675,6 @@ static int run(group_state *s, const gopts *g)
                   s->model_path);
         return CLI_EUSAGE;
     }
-    choose_clustering(s, g);
 
     nid_clip_options co;
     nid_model_clip_options(s->model, &co);
@@ -807,10 +682,7 @@ static int run(group_state *s, const gopts *g)
         co.sampling = NID_SAMPLE_WINDOWS;
         co.window_stride = (int32_t)g->stride;
     }
-    rc = cli_embed_exam(s->model, s->exam, &co, g->quiet, &s->emb);
-    if (rc != CLI_OK) return rc;
-    rc = compare_and_cluster(s);
-    if (rc == CLI_OK) rc = score_truth(s);
+    rc = group(s, g, &co);
     if (rc != CLI_OK) return rc;
 
     json_t *res = result_json(s);

@@ -145,8 +145,7 @@ static int parse_common(int argc, char **argv, mopts *o, const char *cmd,
         case OPT_LOCATE: o->locate = 1; break;
         case 'h': usage(stdout); return 1;
         default:
-            cli_error("%s: unknown option or missing value '%s' (see "
-                      "noduleid %s --help)", cmd, argv[optind - 1], cmd);
+            cli_option_error(cmd, NULL, longopts, argv, optind);
             return -1;
         }
     }

@@ -1,6 +1,7 @@
 /* cmd_tracklets.c - `noduleid tracklets`: list the videos and tracklets of
  * an exam annotation file (noduleid-exam JSON, or COCO-VID with --coco). */
 #include <getopt.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -78,7 +79,9 @@ static json_t *exam_to_json(const nid_exam *e)
                 "{s:s, s:i, s:I, s:I, s:I, s:I}", "id", ti.id, "nodule",
                 (int)ti.nodule, "start", (json_int_t)ti.start, "end",
                 (json_int_t)ti.end, "length",
-                (json_int_t)(ti.end - ti.start + 1), "n_key_frames",
+                /* unsigned: no overflow whatever the exam says */
+                (json_int_t)((uint64_t)ti.end - (uint64_t)ti.start + 1),
+                "n_key_frames",
                 (json_int_t)ti.n_key_frames));
         }
         json_object_set_new(jv, "tracklets", tr);
@@ -123,9 +126,11 @@ static void print_table(const nid_exam *e)
             char nod[16] = "-";
             if (ti.nodule >= 0) snprintf(nod, sizeof nod, "%d",
                                          (int)ti.nodule);
-            printf("  %-20s %6s %8lld %8lld %7lld %5zu\n", ti.id, nod,
+            printf("  %-20s %6s %8lld %8lld %7llu %5zu\n", ti.id, nod,
                    (long long)ti.start, (long long)ti.end,
-                   (long long)(ti.end - ti.start + 1), ti.n_key_frames);
+                   (unsigned long long)((uint64_t)ti.end -
+                                        (uint64_t)ti.start + 1),
+                   ti.n_key_frames);
         }
     }
 }
@@ -147,8 +152,7 @@ int nid_cmd_tracklets(int argc, char **argv)
         case 'j': as_json = 1; break;
         case 'h': usage(stdout); return CLI_OK;
         default:
-            return cli_usage_error("tracklets", SYNOPSIS, argv, optind,
-                                   NULL);
+            return cli_option_error("tracklets", SYNOPSIS, longopts, argv, optind);
         }
     }
     if (optind != argc - 1)

@@ -1,8 +1,10 @@
 /* main.c - the noduleid command-line program: dispatch to sub-commands. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
+#include "suggest.h"
 
 int nid_cmd_cluster(int argc, char **argv);
 int nid_cmd_eval(int argc, char **argv);
@@ -98,11 +100,34 @@ static void usage(FILE *f)
           "<bindir>/../share/noduleid/default.nidm, else (in a build tree)\n"
           "the source tree's models/default.nidm. `noduleid info --locate`\n"
           "says which one is used. Progress bars appear on stderr only when\n"
-          "it is a terminal (--quiet turns them off). See man noduleid.\n", f);
+          "it is a terminal (--quiet turns them off). Errors are one line in\n"
+          "the user's terms; --verbose (any position) or NODULEID_VERBOSE=1\n"
+          "adds the library function that failed. See man noduleid.\n", f);
+}
+
+/* Take `--verbose` out of argv (anywhere before a `--`): library messages
+ * then keep the C function name they start with. Also $NODULEID_VERBOSE. */
+static int strip_verbose(int argc, char **argv)
+{
+    const char *env = getenv("NODULEID_VERBOSE");
+    if (env && *env && strcmp(env, "0")) cli_verbose = 1;
+    int out = 1;
+    int done = 0;
+    for (int i = 1; i < argc; i++) {
+        if (!done && !strcmp(argv[i], "--")) done = 1;
+        if (!done && !strcmp(argv[i], "--verbose")) {
+            cli_verbose = 1;
+            continue;
+        }
+        argv[out++] = argv[i];
+    }
+    argv[out] = NULL;
+    return out;
 }
 
 int main(int argc, char **argv)
 {
+    argc = strip_verbose(argc, argv);
     if (argc < 2) {
         usage(stderr);
         return CLI_EUSAGE;
@@ -116,6 +141,14 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         if (!strcmp(argv[1], commands[i].name))
             return commands[i].run(argc - 1, argv + 1);
-    cli_error("unknown command '%s' (see noduleid --help)", argv[1]);
+    const char *names[sizeof commands / sizeof commands[0] + 1];
+    size_t n = 0;
+    for (; n < sizeof commands / sizeof commands[0]; n++) names[n] = commands[n].name;
+    names[n++] = "help";
+    const char *s = cli_suggest(argv[1], names, n);
+    if (s)
+        cli_error("unknown command '%s'; did you mean '%s'? (see noduleid --help)", argv[1], s);
+    else
+        cli_error("unknown command '%s' (see noduleid --help)", argv[1]);
     return CLI_EUSAGE;
 }

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "progress.h"
+#include "synthetic_warn.h"
 #include "tracklet_cli.h"
 
 /* ---- exam inputs -------------------------------------------------------- */
@@ -49,31 +50,15 @@ static int is_exam_json(const char *path)
     return yes;
 }
 
-/* A video id not used yet in `e`: `want`, else "v<k>". */
-static void free_video_id(const nid_exam *e, const char *want, char *buf,
-                          size_t cap)
-{
-    nid_exam_info info;
-    nid_exam_info_init(&info);
-    nid_exam_get_info(e, &info);
-    for (unsigned k = 0;; k++) {
-        if (k == 0) snprintf(buf, cap, "%s", want);
-        else snprintf(buf, cap, "v%u", k - 1);
-        int used = 0;
-        for (size_t v = 0; v < info.n_videos && !used; v++) {
-            nid_exam_video_info vi;
-            nid_exam_video_info_init(&vi);
-            nid_exam_get_video(e, v, &vi);
-            used = !strcmp(vi.id, buf);
-        }
-        if (!used) return;
-    }
-}
-
 /* Append the one video of `src` to `dst` as `video_path`, with its
- * tracklets (ids kept, or "<video id>/<id>" when already used). */
-static int merge_one(nid_exam *dst, const nid_exam *src, const char *video_path,
-                     const char *annot_path, const char *cmd)
+ * tracklets. Ids are stable and depend only on the command line: the i-th
+ * --video/--annotations pair (from 0) is video "v<i>" and its tracklets,
+ * in the annotation file's order, "v<i>-t0", "v<i>-t1", ... (the form of
+ * phantom exams). The files' own ids go to `inputs` (the exam's
+ * meta.inputs[i]: video, annotations, video_id, tracklet_ids). */
+static int merge_one(nid_exam *dst, const nid_exam *src, size_t pair,
+                     const char *video_path, const char *annot_path,
+                     const char *cmd, json_t *inputs)
 {
     nid_exam_info si;
     nid_exam_info_init(&si);
@@ -87,8 +72,15 @@ static int merge_one(nid_exam *dst, const nid_exam *src, const char *video_path,
     nid_exam_video_info sv;
     nid_exam_video_info_init(&sv);
     nid_exam_get_video(src, 0, &sv);
-    char id[256];
-    free_video_id(dst, sv.id, id, sizeof id);
+    char id[64];
+    snprintf(id, sizeof id, "v%zu", pair);
+    json_t *in = json_object(), *orig = json_array();
+    json_object_set_new(in, "video", json_string(video_path));
+    json_object_set_new(in, "annotations", json_string(annot_path));
+    json_object_set_new(in, "id", json_string(id));
+    json_object_set_new(in, "source_video_id", json_string(sv.id ? sv.id : ""));
+    json_object_set_new(in, "source_tracklet_ids", orig);
+    json_array_append_new(inputs, in);
     nid_exam_video_info nv = sv;
     nv.id = id;
     nv.path = video_path;
@@ -96,7 +88,7 @@ static int merge_one(nid_exam *dst, const nid_exam *src, const char *video_path,
     int rc = nid_exam_add_video(dst, &nv, &vidx);
     if (rc != NID_OK) return cli_lib_error(rc, cmd);
     for (size_t k = 0; k < sv.n_tracklets; k++) {
-        size_t t = sv.first_tracklet + k, dummy;
+        size_t t = sv.first_tracklet + k;
         nid_tracklet_info ti;
         nid_tracklet_info_init(&ti);
         nid_exam_get_tracklet(src, t, &ti);
@@ -110,10 +102,9 @@ static int merge_one(nid_exam *dst, const nid_exam *src, const char *video_path,
         }
         for (size_t q = 0; q < ti.n_key_frames; q++)
             nid_exam_key_frame(src, t, q, &frames[q], &boxes[q]);
-        char tid[600];
-        snprintf(tid, sizeof tid, "%s", ti.id);
-        if (nid_exam_find_tracklet(dst, tid, &dummy) == NID_OK)
-            snprintf(tid, sizeof tid, "%s/%s", id, ti.id);
+        char tid[96];
+        snprintf(tid, sizeof tid, "%s-t%zu", id, k);
+        json_array_append_new(orig, json_string(ti.id ? ti.id : ""));
         rc = nid_exam_add_tracklet(dst, vidx, tid, ti.nodule, frames, boxes,
                                    ti.n_key_frames, NULL);
         free(frames);
@@ -148,6 +139,7 @@ int cli_exam_input_open(const cli_exam_input *in, const char *cmd,
     }
     nid_exam *dst = NULL;
     int rc = CLI_OK;
+    json_t *inputs = json_array(), *meta = NULL;
     for (size_t i = 0; i < in->n_video && rc == CLI_OK; i++) {
         struct stat st;
         if (stat(in->video[i], &st) != 0) {
@@ -167,12 +159,29 @@ int cli_exam_input_open(const cli_exam_input *in, const char *cmd,
             nid_exam_get_info(src, &si);
             int st2 = nid_exam_create(&dst, si.exam_id, si.patient_id,
                                       si.date);
+            /* ... and gives the meta object (e.g. a phantom's generator) */
+            meta = si.meta_json ? json_loads(si.meta_json, 0, NULL) : NULL;
+            if (!json_is_object(meta)) {
+                json_decref(meta);
+                meta = NULL;
+            }
             if (st2 != NID_OK) rc = cli_lib_error(st2, cmd);
         }
         if (rc == CLI_OK)
-            rc = merge_one(dst, src, in->video[i], in->annot[i], cmd);
+            rc = merge_one(dst, src, i, in->video[i], in->annot[i], cmd, inputs);
         nid_exam_free(src);
     }
+    if (rc == CLI_OK) {
+        /* meta.inputs: which files each video and tracklet id came from */
+        if (!meta) meta = json_object();
+        json_object_set(meta, "inputs", inputs);
+        char *txt = meta ? json_dumps(meta, JSON_COMPACT) : NULL;
+        int st = txt ? nid_exam_set_meta(dst, txt) : NID_ENOMEM;
+        free(txt);
+        if (st != NID_OK) rc = cli_lib_error(st, cmd);
+    }
+    json_decref(meta);
+    json_decref(inputs);
     if (rc != CLI_OK) {
         nid_exam_free(dst);
         return rc;
@@ -183,63 +192,17 @@ int cli_exam_input_open(const cli_exam_input *in, const char *cmd,
 
 /* ---- the model ---------------------------------------------------------- */
 
-#ifndef NID_CLI_DATADIR_REL
-#define NID_CLI_DATADIR_REL "../share"
-#endif
-
 static int is_file(const char *p)
 {
     struct stat st;
     return p && stat(p, &st) == 0 && S_ISREG(st.st_mode);
 }
 
-/* Directory of the running executable, or "" when unknown. */
-static void exe_dir(char *buf, size_t cap)
-{
-    ssize_t n = readlink("/proc/self/exe", buf, cap - 1);
-    if (n <= 0 || (size_t)n >= cap - 1) {
-        buf[0] = '\0';
-        return;
-    }
-    buf[n] = '\0';
-    char *slash = strrchr(buf, '/');
-    if (slash) *slash = '\0';
-    else buf[0] = '\0';
-}
-
-/* The default model of a program run from its build tree: the source
- * tree's file, so that a model dropped into models/ is used at once. An
- * installed program never looks there. */
-static const char *build_tree_model(const char *dir)
-{
-#if defined(NID_CLI_BUILD_DIR) && defined(NID_CLI_SOURCE_MODEL)
-    static char path[PATH_MAX + 64];
-    char a[PATH_MAX], b[PATH_MAX];
-    if (realpath(dir, a) && realpath(NID_CLI_BUILD_DIR, b) && !strcmp(a, b))
-        return NID_CLI_SOURCE_MODEL;
-#ifdef NID_CLI_SOURCE_MODEL_REL
-    /* the whole tree copied elsewhere: same layout, another root */
-    snprintf(path, sizeof path, "%s/CMakeFiles", dir);
-    struct stat st;
-    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
-        snprintf(path, sizeof path, "%s/%s", dir, NID_CLI_SOURCE_MODEL_REL);
-        return path;
-    }
-#endif
-#else
-    (void)dir;
-#endif
-    return NULL;
-}
-
 const char *cli_model_source_name(cli_model_source s)
 {
-    switch (s) {
-    case CLI_MODEL_OPTION: return "--model";
-    case CLI_MODEL_ENV: return "NODULEID_MODEL";
-    case CLI_MODEL_INSTALLED: return "installed default";
-    default: return "build tree default";
-    }
+    if (s == CLI_MODEL_OPTION) return "--model";
+    const char *n = nid_model_source_name((int)s);
+    return n ? n : "?";
 }
 
 int cli_model_find(const char *option, const char **path,
@@ -256,40 +219,22 @@ int cli_model_find(const char *option, const char **path,
         *source = CLI_MODEL_OPTION;
         return CLI_OK;
     }
-    const char *env = getenv("NODULEID_MODEL");
-    if (env && *env) {
-        if (!is_file(env)) {
-            cli_error("model %s (NODULEID_MODEL): %s", env,
-                      access(env, F_OK) == 0 ? "not a regular file"
-                                             : strerror(errno));
-            return CLI_EINPUT;
-        }
-        *path = env;
-        *source = CLI_MODEL_ENV;
-        return CLI_OK;
+    /* $NODULEID_MODEL, the installed default, the build tree: the
+     * library's lookup (nid_default_model_path) */
+    static char found[PATH_MAX + 64];
+    int src = 0;
+    int st = nid_default_model_path(found, sizeof found, NULL, &src);
+    if (st != NID_OK) {
+        const char *msg = cli_user_message(nid_last_error());
+        if (!strncmp(msg, "no model: ", 10))
+            cli_error("no model: --model not given, %s", msg + 10);
+        else
+            cli_error("%s", msg);
+        return CLI_EINPUT;
     }
-    static char installed[PATH_MAX + 64];
-    char dir[PATH_MAX];
-    exe_dir(dir, sizeof dir);
-    snprintf(installed, sizeof installed, "%s/%s/noduleid/default.nidm", dir,
-             NID_CLI_DATADIR_REL);
-    if (dir[0] && is_file(installed)) {
-        /* show /usr/local/share/..., not /usr/local/bin/../share/... */
-        static char real[PATH_MAX];
-        *path = realpath(installed, real) ? real : installed;
-        *source = CLI_MODEL_INSTALLED;
-        return CLI_OK;
-    }
-    const char *bt = dir[0] ? build_tree_model(dir) : NULL;
-    if (bt && is_file(bt)) {
-        *path = bt;
-        *source = CLI_MODEL_BUILD_TREE;
-        return CLI_OK;
-    }
-    cli_error("no model: --model not given, NODULEID_MODEL not set, and no "
-              "default model at %s%s%s", installed, bt ? " or " : "",
-              bt ? bt : "");
-    return CLI_EINPUT;
+    *path = found;
+    *source = (cli_model_source)src;
+    return CLI_OK;
 }
 
 int cli_model_open(const char *option, const char *device, int n_threads,
@@ -339,53 +284,32 @@ void cli_embeddings_free(cli_embeddings *x)
     x->n_clips = NULL;
 }
 
-/* Grow *buf to hold n floats. */
-static int reserve(float **buf, size_t *cap, size_t n)
+static int on_progress(size_t done, size_t total, const char *id, void *p)
 {
-    if (n <= *cap) return 0;
-    float *nb = realloc(*buf, n * sizeof *nb);
-    if (!nb) return -1;
-    *buf = nb;
-    *cap = n;
+    (void)total;
+    cli_progress_update(p, done, id);
     return 0;
 }
 
-/* Embed tracklet t (of the open video v) into out[0..D-1]. */
-static int embed_one(const nid_model *m, nid_video *v, const nid_exam *e,
-                     size_t t, const nid_clip_options *o, size_t D,
-                     float **clips, size_t *clips_cap, float **win,
-                     size_t *win_cap, float *out, int32_t *n_clips,
-                     cli_embeddings *acc)
+void cli_group_options(nid_group_options *o, const nid_clip_options *clip,
+                       cli_progress *bar)
 {
-    nid_tracklet_info ti;
-    nid_tracklet_info_init(&ti);
-    nid_exam_get_tracklet(e, t, &ti);
-    char what[512];
-    snprintf(what, sizeof what, "tracklet %s", ti.id);
-    size_t nc, nf, nw;
-    int st = nid_clip_count(e, t, o, &nc, &nf);
-    if (st != NID_OK) return cli_lib_error(st, what);
-    if (!cli_mul_size(nc, D, &nw) || reserve(clips, clips_cap, nf) ||
-        reserve(win, win_cap, nw)) {
-        cli_error("%s: out of memory for %zu clips", what, nc);
-        return CLI_EFAIL;
+    nid_group_options_init(o);
+    o->clip = clip;
+    o->progress = on_progress;
+    o->progress_payload = bar;
+}
+
+int cli_embed_status(int st)
+{
+    /* the message names the video or tracklet; a tracklet that does not
+     * fit its video is an input problem, a missing decoder is not */
+    if (st == NID_ENOTSUP) return cli_lib_error(st, "embedding");
+    if (st == NID_EMISMATCH || st == NID_ERANGE) {
+        cli_lib_error(st, "embedding");
+        return CLI_EINPUT;
     }
-    double t0 = cli_now();
-    st = nid_clip_build(v, e, t, o, *clips, nf, NULL, NULL);
-    double t1 = cli_now();
-    acc->t_clips += t1 - t0;
-    if (st != NID_OK) {
-        int rc = cli_lib_error(st, what);
-        /* a tracklet that does not fit its video is an input problem */
-        return st == NID_EMISMATCH || st == NID_ERANGE ? CLI_EINPUT : rc;
-    }
-    st = nid_model_embed(m, *clips, nc, nf, *win, nw, NULL);
-    if (st == NID_OK && nc > 1) st = nid_model_pool(m, *win, nc, D, out, D);
-    else if (st == NID_OK) memcpy(out, *win, D * sizeof *out);
-    acc->t_embed += cli_now() - t1;
-    if (st != NID_OK) return cli_lib_error(st, what);
-    *n_clips = (int32_t)nc;
-    return CLI_OK;
+    return cli_lib_error(st, "embedding");
 }
 
 int cli_embed_exam(const nid_model *m, const nid_exam *e,
@@ -414,49 +338,21 @@ int cli_embed_exam(const nid_model *m, const nid_exam *e,
         cli_error("out of memory for %zu embeddings", r.n);
         return CLI_EFAIL;
     }
-    float *clips = NULL, *win = NULL;
-    size_t clips_cap = 0, win_cap = 0, done = 0;
-    int rc = CLI_OK;
     cli_progress bar;
     cli_progress_begin(&bar, "embedding", r.n, quiet);
-    nid_video_options vo;
-    nid_video_options_init(&vo);
-    vo.format = NID_PIX_GRAY8;
-    for (size_t v = 0; v < ei.n_videos && rc == CLI_OK; v++) {
-        nid_exam_video_info vi;
-        nid_exam_video_info_init(&vi);
-        nid_exam_get_video(e, v, &vi);
-        if (vi.n_tracklets == 0) continue;
-        nid_video *vid = NULL;
-        double t0 = cli_now();
-        int st = nid_video_open(&vid, vi.resolved_path, &vo);
-        r.t_clips += cli_now() - t0;
-        if (st != NID_OK) {
-            char what[1024];
-            snprintf(what, sizeof what, "video %s", vi.id);
-            rc = cli_lib_error(st, what);
-            if (st == NID_ENOTSUP) rc = CLI_EFAIL;
-            break;
-        }
-        for (size_t k = 0; k < vi.n_tracklets && rc == CLI_OK; k++) {
-            size_t t = vi.first_tracklet + k;
-            nid_tracklet_info ti;
-            nid_tracklet_info_init(&ti);
-            nid_exam_get_tracklet(e, t, &ti);
-            cli_progress_update(&bar, done, ti.id);
-            rc = embed_one(m, vid, e, t, opts, r.d, &clips, &clips_cap, &win,
-                           &win_cap, r.emb + t * r.d, &r.n_clips[t], &r);
-            cli_progress_update(&bar, ++done, ti.id);
-        }
-        nid_video_free(vid);
-    }
+    nid_group_options go;
+    cli_group_options(&go, opts, &bar);
+    nid_timings tm;
+    nid_timings_init(&tm);
+    int st = nid_model_embed_exam(m, e, &go, r.emb, total, NULL, r.n_clips,
+                                  &tm);
     cli_progress_end(&bar);
-    free(clips);
-    free(win);
-    if (rc != CLI_OK) {
+    if (st != NID_OK) {
         cli_embeddings_free(&r);
-        return rc;
+        return cli_embed_status(st);
     }
+    r.t_clips = tm.video_s;
+    r.t_embed = tm.embed_s;
     *out = r;
     return CLI_OK;
 }

@@ -7,11 +7,11 @@
  *    exam (each annotation file describes one video; noduleid-exam or
  *    COCO-VID, told apart by content; COCO-VID boxes without instance ids
  *    are per-frame detections and are linked into tracklets).
- *  - The model: --model PATH, else $NODULEID_MODEL, else the installed
- *    default (<bindir>/../share/noduleid/default.nidm, found relative to
- *    the executable), else, for a program run from its build tree, the
- *    source tree's models/default.nidm.
- *  - Embedding every tracklet of an exam with a progress bar and timings.
+ *  - The model: --model PATH, else the library's default model
+ *    (nid_default_model_path: $NODULEID_MODEL, the installed default, the
+ *    build tree's models/default.nidm).
+ *  - Embedding every tracklet of an exam (nid_model_embed_exam) with a
+ *    progress bar and timings.
  */
 #ifndef NID_CLI_PIPELINE_H
 #define NID_CLI_PIPELINE_H
@@ -48,14 +48,15 @@ int cli_exam_input_open(const cli_exam_input *in, const char *cmd,
 
 /* Where the model file comes from. */
 typedef enum cli_model_source {
-    CLI_MODEL_OPTION = 0,   /* --model PATH                                */
-    CLI_MODEL_ENV,          /* $NODULEID_MODEL                             */
-    CLI_MODEL_INSTALLED,    /* <bindir>/../share/noduleid/default.nidm     */
-    CLI_MODEL_BUILD_TREE    /* the source tree's models/default.nidm       */
+    CLI_MODEL_OPTION = 0,                             /* --model PATH     */
+    CLI_MODEL_ENV = NID_MODEL_FROM_ENV,               /* $NODULEID_MODEL  */
+    CLI_MODEL_INSTALLED = NID_MODEL_FROM_INSTALL,     /* installed default */
+    CLI_MODEL_BUILD_TREE = NID_MODEL_FROM_BUILD_TREE  /* models/default.nidm */
 } cli_model_source;
 
 /* Find the model file: `option` (--model, may be NULL) wins, then the
- * environment, the installed default, the build tree. Writes the path
+ * library's nid_default_model_path() (the environment, the installed
+ * default, the build tree). Writes the path
  * (static or borrowed storage) and where it came from. Returns CLI_OK, or
  * CLI_EINPUT after printing an error listing the places searched. */
 int cli_model_find(const char *option, const char **path,
@@ -81,16 +82,25 @@ typedef struct cli_embeddings {
     double t_embed;     /* seconds in the network                         */
 } cli_embeddings;
 
-/* Embed every tracklet of `e` with `m`, clips built with `opts` (from
- * nid_model_clip_options(), possibly set to sliding windows). Videos are
- * opened once each, as gray frames (what the training code uses). Shows a
- * progress bar unless quiet. Returns CLI_OK or an exit code after printing
+/* Embed every tracklet of `e` with `m` (nid_model_embed_exam), clips
+ * built with `opts` (from nid_model_clip_options(), possibly set to
+ * sliding windows). Shows a progress bar unless quiet. Returns CLI_OK or an exit code after printing
  * the error (which names the tracklet). Free with cli_embeddings_free. */
 int cli_embed_exam(const nid_model *m, const nid_exam *e,
                    const nid_clip_options *opts, int quiet,
                    cli_embeddings *out);
 
 void cli_embeddings_free(cli_embeddings *x);
+
+/* Options of the exam-level calls: the library's defaults, clip options
+ * `clip` (may be NULL) and a progress callback drawing `bar`. */
+struct cli_progress;
+void cli_group_options(nid_group_options *o, const nid_clip_options *clip,
+                       struct cli_progress *bar);
+
+/* Report a failed exam-level call (its message names the video or
+ * tracklet) and return the exit code. */
+int cli_embed_status(int st);
 
 /* ---- small helpers ------------------------------------------------------ */
 

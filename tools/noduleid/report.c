@@ -320,7 +320,11 @@ static const char CSS[] =
     "table{border-collapse:collapse;font-size:12px}\n"
     "td,th{border:1px solid #ccc;padding:2px 6px;text-align:left}\n"
     ".dot{display:inline-block;width:10px;height:10px;margin-right:4px}\n"
-    "section{margin-top:18px}\n";
+    "section{margin-top:18px}\n"
+    ".legend{display:flex;align-items:center;gap:6px;margin:6px 0;"
+    "font-size:12px}\n"
+    ".legend .bar{display:inline-block;width:240px;height:14px;"
+    "border:1px solid #999}\n";
 
 /* Runs once the page has loaded: records on <body> how many images
  * loaded (tests read it with --dump-dom) and shows a banner if any did
@@ -474,7 +478,21 @@ static void html_similarity(FILE *f, const json_t *res, const size_t *order,
         fputc(' ', f);
         esc(f, str(json_array_get(trk, order[a]), "id"));
     }
-    fputs("</p>\n</section>\n", f);
+    fputs("</p>\n", f);
+    /* The colour legend: the heat map's own scale as a bar with its ends. */
+    fputs("<div id=\"heat-legend\" class=\"legend\"><span class=\"lo\">", f);
+    fprintf(f, "%.3g</span><span class=\"bar\" title=\"similarity\" "
+            "style=\"background:linear-gradient(to right", hm->lo);
+    for (int k = 0; k <= 8; k++) {
+        unsigned char rgb[3];
+        viridis(k / 8.0, rgb);
+        fprintf(f, ",#%02x%02x%02x %d%%", rgb[0], rgb[1], rgb[2], k * 100 / 8);
+    }
+    fprintf(f, ")\"></span><span class=\"hi\">%.3g</span> "
+            "<span class=\"meta\">similarity (", hm->hi);
+    esc(f, str(res, "compare"));
+    fputs("): dark = least similar, yellow = most similar</span></div>\n", f);
+    fputs("</section>\n", f);
 }
 
 static void html_table(FILE *f, const json_t *res)

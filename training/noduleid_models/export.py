@@ -64,7 +64,7 @@ def build_metadata(*, model_id: str, arch: str, kind: str, frames: int, height: 
                    interp: str = "union", pad: str = "zero",
                    training: Optional[Dict[str, Any]] = None,
                    producer: Optional[Dict[str, Any]] = None,
-                   coords: str = "none") -> Dict[str, Any]:
+                   coords: str = "none", grouping: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
     """The metadata object of format version 1 (docs/model-package.md)."""
     if kind not in KINDS:
         raise ValueError("kind must be one of %s" % (KINDS,))
@@ -86,6 +86,8 @@ def build_metadata(*, model_id: str, arch: str, kind: str, frames: int, height: 
                        "pair": float(pair_threshold), "calibrated": bool(calibrated)},
         "training": dict(training or {}),
     }
+    if grouping:
+        meta["training"]["grouping"] = dict(grouping)
     if coords != "none":
         if coords != "frame":
             raise ValueError("coords must be 'none' or 'frame'")
@@ -152,7 +154,8 @@ def export_package(model: torch.nn.Module, path: str, *, arch: str, frames: int,
                    calibrated: bool = False, description: str = "",
                    training: Optional[Dict[str, Any]] = None, freeze: bool = True,
                    filter: str = "area", interp: str = "union", pad: str = "zero",
-                   coords: str = "none") -> Dict[str, Any]:
+                   coords: str = "none",
+                   grouping: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
     """Export a trained (or random) CM/VM to a package at `path`; returns the
     metadata written. Thresholds default to 0.5 (cosine distance for a CM,
     1 - p_same for a VM; pair threshold on the similarity) with
@@ -175,7 +178,7 @@ def export_package(model: torch.nn.Module, path: str, *, arch: str, frames: int,
         pair_threshold=0.5 if pair_threshold is None else pair_threshold,
         calibrated=calibrated, description=description, training=training,
         filter=filter, interp=interp, pad=pad,
-        producer={"frozen": bool(freeze)}, coords=coords)
+        producer={"frozen": bool(freeze)}, coords=coords, grouping=grouping)
     scripted = script_and_freeze(mod, freeze)
     # The package must run on its own declared input before it is written.
     with torch.no_grad():

@@ -148,6 +148,9 @@ def test_train_export_load_equal(ci, sets, tmp_path, kind):
     meta = X.read_metadata(pkg)
     assert meta["thresholds"]["calibrated"] is True
     assert "train patients" in meta["training"]["description"]
+    g = meta["training"]["grouping"]  # the exam grouping, calibrated on val
+    assert g["method"] in ("paper", "average", "single") and g["cannot_link"] is True
+    assert 0.0 <= g["tau"] <= (2.0 if kind == "cm" else 1.0) and 0.0 <= g["val_pair_f"] <= 1.0
     card = open(os.path.join(run, "model.md")).read()
     assert "| val |" in card and "| test |" in card
 
@@ -175,6 +178,19 @@ def test_train_export_load_equal(ci, sets, tmp_path, kind):
     out = json.loads(cli("evaluate", "--package", pkg, "--data", ci, "--split", "test",
                          "--cache", cache))
     assert out["split"] == "test" and out["pairs_at_package_threshold"]["pairs"] > 0
+    assert out["grouping"]["method"] == g["method"] and 0.0 <= out["grouping"]["pair_f"] <= 1.0
+    assert 0.0 <= out["grouping"]["count_exact"] <= 1.0
+
+    # recalibrating on validation keeps the weights and rewrites the metadata
+    recal = str(tmp_path / "recal.nidm")
+    res = json.loads(cli("calibrate", "--package", pkg, "--data", ci, "--split", "val",
+                         "--out", recal, "--cache", cache))
+    meta2 = X.read_metadata(recal)
+    assert meta2["model_id"] == meta["model_id"]
+    assert meta2["training"]["grouping"]["method"] == res["grouping"]["method"]
+    assert abs(meta2["training"]["grouping"]["tau"] - res["grouping"]["tau"]) < 1e-12
+    with noduleid.Model.load(recal, threads=1) as m:
+        assert np.abs(m.embed(clips) - got).max() == 0.0
 
 
 def test_resume_is_exact(ci, sets, tmp_path):
@@ -268,3 +284,27 @@ def test_geometry_embedder_kernel_mix():
     assert abs(float(o[0] @ o[1]) - want) < 0.02
     with pytest.raises(ValueError):
         M.GeometryEmbedder(Fixed(), 1, [("depth", 0.1, 0.6), ("height", 0.1, 0.6)])
+
+
+def test_grouping_calibration_uses_cannot_links():
+    """Two exams, each with two look-alike nodules seen at the same time
+    (cannot-linked) and a third: without the constraints no single tau
+    separates the look-alikes; with them the calibrated grouping is exact."""
+    from training import calibrate as CAL
+    per, links = [], []
+    for _ in range(2):
+        truth = np.array([0, 0, 1, 1, 2, 2])
+        S = np.full((6, 6), 0.2, np.float32)
+        S[np.ix_([0, 1, 2, 3], [0, 1, 2, 3])] = 0.97  # nodules 0 and 1 look alike
+        S[0, 1] = S[1, 0] = S[2, 3] = S[3, 2] = 0.96  # (views of one nodule less alike)
+        S[4, 5] = S[5, 4] = 0.9
+        np.fill_diagonal(S, 1.0)
+        per.append((truth, S))
+        links.append(np.array([[0, 2], [1, 3], [0, 3], [1, 2]], np.uint32))
+    import training.metrics as MT
+    plain = MT.calibrate_tau(per, 0.0, 2.0, "paper")
+    assert plain["pair_f"] < 0.99
+    g = CAL.calibrate_grouping(per, links, 2.0)
+    assert g["val_pair_f"] == 1.0 and g["cannot_link"] is True
+    sc = CAL.grouping_scores(per, links, g["method"], g["tau"])
+    assert sc["pair_f"] == 1.0 and sc["count_exact"] == 1.0

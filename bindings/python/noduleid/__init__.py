@@ -1,13 +1,17 @@
 """noduleid - Python binding of libnoduleid (ultrasound nodule
 re-identification across video clips).
 
-The pipeline and its entry points::
+The main job, an exam's tracklets grouped into nodules, is one call::
 
-    video  = noduleid.Video.open("scan.mp4")            # or Video.from_frames(a)
-    exam   = noduleid.Exam.load("exam.json")            # videos + tracklets
-    model  = noduleid.Model.load("model.nidm")
-    emb    = np.stack([model.embed_tracklet(video, exam, t)
-                       for t in range(len(exam))])
+    exam = noduleid.Exam.load("exam.json")           # videos + tracklets
+    g = noduleid.group(exam)                         # the default model
+    for n in g.nodules:
+        print(n.label, n.tracklets)                  # N1 ('v0-t0', ...)
+
+and its stages are there to call one by one::
+
+    model  = noduleid.Model.load(noduleid.default_model_path()[0])
+    emb    = model.embed_exam(exam)                  # n x D, every video
     D      = model.distance_matrix(emb)
     labels, k = noduleid.cluster_distances(D, "paper", model.info.tau)
     scores = noduleid.eval_clusters(truth, labels)
@@ -46,6 +50,9 @@ from .exam import (Box, ClipOptions, Coords, Exam, ExamInfo, ExamVideo, Filter, 
                    link_detections, tracklet_box)
 from .model import CompareMode, Model, ModelInfo, compare_mode_name
 from .gallery import Gallery, GalleryEntry
+from .pipeline import (Grouping, ModelSource, Nodule, OnlineStep,
+                       SettingSource, Timings, cluster_means,
+                       default_model_path, group)
 
 __version__ = ffi.string(lib.NID_VERSION_STRING).decode()
 """Version of the header the extension was compiled against."""
@@ -114,9 +121,13 @@ UNWRAPPED = {
     # Python callers read files or pass numpy frames (Video.from_frames).
     "nid_video_open_memory": "for C PACS plugins; Python uses files/frames",
     "nid_exam_load_json": "for C PACS plugins; Python uses Exam.load",
+    "nid_model_source_name": "ModelSource names the sources",
 }
 
 __all__ = [
+    # the main job
+    "group", "Grouping", "Nodule", "OnlineStep", "Timings", "SettingSource",
+    "default_model_path", "ModelSource", "cluster_means",
     # core
     "version", "version_number", "features", "load_backend", "backend_dir",
     "last_error", "clear_error",

@@ -27,11 +27,15 @@ import gen_cdef  # noqa: E402  (bindings/python/gen_cdef.py)
 _SYSTEM_LIBDIRS = {"/usr/lib", "/lib", "/usr/lib64", "/lib64",
                    "/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu"}
 
-# Declarations the binding adds to the header's: the log callback
-# trampoline (cffi def_extern) and the text of the generated cdef, compiled
+# Declarations the binding adds to the header's: the callback
+# trampolines (cffi def_extern) and the text of the generated cdef, compiled
 # into the module so tests/test_drift.py can compare it with the header.
 _EXTRA_CDEF = """
 extern "Python" void _nid_py_log(int, const char *, void *);
+extern "Python" int _nid_py_progress(size_t, size_t, const char *, void *);
+extern "Python" int _nid_py_abort(void *);
+extern "Python" int _nid_py_video_source(nid_video **, const nid_exam *,
+                                         size_t, void *);
 const char *_nid_py_cdef(void);
 """
 

@@ -169,6 +169,19 @@ class Model(Handle):
                                             ffi.NULL))
         return res
 
+    def embed_exam(self, exam: Exam, options: Optional[ClipOptions] = None,
+                   *, windows: bool = False, progress=None, abort=None,
+                   video_source=None) -> np.ndarray:
+        """Embed every tracklet of ``exam`` (nid_model_embed_exam): n x D
+        float32, row t = tracklet t, each as :meth:`embed_tracklet` gives
+        it; every video opened once. options/windows: as
+        :func:`noduleid.group`; progress, abort and video_source callbacks
+        as there (CancelledError when cancelled)."""
+        from .pipeline import embed_exam
+        return embed_exam(self, exam, options, windows=windows,
+                          progress=progress, abort=abort,
+                          video_source=video_source)
+
     def pool(self, emb: np.ndarray) -> np.ndarray:
         """Pool n x D window embeddings into one (mean, renormalised when
         the model's embeddings are normalised)."""

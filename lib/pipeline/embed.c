@@ -1,0 +1,275 @@
+/*
+ * embed.c - every tracklet of an exam through the model: the one loop over
+ * videos and tracklets (nid_model_embed_exam, and nid_group_exam's first
+ * stage). Each video is opened once (from its file, or from the caller's
+ * frame source), its tracklets embedded in order with
+ * nid_model_embed_tracklet (chunked clips), with progress and abort
+ * callbacks between tracklets.
+ */
+#include "pipeline_internal.h"
+#include "model/model_internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+double nid_pipe_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+void nid_group_options_init(nid_group_options *o)
+{
+    if (!o) return;
+    memset(o, 0, sizeof *o);
+    o->struct_size = sizeof *o;
+    o->compare = -1;
+    o->method = -1;
+    o->threshold = -1.0f;
+    o->cannot_link = 1;
+}
+
+void nid_timings_init(nid_timings *t)
+{
+    if (!t) return;
+    memset(t, 0, sizeof *t);
+    t->struct_size = sizeof *t;
+}
+
+void nid_pipe_put_timings(nid_timings *dst, const nid_timings *src)
+{
+    size_t n = dst->struct_size < sizeof *src ? dst->struct_size
+                                              : sizeof *src;
+    size_t keep = dst->struct_size;
+    memcpy(dst, src, n);
+    dst->struct_size = keep;
+}
+
+int nid_pipe_options(const nid_group_options *opts, nid_group_options *o,
+                     const char *fn)
+{
+    nid_group_options_init(o);
+    if (!opts) return NID_OK;
+    if (opts->struct_size < NID_GROUP_OPTIONS_V1)
+        return nid_fail(NID_EINVAL, "%s: opts->struct_size is %zu, expected "
+                        ">= %zu (initialise with nid_group_options_init)", fn,
+                        opts->struct_size, (size_t)NID_GROUP_OPTIONS_V1);
+    size_t n = opts->struct_size < sizeof *o ? opts->struct_size : sizeof *o;
+    memcpy(o, opts, n);
+    o->struct_size = sizeof *o;
+    if (o->compare != -1 && !nid_compare_mode_name(o->compare))
+        return nid_fail(NID_EINVAL, "%s: opts->compare is %d, expected -1 "
+                        "(the model's), NID_COMPARE_COSINE or "
+                        "NID_COMPARE_VERIFY", fn, (int)o->compare);
+    if (o->method != -1 && !nid_cluster_method_name(o->method))
+        return nid_fail(NID_EINVAL, "%s: opts->method is %d, expected -1 (the "
+                        "model's) or a nid_cluster_method", fn,
+                        (int)o->method);
+    if (!(o->threshold < 0.0f) && !(o->threshold >= 0.0f &&
+                                    o->threshold <= 3.4e38f))
+        return nid_fail(NID_EINVAL, "%s: opts->threshold is %g, expected a "
+                        "finite number (< 0: the model's tau)", fn,
+                        (double)o->threshold);
+    if (o->online != 0 && o->online != 1)
+        return nid_fail(NID_EINVAL, "%s: opts->online is %d, expected 0 or 1",
+                        fn, (int)o->online);
+    if (o->cannot_link != 0 && o->cannot_link != 1)
+        return nid_fail(NID_EINVAL, "%s: opts->cannot_link is %d, expected 0 "
+                        "or 1", fn, (int)o->cannot_link);
+    if (o->keep_similarity != 0 && o->keep_similarity != 1)
+        return nid_fail(NID_EINVAL, "%s: opts->keep_similarity is %d, expected "
+                        "0 or 1", fn, (int)o->keep_similarity);
+    return NID_OK;
+}
+
+int nid_pipe_aborted(const nid_group_options *o, const char *fn,
+                     const char *where)
+{
+    if (!o->abort || !o->abort(o->abort_payload)) return 0;
+    return nid_fail(NID_ECANCELED, "%s: cancelled by the abort callback %s",
+                    fn, where);
+}
+
+/* Re-record the last error (of status st) with a prefix naming what failed;
+ * returns st. */
+static int prefix_error(int st, const char *fn, const char *what)
+{
+    char msg[1024];
+    const char *last = nid_last_error();
+    snprintf(msg, sizeof msg, "%s", last[0] ? last : nid_status_str(st));
+    return nid_fail(st, "%s: %s: %s", fn, what, msg);
+}
+
+static int progress(const nid_group_options *o, size_t done, size_t total,
+                    const char *id, const char *fn)
+{
+    if (!o->progress || !o->progress(done, total, id, o->progress_payload))
+        return 0;
+    if (id)
+        return nid_fail(NID_ECANCELED, "%s: cancelled by the progress "
+                        "callback before tracklet '%s' (%zu of %zu done)", fn,
+                        id, done, total);
+    return nid_fail(NID_ECANCELED, "%s: cancelled by the progress callback "
+                    "after the last tracklet", fn);
+}
+
+/* Open exam video v: the caller's frame source or the file. */
+static int open_video(const nid_exam *e, size_t v,
+                      const nid_exam_video_info *vi,
+                      const nid_group_options *o, const char *fn,
+                      nid_video **out)
+{
+    char what[600];
+    nid_video *vid = NULL;
+    int st;
+    if (o->video_source) {
+        snprintf(what, sizeof what, "video '%s' (frame source callback)",
+                 vi->id);
+        nid_clear_error();
+        st = o->video_source(&vid, e, v, o->video_payload);
+        if (st == NID_OK && !vid)
+            return nid_fail(NID_EINVAL, "%s: %s returned NID_OK without a "
+                            "video", fn, what);
+        if (st > 0)
+            st = NID_EINVAL;
+        if (st != NID_OK) {
+            nid_video_free(vid);
+            return prefix_error(st, fn, what);
+        }
+        st = nid_video_set_format(vid, NID_PIX_GRAY8);
+    } else {
+        snprintf(what, sizeof what, "video '%s'", vi->id);
+        nid_video_options vo;
+        nid_video_options_init(&vo);
+        vo.format = NID_PIX_GRAY8; /* what the training code uses */
+        st = nid_video_open(&vid, vi->resolved_path, &vo);
+    }
+    if (st != NID_OK) {
+        nid_video_free(vid);
+        return prefix_error(st, fn, what);
+    }
+    *out = vid;
+    return NID_OK;
+}
+
+int nid_pipe_embed(const nid_model *m, const nid_exam *e,
+                   const nid_group_options *o, const char *fn, float *emb,
+                   int32_t *n_clips, nid_timings *tm)
+{
+    nid_model_info mi;
+    nid_model_info_init(&mi);
+    nid_model_get_info(m, &mi);
+    const size_t D = (size_t)mi.embed_dim;
+    nid_exam_info ei;
+    nid_exam_info_init(&ei);
+    nid_exam_get_info(e, &ei);
+    const size_t n = ei.n_tracklets;
+    nid_embed_hooks h;
+    memset(&h, 0, sizeof h);
+    h.abort = o->abort;
+    h.payload = o->abort_payload;
+    size_t done = 0;
+    int rc = NID_OK;
+    for (size_t v = 0; v < ei.n_videos && !rc; v++) {
+        nid_exam_video_info vi;
+        nid_exam_video_info_init(&vi);
+        nid_exam_get_video(e, v, &vi);
+        if (vi.n_tracklets == 0) continue;
+        nid_video *vid = NULL;
+        double t0 = nid_pipe_now();
+        rc = open_video(e, v, &vi, o, fn, &vid);
+        h.t_clips += nid_pipe_now() - t0;
+        for (size_t k = 0; k < vi.n_tracklets && !rc; k++) {
+            size_t t = vi.first_tracklet + k, nc = 0;
+            nid_tracklet_info ti;
+            nid_tracklet_info_init(&ti);
+            nid_exam_get_tracklet(e, t, &ti);
+            char where[600];
+            snprintf(where, sizeof where, "before tracklet '%s'", ti.id);
+            if ((rc = progress(o, done, n, ti.id, fn)) ||
+                (rc = nid_pipe_aborted(o, fn, where)))
+                break;
+            rc = nid_model_embed_tracklet_hooked(m, vid, e, t, o->clip,
+                                                 emb + t * D, D, &nc, &h);
+            if (rc) {
+                char what[700];
+                snprintf(what, sizeof what, "tracklet '%s' (video '%s')",
+                         ti.id, vi.id);
+                rc = prefix_error(rc, fn, what);
+                break;
+            }
+            n_clips[t] = nc > INT32_MAX ? INT32_MAX : (int32_t)nc;
+            done++;
+        }
+        nid_video_free(vid);
+    }
+    if (!rc) rc = progress(o, n, n, NULL, fn);
+    tm->video_s += h.t_clips;
+    tm->embed_s += h.t_embed;
+    return rc;
+}
+
+int nid_model_embed_exam(const nid_model *m, const nid_exam *exam,
+                         const nid_group_options *opts, float *emb,
+                         size_t emb_cap, size_t *needed, int32_t *n_clips,
+                         nid_timings *timings)
+{
+    static const char fn[] = "nid_model_embed_exam";
+    double t_start = nid_pipe_now();
+    if (!m || !exam)
+        return nid_fail(NID_EINVAL, "%s: %s is NULL", fn,
+                        !m ? "model" : "exam");
+    if (timings && timings->struct_size < NID_TIMINGS_V1)
+        return nid_fail(NID_EINVAL, "%s: timings->struct_size is %zu, expected "
+                        ">= %zu (initialise with nid_timings_init)", fn,
+                        timings->struct_size, (size_t)NID_TIMINGS_V1);
+    nid_group_options o;
+    int rc = nid_pipe_options(opts, &o, fn);
+    if (rc) return rc;
+    nid_model_info mi;
+    nid_model_info_init(&mi);
+    nid_model_get_info(m, &mi);
+    nid_exam_info ei;
+    nid_exam_info_init(&ei);
+    nid_exam_get_info(exam, &ei);
+    const size_t n = ei.n_tracklets, D = (size_t)mi.embed_dim;
+    size_t nd;
+    if (n == 0)
+        return nid_fail(NID_EINVAL, "%s: the exam %s has no tracklets to embed",
+                        fn, ei.source ? ei.source : "(in memory)");
+    if (!nid_mul_size(n, D, &nd))
+        return nid_fail(NID_EINVAL, "%s: %zu tracklets x %zu is too many", fn,
+                        n, D);
+    if (!emb || emb_cap < nd) {
+        if (needed) *needed = nd;
+        return nid_fail(NID_EBUFSIZE, "%s: emb holds %zu floats, %zu tracklets "
+                        "x %zu = %zu needed", fn, emb ? emb_cap : 0, n, D, nd);
+    }
+    float *e = malloc(nd * sizeof *e);
+    int32_t *nc = malloc(n * sizeof *nc);
+    if (!e || !nc) {
+        free(e);
+        free(nc);
+        return nid_fail(NID_ENOMEM, "%s: out of memory for %zu x %zu "
+                        "embeddings", fn, n, D);
+    }
+    nid_timings tm;
+    nid_timings_init(&tm);
+    rc = nid_pipe_embed(m, exam, &o, fn, e, nc, &tm);
+    if (!rc) {
+        memcpy(emb, e, nd * sizeof *e);
+        if (n_clips) memcpy(n_clips, nc, n * sizeof *nc);
+        if (needed) *needed = nd;
+        if (timings) {
+            tm.total_s = nid_pipe_now() - t_start;
+            nid_pipe_put_timings(timings, &tm);
+        }
+        nid_clear_error();
+    }
+    free(e);
+    free(nc);
+    return rc;
+}

@@ -1,0 +1,48 @@
+/*
+ * pipeline_internal.h - between the exam-level calls of pipeline/:
+ * embed.c (nid_model_embed_exam: the loop over videos and tracklets, once)
+ * and group.c (nid_group_exam: embed, compare, cluster, score).
+ *
+ * pipeline/ sits on top of the stages (video -> tracklet -> clip -> model
+ * -> compare -> cluster -> eval) and calls them only through their public
+ * functions, plus nid_model_embed_tracklet_hooked() for stage timings and
+ * abort checks inside a long tracklet.
+ */
+#ifndef NID_PIPELINE_INTERNAL_H
+#define NID_PIPELINE_INTERNAL_H
+
+#include "internal.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* The first published layout of nid_group_options ends here. */
+#define NID_GROUP_OPTIONS_V1 \
+    (offsetof(nid_group_options, video_payload) + sizeof(void *))
+
+/* The first published layout of nid_timings, and a copy into a caller's
+ * struct that writes only what its struct_size covers. */
+#define NID_TIMINGS_V1 (offsetof(nid_timings, total_s) + sizeof(double))
+void nid_pipe_put_timings(nid_timings *dst, const nid_timings *src);
+
+/* Check `opts` (NULL: defaults) and copy it into *o, defaults for fields
+ * beyond its struct_size. Errors: NID_EINVAL naming the field. */
+int nid_pipe_options(const nid_group_options *opts, nid_group_options *o,
+                     const char *fn);
+
+/* Is the call cancelled (abort callback)? Records NID_ECANCELED naming
+ * `where` and returns it, else 0. */
+int nid_pipe_aborted(const nid_group_options *o, const char *fn,
+                     const char *where);
+
+/* Embed every tracklet of `e` into emb (n x D, scratch owned by the
+ * caller), n_clips (n) and the video/embed times of *tm. Errors name the
+ * video or tracklet, prefixed with `fn`. */
+int nid_pipe_embed(const nid_model *m, const nid_exam *e,
+                   const nid_group_options *o, const char *fn, float *emb,
+                   int32_t *n_clips, nid_timings *tm);
+
+/* Monotonic seconds. */
+double nid_pipe_now(void);
+
+#endif /* NID_PIPELINE_INTERNAL_H */
