@@ -76,8 +76,11 @@ NID_API unsigned nid_version_number(void);
  *  Thread-safe. */
 NID_API const char *nid_version_string(void);
 
-/** Features compiled into this build, as a bit set of NID_FEATURE_*.
- *  Thread-safe. */
+/** Features usable in this process, as a bit set of NID_FEATURE_*: BLAS
+ *  when compiled in, and each backend that is compiled in and whose module
+ *  loads (see "Backend modules" below). Loads every backend module not yet
+ *  loaded (libtorch takes a while); nid_features_ex(NID_FEATURES_LOADED)
+ *  asks without loading. Thread-safe. */
 NID_API unsigned nid_features(void);
 
 #define NID_FEATURE_BLAS   (1u << 0) /* BLAS-backed distance computation */
@@ -85,6 +88,42 @@ NID_API unsigned nid_features(void);
 #define NID_FEATURE_DICOM  (1u << 2) /* DCMTK DICOM input                */
 #define NID_FEATURE_TORCH  (1u << 3) /* libtorch inference               */
 #define NID_FEATURE_CUDA   (1u << 4) /* CUDA-enabled libtorch            */
+
+/* Backend modules. libnoduleid links no libtorch, FFmpeg or DCMTK: each is
+ * wrapped by a private module (libnoduleid-torch.so, libnoduleid-ffmpeg.so,
+ * libnoduleid-dicom.so) that the library loads (dlopen, RTLD_LOCAL) at the
+ * first call that needs it: loading a model, opening a video file, opening
+ * a DICOM file or buffer. Modules are looked for in $NODULEID_BACKEND_DIR
+ * when set and non-empty, else in the directory noduleid-<major> next to
+ * the loaded libnoduleid (<libdir>/noduleid-0). A program that only
+ * clusters, evaluates or reads galleries never loads them. Without a
+ * module, the calls that need it return NID_ENOTSUP with a message naming
+ * the missing module, the directory and the loader's error; everything
+ * else works. docs/backends.md has the details. */
+
+/** Flags of nid_features_ex(). */
+#define NID_FEATURES_LOADED (1u << 0) /* load nothing: the modules loaded so far */
+#define NID_FEATURES_BUILT  (1u << 1) /* load nothing: what the build was configured with */
+
+/** nid_features() with control over loading: flags 0 is nid_features();
+ *  NID_FEATURES_LOADED reports BLAS and the backends already loaded;
+ *  NID_FEATURES_BUILT the features this build was configured with, whether
+ *  or not their modules are installed. Unknown flags are ignored.
+ *  Thread-safe. */
+NID_API unsigned nid_features_ex(unsigned flags);
+
+/** Load backend module `name` ("torch", "ffmpeg" or "dicom") now instead
+ *  of at its first use; loading happens once per process, later calls
+ *  give the same answer. Returns NID_OK when it is loaded; NID_ENOTSUP
+ *  when the build lacks it or the module cannot be loaded (message: the
+ *  file tried and the dynamic loader's error); NID_EINVAL for another
+ *  name. Thread-safe. */
+NID_API int nid_backend_load(const char *name);
+
+/** The directory searched for backend modules (see above), fixed at the
+ *  first call of this function or the first load; static storage.
+ *  Thread-safe. */
+NID_API const char *nid_backend_dir(void);
 
 /* ------------------------------------------------------------------------ */
 /* Status codes and errors                                                  */

@@ -82,3 +82,54 @@ if(NID_WITH_VIDEO AND NID_WITH_TORCH AND NID_BUILD_PYTHON AND NOT NID_SANITIZE)
   nid_binding_pytest(python_commands
     ${CMAKE_CURRENT_SOURCE_DIR}/python_commands)
 endif()
+
+# The library links no backend library; each module exports its entry only.
+set(_nid_module_files "")
+foreach(_b IN LISTS NID_BACKENDS)
+  list(APPEND _nid_module_files $<TARGET_FILE:${_b}>)
+endforeach()
+add_test(NAME backend_symbols
+  COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/check_backend_symbols.sh
+          $<TARGET_FILE:noduleid> ${_nid_module_files})
+
+# Backend modules (lib/core/backend.h, issue 14), one process per case:
+# a program that only clusters maps no libtorch/FFmpeg/DCMTK; with
+# NODULEID_BACKEND_DIR at an empty directory model and video calls return
+# NID_ENOTSUP naming the module and everything else works; 8 threads
+# racing to the first video open load the FFmpeg module once.
+add_executable(backend_probe backend_probe.c)
+target_link_libraries(backend_probe PRIVATE noduleid Threads::Threads)
+set(NID_EMPTY_BACKEND_DIR ${CMAKE_CURRENT_BINARY_DIR}/no-backends)
+file(MAKE_DIRECTORY ${NID_EMPTY_BACKEND_DIR})
+set(_nid_probe_video ${PROJECT_SOURCE_DIR}/examples/sample-exam/P0001/v0.mp4)
+add_test(NAME backend_lazy COMMAND backend_probe core-only)
+add_test(NAME backend_missing COMMAND backend_probe missing ${_nid_probe_video})
+set_tests_properties(backend_missing PROPERTIES
+  ENVIRONMENT "NODULEID_BACKEND_DIR=${NID_EMPTY_BACKEND_DIR}")
+if(NID_WITH_VIDEO)
+  add_test(NAME backend_threads COMMAND backend_probe threads ${_nid_probe_video})
+endif()
+set_tests_properties(backend_lazy backend_missing PROPERTIES TIMEOUT 60)
+if(NID_SANITIZE)
+  # libtorch, FFmpeg, DCMTK are linked in there (lib/CMakeLists.txt)
+  set(_nid_probe_tests backend_lazy backend_missing)
+  if(NID_WITH_VIDEO)
+    list(APPEND _nid_probe_tests backend_threads)
+  endif()
+  set_property(TEST ${_nid_probe_tests} backend_symbols APPEND PROPERTY ENVIRONMENT
+    "NID_PROBE_PRELOADED=1")
+endif()
+
+# The installed tree is relocatable: install into a scratch prefix, move
+# it, run the installed noduleid (cluster; group on the sample exam with the
+# installed default model, compared with this build's output) without
+# LD_LIBRARY_PATH; with NODULEID_BACKEND_DIR at an empty directory the
+# model commands say which module is missing and `cluster` still works.
+if(NOT NID_SANITIZE AND TARGET noduleid-cli)
+  add_test(NAME install_relocated
+    COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/install/relocate.sh
+            ${PROJECT_BINARY_DIR} ${CMAKE_CURRENT_BINARY_DIR}/install-relocated
+            $<TARGET_FILE:noduleid-cli> ${PROJECT_SOURCE_DIR})
+  set_tests_properties(install_relocated PROPERTIES TIMEOUT 300
+    ENVIRONMENT "OMP_WAIT_POLICY=PASSIVE")
+endif()

@@ -14,26 +14,8 @@ const char *nid_version_string(void)
     return NID_VERSION_STRING;
 }
 
-unsigned nid_features(void)
-{
-    unsigned f = 0;
-#ifdef NID_HAVE_BLAS
-    f |= NID_FEATURE_BLAS;
-#endif
-#ifdef NID_HAVE_VIDEO
-    f |= NID_FEATURE_VIDEO;
-#endif
-#ifdef NID_HAVE_DICOM
-    f |= NID_FEATURE_DICOM;
-#endif
-#ifdef NID_HAVE_TORCH
-    f |= NID_FEATURE_TORCH;
-#endif
-#ifdef NID_HAVE_CUDA
-    f |= NID_FEATURE_CUDA;
-#endif
-    return f;
-}
+/* nid_features() and nid_features_ex() are in backend.c: they report the
+ * backend modules that load. */
 
 /* The CPUs this process may run on (taskset, cgroups cpusets), not all
  * online CPUs, so a pinned process does not start too many threads. */

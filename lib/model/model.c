@@ -50,66 +50,76 @@ struct nid_model {
     size_t         clip_floats; /* C*T*H*W */
 };
 
-#ifndef NID_HAVE_TORCH
-/* Built without libtorch: nid_model_load() fails in nid_torch_load(), so
- * no model exists and the others are never reached. */
-int nid_torch_load(nid_torch **out, const char *path, const char *device,
-                          int n_threads, char **meta_json, size_t *meta_len,
-                          int *has_verify, const char *ctx)
+/* The libtorch shim is the backend module libnoduleid-torch.so, loaded by
+ * the first nid_model_load(). These wrappers call its table; a model
+ * exists only once the module is loaded, so after nid_torch_load() the
+ * table is there. */
+static const nid_torch_api *torch_api(void)
 {
-    (void)out; (void)path; (void)device; (void)n_threads; (void)meta_json;
-    (void)meta_len; (void)has_verify;
-    return nid_fail(NID_ENOTSUP, "%s: libnoduleid was built without libtorch "
-                    "(NID_WITH_TORCH=OFF): models cannot be loaded", ctx);
-}
-int nid_torch_optimize(nid_torch *t, const char *ctx)
-{
-    (void)t; (void)ctx;
-    return NID_ENOTSUP;
-}
-int nid_torch_forward(const nid_torch *t, const float *x,
-                             const int64_t shape[5], int check_finite, float *out,
-                             size_t out_cap, int64_t got[2], int status,
-                             const char *ctx)
-{
-    (void)t; (void)x; (void)shape; (void)check_finite; (void)out; (void)out_cap;
-    (void)got; (void)status;
-    return nid_fail(NID_ENOTSUP, "%s: built without libtorch", ctx);
-}
-int nid_torch_verify(const nid_torch *t, const float *a, const float *b,
-                            size_t n, size_t d, float *out, int64_t *got_len,
-                            int status, const char *ctx)
-{
-    (void)t; (void)a; (void)b; (void)n; (void)d; (void)out; (void)got_len;
-    (void)status;
-    return nid_fail(NID_ENOTSUP, "%s: built without libtorch", ctx);
-}
-int nid_torch_cpu_has_bf16(void)
-{
-    return 0;
+    return (const nid_torch_api *)nid_backend_peek(NID_BACKEND_TORCH);
 }
 
-int nid_torch_to_bf16(nid_torch *t, const char *ctx)
+/* The module, loaded on first use; NULL after nid_fail(NID_ENOTSUP). */
+static const nid_torch_api *torch_module(const char *ctx)
 {
-    (void)t; (void)ctx;
-    return NID_ENOTSUP;
+    const nid_backend_info *t = nid_backend_get(NID_BACKEND_TORCH, ctx);
+    if (t && t->size < sizeof(nid_torch_api)) {
+        nid_fail(NID_ENOTSUP, "%s: the libtorch backend module's table is "
+                 "%u bytes, expected %zu (module of another version)", ctx,
+                 (unsigned)t->size, sizeof(nid_torch_api));
+        return NULL;
+    }
+    return (const nid_torch_api *)t;
 }
 
-int nid_torch_clone(const nid_torch *t, nid_torch **out, const char *ctx)
+static int nid_torch_load(nid_torch **out, const char *path,
+                          const char *device, int n_threads, char **meta_json,
+                          size_t *meta_len, int *has_verify, const char *ctx)
 {
-    (void)t; (void)out;
-    return nid_fail(NID_ENOTSUP, "%s: built without libtorch", ctx);
+    const nid_torch_api *T = torch_module(ctx);
+    if (!T) return NID_ENOTSUP;
+    return T->load(out, path, device, n_threads, meta_json, meta_len,
+                   has_verify, ctx);
 }
-const char *nid_torch_device(const nid_torch *t)
+static int nid_torch_optimize(nid_torch *t, const char *ctx)
 {
-    (void)t;
-    return "cpu";
+    return torch_api()->optimize(t, ctx);
 }
-void nid_torch_free(nid_torch *t)
+static int nid_torch_forward(const nid_torch *t, const float *x,
+                             const int64_t shape[5], int check_finite,
+                             float *out, size_t out_cap, int64_t got[2],
+                             int status, const char *ctx)
 {
-    (void)t;
+    return torch_api()->forward(t, x, shape, check_finite, out, out_cap, got,
+                                status, ctx);
 }
-#endif
+static int nid_torch_verify(const nid_torch *t, const float *a,
+                            const float *b, size_t n, size_t d, float *out,
+                            int64_t *got_len, int status, const char *ctx)
+{
+    return torch_api()->verify(t, a, b, n, d, out, got_len, status, ctx);
+}
+static int nid_torch_cpu_has_bf16(void)
+{
+    return torch_api()->cpu_has_bf16();
+}
+static int nid_torch_to_bf16(nid_torch *t, const char *ctx)
+{
+    return torch_api()->to_bf16(t, ctx);
+}
+static int nid_torch_clone(const nid_torch *t, nid_torch **out,
+                           const char *ctx)
+{
+    return torch_api()->clone(t, out, ctx);
+}
+static const char *nid_torch_device(const nid_torch *t)
+{
+    return torch_api()->device(t);
+}
+static void nid_torch_free(nid_torch *t)
+{
+    if (t) torch_api()->free(t);
+}
 
 /* ------------------------------------------------------------------------ */
 /* Options, info, names                                                     */
@@ -262,13 +272,14 @@ int nid_model_load(nid_model **out, const char *path,
         return nid_fail(NID_EINVAL, "%s: opts->precision %d: expected "
                         "NID_PRECISION_FP32 (0) or NID_PRECISION_BF16 (1)",
                         fn, (int)precision);
-#ifndef NID_HAVE_TORCH
-    /* Say what is missing before looking at the file: without libtorch no
-     * path could ever load, so "file not found" would mislead. */
-    return nid_fail(NID_ENOTSUP, "%s: %s: libnoduleid was built without "
-                    "libtorch (NID_WITH_TORCH=OFF): models cannot be loaded",
-                    fn, path);
-#endif
+    {
+        /* Say what is missing before looking at the file: without libtorch
+         * no path could ever load, so "file not found" would mislead. */
+        char what[64 + 4096];
+        snprintf(what, sizeof what, "%s: %s: models cannot be loaded", fn,
+                 path);
+        if (!torch_module(what)) return NID_ENOTSUP;
+    }
     int rc = check_file(path);
     if (rc) return rc;
 

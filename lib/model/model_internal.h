@@ -3,15 +3,19 @@
  * public API, checks, pooling, comparisons; package.c: metadata) and the
  * libtorch shim (torch_shim.cpp, the only file that includes libtorch).
  *
- * Every nid_torch_* function is extern "C", catches every C++ exception
- * and reports it through nid_fail() with the message prefix `ctx` (e.g.
- * "nid_model_embed: model cm.nidm"). Without NID_HAVE_TORCH, model.c
- * provides stubs that return NID_ENOTSUP.
+ * The shim is the backend module libnoduleid-torch.so (lib/core/backend.h),
+ * loaded at the first nid_model_load(): its functions reach model.c
+ * through the table nid_torch_api, returned by its entry
+ * nid_backend_torch_v1. Every function catches every C++ exception and
+ * reports it through nid_fail() with the message prefix `ctx` (e.g.
+ * "nid_model_embed: model cm.nidm"). Without the module (not built, not
+ * installed), nid_model_load() returns NID_ENOTSUP naming what is missing.
  */
 #ifndef NID_MODEL_INTERNAL_H
 #define NID_MODEL_INTERNAL_H
 
 #include "internal.h"
+#include "backend.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -84,6 +88,11 @@ typedef struct nid_torch nid_torch;
  * finite sum that overflows; the caller scans the input to tell. */
 #define NID_TORCH_NONFINITE 2
 
+/* The module's functions (defined in torch_shim.cpp, compiled only into
+ * the module with NID_TORCH_MODULE; model.c calls them through
+ * nid_torch_api). */
+#ifdef NID_TORCH_MODULE
+
 /* Device check and load. `device` is "cpu", "cuda" or "cuda:N".
  * *meta_json receives a malloc'd NUL-terminated copy of the package's
  * noduleid.json (NULL when the archive has none) and *meta_len its length;
@@ -134,6 +143,28 @@ int nid_torch_clone(const nid_torch *t, nid_torch **out, const char *ctx);
 const char *nid_torch_device(const nid_torch *t);
 
 void nid_torch_free(nid_torch *t);
+
+#endif /* NID_TORCH_MODULE */
+
+/* The module's table (NID_BACKEND_ABI 1): the functions above, in order. */
+typedef struct nid_torch_api {
+    nid_backend_info info;   /* name "torch"; features TORCH (+ CUDA) */
+    int (*load)(nid_torch **out, const char *path, const char *device,
+                int n_threads, char **meta_json, size_t *meta_len,
+                int *has_verify, const char *ctx);
+    int (*optimize)(nid_torch *t, const char *ctx);
+    int (*cpu_has_bf16)(void);
+    int (*to_bf16)(nid_torch *t, const char *ctx);
+    int (*forward)(const nid_torch *t, const float *x, const int64_t shape[5],
+                   int check_finite, float *out, size_t out_cap,
+                   int64_t got[2], int status, const char *ctx);
+    int (*verify)(const nid_torch *t, const float *a, const float *b,
+                  size_t n, size_t d, float *out, int64_t *got_len,
+                  int status, const char *ctx);
+    int (*clone)(const nid_torch *t, nid_torch **out, const char *ctx);
+    const char *(*device)(const nid_torch *t);
+    void (*free)(nid_torch *t);
+} nid_torch_api;
 
 #ifdef __cplusplus
 }

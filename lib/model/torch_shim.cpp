@@ -1,5 +1,16 @@
 /*
- * torch_shim.cpp - the only file of libnoduleid that includes libtorch.
+ * torch_shim.cpp - the only file of the project's libraries that includes
+ * libtorch.
+ *
+ * Built as the backend module libnoduleid-torch.so (lib/core/backend.h),
+ * which libnoduleid loads at the first nid_model_load(); the module's one
+ * export is nid_backend_torch_v1, returning the table nid_torch_api.
+ *
+ * Process-wide settings of libtorch live here and nowhere else: the
+ * intra-op thread count (at::set_num_threads, set to the model's
+ * n_threads when a thread runs a model with another count) and the
+ * inter-op pool (one thread, set once per process). A host process that
+ * also uses libtorch itself shares these settings with this module.
  *
  * Thin extern "C" functions (declared in model_internal.h) around a
  * torch::jit::Module: load a package, optimise it for inference, run
@@ -10,6 +21,7 @@
  * in model.c and package.c.
  */
 #include <torch/script.h>
+#include <torch/version.h>
 
 #include <ATen/Parallel.h>
 #include <ATen/autocast_mode.h>
@@ -31,6 +43,8 @@
 #include <vector>
 
 #include "model_internal.h"
+
+extern "C" int nid_backend_host_set(const nid_backend_host *host);
 
 struct nid_torch {
     torch::jit::Module module;
@@ -383,4 +397,29 @@ extern "C" void nid_torch_free(nid_torch *t)
         delete t;
     } catch (...) {
     }
+}
+
+// The module's table and entry (lib/core/backend.h).
+namespace {
+const nid_torch_api g_api = {
+    {NID_BACKEND_ABI, sizeof(nid_torch_api), "torch", NID_VERSION_STRING,
+     "libtorch " TORCH_VERSION,
+#if defined(NID_HAVE_CUDA)
+     NID_FEATURE_TORCH | NID_FEATURE_CUDA
+#else
+     NID_FEATURE_TORCH
+#endif
+    },
+    nid_torch_load, nid_torch_optimize, nid_torch_cpu_has_bf16,
+    nid_torch_to_bf16, nid_torch_forward, nid_torch_verify, nid_torch_clone,
+    nid_torch_device, nid_torch_free,
+};
+} // namespace
+
+extern "C" __attribute__((visibility("default"))) const nid_backend_info *
+nid_backend_torch_v1(const nid_backend_host *host)
+{
+    if (!nid_backend_host_set(host))
+        return nullptr;
+    return &g_api.info;
 }

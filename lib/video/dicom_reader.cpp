@@ -18,7 +18,10 @@
  * whatever the length of the loop; the file must stay in place while open.
  *
  * DCMTK's log (root logger of its log4cplus copy) is routed, once per
- * process, to nid_log() at debug level.
+ * process, to nid_log() at debug level; this and DCMTK's decoder
+ * registration (also process-wide) happen at the first open, in this
+ * module: libnoduleid-dicom.so (lib/core/backend.h), whose one export,
+ * nid_backend_dicom_v1, returns the table nid_dicom_api.
  *
  * Timing: Frame Time (0018,1063), else Frame Time Vector (0018,1065,
  * increments in ms, the first being 0), else Recommended Display Frame Rate
@@ -95,12 +98,22 @@ protected:
     }
 };
 
+/* At process exit, before DCMTK's own static destructors (registered
+ * earlier, when DCMTK was loaded, so they run later): DCMTK keeps its codec
+ * registry in a static list whose entries only cleanup() frees. */
+void cleanup_dcmtk()
+{
+    DJDecoderRegistration::cleanup();
+    DcmRLEDecoderRegistration::cleanup();
+}
+
 void init_dcmtk()
 {
-    /* Process-wide and never undone: another user of DCMTK in the same
-     * process may rely on them too. */
+    /* Process-wide and never undone while the process runs: another user
+     * of DCMTK in the same process may rely on them too. */
     DcmRLEDecoderRegistration::registerCodecs();
     DJDecoderRegistration::registerCodecs();
+    std::atexit(cleanup_dcmtk);
     OFLog::getLogger("dcmtk.dcmdata");   /* runs DCMTK's default log setup */
     dcmtk::log4cplus::Logger root = dcmtk::log4cplus::Logger::getRoot();
     root.removeAllAppenders();
@@ -412,8 +425,8 @@ const nid_video_backend dicom_backend = {
 
 } /* namespace */
 
-extern "C" int nid_dicom_open(const char *path, const nid_video_options *opts,
-                              nid_video_src *src)
+static int dicom_open(const char *path, const nid_video_options *opts,
+                      nid_video_src *src)
 {
     dicom_state *s = NULL;
     nid_video_src tmp = *src;
@@ -480,10 +493,9 @@ int dicom_open_memory_impl(const void *data, size_t size, const char *name,
 
 } /* namespace */
 
-extern "C" int nid_dicom_open_memory(const void *data, size_t size,
-                                     const char *name,
-                                     const nid_video_options *opts,
-                                     nid_video_src *src)
+static int dicom_open_memory(const void *data, size_t size,
+                             const char *name, const nid_video_options *opts,
+                             nid_video_src *src)
 {
     dicom_state *s = NULL;
     nid_video_src tmp = *src;
@@ -498,4 +510,23 @@ extern "C" int nid_dicom_open_memory(const void *data, size_t size,
     tmp.state = s;
     *src = tmp;
     return NID_OK;
+}
+
+/* ---- module entry (lib/core/backend.h) ---------------------------------- */
+
+namespace {
+const nid_dicom_api dicom_api = {
+    {NID_BACKEND_ABI, sizeof(nid_dicom_api), "dicom", NID_VERSION_STRING,
+     "DCMTK " OFFIS_DCMTK_VERSION_STRING, NID_FEATURE_DICOM},
+    dicom_open,
+    dicom_open_memory,
+};
+} // namespace
+
+extern "C" __attribute__((visibility("default"))) const nid_backend_info *
+nid_backend_dicom_v1(const nid_backend_host *host)
+{
+    if (!nid_backend_host_set(host))
+        return nullptr;
+    return &dicom_api.info;
 }

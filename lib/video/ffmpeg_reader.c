@@ -25,7 +25,15 @@
  * full range; GRAY8 output is full range (limited-range luma is expanded).
  *
  * FFmpeg's own log is routed, once per process, to nid_log() at debug
- * level (av_log_set_callback), so the library stays quiet by default.
+ * level (av_log_set_callback), so the library stays quiet by default. That
+ * callback is FFmpeg's one process-wide setting; it is installed by the
+ * first nid_video_open() of a video file, never earlier, and a host
+ * program that uses FFmpeg itself and installs its own callback afterwards
+ * keeps it (this module then logs nothing).
+ *
+ * Built as the backend module libnoduleid-ffmpeg.so (lib/core/backend.h),
+ * whose one export, nid_backend_ffmpeg_v1, returns the table
+ * nid_ffmpeg_api; libnoduleid itself never links FFmpeg.
  */
 #include "video_internal.h"
 
@@ -337,8 +345,8 @@ static const nid_video_backend ff_backend = {
     "ffmpeg", ff_read, ff_close, ff_set_format, ff_read_roi
 };
 
-int nid_ffmpeg_open(const char *path, const nid_video_options *opts,
-                    nid_video_src *src)
+static int ffmpeg_open(const char *path, const nid_video_options *opts,
+                       nid_video_src *src)
 {
     pthread_once(&log_once, install_log);
     ff_state *s = (ff_state *)calloc(1, sizeof *s);
@@ -742,4 +750,23 @@ static int ff_set_format(void *state, int32_t format)
     if (s->cur >= 0 && (!s->last->buf[0] || convert(s, s->last, s->cur, NULL)))
         s->cur = -1;
     return NID_OK;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Module entry (lib/core/backend.h)                                         */
+/* ------------------------------------------------------------------------ */
+
+static const nid_ffmpeg_api ffmpeg_api = {
+    {NID_BACKEND_ABI, sizeof(nid_ffmpeg_api), "ffmpeg", NID_VERSION_STRING,
+     "libavformat " AV_STRINGIFY(LIBAVFORMAT_VERSION), NID_FEATURE_VIDEO},
+    ffmpeg_open,
+};
+
+__attribute__((visibility("default")))
+const nid_backend_info *nid_backend_ffmpeg_v1(const nid_backend_host *host);
+
+const nid_backend_info *nid_backend_ffmpeg_v1(const nid_backend_host *host)
+{
+    if (!nid_backend_host_set(host)) return NULL;
+    return &ffmpeg_api.info;
 }

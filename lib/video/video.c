@@ -228,6 +228,31 @@ void nid_video_free(nid_video *v)
 
 /* Does the file start like DICOM Part 10 ("DICM" after the preamble)?
  * Returns NID_OK and sets *is_dicom, or NID_EIO naming the file. */
+/* The reader modules, loaded on first use; NULL after nid_fail(). */
+static const nid_backend_info *module(nid_backend_id id, size_t size,
+                                      const char *ctx)
+{
+    const nid_backend_info *t = nid_backend_get(id, ctx);
+    if (t && t->size < size) {
+        nid_fail(NID_ENOTSUP, "%s: the backend module %s has a %u-byte table, "
+                 "expected %zu", ctx, t->name, (unsigned)t->size, size);
+        return NULL;
+    }
+    return t;
+}
+
+static const nid_dicom_api *dicom_module(const char *ctx)
+{
+    return (const nid_dicom_api *)module(NID_BACKEND_DICOM,
+                                         sizeof(nid_dicom_api), ctx);
+}
+
+static const nid_ffmpeg_api *ffmpeg_module(const char *ctx)
+{
+    return (const nid_ffmpeg_api *)module(NID_BACKEND_FFMPEG,
+                                          sizeof(nid_ffmpeg_api), ctx);
+}
+
 static int sniff_dicom(const char *path, int *is_dicom)
 {
     /* a FIFO or device is refused here: FFmpeg or DCMTK would block on it
@@ -277,22 +302,18 @@ int nid_video_open(nid_video **out, const char *path,
     nid_video_src src;
     memset(&src, 0, sizeof src);
     nid_video_info_init(&src.info);
+    char ctx[128 + 4096];
     if (is_dicom) {
-#ifdef NID_HAVE_DICOM
-        rc = nid_dicom_open(path, &o, &src);
-#else
-        return nid_fail(NID_ENOTSUP, "%s: '%s' is a DICOM file but this build "
-                        "has no DICOM input (configured with NID_WITH_DICOM=OFF)",
-                        fn, path);
-#endif
+        snprintf(ctx, sizeof ctx, "%s: '%s' (a DICOM file)", fn, path);
+        const nid_dicom_api *d = dicom_module(ctx);
+        if (!d) return NID_ENOTSUP;
+        rc = d->open(path, &o, &src);
     } else {
-#ifdef NID_HAVE_VIDEO
-        rc = nid_ffmpeg_open(path, &o, &src);
-#else
-        return nid_fail(NID_ENOTSUP, "%s: '%s' is not DICOM and this build has "
-                        "no FFmpeg video input (configured with NID_WITH_VIDEO=OFF)",
-                        fn, path);
-#endif
+        snprintf(ctx, sizeof ctx, "%s: '%s' (not DICOM, so read with FFmpeg)",
+                 fn, path);
+        const nid_ffmpeg_api *f = ffmpeg_module(ctx);
+        if (!f) return NID_ENOTSUP;
+        rc = f->open(path, &o, &src);
     }
     if (rc) return rc;
     nid_video *v = NULL;
@@ -540,12 +561,11 @@ int nid_video_open_memory(nid_video **out, const void *data, size_t size,
     nid_video_src src;
     memset(&src, 0, sizeof src);
     nid_video_info_init(&src.info);
-#ifdef NID_HAVE_DICOM
-    int rc = nid_dicom_open_memory(data, size, name, &o, &src);
-#else
-    int rc = nid_fail(NID_ENOTSUP, "%s: '%s': this build has no DICOM input "
-                      "(configured with NID_WITH_DICOM=OFF)", fn, name);
-#endif
+    char ctx[128 + 4096];
+    snprintf(ctx, sizeof ctx, "%s: '%s'", fn, name);
+    const nid_dicom_api *d = dicom_module(ctx);
+    if (!d) return NID_ENOTSUP;
+    int rc = d->open_memory(data, size, name, &o, &src);
     if (rc) return rc;
     nid_video *v = NULL;
     rc = video_create(&src, name, &v);

@@ -7,8 +7,9 @@
  * is the only place that includes its library:
  *
  *     ffmpeg_reader.c   libavformat / libavcodec / libswscale
+ *                       (module libnoduleid-ffmpeg.so)
  *     dicom_reader.cpp  DCMTK (C++; entry points are extern "C" and never
- *                       let an exception out)
+ *                       let an exception out; module libnoduleid-dicom.so)
  *
  * A backend's open function fills a nid_video_src; read() decodes one frame
  * (index already range-checked by video.c) into a buffer the backend owns
@@ -19,6 +20,7 @@
 #define NID_VIDEO_INTERNAL_H
 
 #include "internal.h"
+#include "backend.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -67,17 +69,33 @@ static inline size_t nid_pix_bytes(int32_t format)
 void nid_pix_convert(const nid_frame *src, uint8_t *dst, size_t dst_stride,
                      int32_t dst_format);
 
+/* The FFmpeg and DCMTK readers are backend modules (lib/core/backend.h):
+ * libnoduleid-ffmpeg.so and libnoduleid-dicom.so, loaded by the first
+ * nid_video_open() of such a file. Their tables: */
+
 /* Open `path` with FFmpeg / DCMTK. opts is validated (format known,
  * struct_size ok). On failure nothing is allocated and the status is
  * returned after nid_fail(). */
-int nid_ffmpeg_open(const char *path, const nid_video_options *opts,
-                    nid_video_src *src);
-int nid_dicom_open(const char *path, const nid_video_options *opts,
-                   nid_video_src *src);
-/* A DICOM instance held in memory (size bytes at data, borrowed for the
- * call only); `name` labels it in messages. */
-int nid_dicom_open_memory(const void *data, size_t size, const char *name,
-                          const nid_video_options *opts, nid_video_src *src);
+typedef int (*nid_video_open_fn)(const char *path,
+                                 const nid_video_options *opts,
+                                 nid_video_src *src);
+
+typedef struct nid_ffmpeg_api {
+    nid_backend_info info;       /* name "ffmpeg"; features VIDEO */
+    nid_video_open_fn open;
+} nid_ffmpeg_api;
+
+typedef struct nid_dicom_api {
+    nid_backend_info info;       /* name "dicom"; features DICOM */
+    nid_video_open_fn open;
+    /* A DICOM instance held in memory (size bytes at data, borrowed for
+     * the call only); `name` labels it in messages. */
+    int (*open_memory)(const void *data, size_t size, const char *name,
+                       const nid_video_options *opts, nid_video_src *src);
+} nid_dicom_api;
+
+/* Each module's entry: first nid_backend_host_set() (backend_host.c). */
+int nid_backend_host_set(const nid_backend_host *host);
 
 #ifdef __cplusplus
 }

@@ -73,11 +73,30 @@ def version_number() -> int:
     return int(lib.nid_version_number())
 
 
-def features() -> FrozenSet[str]:
-    """Optional features compiled into the loaded library: a subset of
-    {"blas", "video", "dicom", "torch", "cuda"}."""
-    bits = lib.nid_features()
+def features(load: bool = True) -> FrozenSet[str]:
+    """Optional features usable in this process: a subset of
+    {"blas", "video", "dicom", "torch", "cuda"}. libtorch, FFmpeg and DCMTK
+    are backend modules that the library loads at first use; this loads
+    every one not loaded yet (libtorch takes a while) to find out which
+    work. With load=False nothing is loaded: the answer is "blas" and the
+    backends loaded so far."""
+    bits = lib.nid_features() if load else \
+        lib.nid_features_ex(lib.NID_FEATURES_LOADED)
     return frozenset(name for name, bit in _FEATURES.items() if bits & bit)
+
+
+def load_backend(name: str) -> None:
+    """Load backend module `name` ("torch", "ffmpeg" or "dicom") now
+    instead of at its first use. Raises NotSupportedError naming the file
+    tried and the loader's error when it is missing or broken."""
+    from ._core import _check
+    _check(lib.nid_backend_load(name.encode()))
+
+
+def backend_dir() -> str:
+    """Directory searched for the backend modules: $NODULEID_BACKEND_DIR
+    if set, else noduleid-<major> next to the loaded libnoduleid."""
+    return ffi.string(lib.nid_backend_dir()).decode("utf-8", "replace")
 
 
 def last_error() -> str:
@@ -111,7 +130,8 @@ __all__ = [
     "group", "Grouping", "Nodule", "OnlineStep", "Timings", "SettingSource",
     "default_model_path", "ModelSource", "cluster_means",
     # core
-    "version", "version_number", "features", "last_error", "clear_error",
+    "version", "version_number", "features", "load_backend", "backend_dir",
+    "last_error", "clear_error",
     "status_str", "Status", "LogLevel", "set_log_callback", "log_to_logging",
     # errors
     "NoduleIdError", "InvalidArgumentError", "OutOfMemoryError", "FileIOError",

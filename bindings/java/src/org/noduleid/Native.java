@@ -31,6 +31,11 @@ final class Native {
     static final String RESOURCE_DIR = "/org/noduleid/native/";
     /** Libraries bundled per platform, in load order (the glue needs libnoduleid). */
     static final String[] BUNDLED = {"libnoduleid.so.0", "libnoduleid_jni.so"};
+    /** Folder of the backend modules beside libnoduleid (lib/core/backend.h). */
+    static final String BACKEND_DIR = "noduleid-0";
+    /** Backend modules the jar may bundle; extracted (not loaded: libnoduleid
+     *  loads each at first use) when present. */
+    static final String[] BACKENDS = {"libnoduleid-torch.so", "libnoduleid-ffmpeg.so", "libnoduleid-dicom.so"};
     /** How the glue was found: "property", "jar" or "java.library.path" (read by the tests). */
     static final String LOADED_FROM;
 
@@ -103,6 +108,20 @@ final class Native {
                 java.nio.file.Files.copy(in, files[i]);
             }
             files[i].toFile().deleteOnExit();
+        }
+        // The backend modules, where the extracted libnoduleid looks for them
+        // (its folder's noduleid-0/); they stay until the JVM exits, as the
+        // library loads them at their first use.
+        java.nio.file.Path mods = dir.resolve(BACKEND_DIR);
+        java.nio.file.Files.createDirectory(mods);
+        mods.toFile().deleteOnExit();
+        for (String b : BACKENDS) {
+            try (java.io.InputStream in = Native.class.getResourceAsStream(RESOURCE_DIR + plat + "/" + BACKEND_DIR + "/" + b)) {
+                if (in == null) continue;  // a build without this backend
+                java.nio.file.Path f = mods.resolve(b);
+                java.nio.file.Files.copy(in, f);
+                f.toFile().deleteOnExit();
+            }
         }
         // libnoduleid first, so the glue's DT_NEEDED libnoduleid.so.0 is already
         // loaded; the files can go once mapped (deleteOnExit).

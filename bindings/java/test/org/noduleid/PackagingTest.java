@@ -23,6 +23,18 @@ class PackagingTest {
         assertTrue(NoduleId.versionNumber() > 0);  // and a call works
     }
 
+    /** The backend modules this build makes load however the glue was
+     *  found (property: the build tree's library; jar: the extracted copy
+     *  and its noduleid-0/ folder). */
+    @Test
+    void backendModulesLoad() {
+        String built = System.getProperty("noduleid.test.builtFeatures");
+        assumeTrue(built != null, "noduleid.test.builtFeatures not set");
+        int want = Integer.parseInt(built);
+        int got = NoduleId.features();
+        assertEquals(want, got & want, "features " + got + ", built " + want);
+    }
+
     @Test
     void bundledJarHasNativesAndModuleName() throws Exception {
         String jar = System.getProperty("noduleid.test.jar");
@@ -31,6 +43,9 @@ class PackagingTest {
             assertEquals("org.noduleid", j.getManifest().getMainAttributes().getValue("Automatic-Module-Name"));
             for (String lib : Native.BUNDLED)
                 assertNotNull(j.getEntry("org/noduleid/native/linux-x86_64/" + lib), lib);
+            String built = System.getProperty("noduleid.test.builtFeatures");
+            if (built != null && (Integer.parseInt(built) & 2) != 0)
+                assertNotNull(j.getEntry("org/noduleid/native/linux-x86_64/" + Native.BACKEND_DIR + "/libnoduleid-ffmpeg.so"));
         }
         assertEquals("linux-x86_64", Native.platform());
     }
