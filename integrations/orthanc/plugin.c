@@ -46,6 +46,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <pthread.h>
 
 #define PLUGIN_NAME "noduleid"
 
@@ -99,16 +100,20 @@ static int fail(perr *e, int http, const char *status, const char *fmt, ...)
 
 /* A library error: HTTP status from the nid status; message from the
  * library, prefixed by what we were doing. */
-static int fail_nid(perr *e, int st, const char *what)
+static int http_of(int st)
 {
-    int http;
     switch (st) {
     case NID_EINVAL: case NID_EFORMAT: case NID_ERANGE: case NID_EMISMATCH:
-        http = 400; break;
-    case NID_ENOTSUP: http = 501; break;
-    default: http = 500; break;
+        return 400;
+    case NID_ENOTSUP: return 501;
+    default: return 500;
     }
-    return fail(e, http, nid_status_str(st), "%s: %s", what, nid_last_error());
+}
+
+static int fail_nid(perr *e, int st, const char *what)
+{
+    return fail(e, http_of(st), nid_status_str(st), "%s: %s", what,
+                nid_last_error());
 }
 
 static void answer_json(OrthancPluginRestOutput *out, json_t *j)
@@ -227,21 +232,6 @@ static void configure(void)
 
 /* ---- grouping ----------------------------------------------------------- */
 
-/* The model's clustering method (package metadata training.cluster_method,
- * else Algorithm 1): the CLI's rule. */
-static int model_method(void)
-{
-    int method = NID_CLUSTER_PAPER;
-    json_t *j = model_info.meta_json ? json_loads(model_info.meta_json, 0, NULL)
-                                     : NULL;
-    const char *name = json_string_value(
-        json_object_get(json_object_get(j, "training"), "cluster_method"));
-    if (!name || nid_cluster_method_parse(name, &method) != NID_OK)
-        method = NID_CLUSTER_PAPER;
-    json_decref(j);
-    return method;
-}
-
 typedef struct grouping {
     size_t n, d, k;
     float *emb;        /* n x d tracklet embeddings */
@@ -259,8 +249,46 @@ static void grouping_free(grouping *g)
     memset(g, 0, sizeof *g);
 }
 
-/* Group the exam's tracklets: videos[v] is the opened video of exam video
- * v. One place to switch to the library's exam-level grouping call. */
+/* Group the exam's tracklets with the library's exam-level call
+ * (nid_group_exam: the package's comparison, exam grouping or method and
+ * tau, the exam's cannot-links; the same groups as `noduleid group`).
+ * videos[v] is the video of exam video v, opened from Orthanc's storage;
+ * the frame source hands each one to the library, which frees it. */
+static int hand_over_video(nid_video **out, const nid_exam *exam, size_t v,
+                           void *payload)
+{
+    (void)exam;
+    nid_video **videos = payload;
+    if (!videos[v]) return NID_EINVAL;
+    *out = videos[v];
+    videos[v] = NULL;
+    return NID_OK;
+}
+
+typedef struct group_job {
+    const nid_exam *exam;
+    nid_video **videos;
+    nid_grouping *gr;
+    int st;
+} group_job;
+
+static void *group_thread(void *p)
+{
+    group_job *j = p;
+    nid_group_options o;
+    nid_group_options_init(&o);
+    if (threshold_cfg >= 0) o.threshold = (float)threshold_cfg;
+    o.video_source = hand_over_video;
+    o.video_payload = j->videos;
+    j->st = nid_group_exam(&j->gr, model, j->exam, &o);
+    if (j->st != NID_OK) {
+        /* the message is thread-local: carry it to the caller's thread */
+        char *m = strdup(nid_last_error());
+        return m ? m : (void *)"";
+    }
+    return NULL;
+}
+
 static int group_exam(const nid_exam *exam, nid_video **videos, grouping *g,
                       perr *e)
 {
@@ -269,56 +297,43 @@ static int group_exam(const nid_exam *exam, nid_video **videos, grouping *g,
     nid_exam_get_info(exam, &ei);
     size_t n = ei.n_tracklets, d = (size_t)model_info.embed_dim;
     if (n == 0) return fail(e, 400, "NID_EINVAL", "the exam has no tracklets");
+    /* libtorch's kernels want more stack than Orthanc's HTTP threads have:
+     * the job runs on a thread of its own with a 64 MiB stack */
+    group_job job = {exam, videos, NULL, NID_OK};
+    pthread_attr_t at;
+    pthread_t th;
+    void *msg = NULL;
+    pthread_attr_init(&at);
+    pthread_attr_setstacksize(&at, (size_t)64 << 20);
+    int rc = pthread_create(&th, &at, group_thread, &job);
+    pthread_attr_destroy(&at);
+    if (rc != 0)
+        return fail(e, 500, "NID_ENOMEM", "cannot start the grouping thread: %s",
+                    strerror(rc));
+    pthread_join(th, &msg);
+    if (job.st != NID_OK) {
+        int r = fail(e, http_of(job.st), nid_status_str(job.st),
+                     "grouping the exam: %s", msg ? (char *)msg : "");
+        if (msg && *(char *)msg) free(msg);
+        return r;
+    }
+    nid_grouping_info in;
+    nid_grouping_info_init(&in);
+    nid_grouping_get_info(job.gr, &in);
     g->n = n;
     g->d = d;
+    g->k = in.n_nodules;
+    g->threshold = in.threshold;
+    g->method = in.method;
     g->emb = malloc(n * d * sizeof *g->emb);
     g->labels = malloc(n * sizeof *g->labels);
     g->n_clips = malloc(n * sizeof *g->n_clips);
-    float *dist = malloc(n * n * sizeof *dist);
-    if (!g->emb || !g->labels || !g->n_clips || !dist) {
-        free(dist);
-        return fail(e, 500, "NID_ENOMEM", "out of memory for %zu tracklets",
-                    n);
-    }
-    nid_clip_options co;
-    nid_model_clip_options(model, &co);
-    for (size_t t = 0; t < n; t++) {
-        nid_tracklet_info ti;
-        nid_tracklet_info_init(&ti);
-        nid_exam_get_tracklet(exam, t, &ti);
-        size_t nc = 0;
-        int st = nid_model_embed_tracklet(model, videos[ti.video], exam, t, &co,
-                                          g->emb + t * d, d, &nc);
-        if (st != NID_OK) {
-            char what[512];
-            snprintf(what, sizeof what, "tracklet %s", ti.id);
-            free(dist);
-            return fail_nid(e, st, what);
-        }
-        g->n_clips[t] = (int32_t)nc;
-    }
-    int compare = model_info.compare;
-    int st;
-    if (compare == NID_COMPARE_COSINE) {
-        st = nid_model_distance_matrix(model, g->emb, n, d, compare, dist,
-                                       n * n, NULL);
-    } else {
-        st = nid_model_compare_matrix(model, g->emb, n, d, compare, dist,
-                                      n * n, NULL);
-        for (size_t i = 0; st == NID_OK && i < n * n; i++)
-            dist[i] = 1.0f - dist[i] > 0.0f ? 1.0f - dist[i] : 0.0f;
-        for (size_t i = 0; st == NID_OK && i < n; i++) dist[i * n + i] = 0.0f;
-    }
-    nid_cluster_options cop;
-    nid_cluster_options_init(&cop);
-    cop.method = model_method();
-    cop.threshold = threshold_cfg >= 0 ? (float)threshold_cfg : model_info.tau;
-    g->threshold = cop.threshold;
-    g->method = cop.method;
-    if (st == NID_OK)
-        st = nid_cluster_dist(dist, n, &cop, g->labels, n, &g->k);
-    free(dist);
-    if (st != NID_OK) return fail_nid(e, st, "clustering");
+    int st = !g->emb || !g->labels || !g->n_clips ? NID_ENOMEM : NID_OK;
+    if (!st) st = nid_grouping_embeddings(job.gr, g->emb, n * d, NULL);
+    if (!st) st = nid_grouping_labels(job.gr, g->labels, n, NULL);
+    if (!st) st = nid_grouping_n_clips(job.gr, g->n_clips, n, NULL);
+    nid_grouping_free(job.gr);
+    if (st != NID_OK) return fail_nid(e, st, "reading the grouping");
     return 0;
 }
 
