@@ -72,18 +72,21 @@ def grouping_scores(per, links, method: str, tau: float) -> Dict:
     """Pooled pairwise P/R/F of clustering each exam with its cannot-links,
     and the share of exams whose nodule count comes out exact."""
     nid = D._noduleid()
-    s = MT.cluster_scores(per, tau, method, links)
-    exact = 0
+    scores, exact = [], 0
     for (truth, S), cl in zip(per, links):
+        truth = np.asarray(truth)
         if len(truth) < 2:
             exact += 1
             continue
         Dm = np.maximum(0.0, 1.0 - S).astype(np.float32)
-        Dm = np.minimum(Dm, Dm.T)
+        Dm = np.minimum(Dm, Dm.T)  # exact symmetry for the library's check
         np.fill_diagonal(Dm, 0.0)
-        _, k = nid.cluster_distances(np.ascontiguousarray(Dm), method, float(tau),
-                                     cannot_link=cl if len(cl) else None)
-        exact += int(k == len(set(np.asarray(truth).tolist())))
+        lab, k = nid.cluster_distances(np.ascontiguousarray(Dm), method, float(tau),
+                                       cannot_link=cl if len(cl) else None)
+        scores.append(nid.eval_clusters(truth.astype(np.int32), lab))
+        exact += int(k == len(set(truth.tolist())))
+    s = {"tau": float(tau)}
+    s.update(MT.pool_cluster_scores(scores))
     s["count_exact"] = exact / len(per) if per else float("nan")
     s["method"], s["exams"] = method, len(per)
     return s
