@@ -3,10 +3,10 @@
  * the frames of an ultrasound cine loop to libnoduleid through the Java
  * binding:
  *
- *     frames decoded in Java -> Video.fromFrames -> Exam with tracklets
- *     -> clips built with the model's own clip options -> embeddings
- *     -> distances under the model's comparison -> nodules (clusters at the
- *     model's threshold)
+ *     frames decoded in Java -> Exam with tracklets -> Grouping.group with
+ *     a video source that wraps the frames (Video.fromFrames) -> nodules
+ *     (embeddings, the model's comparison and calibrated threshold, the
+ *     exam's cannot-links: all inside the library)
  *
  * The DICOM reader below is deliberately minimal: uncompressed (explicit or
  * implicit VR little endian) multi-frame images with 8-bit MONOCHROME2 or
@@ -34,10 +34,10 @@ import java.nio.file.Paths;
 import java.util.Arrays;
 
 import org.noduleid.Box;
-import org.noduleid.Clustering;
 import org.noduleid.ClipOptions;
 import org.noduleid.Clips;
 import org.noduleid.Exam;
+import org.noduleid.Grouping;
 import org.noduleid.Model;
 import org.noduleid.NoduleId;
 import org.noduleid.NoduleIdException;
@@ -239,19 +239,20 @@ public final class DicomPluginExample {
                 if (checkAgainstLibrary) check(path, loop, format, exam, opts, clip);
 
                 if (model != null) {
-                    java.util.List<Exam.Tracklet> tracklets = exam.tracklets();
-                    float[][] emb = new float[tracklets.size()][];
-                    for (int t = 0; t < emb.length; t++) emb[t] = model.embedTracklet(video, exam, t, opts);
-                    float[][] dist = model.distanceMatrix(emb);  // the model's own comparison
-                    Clustering.Result nodules = Clustering.clusterDistances(dist, model.clusterOptions());
-                    System.out.printf("embedded %d tracklets (D = %d); %d nodule(s) at tau = %.3f:%n", emb.length,
-                                      model.embedDim(), nodules.nClusters(), model.info().tau());
-                    for (int k = 0; k < nodules.nClusters(); k++) {
-                        StringBuilder sb = new StringBuilder();
-                        for (int t = 0; t < emb.length; t++)
-                            if (nodules.label(t) == k) sb.append(' ').append(tracklets.get(t).id());
-                        System.out.println("  nodule " + (k + 1) + ":" + sb);
-                    }
+                    // The whole job in one call: the library embeds every tracklet, compares
+                    // them under the model's comparison and clusters with the package's tau
+                    // and method under the exam's cannot-links. The frames are already in
+                    // Java, so a video source hands them over instead of a file path: each
+                    // call returns a new Video that the library takes over and frees.
+                    Grouping g = Grouping.group(exam, model, new Grouping.Options()
+                        .videoSource((e, vi) -> Video.fromFrames(loop.frames, loop.columns, loop.rows,
+                                                                 loop.columns * loop.samples, format, fps)));
+                    System.out.printf("embedded %d tracklets (D = %d); %d nodule(s) at tau = %.3f (%s, from %s):%n",
+                                      g.nTracklets(), model.embedDim(), g.nNodules(), g.threshold(),
+                                      g.method().libraryName(), g.thresholdFrom());
+                    for (Grouping.Nodule n : g.nodules())
+                        System.out.println("  nodule " + n.label() + ": " + String.join(" ", n.trackletIds()));
+                    System.out.println("  " + g.timings());
                 }
             }
         } catch (NoduleIdException e) {

@@ -1565,3 +1565,352 @@ out:
     free(dist);
     return r;
 }
+
+/* ------------------------------------------------------------------------ */
+/* Exams end to end (nid_group_exam, nid_model_embed_exam)                  */
+/* ------------------------------------------------------------------------ */
+
+JNIEXPORT jstring JNICALL J(defaultModelPath)(JNIEnv *env, jclass cls, jintArray so)
+{
+    size_t need = 0;
+    int src = 0;
+    int rc = nid_default_model_path(NULL, 0, &need, &src);
+    if (rc != NID_EBUFSIZE && check(env, rc)) return NULL;
+    char *p = xmalloc(env, need ? need : 1);
+    if (!p) return NULL;
+    jstring r = NULL;
+    if (!check(env, nid_default_model_path(p, need ? need : 1, NULL, &src))) {
+        jint s = src;
+        (*env)->SetIntArrayRegion(env, so, 0, 1, &s);
+        r = jstr(env, p);
+    }
+    free(p);
+    return r;
+}
+
+JNIEXPORT jstring JNICALL J(modelSourceName)(JNIEnv *env, jclass cls, jint source)
+{
+    return jstr(env, nid_model_source_name(source));
+}
+
+/* GroupOptions travel as 5 ints (compare, method, online, cannot_link,
+ * keep_similarity), the threshold and the seed. */
+JNIEXPORT void JNICALL J(groupOptionsDefaults)(JNIEnv *env, jclass cls, jintArray ia, jfloatArray fa, jlongArray la)
+{
+    nid_group_options o;
+    nid_group_options_init(&o);
+    jint i[5] = {o.compare, o.method, o.online, o.cannot_link, o.keep_similarity};
+    jlong l = (jlong)o.seed;
+    (*env)->SetIntArrayRegion(env, ia, 0, 5, i);
+    (*env)->SetFloatArrayRegion(env, fa, 0, 1, &o.threshold);
+    set_longs(env, la, &l, 1);
+}
+
+/* The callbacks of an exam-level call run on the calling thread, so the
+ * JNIEnv of the native method is valid in them. A Java exception thrown by
+ * a callback stays pending: every later callback then cancels without
+ * calling Java, and check() rethrows it when the call returns. */
+typedef struct exam_cb {
+    JNIEnv   *env;
+    jobject   obj;      /* org.noduleid.ExamCallbacks */
+    jmethodID progress; /* void onProgress(long, long, String) */
+    jmethodID abort;    /* boolean onAbort() */
+    jmethodID video;    /* long onVideo(long): a released Video handle */
+} exam_cb;
+
+static int cb_progress(size_t done, size_t total, const char *id, void *payload)
+{
+    exam_cb *c = payload;
+    JNIEnv *env = c->env;
+    if ((*env)->ExceptionCheck(env)) return 1;
+    jstring s = id ? jstr(env, id) : NULL;
+    if ((*env)->ExceptionCheck(env)) return 1;
+    (*env)->CallVoidMethod(env, c->obj, c->progress, (jlong)done, (jlong)total, s);
+    if (s) (*env)->DeleteLocalRef(env, s);
+    return (*env)->ExceptionCheck(env) ? 1 : 0;
+}
+
+static int cb_abort(void *payload)
+{
+    exam_cb *c = payload;
+    JNIEnv *env = c->env;
+    if ((*env)->ExceptionCheck(env)) return 1;
+    jboolean stop = (*env)->CallBooleanMethod(env, c->obj, c->abort);
+    return (*env)->ExceptionCheck(env) || stop ? 1 : 0;
+}
+
+static int cb_video(nid_video **out, const nid_exam *e, size_t v, void *payload)
+{
+    (void)e;
+    exam_cb *c = payload;
+    JNIEnv *env = c->env;
+    if ((*env)->ExceptionCheck(env)) return NID_ECANCELED;
+    jlong h = (*env)->CallLongMethod(env, c->obj, c->video, (jlong)v);
+    if ((*env)->ExceptionCheck(env)) return NID_EINVAL; /* check() rethrows the Java exception */
+    if (!h) return NID_EINVAL;
+    *out = video(h);
+    return NID_OK;
+}
+
+/* Fill o from the Java arguments; flags: 1 progress, 2 abort, 4 video source
+ * (methods of cbo). 0 with an exception pending. */
+static int group_opts(JNIEnv *env, nid_group_options *o, nid_clip_options *clip, exam_cb *c, jintArray oa,
+                      jfloat threshold, jlong seed, jintArray ia, jfloatArray fa, jobject cbo, jint flags)
+{
+    nid_group_options_init(o);
+    if (oa) {
+        if ((*env)->GetArrayLength(env, oa) != 5) { THROW_IAE("group options: 5 ints expected"); return 0; }
+        jint i[5];
+        (*env)->GetIntArrayRegion(env, oa, 0, 5, i);
+        o->compare = i[0]; o->method = i[1]; o->online = i[2]; o->cannot_link = i[3]; o->keep_similarity = i[4];
+        o->threshold = threshold;
+        o->seed = (uint64_t)seed;
+    }
+    if (ia || fa) {
+        if (!clip_opts(env, ia, fa, clip)) return 0;
+        o->clip = clip;
+    }
+    c->env = env;
+    c->obj = cbo;
+    if (flags && !cbo) { THROW_NPE("callbacks are null"); return 0; }
+    if (flags) {
+        jclass k = (*env)->GetObjectClass(env, cbo);
+        if (!k) return 0;
+        if (flags & 1) {
+            if (!(c->progress = (*env)->GetMethodID(env, k, "onProgress", "(JJLjava/lang/String;)V"))) return 0;
+            o->progress = cb_progress;
+            o->progress_payload = c;
+        }
+        if (flags & 2) {
+            if (!(c->abort = (*env)->GetMethodID(env, k, "onAbort", "()Z"))) return 0;
+            o->abort = cb_abort;
+            o->abort_payload = c;
+        }
+        if (flags & 4) {
+            if (!(c->video = (*env)->GetMethodID(env, k, "onVideo", "(J)J"))) return 0;
+            o->video_source = cb_video;
+            o->video_payload = c;
+        }
+        (*env)->DeleteLocalRef(env, k);
+    }
+    return 1;
+}
+
+JNIEXPORT jfloatArray JNICALL J(modelEmbedExam)(JNIEnv *env, jclass cls, jlong h, jlong e, jintArray ia,
+                                                jfloatArray fa, jobject cbo, jint flags, jintArray nca,
+                                                jdoubleArray ta)
+{
+    nid_group_options o;
+    nid_clip_options clip;
+    exam_cb c = {0};
+    if (!group_opts(env, &o, &clip, &c, NULL, 0, 0, ia, fa, cbo, flags)) return NULL;
+    nid_exam_info ei;
+    nid_exam_info_init(&ei);
+    if (check(env, nid_exam_get_info(exam(e), &ei))) return NULL;
+    size_t d = model_dim(env, h);
+    if (!d) return NULL;
+    size_t n = ei.n_tracklets;
+    if (n > (size_t)INT_MAX / d) { THROW_IAE("%zu x %zu embeddings do not fit a Java array", n, d); return NULL; }
+    float *emb = xmalloc(env, n * d * sizeof(float));
+    int32_t *nc = emb ? xmalloc(env, n * sizeof(int32_t)) : NULL;
+    jfloatArray r = NULL;
+    nid_timings t;
+    nid_timings_init(&t);
+    if (nc && !check(env, nid_model_embed_exam(model(h), exam(e), &o, emb, n * d, NULL, nc, &t))) {
+        if (nca && (*env)->GetArrayLength(env, nca) >= (jsize)n)
+            (*env)->SetIntArrayRegion(env, nca, 0, (jsize)n, (const jint *)nc);
+        double td[6] = {t.video_s, t.embed_s, t.compare_s, t.cluster_s, t.score_s, t.total_s};
+        if (ta) set_doubles(env, ta, td, 6);
+        r = new_floats(env, emb, n * d);
+    }
+    free(nc);
+    free(emb);
+    return r;
+}
+
+static nid_grouping *grouping(jlong h) { return (nid_grouping *)(intptr_t)h; }
+
+JNIEXPORT jlong JNICALL J(groupExam)(JNIEnv *env, jclass cls, jlong h, jlong e, jintArray oa, jfloat threshold,
+                                     jlong seed, jintArray ia, jfloatArray fa, jobject cbo, jint flags)
+{
+    nid_group_options o;
+    nid_clip_options clip;
+    exam_cb c = {0};
+    if (!group_opts(env, &o, &clip, &c, oa, threshold, seed, ia, fa, cbo, flags)) return 0;
+    nid_grouping *g = NULL;
+    int rc = nid_group_exam(&g, model(h), exam(e), &o);
+    if (rc >= 0 && (*env)->ExceptionCheck(env)) rc = NID_ECANCELED; /* not expected: keep the Java exception */
+    if (check(env, rc)) {
+        nid_grouping_free(g);
+        return 0;
+    }
+    return (jlong)(intptr_t)g;
+}
+
+JNIEXPORT void JNICALL J(groupingFree)(JNIEnv *env, jclass cls, jlong g)
+{
+    nid_grouping_free(grouping(g));
+}
+
+/* l = {n_tracklets, n_nodules, embed_dim, seed, n_cannot_link, n_truth_tracklets};
+ * i = {compare, method, online, method_from, threshold_from, has_similarity, has_truth, exact};
+ * f = {threshold}; t = the six timings. */
+JNIEXPORT void JNICALL J(groupingInfo)(JNIEnv *env, jclass cls, jlong g, jlongArray la, jintArray ia,
+                                       jfloatArray fa, jdoubleArray ta)
+{
+    nid_grouping_info in;
+    nid_grouping_info_init(&in);
+    if (check(env, nid_grouping_get_info(grouping(g), &in))) return;
+    nid_timings t;
+    nid_timings_init(&t);
+    if (check(env, nid_grouping_get_timings(grouping(g), &t))) return;
+    jlong l[6] = {(jlong)in.n_tracklets, (jlong)in.n_nodules, (jlong)in.embed_dim, (jlong)in.seed,
+                  (jlong)in.n_cannot_link, (jlong)in.n_truth_tracklets};
+    jint i[8] = {in.compare, in.method, in.online, in.method_from, in.threshold_from, in.has_similarity,
+                 in.has_truth, in.exact};
+    double td[6] = {t.video_s, t.embed_s, t.compare_s, t.cluster_s, t.score_s, t.total_s};
+    set_longs(env, la, l, 6);
+    (*env)->SetIntArrayRegion(env, ia, 0, 8, i);
+    (*env)->SetFloatArrayRegion(env, fa, 0, 1, &in.threshold);
+    set_doubles(env, ta, td, 6);
+}
+
+/* false when the exam has no nodule ids. */
+JNIEXPORT jboolean JNICALL J(groupingScores)(JNIEnv *env, jclass cls, jlong g, jdoubleArray da, jlongArray la)
+{
+    nid_cluster_scores s;
+    nid_cluster_scores_init(&s);
+    int rc = nid_grouping_scores(grouping(g), &s);
+    if (rc == NID_ENOTSUP) return JNI_FALSE;
+    if (check(env, rc)) return JNI_FALSE;
+    double d[6] = {s.pair_precision, s.pair_recall, s.pair_f, s.bcubed_precision, s.bcubed_recall, s.bcubed_f};
+    jlong l[5] = {(jlong)s.pairs_true, (jlong)s.pairs_pred, (jlong)s.pairs_both, (jlong)s.n_true_clusters,
+                  (jlong)s.n_pred_clusters};
+    set_doubles(env, da, d, 6);
+    set_longs(env, la, l, 5);
+    return JNI_TRUE;
+}
+
+/* The array accessors: ask for the count, then fill a malloc'd buffer. */
+JNIEXPORT jintArray JNICALL J(groupingLabels)(JNIEnv *env, jclass cls, jlong g, jboolean clips)
+{
+    size_t n = 0;
+    int rc = clips ? nid_grouping_n_clips(grouping(g), NULL, 0, &n) : nid_grouping_labels(grouping(g), NULL, 0, &n);
+    if (rc != NID_EBUFSIZE && check(env, rc)) return NULL;
+    if (n > INT_MAX) { THROW_IAE("%zu labels do not fit a Java array", n); return NULL; }
+    int32_t *p = xmalloc(env, (n ? n : 1) * sizeof(int32_t));
+    if (!p) return NULL;
+    jintArray r = NULL;
+    rc = clips ? nid_grouping_n_clips(grouping(g), p, n ? n : 1, NULL)
+               : nid_grouping_labels(grouping(g), p, n ? n : 1, NULL);
+    if (!check(env, rc) && (r = (*env)->NewIntArray(env, (jsize)n)))
+        (*env)->SetIntArrayRegion(env, r, 0, (jsize)n, (const jint *)p);
+    free(p);
+    return r;
+}
+
+/* which: 0 embeddings, 1 nodules (sizes filled), 2 similarity (null when
+ * not kept). */
+JNIEXPORT jfloatArray JNICALL J(groupingFloats)(JNIEnv *env, jclass cls, jlong g, jint which, jintArray sizes)
+{
+    nid_grouping_info in;
+    nid_grouping_info_init(&in);
+    if (check(env, nid_grouping_get_info(grouping(g), &in))) return NULL;
+    size_t n = which == 0 ? in.n_tracklets * in.embed_dim
+             : which == 1 ? in.n_nodules * in.embed_dim : in.n_tracklets * in.n_tracklets;
+    if (which == 2 && !in.has_similarity) return NULL;
+    if (n > INT_MAX) { THROW_IAE("%zu floats do not fit a Java array", n); return NULL; }
+    float *p = xmalloc(env, (n ? n : 1) * sizeof(float));
+    int32_t *sz = which == 1 ? xmalloc(env, (in.n_nodules ? in.n_nodules : 1) * sizeof(int32_t)) : NULL;
+    jfloatArray r = NULL;
+    if (p && (which != 1 || sz)) {
+        int rc = which == 0 ? nid_grouping_embeddings(grouping(g), p, n, NULL)
+               : which == 1 ? nid_grouping_nodules(grouping(g), p, n, sz, NULL)
+                            : nid_grouping_similarity(grouping(g), p, n, NULL);
+        if (!check(env, rc)) {
+            r = new_floats(env, p, n);
+            if (which == 1 && sizes && (*env)->GetArrayLength(env, sizes) >= (jsize)in.n_nodules)
+                (*env)->SetIntArrayRegion(env, sizes, 0, (jsize)in.n_nodules, (const jint *)sz);
+        }
+    }
+    free(sz);
+    free(p);
+    return r;
+}
+
+/* false when the grouping is not online; the arrays hold n_tracklets. */
+JNIEXPORT jboolean JNICALL J(groupingOnlineSteps)(JNIEnv *env, jclass cls, jlong g, jlongArray ta, jintArray ca,
+                                                  jlongArray na)
+{
+    size_t n = 0;
+    int rc = nid_grouping_online_steps(grouping(g), NULL, NULL, NULL, 0, &n);
+    if (rc == NID_ENOTSUP) return JNI_FALSE;
+    if (rc != NID_EBUFSIZE && check(env, rc)) return JNI_FALSE;
+    if ((*env)->GetArrayLength(env, ta) < (jsize)n || (*env)->GetArrayLength(env, ca) < (jsize)n ||
+        (*env)->GetArrayLength(env, na) < (jsize)n) {
+        THROW_IAE("online steps: %zu entries needed", n);
+        return JNI_FALSE;
+    }
+    int64_t *t = xmalloc(env, (n ? n : 1) * sizeof(int64_t));
+    int32_t *c = t ? xmalloc(env, (n ? n : 1) * sizeof(int32_t)) : NULL;
+    int64_t *k = c ? xmalloc(env, (n ? n : 1) * sizeof(int64_t)) : NULL;
+    jboolean ok = JNI_FALSE;
+    if (k && !check(env, nid_grouping_online_steps(grouping(g), t, c, k, n ? n : 1, NULL))) {
+        set_longs(env, ta, (const jlong *)t, (jsize)n);
+        (*env)->SetIntArrayRegion(env, ca, 0, (jsize)n, (const jint *)c);
+        set_longs(env, na, (const jlong *)k, (jsize)n);
+        ok = JNI_TRUE;
+    }
+    free(k);
+    free(c);
+    free(t);
+    return ok;
+}
+
+JNIEXPORT jfloatArray JNICALL J(clusterMeans)(JNIEnv *env, jclass cls, jfloatArray xa, jint n, jint d,
+                                              jintArray la, jint k, jintArray ca)
+{
+    jsize lx = 0, ll = 0;
+    float *x = get_floats(env, xa, "x", &lx);
+    int32_t *lab = x ? get_ints(env, la, "labels", &ll) : NULL;
+    float *out = NULL;
+    int32_t *cnt = NULL;
+    jfloatArray r = NULL;
+    if (!lab || !check_rows(env, lx, n, d, "x")) goto done;
+    if (ll != n) { THROW_IAE("labels has %d entries, x %d rows", (int)ll, (int)n); goto done; }
+    if (k < 0 || (k > 0 && d > 0 && (size_t)k > (size_t)INT_MAX / (size_t)d)) {
+        THROW_IAE("k = %d out of range", (int)k);
+        goto done;
+    }
+    size_t cap = (size_t)k * (size_t)(d > 0 ? d : 0);
+    if (!(out = xmalloc(env, (cap ? cap : 1) * sizeof(float))) ||
+        !(cnt = xmalloc(env, (size_t)(k > 0 ? k : 1) * sizeof(int32_t))))
+        goto done;
+    if (!check(env, nid_cluster_means(x, (size_t)n, (size_t)d, lab, (size_t)k, out, cap, cnt))) {
+        r = new_floats(env, out, cap);
+        if (ca && (*env)->GetArrayLength(env, ca) >= k) (*env)->SetIntArrayRegion(env, ca, 0, k, (const jint *)cnt);
+    }
+done:
+    free(cnt);
+    free(out);
+    free(lab);
+    free(x);
+    return r;
+}
+
+/* The exam's cannot-link pairs, flattened (2 ints per pair). */
+JNIEXPORT jintArray JNICALL J(examCannotLink)(JNIEnv *env, jclass cls, jlong e, jfloat max_iou)
+{
+    size_t np = 0;
+    int rc = nid_exam_cannot_link(exam(e), max_iou, NULL, 0, &np);
+    if (rc != NID_EBUFSIZE && check(env, rc)) return NULL;
+    if (np > INT_MAX / 2) { THROW_IAE("%zu pairs do not fit a Java array", np); return NULL; }
+    uint32_t *p = xmalloc(env, (np ? 2 * np : 1) * sizeof(uint32_t));
+    if (!p) return NULL;
+    jintArray r = NULL;
+    if (!check(env, nid_exam_cannot_link(exam(e), max_iou, p, np, &np)) &&
+        (r = (*env)->NewIntArray(env, (jsize)(2 * np))))
+        (*env)->SetIntArrayRegion(env, r, 0, (jsize)(2 * np), (const jint *)p);
+    free(p);
+    return r;
+}

@@ -103,4 +103,15 @@ public final class Clustering {
         if (dist.length != n) throw new IllegalArgumentException("dist is " + dist.length + " x " + n + ", not square");
         return clusterDistances(Embeddings.flatten(dist, n, "dist"), n, opts);
     }
+
+    /** Mean of each of k clusters (nid_cluster_means): row c is the mean of
+     *  the rows of x labelled c, L2-normalised (what a gallery stores for a
+     *  nodule). Every label must lie in [0, k) and every cluster have a row.
+     *  Errors: INVALID (names the label or the empty cluster). */
+    public static float[][] means(float[][] x, int[] labels, int k) throws NoduleIdException {
+        if (labels == null) throw new NullPointerException("labels");
+        int d = Embeddings.dim(x, "x");
+        float[] m = Native.clusterMeans(Embeddings.flatten(x, d, "x"), x.length, d, labels, k, null);
+        return Embeddings.split(m, d);
+    }
 }

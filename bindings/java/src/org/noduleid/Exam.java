@@ -203,6 +203,19 @@ public final class Exam extends NativeHandle {
         try { return new Tracklet(Native.examGetTracklet(h, t, l), l); } finally { Reference.reachabilityFence(this); }
     }
 
+    /** The cannot-link pairs the exam gives for free (nid_exam_cannot_link):
+     *  tracklets {t1, t2} (t1 &lt; t2) of one video visible in common frames
+     *  whose boxes there stay apart (median IoU &lt; maxIou; &lt;= 0: 0.5),
+     *  so different nodules. {@link Grouping#group} honours them by default. */
+    public int[][] cannotLinks(float maxIou) throws NoduleIdException {
+        long h = handle();
+        int[] p;
+        try { p = Native.examCannotLink(h, maxIou); } finally { Reference.reachabilityFence(this); }
+        int[][] r = new int[p.length / 2][];
+        for (int k = 0; k < r.length; k++) r[k] = new int[] {p[2 * k], p[2 * k + 1]};
+        return r;
+    }
+
     /** Index of the tracklet with this id. Errors: RANGE (names the id). */
     public int findTracklet(String id) throws NoduleIdException {
         if (id == null) throw new NullPointerException("id");

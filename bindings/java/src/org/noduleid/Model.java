@@ -169,6 +169,51 @@ public final class Model extends NativeHandle {
         }
     }
 
+    /** Embed every tracklet of the exam (row t: tracklet t), each video
+     *  opened once, exactly as {@link #embedTracklet} gives each row. */
+    public float[][] embedExam(Exam exam) throws NoduleIdException { return embedExam(exam, null); }
+
+    /** Embed every tracklet of the exam with the clip options, callbacks and
+     *  video source of opts (null: the defaults; the clustering fields are
+     *  not read). Errors: those of nid_model_embed_exam (the message names
+     *  the video or tracklet), {@link Status#CANCELED} from the abort
+     *  callback; an exception thrown by a callback is rethrown as it is. */
+    public float[][] embedExam(Exam exam, Grouping.Options opts) throws NoduleIdException {
+        if (exam == null) throw new NullPointerException("exam");
+        Grouping.Options o = opts == null ? new Grouping.Options() : opts;
+        ClipOptions clip = o.effectiveClip(this);
+        ExamCallbacks cb = o.callbacks(exam);
+        long h = handle(), e = exam.handle();
+        float[] emb;
+        try {
+            emb = Native.modelEmbedExam(h, e, clip == null ? null : clip.ints(), clip == null ? null : clip.floats(),
+                                        cb, cb.flags(), null, null);
+        } finally {
+            Reference.reachabilityFence(this);
+            Reference.reachabilityFence(exam);
+            Reference.reachabilityFence(cb);
+        }
+        return emb.length == 0 ? new float[0][] : Embeddings.split(emb, embedDim);
+    }
+
+    /** The default model package (nid_default_model_path): $NODULEID_MODEL,
+     *  else the one installed with the library, else the build tree's.
+     *  Errors: IO (the message lists the places searched). */
+    public static String defaultPath() throws NoduleIdException {
+        return Native.defaultModelPath(new int[1]);
+    }
+
+    /** Where {@link #defaultPath} found the package: "NODULEID_MODEL",
+     *  "installed default" or "build tree default". */
+    public static String defaultPathSource() throws NoduleIdException {
+        int[] src = new int[1];
+        Native.defaultModelPath(src);
+        return Native.modelSourceName(src[0]);
+    }
+
+    /** Load the default model package with default options. */
+    public static Model loadDefault() throws NoduleIdException { return load(defaultPath(), null); }
+
     private static int rows(float[] x, int d, String what) {
         if (x == null) throw new NullPointerException(what);
         if (d <= 0 || x.length % d != 0)

@@ -316,4 +316,35 @@ final class Native {
     /** threshold NaN: the default; dist gets n distances; returns n entry indices or -1. */
     static native long[] galleryMatch(long h, byte[] patient, float[] emb, int n, int d, float threshold,
                                       byte[] modelId, float[] dist) throws NoduleIdException;
+
+    // ---- exams end to end -------------------------------------------------------
+    /** source[0] gets the nid_model_source. */
+    static native String defaultModelPath(int[] source) throws NoduleIdException;
+    static native String modelSourceName(int source);
+    /** i = {compare, method, online, cannot_link, keep_similarity}, f = {threshold}, l = {seed}. */
+    static native void groupOptionsDefaults(int[] i, float[] f, long[] l);
+    /** ci/cf null: the model's clip options; flags: 1 progress, 2 abort, 4 video source
+     *  (methods of cb); nClips gets n values, timings 6. Returns n x D floats. */
+    static native float[] modelEmbedExam(long h, long exam, int[] ci, float[] cf, ExamCallbacks cb, int flags,
+                                         int[] nClips, double[] timings) throws NoduleIdException;
+    /** opts: 5 ints as groupOptionsDefaults; returns a nid_grouping (groupingFree). */
+    static native long groupExam(long h, long exam, int[] opts, float threshold, long seed, int[] ci, float[] cf,
+                                 ExamCallbacks cb, int flags) throws NoduleIdException;
+    static native void groupingFree(long g);
+    /** l = {n, k, D, seed, n_cannot_link, n_truth_tracklets}; i = {compare, method, online,
+     *  method_from, threshold_from, has_similarity, has_truth, exact}; f = {threshold}; t = 6 timings. */
+    static native void groupingInfo(long g, long[] l, int[] i, float[] f, double[] t) throws NoduleIdException;
+    /** false: the exam has no nodule ids. */
+    static native boolean groupingScores(long g, double[] d, long[] l) throws NoduleIdException;
+    /** clips false: the labels; true: the clips per tracklet. */
+    static native int[] groupingLabels(long g, boolean clips) throws NoduleIdException;
+    /** which 0: embeddings, 1: nodule embeddings (sizes filled), 2: similarity (null when not kept). */
+    static native float[] groupingFloats(long g, int which, int[] sizes) throws NoduleIdException;
+    /** false: not an online grouping. */
+    static native boolean groupingOnlineSteps(long g, long[] tracklet, int[] cluster, long[] nClusters)
+        throws NoduleIdException;
+    static native float[] clusterMeans(float[] x, int n, int d, int[] labels, int k, int[] counts)
+        throws NoduleIdException;
+    /** Flattened (t1, t2) pairs. */
+    static native int[] examCannotLink(long exam, float maxIou) throws NoduleIdException;
 }

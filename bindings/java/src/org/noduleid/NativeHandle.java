@@ -60,6 +60,16 @@ abstract class NativeHandle implements AutoCloseable {
         return p;
     }
 
+    /** Hand the native object over to the library (a call that takes
+     *  ownership, e.g. a grouping's video source): returns the pointer and
+     *  leaves this object closed without freeing it. Objects the handle
+     *  borrows (keepAlive) stay reachable as long as this object is. */
+    final long release() {
+        long p = state.ptr.getAndSet(0);
+        if (p == 0) throw new IllegalStateException(getClass().getSimpleName() + " is closed");
+        return p;
+    }
+
     /** True once closed. */
     public final boolean isClosed() { return state.ptr.get() == 0; }
 
