@@ -48,6 +48,19 @@ void nid_pipe_put_timings(nid_timings *dst, const nid_timings *src)
     dst->struct_size = keep;
 }
 
+int nid_pipe_begin(const nid_group_options *opts, nid_group_options *o,
+                   const nid_model *m, const nid_exam *exam,
+                   nid_model_info *mi, nid_exam_info *ei, const char *fn)
+{
+    int rc = nid_pipe_options(opts, o, fn);
+    if (rc) return rc;
+    nid_model_info_init(mi);
+    nid_model_get_info(m, mi);
+    nid_exam_info_init(ei);
+    nid_exam_get_info(exam, ei);
+    return NID_OK;
+}
+
 int nid_pipe_options(const nid_group_options *opts, nid_group_options *o,
                      const char *fn)
 {
@@ -227,14 +240,10 @@ int nid_model_embed_exam(const nid_model *m, const nid_exam *exam,
                         ">= %zu (initialise with nid_timings_init)", fn,
                         timings->struct_size, (size_t)NID_TIMINGS_V1);
     nid_group_options o;
-    int rc = nid_pipe_options(opts, &o, fn);
-    if (rc) return rc;
     nid_model_info mi;
-    nid_model_info_init(&mi);
-    nid_model_get_info(m, &mi);
     nid_exam_info ei;
-    nid_exam_info_init(&ei);
-    nid_exam_get_info(exam, &ei);
+    int rc = nid_pipe_begin(opts, &o, m, exam, &mi, &ei, fn);
+    if (rc) return rc;
     const size_t n = ei.n_tracklets, D = (size_t)mi.embed_dim;
     size_t nd;
     if (n == 0)

@@ -350,14 +350,10 @@ int nid_group_exam(nid_grouping **out, const nid_model *m,
         return nid_fail(NID_EINVAL, "%s: %s is NULL", fn,
                         !out ? "out" : !m ? "model" : "exam");
     nid_group_options o;
-    int rc = nid_pipe_options(opts, &o, fn);
-    if (rc) return rc;
     nid_model_info mi;
-    nid_model_info_init(&mi);
-    nid_model_get_info(m, &mi);
     nid_exam_info ei;
-    nid_exam_info_init(&ei);
-    nid_exam_get_info(exam, &ei);
+    int rc = nid_pipe_begin(opts, &o, m, exam, &mi, &ei, fn);
+    if (rc) return rc;
     const size_t n = ei.n_tracklets, d = (size_t)mi.embed_dim;
     size_t nd, nn;
     if (n == 0)

@@ -30,6 +30,12 @@ void nid_pipe_put_timings(nid_timings *dst, const nid_timings *src);
 int nid_pipe_options(const nid_group_options *opts, nid_group_options *o,
                      const char *fn);
 
+/* The start of an exam-level call: nid_pipe_options, then the model's and
+ * the exam's info. */
+int nid_pipe_begin(const nid_group_options *opts, nid_group_options *o,
+                   const nid_model *m, const nid_exam *exam,
+                   nid_model_info *mi, nid_exam_info *ei, const char *fn);
+
 /* Is the call cancelled (abort callback)? Records NID_ECANCELED naming
  * `where` and returns it, else 0. */
 int nid_pipe_aborted(const nid_group_options *o, const char *fn,

@@ -425,6 +425,21 @@ const nid_video_backend dicom_backend = {
 
 } /* namespace */
 
+/* The end of an open: on success the source takes the new state, on
+ * failure the frame times collected so far are freed. */
+static int dicom_adopt(int rc, nid_video_src *tmp, dicom_state *s,
+                       nid_video_src *src)
+{
+    if (rc) {
+        free(tmp->times);
+        return rc;
+    }
+    tmp->backend = &dicom_backend;
+    tmp->state = s;
+    *src = *tmp;
+    return NID_OK;
+}
+
 static int dicom_open(const char *path, const nid_video_options *opts,
                       nid_video_src *src)
 {
@@ -433,14 +448,7 @@ static int dicom_open(const char *path, const nid_video_options *opts,
     int rc = guarded(FN, path, [&] {
         return dicom_open_impl(path, opts, &tmp, &s);
     });
-    if (rc) {
-        free(tmp.times);
-        return rc;
-    }
-    tmp.backend = &dicom_backend;
-    tmp.state = s;
-    *src = tmp;
-    return NID_OK;
+    return dicom_adopt(rc, &tmp, s, src);
 }
 
 /* ---- DICOM from memory (a PACS plugin's instance buffer) ----------------- */
@@ -502,14 +510,7 @@ static int dicom_open_memory(const void *data, size_t size,
     int rc = guarded("nid_video_open_memory", name, [&] {
         return dicom_open_memory_impl(data, size, name, opts, &tmp, &s);
     });
-    if (rc) {
-        free(tmp.times);
-        return rc;
-    }
-    tmp.backend = &dicom_backend;
-    tmp.state = s;
-    *src = tmp;
-    return NID_OK;
+    return dicom_adopt(rc, &tmp, s, src);
 }
 
 /* ---- module entry (lib/core/backend.h) ---------------------------------- */

@@ -274,6 +274,27 @@ static int sniff_dicom(const char *path, int *is_dicom)
     return NID_OK;
 }
 
+/* The caller's options (NULL: defaults) as the current struct: the fields
+ * its struct_size covers, defaults for the rest; the format checked. */
+static int video_options(const nid_video_options *opts, nid_video_options *o,
+                         const char *fn)
+{
+    nid_video_options_init(o);
+    if (opts) {
+        if (opts->struct_size < VIDEO_OPTIONS_V1_SIZE)
+            return nid_fail(NID_EINVAL, "%s: opts->struct_size %zu < %zu "
+                            "(call nid_video_options_init)", fn,
+                            opts->struct_size, (size_t)VIDEO_OPTIONS_V1_SIZE);
+        memcpy(o, opts, opts->struct_size < sizeof *o ? opts->struct_size
+                                                       : sizeof *o);
+        o->struct_size = sizeof *o;
+    }
+    if (nid_pix_bytes(o->format) == 0)
+        return nid_fail(NID_EINVAL, "%s: unknown pixel format %d", fn,
+                        (int)o->format);
+    return NID_OK;
+}
+
 int nid_video_open(nid_video **out, const char *path,
                    const nid_video_options *opts)
 {
@@ -282,19 +303,8 @@ int nid_video_open(nid_video **out, const char *path,
     if (!path) return nid_fail(NID_EINVAL, "%s: path is NULL", fn);
     if (!path[0]) return nid_fail(NID_EINVAL, "%s: path is empty", fn);
     nid_video_options o;
-    nid_video_options_init(&o);
-    if (opts) {
-        if (opts->struct_size < VIDEO_OPTIONS_V1_SIZE)
-            return nid_fail(NID_EINVAL, "%s: opts->struct_size %zu < %zu "
-                            "(call nid_video_options_init)", fn,
-                            opts->struct_size, (size_t)VIDEO_OPTIONS_V1_SIZE);
-        memcpy(&o, opts, opts->struct_size < sizeof o ? opts->struct_size
-                                                       : sizeof o);
-        o.struct_size = sizeof o;
-    }
-    if (nid_pix_bytes(o.format) == 0)
-        return nid_fail(NID_EINVAL, "%s: unknown pixel format %d", fn,
-                        (int)o.format);
+    int orc = video_options(opts, &o, fn);
+    if (orc) return orc;
     int is_dicom = 0;
     int rc = sniff_dicom(path, &is_dicom);
     if (rc) return rc;
@@ -540,19 +550,8 @@ int nid_video_open_memory(nid_video **out, const void *data, size_t size,
         return nid_fail(NID_EFORMAT, "%s: '%s': empty buffer (0 bytes)", fn,
                         name);
     nid_video_options o;
-    nid_video_options_init(&o);
-    if (opts) {
-        if (opts->struct_size < VIDEO_OPTIONS_V1_SIZE)
-            return nid_fail(NID_EINVAL, "%s: opts->struct_size %zu < %zu "
-                            "(call nid_video_options_init)", fn,
-                            opts->struct_size, (size_t)VIDEO_OPTIONS_V1_SIZE);
-        memcpy(&o, opts, opts->struct_size < sizeof o ? opts->struct_size
-                                                       : sizeof o);
-        o.struct_size = sizeof o;
-    }
-    if (nid_pix_bytes(o.format) == 0)
-        return nid_fail(NID_EINVAL, "%s: unknown pixel format %d", fn,
-                        (int)o.format);
+    int orc = video_options(opts, &o, fn);
+    if (orc) return orc;
     const unsigned char *p = (const unsigned char *)data;
     if (!(size >= 132 && memcmp(p + 128, "DICM", 4) == 0))
         return nid_fail(NID_EFORMAT, "%s: '%s': not a DICOM file (no \"DICM\" "
