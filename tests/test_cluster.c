@@ -256,7 +256,8 @@ START_TEST(bad_input_cluster_dist)
     o.method = NID_CLUSTER_SINGLE;
     o.struct_size = 4;
     ASSERT_ERR(nid_cluster_dist(D, 3, &o, l, 3, &k), NID_EINVAL,
-               "struct_size = 4");
+               "struct_size is 4, smaller than the first published "
+               "nid_cluster_options");
     assert_untouched(l, 3);
     ck_assert_uint_eq(k, 77);
     /* the metric is ignored; the diagonal too, even NaN; tiny asymmetry

@@ -16,14 +16,12 @@
 #define MAX_FRAMES 65536
 #define MAX_SIDE   16384
 
-/* The first published nid_clip_options ends at std[]; later fields are
- * read only when the caller's struct_size covers them. */
-#define CLIP_OPTS_MIN_SIZE (offsetof(nid_clip_options, std) + 3 * sizeof(float))
-
+/* coords was appended in 0.2: read only when the caller's struct_size
+ * covers it. */
 int32_t nid_clip_coords(const nid_clip_options *o)
 {
-    return o->struct_size >= offsetof(nid_clip_options, coords) +
-                                 sizeof o->coords ? o->coords : NID_COORDS_NONE;
+    return NID__HAS(nid_clip_options, o->struct_size, coords) ? o->coords
+                                                             : NID_COORDS_NONE;
 }
 
 int32_t nid_clip_channels(const nid_clip_options *o)
@@ -55,9 +53,8 @@ void nid_clip_options_init(nid_clip_options *o)
 
 int nid_clip_check_options(const nid_clip_options *o, const char *fn)
 {
-    if (!NID_STRUCT_OK(o, CLIP_OPTS_MIN_SIZE))
-        return nid_fail(NID_EINVAL, "%s: opts->struct_size %zu too small "
-                        "(use nid_clip_options_init)", fn, o->struct_size);
+    int rc = NID__STRUCT_CHECK(fn, "opts", nid_clip_options, o);
+    if (rc) return rc;
     if (o->frames < 1 || o->frames > MAX_FRAMES)
         return nid_fail(NID_EINVAL, "%s: frames %d must be in [1, %d]", fn,
                         (int)o->frames, MAX_FRAMES);

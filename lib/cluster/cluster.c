@@ -26,9 +26,6 @@
 /* Options                                                                  */
 /* ------------------------------------------------------------------------ */
 
-#define OPTS_MIN_SIZE \
-    (offsetof(nid_cluster_options, n_threads) + sizeof(int))
-
 void nid_cluster_options_init(nid_cluster_options *opts)
 {
     if (!opts) return;
@@ -45,23 +42,8 @@ int nid_cluster_read_options(const char *fn, const nid_cluster_options *opts,
                              nid_cluster_options *o, int use_metric)
 {
     nid_cluster_options_init(o);
-    if (opts) {
-        if (opts->struct_size < OPTS_MIN_SIZE)
-            return nid_fail(NID_EINVAL, "%s: opts->struct_size = %zu is too "
-                            "small (expected >= %zu); initialise opts with "
-                            "nid_cluster_options_init()", fn,
-                            opts->struct_size, (size_t)OPTS_MIN_SIZE);
-        o->method = opts->method;
-        o->metric = opts->metric;
-        o->threshold = opts->threshold;
-        o->seed = opts->seed;
-        o->n_threads = opts->n_threads;
-        if (opts->struct_size >= offsetof(nid_cluster_options, n_cannot_link)
-                                     + sizeof(size_t)) {
-            o->cannot_link = opts->cannot_link;
-            o->n_cannot_link = opts->n_cannot_link;
-        }
-    }
+    int rc = NID__STRUCT_IN(fn, "opts", nid_cluster_options, o, opts);
+    if (rc) return rc;
     if (o->n_cannot_link && !o->cannot_link)
         return nid_fail(NID_EINVAL, "%s: n_cannot_link = %zu but cannot_link "
                         "is NULL", fn, o->n_cannot_link);

@@ -14,6 +14,7 @@
 #define NID_INTERNAL_H
 
 #include "noduleid.h"
+#include "structs.h"
 
 #include <stdarg.h>
 #include <stddef.h>
@@ -65,10 +66,6 @@ int nid_save_atomic(const char *fn, const char *path, const void *data,
 
 /* Number of worker threads to use for n_threads <= 0 ("all cores"). */
 int nid_default_threads(void);
-
-/* Check a caller-supplied struct_size: the struct must at least reach the
- * end of `field_end` bytes (the layout of the first version). */
-#define NID_STRUCT_OK(p, min_size) ((p)->struct_size >= (min_size))
 
 #ifdef __cplusplus
 }

@@ -17,10 +17,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Size of the first published layout; later fields are only appended. */
-#define SCORES_V1_SIZE \
-    (offsetof(nid_cluster_scores, n_pred_clusters) + sizeof(size_t))
-
 typedef struct label_pair {
     int32_t t;
     int32_t p;
@@ -149,11 +145,9 @@ int nid_eval_clusters(const int32_t *truth, const int32_t *pred, size_t n,
                         truth == NULL ? "truth" : pred == NULL ? "pred" : "out");
     if (n == 0)
         return nid_fail(NID_EINVAL, "nid_eval_clusters: n must be > 0");
-    if (!NID_STRUCT_OK(out, SCORES_V1_SIZE))
-        return nid_fail(NID_EINVAL,
-                        "nid_eval_clusters: out->struct_size is %zu, expected "
-                        ">= %zu (call nid_cluster_scores_init)",
-                        out->struct_size, (size_t)SCORES_V1_SIZE);
+    int rc = NID__STRUCT_CHECK("nid_eval_clusters", "out", nid_cluster_scores,
+                               out);
+    if (rc) return rc;
 
     size_t lp_bytes, ul_bytes, us_bytes;
     if (!nid_mul_size(n, sizeof(label_pair), &lp_bytes) ||
@@ -181,10 +175,7 @@ int nid_eval_clusters(const int32_t *truth, const int32_t *pred, size_t n,
     score_sorted(lp, n, ul, us, k_pred, &r);
     free(lp); free(ul); free(us);
 
-    /* Copy the fields this caller's struct has, leaving struct_size. */
-    size_t len = out->struct_size < sizeof r ? out->struct_size : sizeof r;
-    memcpy((char *)out + sizeof(size_t), (const char *)&r + sizeof(size_t),
-           len - sizeof(size_t));
+    NID__STRUCT_OUT("nid_eval_clusters", "out", nid_cluster_scores, out, &r);
     nid_clear_error();
     return NID_OK;
 }

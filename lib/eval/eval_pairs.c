@@ -20,11 +20,6 @@
 #define Z975 1.959963984540054       /* standard normal 0.975 quantile */
 #define LN_SQRT_2PI 0.918938533204672742
 
-#define AUC_V1_SIZE    (offsetof(nid_auc_result, n_neg) + sizeof(size_t))
-#define DELONG_V1_SIZE (offsetof(nid_delong_result, p_value) + sizeof(double))
-#define BINARY_V1_SIZE (offsetof(nid_binary_result, precision) + \
-                        sizeof(nid_estimate))
-
 /* ------------------------------------------------------------------------ */
 /* Special functions                                                        */
 /* ------------------------------------------------------------------------ */
@@ -291,24 +286,6 @@ static int check_pairs(const char *fn, const int32_t *labels,
     return NID_OK;
 }
 
-static int check_struct(const char *fn, size_t have, size_t need,
-                        const char *init)
-{
-    if (have >= need) return NID_OK;
-    return nid_fail(NID_EINVAL, "%s: out->struct_size is %zu, expected >= %zu "
-                    "(call %s)", fn, have, need, init);
-}
-
-/* Copy a result into the caller's struct: only the bytes its struct_size
- * covers, and never the struct_size field itself. */
-static void copy_result(void *dst, const void *src, size_t src_size)
-{
-    size_t have = *(const size_t *)dst;
-    size_t len = have < src_size ? have : src_size;
-    memcpy((char *)dst + sizeof(size_t), (const char *)src + sizeof(size_t),
-           len - sizeof(size_t));
-}
-
 /* ------------------------------------------------------------------------ */
 /* AUC and DeLong                                                           */
 /* ------------------------------------------------------------------------ */
@@ -430,7 +407,7 @@ int nid_eval_auc(const int32_t *labels, const double *scores, size_t n,
     int rc = check_pairs(fn, labels, scores, "scores", n, 1, &m);
     if (rc != NID_OK) return rc;
     if (out == NULL) return nid_fail(NID_EINVAL, "%s: out is NULL", fn);
-    rc = check_struct(fn, out->struct_size, AUC_V1_SIZE, "nid_auc_result_init");
+    rc = NID__STRUCT_CHECK(fn, "out", nid_auc_result, out);
     if (rc != NID_OK) return rc;
 
     keyed *k;
@@ -445,7 +422,7 @@ int nid_eval_auc(const int32_t *labels, const double *scores, size_t n,
 
     nid_auc_result r;
     fill_auc(&r, auc, var, m, nn);
-    copy_result(out, &r, sizeof r);
+    NID__STRUCT_OUT(fn, "out", nid_auc_result, out, &r);
     nid_clear_error();
     return NID_OK;
 }
@@ -492,8 +469,7 @@ int nid_eval_delong(const int32_t *labels, const double *scores_a,
     rc = check_pairs(fn, labels, scores_b, "scores_b", n, 1, &m2);
     if (rc != NID_OK) return rc; /* m2 == m: same labels */
     if (out == NULL) return nid_fail(NID_EINVAL, "%s: out is NULL", fn);
-    rc = check_struct(fn, out->struct_size, DELONG_V1_SIZE,
-                      "nid_delong_result_init");
+    rc = NID__STRUCT_CHECK(fn, "out", nid_delong_result, out);
     if (rc != NID_OK) return rc;
 
     keyed *k;
@@ -512,7 +488,7 @@ int nid_eval_delong(const int32_t *labels, const double *scores_a,
     delong_test(labels, n, m, nn, pa, auc_a, pb, auc_b, &r);
     free(k); free(pa); free(pb);
 
-    copy_result(out, &r, sizeof r);
+    NID__STRUCT_OUT(fn, "out", nid_delong_result, out, &r);
     nid_clear_error();
     return NID_OK;
 }
@@ -579,8 +555,7 @@ int nid_eval_threshold(const int32_t *labels, const double *scores, size_t n,
         return nid_fail(NID_EINVAL, "%s: threshold = %g is not finite", fn,
                         threshold);
     if (out == NULL) return nid_fail(NID_EINVAL, "%s: out is NULL", fn);
-    rc = check_struct(fn, out->struct_size, BINARY_V1_SIZE,
-                      "nid_binary_result_init");
+    rc = NID__STRUCT_CHECK(fn, "out", nid_binary_result, out);
     if (rc != NID_OK) return rc;
 
     nid_binary_result r;
@@ -595,7 +570,7 @@ int nid_eval_threshold(const int32_t *labels, const double *scores, size_t n,
     r.sensitivity = rate(r.tp, r.tp + r.fn);
     r.specificity = rate(r.tn, r.tn + r.fp);
     r.precision = rate(r.tp, r.tp + r.fp);
-    copy_result(out, &r, sizeof r);
+    NID__STRUCT_OUT(fn, "out", nid_binary_result, out, &r);
     nid_clear_error();
     return NID_OK;
 }

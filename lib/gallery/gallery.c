@@ -217,14 +217,15 @@ int nid_gallery_get_info(const nid_gallery *g, nid_gallery_info *info)
     if (!g || !info)
         return nid_fail(NID_EINVAL, "nid_gallery_get_info: NULL %s",
                         !g ? "gallery" : "info");
-    if (!NID_STRUCT_OK(info, sizeof *info))
-        return nid_fail(NID_EINVAL, "nid_gallery_get_info: info.struct_size "
-                        "%zu < %zu (call nid_gallery_info_init)",
-                        info->struct_size, sizeof *info);
-    info->format_version = GAL_VERSION;
-    memcpy(info->model_id, g->model_id, sizeof info->model_id);
-    info->embed_dim = g->dim;
-    info->n_entries = g->n;
+    nid_gallery_info r;
+    nid_gallery_info_init(&r);
+    r.format_version = GAL_VERSION;
+    memcpy(r.model_id, g->model_id, sizeof r.model_id);
+    r.embed_dim = g->dim;
+    r.n_entries = g->n;
+    int rc = NID__STRUCT_OUT("nid_gallery_get_info", "info", nid_gallery_info,
+                             info, &r);
+    if (rc) return rc;
     nid_clear_error();
     return NID_OK;
 }
@@ -281,18 +282,20 @@ int nid_gallery_get_entry(const nid_gallery *g, size_t i, nid_gallery_entry *e)
     if (!g || !e)
         return nid_fail(NID_EINVAL, "nid_gallery_get_entry: NULL %s",
                         !g ? "gallery" : "entry");
-    if (!NID_STRUCT_OK(e, sizeof *e))
-        return nid_fail(NID_EINVAL, "nid_gallery_get_entry: entry.struct_size "
-                        "%zu < %zu (call nid_gallery_entry_init)",
-                        e->struct_size, sizeof *e);
+    int rc = NID__STRUCT_CHECK("nid_gallery_get_entry", "e",
+                               nid_gallery_entry, e);
+    if (rc) return rc;
     if (i >= g->n)
         return nid_fail(NID_ERANGE, "nid_gallery_get_entry: index %zu >= "
                         "%zu entries", i, g->n);
-    e->patient_id = g->e[i].patient;
-    e->exam_id = g->e[i].exam;
-    e->date = g->e[i].date;
-    e->label = g->e[i].label;
-    e->n_tracklets = g->e[i].n_tracklets;
+    nid_gallery_entry r;
+    nid_gallery_entry_init(&r);
+    r.patient_id = g->e[i].patient;
+    r.exam_id = g->e[i].exam;
+    r.date = g->e[i].date;
+    r.label = g->e[i].label;
+    r.n_tracklets = g->e[i].n_tracklets;
+    NID__STRUCT_OUT("nid_gallery_get_entry", "e", nid_gallery_entry, e, &r);
     nid_clear_error();
     return NID_OK;
 }
@@ -356,10 +359,11 @@ int nid_gallery_match(const nid_gallery *g, const char *patient_id,
     const char *F = "nid_gallery_match";
     if (!g || !patient_id || !emb || !opts || !match)
         return nid_fail(NID_EINVAL, "%s: NULL argument", F);
-    if (!NID_STRUCT_OK(opts, sizeof *opts))
-        return nid_fail(NID_EINVAL, "%s: opts.struct_size %zu < %zu (call "
-                        "nid_match_options_init)", F, opts->struct_size,
-                        sizeof *opts);
+    nid_match_options mo;
+    nid_match_options_init(&mo);
+    int rc0 = NID__STRUCT_IN(F, "opts", nid_match_options, &mo, opts);
+    if (rc0) return rc0;
+    opts = &mo;
     if (n == 0) return nid_fail(NID_EINVAL, "%s: n must be > 0", F);
     if (!isfinite(opts->threshold) || opts->threshold < 0)
         return nid_fail(NID_EINVAL, "%s: threshold must be finite and >= 0, "

@@ -36,13 +36,8 @@ int nid_gallery_store_open(nid_gallery_store **out, const char *path,
         return nid_fail(NID_EINVAL, "%s: NULL %s", F, !out ? "out" : "path");
     nid_store_options o;
     nid_store_options_init(&o);
-    if (opts) {
-        if (!NID_STRUCT_OK(opts, sizeof *opts))
-            return nid_fail(NID_EINVAL, "%s: opts.struct_size %zu < %zu (call "
-                            "nid_store_options_init)", F, opts->struct_size,
-                            sizeof *opts);
-        o = *opts;
-    }
+    int rc0 = NID__STRUCT_IN(F, "opts", nid_store_options, &o, opts);
+    if (rc0) return rc0;
     int has_mid = memchr(o.model_id, '\0', sizeof o.model_id) != NULL &&
                   o.model_id[0] != '\0';
     if (!memchr(o.model_id, '\0', sizeof o.model_id) ||
@@ -95,18 +90,20 @@ int nid_gallery_store_get_info(nid_gallery_store *s, nid_gallery_info *info)
     if (!s || !info)
         return nid_fail(NID_EINVAL, "nid_gallery_store_get_info: NULL %s",
                         !s ? "store" : "info");
-    if (!NID_STRUCT_OK(info, sizeof *info))
-        return nid_fail(NID_EINVAL, "nid_gallery_store_get_info: "
-                        "info.struct_size %zu < %zu (call "
-                        "nid_gallery_info_init)", info->struct_size,
-                        sizeof *info);
+    int rc = NID__STRUCT_CHECK("nid_gallery_store_get_info", "info",
+                               nid_gallery_info, info);
+    if (rc) return rc;
     size_t n;
     int st = s->ops->count(s->be, &n);
     if (st != NID_OK) return st;
-    info->format_version = 1;
-    memcpy(info->model_id, s->model_id, sizeof info->model_id);
-    info->embed_dim = s->dim;
-    info->n_entries = n;
+    nid_gallery_info r;
+    nid_gallery_info_init(&r);
+    r.format_version = 1;
+    memcpy(r.model_id, s->model_id, sizeof r.model_id);
+    r.embed_dim = s->dim;
+    r.n_entries = n;
+    NID__STRUCT_OUT("nid_gallery_store_get_info", "info", nid_gallery_info,
+                    info, &r);
     nid_clear_error();
     return NID_OK;
 }
@@ -224,11 +221,13 @@ int nid_gallery_store_match(nid_gallery_store *s, const char *patient_id,
     const char *F = "nid_gallery_store_match";
     if (!s || !patient_id || !emb || !opts || !match)
         return nid_fail(NID_EINVAL, "%s: NULL argument", F);
+    int st = NID__STRUCT_CHECK(F, "opts", nid_match_options, opts);
+    if (st != NID_OK) return st;
     if (n == 0) return nid_fail(NID_EINVAL, "%s: n must be > 0", F);
     nid_gallery *g;
     int64_t *ids;
     size_t m;
-    int st = load(s, patient_id, &g, &ids, &m);
+    st = load(s, patient_id, &g, &ids, &m);
     if (st != NID_OK) return st;
     int64_t *mm = malloc(n * sizeof *mm);
     if (!mm) {

@@ -250,24 +250,20 @@ int nid_model_load(nid_model **out, const char *path,
                    const nid_model_options *opts)
 {
     static const char fn[] = "nid_model_load";
-    nid_model_options def;
+    nid_model_options own;
     if (!out || !path)
         return nid_fail(NID_EINVAL, "%s: %s is NULL", fn, !out ? "out" : "path");
-    if (!opts) {
-        nid_model_options_init(&def);
-        opts = &def;
-    }
-    if (!NID_STRUCT_OK(opts, offsetof(nid_model_options, precision)))
-        return nid_fail(NID_EINVAL, "%s: opts->struct_size %zu too small (use "
-                        "nid_model_options_init)", fn, opts->struct_size);
+    nid_model_options_init(&own);
+    int rc0 = NID__STRUCT_IN(fn, "opts", nid_model_options, &own, opts);
+    if (rc0) return rc0;
+    opts = &own;
     if (!memchr(opts->device, '\0', sizeof opts->device) ||
         !device_ok(opts->device))
         return nid_fail(NID_EINVAL, "%s: opts->device \"%.31s\": expected "
                         "\"cpu\", \"cuda\" or \"cuda:N\"", fn, opts->device);
-    /* precision was appended in 0.2: an older caller's struct lacks it */
-    int32_t precision = opts->struct_size >= offsetof(nid_model_options,
-                            precision) + sizeof opts->precision ?
-                        opts->precision : NID_PRECISION_FP32;
+    /* precision was appended in 0.2: an older caller's struct lacks it and
+     * `own` holds the default */
+    int32_t precision = opts->precision;
     if (precision != NID_PRECISION_FP32 && precision != NID_PRECISION_BF16)
         return nid_fail(NID_EINVAL, "%s: opts->precision %d: expected "
                         "NID_PRECISION_FP32 (0) or NID_PRECISION_BF16 (1)",
@@ -368,9 +364,9 @@ int nid_model_get_info(const nid_model *m, nid_model_info *info)
     if (!m || !info)
         return nid_fail(NID_EINVAL, "nid_model_get_info: %s is NULL",
                         !m ? "model" : "info");
-    if (!NID_STRUCT_OK(info, offsetof(nid_model_info, path) + sizeof(char *)))
-        return nid_fail(NID_EINVAL, "nid_model_get_info: info->struct_size %zu "
-                        "too small (use nid_model_info_init)", info->struct_size);
+    int rc = NID__STRUCT_CHECK("nid_model_get_info", "info", nid_model_info,
+                               info);
+    if (rc) return rc;
     const nid_model_meta *me = &m->meta;
     nid_model_info r;
     nid_model_info_init(&r);
@@ -403,9 +399,7 @@ int nid_model_get_info(const nid_model *m, nid_model_info *info)
     r.precision = m->precision;
     /* a caller built against an older header has a shorter struct: only
      * the fields its struct_size covers are written */
-    size_t keep = info->struct_size < sizeof r ? info->struct_size : sizeof r;
-    r.struct_size = info->struct_size;
-    memcpy(info, &r, keep);
+    NID__STRUCT_OUT("nid_model_get_info", "info", nid_model_info, info, &r);
     nid_clear_error();
     return NID_OK;
 }
@@ -429,14 +423,9 @@ int nid_model_clip_options(const nid_model *m, nid_clip_options *opts)
     memcpy(o.mean, me->mean, sizeof o.mean);
     memcpy(o.std, me->std, sizeof o.std);
     o.coords = me->coords;
-    /* opts is an output; a caller built against an older header (its
-     * struct_size set by that header's _init) gets the fields it knows */
-    size_t keep = sizeof o;
-    if (opts->struct_size >= offsetof(nid_clip_options, std) + sizeof o.std &&
-        opts->struct_size < sizeof o)
-        keep = opts->struct_size;
-    o.struct_size = keep;
-    memcpy(opts, &o, keep);
+    /* opts is an output, filled whole unless its struct_size says it is
+     * an older, shorter layout (an initialised struct of an older header) */
+    NID__STRUCT_FILL(nid_clip_options, opts, &o);
     nid_clear_error();
     return NID_OK;
 }
@@ -640,13 +629,12 @@ int nid_model_embed_tracklet_hooked(const nid_model *m, nid_video *video,
                         emb_cap, dim);
     nid_clip_options own;
     if (!opts) {
+        nid_clip_options_init(&own);
         nid_model_clip_options(m, &own);
         opts = &own;
     } else {
-        if (!NID_STRUCT_OK(opts, offsetof(nid_clip_options, std) +
-                                 sizeof opts->std))
-            return nid_fail(NID_EINVAL, "%s: opts->struct_size %zu too small "
-                            "(use nid_model_clip_options)", fn, opts->struct_size);
+        int rc = NID__STRUCT_CHECK(fn, "opts", nid_clip_options, opts);
+        if (rc) return rc;
         const int32_t want[5] = {me->frames, me->height, me->width, me->channels,
                                  me->coords};
         const int32_t got[5] = {opts->frames, opts->height, opts->width,

@@ -39,15 +39,6 @@ void nid_timings_init(nid_timings *t)
     t->struct_size = sizeof *t;
 }
 
-void nid_pipe_put_timings(nid_timings *dst, const nid_timings *src)
-{
-    size_t n = dst->struct_size < sizeof *src ? dst->struct_size
-                                              : sizeof *src;
-    size_t keep = dst->struct_size;
-    memcpy(dst, src, n);
-    dst->struct_size = keep;
-}
-
 int nid_pipe_begin(const nid_group_options *opts, nid_group_options *o,
                    const nid_model *m, const nid_exam *exam,
                    nid_model_info *mi, nid_exam_info *ei, const char *fn)
@@ -66,13 +57,8 @@ int nid_pipe_options(const nid_group_options *opts, nid_group_options *o,
 {
     nid_group_options_init(o);
     if (!opts) return NID_OK;
-    if (opts->struct_size < NID_GROUP_OPTIONS_V1)
-        return nid_fail(NID_EINVAL, "%s: opts->struct_size is %zu, expected "
-                        ">= %zu (initialise with nid_group_options_init)", fn,
-                        opts->struct_size, (size_t)NID_GROUP_OPTIONS_V1);
-    size_t n = opts->struct_size < sizeof *o ? opts->struct_size : sizeof *o;
-    memcpy(o, opts, n);
-    o->struct_size = sizeof *o;
+    int rc = NID__STRUCT_IN(fn, "opts", nid_group_options, o, opts);
+    if (rc) return rc;
     if (o->compare != -1 && !nid_compare_mode_name(o->compare))
         return nid_fail(NID_EINVAL, "%s: opts->compare is %d, expected -1 "
                         "(the model's), NID_COMPARE_COSINE or "
@@ -235,10 +221,10 @@ int nid_model_embed_exam(const nid_model *m, const nid_exam *exam,
     if (!m || !exam)
         return nid_fail(NID_EINVAL, "%s: %s is NULL", fn,
                         !m ? "model" : "exam");
-    if (timings && timings->struct_size < NID_TIMINGS_V1)
-        return nid_fail(NID_EINVAL, "%s: timings->struct_size is %zu, expected "
-                        ">= %zu (initialise with nid_timings_init)", fn,
-                        timings->struct_size, (size_t)NID_TIMINGS_V1);
+    if (timings) {
+        int rc = NID__STRUCT_CHECK(fn, "timings", nid_timings, timings);
+        if (rc) return rc;
+    }
     nid_group_options o;
     nid_model_info mi;
     nid_exam_info ei;
@@ -274,7 +260,7 @@ int nid_model_embed_exam(const nid_model *m, const nid_exam *exam,
         if (needed) *needed = nd;
         if (timings) {
             tm.total_s = nid_pipe_now() - t_start;
-            nid_pipe_put_timings(timings, &tm);
+            NID__STRUCT_OUT(fn, "timings", nid_timings, timings, &tm);
         }
         nid_clear_error();
     }

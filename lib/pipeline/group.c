@@ -421,14 +421,8 @@ int nid_grouping_get_info(const nid_grouping *g, nid_grouping_info *info)
     static const char fn[] = "nid_grouping_get_info";
     if (!g || !info)
         return nid_fail(NID_EINVAL, "%s: %s is NULL", fn, !g ? "g" : "info");
-    const size_t v1 = offsetof(nid_grouping_info, exact) + sizeof(int32_t);
-    if (info->struct_size < v1)
-        return nid_fail(NID_EINVAL, "%s: info->struct_size is %zu, expected "
-                        ">= %zu (initialise with nid_grouping_info_init)", fn,
-                        info->struct_size, v1);
-    size_t keep = info->struct_size;
-    memcpy(info, &g->info, keep < sizeof *info ? keep : sizeof *info);
-    info->struct_size = keep;
+    int rc = NID__STRUCT_OUT(fn, "info", nid_grouping_info, info, &g->info);
+    if (rc) return rc;
     nid_clear_error();
     return NID_OK;
 }
@@ -438,11 +432,8 @@ int nid_grouping_get_timings(const nid_grouping *g, nid_timings *t)
     static const char fn[] = "nid_grouping_get_timings";
     if (!g || !t)
         return nid_fail(NID_EINVAL, "%s: %s is NULL", fn, !g ? "g" : "t");
-    if (t->struct_size < NID_TIMINGS_V1)
-        return nid_fail(NID_EINVAL, "%s: t->struct_size is %zu, expected >= "
-                        "%zu (initialise with nid_timings_init)", fn,
-                        t->struct_size, (size_t)NID_TIMINGS_V1);
-    nid_pipe_put_timings(t, &g->tm);
+    int rc = NID__STRUCT_OUT(fn, "t", nid_timings, t, &g->tm);
+    if (rc) return rc;
     nid_clear_error();
     return NID_OK;
 }
@@ -452,14 +443,12 @@ int nid_grouping_scores(const nid_grouping *g, nid_cluster_scores *s)
     static const char fn[] = "nid_grouping_scores";
     if (!g || !s)
         return nid_fail(NID_EINVAL, "%s: %s is NULL", fn, !g ? "g" : "s");
-    if (s->struct_size < sizeof *s)
-        return nid_fail(NID_EINVAL, "%s: s->struct_size is %zu, expected %zu "
-                        "(initialise with nid_cluster_scores_init)", fn,
-                        s->struct_size, sizeof *s);
+    int rc = NID__STRUCT_CHECK(fn, "s", nid_cluster_scores, s);
+    if (rc) return rc;
     if (!g->info.has_truth)
         return nid_fail(NID_ENOTSUP, "%s: the exam has no nodule ids to score "
                         "against", fn);
-    *s = g->scores;
+    NID__STRUCT_OUT(fn, "s", nid_cluster_scores, s, &g->scores);
     nid_clear_error();
     return NID_OK;
 }

@@ -16,15 +16,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* The first published layout of nid_group_options ends here. */
-#define NID_GROUP_OPTIONS_V1 \
-    (offsetof(nid_group_options, video_payload) + sizeof(void *))
-
-/* The first published layout of nid_timings, and a copy into a caller's
- * struct that writes only what its struct_size covers. */
-#define NID_TIMINGS_V1 (offsetof(nid_timings, total_s) + sizeof(double))
-void nid_pipe_put_timings(nid_timings *dst, const nid_timings *src);
-
 /* Check `opts` (NULL: defaults) and copy it into *o, defaults for fields
  * beyond its struct_size. Errors: NID_EINVAL naming the field. */
 int nid_pipe_options(const nid_group_options *opts, nid_group_options *o,

@@ -330,10 +330,11 @@ int nid_exam_add_video(nid_exam *e, const nid_exam_video_info *info,
     static const char fn[] = "nid_exam_add_video";
     if (!e || !info)
         return nid_fail(NID_EINVAL, "%s: exam or info is NULL", fn);
-    if (!NID_STRUCT_OK(info, sizeof(nid_exam_video_info)))
-        return nid_fail(NID_EINVAL, "%s: info->struct_size %zu too small "
-                        "(use nid_exam_video_info_init)", fn,
-                        info->struct_size);
+    nid_exam_video_info in;
+    nid_exam_video_info_init(&in);
+    int rc0 = NID__STRUCT_IN(fn, "info", nid_exam_video_info, &in, info);
+    if (rc0) return rc0;
+    info = &in;
     if (!info->id || !info->id[0] || !info->path || !info->path[0])
         return nid_fail(NID_EINVAL, "%s: id and path must be non-empty",
                         fn);
@@ -452,17 +453,18 @@ int nid_exam_get_info(const nid_exam *e, nid_exam_info *info)
     if (!e || !info)
         return nid_fail(NID_EINVAL, "nid_exam_get_info: exam or info is "
                         "NULL");
-    if (!NID_STRUCT_OK(info, sizeof(nid_exam_info)))
-        return nid_fail(NID_EINVAL, "nid_exam_get_info: info->struct_size "
-                        "%zu too small (use nid_exam_info_init)",
-                        info->struct_size);
-    info->exam_id = e->exam_id;
-    info->patient_id = e->patient_id;
-    info->date = e->date;
-    info->meta_json = e->meta_str;
-    info->source = e->source;
-    info->n_videos = e->n_vid;
-    info->n_tracklets = e->n_trk;
+    nid_exam_info r;
+    nid_exam_info_init(&r);
+    r.exam_id = e->exam_id;
+    r.patient_id = e->patient_id;
+    r.date = e->date;
+    r.meta_json = e->meta_str;
+    r.source = e->source;
+    r.n_videos = e->n_vid;
+    r.n_tracklets = e->n_trk;
+    int rc = NID__STRUCT_OUT("nid_exam_get_info", "info", nid_exam_info, info,
+                             &r);
+    if (rc) return rc;
     nid_clear_error();
     return NID_OK;
 }
@@ -472,23 +474,26 @@ int nid_exam_get_video(const nid_exam *e, size_t v, nid_exam_video_info *info)
     if (!e || !info)
         return nid_fail(NID_EINVAL, "nid_exam_get_video: exam or info is "
                         "NULL");
-    if (!NID_STRUCT_OK(info, sizeof(nid_exam_video_info)))
-        return nid_fail(NID_EINVAL, "nid_exam_get_video: info->struct_size "
-                        "%zu too small (use nid_exam_video_info_init)",
-                        info->struct_size);
+    int rc = NID__STRUCT_CHECK("nid_exam_get_video", "info",
+                               nid_exam_video_info, info);
+    if (rc) return rc;
     if (v >= e->n_vid)
         return nid_fail(NID_ERANGE, "nid_exam_get_video: video %zu out of "
                         "range (exam has %zu)", v, e->n_vid);
     const nid_vid *p = &e->vid[v];
-    info->id = p->id;
-    info->path = p->path;
-    info->resolved_path = p->resolved;
-    info->n_frames = p->n_frames;
-    info->fps = p->fps;
-    info->width = p->width;
-    info->height = p->height;
-    info->first_tracklet = nid_exam_first_trk(e, v);
-    info->n_tracklets = p->n_trk;
+    nid_exam_video_info r;
+    nid_exam_video_info_init(&r);
+    r.id = p->id;
+    r.path = p->path;
+    r.resolved_path = p->resolved;
+    r.n_frames = p->n_frames;
+    r.fps = p->fps;
+    r.width = p->width;
+    r.height = p->height;
+    r.first_tracklet = nid_exam_first_trk(e, v);
+    r.n_tracklets = p->n_trk;
+    NID__STRUCT_OUT("nid_exam_get_video", "info", nid_exam_video_info, info,
+                    &r);
     nid_clear_error();
     return NID_OK;
 }
@@ -499,20 +504,23 @@ int nid_exam_get_tracklet(const nid_exam *e, size_t t,
     if (!e || !info)
         return nid_fail(NID_EINVAL, "nid_exam_get_tracklet: exam or info is "
                         "NULL");
-    if (!NID_STRUCT_OK(info, sizeof(nid_tracklet_info)))
-        return nid_fail(NID_EINVAL, "nid_exam_get_tracklet: "
-                        "info->struct_size %zu too small (use "
-                        "nid_tracklet_info_init)", info->struct_size);
+    int rc = NID__STRUCT_CHECK("nid_exam_get_tracklet", "info",
+                               nid_tracklet_info, info);
+    if (rc) return rc;
     if (t >= e->n_trk)
         return nid_fail(NID_ERANGE, "nid_exam_get_tracklet: tracklet %zu "
                         "out of range (exam has %zu)", t, e->n_trk);
     const nid_trk *p = &e->trk[t];
-    info->id = p->id;
-    info->video = p->video;
-    info->nodule = p->nodule;
-    info->start = p->start;
-    info->end = p->end;
-    info->n_key_frames = p->n_kf;
+    nid_tracklet_info r;
+    nid_tracklet_info_init(&r);
+    r.id = p->id;
+    r.video = p->video;
+    r.nodule = p->nodule;
+    r.start = p->start;
+    r.end = p->end;
+    r.n_key_frames = p->n_kf;
+    NID__STRUCT_OUT("nid_exam_get_tracklet", "info", nid_tracklet_info, info,
+                    &r);
     nid_clear_error();
     return NID_OK;
 }

@@ -211,9 +211,6 @@ done:
 static int check_options(const nid_link_options *o)
 {
     static const char fn[] = "nid_link_detections";
-    if (!NID_STRUCT_OK(o, sizeof(nid_link_options)))
-        return nid_fail(NID_EINVAL, "%s: opts->struct_size %zu too small "
-                        "(use nid_link_options_init)", fn, o->struct_size);
     if (!(o->iou_threshold >= 0.0f && o->iou_threshold <= 1.0f))
         return nid_fail(NID_EINVAL, "%s: iou_threshold %g must be in [0, 1]",
                         fn, o->iou_threshold);
@@ -235,10 +232,12 @@ int nid_link_detections(nid_exam *e, size_t video,
     static const char fn[] = "nid_link_detections";
     if (!e || (!dets && n > 0))
         return nid_fail(NID_EINVAL, "%s: exam or dets is NULL", fn);
-    nid_link_options defaults;
-    nid_link_options_init(&defaults);
-    if (!opts) opts = &defaults;
-    int rc = check_options(opts);
+    nid_link_options o;
+    nid_link_options_init(&o);
+    int rc = NID__STRUCT_IN(fn, "opts", nid_link_options, &o, opts);
+    if (rc != NID_OK) return rc;
+    opts = &o;
+    rc = check_options(opts);
     if (rc != NID_OK) return rc;
     if (video >= e->n_vid)
         return nid_fail(NID_ERANGE, "%s: no video %zu (exam has %zu)", fn,

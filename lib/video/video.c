@@ -17,12 +17,6 @@
 #include <string.h>
 #include <unistd.h>
 
-/* Sizes of the first published layouts: callers compiled against them pass
- * at least this much. */
-#define VIDEO_OPTIONS_V1_SIZE \
-    (offsetof(nid_video_options, n_threads) + sizeof(int32_t))
-#define VIDEO_INFO_V1_SIZE (offsetof(nid_video_info, codec) + 32)
-
 struct nid_video {
     const nid_video_backend *backend;
     void *state;
@@ -280,15 +274,8 @@ static int video_options(const nid_video_options *opts, nid_video_options *o,
                          const char *fn)
 {
     nid_video_options_init(o);
-    if (opts) {
-        if (opts->struct_size < VIDEO_OPTIONS_V1_SIZE)
-            return nid_fail(NID_EINVAL, "%s: opts->struct_size %zu < %zu "
-                            "(call nid_video_options_init)", fn,
-                            opts->struct_size, (size_t)VIDEO_OPTIONS_V1_SIZE);
-        memcpy(o, opts, opts->struct_size < sizeof *o ? opts->struct_size
-                                                       : sizeof *o);
-        o->struct_size = sizeof *o;
-    }
+    int rc = NID__STRUCT_IN(fn, "opts", nid_video_options, o, opts);
+    if (rc) return rc;
     if (nid_pix_bytes(o->format) == 0)
         return nid_fail(NID_EINVAL, "%s: unknown pixel format %d", fn,
                         (int)o->format);
@@ -386,13 +373,8 @@ int nid_video_get_info(const nid_video *v, nid_video_info *info)
     const char *fn = "nid_video_get_info";
     if (!v) return nid_fail(NID_EINVAL, "%s: video is NULL", fn);
     if (!info) return nid_fail(NID_EINVAL, "%s: info is NULL", fn);
-    if (info->struct_size < VIDEO_INFO_V1_SIZE)
-        return nid_fail(NID_EINVAL, "%s: info->struct_size %zu < %zu (call "
-                        "nid_video_info_init)", fn, info->struct_size,
-                        (size_t)VIDEO_INFO_V1_SIZE);
-    size_t keep = info->struct_size;
-    memcpy(info, &v->info, keep < sizeof v->info ? keep : sizeof v->info);
-    info->struct_size = keep;
+    int rc = NID__STRUCT_OUT(fn, "info", nid_video_info, info, &v->info);
+    if (rc) return rc;
     nid_clear_error();
     return NID_OK;
 }
