@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -110,23 +111,44 @@ int nid_read_file(const char *fn, const char *path, uint64_t max_bytes,
     return NID_OK;
 }
 
-static int write_all(int fd, const unsigned char *p, size_t n, long slow_ms)
+static int write_all(int fd, const unsigned char *p, size_t n)
 {
     while (n > 0) {
-        size_t chunk = slow_ms > 0 && n > 4096 ? 4096 : n;
-        ssize_t w = write(fd, p, chunk);
+        ssize_t w = write(fd, p, n);
         if (w < 0) {
             if (errno == EINTR) continue;
             return -1;
         }
         p += w;
         n -= (size_t)w;
-        if (slow_ms > 0) {
-            struct timespec ts = {slow_ms / 1000, (slow_ms % 1000) * 1000000L};
-            nanosleep(&ts, NULL);
-        }
     }
     return 0;
+}
+
+/* Create `tmp` (ending in "XXXXXX", replaced by random letters) with
+ * O_EXCL and `mode`, which the kernel masks with the process umask: no
+ * umask() calls, so nothing process-wide changes. */
+static int create_temp(char *tmp, mode_t mode)
+{
+    static const char abc[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    char *x = tmp + strlen(tmp) - 6;
+    for (int attempt = 0; attempt < 100; attempt++) {
+        unsigned char r[6];
+        if (getrandom(r, sizeof r, 0) != (ssize_t)sizeof r) {
+            struct timespec ts;
+            clock_gettime(CLOCK_MONOTONIC, &ts);
+            uint64_t v = (uint64_t)ts.tv_nsec ^ ((uint64_t)getpid() << 20) ^
+                         (uint64_t)attempt * 0x9e3779b97f4a7c15ull;
+            for (int i = 0; i < 6; i++, v >>= 8) r[i] = (unsigned char)v;
+        }
+        for (int i = 0; i < 6; i++) x[i] = abc[r[i] % (sizeof abc - 1)];
+        int fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
+                      mode);
+        if (fd >= 0 || errno != EEXIST) return fd;
+    }
+    errno = EEXIST;
+    return -1;
 }
 
 /* Remove ".<base>.tmp-XXXXXX" files in dir that no live save holds. */
@@ -159,7 +181,7 @@ static void remove_stale(const char *dir, const char *base)
 }
 
 int nid_save_atomic(const char *fn, const char *path, const void *data,
-                    size_t len, mode_t new_mode, long slow_ms)
+                    size_t len, mode_t new_mode)
 {
     const char *slash = strrchr(path, '/');
     const char *base = slash ? slash + 1 : path;
@@ -181,7 +203,7 @@ int nid_save_atomic(const char *fn, const char *path, const void *data,
     for (int attempt = 0; fd < 0; attempt++) {
         snprintf(tmp, tlen, "%.*s%s.%s.tmp-XXXXXX", (int)dlen, path,
                  slash ? "/" : "", base);
-        fd = mkostemp(tmp, O_CLOEXEC);
+        fd = create_temp(tmp, new_mode);
         if (fd < 0) {
             st = nid_fail(NID_EIO, "%s: cannot create a temporary file in "
                           "'%s' for '%s': %s", fn, dir, path, strerror(errno));
@@ -199,11 +221,13 @@ int nid_save_atomic(const char *fn, const char *path, const void *data,
             }
         }
     }
+    /* a new file has new_mode less the umask (create_temp); an existing
+     * one keeps its mode */
     struct stat sb;
-    mode_t mode = stat(path, &sb) == 0 ? (sb.st_mode & 07777) : new_mode;
     const char *step = "write";
-    if (fchmod(fd, mode) != 0) step = "chmod";
-    else if (write_all(fd, data, len, slow_ms) != 0) step = "write";
+    if (stat(path, &sb) == 0 && fchmod(fd, sb.st_mode & 07777) != 0)
+        step = "chmod";
+    else if (write_all(fd, data, len) != 0) step = "write";
     else if (fsync(fd) != 0) step = "fsync";
     else step = NULL;
     int err = errno;

@@ -54,15 +54,16 @@ static inline int nid_mul_size(size_t a, size_t b, size_t *out)
  * errno, 0 when the file ended early). nid_save_atomic: write data to a
  * locked temporary file next to path, fsync, rename over path, fsync the
  * directory, remove stale temporaries of interrupted saves; a new file
- * gets new_mode, an existing one keeps its mode; slow_ms > 0 sleeps after
- * each 4 KiB (test hook). Every failure sets the message, prefixed fn. */
+ * gets new_mode less the process umask (applied by open(), the umask is
+ * never changed), an existing one keeps its mode. Every failure sets the
+ * message, prefixed fn. The one writer behind every save. */
 int nid_open_regular(const char *fn, const char *path, uint64_t max_bytes,
                      int *fd, size_t *size);
 int nid_read_full(int fd, void *buf, size_t n);
 int nid_read_file(const char *fn, const char *path, uint64_t max_bytes,
                   unsigned char **buf, size_t *len);
 int nid_save_atomic(const char *fn, const char *path, const void *data,
-                    size_t len, mode_t new_mode, long slow_ms);
+                    size_t len, mode_t new_mode);
 
 /* Number of worker threads to use for n_threads <= 0 ("all cores"). */
 int nid_default_threads(void);

@@ -524,14 +524,6 @@ static unsigned char *serialise(const nid_gallery *g, size_t *len)
     return buf;
 }
 
-static long slow_write_ms(void)
-{
-    const char *s = getenv("NID_GALLERY_TEST_SLOW_WRITE");
-    if (!s || !*s) return 0;
-    long v = strtol(s, NULL, 10);
-    return v > 0 && v < 10000 ? v : 0;
-}
-
 /* Header + compressed payload, ready to write. */
 static int encode(const nid_gallery *g, unsigned char **out, size_t *out_len)
 {
@@ -584,7 +576,7 @@ int nid_gallery_save(const nid_gallery *g, const char *path)
     if (st != NID_OK)
         return nid_fail(st, "%s: %s while encoding", F,
                         st == NID_ENOMEM ? "out of memory" : "zlib failed");
-    st = nid_save_atomic(F, path, file, len, 0644, slow_write_ms());
+    st = nid_save_atomic(F, path, file, len, 0644);
     free(file);
     if (st == NID_OK) nid_clear_error();
     return st;

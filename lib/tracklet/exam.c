@@ -1152,9 +1152,7 @@ int nid_exam_save(const nid_exam *e, const char *path)
     if (!text) return nid_fail(NID_ENOMEM, "%s: out of memory", fn);
     size_t n = strlen(text);
     text[n] = '\n';   /* json_dumps's NUL becomes the final newline */
-    mode_t um = umask(0);
-    umask(um);
-    int rc = nid_save_atomic(fn, path, text, n + 1, 0666 & ~um, 0);
+    int rc = nid_save_atomic(fn, path, text, n + 1, 0666);
     free(text);
     if (rc == NID_OK) nid_clear_error();
     return rc;
