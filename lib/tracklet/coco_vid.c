@@ -15,6 +15,7 @@
  * Unknown fields are ignored: this is somebody else's format.
  */
 #include "tracklet_internal.h"
+#include "json.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -60,12 +61,11 @@ typedef struct cv_ctx {
 NID_PRINTF(3, 4)
 static int cv_bad(const cv_ctx *c, const char *where, const char *fmt, ...)
 {
-    char msg[640];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    int rc = nid__json_vfail(FN, c->file, where, NULL, fmt, ap);
     va_end(ap);
-    return nid_fail(NID_EFORMAT, FN ": %s: %s: %s", c->file, where, msg);
+    return rc;
 }
 
 static bool get_i64(json_t *o, const char *key, int64_t *v)
@@ -611,9 +611,7 @@ int nid_exam_import_coco_vid(nid_exam **out, const char *path)
     json_t *root = json_loadb((const char *)buf, len, 0, &err);
     free(buf);
     if (!root)
-        return nid_fail(NID_EFORMAT, FN ": %s: not valid JSON (line %d, "
-                        "column %d): %s", path, err.line, err.column,
-                        err.text);
+        return nid__json_parse_fail(NID_EFORMAT, FN, path, &err);
     cv_ctx c = {.file = path};
     nid_exam *e = nid_exam_new();
     int rc = e ? NID_OK : nid_fail(NID_ENOMEM, FN ": out of memory");

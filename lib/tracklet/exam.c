@@ -6,6 +6,7 @@
  * (videos[1].tracklets[3].key_frames[2].box) and says what was expected.
  */
 #include "tracklet_internal.h"
+#include "json.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -307,9 +308,8 @@ int nid_exam_set_meta(nid_exam *e, const char *json)
         json_error_t err;
         m = json_loads(json, JSON_REJECT_DUPLICATES, &err);
         if (!m)
-            return nid_fail(NID_EINVAL,
-                            "nid_exam_set_meta: not valid JSON at line %d "
-                            "column %d: %s", err.line, err.column, err.text);
+            return nid__json_parse_fail(NID_EINVAL, "nid_exam_set_meta",
+                                        "meta", &err);
         if (!json_is_object(m)) {
             json_decref(m);
             return nid_fail(NID_EINVAL,
@@ -590,39 +590,21 @@ typedef struct load_ctx {
     char path[192];     /* JSON path of the value being read */
 } load_ctx;
 
-static const char *type_name(const json_t *j)
-{
-    switch (json_typeof(j)) {
-    case JSON_OBJECT:  return "an object";
-    case JSON_ARRAY:   return "an array";
-    case JSON_STRING:  return "a string";
-    case JSON_INTEGER: return "an integer";
-    case JSON_REAL:    return "a real number";
-    case JSON_TRUE:    return "true";
-    case JSON_FALSE:   return "false";
-    case JSON_NULL:    return "null";
-    }
-    return "?";
-}
-
 NID_PRINTF(3, 4)
 static int bad(const load_ctx *c, const char *field, const char *fmt, ...)
 {
-    char msg[640];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    int rc = nid__json_vfail("nid_exam_load", c->file, c->path, field, fmt,
+                             ap);
     va_end(ap);
-    const char *sep = c->path[0] && field && field[0] ? "." : "";
-    return nid_fail(NID_EFORMAT, "nid_exam_load: %s: %s%s%s: %s", c->file,
-                    c->path[0] ? c->path : (field && field[0] ? "" : "(top)"),
-                    sep, field ? field : "", msg);
+    return rc;
 }
 
 static int bad_type(const load_ctx *c, const char *field, const json_t *j,
                     const char *expected)
 {
-    return bad(c, field, "expected %s, got %s", expected, type_name(j));
+    return bad(c, field, "expected %s, got %s", expected, nid__json_type_name(j));
 }
 
 /* Reject keys not in `allowed` (NULL-terminated) unless they start with
@@ -702,7 +684,7 @@ static int read_box(const load_ctx *c, json_t *j, nid_box *box)
         json_t *e = json_array_get(j, i);
         if (!json_is_number(e))
             return bad(c, "box", "element %zu: expected a number, got %s", i,
-                       type_name(e));
+                       nid__json_type_name(e));
         v[i] = (float)json_number_value(e);
     }
     *box = (nid_box){v[0], v[1], v[2], v[3]};
@@ -987,9 +969,7 @@ int nid_exam_load(nid_exam **out, const char *path)
                               JSON_REJECT_DUPLICATES, &err);
     free(buf);
     if (!root)
-        return nid_fail(NID_EFORMAT, "nid_exam_load: %s: not valid JSON "
-                        "(line %d, column %d): %s", path, err.line,
-                        err.column, err.text);
+        return nid__json_parse_fail(NID_EFORMAT, "nid_exam_load", path, &err);
     nid_exam *e = nid_exam_new();
     int rc = e ? NID_OK : nid_fail(NID_ENOMEM, "nid_exam_load: out of memory");
     if (rc == NID_OK) {
@@ -1167,9 +1147,8 @@ int nid_exam_load_json(nid_exam **out, const char *json, size_t len,
     json_error_t err;
     json_t *root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &err);
     if (!root)
-        return nid_fail(NID_EFORMAT, "nid_exam_load: %s: not valid JSON "
-                        "(line %d, column %d): %s", name, err.line,
-                        err.column, err.text);
+        return nid__json_parse_fail(NID_EFORMAT, "nid_exam_load_json", name,
+                                    &err);
     nid_exam *e = nid_exam_new();
     int rc = e ? NID_OK : nid_fail(NID_ENOMEM, "nid_exam_load: out of memory");
     if (rc == NID_OK) {
