@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "noduleid.h"
+#include "test_util.h"
 
 #include <sys/syscall.h>
 
@@ -41,7 +42,8 @@ static char dir[256];
 
 static void setup(void)
 {
-    snprintf(dir, sizeof dir, "/tmp/nid_gallery_test.XXXXXX");
+    snprintf(dir, sizeof dir, "%s/nid_gallery_test.XXXXXX",
+             nid_test_temp_root());
     ck_assert_ptr_nonnull(mkdtemp(dir));
 }
 

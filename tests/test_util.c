@@ -8,10 +8,16 @@
 
 char nid_test_tmpdir[256];
 
+const char *nid_test_temp_root(void)
+{
+    const char *t = getenv("TMPDIR");
+    return t && t[0] ? t : "/tmp";
+}
+
 void nid_test_scratch_setup(const char *name)
 {
     snprintf(nid_test_tmpdir, sizeof nid_test_tmpdir,
-             "/tmp/nid_test_%s_XXXXXX", name);
+             "%s/nid_test_%s_XXXXXX", nid_test_temp_root(), name);
     ck_assert_ptr_nonnull(mkdtemp(nid_test_tmpdir));
 }
 

@@ -25,8 +25,11 @@
     ck_assert_msg(strstr(nid_last_error(), (sub)) != NULL,                 \
                   "error \"%s\" lacks \"%s\"", nid_last_error(), (sub))
 
+/* The directory for temporary files: $TMPDIR, else /tmp. */
+const char *nid_test_temp_root(void);
+
 /* A scratch directory per test: nid_test_scratch_setup("name") creates
- * /tmp/nid_test_name_XXXXXX (use as a Check fixture), nid_test_scratch_
+ * $TMPDIR/nid_test_name_XXXXXX (use as a Check fixture), nid_test_scratch_
  * teardown() removes it and the files in it. */
 extern char nid_test_tmpdir[256];
 void nid_test_scratch_setup(const char *name);

@@ -9,11 +9,11 @@
  *      datadir, e.g. "../share"), then relative to the running program
  *      (NID_BIN_TO_DATA, bindir -> datadir): a moved install tree keeps
  *      working;
- *   3. for a library in its build tree, the source tree's
- *      models/default.nidm (NID_BUILD_LIB_DIR, NID_SOURCE_MODEL), so a
- *      model dropped into models/ is used at once; also when the build and
- *      source trees were copied elsewhere together (NID_SOURCE_MODEL_REL,
- *      relative to the library's directory, which then has CMakeFiles/).
+ *   3. for a library in its build tree (its directory has CMakeFiles/),
+ *      the source tree's models/default.nidm, found relative to the
+ *      library's directory (NID_SOURCE_MODEL_REL), so a model dropped into
+ *      models/ is used at once, also when the build and source trees were
+ *      copied elsewhere together. No absolute path is compiled in.
  */
 #include "internal.h"
 
@@ -72,25 +72,20 @@ static void exe_dir(char *buf, size_t cap)
     dir_of(tmp, buf, cap);
 }
 
-/* The source tree's model for a library in its build tree, or "". */
+/* The source tree's model for a library in its build tree, or "". The
+ * build tree is recognised at run time (the library's directory has
+ * CMakeFiles/) and the model found relative to it (NID_SOURCE_MODEL_REL),
+ * so no absolute build or source path is compiled in: the installed
+ * library holds none. */
 static void build_tree_model(const char *dir, char *buf, size_t cap)
 {
     buf[0] = '\0';
-#if defined(NID_BUILD_LIB_DIR) && defined(NID_SOURCE_MODEL)
-    char a[PATH_MAX], b[PATH_MAX];
-    if (dir[0] && realpath(dir, a) && realpath(NID_BUILD_LIB_DIR, b) &&
-        !strcmp(a, b)) {
-        snprintf(buf, cap, "%s", NID_SOURCE_MODEL);
-        return;
-    }
 #ifdef NID_SOURCE_MODEL_REL
-    /* the whole tree copied elsewhere: same layout, another root */
     char cm[PATH_MAX + 16];
     struct stat st;
     snprintf(cm, sizeof cm, "%s/CMakeFiles", dir);
     if (dir[0] && stat(cm, &st) == 0 && S_ISDIR(st.st_mode))
         snprintf(buf, cap, "%s/%s", dir, NID_SOURCE_MODEL_REL);
-#endif
 #else
     (void)dir;
     (void)cap;
