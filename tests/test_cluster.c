@@ -15,10 +15,10 @@
 #include "test_util.h"
 
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#  define NID_TEST_SANITIZED 1
+#  define NID__TEST_SANITIZED 1
 #elif defined(__has_feature)
 #  if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-#    define NID_TEST_SANITIZED 1
+#    define NID__TEST_SANITIZED 1
 #  endif
 #endif
 
@@ -816,7 +816,7 @@ END_TEST
 
 START_TEST(out_of_memory_is_clean)
 {
-#ifdef NID_TEST_SANITIZED
+#ifdef NID__TEST_SANITIZED
     /* sanitizers reserve terabytes of address space and abort on failed
      * allocations: RLIMIT_AS cannot be used under them */
     return;
@@ -856,7 +856,7 @@ START_TEST(out_of_memory_is_clean)
 }
 END_TEST
 
-Suite *nid_test_suite(void)
+Suite *nid__test_suite(void)
 {
     Suite *s = suite_create("cluster");
     TCase *tc = tcase_create("cluster");

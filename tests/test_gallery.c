@@ -43,7 +43,7 @@ static char dir[256];
 static void setup(void)
 {
     snprintf(dir, sizeof dir, "%s/nid_gallery_test.XXXXXX",
-             nid_test_temp_root());
+             nid__test_temp_root());
     ck_assert_ptr_nonnull(mkdtemp(dir));
 }
 
@@ -644,7 +644,7 @@ START_TEST(match_bad_input)
 }
 END_TEST
 
-Suite *nid_test_suite(void)
+Suite *nid__test_suite(void)
 {
     Suite *s = suite_create("gallery");
     TCase *tc = tcase_create("gallery");

@@ -27,23 +27,23 @@
 
 #include "internal.h"
 
-int nid_open_regular(const char *fn, const char *path, uint64_t max_bytes,
+int nid__open_regular(const char *fn, const char *path, uint64_t max_bytes,
                      int *fd_out, size_t *size_out)
 {
     int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
     if (fd < 0)
-        return nid_fail(NID_EIO, "%s: cannot open '%s': %s", fn, path,
+        return nid__fail(NID_EIO, "%s: cannot open '%s': %s", fn, path,
                         strerror(errno));
     struct stat st;
     if (fstat(fd, &st) != 0) {
         int e = errno;
         close(fd);
-        return nid_fail(NID_EIO, "%s: cannot stat '%s': %s", fn, path,
+        return nid__fail(NID_EIO, "%s: cannot stat '%s': %s", fn, path,
                         strerror(e));
     }
     if (!S_ISREG(st.st_mode)) {
         close(fd);
-        return nid_fail(NID_EIO, "%s: '%s' is not a regular file (%s)", fn,
+        return nid__fail(NID_EIO, "%s: '%s' is not a regular file (%s)", fn,
                         path,
                         S_ISDIR(st.st_mode) ? "a directory"
                         : S_ISFIFO(st.st_mode) ? "a FIFO"
@@ -53,7 +53,7 @@ int nid_open_regular(const char *fn, const char *path, uint64_t max_bytes,
     }
     if ((uint64_t)st.st_size > max_bytes || (uint64_t)st.st_size > SIZE_MAX) {
         close(fd);
-        return nid_fail(NID_ERANGE, "%s: '%s' is %lld bytes, more than the "
+        return nid__fail(NID_ERANGE, "%s: '%s' is %lld bytes, more than the "
                         "limit of %llu bytes", fn, path,
                         (long long)st.st_size, (unsigned long long)max_bytes);
     }
@@ -65,7 +65,7 @@ int nid_open_regular(const char *fn, const char *path, uint64_t max_bytes,
     return NID_OK;
 }
 
-int nid_read_full(int fd, void *buf, size_t n)
+int nid__read_full(int fd, void *buf, size_t n)
 {
     unsigned char *p = buf;
     while (n > 0) {
@@ -84,24 +84,24 @@ int nid_read_full(int fd, void *buf, size_t n)
     return 0;
 }
 
-int nid_read_file(const char *fn, const char *path, uint64_t max_bytes,
+int nid__read_file(const char *fn, const char *path, uint64_t max_bytes,
                   unsigned char **buf, size_t *len)
 {
     int fd;
     size_t n;
-    int rc = nid_open_regular(fn, path, max_bytes, &fd, &n);
+    int rc = nid__open_regular(fn, path, max_bytes, &fd, &n);
     if (rc != NID_OK) return rc;
     unsigned char *b = malloc(n + 1);
     if (!b) {
         close(fd);
-        return nid_fail(NID_ENOMEM, "%s: out of memory for the %zu bytes of "
+        return nid__fail(NID_ENOMEM, "%s: out of memory for the %zu bytes of "
                         "'%s'", fn, n, path);
     }
-    if (nid_read_full(fd, b, n) != 0) {
+    if (nid__read_full(fd, b, n) != 0) {
         int e = errno;
         close(fd);
         free(b);
-        return nid_fail(NID_EIO, "%s: cannot read '%s': %s", fn, path,
+        return nid__fail(NID_EIO, "%s: cannot read '%s': %s", fn, path,
                         e ? strerror(e) : "the file shrank while read");
     }
     close(fd);
@@ -172,7 +172,7 @@ static void remove_stale(const char *dir, const char *base)
         if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
             flock(fd, LOCK_EX | LOCK_NB) == 0) {
             if (unlinkat(dfd, n, 0) == 0)
-                nid_log(NID_LOG_DEBUG, "removed the stale temporary file "
+                nid__log(NID_LOG_DEBUG, "removed the stale temporary file "
                         "%s/%s of an interrupted save", dir, n);
         }
         close(fd);   /* releases the lock */
@@ -180,13 +180,13 @@ static void remove_stale(const char *dir, const char *base)
     closedir(d);
 }
 
-int nid_save_atomic(const char *fn, const char *path, const void *data,
+int nid__save_atomic(const char *fn, const char *path, const void *data,
                     size_t len, mode_t new_mode)
 {
     const char *slash = strrchr(path, '/');
     const char *base = slash ? slash + 1 : path;
     if (!base[0])
-        return nid_fail(NID_EINVAL, "%s: '%s' names a directory, not a file",
+        return nid__fail(NID_EINVAL, "%s: '%s' names a directory, not a file",
                         fn, path);
     size_t dlen = slash ? (size_t)(slash - path) : 0;
     char *dir = slash ? (dlen ? strndup(path, dlen) : strdup("/"))
@@ -195,7 +195,7 @@ int nid_save_atomic(const char *fn, const char *path, const void *data,
     char *tmp = malloc(tlen);
     int st = NID_OK, fd = -1;
     if (!dir || !tmp) {
-        st = nid_fail(NID_ENOMEM, "%s: out of memory", fn);
+        st = nid__fail(NID_ENOMEM, "%s: out of memory", fn);
         goto out;
     }
     /* create and lock the temporary file; a concurrent cleaner may have
@@ -205,7 +205,7 @@ int nid_save_atomic(const char *fn, const char *path, const void *data,
                  slash ? "/" : "", base);
         fd = create_temp(tmp, new_mode);
         if (fd < 0) {
-            st = nid_fail(NID_EIO, "%s: cannot create a temporary file in "
+            st = nid__fail(NID_EIO, "%s: cannot create a temporary file in "
                           "'%s' for '%s': %s", fn, dir, path, strerror(errno));
             goto out;
         }
@@ -215,7 +215,7 @@ int nid_save_atomic(const char *fn, const char *path, const void *data,
             close(fd);
             fd = -1;
             if (attempt >= 8) {
-                st = nid_fail(NID_EIO, "%s: cannot keep a temporary file in "
+                st = nid__fail(NID_EIO, "%s: cannot keep a temporary file in "
                               "'%s' for '%s'", fn, dir, path);
                 goto out;
             }
@@ -239,7 +239,7 @@ int nid_save_atomic(const char *fn, const char *path, const void *data,
         unlink(tmp);
         close(fd);
         fd = -1;
-        st = nid_fail(NID_EIO, "%s: cannot %s '%s' (temporary '%s'): %s", fn,
+        st = nid__fail(NID_EIO, "%s: cannot %s '%s' (temporary '%s'): %s", fn,
                       step, path, tmp, strerror(err));
         goto out;
     }
@@ -250,7 +250,7 @@ int nid_save_atomic(const char *fn, const char *path, const void *data,
         err = errno;
         close(dfd);
         if (r != 0 && err != EINVAL) {
-            st = nid_fail(NID_EIO, "%s: cannot fsync directory '%s': %s", fn,
+            st = nid__fail(NID_EIO, "%s: cannot fsync directory '%s': %s", fn,
                           dir, strerror(err));
             goto out;
         }
@@ -258,7 +258,7 @@ int nid_save_atomic(const char *fn, const char *path, const void *data,
     remove_stale(dir, base);
 out:
     if (fd >= 0 && close(fd) != 0 && st == NID_OK)
-        st = nid_fail(NID_EIO, "%s: cannot close '%s': %s", fn, path,
+        st = nid__fail(NID_EIO, "%s: cannot close '%s': %s", fn, path,
                       strerror(errno));
     free(dir);
     free(tmp);

@@ -10,8 +10,8 @@ int nid__json_vfail(const char *fn, const char *file, const char *parent,
     vsnprintf(msg, sizeof msg, fmt, ap);
     int has_p = parent && parent[0], has_k = key && key[0];
     if (!has_p && !has_k)
-        return nid_fail(NID_EFORMAT, "%s: %s: (top level): %s", fn, file, msg);
-    return nid_fail(NID_EFORMAT, "%s: %s: \"%s%s%s\": %s", fn, file,
+        return nid__fail(NID_EFORMAT, "%s: %s: (top level): %s", fn, file, msg);
+    return nid__fail(NID_EFORMAT, "%s: %s: \"%s%s%s\": %s", fn, file,
                     has_p ? parent : "", has_p && has_k ? "." : "",
                     has_k ? key : "", msg);
 }
@@ -29,7 +29,7 @@ int nid__json_fail(const char *fn, const char *file, const char *parent,
 int nid__json_parse_fail(int status, const char *fn, const char *file,
                          const json_error_t *err)
 {
-    return nid_fail(status, "%s: %s: not valid JSON (line %d, column %d): %s",
+    return nid__fail(status, "%s: %s: not valid JSON (line %d, column %d): %s",
                     fn, file, err->line, err->column, err->text);
 }
 

@@ -6,8 +6,8 @@
  *     <fn>: <file>: (top level): <message>      (location empty)
  *     <fn>: <file>: not valid JSON (line L, column C): <jansson's text>
  */
-#ifndef NID_JSON_H
-#define NID_JSON_H
+#ifndef NID__JSON_H
+#define NID__JSON_H
 
 #include <jansson.h>
 #include <stdarg.h>
@@ -21,7 +21,7 @@ extern "C" {
 /* NID_EFORMAT with the message above; location = parent and key joined by
  * '.' (either may be NULL or empty). Returns NID_EFORMAT. */
 int nid__json_fail(const char *fn, const char *file, const char *parent,
-                   const char *key, const char *fmt, ...) NID_PRINTF(5, 6);
+                   const char *key, const char *fmt, ...) NID__PRINTF(5, 6);
 int nid__json_vfail(const char *fn, const char *file, const char *parent,
                     const char *key, const char *fmt, va_list ap);
 
@@ -38,4 +38,4 @@ const char *nid__json_type_name(const json_t *j);
 }
 #endif
 
-#endif /* NID_JSON_H */
+#endif /* NID__JSON_H */

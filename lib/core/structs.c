@@ -16,7 +16,7 @@ int nid__struct_check(const char *fn, const char *arg, const char *type,
                       size_t have, size_t min)
 {
     if (have >= min) return NID_OK;
-    return nid_fail(NID_EINVAL, "%s: %s->struct_size is %zu, smaller than "
+    return nid__fail(NID_EINVAL, "%s: %s->struct_size is %zu, smaller than "
                     "the first published %s (%zu bytes); initialise it with "
                     "%s_init()", fn, arg, have, type, min, type);
 }

@@ -16,8 +16,8 @@
  * (nid_auc_result in nid_delong_result) is frozen: its layout never changes,
  * new fields go at the end of the outer struct. tests/abi checks it.
  */
-#ifndef NID_STRUCTS_H
-#define NID_STRUCTS_H
+#ifndef NID__STRUCTS_H
+#define NID__STRUCTS_H
 
 #include "noduleid.h"
 
@@ -100,4 +100,4 @@ void nid__struct_fill(void *dst, const void *src, size_t src_size,
 }
 #endif
 
-#endif /* NID_STRUCTS_H */
+#endif /* NID__STRUCTS_H */

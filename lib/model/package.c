@@ -20,12 +20,12 @@ typedef struct pctx {
 } pctx;
 
 static int bad(const pctx *c, const char *field, const char *fmt, ...)
-    NID_PRINTF(3, 4);
+    NID__PRINTF(3, 4);
 
 static int bad(const pctx *c, const char *field, const char *fmt, ...)
 {
     char file[4096 + 32];
-    snprintf(file, sizeof file, "%s: %s", c->path, NID_MODEL_META_NAME);
+    snprintf(file, sizeof file, "%s: %s", c->path, NID__MODEL_META_NAME);
     va_list ap;
     va_start(ap, fmt);
     int rc = nid__json_vfail("nid_model_load", file, field, NULL, fmt, ap);
@@ -56,7 +56,7 @@ static int only_known(const pctx *c, const json_t *o, const char *parent,
             char f[96];
             join(f, sizeof f, parent, key);
             return bad(c, f, "unknown field (format version %d)",
-                       NID_MODEL_FORMAT_VERSION);
+                       NID__MODEL_FORMAT_VERSION);
         }
     }
     return NID_OK;
@@ -318,14 +318,14 @@ static int parse_training(const pctx *c, const json_t *root, nid_model_meta *m)
     if (rc) return rc;
     m->description = strdup(json_string_value(d));
     if (!m->description)
-        return nid_fail(NID_ENOMEM, "nid_model_load: out of memory");
+        return nid__fail(NID_ENOMEM, "nid_model_load: out of memory");
     json_t *p = json_object_get(root, "producer");
     if (p && !json_is_object(p))
         return bad(c, "producer", "expected an object, got %s", nid__json_type_name(p));
     return NID_OK;
 }
 
-int nid_model_meta_parse(const char *json, size_t len, const char *path,
+int nid__model_meta_parse(const char *json, size_t len, const char *path,
                          nid_model_meta *out)
 {
     static const char *const known[] = {
@@ -338,7 +338,7 @@ int nid_model_meta_parse(const char *json, size_t len, const char *path,
     if (!root)
     {
         char file[4096 + 32];
-        snprintf(file, sizeof file, "%s: %s", path, NID_MODEL_META_NAME);
+        snprintf(file, sizeof file, "%s: %s", path, NID__MODEL_META_NAME);
         return nid__json_parse_fail(NID_EFORMAT, "nid_model_load", file, &err);
     }
     nid_model_meta m;
@@ -351,16 +351,16 @@ int nid_model_meta_parse(const char *json, size_t len, const char *path,
     }
     /* Format and version first: a newer version may have other fields. */
     rc = member(&c, root, "", "format", JSON_STRING, &v);
-    if (!rc && strcmp(json_string_value(v), NID_MODEL_FORMAT) != 0)
-        rc = bad(&c, "format", "expected \"%s\", got \"%.64s\"", NID_MODEL_FORMAT,
+    if (!rc && strcmp(json_string_value(v), NID__MODEL_FORMAT) != 0)
+        rc = bad(&c, "format", "expected \"%s\", got \"%.64s\"", NID__MODEL_FORMAT,
                  json_string_value(v));
     if (!rc) rc = member(&c, root, "", "format_version", JSON_INTEGER, &v);
-    if (!rc && json_integer_value(v) != NID_MODEL_FORMAT_VERSION)
+    if (!rc && json_integer_value(v) != NID__MODEL_FORMAT_VERSION)
         rc = bad(&c, "format_version", "version %lld is not supported (this "
                  "library reads version %d)", (long long)json_integer_value(v),
-                 NID_MODEL_FORMAT_VERSION);
+                 NID__MODEL_FORMAT_VERSION);
     if (rc) goto done;
-    m.format_version = NID_MODEL_FORMAT_VERSION;
+    m.format_version = NID__MODEL_FORMAT_VERSION;
     rc = only_known(&c, root, "", known);
     if (!rc) rc = parse_model_id(&c, root, &m);
     if (!rc) rc = parse_arch(&c, root, &m);

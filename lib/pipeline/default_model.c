@@ -111,7 +111,7 @@ static int give(const char *found, int src, char *path, size_t cap,
     size_t len = strlen(found) + 1;
     if (needed) *needed = len;
     if (!path || cap < len)
-        return nid_fail(NID_EBUFSIZE, "nid_default_model_path: path holds %zu "
+        return nid__fail(NID_EBUFSIZE, "nid_default_model_path: path holds %zu "
                         "bytes, %zu needed for %s", path ? cap : 0, len,
                         found);
     memcpy(path, found, len);
@@ -125,12 +125,12 @@ int nid_default_model_path(char *path, size_t cap, size_t *needed,
 {
     static const char fn[] = "nid_default_model_path";
     if (!path && cap > 0)
-        return nid_fail(NID_EINVAL, "%s: path is NULL but cap = %zu", fn, cap);
+        return nid__fail(NID_EINVAL, "%s: path is NULL but cap = %zu", fn, cap);
     const char *env = getenv("NODULEID_MODEL");
     if (env && *env) {
         if (!is_file(env)) {
             int err = errno;
-            return nid_fail(NID_EIO, "%s: model %s (NODULEID_MODEL): %s", fn,
+            return nid__fail(NID_EIO, "%s: model %s (NODULEID_MODEL): %s", fn,
                             env, access(env, F_OK) == 0 ? "not a regular file"
                                                         : strerror(err));
         }
@@ -159,7 +159,7 @@ int nid_default_model_path(char *path, size_t cap, size_t *needed,
     build_tree_model(dir, bt, sizeof bt);
     if (bt[0] && is_file(bt))
         return give(bt, NID_MODEL_FROM_BUILD_TREE, path, cap, needed, source);
-    return nid_fail(NID_EIO, "%s: no model: NODULEID_MODEL is not set and there "
+    return nid__fail(NID_EIO, "%s: no model: NODULEID_MODEL is not set and there "
                     "is no default model at %s%s%s%s%s", fn,
                     lib_try[0] ? lib_try : "(library location unknown)",
                     exe_try[0] ? " or " : "", exe_try, bt[0] ? " or " : "",
