@@ -8,11 +8,11 @@
 #
 # Prints, per codec and thread count, the median times and the ratio
 # ffmpeg time / noduleid time (>= 1.0: at least as fast as ffmpeg).
-# Videos are cached in ${NID_BENCH_DIR:-/tmp/nid_bench_clip}.
+# Videos are cached in ${NID_BENCH_DIR:-${TMPDIR:-/tmp}/nid_bench_clip}.
 set -eu
 BUILD=${1:-build}
 REPEATS=${2:-5}
-DIR=${NID_BENCH_DIR:-/tmp/nid_bench_clip}
+DIR=${NID_BENCH_DIR:-${TMPDIR:-/tmp}/nid_bench_clip}
 BENCH="$BUILD/bench/bench_clip"
 [ -x "$BENCH" ] || { echo "bench_clip.sh: $BENCH not built" >&2; exit 2; }
 command -v ffmpeg >/dev/null || { echo "bench_clip.sh: ffmpeg not found" >&2; exit 2; }

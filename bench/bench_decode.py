@@ -8,7 +8,7 @@ command line, PyAV and OpenCV on the same files, in the same run.
 Videos: the two of bench/bench_clip.sh (640x480, 25 fps, 60 s of moving
 grey texture with temporal noise; H.264 .mp4 and MJPEG .avi), made here with
 the same ffmpeg commands when missing and cached in
-${NID_BENCH_DIR:-/tmp/nid_bench_clip}. Every side decodes the whole file
+${NID_BENCH_DIR:-${TMPDIR:-/tmp}/nid_bench_clip}. Every side decodes the whole file
 sequentially, crops the same pixel rectangle on every frame (the box
 200,120 240x200 with a 0.1 margin: 288x240 at 176,100, nid_crop_resize's
 rule) and resizes it to 128 x 256 (W x H):
@@ -38,6 +38,7 @@ import resource
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 import numpy as np
@@ -177,7 +178,8 @@ def main():
     import av
     import cv2
     videos = a.videos.split(",") if a.videos else make_videos(
-        os.environ.get("NID_BENCH_DIR", "/tmp/nid_bench_clip"))
+        os.environ.get("NID_BENCH_DIR", os.path.join(tempfile.gettempdir(),
+                                                   "nid_bench_clip")))
     cx, cy, cw, ch = crop_rect()
     print("libnoduleid %s, PyAV %s (FFmpeg %s), OpenCV %s, %s; crop %dx%d+%d+%d -> %dx%d; "
           "%d repeats, medians" % (noduleid.version(), av.__version__,

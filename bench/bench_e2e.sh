@@ -6,7 +6,7 @@
 #
 # The exam: one phantom patient with 4 nodules, 5 videos, 1536 frames at
 # 25 fps = 61.4 s, 35 tracklets, 320 x 240 H.264 (generated once with the
-# knobs below, cached in ${NID_BENCH_DIR:-/tmp/nid_bench_e2e}).
+# knobs below, cached in ${NID_BENCH_DIR:-${TMPDIR:-/tmp}/nid_bench_e2e}).
 # The model: MODEL (e.g. the trained runs/cm-default/model.nidm), else a
 # random-weight package of the default model's shape (compact R(2+1)D,
 # 3 x 8 x 128 x 64): the time does not depend on the weights.
@@ -26,7 +26,7 @@ BUILD=${1:-build}
 MODEL=${2:-}
 REPEATS=${3:-5}
 THREADS=${NID_BENCH_THREADS:-0}
-DIR=${NID_BENCH_DIR:-/tmp/nid_bench_e2e}
+DIR=${NID_BENCH_DIR:-${TMPDIR:-/tmp}/nid_bench_e2e}
 PY=/usr/bin/python3
 top=$(cd "$(dirname "$0")/.." && pwd)
 CLI="$BUILD/tools/noduleid/noduleid"

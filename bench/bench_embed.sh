@@ -7,7 +7,7 @@
 #   bench/bench_embed.sh [BUILD_DIR] [REPEATS] [ROUNDS]
 #
 # Packages (random weights, made once with training/noduleid_models/export.py
-# and cached in ${NID_BENCH_DIR:-/tmp/nid_bench_embed}):
+# and cached in ${NID_BENCH_DIR:-${TMPDIR:-/tmp}/nid_bench_embed}):
 #   default  the default model's shape: compact, 3 x 8 x 128 x 64, 8 clips per call
 #            (NID_BENCH_DEFAULT_MODEL=PATH times that package instead, e.g. the
 #            trained runs/cm-default/model.nidm; its own input size is used)
@@ -30,7 +30,7 @@ BUILD=${1:-build}
 REPEATS=${2:-5}
 ROUNDS=${3:-3}
 THREADS=${NID_BENCH_THREADS:-2}
-DIR=${NID_BENCH_DIR:-/tmp/nid_bench_embed}
+DIR=${NID_BENCH_DIR:-${TMPDIR:-/tmp}/nid_bench_embed}
 PY=/usr/bin/python3
 top=$(cd "$(dirname "$0")/.." && pwd)
 BENCH="$BUILD/bench/bench_embed"

@@ -6,7 +6,7 @@
 #   bench/bench_precision.sh [BUILD_DIR] [REPEATS] [ROUNDS]
 #
 # Packages as bench_embed.sh (random weights, cached in
-# ${NID_BENCH_DIR:-/tmp/nid_bench_embed}; NID_BENCH_ARCHS, default
+# ${NID_BENCH_DIR:-${TMPDIR:-/tmp}/nid_bench_embed}; NID_BENCH_ARCHS, default
 # "default r18"; NID_BENCH_DEFAULT_MODEL=PATH times that package as
 # "default", e.g. models/default.nidm). Threads: ${NID_BENCH_THREADS:-2}.
 # bf16 runs only where the CPU has AVX-512 BF16 or AMX-BF16; elsewhere the
@@ -18,7 +18,7 @@ BUILD=${1:-build}
 REPEATS=${2:-5}
 ROUNDS=${3:-3}
 THREADS=${NID_BENCH_THREADS:-2}
-DIR=${NID_BENCH_DIR:-/tmp/nid_bench_embed}
+DIR=${NID_BENCH_DIR:-${TMPDIR:-/tmp}/nid_bench_embed}
 PY=/usr/bin/python3
 top=$(cd "$(dirname "$0")/.." && pwd)
 BENCH="$BUILD/bench/bench_embed"

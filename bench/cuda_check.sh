@@ -7,11 +7,12 @@
 #
 # For a machine without Debian's dev packages: CARRY_DIR (default .cuda)
 # may hold Debian .deb files of jansson (libjansson4, libjansson-dev) and
-# pkgconf, unpacked into /tmp/nid-root when the machine lacks them, and
+# pkgconf, unpacked into $T/nid-root when the machine lacks them, and
 # packages made on the development machine (cm.nidm, vm.nidm: compact at
 # 4x32x16; compact16.nidm: compact at 16x256x128). The R(2+1)D-18 package
 # is exported here. Everything is logged to OUTDIR/log.txt.
 set -u
+T=${TMPDIR:-/tmp}
 OUT=${1:?usage: cuda_check.sh OUTDIR [CARRY_DIR]}
 CARRY=${2:-.cuda}
 mkdir -p "$OUT"
@@ -19,7 +20,7 @@ exec > >(tee "$OUT/log.txt") 2>&1
 T0=$(date +%s)
 step() { echo; echo "=== $* ($(( $(date +%s) - T0 ))s)"; }
 PY=${PYTHON:-python3}
-B=/tmp/nid-cuda-build
+B=$T/nid-cuda-build
 CUDA=${NID_CUDA:-ON}     # OFF: a dry run of this script on a CPU machine
 QUICK=${NID_CUDA_QUICK:-0} # 1: build, then only the C vs Python timings
 DEV=${NID_DEVICE:-cuda:0}
@@ -32,7 +33,7 @@ $PY -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cu
 for t in cmake ninja gcc cc pkg-config nvcc; do printf '%s: %s\n' "$t" "$(command -v $t || echo missing)"; done
 
 step "dependencies"
-R=/tmp/nid-root
+R=$T/nid-root
 export PKG_CONFIG_PATH=${PKG_CONFIG_PATH:-}
 PKGCFG=()
 if ! pkg-config --exists jansson 2>/dev/null || ! command -v pkg-config >/dev/null; then
@@ -71,11 +72,11 @@ step "build"
 cmake --build "$B" -j"$(nproc)" 2>&1 | tail -20
 [ -f "$B/lib/libnoduleid.so" ] || { echo "build failed"; exit 1; }
 nm -D --defined-only "$B/lib/libnoduleid.so" | awk '$3 !~ /^nid_/ {n++} END {print "non-nid exported symbols:", n + 0}'
-cc -O2 -Iinclude tests/cuda_smoke.c -L"$B/lib" -lnoduleid -Wl,-rpath,"$B/lib" -lm -o /tmp/cuda_smoke
-cc -O2 -Iinclude bench/bench_embed.c -L"$B/lib" -lnoduleid -Wl,-rpath,"$B/lib" -o /tmp/bench_embed
+cc -O2 -Iinclude tests/cuda_smoke.c -L"$B/lib" -lnoduleid -Wl,-rpath,"$B/lib" -lm -o $T/cuda_smoke
+cc -O2 -Iinclude bench/bench_embed.c -L"$B/lib" -lnoduleid -Wl,-rpath,"$B/lib" -o $T/bench_embed
 
 step "packages"
-P=/tmp/nid-pkgs; mkdir -p $P
+P=$T/nid-pkgs; mkdir -p $P
 cp "$CARRY"/*.nidm $P/ 2>/dev/null
 $PY -m training.noduleid_models.export --arch r18 --random-init --bn-warmup 0 \
   --frames 16 --height 256 --width 128 --out $P/r18.nidm || echo "r18 export failed"
@@ -85,25 +86,25 @@ ls -la $P
 
 if [ "$QUICK" != 1 ]; then
   step "smoke + timing: R(2+1)D-18 16x256x128, 8 clips"
-  [ -f $P/r18.nidm ] && timeout 120 /tmp/cuda_smoke $P/r18.nidm 8 5 $DEV
+  [ -f $P/r18.nidm ] && timeout 120 $T/cuda_smoke $P/r18.nidm 8 5 $DEV
 fi
 
 step "bench: C vs Python on $DEV, R(2+1)D-18 (same package, same clip count)"
 if [ -f $P/r18.nidm ]; then
   for n in 8 1; do
-    timeout 60 /tmp/bench_embed $P/r18.nidm --device $DEV --clips $n --repeats 10
+    timeout 60 $T/bench_embed $P/r18.nidm --device $DEV --clips $n --repeats 10
     timeout 60 $PY bench/bench_embed.py embed $P/r18.nidm --device $DEV --clips $n --repeats 10
   done
 fi
 
 step "smoke: VMs made by torch 1.13 (Debian) and by this torch"
 for p in vm vm_here; do
-  [ -f $P/$p.nidm ] && timeout 60 /tmp/cuda_smoke $P/$p.nidm 8 5 $DEV
+  [ -f $P/$p.nidm ] && timeout 60 $T/cuda_smoke $P/$p.nidm 8 5 $DEV
 done
 
 step "bench: compact 16x256x128, 8 clips"
 if [ -f $P/compact16.nidm ]; then
-  timeout 60 /tmp/bench_embed $P/compact16.nidm --device $DEV --clips 8 --repeats 10
+  timeout 60 $T/bench_embed $P/compact16.nidm --device $DEV --clips 8 --repeats 10
   timeout 60 $PY bench/bench_embed.py embed $P/compact16.nidm --device $DEV --clips 8 --repeats 10
 fi
 step "precision on $DEV: fp32, fp16 and bf16 autocast; cosine to CPU fp32; peak memory (issue 19)"

@@ -1,14 +1,14 @@
 /* check_main.c - shared main() for Check test binaries: each test file
- * defines nid_test_suite(), this runs it and turns failures into the exit
+ * defines nid__test_suite(), this runs it and turns failures into the exit
  * status that ctest reads. */
 #include <check.h>
 #include <stdlib.h>
 
-Suite *nid_test_suite(void);
+Suite *nid__test_suite(void);
 
 int main(void)
 {
-    SRunner *sr = srunner_create(nid_test_suite());
+    SRunner *sr = srunner_create(nid__test_suite());
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);
     srunner_free(sr);

@@ -9,8 +9,8 @@
  *   1 "b1": disc B, frames 4..23      (nodule 2)
  *   2 "a2": disc A, frames 10..23     (nodule 1)
  */
-#ifndef NID_MODEL_FIXTURE_H
-#define NID_MODEL_FIXTURE_H
+#ifndef NID__MODEL_FIXTURE_H
+#define NID__MODEL_FIXTURE_H
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -124,4 +124,4 @@ static int fix_exam(nid_exam **out)
     return NID_OK;
 }
 
-#endif /* NID_MODEL_FIXTURE_H */
+#endif /* NID__MODEL_FIXTURE_H */

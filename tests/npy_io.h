@@ -2,8 +2,8 @@
  * Python cross-checks exchange arrays with them through np.save/np.load).
  * Only what np.save writes for a C-order little-endian float32 array is
  * read; anything else is refused. */
-#ifndef NID_TEST_NPY_IO_H
-#define NID_TEST_NPY_IO_H
+#ifndef NID__TEST_NPY_IO_H
+#define NID__TEST_NPY_IO_H
 
 #include <stddef.h>
 
@@ -24,4 +24,4 @@ float *npy_read_f32_2d(const char *path, size_t *rows, size_t *cols);
 int npy_write_f32(const char *path, const float *x, const size_t *shape,
                   int ndim);
 
-#endif /* NID_TEST_NPY_IO_H */
+#endif /* NID__TEST_NPY_IO_H */

@@ -638,7 +638,7 @@ START_TEST(build_mismatch)
 }
 END_TEST
 
-Suite *nid_test_suite(void)
+Suite *nid__test_suite(void)
 {
     Suite *s = suite_create("clip");
     TCase *tc = tcase_create("clip");

@@ -15,10 +15,10 @@
 #include "test_util.h"
 
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#  define NID_TEST_SANITIZED 1
+#  define NID__TEST_SANITIZED 1
 #elif defined(__has_feature)
 #  if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-#    define NID_TEST_SANITIZED 1
+#    define NID__TEST_SANITIZED 1
 #  endif
 #endif
 
@@ -256,7 +256,8 @@ START_TEST(bad_input_cluster_dist)
     o.method = NID_CLUSTER_SINGLE;
     o.struct_size = 4;
     ASSERT_ERR(nid_cluster_dist(D, 3, &o, l, 3, &k), NID_EINVAL,
-               "struct_size = 4");
+               "struct_size is 4, smaller than the first published "
+               "nid_cluster_options");
     assert_untouched(l, 3);
     ck_assert_uint_eq(k, 77);
     /* the metric is ignored; the diagonal too, even NaN; tiny asymmetry
@@ -815,7 +816,7 @@ END_TEST
 
 START_TEST(out_of_memory_is_clean)
 {
-#ifdef NID_TEST_SANITIZED
+#ifdef NID__TEST_SANITIZED
     /* sanitizers reserve terabytes of address space and abort on failed
      * allocations: RLIMIT_AS cannot be used under them */
     return;
@@ -855,7 +856,7 @@ START_TEST(out_of_memory_is_clean)
 }
 END_TEST
 
-Suite *nid_test_suite(void)
+Suite *nid__test_suite(void)
 {
     Suite *s = suite_create("cluster");
     TCase *tc = tcase_create("cluster");

@@ -13,12 +13,12 @@
 
 static void setup(void)
 {
-    nid_test_scratch_setup("coco");
+    nid__test_scratch_setup("coco");
 }
 
 static void teardown(void)
 {
-    nid_test_scratch_teardown();
+    nid__test_scratch_teardown();
 }
 
 
@@ -93,7 +93,7 @@ static void check_trk(const nid_exam *e, size_t t, const char *id,
 
 START_TEST(import_maps_everything)
 {
-    const char *p = nid_test_write_file("coco.json", coco_doc(NULL));
+    const char *p = nid__test_write_file("coco.json", coco_doc(NULL));
     nid_exam *e = NULL;
     ck_assert_int_eq(nid_exam_import_coco_vid(&e, p), NID_OK);
     nid_exam_info info;
@@ -184,7 +184,7 @@ START_TEST(per_video_instance_ids)
         "\"bbox\": [1, 1, 4, 4]}, {\"image_id\": 2, \"instance_id\": 1, "
         "\"bbox\": [1, 1, 4, 4]}]}";
     nid_exam *e = NULL;
-    ck_assert_int_eq(nid_exam_import_coco_vid(&e, nid_test_write_file("pv.json", doc)),
+    ck_assert_int_eq(nid_exam_import_coco_vid(&e, nid__test_write_file("pv.json", doc)),
                      NID_OK);
     check_trk(e, 0, "v1-i1-r0", 0, -1, 0, 0, 1);
     check_trk(e, 1, "v2-i1-r0", 1, -1, 0, 0, 1);
@@ -195,7 +195,7 @@ END_TEST
 static void expect_bad(const char *doc, int status, const char *f1,
                        const char *f2)
 {
-    const char *p = nid_test_write_file("bad.json", doc);
+    const char *p = nid__test_write_file("bad.json", doc);
     nid_exam *e = (nid_exam *)0x1;
     int rc = nid_exam_import_coco_vid(&e, p);
     ck_assert_msg(rc == status, "status %d (%s), want %d", rc,
@@ -252,7 +252,7 @@ START_TEST(bad_input)
 }
 END_TEST
 
-Suite *nid_test_suite(void)
+Suite *nid__test_suite(void)
 {
     Suite *s = suite_create("coco_vid");
     TCase *tc = tcase_create("coco_vid");

@@ -133,7 +133,7 @@ START_TEST(features_are_consistent)
 }
 END_TEST
 
-Suite *nid_test_suite(void)
+Suite *nid__test_suite(void)
 {
     Suite *s = suite_create("core");
     TCase *tc = tcase_create("core");

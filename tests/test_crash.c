@@ -21,12 +21,12 @@
 
 static void setup(void)
 {
-    nid_test_scratch_setup("crash");
+    nid__test_scratch_setup("crash");
 }
 
 static void teardown(void)
 {
-    nid_test_scratch_teardown();
+    nid__test_scratch_teardown();
 }
 
 static const char *target(const char *name)
@@ -218,7 +218,7 @@ START_TEST(exam_save_survives_sigkill)
 }
 END_TEST
 
-Suite *nid_test_suite(void)
+Suite *nid__test_suite(void)
 {
     Suite *s = suite_create("crash");
     TCase *tc = tcase_create("crash");

@@ -501,7 +501,7 @@ START_TEST(youden_bad_input)
 }
 END_TEST
 
-Suite *nid_test_suite(void)
+Suite *nid__test_suite(void)
 {
     Suite *s = suite_create("eval");
     TCase *tc = tcase_create("clusters");

@@ -13,6 +13,27 @@
 #include <unistd.h>
 
 #include "noduleid.h"
+#include "test_util.h"
+
+#include <sys/syscall.h>
+
+/* Slow saves for the kill-mid-save test, without a hook in the library:
+ * this executable's write() interposes libc's for every caller, the library
+ * included. When slow_write_ms > 0 (set only in a forked child) each call
+ * writes at most 4 KiB and then sleeps that long. */
+static volatile long slow_write_ms;
+
+ssize_t write(int fd, const void *buf, size_t n)
+{
+    long ms = slow_write_ms;
+    if (ms > 0 && n > 4096) n = 4096;
+    ssize_t w = (ssize_t)syscall(SYS_write, fd, buf, n);
+    if (ms > 0) {
+        struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    return w;
+}
 
 #define MODEL "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 #define D 4
@@ -21,7 +42,8 @@ static char dir[256];
 
 static void setup(void)
 {
-    snprintf(dir, sizeof dir, "/tmp/nid_gallery_test.XXXXXX");
+    snprintf(dir, sizeof dir, "%s/nid_gallery_test.XXXXXX",
+             nid__test_temp_root());
     ck_assert_ptr_nonnull(mkdtemp(dir));
 }
 
@@ -437,7 +459,7 @@ START_TEST(sigkill_during_save_keeps_old_file)
     pid_t pid = fork();
     ck_assert_int_ge(pid, 0);
     if (pid == 0) {
-        setenv("NID_GALLERY_TEST_SLOW_WRITE", "50", 1);
+        slow_write_ms = 50;
         _exit(nid_gallery_save(big, p) == NID_OK ? 0 : 1);
     }
     /* wait until the child has started writing its temporary file */
@@ -622,7 +644,7 @@ START_TEST(match_bad_input)
 }
 END_TEST
 
-Suite *nid_test_suite(void)
+Suite *nid__test_suite(void)
 {
     Suite *s = suite_create("gallery");
     TCase *tc = tcase_create("gallery");

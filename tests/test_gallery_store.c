@@ -19,8 +19,8 @@
 #define MODEL "sha256:feedfacefeedfacefeedfacefeedfacefeedfacefeedfacefeedfacefeedface"
 #define D 8
 
-static void setup(void) { nid_test_scratch_setup("store"); }
-static void teardown(void) { nid_test_scratch_teardown(); }
+static void setup(void) { nid__test_scratch_setup("store"); }
+static void teardown(void) { nid__test_scratch_teardown(); }
 
 static const char *path_in(const char *name)
 {
@@ -219,12 +219,12 @@ START_TEST(exam_is_all_or_nothing_and_bad_input)
     nid_gallery_free(g);
     ASSERT_ERR(nid_gallery_store_open(&s, path_in("g.nidg"), NULL), NID_EFORMAT,
                "not a noduleid gallery store");
-    const char *txt = nid_test_write_file("t.txt", "hello, this is not SQLite "
+    const char *txt = nid__test_write_file("t.txt", "hello, this is not SQLite "
                                           "at all, just some words\n");
     ASSERT_ERR(nid_gallery_store_open(&s, txt, NULL), NID_EFORMAT, "t.txt");
     /* an empty file (what a plain open sees while another process is
      * creating the store): says so, and names the way out */
-    const char *empty = nid_test_write_file("empty.db", "");
+    const char *empty = nid__test_write_file("empty.db", "");
     ASSERT_ERR(nid_gallery_store_open(&s, empty, NULL), NID_EFORMAT,
                "an empty database, not a store yet");
     ck_assert_ptr_null(s);
@@ -420,7 +420,7 @@ START_TEST(sigkill_during_add_keeps_whole_exams)
 }
 END_TEST
 
-Suite *nid_test_suite(void)
+Suite *nid__test_suite(void)
 {
     Suite *s = suite_create("gallery_store");
     TCase *tc = tcase_create("store");

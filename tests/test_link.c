@@ -269,7 +269,7 @@ START_TEST(bad_input)
 }
 END_TEST
 
-Suite *nid_test_suite(void)
+Suite *nid__test_suite(void)
 {
     Suite *s = suite_create("link");
     TCase *tc = tcase_create("link");

@@ -137,7 +137,7 @@ START_TEST(exam_from_json)
 }
 END_TEST
 
-Suite *nid_test_suite(void)
+Suite *nid__test_suite(void)
 {
     Suite *s = suite_create("memory");
     TCase *tc = tcase_create("memory");

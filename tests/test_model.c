@@ -947,7 +947,7 @@ START_TEST(precision)
 }
 END_TEST
 
-Suite *nid_test_suite(void)
+Suite *nid__test_suite(void)
 {
     Suite *s = suite_create("model");
     TCase *tc = tcase_create("model");

@@ -320,7 +320,7 @@ START_TEST(online_dist_mode_equals_single)
 }
 END_TEST
 
-Suite *nid_test_suite(void)
+Suite *nid__test_suite(void)
 {
     Suite *s = suite_create("online");
     TCase *tc = tcase_create("online");

@@ -25,14 +25,14 @@
 
 static void setup(void)
 {
-    nid_test_scratch_setup("reliab");
+    nid__test_scratch_setup("reliab");
     alarm(60);   /* a FIFO that blocks fails the test instead of hanging */
 }
 
 static void teardown(void)
 {
     alarm(0);
-    nid_test_scratch_teardown();
+    nid__test_scratch_teardown();
 }
 
 static const char *scratch(const char *name)
@@ -63,18 +63,18 @@ START_TEST(coco_boxes_must_be_valid_floats)
 {
     nid_exam *e = NULL;
     /* 1e-50 becomes w = 0 as a float; 1e39 becomes infinity */
-    const char *p = nid_test_write_file("tiny.json",
+    const char *p = nid__test_write_file("tiny.json",
                                         coco("[1, 1, 1e-50, 5]", "0", 0));
     ASSERT_ERR(nid_exam_import_coco_vid(&e, p), NID_EFORMAT, "32-bit");
     HAS("annotations[0] (id 9)");
     ck_assert_ptr_null(e);
-    p = nid_test_write_file("huge.json", coco("[1, 1, 1e39, 5]", "0", 0));
+    p = nid__test_write_file("huge.json", coco("[1, 1, 1e39, 5]", "0", 0));
     ASSERT_ERR(nid_exam_import_coco_vid(&e, p), NID_EFORMAT, "32-bit");
-    p = nid_test_write_file("hugex.json", coco("[1e39, 1, 5, 5]", "0", 0));
+    p = nid__test_write_file("hugex.json", coco("[1e39, 1, 5, 5]", "0", 0));
     ASSERT_ERR(nid_exam_import_coco_vid(&e, p), NID_EFORMAT, "32-bit");
 
     /* what imports, saves and reloads */
-    p = nid_test_write_file("ok.json", coco("[1e-3, 1, 1e30, 5]", "0", 0));
+    p = nid__test_write_file("ok.json", coco("[1e-3, 1, 1e30, 5]", "0", 0));
     ck_assert_int_eq(nid_exam_import_coco_vid(&e, p), NID_OK);
     ck_assert_int_eq(nid_exam_save(e, scratch("ok.exam.json")), NID_OK);
     nid_exam *r = NULL;
@@ -96,7 +96,7 @@ END_TEST
 START_TEST(frame_numbers_are_bounded)
 {
     nid_exam *e = NULL;
-    const char *p = nid_test_write_file(
+    const char *p = nid__test_write_file(
         "fmax.json", coco("[1, 1, 5, 5]", "9223372036854775807", 0));
     ASSERT_ERR(nid_exam_import_coco_vid(&e, p), NID_EFORMAT,
                "NID_MAX_FRAMES");
@@ -104,7 +104,7 @@ START_TEST(frame_numbers_are_bounded)
     /* the largest frame number within the limit imports and reloads */
     char num[32];
     snprintf(num, sizeof num, "%lld", (long long)NID_MAX_FRAMES - 1);
-    p = nid_test_write_file("flast.json", coco("[1, 1, 5, 5]", num, 0));
+    p = nid__test_write_file("flast.json", coco("[1, 1, 5, 5]", num, 0));
     ck_assert_msg(nid_exam_import_coco_vid(&e, p) == NID_OK, "%s",
                   nid_last_error());
     ck_assert_int_eq(nid_exam_save(e, scratch("flast.exam.json")), NID_OK);
@@ -124,17 +124,17 @@ START_TEST(frame_numbers_are_bounded)
     char doc[1024];
     snprintf(doc, sizeof doc, fmt, "9223372036854775807",
              "9223372036854775807");
-    ASSERT_ERR(nid_exam_load(&e, nid_test_write_file("big.json", doc)),
+    ASSERT_ERR(nid_exam_load(&e, nid__test_write_file("big.json", doc)),
                NID_EFORMAT, "end");
     HAS("videos[0].tracklets[0]");
     /* a tracklet longer than NID_MAX_TRACKLET_FRAMES */
     snprintf(num, sizeof num, "%lld", (long long)NID_MAX_TRACKLET_FRAMES);
     snprintf(doc, sizeof doc, fmt, num, num);
-    ASSERT_ERR(nid_exam_load(&e, nid_test_write_file("long.json", doc)),
+    ASSERT_ERR(nid_exam_load(&e, nid__test_write_file("long.json", doc)),
                NID_EFORMAT, "NID_MAX_TRACKLET_FRAMES");
     snprintf(num, sizeof num, "%lld", (long long)NID_MAX_TRACKLET_FRAMES - 1);
     snprintf(doc, sizeof doc, fmt, num, num);
-    ck_assert_msg(nid_exam_load(&e, nid_test_write_file("ok.json", doc)) ==
+    ck_assert_msg(nid_exam_load(&e, nid__test_write_file("ok.json", doc)) ==
                       NID_OK, "%s", nid_last_error());
     nid_exam_free(e);
 
@@ -451,7 +451,7 @@ START_TEST(gallery_duplicates_refused)
 }
 END_TEST
 
-Suite *nid_test_suite(void)
+Suite *nid__test_suite(void)
 {
     Suite *s = suite_create("reliability");
     TCase *tc = tcase_create("reliability");

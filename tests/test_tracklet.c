@@ -16,12 +16,12 @@
 
 static void setup(void)
 {
-    nid_test_scratch_setup("tracklet");
+    nid__test_scratch_setup("tracklet");
 }
 
 static void teardown(void)
 {
-    nid_test_scratch_teardown();
+    nid__test_scratch_teardown();
 }
 
 
@@ -119,7 +119,7 @@ static void assert_good_exam(const nid_exam *e)
 
 START_TEST(load_good)
 {
-    const char *p = nid_test_write_file("good.json", GOOD);
+    const char *p = nid__test_write_file("good.json", GOOD);
     nid_exam *e = NULL;
     ck_assert_int_eq(nid_exam_load(&e, p), NID_OK);
     ck_assert_str_eq(nid_last_error(), "");
@@ -144,7 +144,7 @@ END_TEST
 
 START_TEST(round_trip)
 {
-    const char *p = nid_test_write_file("good.json", GOOD);
+    const char *p = nid__test_write_file("good.json", GOOD);
     char p1[512], p2[512];
     snprintf(p1, sizeof p1, "%s/saved1.json", nid_test_tmpdir);
     snprintf(p2, sizeof p2, "%s/saved2.json", nid_test_tmpdir);
@@ -232,7 +232,7 @@ static void box_eq(nid_box b, float x, float y, float w, float h)
 START_TEST(union_and_linear_boxes)
 {
     nid_exam *e = NULL;
-    ck_assert_int_eq(nid_exam_load(&e, nid_test_write_file("g.json", GOOD)), NID_OK);
+    ck_assert_int_eq(nid_exam_load(&e, nid__test_write_file("g.json", GOOD)), NID_OK);
     nid_box b;
     /* key frames get their own box under both rules */
     ck_assert_int_eq(nid_exam_tracklet_box(e, 0, 10, NID_INTERP_UNION, &b),
@@ -291,7 +291,7 @@ END_TEST
 static void expect_bad(const char *text, int status, const char *frag1,
                        const char *frag2)
 {
-    const char *p = nid_test_write_file("bad.json", text);
+    const char *p = nid__test_write_file("bad.json", text);
     nid_exam *e = (nid_exam *)0x1;  /* untouched on failure */
     int rc = nid_exam_load(&e, p);
     ck_assert_msg(rc == status, "status %d (%s), want %d for:\n%s", rc,
@@ -463,7 +463,7 @@ START_TEST(bad_input)
                "tracklet \"t7\", frame 40");
     HAS("640x480");
     /* within the one-pixel slack is fine */
-    const char *p = nid_test_write_file("slack.json", with_tracklet(
+    const char *p = nid__test_write_file("slack.json", with_tracklet(
         "{\"id\": \"t\", \"start\": 0, \"end\": 0, \"key_frames\": "
         "[{\"frame\": 0, \"box\": [-0.5, 0, 640.5, 480.9]}]}"));
     ck_assert_int_eq(nid_exam_load(&e, p), NID_OK);
@@ -491,7 +491,7 @@ END_TEST
 START_TEST(save_is_atomic)
 {
     nid_exam *e = NULL;
-    ck_assert_int_eq(nid_exam_load(&e, nid_test_write_file("g.json", GOOD)), NID_OK);
+    ck_assert_int_eq(nid_exam_load(&e, nid__test_write_file("g.json", GOOD)), NID_OK);
     /* a directory that does not exist */
     char bad_path[512];
     snprintf(bad_path, sizeof bad_path, "%s/no/such/dir/x.json", nid_test_tmpdir);
@@ -502,7 +502,7 @@ START_TEST(save_is_atomic)
 
     /* a write that fails part-way (file size limit) leaves the old file
      * as it was and no temporary file behind */
-    const char *old = nid_test_write_file("old.json", "old content\n");
+    const char *old = nid__test_write_file("old.json", "old content\n");
     char old_path[512];
     snprintf(old_path, sizeof old_path, "%s", old);
     struct rlimit saved, lim;
@@ -666,7 +666,7 @@ static void *reader(void *arg)
 START_TEST(const_calls_from_threads)
 {
     nid_exam *e = NULL;
-    ck_assert_int_eq(nid_exam_load(&e, nid_test_write_file("g.json", GOOD)), NID_OK);
+    ck_assert_int_eq(nid_exam_load(&e, nid__test_write_file("g.json", GOOD)), NID_OK);
     pthread_t th[4];
     for (int i = 0; i < 4; i++) pthread_create(&th[i], NULL, reader, e);
     for (int i = 0; i < 4; i++) {
@@ -723,7 +723,7 @@ START_TEST(cannot_link_pairs)
 }
 END_TEST
 
-Suite *nid_test_suite(void)
+Suite *nid__test_suite(void)
 {
     Suite *s = suite_create("tracklet");
     TCase *tc = tcase_create("exam");

@@ -8,14 +8,20 @@
 
 char nid_test_tmpdir[256];
 
-void nid_test_scratch_setup(const char *name)
+const char *nid__test_temp_root(void)
+{
+    const char *t = getenv("TMPDIR");
+    return t && t[0] ? t : "/tmp";
+}
+
+void nid__test_scratch_setup(const char *name)
 {
     snprintf(nid_test_tmpdir, sizeof nid_test_tmpdir,
-             "/tmp/nid_test_%s_XXXXXX", name);
+             "%s/nid_test_%s_XXXXXX", nid__test_temp_root(), name);
     ck_assert_ptr_nonnull(mkdtemp(nid_test_tmpdir));
 }
 
-void nid_test_scratch_teardown(void)
+void nid__test_scratch_teardown(void)
 {
     DIR *d = opendir(nid_test_tmpdir);
     if (d) {
@@ -31,7 +37,7 @@ void nid_test_scratch_teardown(void)
     rmdir(nid_test_tmpdir);
 }
 
-const char *nid_test_write_file(const char *name, const char *text)
+const char *nid__test_write_file(const char *name, const char *text)
 {
     static char path[512];
     snprintf(path, sizeof path, "%s/%s", nid_test_tmpdir, name);

@@ -1,8 +1,8 @@
 /*
  * test_util.h - helpers shared by the Check test suites.
  */
-#ifndef NID_TEST_UTIL_H
-#define NID_TEST_UTIL_H
+#ifndef NID__TEST_UTIL_H
+#define NID__TEST_UTIL_H
 
 #include <check.h>
 #include <string.h>
@@ -25,15 +25,18 @@
     ck_assert_msg(strstr(nid_last_error(), (sub)) != NULL,                 \
                   "error \"%s\" lacks \"%s\"", nid_last_error(), (sub))
 
-/* A scratch directory per test: nid_test_scratch_setup("name") creates
- * /tmp/nid_test_name_XXXXXX (use as a Check fixture), nid_test_scratch_
+/* The directory for temporary files: $TMPDIR, else /tmp. */
+const char *nid__test_temp_root(void);
+
+/* A scratch directory per test: nid__test_scratch_setup("name") creates
+ * $TMPDIR/nid_test_name_XXXXXX (use as a Check fixture), nid_test_scratch_
  * teardown() removes it and the files in it. */
 extern char nid_test_tmpdir[256];
-void nid_test_scratch_setup(const char *name);
-void nid_test_scratch_teardown(void);
+void nid__test_scratch_setup(const char *name);
+void nid__test_scratch_teardown(void);
 
 /* Write `text` to <scratch dir>/name; returns the path (static buffer,
  * valid until the next call). */
-const char *nid_test_write_file(const char *name, const char *text);
+const char *nid__test_write_file(const char *name, const char *text);
 
-#endif /* NID_TEST_UTIL_H */
+#endif /* NID__TEST_UTIL_H */

@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "noduleid.h"
+#include "test_util.h"
 
 /* ------------------------------------------------------------------------ */
 /* Helpers                                                                  */
@@ -453,7 +454,8 @@ END_TEST
 /* Without FFmpeg / DCMTK the files are refused with NID_ENOTSUP. */
 START_TEST(open_without_backends)
 {
-    char path[] = "/tmp/nid_test_video_XXXXXX";
+    char path[512];
+    snprintf(path, sizeof path, "%s/nid_test_video_XXXXXX", nid__test_temp_root());
     int fd = mkstemp(path);
     ck_assert_int_ge(fd, 0);
     FILE *f = fdopen(fd, "wb");
@@ -961,7 +963,8 @@ START_TEST(dicom_truncated_and_bad)
     const char *mono = data_path("US-MONO2-8-8x-execho.dcm");
     const long cuts[] = {132, 600, 2000, 60000, 122000};
     for (size_t i = 0; i < sizeof cuts / sizeof cuts[0]; i++) {
-        char path[] = "/tmp/nid_test_dcm_XXXXXX";
+        char path[512];
+    snprintf(path, sizeof path, "%s/nid_test_dcm_XXXXXX", nid__test_temp_root());
         truncated_copy(mono, cuts[i], path);
         nid_video *v = NULL;
         int rc = nid_video_open(&v, path, NULL);
@@ -973,7 +976,8 @@ START_TEST(dicom_truncated_and_bad)
         remove(path);
     }
     /* "DICM" magic followed by garbage */
-    char path[] = "/tmp/nid_test_dcm_XXXXXX";
+    char path[512];
+    snprintf(path, sizeof path, "%s/nid_test_dcm_XXXXXX", nid__test_temp_root());
     int fd = mkstemp(path);
     FILE *f = fdopen(fd, "wb");
     for (int i = 0; i < 128; i++) fputc(0, f);
@@ -985,7 +989,7 @@ START_TEST(dicom_truncated_and_bad)
 }
 END_TEST
 
-Suite *nid_test_suite(void)
+Suite *nid__test_suite(void)
 {
     Suite *s = suite_create("video");
     TCase *tc = tcase_create("frames");

@@ -25,8 +25,8 @@ def _noduleid():
     except ImportError as e:  # pragma: no cover - message for users
         raise SystemExit(
             "training: the Python binding `noduleid` is not importable (%s); build it with "
-            "sh bindings/python/tests/build_for_test.sh BUILD_DIR /tmp/nidpy and set "
-            "PYTHONPATH=/tmp/nidpy/site (see training/README.md)" % e)
+            "sh bindings/python/tests/build_for_test.sh BUILD_DIR build/nidpy and set "
+            "PYTHONPATH=$PWD/build/nidpy/site (see training/README.md)" % e)
     return noduleid
 
 

@@ -86,10 +86,8 @@ NID_API int nid_gallery_load(nid_gallery **out, const char *path);
  *  the same directory (".<name>.tmp-XXXXXX"), fsync'ed, renamed over
  *  `path`, and the directory fsync'ed. On failure or a crash `path` keeps
  *  its old content; a crash may leave the temporary file, which loading
- *  ignores. A new file gets mode 0644; an existing file's mode is kept.
- *  Test-only hook: the environment variable NID_GALLERY_TEST_SLOW_WRITE=MS
- *  sleeps MS milliseconds after each 4 KiB written (tests use it to kill a
- *  process mid-save); do not set it otherwise.
+ *  ignores. A new file gets mode 0644 less the umask; an existing file's
+ *  mode is kept.
  *  Errors: NID_EINVAL (NULL), NID_EIO (cannot create, write, sync or
  *  rename: names the path and the errno text), NID_ENOMEM. Thread safety:
  *  a const call; two saves to one path from different threads or

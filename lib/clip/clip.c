@@ -16,19 +16,17 @@
 #define MAX_FRAMES 65536
 #define MAX_SIDE   16384
 
-/* The first published nid_clip_options ends at std[]; later fields are
- * read only when the caller's struct_size covers them. */
-#define CLIP_OPTS_MIN_SIZE (offsetof(nid_clip_options, std) + 3 * sizeof(float))
-
-int32_t nid_clip_coords(const nid_clip_options *o)
+/* coords was appended in 0.2: read only when the caller's struct_size
+ * covers it. */
+int32_t nid__clip_coords(const nid_clip_options *o)
 {
-    return o->struct_size >= offsetof(nid_clip_options, coords) +
-                                 sizeof o->coords ? o->coords : NID_COORDS_NONE;
+    return NID__HAS(nid_clip_options, o->struct_size, coords) ? o->coords
+                                                             : NID_COORDS_NONE;
 }
 
-int32_t nid_clip_channels(const nid_clip_options *o)
+int32_t nid__clip_channels(const nid_clip_options *o)
 {
-    return o->channels + (nid_clip_coords(o) == NID_COORDS_FRAME ? 2 : 0);
+    return o->channels + (nid__clip_coords(o) == NID_COORDS_FRAME ? 2 : 0);
 }
 
 void nid_clip_options_init(nid_clip_options *o)
@@ -53,51 +51,50 @@ void nid_clip_options_init(nid_clip_options *o)
     o->coords = NID_COORDS_NONE;
 }
 
-int nid_clip_check_options(const nid_clip_options *o, const char *fn)
+int nid__clip_check_options(const nid_clip_options *o, const char *fn)
 {
-    if (!NID_STRUCT_OK(o, CLIP_OPTS_MIN_SIZE))
-        return nid_fail(NID_EINVAL, "%s: opts->struct_size %zu too small "
-                        "(use nid_clip_options_init)", fn, o->struct_size);
+    int rc = NID__STRUCT_CHECK(fn, "opts", nid_clip_options, o);
+    if (rc) return rc;
     if (o->frames < 1 || o->frames > MAX_FRAMES)
-        return nid_fail(NID_EINVAL, "%s: frames %d must be in [1, %d]", fn,
+        return nid__fail(NID_EINVAL, "%s: frames %d must be in [1, %d]", fn,
                         (int)o->frames, MAX_FRAMES);
     if (o->height < 1 || o->height > MAX_SIDE || o->width < 1 ||
         o->width > MAX_SIDE)
-        return nid_fail(NID_EINVAL, "%s: height %d and width %d must be in "
+        return nid__fail(NID_EINVAL, "%s: height %d and width %d must be in "
                         "[1, %d]", fn, (int)o->height, (int)o->width,
                         MAX_SIDE);
     if (o->channels != 1 && o->channels != 3)
-        return nid_fail(NID_EINVAL, "%s: channels %d must be 1 or 3", fn,
+        return nid__fail(NID_EINVAL, "%s: channels %d must be 1 or 3", fn,
                         (int)o->channels);
     if (!(o->margin >= 0.0f && o->margin <= 100.0f))
-        return nid_fail(NID_EINVAL, "%s: margin %g must be in [0, 100]", fn,
+        return nid__fail(NID_EINVAL, "%s: margin %g must be in [0, 100]", fn,
                         o->margin);
     if (o->filter < NID_FILTER_AREA || o->filter > NID_FILTER_NEAREST)
-        return nid_fail(NID_EINVAL, "%s: unknown filter %d", fn,
+        return nid__fail(NID_EINVAL, "%s: unknown filter %d", fn,
                         (int)o->filter);
     if (o->interp != NID_INTERP_UNION && o->interp != NID_INTERP_LINEAR)
-        return nid_fail(NID_EINVAL, "%s: unknown interp %d", fn,
+        return nid__fail(NID_EINVAL, "%s: unknown interp %d", fn,
                         (int)o->interp);
     if (o->sampling != NID_SAMPLE_UNIFORM &&
         o->sampling != NID_SAMPLE_WINDOWS)
-        return nid_fail(NID_EINVAL, "%s: unknown sampling %d", fn,
+        return nid__fail(NID_EINVAL, "%s: unknown sampling %d", fn,
                         (int)o->sampling);
     if (o->pad != NID_PAD_ZERO && o->pad != NID_PAD_REPLICATE)
-        return nid_fail(NID_EINVAL, "%s: unknown pad %d", fn, (int)o->pad);
-    int32_t coords = nid_clip_coords(o);
+        return nid__fail(NID_EINVAL, "%s: unknown pad %d", fn, (int)o->pad);
+    int32_t coords = nid__clip_coords(o);
     if (coords != NID_COORDS_NONE && coords != NID_COORDS_FRAME)
-        return nid_fail(NID_EINVAL, "%s: unknown coords %d", fn, (int)coords);
+        return nid__fail(NID_EINVAL, "%s: unknown coords %d", fn, (int)coords);
     for (int c = 0; c < 3; c++) {
         if (!isfinite(o->mean[c]) || !isfinite(o->std[c]) ||
             o->std[c] == 0.0f || !isfinite(1.0f / (255.0f * o->std[c])))
-            return nid_fail(NID_EINVAL, "%s: mean[%d] = %g, std[%d] = %g: "
+            return nid__fail(NID_EINVAL, "%s: mean[%d] = %g, std[%d] = %g: "
                             "need finite values and std != 0", fn, c,
                             o->mean[c], c, o->std[c]);
     }
     return NID_OK;
 }
 
-int nid_crop_rect(const nid_box *b, float margin, const char *fn,
+int nid__crop_rect(const nid_box *b, float margin, const char *fn,
                   nid_crop *out)
 {
     /* margin * size in float, so that e.g. 0.1f * 240 is exactly 24 */
@@ -106,12 +103,12 @@ int nid_crop_rect(const nid_box *b, float margin, const char *fn,
     double y0 = floor(b->y - my), y1 = ceil((double)b->y + b->h + my);
     if (x1 <= x0) x1 = x0 + 1;
     if (y1 <= y0) y1 = y0 + 1;
-    if (x1 - x0 > NID_MAX_CROP || y1 - y0 > NID_MAX_CROP ||
-        fabs(x0) > 4.0 * NID_MAX_CROP || fabs(y0) > 4.0 * NID_MAX_CROP)
-        return nid_fail(NID_EINVAL, "%s: box [%g, %g, %g, %g] with margin "
+    if (x1 - x0 > NID__MAX_CROP || y1 - y0 > NID__MAX_CROP ||
+        fabs(x0) > 4.0 * NID__MAX_CROP || fabs(y0) > 4.0 * NID__MAX_CROP)
+        return nid__fail(NID_EINVAL, "%s: box [%g, %g, %g, %g] with margin "
                         "%g gives a crop too large or too far out (limit "
                         "%d pixels)", fn, b->x, b->y, b->w, b->h, margin,
-                        NID_MAX_CROP);
+                        NID__MAX_CROP);
     *out = (nid_crop){(int64_t)x0, (int64_t)y0, (int64_t)x1, (int64_t)y1};
     return NID_OK;
 }
@@ -119,14 +116,14 @@ int nid_crop_rect(const nid_box *b, float margin, const char *fn,
 static int check_frame(const nid_frame *f, const char *fn)
 {
     if (!f->data)
-        return nid_fail(NID_EINVAL, "%s: frame->data is NULL", fn);
+        return nid__fail(NID_EINVAL, "%s: frame->data is NULL", fn);
     if (f->format != NID_PIX_GRAY8 && f->format != NID_PIX_RGB24)
-        return nid_fail(NID_EINVAL, "%s: unknown pixel format %d", fn,
+        return nid__fail(NID_EINVAL, "%s: unknown pixel format %d", fn,
                         (int)f->format);
     size_t bpp = f->format == NID_PIX_RGB24 ? 3 : 1;
     if (f->width < 1 || f->height < 1 ||
         f->stride < (size_t)f->width * bpp)
-        return nid_fail(NID_EINVAL, "%s: frame %dx%d with stride %zu is "
+        return nid__fail(NID_EINVAL, "%s: frame %dx%d with stride %zu is "
                         "invalid (stride must be >= %zu)", fn,
                         (int)f->width, (int)f->height, f->stride,
                         (size_t)f->width * bpp);
@@ -135,7 +132,7 @@ static int check_frame(const nid_frame *f, const char *fn)
 
 static size_t frame_floats(const nid_clip_options *o)
 {
-    return (size_t)nid_clip_channels(o) * (size_t)o->height * (size_t)o->width;
+    return (size_t)nid__clip_channels(o) * (size_t)o->height * (size_t)o->width;
 }
 
 /* The coordinate channels (nid_coords) of one clip frame for crop c of
@@ -168,34 +165,34 @@ int nid_crop_resize(const nid_frame *frame, const nid_box *box,
     nid_clip_options_init(&defaults);
     if (!opts) opts = &defaults;
     if (!frame || !box || !out)
-        return nid_fail(NID_EINVAL, "%s: frame, box or out is NULL", fn);
-    int rc = nid_clip_check_options(opts, fn);
+        return nid__fail(NID_EINVAL, "%s: frame, box or out is NULL", fn);
+    int rc = nid__clip_check_options(opts, fn);
     if (rc == NID_OK) rc = check_frame(frame, fn);
     if (rc != NID_OK) return rc;
-    if (!nid_box_valid(box))
-        return nid_fail(NID_EINVAL, "%s: box [%g, %g, %g, %g] needs finite "
+    if (!nid__box_valid(box))
+        return nid__fail(NID_EINVAL, "%s: box [%g, %g, %g, %g] needs finite "
                         "values and w > 0, h > 0", fn, box->x, box->y,
                         box->w, box->h);
     size_t n = frame_floats(opts);
     if (out_cap < n) {
         if (needed) *needed = n;
-        return nid_fail(NID_EBUFSIZE, "%s: out has room for %zu floats, "
+        return nid__fail(NID_EBUFSIZE, "%s: out has room for %zu floats, "
                         "needs %zu (%d x %d x %d)", fn, out_cap, n,
-                        (int)nid_clip_channels(opts), (int)opts->height,
+                        (int)nid__clip_channels(opts), (int)opts->height,
                         (int)opts->width);
     }
     nid_crop c;
-    if ((rc = nid_crop_rect(box, opts->margin, fn, &c)) != NID_OK) return rc;
+    if ((rc = nid__crop_rect(box, opts->margin, fn, &c)) != NID_OK) return rc;
     /* resample into scratch so that `out` is untouched on failure */
     float *tmp = malloc(n * sizeof *tmp);
-    if (!tmp) return nid_fail(NID_ENOMEM, "%s: out of memory", fn);
+    if (!tmp) return nid__fail(NID_ENOMEM, "%s: out of memory", fn);
     nid_resize_ws ws = {0};
     const size_t hw = (size_t)opts->height * (size_t)opts->width;
-    rc = nid_resize_crop(&ws, frame, &c, opts, tmp, hw);
-    if (rc == NID_OK && nid_clip_coords(opts) == NID_COORDS_FRAME)
+    rc = nid__resize_crop(&ws, frame, &c, opts, tmp, hw);
+    if (rc == NID_OK && nid__clip_coords(opts) == NID_COORDS_FRAME)
         fill_coords(&c, box, frame->height, opts,
                     tmp + (size_t)opts->channels * hw, hw);
-    nid_resize_ws_free(&ws);
+    nid__resize_ws_free(&ws);
     if (rc == NID_OK) memcpy(out, tmp, n * sizeof *tmp);
     free(tmp);
     if (rc != NID_OK) return rc;
@@ -252,7 +249,7 @@ static int get_trk(const nid_exam *e, size_t t, const char *fn,
                    const nid_trk **out)
 {
     if (t >= e->n_trk)
-        return nid_fail(NID_ERANGE, "%s: tracklet %zu out of range (exam "
+        return nid__fail(NID_ERANGE, "%s: tracklet %zu out of range (exam "
                         "has %zu)", fn, t, e->n_trk);
     *out = &e->trk[t];
     return NID_OK;
@@ -262,9 +259,9 @@ static int sizes(const nid_trk *t, const nid_clip_options *o, const char *fn,
                  size_t *n_clips, size_t *n_floats)
 {
     size_t n = n_clips_of(t, o), per, total;
-    if (!nid_mul_size(frame_floats(o), (size_t)o->frames, &per) ||
-        !nid_mul_size(per, n, &total))
-        return nid_fail(NID_ENOMEM, "%s: tracklet \"%s\": %zu clips of %d "
+    if (!nid__mul_size(frame_floats(o), (size_t)o->frames, &per) ||
+        !nid__mul_size(per, n, &total))
+        return nid__fail(NID_ENOMEM, "%s: tracklet \"%s\": %zu clips of %d "
                         "frames do not fit in memory", fn, t->id, n,
                         (int)o->frames);
     *n_clips = n;
@@ -279,10 +276,10 @@ int nid_clip_count(const nid_exam *e, size_t t, const nid_clip_options *opts,
     nid_clip_options defaults;
     nid_clip_options_init(&defaults);
     if (!opts) opts = &defaults;
-    if (!e) return nid_fail(NID_EINVAL, "%s: exam is NULL", fn);
+    if (!e) return nid__fail(NID_EINVAL, "%s: exam is NULL", fn);
     const nid_trk *trk = NULL;
     size_t n, nf;
-    int rc = nid_clip_check_options(opts, fn);
+    int rc = nid__clip_check_options(opts, fn);
     if (rc == NID_OK) rc = get_trk(e, t, fn, &trk);
     if (rc == NID_OK) rc = sizes(trk, opts, fn, &n, &nf);
     if (rc != NID_OK) return rc;
@@ -301,18 +298,18 @@ int nid_clip_frames(const nid_exam *e, size_t t, const nid_clip_options *opts,
     nid_clip_options_init(&defaults);
     if (!opts) opts = &defaults;
     if (!e || !frames)
-        return nid_fail(NID_EINVAL, "%s: exam or frames is NULL", fn);
+        return nid__fail(NID_EINVAL, "%s: exam or frames is NULL", fn);
     const nid_trk *trk = NULL;
-    int rc = nid_clip_check_options(opts, fn);
+    int rc = nid__clip_check_options(opts, fn);
     if (rc == NID_OK) rc = get_trk(e, t, fn, &trk);
     if (rc != NID_OK) return rc;
     size_t n = n_clips_of(trk, opts);
     if (clip >= n)
-        return nid_fail(NID_ERANGE, "%s: tracklet \"%s\" gives %zu clips, "
+        return nid__fail(NID_ERANGE, "%s: tracklet \"%s\" gives %zu clips, "
                         "asked for clip %zu", fn, trk->id, n, clip);
     if (frames_cap < (size_t)opts->frames) {
         if (needed) *needed = (size_t)opts->frames;
-        return nid_fail(NID_EBUFSIZE, "%s: frames has room for %zu, needs "
+        return nid__fail(NID_EBUFSIZE, "%s: frames has room for %zu, needs "
                         "%d", fn, frames_cap, (int)opts->frames);
     }
     clip_frames(trk, opts, clip, frames);
@@ -342,13 +339,13 @@ static int check_against_video(const nid_trk *t, const nid_video_info *vi,
                                const char *fn)
 {
     if (t->end >= vi->n_frames)
-        return nid_fail(NID_EMISMATCH, "%s: tracklet \"%s\" ends at frame "
+        return nid__fail(NID_EMISMATCH, "%s: tracklet \"%s\" ends at frame "
                         "%lld but the video has %lld frames", fn, t->id,
                         (long long)t->end, (long long)vi->n_frames);
     for (size_t k = 0; k < t->n_kf; k++) {
         const nid_box *b = &t->kf[k].box;
-        if (!nid_box_inside(b, vi->width, vi->height))
-            return nid_fail(NID_EMISMATCH, "%s: tracklet \"%s\", frame "
+        if (!nid__box_inside(b, vi->width, vi->height))
+            return nid__fail(NID_EMISMATCH, "%s: tracklet \"%s\", frame "
                             "%lld: box [%g, %g, %g, %g] extends outside the "
                             "video's %dx%d frames", fn, t->id,
                             (long long)t->kf[k].frame, b->x, b->y, b->w,
@@ -361,11 +358,11 @@ int nid_clip_build(nid_video *video, const nid_exam *e, size_t t,
                    const nid_clip_options *opts, float *out, size_t out_cap,
                    size_t *n_clips, size_t *needed)
 {
-    return nid_clip_build_range(video, e, t, opts, 0, SIZE_MAX, out, out_cap,
+    return nid__clip_build_range(video, e, t, opts, 0, SIZE_MAX, out, out_cap,
                                 n_clips, needed);
 }
 
-int nid_clip_build_range(nid_video *video, const nid_exam *e, size_t t,
+int nid__clip_build_range(nid_video *video, const nid_exam *e, size_t t,
                          const nid_clip_options *opts, size_t k0, size_t k1,
                          float *out, size_t out_cap, size_t *n_clips,
                          size_t *needed)
@@ -375,24 +372,24 @@ int nid_clip_build_range(nid_video *video, const nid_exam *e, size_t t,
     nid_clip_options_init(&defaults);
     if (!opts) opts = &defaults;
     if (!video || !e || !out)
-        return nid_fail(NID_EINVAL, "%s: video, exam or out is NULL", fn);
+        return nid__fail(NID_EINVAL, "%s: video, exam or out is NULL", fn);
     const nid_trk *trk = NULL;
     size_t n, total;
-    int rc = nid_clip_check_options(opts, fn);
+    int rc = nid__clip_check_options(opts, fn);
     if (rc == NID_OK) rc = get_trk(e, t, fn, &trk);
     if (rc == NID_OK) rc = sizes(trk, opts, fn, &n, &total);
     if (rc != NID_OK) return rc;
     if (k1 > n) k1 = n;
     if (k0 >= k1)
-        return nid_fail(NID_ERANGE, "%s: tracklet \"%s\": clips [%zu, %zu) "
+        return nid__fail(NID_ERANGE, "%s: tracklet \"%s\": clips [%zu, %zu) "
                         "of %zu", fn, trk->id, k0, k1, n);
     total = total / n * (k1 - k0);
     if (out_cap < total) {
         if (needed) *needed = total;
-        return nid_fail(NID_EBUFSIZE, "%s: tracklet \"%s\": out has room "
+        return nid__fail(NID_EBUFSIZE, "%s: tracklet \"%s\": out has room "
                         "for %zu floats, needs %zu (%zu clips x %d x %d x "
                         "%d x %d)", fn, trk->id, out_cap, total, k1 - k0,
-                        (int)nid_clip_channels(opts), (int)opts->frames,
+                        (int)nid__clip_channels(opts), (int)opts->frames,
                         (int)opts->height, (int)opts->width);
     }
     nid_video_info vi;
@@ -403,8 +400,8 @@ int nid_clip_build_range(nid_video *video, const nid_exam *e, size_t t,
     const size_t T = (size_t)opts->frames;
     const size_t hw = (size_t)opts->height * (size_t)opts->width;
     size_t n_slots;
-    if (!nid_mul_size(k1 - k0, T, &n_slots))
-        return nid_fail(NID_ENOMEM, "%s: too many clips", fn);
+    if (!nid__mul_size(k1 - k0, T, &n_slots))
+        return nid__fail(NID_ENOMEM, "%s: too many clips", fn);
     slot *slots = malloc(n_slots * sizeof *slots);
     int64_t *fr = malloc(T * sizeof *fr);
     /* the clips are built in scratch memory and copied to out at the end,
@@ -416,7 +413,7 @@ int nid_clip_build_range(nid_video *video, const nid_exam *e, size_t t,
         free(slots);
         free(fr);
         free(out);
-        return nid_fail(NID_ENOMEM, "%s: out of memory for %zu floats", fn,
+        return nid__fail(NID_ENOMEM, "%s: out of memory for %zu floats", fn,
                         total);
     }
     for (size_t k = k0; k < k1; k++) {
@@ -427,22 +424,22 @@ int nid_clip_build_range(nid_video *video, const nid_exam *e, size_t t,
     /* decode in increasing frame order, each frame once; resample into
      * the frame's first slot, copy to its other slots */
     qsort(slots, n_slots, sizeof *slots, cmp_slot);
-    const size_t C = (size_t)nid_clip_channels(opts), ch_stride = T * hw;
-    const int coords = nid_clip_coords(opts) == NID_COORDS_FRAME;
+    const size_t C = (size_t)nid__clip_channels(opts), ch_stride = T * hw;
+    const int coords = nid__clip_coords(opts) == NID_COORDS_FRAME;
     nid_resize_ws ws = {0};
     for (size_t s = 0; s < n_slots && rc == NID_OK;) {
         int64_t f = slots[s].frame;
         nid_frame frame;
-        nid_box box = nid_trk_box(trk, f, opts->interp);
+        nid_box box = nid__trk_box(trk, f, opts->interp);
         nid_crop c;
         float *first = out + ((slots[s].pos / T) * C * T + slots[s].pos % T) *
                                  hw;
-        rc = nid_crop_rect(&box, opts->margin, fn, &c);
+        rc = nid__crop_rect(&box, opts->margin, fn, &c);
         /* only the crop's pixels are read (padding is done here) */
         if (rc == NID_OK)
-            rc = nid_video_frame_roi(video, f, c.x0, c.y0, c.x1, c.y1, &frame);
+            rc = nid__video_frame_roi(video, f, c.x0, c.y0, c.x1, c.y1, &frame);
         if (rc == NID_OK)
-            rc = nid_resize_crop(&ws, &frame, &c, opts, first, ch_stride);
+            rc = nid__resize_crop(&ws, &frame, &c, opts, first, ch_stride);
         if (rc == NID_OK && coords)
             fill_coords(&c, &box, vi.height, opts,
                         first + (size_t)opts->channels * ch_stride, ch_stride);
@@ -454,7 +451,7 @@ int nid_clip_build_range(nid_video *video, const nid_exam *e, size_t t,
                        hw * sizeof *dst);
         }
     }
-    nid_resize_ws_free(&ws);
+    nid__resize_ws_free(&ws);
     free(slots);
     free(fr);
     if (rc == NID_OK) memcpy(dst_out, out, total * sizeof *out);

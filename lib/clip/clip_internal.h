@@ -7,8 +7,8 @@
  * A workspace keeps the tables and the intermediate rows between frames so
  * building a clip does not allocate per frame.
  */
-#ifndef NID_CLIP_INTERNAL_H
-#define NID_CLIP_INTERNAL_H
+#ifndef NID__CLIP_INTERNAL_H
+#define NID__CLIP_INTERNAL_H
 
 #include "internal.h"
 
@@ -17,7 +17,7 @@ extern "C" {
 #endif
 
 /* Largest crop side accepted, in pixels (bounds the weight tables). */
-#define NID_MAX_CROP (1 << 20)
+#define NID__MAX_CROP (1 << 20)
 
 typedef struct nid_axis {
     int32_t  out;       /* output length                                   */
@@ -42,41 +42,41 @@ typedef struct nid_crop {
 } nid_crop;
 
 /* Validate options (struct_size, ranges); fn names the caller. */
-int nid_clip_check_options(const nid_clip_options *o, const char *fn);
+int nid__clip_check_options(const nid_clip_options *o, const char *fn);
 
 /* Crop rectangle of a box grown by `margin` (floor / ceil to pixels).
  * Returns NID_OK, or NID_EINVAL (error set) when the crop is too large. */
-int nid_crop_rect(const nid_box *b, float margin, const char *fn,
+int nid__crop_rect(const nid_box *b, float margin, const char *fn,
                   nid_crop *out);
 
 /* Resample crop `c` of `frame` to opts->height x opts->width with
  * opts->channels channels, normalised, into out: channel ch's H x W plane
  * starts at out + ch * ch_stride. The frame and options are valid.
  * Returns NID_OK or NID_ENOMEM (error set). */
-int nid_resize_crop(nid_resize_ws *ws, const nid_frame *frame,
+int nid__resize_crop(nid_resize_ws *ws, const nid_frame *frame,
                     const nid_crop *c, const nid_clip_options *o,
                     float *out, size_t ch_stride);
 
-void nid_resize_ws_free(nid_resize_ws *ws);
+void nid__resize_ws_free(nid_resize_ws *ws);
 
 /* nid_clip_build() for clips [k0, k1) of the tracklet only (k1 is capped at
  * the clip count; k0 >= k1 is NID_ERANGE): out receives k1 - k0 clips and
  * *n_clips / *needed describe those. Lets a caller build the windows of a
  * long tracklet a batch at a time (frames shared by two batches are decoded
  * twice). Errors and checks as nid_clip_build(), reported under its name. */
-int nid_clip_build_range(nid_video *video, const nid_exam *exam, size_t t,
+int nid__clip_build_range(nid_video *video, const nid_exam *exam, size_t t,
                          const nid_clip_options *opts, size_t k0, size_t k1,
                          float *out, size_t out_cap, size_t *n_clips,
                          size_t *needed);
 
 /* opts->coords when struct_size covers it, else NID_COORDS_NONE. */
-int32_t nid_clip_coords(const nid_clip_options *o);
+int32_t nid__clip_coords(const nid_clip_options *o);
 
 /* Channels of a clip: the image channels plus 2 with NID_COORDS_FRAME. */
-int32_t nid_clip_channels(const nid_clip_options *o);
+int32_t nid__clip_channels(const nid_clip_options *o);
 
 #ifdef __cplusplus
 }
 #endif
 
-#endif /* NID_CLIP_INTERNAL_H */
+#endif /* NID__CLIP_INTERNAL_H */

@@ -91,7 +91,7 @@ static int axis_build(nid_axis *ax, int64_t len, int32_t out, int filter)
     return NID_OK;
 }
 
-void nid_resize_ws_free(nid_resize_ws *ws)
+void nid__resize_ws_free(nid_resize_ws *ws)
 {
     if (!ws) return;
     free(ws->x.idx);
@@ -216,7 +216,7 @@ static void vpass(const float *const *src, size_t off, const float *w,
     }
 }
 
-int nid_resize_crop(nid_resize_ws *ws, const nid_frame *fr,
+int nid__resize_crop(nid_resize_ws *ws, const nid_frame *fr,
                     const nid_crop *c, const nid_clip_options *o, float *out,
                     size_t ch_stride)
 {
@@ -314,5 +314,5 @@ int nid_resize_crop(nid_resize_ws *ws, const nid_frame *fr,
     if (srcp != src) free(srcp);
     return NID_OK;
 oom:
-    return nid_fail(NID_ENOMEM, "nid_crop_resize: out of memory");
+    return nid__fail(NID_ENOMEM, "nid_crop_resize: out of memory");
 }

@@ -26,9 +26,6 @@
 /* Options                                                                  */
 /* ------------------------------------------------------------------------ */
 
-#define OPTS_MIN_SIZE \
-    (offsetof(nid_cluster_options, n_threads) + sizeof(int))
-
 void nid_cluster_options_init(nid_cluster_options *opts)
 {
     if (!opts) return;
@@ -41,41 +38,26 @@ void nid_cluster_options_init(nid_cluster_options *opts)
     opts->n_threads = 0;
 }
 
-int nid_cluster_read_options(const char *fn, const nid_cluster_options *opts,
+int nid__cluster_read_options(const char *fn, const nid_cluster_options *opts,
                              nid_cluster_options *o, int use_metric)
 {
     nid_cluster_options_init(o);
-    if (opts) {
-        if (opts->struct_size < OPTS_MIN_SIZE)
-            return nid_fail(NID_EINVAL, "%s: opts->struct_size = %zu is too "
-                            "small (expected >= %zu); initialise opts with "
-                            "nid_cluster_options_init()", fn,
-                            opts->struct_size, (size_t)OPTS_MIN_SIZE);
-        o->method = opts->method;
-        o->metric = opts->metric;
-        o->threshold = opts->threshold;
-        o->seed = opts->seed;
-        o->n_threads = opts->n_threads;
-        if (opts->struct_size >= offsetof(nid_cluster_options, n_cannot_link)
-                                     + sizeof(size_t)) {
-            o->cannot_link = opts->cannot_link;
-            o->n_cannot_link = opts->n_cannot_link;
-        }
-    }
+    int rc = NID__STRUCT_IN(fn, "opts", nid_cluster_options, o, opts);
+    if (rc) return rc;
     if (o->n_cannot_link && !o->cannot_link)
-        return nid_fail(NID_EINVAL, "%s: n_cannot_link = %zu but cannot_link "
+        return nid__fail(NID_EINVAL, "%s: n_cannot_link = %zu but cannot_link "
                         "is NULL", fn, o->n_cannot_link);
     if (!nid_cluster_method_name(o->method))
-        return nid_fail(NID_EINVAL, "%s: unknown clustering method %d "
+        return nid__fail(NID_EINVAL, "%s: unknown clustering method %d "
                         "(expected 0..3: paper, single, average, complete)",
                         fn, o->method);
     if (use_metric && o->metric != NID_METRIC_COSINE &&
         o->metric != NID_METRIC_EUCLIDEAN)
-        return nid_fail(NID_EINVAL, "%s: unknown metric %d (expected "
+        return nid__fail(NID_EINVAL, "%s: unknown metric %d (expected "
                         "NID_METRIC_COSINE or NID_METRIC_EUCLIDEAN)", fn,
                         o->metric);
     if (!isfinite(o->threshold) || o->threshold < 0.0f)
-        return nid_fail(NID_EINVAL, "%s: threshold = %g must be finite and "
+        return nid__fail(NID_EINVAL, "%s: threshold = %g must be finite and "
                         ">= 0", fn, (double)o->threshold);
     return NID_OK;
 }
@@ -84,7 +66,7 @@ int nid_cluster_read_options(const char *fn, const nid_cluster_options *opts,
 /* Labels                                                                   */
 /* ------------------------------------------------------------------------ */
 
-size_t nid_canonical_labels(const int32_t *rep, size_t n, int32_t *scratch,
+size_t nid__canonical_labels(const int32_t *rep, size_t n, int32_t *scratch,
                             int32_t *labels)
 {
     for (size_t i = 0; i < n; i++) scratch[i] = -1;
@@ -102,8 +84,8 @@ static size_t uf_labels(int32_t *parent, size_t n, int32_t *scratch,
                         int32_t *labels)
 {
     for (size_t i = 0; i < n; i++)
-        parent[i] = nid_uf_find(parent, (int32_t)i);
-    return nid_canonical_labels(parent, n, scratch, labels);
+        parent[i] = nid__uf_find(parent, (int32_t)i);
+    return nid__canonical_labels(parent, n, scratch, labels);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -120,8 +102,8 @@ static int bitmat_alloc(bitmat *b, size_t n)
     size_t words;
     b->wpr = (n + 63) / 64;
     b->w = NULL;
-    if (!nid_mul_size(n, b->wpr, &words) ||
-        !nid_mul_size(words, sizeof(uint64_t), &words))
+    if (!nid__mul_size(n, b->wpr, &words) ||
+        !nid__mul_size(words, sizeof(uint64_t), &words))
         return 0;
     b->w = calloc(1, words);
     return b->w != NULL;
@@ -266,7 +248,7 @@ static inline int link_pair(const link_ctx *c, size_t i, size_t j, float dot)
         if (d2 < c->tau2 - m) return 1;
         if (d2 > c->tau2 + m) return 0;
     }
-    return nid_canon_link(r->metric, r->canon + i * r->d,
+    return nid__canon_link(r->metric, r->canon + i * r->d,
                           r->canon + j * r->d, r->d, c->tau);
 }
 
@@ -277,18 +259,18 @@ static int single_visit(void *vctx, int tid, size_t i0, size_t i1,
     int32_t *uf = c->uf[tid];
     for (size_t i = i0; i < i1; i++) {
         const float *row = dots + (i - i0) * ld - j0;
-        int32_t ri = nid_uf_find(uf, (int32_t)i);
+        int32_t ri = nid__uf_find(uf, (int32_t)i);
         for (size_t j = j0 > i + 1 ? j0 : i + 1; j < j1; j++) {
             if (!link_pair(c, i, j, row[j])) continue;
-            int32_t rj = nid_uf_find(uf, (int32_t)j);
-            if (rj != ri) ri = nid_uf_union(uf, ri, rj);
+            int32_t rj = nid__uf_find(uf, (int32_t)j);
+            if (rj != ri) ri = nid__uf_union(uf, ri, rj);
         }
     }
     return NID_OK;
 }
 
-/* Panels are NID_PANEL (a multiple of 64) rows starting at multiples of
- * NID_PANEL, so the words holding the mirrored bits (columns [i0, i1) of
+/* Panels are NID__PANEL (a multiple of 64) rows starting at multiples of
+ * NID__PANEL, so the words holding the mirrored bits (columns [i0, i1) of
  * rows j) belong to this panel alone: no two threads write one word. */
 static int paper_visit(void *vctx, int tid, size_t i0, size_t i1,
                        size_t j0, size_t j1, const float *dots, size_t ld)
@@ -308,7 +290,7 @@ static int paper_visit(void *vctx, int tid, size_t i0, size_t i1,
     return NID_OK;
 }
 
-int32_t **nid_uf_threads(int threads, size_t n, int32_t *first)
+int32_t **nid__uf_threads(int threads, size_t n, int32_t *first)
 {
     int32_t **uf = calloc((size_t)threads, sizeof *uf);
     if (!uf) return NULL;
@@ -316,7 +298,7 @@ int32_t **nid_uf_threads(int threads, size_t n, int32_t *first)
     for (int t = 1; t < threads; t++) {
         uf[t] = malloc(n * sizeof(int32_t));
         if (!uf[t]) {
-            nid_uf_merge_threads(uf, t, n);
+            nid__uf_merge_threads(uf, t, n);
             return NULL;
         }
     }
@@ -325,13 +307,13 @@ int32_t **nid_uf_threads(int threads, size_t n, int32_t *first)
     return uf;
 }
 
-void nid_uf_merge_threads(int32_t **uf, int threads, size_t n)
+void nid__uf_merge_threads(int32_t **uf, int threads, size_t n)
 {
     if (!uf) return;
     for (int t = 1; t < threads; t++) {
         for (size_t i = 0; i < n; i++)
             if (uf[t][i] != (int32_t)i)
-                nid_uf_union(uf[0], (int32_t)i, uf[t][i]);
+                nid__uf_union(uf[0], (int32_t)i, uf[t][i]);
         free(uf[t]);
     }
     free(uf);
@@ -341,13 +323,13 @@ void nid_uf_merge_threads(int32_t **uf, int threads, size_t n)
 static int single_from_rows(const nid_rows *r, float tau, int n_threads,
                             int32_t *rep)
 {
-    int threads = nid_tile_threads(r, n_threads);
+    int threads = nid__tile_threads(r, n_threads);
     link_ctx c;
     link_ctx_init(&c, r, tau);
-    c.uf = nid_uf_threads(threads, r->n, rep);
+    c.uf = nid__uf_threads(threads, r->n, rep);
     if (!c.uf) return NID_ENOMEM;
-    int rc = nid_tile_run(r, threads, single_visit, &c);
-    nid_uf_merge_threads(c.uf, threads, r->n);
+    int rc = nid__tile_run(r, threads, single_visit, &c);
+    nid__uf_merge_threads(c.uf, threads, r->n);
     return rc;
 }
 
@@ -397,7 +379,7 @@ static void hc_merge(hc_state *h, int method, int32_t a, int32_t b)
     }
     h->size[keep] = h->size[a] + h->size[b];
     hc_remove(h, gone);
-    nid_uf_union(h->parent, a, b);
+    nid__uf_union(h->parent, a, b);
 }
 
 static void hc_run(hc_state *h, int method, float tau)
@@ -453,7 +435,7 @@ static int hc_cluster(float *D, size_t n, int method, float tau,
     if (rc == NID_OK) {
         /* members of each component, ascending, by counting sort */
         for (size_t i = 0; i < n; i++) {
-            comp[i] = nid_uf_find(comp, (int32_t)i);
+            comp[i] = nid__uf_find(comp, (int32_t)i);
             start[comp[i] + 1]++;
             size[i] = 1;
         }
@@ -477,7 +459,7 @@ static int hc_cluster(float *D, size_t n, int method, float tau,
     return rc;
 }
 
-void *nid_big_alloc(size_t bytes)
+void *nid__big_alloc(size_t bytes)
 {
     void *p = malloc(bytes);
 #if defined(__linux__) && defined(MADV_HUGEPAGE)
@@ -495,10 +477,10 @@ static float *alloc_square(const char *fn, size_t n, const char *method)
 {
     size_t nn, bytes;
     float *D = NULL;
-    if (nid_mul_size(n, n, &nn) && nid_mul_size(nn, sizeof(float), &bytes))
-        D = nid_big_alloc(bytes);
+    if (nid__mul_size(n, n, &nn) && nid__mul_size(nn, sizeof(float), &bytes))
+        D = nid__big_alloc(bytes);
     if (!D)
-        nid_fail(NID_ENOMEM, "%s: cannot allocate the %zu x %zu distance "
+        nid__fail(NID_ENOMEM, "%s: cannot allocate the %zu x %zu distance "
                  "matrix (%.1f MB) that %s linkage needs", fn, n, n,
                  4e-6 * (double)n * (double)n, method);
     return D;
@@ -506,7 +488,7 @@ static float *alloc_square(const char *fn, size_t n, const char *method)
 
 static int fail_bitmat(const char *fn, size_t n)
 {
-    return nid_fail(NID_ENOMEM, "%s: cannot allocate the %zu x %zu link bit "
+    return nid__fail(NID_ENOMEM, "%s: cannot allocate the %zu x %zu link bit "
                     "matrix (%.1f MB) that the paper method needs", fn, n, n,
                     (double)n * (double)n / 8e6);
 }
@@ -521,11 +503,11 @@ static int check_cannot_link(const char *fn, const nid_cluster_options *o,
     for (size_t k = 0; k < o->n_cannot_link; k++) {
         uint32_t a = o->cannot_link[2 * k], b = o->cannot_link[2 * k + 1];
         if (a >= n || b >= n)
-            return nid_fail(NID_EINVAL, "%s: cannot_link pair %zu = (%u, %u) "
+            return nid__fail(NID_EINVAL, "%s: cannot_link pair %zu = (%u, %u) "
                             "names an item >= n = %zu", fn, k, (unsigned)a,
                             (unsigned)b, n);
         if (a == b)
-            return nid_fail(NID_EINVAL, "%s: cannot_link pair %zu = (%u, %u) "
+            return nid__fail(NID_EINVAL, "%s: cannot_link pair %zu = (%u, %u) "
                             "links an item with itself", fn, k, (unsigned)a,
                             (unsigned)b);
     }
@@ -595,16 +577,16 @@ static int single_constrained(const float *D, size_t n, float tau,
         }
     if (m) qsort(e, m, sizeof *e, edge_cmp);
     for (size_t t = 0; t < m; t++) {
-        int32_t ri = nid_uf_find(rep, (int32_t)e[t].i);
-        int32_t rj = nid_uf_find(rep, (int32_t)e[t].j);
+        int32_t ri = nid__uf_find(rep, (int32_t)e[t].i);
+        int32_t rj = nid__uf_find(rep, (int32_t)e[t].j);
         if (ri == rj) continue;
         int blocked = 0;
         for (size_t k = 0; k < o->n_cannot_link && !blocked; k++) {
-            int32_t a = nid_uf_find(rep, (int32_t)o->cannot_link[2 * k]);
-            int32_t b = nid_uf_find(rep, (int32_t)o->cannot_link[2 * k + 1]);
+            int32_t a = nid__uf_find(rep, (int32_t)o->cannot_link[2 * k]);
+            int32_t b = nid__uf_find(rep, (int32_t)o->cannot_link[2 * k + 1]);
             blocked = (a == ri && b == rj) || (a == rj && b == ri);
         }
-        if (!blocked) nid_uf_union(rep, ri, rj);
+        if (!blocked) nid__uf_union(rep, ri, rj);
     }
     free(e);
     return NID_OK;
@@ -618,7 +600,7 @@ static int cluster_rows(const char *fn, const nid_rows *r,
                         const nid_cluster_options *o, int32_t *rep)
 {
     const size_t n = r->n;
-    int threads = nid_tile_threads(r, o->n_threads);
+    int threads = nid__tile_threads(r, o->n_threads);
     int rc;
     const int constrained = o->n_cannot_link > 0;
     switch (constrained && o->method == NID_CLUSTER_SINGLE ? -1 : o->method) {
@@ -635,7 +617,7 @@ static int cluster_rows(const char *fn, const nid_rows *r,
         link_ctx c;
         link_ctx_init(&c, r, o->threshold);
         c.adj = &adj;
-        rc = nid_tile_run(r, threads, paper_visit, &c);
+        rc = nid__tile_run(r, threads, paper_visit, &c);
         if (rc == NID_OK)
             rc = paper_run(&adj, n, o->seed, constrained ? &cl : NULL, rep);
         free(adj.w);
@@ -648,16 +630,16 @@ static int cluster_rows(const char *fn, const nid_rows *r,
                                 : nid_cluster_method_name(o->method));
         int32_t *comp = malloc(n * sizeof *comp);
         nid_square_ctx c = {r, D, o->threshold, NULL};
-        if (D && comp) c.uf = nid_uf_threads(threads, n, comp);
+        if (D && comp) c.uf = nid__uf_threads(threads, n, comp);
         if (!c.uf) {
             int had_matrix = D != NULL; /* else alloc_square reported it */
             free(D);
             free(comp);
-            return had_matrix ? nid_fail(NID_ENOMEM, "%s: out of memory", fn)
+            return had_matrix ? nid__fail(NID_ENOMEM, "%s: out of memory", fn)
                               : NID_ENOMEM;
         }
-        rc = nid_tile_run(r, threads, nid_square_visit, &c);
-        nid_uf_merge_threads(c.uf, threads, n);
+        rc = nid__tile_run(r, threads, nid__square_visit, &c);
+        nid__uf_merge_threads(c.uf, threads, n);
         if (rc == NID_OK && o->method == NID_CLUSTER_SINGLE) {
             rc = single_constrained(D, n, o->threshold, o, rep);
         } else if (rc == NID_OK) {
@@ -669,7 +651,7 @@ static int cluster_rows(const char *fn, const nid_rows *r,
         break;
     }
     }
-    if (rc) return nid_fail(rc, "%s: out of memory while clustering %zu "
+    if (rc) return nid__fail(rc, "%s: out of memory while clustering %zu "
                             "items", fn, n);
     return NID_OK;
 }
@@ -678,13 +660,13 @@ static int cluster_rows(const char *fn, const nid_rows *r,
 static int check_output(const char *fn, size_t n, const int32_t *labels,
                         size_t labels_cap)
 {
-    if (!labels) return nid_fail(NID_EINVAL, "%s: labels is NULL", fn);
-    if (n == 0) return nid_fail(NID_EINVAL, "%s: n is 0 (no items)", fn);
-    if (n > NID_CLUSTER_MAX_N)
-        return nid_fail(NID_EINVAL, "%s: n = %zu exceeds the int32 label "
-                        "range (max %zu)", fn, n, NID_CLUSTER_MAX_N);
+    if (!labels) return nid__fail(NID_EINVAL, "%s: labels is NULL", fn);
+    if (n == 0) return nid__fail(NID_EINVAL, "%s: n is 0 (no items)", fn);
+    if (n > NID__CLUSTER_MAX_N)
+        return nid__fail(NID_EINVAL, "%s: n = %zu exceeds the int32 label "
+                        "range (max %zu)", fn, n, NID__CLUSTER_MAX_N);
     if (labels_cap < n)
-        return nid_fail(NID_EBUFSIZE, "%s: labels_cap = %zu but n = %zu "
+        return nid__fail(NID_EBUFSIZE, "%s: labels_cap = %zu but n = %zu "
                         "labels are needed", fn, labels_cap, n);
     return NID_OK;
 }
@@ -696,9 +678,9 @@ static int finish(const char *fn, int32_t *rep, size_t n, int is_forest,
 {
     int32_t *tmp = malloc(2 * n * sizeof *tmp);
     if (!tmp)
-        return nid_fail(NID_ENOMEM, "%s: out of memory for %zu labels", fn, n);
+        return nid__fail(NID_ENOMEM, "%s: out of memory for %zu labels", fn, n);
     size_t k = is_forest ? uf_labels(rep, n, tmp, tmp + n)
-                         : nid_canonical_labels(rep, n, tmp, tmp + n);
+                         : nid__canonical_labels(rep, n, tmp, tmp + n);
     memcpy(labels, tmp + n, n * sizeof *labels);
     free(tmp);
     if (n_clusters) *n_clusters = k;
@@ -712,22 +694,22 @@ int nid_cluster(const float *x, size_t n, size_t d,
 {
     static const char fn[] = "nid_cluster";
     nid_cluster_options o;
-    if (!x) return nid_fail(NID_EINVAL, "%s: x is NULL", fn);
+    if (!x) return nid__fail(NID_EINVAL, "%s: x is NULL", fn);
     int rc = check_output(fn, n, labels, labels_cap);
     if (rc) return rc;
-    if (d == 0) return nid_fail(NID_EINVAL, "%s: d is 0 (empty embeddings)", fn);
-    if ((rc = nid_cluster_read_options(fn, opts, &o, 1))) return rc;
+    if (d == 0) return nid__fail(NID_EINVAL, "%s: d is 0 (empty embeddings)", fn);
+    if ((rc = nid__cluster_read_options(fn, opts, &o, 1))) return rc;
     if ((rc = check_cannot_link(fn, &o, n))) return rc;
     nid_rows r;
-    if ((rc = nid_rows_prepare(&r, fn, x, n, d, o.metric))) return rc;
+    if ((rc = nid__rows_prepare(&r, fn, x, n, d, o.metric))) return rc;
     int32_t *rep = malloc(n * sizeof *rep);
     if (!rep) {
-        nid_rows_free(&r);
-        return nid_fail(NID_ENOMEM, "%s: out of memory for %zu labels", fn, n);
+        nid__rows_free(&r);
+        return nid__fail(NID_ENOMEM, "%s: out of memory for %zu labels", fn, n);
     }
     for (size_t i = 0; i < n; i++) rep[i] = (int32_t)i;
     rc = cluster_rows(fn, &r, &o, rep);
-    nid_rows_free(&r);
+    nid__rows_free(&r);
     if (rc == NID_OK)
         rc = finish(fn, rep, n, o.method != NID_CLUSTER_PAPER, labels,
                     n_clusters);
@@ -742,14 +724,14 @@ int nid_cluster(const float *x, size_t n, size_t d,
 static int check_pair(const char *fn, size_t i, size_t j, float a, float b)
 {
     if (!isfinite(a) || a < 0.0f)
-        return nid_fail(NID_EINVAL, "%s: dist[%zu][%zu] = %g; distances "
+        return nid__fail(NID_EINVAL, "%s: dist[%zu][%zu] = %g; distances "
                         "must be finite and >= 0", fn, i, j, (double)a);
     if (!isfinite(b) || b < 0.0f)
-        return nid_fail(NID_EINVAL, "%s: dist[%zu][%zu] = %g; distances "
+        return nid__fail(NID_EINVAL, "%s: dist[%zu][%zu] = %g; distances "
                         "must be finite and >= 0", fn, j, i, (double)b);
     float big = a > b ? a : b;
     if (fabsf(a - b) > 1e-5f * (big > 1.0f ? big : 1.0f))
-        return nid_fail(NID_EINVAL, "%s: matrix is not symmetric: "
+        return nid__fail(NID_EINVAL, "%s: matrix is not symmetric: "
                         "dist[%zu][%zu] = %.9g but dist[%zu][%zu] = %.9g",
                         fn, i, j, (double)a, j, i, (double)b);
     return NID_OK;
@@ -795,10 +777,10 @@ static int cluster_matrix(const char *fn, const float *dist, size_t n,
         rc = single_constrained(dist, n, tau, o, rep);
     } else if (o->method == NID_CLUSTER_SINGLE) {
         for (size_t i = 0; i < n; i++) {
-            int32_t ri = nid_uf_find(rep, (int32_t)i);
+            int32_t ri = nid__uf_find(rep, (int32_t)i);
             for (size_t j = i + 1; j < n; j++)
-                if (dist[i * n + j] < tau && nid_uf_find(rep, (int32_t)j) != ri)
-                    ri = nid_uf_union(rep, ri, (int32_t)j);
+                if (dist[i * n + j] < tau && nid__uf_find(rep, (int32_t)j) != ri)
+                    ri = nid__uf_union(rep, ri, (int32_t)j);
         }
     } else if (o->method == NID_CLUSTER_PAPER) {
         bitmat adj, cl = {NULL, 0};
@@ -823,19 +805,19 @@ static int cluster_matrix(const char *fn, const float *dist, size_t n,
             int had_matrix = D != NULL; /* else alloc_square reported it */
             free(D);
             free(comp);
-            return had_matrix ? nid_fail(NID_ENOMEM, "%s: out of memory", fn)
+            return had_matrix ? nid__fail(NID_ENOMEM, "%s: out of memory", fn)
                               : NID_ENOMEM;
         }
         for (size_t i = 0; i < n; i++) comp[i] = (int32_t)i;
         /* the upper triangle, mirrored; components of value < tau */
         for (size_t i = 0; i < n; i++) {
             D[i * n + i] = 0.0f;
-            int32_t ri = nid_uf_find(comp, (int32_t)i);
+            int32_t ri = nid__uf_find(comp, (int32_t)i);
             for (size_t j = i + 1; j < n; j++) {
                 float v = dist[i * n + j];
                 D[i * n + j] = D[j * n + i] = v;
-                if (v < tau && nid_uf_find(comp, (int32_t)j) != ri)
-                    ri = nid_uf_union(comp, ri, (int32_t)j);
+                if (v < tau && nid__uf_find(comp, (int32_t)j) != ri)
+                    ri = nid__uf_union(comp, ri, (int32_t)j);
             }
         }
         cannot_inf(o, D, n);
@@ -843,7 +825,7 @@ static int cluster_matrix(const char *fn, const float *dist, size_t n,
         free(D);
         free(comp);
     }
-    if (rc) return nid_fail(rc, "%s: out of memory while clustering %zu "
+    if (rc) return nid__fail(rc, "%s: out of memory while clustering %zu "
                             "items", fn, n);
     return NID_OK;
 }
@@ -854,19 +836,19 @@ int nid_cluster_dist(const float *dist, size_t n,
 {
     static const char fn[] = "nid_cluster_dist";
     nid_cluster_options o;
-    if (!dist) return nid_fail(NID_EINVAL, "%s: dist is NULL", fn);
+    if (!dist) return nid__fail(NID_EINVAL, "%s: dist is NULL", fn);
     int rc = check_output(fn, n, labels, labels_cap);
     if (rc) return rc;
     size_t nn;
-    if (!nid_mul_size(n, n, &nn) || nn > ((size_t)-1) / sizeof(float))
-        return nid_fail(NID_EINVAL, "%s: n = %zu is too large for an n x n "
+    if (!nid__mul_size(n, n, &nn) || nn > ((size_t)-1) / sizeof(float))
+        return nid__fail(NID_EINVAL, "%s: n = %zu is too large for an n x n "
                         "matrix", fn, n);
-    if ((rc = nid_cluster_read_options(fn, opts, &o, 0))) return rc;
+    if ((rc = nid__cluster_read_options(fn, opts, &o, 0))) return rc;
     if ((rc = check_cannot_link(fn, &o, n))) return rc;
     if ((rc = check_matrix(fn, dist, n))) return rc;
     int32_t *rep = malloc(n * sizeof *rep);
     if (!rep)
-        return nid_fail(NID_ENOMEM, "%s: out of memory for %zu labels", fn, n);
+        return nid__fail(NID_ENOMEM, "%s: out of memory for %zu labels", fn, n);
     for (size_t i = 0; i < n; i++) rep[i] = (int32_t)i;
     rc = cluster_matrix(fn, dist, n, &o, rep);
     if (rc == NID_OK)

@@ -14,19 +14,19 @@
 #  include <cblas.h>
 #endif
 
-/* Column chunk of a tile: NID_PANEL x NID_CHUNK floats (512 KiB) per
+/* Column chunk of a tile: NID__PANEL x NID__CHUNK floats (512 KiB) per
  * thread, small enough to stay in L2/L3 while it is scanned. */
-#define NID_CHUNK 2048
+#define NID__CHUNK 2048
 
 /* Minimum multiply-adds per thread before another thread pays off
  * (thread start-up costs tens of microseconds). */
-#define NID_MIN_WORK_PER_THREAD (4u << 20)
+#define NID__MIN_WORK_PER_THREAD (4u << 20)
 
-#define NID_MAX_THREADS 256
+#define NID__MAX_THREADS 256
 
 /* Without AVX-512, tiles with fewer multiply-adds than this use the C
  * kernel even when BLAS is available (see dot_tile). */
-#define NID_BLAS_MIN_WORK (1 << 22)
+#define NID__BLAS_MIN_WORK (1 << 22)
 
 /* Hot loops are compiled for AVX-512, AVX2+FMA and baseline x86-64 and
  * picked at load time (GCC target_clones, an ifunc), so a distribution
@@ -35,11 +35,11 @@
  * initialised and crash the program at start-up. */
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && \
     defined(__linux__) && !defined(__SANITIZE_THREAD__)
-#  define NID_CLONES \
+#  define NID__CLONES \
       __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", \
                                    "default")))
 #else
-#  define NID_CLONES
+#  define NID__CLONES
 #endif
 
 /* ------------------------------------------------------------------------ */
@@ -51,7 +51,7 @@
  * cannot change the result: it is the same on every machine. The sum is
  * non-finite exactly when an element is (float squares cannot overflow a
  * double). */
-NID_CLONES static double sum_squares(const float *x, size_t d)
+NID__CLONES static double sum_squares(const float *x, size_t d)
 {
     double s[8] = {0, 0, 0, 0, 0, 0, 0, 0};
     size_t k = 0;
@@ -70,7 +70,7 @@ NID_CLONES static double sum_squares(const float *x, size_t d)
 typedef float nid_v8f __attribute__((vector_size(32)));
 typedef double nid_v8d __attribute__((vector_size(64)));
 
-NID_CLONES static void scale_row(const float *x, size_t d, double inv,
+NID__CLONES static void scale_row(const float *x, size_t d, double inv,
                                  float *out)
 {
     size_t k = 0;
@@ -84,7 +84,7 @@ NID_CLONES static void scale_row(const float *x, size_t d, double inv,
     for (; k < d; k++) out[k] = (float)((double)x[k] * inv);
 }
 
-int nid_normalize_row(const float *x, size_t d, float *out)
+int nid__normalize_row(const float *x, size_t d, float *out)
 {
     double ss = sum_squares(x, d);
     if (!isfinite(ss)) return -1;
@@ -93,7 +93,7 @@ int nid_normalize_row(const float *x, size_t d, float *out)
     return 1;
 }
 
-double nid_canon_dist(int metric, const float *a, const float *b, size_t d)
+double nid__canon_dist(int metric, const float *a, const float *b, size_t d)
 {
     /* Four partial sums in a fixed order: deterministic, yet not one long
      * dependency chain. Products of two floats are exact in double, so the
@@ -134,17 +134,17 @@ static int fail_finite(const char *fn, const float *x, size_t i, size_t d)
     const float *row = x + i * d;
     size_t k = 0;
     while (k + 1 < d && isfinite(row[k])) k++;
-    return nid_fail(NID_EINVAL, "%s: x[%zu][%zu] is not finite (%g); "
+    return nid__fail(NID_EINVAL, "%s: x[%zu][%zu] is not finite (%g); "
                     "embeddings must be finite", fn, i, k, (double)row[k]);
 }
 
 static int prepare_cosine(nid_rows *r, const char *fn, const float *x)
 {
     for (size_t i = 0; i < r->n; i++) {
-        int ok = nid_normalize_row(x + i * r->d, r->d, r->fast + i * r->d);
+        int ok = nid__normalize_row(x + i * r->d, r->d, r->fast + i * r->d);
         if (ok < 0) return fail_finite(fn, x, i, r->d);
         if (ok == 0)
-            return nid_fail(NID_EINVAL,
+            return nid__fail(NID_EINVAL,
                             "%s: row %zu of x has zero norm; cosine "
                             "distance is undefined for it", fn, i);
     }
@@ -159,7 +159,7 @@ static int prepare_euclidean(nid_rows *r, const char *fn, const float *x)
     r->sq = malloc(n * sizeof *r->sq);
     if (!mean || !r->sq) {
         free(mean);
-        return nid_fail(NID_ENOMEM, "%s: out of memory for %zu row norms",
+        return nid__fail(NID_ENOMEM, "%s: out of memory for %zu row norms",
                         fn, n);
     }
     for (size_t i = 0; i < n; i++) {
@@ -184,37 +184,37 @@ static int prepare_euclidean(nid_rows *r, const char *fn, const float *x)
     return NID_OK;
 }
 
-int nid_rows_prepare(nid_rows *r, const char *fn, const float *x, size_t n,
+int nid__rows_prepare(nid_rows *r, const char *fn, const float *x, size_t n,
                      size_t d, int metric)
 {
     memset(r, 0, sizeof *r);
-    if (!x) return nid_fail(NID_EINVAL, "%s: x is NULL", fn);
-    if (n == 0) return nid_fail(NID_EINVAL, "%s: n is 0 (no embeddings)", fn);
-    if (d == 0) return nid_fail(NID_EINVAL, "%s: d is 0 (empty embeddings)", fn);
-    if (n > NID_CLUSTER_MAX_N)
-        return nid_fail(NID_EINVAL, "%s: n = %zu exceeds the int32 label "
-                        "range (max %zu)", fn, n, NID_CLUSTER_MAX_N);
+    if (!x) return nid__fail(NID_EINVAL, "%s: x is NULL", fn);
+    if (n == 0) return nid__fail(NID_EINVAL, "%s: n is 0 (no embeddings)", fn);
+    if (d == 0) return nid__fail(NID_EINVAL, "%s: d is 0 (empty embeddings)", fn);
+    if (n > NID__CLUSTER_MAX_N)
+        return nid__fail(NID_EINVAL, "%s: n = %zu exceeds the int32 label "
+                        "range (max %zu)", fn, n, NID__CLUSTER_MAX_N);
     if (metric != NID_METRIC_COSINE && metric != NID_METRIC_EUCLIDEAN)
-        return nid_fail(NID_EINVAL, "%s: unknown metric %d (expected "
+        return nid__fail(NID_EINVAL, "%s: unknown metric %d (expected "
                         "NID_METRIC_COSINE or NID_METRIC_EUCLIDEAN)", fn,
                         metric);
     size_t nd, bytes;
-    if (!nid_mul_size(n, d, &nd) || !nid_mul_size(nd, sizeof(float), &bytes))
-        return nid_fail(NID_EINVAL, "%s: n * d = %zu * %zu overflows", fn, n, d);
+    if (!nid__mul_size(n, d, &nd) || !nid__mul_size(nd, sizeof(float), &bytes))
+        return nid__fail(NID_EINVAL, "%s: n * d = %zu * %zu overflows", fn, n, d);
     r->n = n;
     r->d = d;
     r->metric = metric;
     r->fast = malloc(bytes);
     if (!r->fast)
-        return nid_fail(NID_ENOMEM, "%s: out of memory for a %zu x %zu copy "
+        return nid__fail(NID_ENOMEM, "%s: out of memory for a %zu x %zu copy "
                         "of the embeddings", fn, n, d);
     int rc = metric == NID_METRIC_COSINE ? prepare_cosine(r, fn, x)
                                      : prepare_euclidean(r, fn, x);
-    if (rc) nid_rows_free(r);
+    if (rc) nid__rows_free(r);
     return rc;
 }
 
-void nid_rows_free(nid_rows *r)
+void nid__rows_free(nid_rows *r)
 {
     if (!r) return;
     free(r->fast);
@@ -278,7 +278,7 @@ micro(const float *a, const float *b, size_t d, float *c, size_t ldc,
  * With `diag` (a and b start at the same item) only j > i is needed, and
  * micro-tiles entirely below the diagonal are skipped; the values left
  * there are unspecified. */
-NID_CLONES static void dot_tile_c(const float *a, size_t m, const float *b,
+NID__CLONES static void dot_tile_c(const float *a, size_t m, const float *b,
                                   size_t nc, size_t d, float *c, size_t ldc,
                                   int diag)
 {
@@ -310,7 +310,7 @@ NID_CLONES static void dot_tile_c(const float *a, size_t m, const float *b,
  * The same kernel 16 lanes wide, with 4 x 4 micro-tiles (16 of the 32
  * AVX-512 registers as accumulators), for CPUs with AVX-512: twice the
  * work per instruction of the 8-lane clones. */
-#  define NID_HAVE_K16 1
+#  define NID__HAVE_K16 1
 
 typedef float nid_v16 __attribute__((vector_size(64)));
 
@@ -383,14 +383,14 @@ dot_tile_c16(const float *a, size_t m, const float *b, size_t nc, size_t d,
 static void dot_tile(const float *a, size_t m, const float *b, size_t nc,
                      size_t d, float *c, size_t ldc, int diag)
 {
-#ifdef NID_HAVE_K16
+#ifdef NID__HAVE_K16
     if (d >= 16 && __builtin_cpu_supports("x86-64-v4")) {
         dot_tile_c16(a, m, b, nc, d, c, ldc, diag);
         return;
     }
 #endif
 #ifdef NID_HAVE_BLAS
-    if ((double)m * (double)nc * (double)d >= NID_BLAS_MIN_WORK &&
+    if ((double)m * (double)nc * (double)d >= NID__BLAS_MIN_WORK &&
         d <= INT32_MAX && nc <= INT32_MAX && ldc <= INT32_MAX) {
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)m, (int)nc,
                     (int)d, 1.0f, a, (int)d, b, (int)d, 0.0f, c, (int)ldc);
@@ -439,7 +439,7 @@ static void blas_single_end(int saved)
 static int threads_allowed(size_t d)
 {
 #ifdef NID_HAVE_BLAS
-#  ifdef NID_HAVE_K16
+#  ifdef NID__HAVE_K16
     if (d >= 16 && __builtin_cpu_supports("x86-64-v4")) return 1;
 #  endif
     (void)d;
@@ -461,7 +461,7 @@ typedef struct tile_job {
     size_t          n_panels;
     size_t          next;    /* next panel to take (atomic)           */
     int             status;  /* first non-zero visit status (atomic)  */
-    float         **bufs;    /* one NID_PANEL x NID_CHUNK tile each   */
+    float         **bufs;    /* one NID__PANEL x NID__CHUNK tile each   */
 } tile_job;
 
 static void tile_work(tile_job *job, int tid)
@@ -474,14 +474,14 @@ static void tile_work(tile_job *job, int tid)
         if (__atomic_load_n(&job->status, __ATOMIC_RELAXED) != 0) break;
         size_t p = __atomic_fetch_add(&job->next, 1, __ATOMIC_RELAXED);
         if (p >= job->n_panels) break;
-        size_t i0 = p * NID_PANEL;
-        size_t i1 = i0 + NID_PANEL < n ? i0 + NID_PANEL : n;
-        for (size_t j0 = i0; j0 < n; j0 += NID_CHUNK) {
-            size_t j1 = j0 + NID_CHUNK < n ? j0 + NID_CHUNK : n;
+        size_t i0 = p * NID__PANEL;
+        size_t i1 = i0 + NID__PANEL < n ? i0 + NID__PANEL : n;
+        for (size_t j0 = i0; j0 < n; j0 += NID__CHUNK) {
+            size_t j1 = j0 + NID__CHUNK < n ? j0 + NID__CHUNK : n;
             dot_tile(r->fast + i0 * d, i1 - i0, r->fast + j0 * d, j1 - j0, d,
-                     buf, NID_CHUNK, j0 == i0);
+                     buf, NID__CHUNK, j0 == i0);
             int rc = job->visit(job->ctx, tid, i0, i1, j0, j1, buf,
-                                NID_CHUNK);
+                                NID__CHUNK);
             if (rc) {
                 int zero = 0;
                 __atomic_compare_exchange_n(&job->status, &zero, rc, 0,
@@ -506,31 +506,31 @@ static void *tile_thread_main(void *arg)
     return NULL;
 }
 
-int nid_tile_threads(const nid_rows *r, int n_threads)
+int nid__tile_threads(const nid_rows *r, int n_threads)
 {
-    int t = n_threads > 0 ? n_threads : nid_default_threads();
-    if (t > NID_MAX_THREADS) t = NID_MAX_THREADS;
+    int t = n_threads > 0 ? n_threads : nid__default_threads();
+    if (t > NID__MAX_THREADS) t = NID__MAX_THREADS;
     double work = 0.5 * (double)r->n * (double)r->n * (double)r->d;
-    double cap = work / NID_MIN_WORK_PER_THREAD;
+    double cap = work / NID__MIN_WORK_PER_THREAD;
     if (cap < t) t = cap < 1.0 ? 1 : (int)cap;
-    size_t panels = (r->n + NID_PANEL - 1) / NID_PANEL;
+    size_t panels = (r->n + NID__PANEL - 1) / NID__PANEL;
     if ((size_t)t > panels) t = (int)panels;
     if (t > 1 && !threads_allowed(r->d)) t = 1;
     return t < 1 ? 1 : t;
 }
 
-int nid_tile_run(const nid_rows *r, int threads, nid_tile_fn visit, void *ctx)
+int nid__tile_run(const nid_rows *r, int threads, nid_tile_fn visit, void *ctx)
 {
     tile_job job = {
         .r = r, .visit = visit, .ctx = ctx,
-        .n_panels = (r->n + NID_PANEL - 1) / NID_PANEL,
+        .n_panels = (r->n + NID__PANEL - 1) / NID__PANEL,
     };
     job.bufs = calloc((size_t)threads, sizeof *job.bufs);
     tile_thread *tt = calloc((size_t)threads, sizeof *tt);
     pthread_t *th = calloc((size_t)threads, sizeof *th);
     int rc = (job.bufs && tt && th) ? NID_OK : NID_ENOMEM;
     for (int t = 0; rc == NID_OK && t < threads; t++) {
-        job.bufs[t] = malloc((size_t)NID_PANEL * NID_CHUNK * sizeof(float));
+        job.bufs[t] = malloc((size_t)NID__PANEL * NID__CHUNK * sizeof(float));
         if (!job.bufs[t]) rc = NID_ENOMEM;
     }
     if (rc == NID_OK) {
@@ -567,13 +567,13 @@ static float dm_euclid(const nid_rows *r, size_t i, size_t j, float dot)
     double s = (double)r->sq[i] + (double)r->sq[j];
     double d2 = s - 2.0 * (double)dot;
     if (!(d2 >= 0.25 * s) || !isfinite(d2))
-        return (float)nid_canon_dist(NID_METRIC_EUCLIDEAN,
+        return (float)nid__canon_dist(NID_METRIC_EUCLIDEAN,
                                      r->canon + i * r->d,
                                      r->canon + j * r->d, r->d);
     return (float)sqrt(d2);
 }
 
-int nid_square_visit(void *vctx, int tid, size_t i0, size_t i1, size_t j0,
+int nid__square_visit(void *vctx, int tid, size_t i0, size_t i1, size_t j0,
                      size_t j1, const float *dots, size_t ld)
 {
     nid_square_ctx *c = (nid_square_ctx *)vctx;
@@ -585,15 +585,15 @@ int nid_square_visit(void *vctx, int tid, size_t i0, size_t i1, size_t j0,
         size_t j = j0 > i + 1 ? j0 : i + 1;
         if (j0 <= i) out[i * n + i] = 0.0f;
         if (r->metric == NID_METRIC_COSINE)
-            for (; j < j1; j++) out[i * n + j] = nid_fast_dist_cos(row[j]);
+            for (; j < j1; j++) out[i * n + j] = nid__fast_dist_cos(row[j]);
         else
             for (; j < j1; j++) out[i * n + j] = dm_euclid(r, i, j, row[j]);
         if (c->uf) { /* components of the graph value < tau */
             int32_t *uf = c->uf[tid];
-            int32_t ri = nid_uf_find(uf, (int32_t)i);
+            int32_t ri = nid__uf_find(uf, (int32_t)i);
             for (j = j0 > i + 1 ? j0 : i + 1; j < j1; j++)
-                if (out[i * n + j] < c->tau && nid_uf_find(uf, (int32_t)j) != ri)
-                    ri = nid_uf_union(uf, ri, (int32_t)j);
+                if (out[i * n + j] < c->tau && nid__uf_find(uf, (int32_t)j) != ri)
+                    ri = nid__uf_union(uf, ri, (int32_t)j);
         }
     }
     /* mirror: row j of the output gets the contiguous run [i0, i1) */
@@ -609,26 +609,26 @@ int nid_distance_matrix(const float *x, size_t n, size_t d, int metric,
                         size_t *out_needed)
 {
     static const char fn[] = "nid_distance_matrix";
-    if (!out) return nid_fail(NID_EINVAL, "%s: out is NULL", fn);
-    if (!x) return nid_fail(NID_EINVAL, "%s: x is NULL", fn);
+    if (!out) return nid__fail(NID_EINVAL, "%s: out is NULL", fn);
+    if (!x) return nid__fail(NID_EINVAL, "%s: x is NULL", fn);
     size_t nn;
-    if (n > NID_CLUSTER_MAX_N || !nid_mul_size(n, n, &nn))
-        return nid_fail(NID_EINVAL, "%s: n = %zu is too large for an n x n "
+    if (n > NID__CLUSTER_MAX_N || !nid__mul_size(n, n, &nn))
+        return nid__fail(NID_EINVAL, "%s: n = %zu is too large for an n x n "
                         "matrix", fn, n);
     if (n != 0 && out_cap < nn) {
         if (out_needed) *out_needed = nn;
-        return nid_fail(NID_EBUFSIZE, "%s: out_cap = %zu floats but the "
+        return nid__fail(NID_EBUFSIZE, "%s: out_cap = %zu floats but the "
                         "%zu x %zu matrix needs %zu", fn, out_cap, n, n, nn);
     }
     nid_rows r;
-    int rc = nid_rows_prepare(&r, fn, x, n, d, metric);
+    int rc = nid__rows_prepare(&r, fn, x, n, d, metric);
     if (rc) return rc;
     nid_square_ctx ctx = {&r, out, 0.0f, NULL};
-    rc = nid_tile_run(&r, nid_tile_threads(&r, n_threads), nid_square_visit,
+    rc = nid__tile_run(&r, nid__tile_threads(&r, n_threads), nid__square_visit,
                       &ctx);
-    nid_rows_free(&r);
+    nid__rows_free(&r);
     if (rc)
-        return nid_fail(rc, "%s: out of memory for tile buffers", fn);
+        return nid__fail(rc, "%s: out of memory for tile buffers", fn);
     if (out_needed) *out_needed = nn;
     nid_clear_error();
     return NID_OK;

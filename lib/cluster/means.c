@@ -15,32 +15,32 @@ int nid_cluster_means(const float *x, size_t n, size_t d,
 {
     static const char fn[] = "nid_cluster_means";
     if (!x || !labels || !out)
-        return nid_fail(NID_EINVAL, "%s: %s is NULL", fn,
+        return nid__fail(NID_EINVAL, "%s: %s is NULL", fn,
                         !x ? "x" : !labels ? "labels" : "out");
     if (n == 0 || d == 0 || k == 0)
-        return nid_fail(NID_EINVAL, "%s: n = %zu, d = %zu, k = %zu: each must "
+        return nid__fail(NID_EINVAL, "%s: n = %zu, d = %zu, k = %zu: each must "
                         "be > 0", fn, n, d, k);
     size_t kd, nd;
-    if (!nid_mul_size(k, d, &kd) || !nid_mul_size(n, d, &nd) || k > n)
-        return nid_fail(NID_EINVAL, "%s: k = %zu clusters of n = %zu items of "
+    if (!nid__mul_size(k, d, &kd) || !nid__mul_size(n, d, &nd) || k > n)
+        return nid__fail(NID_EINVAL, "%s: k = %zu clusters of n = %zu items of "
                         "d = %zu is too many", fn, k, n, d);
     if (out_cap < kd)
-        return nid_fail(NID_EBUFSIZE, "%s: out holds %zu floats, k x d = %zu "
+        return nid__fail(NID_EBUFSIZE, "%s: out holds %zu floats, k x d = %zu "
                         "needed", fn, out_cap, kd);
     for (size_t i = 0; i < n; i++)
         if (labels[i] < 0 || (size_t)labels[i] >= k)
-            return nid_fail(NID_EINVAL, "%s: labels[%zu] = %d, expected 0..%zu",
+            return nid__fail(NID_EINVAL, "%s: labels[%zu] = %d, expected 0..%zu",
                             fn, i, (int)labels[i], k - 1);
     for (size_t i = 0; i < nd; i++)
         if (!isfinite(x[i]))
-            return nid_fail(NID_EINVAL, "%s: row %zu has a non-finite value at "
+            return nid__fail(NID_EINVAL, "%s: row %zu has a non-finite value at "
                             "%zu", fn, i / d, i % d);
     double *sum = calloc(kd, sizeof *sum);
     int32_t *cnt = calloc(k, sizeof *cnt);
     if (!sum || !cnt) {
         free(sum);
         free(cnt);
-        return nid_fail(NID_ENOMEM, "%s: out of memory for %zu x %zu", fn, k,
+        return nid__fail(NID_ENOMEM, "%s: out of memory for %zu x %zu", fn, k,
                         d);
     }
     for (size_t i = 0; i < n; i++) {
@@ -53,7 +53,7 @@ int nid_cluster_means(const float *x, size_t n, size_t d,
         if (cnt[c] == 0) {
             free(sum);
             free(cnt);
-            return nid_fail(NID_EINVAL, "%s: cluster %zu has no row (labels "
+            return nid__fail(NID_EINVAL, "%s: cluster %zu has no row (labels "
                             "must use every value 0..k-1)", fn, c);
         }
     for (size_t c = 0; c < k; c++) {

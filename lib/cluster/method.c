@@ -21,7 +21,7 @@ const char *nid_cluster_method_name(int method)
 int nid_cluster_method_parse(const char *name, int *method)
 {
     if (!name || !method)
-        return nid_fail(NID_EINVAL, "nid_cluster_method_parse: %s is NULL",
+        return nid__fail(NID_EINVAL, "nid_cluster_method_parse: %s is NULL",
                         !name ? "name" : "method");
     for (size_t i = 0; i < N_METHODS; i++) {
         if (strcmp(name, method_names[i]) == 0) {
@@ -30,7 +30,7 @@ int nid_cluster_method_parse(const char *name, int *method)
             return NID_OK;
         }
     }
-    return nid_fail(NID_EINVAL,
+    return nid__fail(NID_EINVAL,
                     "unknown clustering method '%s' (expected paper, single, "
                     "average or complete)", name);
 }

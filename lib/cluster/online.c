@@ -30,22 +30,22 @@ int nid_online_create(nid_online **out, size_t d,
                       const nid_cluster_options *opts)
 {
     static const char fn[] = "nid_online_create";
-    if (!out) return nid_fail(NID_EINVAL, "%s: out is NULL", fn);
+    if (!out) return nid__fail(NID_EINVAL, "%s: out is NULL", fn);
     nid_cluster_options o;
-    int rc = nid_cluster_read_options(fn, opts, &o, d != 0);
+    int rc = nid__cluster_read_options(fn, opts, &o, d != 0);
     if (rc) return rc;
     if (o.n_cannot_link)
-        return nid_fail(NID_EINVAL, "%s: cannot-link constraints are not "
+        return nid__fail(NID_EINVAL, "%s: cannot-link constraints are not "
                         "supported by the online clusterer (n_cannot_link = "
                         "%zu)", fn, o.n_cannot_link);
     size_t bytes;
-    if (!nid_mul_size(d, sizeof(float), &bytes))
-        return nid_fail(NID_EINVAL, "%s: d = %zu is too large", fn, d);
+    if (!nid__mul_size(d, sizeof(float), &bytes))
+        return nid__fail(NID_EINVAL, "%s: d = %zu is too large", fn, d);
     nid_online *oc = calloc(1, sizeof *oc);
     if (oc && d) oc->row = malloc(bytes);
     if (!oc || (d && !oc->row)) {
         free(oc);
-        return nid_fail(NID_ENOMEM, "%s: out of memory", fn);
+        return nid__fail(NID_ENOMEM, "%s: out of memory", fn);
     }
     oc->d = d;
     oc->metric = o.metric;
@@ -60,15 +60,15 @@ int nid_online_create(nid_online **out, size_t d,
 static int reserve(nid_online *oc, const char *fn)
 {
     if (oc->n < oc->cap) return NID_OK;
-    if (oc->n >= NID_CLUSTER_MAX_N)
-        return nid_fail(NID_ENOMEM, "%s: the clusterer is full (%zu items, "
+    if (oc->n >= NID__CLUSTER_MAX_N)
+        return nid__fail(NID_ENOMEM, "%s: the clusterer is full (%zu items, "
                         "the int32 id range)", fn, oc->n);
     size_t cap = oc->cap ? oc->cap * 2 : 64;
-    if (cap > NID_CLUSTER_MAX_N) cap = NID_CLUSTER_MAX_N;
+    if (cap > NID__CLUSTER_MAX_N) cap = NID__CLUSTER_MAX_N;
     size_t row_bytes, idx_bytes = cap * sizeof(int32_t);
-    if (!nid_mul_size(cap, oc->d, &row_bytes) ||
-        !nid_mul_size(row_bytes, sizeof(float), &row_bytes))
-        return nid_fail(NID_ENOMEM, "%s: %zu items of dimension %zu "
+    if (!nid__mul_size(cap, oc->d, &row_bytes) ||
+        !nid__mul_size(row_bytes, sizeof(float), &row_bytes))
+        return nid__fail(NID_ENOMEM, "%s: %zu items of dimension %zu "
                         "overflow size_t", fn, cap, oc->d);
     int32_t **arrays[] = {&oc->parent, &oc->size, &oc->id};
     for (size_t a = 0; a < sizeof arrays / sizeof arrays[0]; a++) {
@@ -84,13 +84,13 @@ static int reserve(nid_online *oc, const char *fn)
     oc->cap = cap;
     return NID_OK;
 oom:
-    return nid_fail(NID_ENOMEM, "%s: out of memory growing to %zu items",
+    return nid__fail(NID_ENOMEM, "%s: out of memory growing to %zu items",
                     fn, cap);
 }
 
 static int32_t find_mut(nid_online *oc, int32_t i)
 {
-    return nid_uf_find(oc->parent, i);
+    return nid__uf_find(oc->parent, i);
 }
 
 static int32_t find_const(const nid_online *oc, int32_t i)
@@ -146,7 +146,7 @@ static int32_t append(nid_online *oc, link_fn link, const void *arg)
 static int link_row(const nid_online *oc, size_t i, const void *arg)
 {
     (void)arg;
-    return nid_canon_link(oc->metric, oc->row, oc->rows + i * oc->d, oc->d,
+    return nid__canon_link(oc->metric, oc->row, oc->rows + i * oc->d, oc->d,
                           oc->tau);
 }
 
@@ -158,18 +158,18 @@ static int link_dist(const nid_online *oc, size_t i, const void *arg)
 int nid_online_add(nid_online *oc, const float *x, int32_t *cluster)
 {
     static const char fn[] = "nid_online_add";
-    if (!oc) return nid_fail(NID_EINVAL, "%s: oc is NULL", fn);
-    if (!x) return nid_fail(NID_EINVAL, "%s: x is NULL", fn);
+    if (!oc) return nid__fail(NID_EINVAL, "%s: oc is NULL", fn);
+    if (!x) return nid__fail(NID_EINVAL, "%s: x is NULL", fn);
     if (oc->d == 0)
-        return nid_fail(NID_EINVAL, "%s: the clusterer was created with "
+        return nid__fail(NID_EINVAL, "%s: the clusterer was created with "
                         "d = 0 for distances; use nid_online_add_dist", fn);
     for (size_t k = 0; k < oc->d; k++)
         if (!isfinite(x[k]))
-            return nid_fail(NID_EINVAL, "%s: x[%zu] is not finite (%g)", fn,
+            return nid__fail(NID_EINVAL, "%s: x[%zu] is not finite (%g)", fn,
                             k, (double)x[k]);
     if (oc->metric == NID_METRIC_COSINE) {
-        if (nid_normalize_row(x, oc->d, oc->row) <= 0)
-            return nid_fail(NID_EINVAL, "%s: x has zero norm; cosine "
+        if (nid__normalize_row(x, oc->d, oc->row) <= 0)
+            return nid__fail(NID_EINVAL, "%s: x has zero norm; cosine "
                             "distance is undefined for it", fn);
     } else {
         memcpy(oc->row, x, oc->d * sizeof *x);
@@ -187,19 +187,19 @@ int nid_online_add_dist(nid_online *oc, const float *dist, size_t n_prev,
                         int32_t *cluster)
 {
     static const char fn[] = "nid_online_add_dist";
-    if (!oc) return nid_fail(NID_EINVAL, "%s: oc is NULL", fn);
+    if (!oc) return nid__fail(NID_EINVAL, "%s: oc is NULL", fn);
     if (oc->d != 0)
-        return nid_fail(NID_EINVAL, "%s: the clusterer was created for "
+        return nid__fail(NID_EINVAL, "%s: the clusterer was created for "
                         "embeddings of dimension %zu; use nid_online_add",
                         fn, oc->d);
     if (n_prev != oc->n)
-        return nid_fail(NID_EMISMATCH, "%s: n_prev = %zu but the clusterer "
+        return nid__fail(NID_EMISMATCH, "%s: n_prev = %zu but the clusterer "
                         "holds %zu items", fn, n_prev, oc->n);
     if (!dist && n_prev > 0)
-        return nid_fail(NID_EINVAL, "%s: dist is NULL", fn);
+        return nid__fail(NID_EINVAL, "%s: dist is NULL", fn);
     for (size_t i = 0; i < n_prev; i++)
         if (!isfinite(dist[i]) || dist[i] < 0.0f)
-            return nid_fail(NID_EINVAL, "%s: dist[%zu] = %g; distances must "
+            return nid__fail(NID_EINVAL, "%s: dist[%zu] = %g; distances must "
                             "be finite and >= 0", fn, i, (double)dist[i]);
     int rc = reserve(oc, fn);
     if (rc) return rc;
@@ -223,23 +223,23 @@ int nid_online_labels(const nid_online *oc, int canonical, int32_t *labels,
                       size_t labels_cap, size_t *needed)
 {
     static const char fn[] = "nid_online_labels";
-    if (!oc) return nid_fail(NID_EINVAL, "%s: oc is NULL", fn);
+    if (!oc) return nid__fail(NID_EINVAL, "%s: oc is NULL", fn);
     if (!labels && oc->n > 0)
-        return nid_fail(NID_EINVAL, "%s: labels is NULL", fn);
+        return nid__fail(NID_EINVAL, "%s: labels is NULL", fn);
     if (labels_cap < oc->n) {
         if (needed) *needed = oc->n;
-        return nid_fail(NID_EBUFSIZE, "%s: labels_cap = %zu but the "
+        return nid__fail(NID_EBUFSIZE, "%s: labels_cap = %zu but the "
                         "clusterer holds %zu items", fn, labels_cap, oc->n);
     }
     if (canonical && oc->n > 0) {
         /* renumber by first item: roots -> 0..k-1 */
         int32_t *tmp = malloc(2 * oc->n * sizeof *tmp);
         if (!tmp)
-            return nid_fail(NID_ENOMEM, "%s: out of memory for %zu labels",
+            return nid__fail(NID_ENOMEM, "%s: out of memory for %zu labels",
                             fn, oc->n);
         for (size_t i = 0; i < oc->n; i++)
             tmp[oc->n + i] = find_const(oc, (int32_t)i);
-        nid_canonical_labels(tmp + oc->n, oc->n, tmp, labels);
+        nid__canonical_labels(tmp + oc->n, oc->n, tmp, labels);
         free(tmp);
     } else {
         for (size_t i = 0; i < oc->n; i++)

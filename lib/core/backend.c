@@ -26,20 +26,20 @@
 #define STR2(x) #x
 #define STR(x) STR2(x)
 
-/* Core functions handed to modules. nid_pix_convert lives in video.c. */
-void nid_pix_convert(const nid_frame *src, uint8_t *dst, size_t dst_stride,
+/* Core functions handed to modules. nid__pix_convert lives in video.c. */
+void nid__pix_convert(const nid_frame *src, uint8_t *dst, size_t dst_stride,
                      int32_t dst_format);
 
 static void host_vlog(int level, const char *fmt, va_list ap)
 {
     char buf[1024];
     vsnprintf(buf, sizeof buf, fmt, ap);
-    nid_log(level, "%s", buf);
+    nid__log(level, "%s", buf);
 }
 
 static const nid_backend_host host = {
-    NID_BACKEND_ABI, sizeof(nid_backend_host),
-    nid_vfail, host_vlog, nid_last_error, nid_pix_convert
+    NID__BACKEND_ABI, sizeof(nid_backend_host),
+    nid__vfail, host_vlog, nid_last_error, nid__pix_convert
 };
 
 typedef struct backend_slot {
@@ -181,7 +181,7 @@ static void load_slot(backend_slot *s)
         return;
     }
     char sym[64];
-    snprintf(sym, sizeof sym, "nid_backend_%s_v%d", s->name, NID_BACKEND_ABI);
+    snprintf(sym, sizeof sym, "nid_backend_%s_v%d", s->name, NID__BACKEND_ABI);
     (void)dlerror();
     void *p = dlsym(h, sym);
     if (!p) {
@@ -200,7 +200,7 @@ static void load_slot(backend_slot *s)
                  "%s failed to start: %s", s->wraps, path, nid_last_error());
         return;   /* not dlclose'd: it may have registered things */
     }
-    if (t->abi != NID_BACKEND_ABI || t->size < sizeof *t || !t->name ||
+    if (t->abi != NID__BACKEND_ABI || t->size < sizeof *t || !t->name ||
         strcmp(t->name, s->name) != 0 || !t->version ||
         strcmp(t->version, NID_VERSION_STRING) != 0) {
         snprintf(s->why, sizeof s->why, "%s is not available: backend module "
@@ -208,10 +208,10 @@ static void load_slot(backend_slot *s)
                  "libnoduleid %s, ABI %d)", s->wraps, path,
                  t->name ? t->name : "(null)",
                  t->version ? t->version : "(null)", (unsigned)t->abi,
-                 s->name, NID_VERSION_STRING, NID_BACKEND_ABI);
+                 s->name, NID_VERSION_STRING, NID__BACKEND_ABI);
         return;
     }
-    nid_log(NID_LOG_INFO, "loaded backend %s (%s) from %s", s->name,
+    nid__log(NID_LOG_INFO, "loaded backend %s (%s) from %s", s->name,
             t->library ? t->library : "?", path);
     atomic_store_explicit(&s->table, t, memory_order_release);
 }
@@ -228,7 +228,7 @@ static void (*const loaders[NID_BACKEND_COUNT])(void) = {
 const nid_backend_info *nid_backend_get(nid_backend_id id, const char *ctx)
 {
     if ((unsigned)id >= NID_BACKEND_COUNT) {
-        nid_fail(NID_EINTERNAL, "%s: unknown backend %d", ctx, (int)id);
+        nid__fail(NID_EINTERNAL, "%s: unknown backend %d", ctx, (int)id);
         return NULL;
     }
     backend_slot *s = &slots[id];
@@ -237,7 +237,7 @@ const nid_backend_info *nid_backend_get(nid_backend_id id, const char *ctx)
     if (t) return t;
     pthread_once(&s->once, loaders[id]);
     t = atomic_load_explicit(&s->table, memory_order_acquire);
-    if (!t) nid_fail(NID_ENOTSUP, "%s: %s", ctx, s->why);
+    if (!t) nid__fail(NID_ENOTSUP, "%s: %s", ctx, s->why);
     return t;
 }
 
@@ -251,7 +251,7 @@ const nid_backend_info *nid_backend_peek(nid_backend_id id)
 
 int nid_backend_load(const char *name)
 {
-    if (!name) return nid_fail(NID_EINVAL, "nid_backend_load: name is NULL");
+    if (!name) return nid__fail(NID_EINVAL, "nid_backend_load: name is NULL");
     for (int i = 0; i < NID_BACKEND_COUNT; i++) {
         if (strcmp(name, slots[i].name) != 0) continue;
         if (!nid_backend_get((nid_backend_id)i, "nid_backend_load"))
@@ -259,7 +259,7 @@ int nid_backend_load(const char *name)
         nid_clear_error();
         return NID_OK;
     }
-    return nid_fail(NID_EINVAL, "nid_backend_load: unknown backend '%s' "
+    return nid__fail(NID_EINVAL, "nid_backend_load: unknown backend '%s' "
                     "(expected \"torch\", \"ffmpeg\" or \"dicom\")", name);
 }
 

@@ -14,7 +14,7 @@
  * The core opens a module with dlopen(RTLD_NOW | RTLD_LOCAL) the first time
  * a call needs it (nid_backend_get(), once per process and module, under
  * pthread_once), looks up its one exported symbol, the entry function
- * nid_backend_<name>_v<NID_BACKEND_ABI>, and calls it with the host table
+ * nid_backend_<name>_v<NID__BACKEND_ABI>, and calls it with the host table
  * below. The entry returns the module's function table, whose first member
  * is a nid_backend_info header that the core checks (ABI, size, name)
  * before use. Modules are never unloaded. The scheme follows ONNX Runtime's
@@ -22,12 +22,12 @@
  * table across the boundary, nothing C++ crosses it.
  *
  * A module is compiled together with lib/core/backend_host.c, which
- * provides nid_fail(), nid_vfail(), nid_log() and nid_last_error() to the
+ * provides nid__fail(), nid__vfail(), nid__log() and nid_last_error() to the
  * module's code by forwarding them through the host table, so messages
  * land in the calling thread's nid_last_error() of the core.
  */
-#ifndef NID_BACKEND_H
-#define NID_BACKEND_H
+#ifndef NID__BACKEND_H
+#define NID__BACKEND_H
 
 #include "internal.h"
 
@@ -41,11 +41,11 @@ extern "C" {
 
 /* Bumped on any incompatible change to the tables below; it is part of
  * the entry symbol's name, so a module of another ABI is not found. */
-#define NID_BACKEND_ABI 1
+#define NID__BACKEND_ABI 1
 
 /* What the core gives a module. */
 typedef struct nid_backend_host {
-    uint32_t abi;   /* NID_BACKEND_ABI  */
+    uint32_t abi;   /* NID__BACKEND_ABI  */
     uint32_t size;  /* sizeof(nid_backend_host) of the core */
     int (*vfail)(int status, const char *fmt, va_list ap);
     void (*vlog)(int level, const char *fmt, va_list ap);
@@ -56,7 +56,7 @@ typedef struct nid_backend_host {
 
 /* First member of every module's table. */
 typedef struct nid_backend_info {
-    uint32_t abi;          /* NID_BACKEND_ABI the module was built for   */
+    uint32_t abi;          /* NID__BACKEND_ABI the module was built for   */
     uint32_t size;         /* sizeof its whole table                      */
     const char *name;      /* "torch", "ffmpeg", "dicom"                  */
     const char *version;   /* NID_VERSION_STRING it was built with: the
@@ -83,7 +83,7 @@ typedef enum nid_backend_id {
 /* The table of backend `id`, loading the module on first use (thread-safe;
  * concurrent first callers wait for one load). When the module is not
  * built, missing or broken, records "<ctx>: <what is missing>" with
- * nid_fail(NID_ENOTSUP) and returns NULL; the same answer is given for the
+ * nid__fail(NID_ENOTSUP) and returns NULL; the same answer is given for the
  * rest of the process. */
 const nid_backend_info *nid_backend_get(nid_backend_id id, const char *ctx);
 
@@ -95,4 +95,4 @@ const nid_backend_info *nid_backend_peek(nid_backend_id id);
 }
 #endif
 
-#endif /* NID_BACKEND_H */
+#endif /* NID__BACKEND_H */

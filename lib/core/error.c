@@ -4,9 +4,9 @@
 #include <stdio.h>
 #include <string.h>
 
-#define NID_ERRBUF 1024
+#define NID__ERRBUF 1024
 
-static _Thread_local char last_error[NID_ERRBUF];
+static _Thread_local char last_error[NID__ERRBUF];
 
 const char *nid_status_str(int status)
 {
@@ -36,7 +36,7 @@ void nid_clear_error(void)
     last_error[0] = '\0';
 }
 
-int nid_vfail(int status, const char *fmt, va_list ap)
+int nid__vfail(int status, const char *fmt, va_list ap)
 {
     int n = vsnprintf(last_error, sizeof last_error, fmt, ap);
     if (n < 0) {
@@ -45,15 +45,15 @@ int nid_vfail(int status, const char *fmt, va_list ap)
         /* mark truncation so nobody mistakes the cut message for the whole */
         memcpy(last_error + sizeof last_error - 4, "...", 4);
     }
-    nid_log(NID_LOG_DEBUG, "%s (%s)", last_error, nid_status_str(status));
+    nid__log(NID_LOG_DEBUG, "%s (%s)", last_error, nid_status_str(status));
     return status;
 }
 
-int nid_fail(int status, const char *fmt, ...)
+int nid__fail(int status, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    status = nid_vfail(status, fmt, ap);
+    status = nid__vfail(status, fmt, ap);
     va_end(ap);
     return status;
 }

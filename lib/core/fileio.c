@@ -20,29 +20,30 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "internal.h"
 
-int nid_open_regular(const char *fn, const char *path, uint64_t max_bytes,
+int nid__open_regular(const char *fn, const char *path, uint64_t max_bytes,
                      int *fd_out, size_t *size_out)
 {
     int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
     if (fd < 0)
-        return nid_fail(NID_EIO, "%s: cannot open '%s': %s", fn, path,
+        return nid__fail(NID_EIO, "%s: cannot open '%s': %s", fn, path,
                         strerror(errno));
     struct stat st;
     if (fstat(fd, &st) != 0) {
         int e = errno;
         close(fd);
-        return nid_fail(NID_EIO, "%s: cannot stat '%s': %s", fn, path,
+        return nid__fail(NID_EIO, "%s: cannot stat '%s': %s", fn, path,
                         strerror(e));
     }
     if (!S_ISREG(st.st_mode)) {
         close(fd);
-        return nid_fail(NID_EIO, "%s: '%s' is not a regular file (%s)", fn,
+        return nid__fail(NID_EIO, "%s: '%s' is not a regular file (%s)", fn,
                         path,
                         S_ISDIR(st.st_mode) ? "a directory"
                         : S_ISFIFO(st.st_mode) ? "a FIFO"
@@ -52,7 +53,7 @@ int nid_open_regular(const char *fn, const char *path, uint64_t max_bytes,
     }
     if ((uint64_t)st.st_size > max_bytes || (uint64_t)st.st_size > SIZE_MAX) {
         close(fd);
-        return nid_fail(NID_ERANGE, "%s: '%s' is %lld bytes, more than the "
+        return nid__fail(NID_ERANGE, "%s: '%s' is %lld bytes, more than the "
                         "limit of %llu bytes", fn, path,
                         (long long)st.st_size, (unsigned long long)max_bytes);
     }
@@ -64,7 +65,7 @@ int nid_open_regular(const char *fn, const char *path, uint64_t max_bytes,
     return NID_OK;
 }
 
-int nid_read_full(int fd, void *buf, size_t n)
+int nid__read_full(int fd, void *buf, size_t n)
 {
     unsigned char *p = buf;
     while (n > 0) {
@@ -83,24 +84,24 @@ int nid_read_full(int fd, void *buf, size_t n)
     return 0;
 }
 
-int nid_read_file(const char *fn, const char *path, uint64_t max_bytes,
+int nid__read_file(const char *fn, const char *path, uint64_t max_bytes,
                   unsigned char **buf, size_t *len)
 {
     int fd;
     size_t n;
-    int rc = nid_open_regular(fn, path, max_bytes, &fd, &n);
+    int rc = nid__open_regular(fn, path, max_bytes, &fd, &n);
     if (rc != NID_OK) return rc;
     unsigned char *b = malloc(n + 1);
     if (!b) {
         close(fd);
-        return nid_fail(NID_ENOMEM, "%s: out of memory for the %zu bytes of "
+        return nid__fail(NID_ENOMEM, "%s: out of memory for the %zu bytes of "
                         "'%s'", fn, n, path);
     }
-    if (nid_read_full(fd, b, n) != 0) {
+    if (nid__read_full(fd, b, n) != 0) {
         int e = errno;
         close(fd);
         free(b);
-        return nid_fail(NID_EIO, "%s: cannot read '%s': %s", fn, path,
+        return nid__fail(NID_EIO, "%s: cannot read '%s': %s", fn, path,
                         e ? strerror(e) : "the file shrank while read");
     }
     close(fd);
@@ -110,23 +111,44 @@ int nid_read_file(const char *fn, const char *path, uint64_t max_bytes,
     return NID_OK;
 }
 
-static int write_all(int fd, const unsigned char *p, size_t n, long slow_ms)
+static int write_all(int fd, const unsigned char *p, size_t n)
 {
     while (n > 0) {
-        size_t chunk = slow_ms > 0 && n > 4096 ? 4096 : n;
-        ssize_t w = write(fd, p, chunk);
+        ssize_t w = write(fd, p, n);
         if (w < 0) {
             if (errno == EINTR) continue;
             return -1;
         }
         p += w;
         n -= (size_t)w;
-        if (slow_ms > 0) {
-            struct timespec ts = {slow_ms / 1000, (slow_ms % 1000) * 1000000L};
-            nanosleep(&ts, NULL);
-        }
     }
     return 0;
+}
+
+/* Create `tmp` (ending in "XXXXXX", replaced by random letters) with
+ * O_EXCL and `mode`, which the kernel masks with the process umask: no
+ * umask() calls, so nothing process-wide changes. */
+static int create_temp(char *tmp, mode_t mode)
+{
+    static const char abc[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    char *x = tmp + strlen(tmp) - 6;
+    for (int attempt = 0; attempt < 100; attempt++) {
+        unsigned char r[6];
+        if (getrandom(r, sizeof r, 0) != (ssize_t)sizeof r) {
+            struct timespec ts;
+            clock_gettime(CLOCK_MONOTONIC, &ts);
+            uint64_t v = (uint64_t)ts.tv_nsec ^ ((uint64_t)getpid() << 20) ^
+                         (uint64_t)attempt * 0x9e3779b97f4a7c15ull;
+            for (int i = 0; i < 6; i++, v >>= 8) r[i] = (unsigned char)v;
+        }
+        for (int i = 0; i < 6; i++) x[i] = abc[r[i] % (sizeof abc - 1)];
+        int fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
+                      mode);
+        if (fd >= 0 || errno != EEXIST) return fd;
+    }
+    errno = EEXIST;
+    return -1;
 }
 
 /* Remove ".<base>.tmp-XXXXXX" files in dir that no live save holds. */
@@ -150,7 +172,7 @@ static void remove_stale(const char *dir, const char *base)
         if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
             flock(fd, LOCK_EX | LOCK_NB) == 0) {
             if (unlinkat(dfd, n, 0) == 0)
-                nid_log(NID_LOG_DEBUG, "removed the stale temporary file "
+                nid__log(NID_LOG_DEBUG, "removed the stale temporary file "
                         "%s/%s of an interrupted save", dir, n);
         }
         close(fd);   /* releases the lock */
@@ -158,13 +180,13 @@ static void remove_stale(const char *dir, const char *base)
     closedir(d);
 }
 
-int nid_save_atomic(const char *fn, const char *path, const void *data,
-                    size_t len, mode_t new_mode, long slow_ms)
+int nid__save_atomic(const char *fn, const char *path, const void *data,
+                    size_t len, mode_t new_mode)
 {
     const char *slash = strrchr(path, '/');
     const char *base = slash ? slash + 1 : path;
     if (!base[0])
-        return nid_fail(NID_EINVAL, "%s: '%s' names a directory, not a file",
+        return nid__fail(NID_EINVAL, "%s: '%s' names a directory, not a file",
                         fn, path);
     size_t dlen = slash ? (size_t)(slash - path) : 0;
     char *dir = slash ? (dlen ? strndup(path, dlen) : strdup("/"))
@@ -173,7 +195,7 @@ int nid_save_atomic(const char *fn, const char *path, const void *data,
     char *tmp = malloc(tlen);
     int st = NID_OK, fd = -1;
     if (!dir || !tmp) {
-        st = nid_fail(NID_ENOMEM, "%s: out of memory", fn);
+        st = nid__fail(NID_ENOMEM, "%s: out of memory", fn);
         goto out;
     }
     /* create and lock the temporary file; a concurrent cleaner may have
@@ -181,9 +203,9 @@ int nid_save_atomic(const char *fn, const char *path, const void *data,
     for (int attempt = 0; fd < 0; attempt++) {
         snprintf(tmp, tlen, "%.*s%s.%s.tmp-XXXXXX", (int)dlen, path,
                  slash ? "/" : "", base);
-        fd = mkostemp(tmp, O_CLOEXEC);
+        fd = create_temp(tmp, new_mode);
         if (fd < 0) {
-            st = nid_fail(NID_EIO, "%s: cannot create a temporary file in "
+            st = nid__fail(NID_EIO, "%s: cannot create a temporary file in "
                           "'%s' for '%s': %s", fn, dir, path, strerror(errno));
             goto out;
         }
@@ -193,17 +215,19 @@ int nid_save_atomic(const char *fn, const char *path, const void *data,
             close(fd);
             fd = -1;
             if (attempt >= 8) {
-                st = nid_fail(NID_EIO, "%s: cannot keep a temporary file in "
+                st = nid__fail(NID_EIO, "%s: cannot keep a temporary file in "
                               "'%s' for '%s'", fn, dir, path);
                 goto out;
             }
         }
     }
+    /* a new file has new_mode less the umask (create_temp); an existing
+     * one keeps its mode */
     struct stat sb;
-    mode_t mode = stat(path, &sb) == 0 ? (sb.st_mode & 07777) : new_mode;
     const char *step = "write";
-    if (fchmod(fd, mode) != 0) step = "chmod";
-    else if (write_all(fd, data, len, slow_ms) != 0) step = "write";
+    if (stat(path, &sb) == 0 && fchmod(fd, sb.st_mode & 07777) != 0)
+        step = "chmod";
+    else if (write_all(fd, data, len) != 0) step = "write";
     else if (fsync(fd) != 0) step = "fsync";
     else step = NULL;
     int err = errno;
@@ -215,7 +239,7 @@ int nid_save_atomic(const char *fn, const char *path, const void *data,
         unlink(tmp);
         close(fd);
         fd = -1;
-        st = nid_fail(NID_EIO, "%s: cannot %s '%s' (temporary '%s'): %s", fn,
+        st = nid__fail(NID_EIO, "%s: cannot %s '%s' (temporary '%s'): %s", fn,
                       step, path, tmp, strerror(err));
         goto out;
     }
@@ -226,7 +250,7 @@ int nid_save_atomic(const char *fn, const char *path, const void *data,
         err = errno;
         close(dfd);
         if (r != 0 && err != EINVAL) {
-            st = nid_fail(NID_EIO, "%s: cannot fsync directory '%s': %s", fn,
+            st = nid__fail(NID_EIO, "%s: cannot fsync directory '%s': %s", fn,
                           dir, strerror(err));
             goto out;
         }
@@ -234,7 +258,7 @@ int nid_save_atomic(const char *fn, const char *path, const void *data,
     remove_stale(dir, base);
 out:
     if (fd >= 0 && close(fd) != 0 && st == NID_OK)
-        st = nid_fail(NID_EIO, "%s: cannot close '%s': %s", fn, path,
+        st = nid__fail(NID_EIO, "%s: cannot close '%s': %s", fn, path,
                       strerror(errno));
     free(dir);
     free(tmp);

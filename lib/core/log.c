@@ -40,7 +40,7 @@ void nid_set_log_callback(nid_log_fn fn, int max_level, void *payload)
     atomic_store_explicit(&current_sink, s, memory_order_release);
 }
 
-void nid_log(int level, const char *fmt, ...)
+void nid__log(int level, const char *fmt, ...)
 {
     log_sink *s = atomic_load_explicit(&current_sink, memory_order_acquire);
     if (!s || level > s->max_level) return;

@@ -19,7 +19,7 @@ const char *nid_version_string(void)
 
 /* The CPUs this process may run on (taskset, cgroups cpusets), not all
  * online CPUs, so a pinned process does not start too many threads. */
-int nid_default_threads(void)
+int nid__default_threads(void)
 {
     cpu_set_t set;
     if (sched_getaffinity(0, sizeof set, &set) == 0) {

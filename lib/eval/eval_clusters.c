@@ -17,10 +17,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Size of the first published layout; later fields are only appended. */
-#define SCORES_V1_SIZE \
-    (offsetof(nid_cluster_scores, n_pred_clusters) + sizeof(size_t))
-
 typedef struct label_pair {
     int32_t t;
     int32_t p;
@@ -119,8 +115,8 @@ static void score_sorted(const label_pair *lp, size_t n, const int32_t *ul,
             double nij = (double)(d - c);
             double b = (double)pred_size(ul, us, k_pred, lp[c].p);
             pb += pairs_of(d - c);
-            nid_ksum_add(&bp, nij * (nij / b));
-            nid_ksum_add(&br, nij * (nij / a));
+            nid__ksum_add(&bp, nij * (nij / b));
+            nid__ksum_add(&br, nij * (nij / a));
             c = d;
         }
         i = end;
@@ -136,8 +132,8 @@ static void score_sorted(const label_pair *lp, size_t n, const int32_t *ul,
     r->pair_precision = guarded_ratio(pb, pp, pt);
     r->pair_recall = guarded_ratio(pb, pt, pp);
     r->pair_f = harmonic(r->pair_precision, r->pair_recall);
-    r->bcubed_precision = nid_ksum_value(&bp) / (double)n;
-    r->bcubed_recall = nid_ksum_value(&br) / (double)n;
+    r->bcubed_precision = nid__ksum_value(&bp) / (double)n;
+    r->bcubed_recall = nid__ksum_value(&br) / (double)n;
     r->bcubed_f = harmonic(r->bcubed_precision, r->bcubed_recall);
 }
 
@@ -145,27 +141,25 @@ int nid_eval_clusters(const int32_t *truth, const int32_t *pred, size_t n,
                       nid_cluster_scores *out)
 {
     if (truth == NULL || pred == NULL || out == NULL)
-        return nid_fail(NID_EINVAL, "nid_eval_clusters: %s is NULL",
+        return nid__fail(NID_EINVAL, "nid_eval_clusters: %s is NULL",
                         truth == NULL ? "truth" : pred == NULL ? "pred" : "out");
     if (n == 0)
-        return nid_fail(NID_EINVAL, "nid_eval_clusters: n must be > 0");
-    if (!NID_STRUCT_OK(out, SCORES_V1_SIZE))
-        return nid_fail(NID_EINVAL,
-                        "nid_eval_clusters: out->struct_size is %zu, expected "
-                        ">= %zu (call nid_cluster_scores_init)",
-                        out->struct_size, (size_t)SCORES_V1_SIZE);
+        return nid__fail(NID_EINVAL, "nid_eval_clusters: n must be > 0");
+    int rc = NID__STRUCT_CHECK("nid_eval_clusters", "out", nid_cluster_scores,
+                               out);
+    if (rc) return rc;
 
     size_t lp_bytes, ul_bytes, us_bytes;
-    if (!nid_mul_size(n, sizeof(label_pair), &lp_bytes) ||
-        !nid_mul_size(n, sizeof(int32_t), &ul_bytes) ||
-        !nid_mul_size(n, sizeof(size_t), &us_bytes))
-        return nid_fail(NID_ENOMEM, "nid_eval_clusters: n = %zu is too large", n);
+    if (!nid__mul_size(n, sizeof(label_pair), &lp_bytes) ||
+        !nid__mul_size(n, sizeof(int32_t), &ul_bytes) ||
+        !nid__mul_size(n, sizeof(size_t), &us_bytes))
+        return nid__fail(NID_ENOMEM, "nid_eval_clusters: n = %zu is too large", n);
     label_pair *lp = malloc(lp_bytes);
     int32_t *ul = malloc(ul_bytes);
     size_t *us = malloc(us_bytes);
     if (lp == NULL || ul == NULL || us == NULL) {
         free(lp); free(ul); free(us);
-        return nid_fail(NID_ENOMEM,
+        return nid__fail(NID_ENOMEM,
                         "nid_eval_clusters: cannot allocate scratch for n = %zu",
                         n);
     }
@@ -181,10 +175,7 @@ int nid_eval_clusters(const int32_t *truth, const int32_t *pred, size_t n,
     score_sorted(lp, n, ul, us, k_pred, &r);
     free(lp); free(ul); free(us);
 
-    /* Copy the fields this caller's struct has, leaving struct_size. */
-    size_t len = out->struct_size < sizeof r ? out->struct_size : sizeof r;
-    memcpy((char *)out + sizeof(size_t), (const char *)&r + sizeof(size_t),
-           len - sizeof(size_t));
+    NID__STRUCT_OUT("nid_eval_clusters", "out", nid_cluster_scores, out, &r);
     nid_clear_error();
     return NID_OK;
 }

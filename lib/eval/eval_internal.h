@@ -3,8 +3,8 @@
  * installed. Everything here is hidden (the library is built with
  * -fvisibility=hidden and these carry no NID_API).
  */
-#ifndef NID_EVAL_INTERNAL_H
-#define NID_EVAL_INTERNAL_H
+#ifndef NID__EVAL_INTERNAL_H
+#define NID__EVAL_INTERNAL_H
 
 #include "internal.h"
 
@@ -22,7 +22,7 @@ typedef struct nid_ksum {
     double c;
 } nid_ksum;
 
-static inline void nid_ksum_add(nid_ksum *k, double x)
+static inline void nid__ksum_add(nid_ksum *k, double x)
 {
     double t = k->s + x;
     if (fabs(k->s) >= fabs(x))
@@ -32,7 +32,7 @@ static inline void nid_ksum_add(nid_ksum *k, double x)
     k->s = t;
 }
 
-static inline double nid_ksum_value(const nid_ksum *k)
+static inline double nid__ksum_value(const nid_ksum *k)
 {
     return k->s + k->c;
 }
@@ -50,7 +50,7 @@ static inline double nid_ksum_value(const nid_ksum *k)
  * dominates. Non-integer a or b: 1e-11 up to 1e6, but with tiny x and huge
  * b only 1e-8 at b ~ 1e9 and 5e-6 at b ~ 5e11. Returns 0 on success, -1 on
  * bad arguments or non-convergence (both outputs NaN). */
-int nid_ibeta(double a, double b, double x, double *ix, double *ixc);
+int nid__ibeta(double a, double b, double x, double *ix, double *ixc);
 
 /* Quantile of the Beta(a, b) distribution: the x with I_x(a, b) = p when
  * upper == 0, or with 1 - I_x(a, b) = p when upper != 0 (so that a small
@@ -58,14 +58,14 @@ int nid_ibeta(double a, double b, double x, double *ix, double *ixc);
  * on a shrinking bracket, falling back to bisection; converges to ~1 ulp of
  * the root of the computed I_x.
  * Returns NaN on bad arguments. */
-double nid_beta_quantile(double a, double b, double p, int upper);
+double nid__beta_quantile(double a, double b, double p, int upper);
 
 /* Two-sided p-value of a standard normal statistic: P(|Z| >= |z|),
  * computed with erfc so it stays accurate far into the tails. */
-double nid_normal_two_sided_p(double z);
+double nid__normal_two_sided_p(double z);
 
 #ifdef __cplusplus
 }
 #endif
 
-#endif /* NID_EVAL_INTERNAL_H */
+#endif /* NID__EVAL_INTERNAL_H */

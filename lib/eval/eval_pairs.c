@@ -20,11 +20,6 @@
 #define Z975 1.959963984540054       /* standard normal 0.975 quantile */
 #define LN_SQRT_2PI 0.918938533204672742
 
-#define AUC_V1_SIZE    (offsetof(nid_auc_result, n_neg) + sizeof(size_t))
-#define DELONG_V1_SIZE (offsetof(nid_delong_result, p_value) + sizeof(double))
-#define BINARY_V1_SIZE (offsetof(nid_binary_result, precision) + \
-                        sizeof(nid_estimate))
-
 /* ------------------------------------------------------------------------ */
 /* Special functions                                                        */
 /* ------------------------------------------------------------------------ */
@@ -121,16 +116,16 @@ static double binom_lower_tail(double a, double b, double x, double y,
 {
     double t = exp(lp - log(b) - log(x));
     nid_ksum sum = {0, 0};
-    nid_ksum_add(&sum, t);
+    nid__ksum_add(&sum, t);
     for (double j = a - 1.0; j >= 1.0 && t > 0.0; j -= 1.0) {
         double r = (j * y) / ((a + b - j) * x);
         t *= r;
-        nid_ksum_add(&sum, t);
+        nid__ksum_add(&sum, t);
         /* the ratio only falls as j falls: geometric bound on the rest */
-        if (r < 1.0 && t * r < 1e-17 * (1.0 - r) * nid_ksum_value(&sum))
+        if (r < 1.0 && t * r < 1e-17 * (1.0 - r) * nid__ksum_value(&sum))
             break;
     }
-    return nid_ksum_value(&sum);
+    return nid__ksum_value(&sum);
 }
 
 /* I_x(a, b), its complement, and log of the density x^(a-1) y^(b-1) / B. */
@@ -179,7 +174,7 @@ static int ibeta_full(double a, double b, double x, double *ix, double *ixc,
     return 0;
 }
 
-int nid_ibeta(double a, double b, double x, double *ix, double *ixc)
+int nid__ibeta(double a, double b, double x, double *ix, double *ixc)
 {
     double lpdf;
     if (ibeta_full(a, b, x, ix, ixc, &lpdf) != 0) {
@@ -227,7 +222,7 @@ static double bracket_mid(double lo, double hi)
     return lo + 0.5 * (hi - lo);
 }
 
-double nid_beta_quantile(double a, double b, double p, int upper)
+double nid__beta_quantile(double a, double b, double p, int upper)
 {
     if (!(a > 0.0) || !(b > 0.0) || !(p > 0.0) || !(p < 1.0) ||
         isinf(a) || isinf(b))
@@ -250,7 +245,7 @@ double nid_beta_quantile(double a, double b, double p, int upper)
     return x;
 }
 
-double nid_normal_two_sided_p(double z)
+double nid__normal_two_sided_p(double z)
 {
     if (isnan(z)) return NAN;
     return erfc(fabs(z) * 0.70710678118654752440);
@@ -266,47 +261,29 @@ static int check_pairs(const char *fn, const int32_t *labels,
                        const double *scores, const char *sname, size_t n,
                        int need_both, size_t *n_pos)
 {
-    if (labels == NULL) return nid_fail(NID_EINVAL, "%s: labels is NULL", fn);
-    if (scores == NULL) return nid_fail(NID_EINVAL, "%s: %s is NULL", fn, sname);
-    if (n == 0) return nid_fail(NID_EINVAL, "%s: n must be > 0", fn);
+    if (labels == NULL) return nid__fail(NID_EINVAL, "%s: labels is NULL", fn);
+    if (scores == NULL) return nid__fail(NID_EINVAL, "%s: %s is NULL", fn, sname);
+    if (n == 0) return nid__fail(NID_EINVAL, "%s: n must be > 0", fn);
     size_t pos = 0;
     for (size_t i = 0; i < n; i++) {
         if (labels[i] != 0 && labels[i] != 1)
-            return nid_fail(NID_EINVAL, "%s: labels[%zu] = %d, expected 0 or 1",
+            return nid__fail(NID_EINVAL, "%s: labels[%zu] = %d, expected 0 or 1",
                             fn, i, (int)labels[i]);
         if (!isfinite(scores[i]))
-            return nid_fail(NID_EINVAL, "%s: %s[%zu] = %g is not finite",
+            return nid__fail(NID_EINVAL, "%s: %s[%zu] = %g is not finite",
                             fn, sname, i, scores[i]);
         pos += (size_t)labels[i];
     }
     if (need_both && pos == 0)
-        return nid_fail(NID_EINVAL,
+        return nid__fail(NID_EINVAL,
                         "%s: no positive pairs (all %zu labels are 0); "
                         "both classes are needed", fn, n);
     if (need_both && pos == n)
-        return nid_fail(NID_EINVAL,
+        return nid__fail(NID_EINVAL,
                         "%s: no negative pairs (all %zu labels are 1); "
                         "both classes are needed", fn, n);
     *n_pos = pos;
     return NID_OK;
-}
-
-static int check_struct(const char *fn, size_t have, size_t need,
-                        const char *init)
-{
-    if (have >= need) return NID_OK;
-    return nid_fail(NID_EINVAL, "%s: out->struct_size is %zu, expected >= %zu "
-                    "(call %s)", fn, have, need, init);
-}
-
-/* Copy a result into the caller's struct: only the bytes its struct_size
- * covers, and never the struct_size field itself. */
-static void copy_result(void *dst, const void *src, size_t src_size)
-{
-    size_t have = *(const size_t *)dst;
-    size_t len = have < src_size ? have : src_size;
-    memcpy((char *)dst + sizeof(size_t), (const char *)src + sizeof(size_t),
-           len - sizeof(size_t));
 }
 
 /* ------------------------------------------------------------------------ */
@@ -366,8 +343,8 @@ static double class_comoment(const int32_t *labels, int32_t cls, size_t n,
 {
     nid_ksum k = {0, 0};
     for (size_t i = 0; i < n; i++)
-        if (labels[i] == cls) nid_ksum_add(&k, (pa[i] - ma) * (pb[i] - mb));
-    return nid_ksum_value(&k);
+        if (labels[i] == cls) nid__ksum_add(&k, (pa[i] - ma) * (pb[i] - mb));
+    return nid__ksum_value(&k);
 }
 
 /* DeLong covariance of two AUCs from their placements (pa == pb gives the
@@ -401,14 +378,14 @@ static int alloc_scratch(const char *fn, size_t n, keyed **k, double **pa,
                          double **pb)
 {
     size_t kb, db;
-    if (!nid_mul_size(n, sizeof **k, &kb) || !nid_mul_size(n, sizeof **pa, &db))
-        return nid_fail(NID_ENOMEM, "%s: n = %zu is too large", fn, n);
+    if (!nid__mul_size(n, sizeof **k, &kb) || !nid__mul_size(n, sizeof **pa, &db))
+        return nid__fail(NID_ENOMEM, "%s: n = %zu is too large", fn, n);
     *k = malloc(kb);
     *pa = malloc(db);
     double *b = pb != NULL ? malloc(db) : NULL;
     if (*k == NULL || *pa == NULL || (pb != NULL && b == NULL)) {
         free(*k); free(*pa); free(b);
-        return nid_fail(NID_ENOMEM, "%s: cannot allocate scratch for n = %zu",
+        return nid__fail(NID_ENOMEM, "%s: cannot allocate scratch for n = %zu",
                         fn, n);
     }
     if (pb != NULL) *pb = b;
@@ -429,8 +406,8 @@ int nid_eval_auc(const int32_t *labels, const double *scores, size_t n,
     size_t m = 0;
     int rc = check_pairs(fn, labels, scores, "scores", n, 1, &m);
     if (rc != NID_OK) return rc;
-    if (out == NULL) return nid_fail(NID_EINVAL, "%s: out is NULL", fn);
-    rc = check_struct(fn, out->struct_size, AUC_V1_SIZE, "nid_auc_result_init");
+    if (out == NULL) return nid__fail(NID_EINVAL, "%s: out is NULL", fn);
+    rc = NID__STRUCT_CHECK(fn, "out", nid_auc_result, out);
     if (rc != NID_OK) return rc;
 
     keyed *k;
@@ -445,7 +422,7 @@ int nid_eval_auc(const int32_t *labels, const double *scores, size_t n,
 
     nid_auc_result r;
     fill_auc(&r, auc, var, m, nn);
-    copy_result(out, &r, sizeof r);
+    NID__STRUCT_OUT(fn, "out", nid_auc_result, out, &r);
     nid_clear_error();
     return NID_OK;
 }
@@ -478,7 +455,7 @@ static void delong_test(const int32_t *labels, size_t n, size_t m, size_t nn,
         r->p_value = d == 0.0 ? 1.0 : 0.0;
     } else {
         r->z = d / sqrt(var);
-        r->p_value = nid_normal_two_sided_p(r->z);
+        r->p_value = nid__normal_two_sided_p(r->z);
     }
 }
 
@@ -491,9 +468,8 @@ int nid_eval_delong(const int32_t *labels, const double *scores_a,
     if (rc != NID_OK) return rc;
     rc = check_pairs(fn, labels, scores_b, "scores_b", n, 1, &m2);
     if (rc != NID_OK) return rc; /* m2 == m: same labels */
-    if (out == NULL) return nid_fail(NID_EINVAL, "%s: out is NULL", fn);
-    rc = check_struct(fn, out->struct_size, DELONG_V1_SIZE,
-                      "nid_delong_result_init");
+    if (out == NULL) return nid__fail(NID_EINVAL, "%s: out is NULL", fn);
+    rc = NID__STRUCT_CHECK(fn, "out", nid_delong_result, out);
     if (rc != NID_OK) return rc;
 
     keyed *k;
@@ -512,7 +488,7 @@ int nid_eval_delong(const int32_t *labels, const double *scores_a,
     delong_test(labels, n, m, nn, pa, auc_a, pb, auc_b, &r);
     free(k); free(pa); free(pb);
 
-    copy_result(out, &r, sizeof r);
+    NID__STRUCT_OUT(fn, "out", nid_delong_result, out, &r);
     nid_clear_error();
     return NID_OK;
 }
@@ -529,8 +505,8 @@ static nid_estimate clopper_pearson(uint64_t k, uint64_t n)
     nid_estimate e;
     double dk = (double)k, dn = (double)n;
     e.value = dk / dn;
-    e.lo = k == 0 ? 0.0 : nid_beta_quantile(dk, (double)(n - k) + 1.0, 0.025, 0);
-    e.hi = k == n ? 1.0 : nid_beta_quantile(dk + 1.0, (double)(n - k), 0.025, 1);
+    e.lo = k == 0 ? 0.0 : nid__beta_quantile(dk, (double)(n - k) + 1.0, 0.025, 0);
+    e.hi = k == n ? 1.0 : nid__beta_quantile(dk + 1.0, (double)(n - k), 0.025, 1);
     return e;
 }
 
@@ -546,14 +522,14 @@ static nid_estimate rate(uint64_t k, uint64_t n)
 int nid_eval_clopper_pearson(uint64_t k, uint64_t n, nid_estimate *out)
 {
     static const char fn[] = "nid_eval_clopper_pearson";
-    if (out == NULL) return nid_fail(NID_EINVAL, "%s: out is NULL", fn);
-    if (n == 0) return nid_fail(NID_EINVAL, "%s: n must be > 0", fn);
+    if (out == NULL) return nid__fail(NID_EINVAL, "%s: out is NULL", fn);
+    if (n == 0) return nid__fail(NID_EINVAL, "%s: n must be > 0", fn);
     if (k > n)
-        return nid_fail(NID_EINVAL, "%s: k = %llu exceeds n = %llu", fn,
+        return nid__fail(NID_EINVAL, "%s: k = %llu exceeds n = %llu", fn,
                         (unsigned long long)k, (unsigned long long)n);
     nid_estimate e = clopper_pearson(k, n);
     if (isnan(e.lo) || isnan(e.hi))
-        return nid_fail(NID_EINTERNAL, "%s: beta quantile did not converge "
+        return nid__fail(NID_EINTERNAL, "%s: beta quantile did not converge "
                         "for k = %llu, n = %llu", fn, (unsigned long long)k,
                         (unsigned long long)n);
     *out = e;
@@ -576,11 +552,10 @@ int nid_eval_threshold(const int32_t *labels, const double *scores, size_t n,
     int rc = check_pairs(fn, labels, scores, "scores", n, 0, &m);
     if (rc != NID_OK) return rc;
     if (!isfinite(threshold))
-        return nid_fail(NID_EINVAL, "%s: threshold = %g is not finite", fn,
+        return nid__fail(NID_EINVAL, "%s: threshold = %g is not finite", fn,
                         threshold);
-    if (out == NULL) return nid_fail(NID_EINVAL, "%s: out is NULL", fn);
-    rc = check_struct(fn, out->struct_size, BINARY_V1_SIZE,
-                      "nid_binary_result_init");
+    if (out == NULL) return nid__fail(NID_EINVAL, "%s: out is NULL", fn);
+    rc = NID__STRUCT_CHECK(fn, "out", nid_binary_result, out);
     if (rc != NID_OK) return rc;
 
     nid_binary_result r;
@@ -595,7 +570,7 @@ int nid_eval_threshold(const int32_t *labels, const double *scores, size_t n,
     r.sensitivity = rate(r.tp, r.tp + r.fn);
     r.specificity = rate(r.tn, r.tn + r.fp);
     r.precision = rate(r.tp, r.tp + r.fp);
-    copy_result(out, &r, sizeof r);
+    NID__STRUCT_OUT(fn, "out", nid_binary_result, out, &r);
     nid_clear_error();
     return NID_OK;
 }
@@ -621,11 +596,11 @@ int nid_eval_youden(const int32_t *labels, const double *scores, size_t n,
     int rc = check_pairs(fn, labels, scores, "scores", n, 1, &m);
     if (rc != NID_OK) return rc;
     size_t kb;
-    if (!nid_mul_size(n, sizeof(keyed), &kb))
-        return nid_fail(NID_ENOMEM, "%s: n = %zu is too large", fn, n);
+    if (!nid__mul_size(n, sizeof(keyed), &kb))
+        return nid__fail(NID_ENOMEM, "%s: n = %zu is too large", fn, n);
     keyed *k = malloc(kb);
     if (k == NULL)
-        return nid_fail(NID_ENOMEM, "%s: cannot allocate scratch for n = %zu",
+        return nid__fail(NID_ENOMEM, "%s: cannot allocate scratch for n = %zu",
                         fn, n);
     for (size_t i = 0; i < n; i++) {
         k[i].s = scores[i];

@@ -116,8 +116,8 @@ static int reserve(nid_gallery *g, size_t need)
         cap *= 2;
     }
     size_t bytes;
-    if (!nid_mul_size(cap, g->dim, &bytes) ||
-        !nid_mul_size(bytes, sizeof(float), &bytes))
+    if (!nid__mul_size(cap, g->dim, &bytes) ||
+        !nid__mul_size(bytes, sizeof(float), &bytes))
         return 0;
     gal_entry *e = realloc(g->e, cap * sizeof *e);
     if (!e) return 0;
@@ -185,19 +185,19 @@ int nid_gallery_create(nid_gallery **out, const char *model_id,
                        size_t embed_dim)
 {
     if (!out || !model_id)
-        return nid_fail(NID_EINVAL, "nid_gallery_create: NULL %s",
+        return nid__fail(NID_EINVAL, "nid_gallery_create: NULL %s",
                         !out ? "out" : "model_id");
     if (!valid_model_id(model_id))
-        return nid_fail(NID_EINVAL,
+        return nid__fail(NID_EINVAL,
                         "nid_gallery_create: model_id must be 1 to 71 "
                         "printable ASCII characters without spaces");
     if (embed_dim == 0 || embed_dim > GAL_MAX_DIM)
-        return nid_fail(NID_EINVAL,
+        return nid__fail(NID_EINVAL,
                         "nid_gallery_create: embed_dim must be 1..%d, got %zu",
                         GAL_MAX_DIM, embed_dim);
     nid_gallery *g;
     if (gallery_new(&g, model_id, embed_dim) != NID_OK)
-        return nid_fail(NID_ENOMEM, "nid_gallery_create: out of memory");
+        return nid__fail(NID_ENOMEM, "nid_gallery_create: out of memory");
     *out = g;
     nid_clear_error();
     return NID_OK;
@@ -215,16 +215,17 @@ void nid_gallery_free(nid_gallery *g)
 int nid_gallery_get_info(const nid_gallery *g, nid_gallery_info *info)
 {
     if (!g || !info)
-        return nid_fail(NID_EINVAL, "nid_gallery_get_info: NULL %s",
+        return nid__fail(NID_EINVAL, "nid_gallery_get_info: NULL %s",
                         !g ? "gallery" : "info");
-    if (!NID_STRUCT_OK(info, sizeof *info))
-        return nid_fail(NID_EINVAL, "nid_gallery_get_info: info.struct_size "
-                        "%zu < %zu (call nid_gallery_info_init)",
-                        info->struct_size, sizeof *info);
-    info->format_version = GAL_VERSION;
-    memcpy(info->model_id, g->model_id, sizeof info->model_id);
-    info->embed_dim = g->dim;
-    info->n_entries = g->n;
+    nid_gallery_info r;
+    nid_gallery_info_init(&r);
+    r.format_version = GAL_VERSION;
+    memcpy(r.model_id, g->model_id, sizeof r.model_id);
+    r.embed_dim = g->dim;
+    r.n_entries = g->n;
+    int rc = NID__STRUCT_OUT("nid_gallery_get_info", "info", nid_gallery_info,
+                             info, &r);
+    if (rc) return rc;
     nid_clear_error();
     return NID_OK;
 }
@@ -235,43 +236,43 @@ int nid_gallery_add(nid_gallery *g, const char *patient_id,
 {
     const char *F = "nid_gallery_add";
     if (!g || !patient_id || !exam_id || !date || !label || !emb)
-        return nid_fail(NID_EINVAL, "%s: NULL argument", F);
+        return nid__fail(NID_EINVAL, "%s: NULL argument", F);
     const char *names[] = {"patient_id", "exam_id", "label"};
     const char *vals[] = {patient_id, exam_id, label};
     for (int i = 0; i < 3; i++)
         if (!valid_str(vals[i], strlen(vals[i])))
-            return nid_fail(NID_EINVAL, "%s: %s must be 1 to %d bytes without "
+            return nid__fail(NID_EINVAL, "%s: %s must be 1 to %d bytes without "
                             "control characters", F, names[i], GAL_MAX_STR);
     if (!valid_date(date, strlen(date)))
-        return nid_fail(NID_EINVAL, "%s: date '%.32s' is not a valid "
+        return nid__fail(NID_EINVAL, "%s: date '%.32s' is not a valid "
                         "YYYY-MM-DD date", F, date);
     if (d != g->dim)
-        return nid_fail(NID_EMISMATCH, "%s: embedding has %zu floats, the "
+        return nid__fail(NID_EMISMATCH, "%s: embedding has %zu floats, the "
                         "gallery %zu", F, d, g->dim);
     if (n_tracklets < 1)
-        return nid_fail(NID_EINVAL, "%s: n_tracklets must be >= 1, got %d",
+        return nid__fail(NID_EINVAL, "%s: n_tracklets must be >= 1, got %d",
                         F, (int)n_tracklets);
     if (g->n >= NID_MAX_EMBEDDINGS)
-        return nid_fail(NID_ERANGE, "%s: the gallery holds %zu entries, the "
+        return nid__fail(NID_ERANGE, "%s: the gallery holds %zu entries, the "
                         "limit (NID_MAX_EMBEDDINGS)", F, g->n);
     for (size_t i = 0; i < g->n; i++)
         if (!strcmp(g->e[i].patient, patient_id) &&
             !strcmp(g->e[i].exam, exam_id) && !strcmp(g->e[i].label, label))
-            return nid_fail(NID_EINVAL, "%s: patient '%s' exam '%s' already "
+            return nid__fail(NID_EINVAL, "%s: patient '%s' exam '%s' already "
                             "has a nodule '%s' (entry %zu)", F, patient_id,
                             exam_id, label, i);
     float *row = malloc(d * sizeof *row);
-    if (!row) return nid_fail(NID_ENOMEM, "%s: out of memory", F);
+    if (!row) return nid__fail(NID_ENOMEM, "%s: out of memory", F);
     if (!normalise(emb, d, row)) {
         free(row);
-        return nid_fail(NID_EINVAL, "%s: embedding has a non-finite value "
+        return nid__fail(NID_EINVAL, "%s: embedding has a non-finite value "
                         "or zero norm", F);
     }
     int st = append(g, patient_id, strlen(patient_id), exam_id,
                     strlen(exam_id), date, 10, label, strlen(label),
                     n_tracklets, row);
     free(row);
-    if (st != NID_OK) return nid_fail(st, "%s: out of memory", F);
+    if (st != NID_OK) return nid__fail(st, "%s: out of memory", F);
     nid_clear_error();
     return NID_OK;
 }
@@ -279,20 +280,22 @@ int nid_gallery_add(nid_gallery *g, const char *patient_id,
 int nid_gallery_get_entry(const nid_gallery *g, size_t i, nid_gallery_entry *e)
 {
     if (!g || !e)
-        return nid_fail(NID_EINVAL, "nid_gallery_get_entry: NULL %s",
+        return nid__fail(NID_EINVAL, "nid_gallery_get_entry: NULL %s",
                         !g ? "gallery" : "entry");
-    if (!NID_STRUCT_OK(e, sizeof *e))
-        return nid_fail(NID_EINVAL, "nid_gallery_get_entry: entry.struct_size "
-                        "%zu < %zu (call nid_gallery_entry_init)",
-                        e->struct_size, sizeof *e);
+    int rc = NID__STRUCT_CHECK("nid_gallery_get_entry", "e",
+                               nid_gallery_entry, e);
+    if (rc) return rc;
     if (i >= g->n)
-        return nid_fail(NID_ERANGE, "nid_gallery_get_entry: index %zu >= "
+        return nid__fail(NID_ERANGE, "nid_gallery_get_entry: index %zu >= "
                         "%zu entries", i, g->n);
-    e->patient_id = g->e[i].patient;
-    e->exam_id = g->e[i].exam;
-    e->date = g->e[i].date;
-    e->label = g->e[i].label;
-    e->n_tracklets = g->e[i].n_tracklets;
+    nid_gallery_entry r;
+    nid_gallery_entry_init(&r);
+    r.patient_id = g->e[i].patient;
+    r.exam_id = g->e[i].exam;
+    r.date = g->e[i].date;
+    r.label = g->e[i].label;
+    r.n_tracklets = g->e[i].n_tracklets;
+    NID__STRUCT_OUT("nid_gallery_get_entry", "e", nid_gallery_entry, e, &r);
     nid_clear_error();
     return NID_OK;
 }
@@ -301,13 +304,13 @@ int nid_gallery_get_embedding(const nid_gallery *g, size_t i, float *out,
                               size_t out_cap)
 {
     if (!g || !out)
-        return nid_fail(NID_EINVAL, "nid_gallery_get_embedding: NULL %s",
+        return nid__fail(NID_EINVAL, "nid_gallery_get_embedding: NULL %s",
                         !g ? "gallery" : "out");
     if (i >= g->n)
-        return nid_fail(NID_ERANGE, "nid_gallery_get_embedding: index %zu >= "
+        return nid__fail(NID_ERANGE, "nid_gallery_get_embedding: index %zu >= "
                         "%zu entries", i, g->n);
     if (out_cap < g->dim)
-        return nid_fail(NID_EBUFSIZE, "nid_gallery_get_embedding: out_cap "
+        return nid__fail(NID_EBUFSIZE, "nid_gallery_get_embedding: out_cap "
                         "%zu < embed_dim %zu", out_cap, g->dim);
     memcpy(out, g->emb + i * g->dim, g->dim * sizeof(float));
     nid_clear_error();
@@ -355,30 +358,31 @@ int nid_gallery_match(const nid_gallery *g, const char *patient_id,
 {
     const char *F = "nid_gallery_match";
     if (!g || !patient_id || !emb || !opts || !match)
-        return nid_fail(NID_EINVAL, "%s: NULL argument", F);
-    if (!NID_STRUCT_OK(opts, sizeof *opts))
-        return nid_fail(NID_EINVAL, "%s: opts.struct_size %zu < %zu (call "
-                        "nid_match_options_init)", F, opts->struct_size,
-                        sizeof *opts);
-    if (n == 0) return nid_fail(NID_EINVAL, "%s: n must be > 0", F);
+        return nid__fail(NID_EINVAL, "%s: NULL argument", F);
+    nid_match_options mo;
+    nid_match_options_init(&mo);
+    int rc0 = NID__STRUCT_IN(F, "opts", nid_match_options, &mo, opts);
+    if (rc0) return rc0;
+    opts = &mo;
+    if (n == 0) return nid__fail(NID_EINVAL, "%s: n must be > 0", F);
     if (!isfinite(opts->threshold) || opts->threshold < 0)
-        return nid_fail(NID_EINVAL, "%s: threshold must be finite and >= 0, "
+        return nid__fail(NID_EINVAL, "%s: threshold must be finite and >= 0, "
                         "got %g", F, (double)opts->threshold);
     if (!memchr(opts->model_id, '\0', sizeof opts->model_id) ||
         opts->model_id[0] == '\0')
-        return nid_fail(NID_EINVAL, "%s: opts.model_id must name the model "
+        return nid__fail(NID_EINVAL, "%s: opts.model_id must name the model "
                         "of the embeddings", F);
     if (strcmp(opts->model_id, g->model_id))
-        return nid_fail(NID_EMISMATCH, "%s: gallery made by model %s, "
+        return nid__fail(NID_EMISMATCH, "%s: gallery made by model %s, "
                         "embeddings from model %s", F, g->model_id,
                         opts->model_id);
     if (d != g->dim)
-        return nid_fail(NID_EMISMATCH, "%s: embeddings have %zu floats, the "
+        return nid__fail(NID_EMISMATCH, "%s: embeddings have %zu floats, the "
                         "gallery %zu", F, d, g->dim);
     size_t nd, np, bytes;
-    if (!nid_mul_size(n, d, &nd) || !nid_mul_size(nd, sizeof(float), &bytes) ||
-        !nid_mul_size(n, sizeof(int64_t), &bytes))
-        return nid_fail(NID_EINVAL, "%s: n x d overflows", F);
+    if (!nid__mul_size(n, d, &nd) || !nid__mul_size(nd, sizeof(float), &bytes) ||
+        !nid__mul_size(n, sizeof(int64_t), &bytes))
+        return nid__fail(NID_EINVAL, "%s: n x d overflows", F);
     float *rows = malloc(nd * sizeof *rows);
     size_t *cand = malloc((g->n ? g->n : 1) * sizeof *cand);
     int64_t *m_out = malloc(n * sizeof *m_out);
@@ -388,13 +392,13 @@ int nid_gallery_match(const nid_gallery *g, const char *patient_id,
     if (!rows || !cand || !m_out || !d_out) goto done;
     for (size_t i = 0; i < n; i++)
         if (!normalise(emb + i * d, d, rows + i * d)) {
-            st = nid_fail(NID_EINVAL, "%s: row %zu has a non-finite value or "
+            st = nid__fail(NID_EINVAL, "%s: row %zu has a non-finite value or "
                           "zero norm", F, i);
             goto done;
         }
     size_t m = latest_exam(g, patient_id, cand);
-    if (!nid_mul_size(n, m ? m : 1, &np) ||
-        !nid_mul_size(np, sizeof *pairs, &bytes))
+    if (!nid__mul_size(n, m ? m : 1, &np) ||
+        !nid__mul_size(np, sizeof *pairs, &bytes))
         goto done;
     pairs = malloc(bytes);
     if (!pairs) goto done;
@@ -429,7 +433,7 @@ int nid_gallery_match(const nid_gallery *g, const char *patient_id,
     st = NID_OK;
     nid_clear_error();
 done:
-    if (st == NID_ENOMEM) nid_fail(st, "%s: out of memory", F);
+    if (st == NID_ENOMEM) nid__fail(st, "%s: out of memory", F);
     free(rows);
     free(cand);
     free(m_out);
@@ -520,14 +524,6 @@ static unsigned char *serialise(const nid_gallery *g, size_t *len)
     return buf;
 }
 
-static long slow_write_ms(void)
-{
-    const char *s = getenv("NID_GALLERY_TEST_SLOW_WRITE");
-    if (!s || !*s) return 0;
-    long v = strtol(s, NULL, 10);
-    return v > 0 && v < 10000 ? v : 0;
-}
-
 /* Header + compressed payload, ready to write. */
 static int encode(const nid_gallery *g, unsigned char **out, size_t *out_len)
 {
@@ -572,15 +568,15 @@ int nid_gallery_save(const nid_gallery *g, const char *path)
 {
     const char *F = "nid_gallery_save";
     if (!g || !path || !*path)
-        return nid_fail(NID_EINVAL, "%s: NULL or empty %s", F,
+        return nid__fail(NID_EINVAL, "%s: NULL or empty %s", F,
                         !g ? "gallery" : "path");
     unsigned char *file = NULL;
     size_t len = 0;
     int st = encode(g, &file, &len);
     if (st != NID_OK)
-        return nid_fail(st, "%s: %s while encoding", F,
+        return nid__fail(st, "%s: %s while encoding", F,
                         st == NID_ENOMEM ? "out of memory" : "zlib failed");
-    st = nid_save_atomic(F, path, file, len, 0644, slow_write_ms());
+    st = nid__save_atomic(F, path, file, len, 0644);
     free(file);
     if (st == NID_OK) nid_clear_error();
     return st;
@@ -594,7 +590,7 @@ static int parse_payload(nid_gallery *g, const char *path,
 {
     size_t off = 0;
     float *row = malloc(g->dim * sizeof *row);
-    if (!row) return nid_fail(NID_ENOMEM, "nid_gallery_load: out of memory");
+    if (!row) return nid__fail(NID_ENOMEM, "nid_gallery_load: out of memory");
     static const char *fields[] = {"patient_id", "exam_id", "date", "label"};
     for (uint64_t i = 0; i < count; i++) {
         const char *s[4];
@@ -608,7 +604,7 @@ static int parse_payload(nid_gallery *g, const char *path,
             int ok = f == 2 ? valid_date(s[f], sl[f]) : valid_str(s[f], sl[f]);
             if (!ok) {
                 free(row);
-                return nid_fail(NID_EFORMAT, "nid_gallery_load: '%s': entry "
+                return nid__fail(NID_EFORMAT, "nid_gallery_load: '%s': entry "
                                 "%llu: bad %s at payload offset %zu", path,
                                 (unsigned long long)i, fields[f], off - 2);
             }
@@ -618,7 +614,7 @@ static int parse_payload(nid_gallery *g, const char *path,
         uint32_t nt = get_u32(p + off);
         if (nt < 1 || nt > INT32_MAX) {
             free(row);
-            return nid_fail(NID_EFORMAT, "nid_gallery_load: '%s': entry %llu: "
+            return nid__fail(NID_EFORMAT, "nid_gallery_load: '%s': entry %llu: "
                             "bad n_tracklets %u at payload offset %zu", path,
                             (unsigned long long)i, nt, off);
         }
@@ -631,24 +627,24 @@ static int parse_payload(nid_gallery *g, const char *path,
         }
         if (!isfinite(ss) || fabs(ss - 1.0) > 1e-3) {
             free(row);
-            return nid_fail(NID_EFORMAT, "nid_gallery_load: '%s': entry %llu: "
+            return nid__fail(NID_EFORMAT, "nid_gallery_load: '%s': entry %llu: "
                             "embedding is not finite and unit-norm", path,
                             (unsigned long long)i);
         }
         if (append(g, s[0], sl[0], s[1], sl[1], s[2], sl[2], s[3], sl[3],
                    (int32_t)nt, row) != NID_OK) {
             free(row);
-            return nid_fail(NID_ENOMEM, "nid_gallery_load: out of memory");
+            return nid__fail(NID_ENOMEM, "nid_gallery_load: out of memory");
         }
     }
     free(row);
     if (off != len)
-        return nid_fail(NID_EFORMAT, "nid_gallery_load: '%s': %zu bytes after "
+        return nid__fail(NID_EFORMAT, "nid_gallery_load: '%s': %zu bytes after "
                         "the last entry in the payload", path, len - off);
     return NID_OK;
 trunc:
     free(row);
-    return nid_fail(NID_EFORMAT, "nid_gallery_load: '%s': payload truncated "
+    return nid__fail(NID_EFORMAT, "nid_gallery_load: '%s': payload truncated "
                     "at offset %zu (entry of %llu)", path, off,
                     (unsigned long long)count);
 }
@@ -660,43 +656,43 @@ static int check_header(const char *path, const unsigned char *h,
 {
     const char *F = "nid_gallery_load";
     if (file_len < 8 || memcmp(h, GAL_MAGIC, 8) != 0)
-        return nid_fail(NID_EFORMAT, "%s: '%s' is not a noduleid gallery "
+        return nid__fail(NID_EFORMAT, "%s: '%s' is not a noduleid gallery "
                         "(bad magic at offset 0)", F, path);
     if (file_len < GAL_HEADER_SIZE)
-        return nid_fail(NID_EFORMAT, "%s: '%s': truncated header (%zu of %d "
+        return nid__fail(NID_EFORMAT, "%s: '%s': truncated header (%zu of %d "
                         "bytes)", F, path, file_len, GAL_HEADER_SIZE);
     uint32_t version = get_u32(h + 8);
     if (version != GAL_VERSION)
-        return nid_fail(NID_EFORMAT, "%s: '%s': unsupported format version "
+        return nid__fail(NID_EFORMAT, "%s: '%s': unsupported format version "
                         "%u (this library reads %d)", F, path, version,
                         GAL_VERSION);
     if (get_u32(h + 128) != crc(h, 128))
-        return nid_fail(NID_EFORMAT, "%s: '%s': header CRC mismatch (offset "
+        return nid__fail(NID_EFORMAT, "%s: '%s': header CRC mismatch (offset "
                         "128): the header is corrupt", F, path);
     if (get_u32(h + 12) != 0 || get_u32(h + 20) != 0)
-        return nid_fail(NID_EFORMAT, "%s: '%s': unknown flags/reserved bits "
+        return nid__fail(NID_EFORMAT, "%s: '%s': unknown flags/reserved bits "
                         "at offset 12/20", F, path);
     uint32_t d = get_u32(h + 16);
     if (d == 0 || d > GAL_MAX_DIM)
-        return nid_fail(NID_EFORMAT, "%s: '%s': embed_dim %u out of range "
+        return nid__fail(NID_EFORMAT, "%s: '%s': embed_dim %u out of range "
                         "(offset 16)", F, path, d);
     const char *mid = (const char *)h + 56;
     if (!memchr(mid, '\0', 72) || !valid_model_id(mid))
-        return nid_fail(NID_EFORMAT, "%s: '%s': bad model id (offset 56)", F,
+        return nid__fail(NID_EFORMAT, "%s: '%s': bad model id (offset 56)", F,
                         path);
     *dim = d;
     *count = get_u64(h + 24);
     *raw_len = get_u64(h + 32);
     *comp_len = get_u64(h + 40);
     if (*comp_len != file_len - GAL_HEADER_SIZE)
-        return nid_fail(NID_EFORMAT, "%s: '%s': %s: header says %llu payload "
+        return nid__fail(NID_EFORMAT, "%s: '%s': %s: header says %llu payload "
                         "bytes, the file has %zu", F, path,
                         *comp_len > file_len - GAL_HEADER_SIZE
                             ? "truncated" : "trailing data",
                         (unsigned long long)*comp_len,
                         file_len - GAL_HEADER_SIZE);
     if (*count > NID_MAX_EMBEDDINGS || *raw_len > NID_MAX_FILE_BYTES)
-        return nid_fail(NID_ERANGE, "%s: '%s': %llu entries in %llu payload "
+        return nid__fail(NID_ERANGE, "%s: '%s': %llu entries in %llu payload "
                         "bytes: more than the limit of %llu entries or %llu "
                         "bytes (NID_MAX_EMBEDDINGS, NID_MAX_FILE_BYTES)", F,
                         path, (unsigned long long)*count,
@@ -707,7 +703,7 @@ static int check_header(const char *path, const unsigned char *h,
     if (*raw_len / GAL_MAX_RATIO > *comp_len + 64 || *raw_len > SIZE_MAX / 2 ||
         (*count && *raw_len / *count < min_entry) ||
         (*count == 0 && *raw_len != 0))
-        return nid_fail(NID_EFORMAT, "%s: '%s': inconsistent sizes (entries "
+        return nid__fail(NID_EFORMAT, "%s: '%s': inconsistent sizes (entries "
                         "%llu, payload %llu raw / %llu compressed bytes)", F,
                         path, (unsigned long long)*count,
                         (unsigned long long)*raw_len,
@@ -737,7 +733,7 @@ static int check_unique(const nid_gallery *g, const char *path)
     static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
     if (g->n < 2) return NID_OK;
     size_t *ix = malloc(g->n * sizeof *ix);
-    if (!ix) return nid_fail(NID_ENOMEM, "nid_gallery_load: out of memory");
+    if (!ix) return nid__fail(NID_ENOMEM, "nid_gallery_load: out of memory");
     for (size_t i = 0; i < g->n; i++) ix[i] = i;
     pthread_mutex_lock(&lock);
     dup_g = g;
@@ -749,7 +745,7 @@ static int check_unique(const nid_gallery *g, const char *path)
         const gal_entry *x = &g->e[ix[i - 1]], *y = &g->e[ix[i]];
         if (!strcmp(x->patient, y->patient) && !strcmp(x->exam, y->exam) &&
             !strcmp(x->label, y->label))
-            st = nid_fail(NID_EFORMAT, "nid_gallery_load: '%s': entries %zu "
+            st = nid__fail(NID_EFORMAT, "nid_gallery_load: '%s': entries %zu "
                           "and %zu are both patient '%s' exam '%s' nodule "
                           "'%s' (a gallery holds each once)", path, ix[i - 1],
                           ix[i], y->patient, y->exam, y->label);
@@ -762,11 +758,11 @@ int nid_gallery_load(nid_gallery **out, const char *path)
 {
     const char *F = "nid_gallery_load";
     if (!out || !path)
-        return nid_fail(NID_EINVAL, "%s: NULL %s", F, !out ? "out" : "path");
+        return nid__fail(NID_EINVAL, "%s: NULL %s", F, !out ? "out" : "path");
     int fd = -1;
     size_t flen = 0;
     /* the header (magic, sizes) is checked before the rest is read */
-    int st = nid_open_regular(F, path, NID_MAX_FILE_BYTES, &fd, &flen);
+    int st = nid__open_regular(F, path, NID_MAX_FILE_BYTES, &fd, &flen);
     if (st != NID_OK) return st;
     unsigned char head[GAL_HEADER_SIZE];
     size_t hlen = flen < GAL_HEADER_SIZE ? flen : GAL_HEADER_SIZE;
@@ -774,8 +770,8 @@ int nid_gallery_load(nid_gallery **out, const char *path)
     uint64_t count = 0, raw_len = 0, comp_len = 0;
     unsigned char *raw = NULL, *file = NULL;
     nid_gallery *g = NULL;
-    if (nid_read_full(fd, head, hlen) != 0) {
-        st = nid_fail(NID_EIO, "%s: cannot read '%s': %s", F, path,
+    if (nid__read_full(fd, head, hlen) != 0) {
+        st = nid__fail(NID_EIO, "%s: cannot read '%s': %s", F, path,
                       errno ? strerror(errno) : "the file shrank while read");
         goto out;
     }
@@ -783,44 +779,44 @@ int nid_gallery_load(nid_gallery **out, const char *path)
     if (st != NID_OK) goto out;
     file = malloc(flen);
     if (!file) {
-        st = nid_fail(NID_ENOMEM, "%s: out of memory for the %zu bytes of "
+        st = nid__fail(NID_ENOMEM, "%s: out of memory for the %zu bytes of "
                       "'%s'", F, flen, path);
         goto out;
     }
     memcpy(file, head, GAL_HEADER_SIZE);
-    if (nid_read_full(fd, file + GAL_HEADER_SIZE, flen - GAL_HEADER_SIZE)) {
-        st = nid_fail(NID_EIO, "%s: cannot read '%s': %s", F, path,
+    if (nid__read_full(fd, file + GAL_HEADER_SIZE, flen - GAL_HEADER_SIZE)) {
+        st = nid__fail(NID_EIO, "%s: cannot read '%s': %s", F, path,
                       errno ? strerror(errno) : "the file shrank while read");
         goto out;
     }
     const unsigned char *comp = file + GAL_HEADER_SIZE;
     if (get_u32(file + 52) != crc(comp, (size_t)comp_len)) {
-        st = nid_fail(NID_EFORMAT, "%s: '%s': payload CRC mismatch (compressed "
+        st = nid__fail(NID_EFORMAT, "%s: '%s': payload CRC mismatch (compressed "
                       "bytes at offset %d): the file is corrupt", F, path,
                       GAL_HEADER_SIZE);
         goto out;
     }
     raw = malloc(raw_len ? (size_t)raw_len : 1);
     if (!raw) {
-        st = nid_fail(NID_ENOMEM, "%s: out of memory", F);
+        st = nid__fail(NID_ENOMEM, "%s: out of memory", F);
         goto out;
     }
     uLongf got = (uLongf)raw_len;
     int zr = uncompress(raw, &got, comp, (uLong)comp_len);
     if (zr != Z_OK || got != raw_len) {
-        st = nid_fail(zr == Z_MEM_ERROR ? NID_ENOMEM : NID_EFORMAT,
+        st = nid__fail(zr == Z_MEM_ERROR ? NID_ENOMEM : NID_EFORMAT,
                       "%s: '%s': decompression failed (%s; %lu of %llu bytes)",
                       F, path, zr == Z_OK ? "short payload" : zError(zr),
                       (unsigned long)got, (unsigned long long)raw_len);
         goto out;
     }
     if (get_u32(file + 48) != crc(raw, (size_t)raw_len)) {
-        st = nid_fail(NID_EFORMAT, "%s: '%s': payload CRC mismatch (after "
+        st = nid__fail(NID_EFORMAT, "%s: '%s': payload CRC mismatch (after "
                       "decompression)", F, path);
         goto out;
     }
     if (gallery_new(&g, (const char *)file + 56, dim) != NID_OK) {
-        st = nid_fail(NID_ENOMEM, "%s: out of memory", F);
+        st = nid__fail(NID_ENOMEM, "%s: out of memory", F);
         goto out;
     }
     st = parse_payload(g, path, raw, (size_t)raw_len, count);
@@ -842,26 +838,26 @@ out:
 
 #include "gallery_internal.h"
 
-int nid_gal_valid_model_id(const char *s) { return valid_model_id(s); }
-int nid_gal_valid_str(const char *s) { return valid_str(s, strlen(s)); }
-int nid_gal_valid_date(const char *s) { return valid_date(s, strlen(s)); }
-int nid_gal_normalise(const float *src, size_t d, float *dst)
+int nid__gal_valid_model_id(const char *s) { return valid_model_id(s); }
+int nid__gal_valid_str(const char *s) { return valid_str(s, strlen(s)); }
+int nid__gal_valid_date(const char *s) { return valid_date(s, strlen(s)); }
+int nid__gal_normalise(const float *src, size_t d, float *dst)
 {
     return normalise(src, d, dst);
 }
-int nid_gal_new(nid_gallery **out, const char *model_id, size_t dim)
+int nid__gal_new(nid_gallery **out, const char *model_id, size_t dim)
 {
     return gallery_new(out, model_id, dim);
 }
-int nid_gal_append(nid_gallery *g, const char *patient, const char *exam,
+int nid__gal_append(nid_gallery *g, const char *patient, const char *exam,
                    const char *date, const char *label, int32_t n_tracklets,
                    const float *unit_row)
 {
     return append(g, patient, strlen(patient), exam, strlen(exam), date,
                   strlen(date), label, strlen(label), n_tracklets, unit_row);
 }
-size_t nid_gal_size(const nid_gallery *g) { return g->n; }
-const float *nid_gal_row(const nid_gallery *g, size_t i)
+size_t nid__gal_size(const nid_gallery *g) { return g->n; }
+const float *nid__gal_row(const nid_gallery *g, size_t i)
 {
     return g->emb + i * g->dim;
 }

@@ -4,8 +4,8 @@
  * one table of entries behind a small set of operations, so that another
  * database (e.g. PostgreSQL) can be added next to store_sqlite.c.
  */
-#ifndef NID_GALLERY_INTERNAL_H
-#define NID_GALLERY_INTERNAL_H
+#ifndef NID__GALLERY_INTERNAL_H
+#define NID__GALLERY_INTERNAL_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -13,18 +13,18 @@
 #include "noduleid.h"
 
 /* gallery.c: the checks nid_gallery_add() makes, and raw access. */
-int nid_gal_valid_model_id(const char *s);
-int nid_gal_valid_str(const char *s);     /* 1..255 bytes, no controls   */
-int nid_gal_valid_date(const char *s);    /* "YYYY-MM-DD", a real date   */
-int nid_gal_normalise(const float *src, size_t d, float *dst); /* 0: bad */
-int nid_gal_new(nid_gallery **out, const char *model_id, size_t dim);
+int nid__gal_valid_model_id(const char *s);
+int nid__gal_valid_str(const char *s);     /* 1..255 bytes, no controls   */
+int nid__gal_valid_date(const char *s);    /* "YYYY-MM-DD", a real date   */
+int nid__gal_normalise(const float *src, size_t d, float *dst); /* 0: bad */
+int nid__gal_new(nid_gallery **out, const char *model_id, size_t dim);
 /* Append an entry whose row is already unit-norm and whose strings are
  * valid (no duplicate check): NID_OK or NID_ENOMEM, no error message. */
-int nid_gal_append(nid_gallery *g, const char *patient, const char *exam,
+int nid__gal_append(nid_gallery *g, const char *patient, const char *exam,
                    const char *date, const char *label, int32_t n_tracklets,
                    const float *unit_row);
-size_t nid_gal_size(const nid_gallery *g);
-const float *nid_gal_row(const nid_gallery *g, size_t i);
+size_t nid__gal_size(const nid_gallery *g);
+const float *nid__gal_row(const nid_gallery *g, size_t i);
 
 /* ---- store backends --------------------------------------------------- */
 
@@ -36,7 +36,7 @@ typedef struct nid_store_row {
     const float *emb;
 } nid_store_row;
 
-/* A backend. Every function returns NID_OK or a status after nid_fail()
+/* A backend. Every function returns NID_OK or a status after nid__fail()
  * with a message naming the store's path. `be` is the backend's handle. */
 typedef struct nid_store_backend {
     const char *name;

@@ -33,36 +33,31 @@ int nid_gallery_store_open(nid_gallery_store **out, const char *path,
 {
     const char *F = "nid_gallery_store_open";
     if (!out || !path)
-        return nid_fail(NID_EINVAL, "%s: NULL %s", F, !out ? "out" : "path");
+        return nid__fail(NID_EINVAL, "%s: NULL %s", F, !out ? "out" : "path");
     nid_store_options o;
     nid_store_options_init(&o);
-    if (opts) {
-        if (!NID_STRUCT_OK(opts, sizeof *opts))
-            return nid_fail(NID_EINVAL, "%s: opts.struct_size %zu < %zu (call "
-                            "nid_store_options_init)", F, opts->struct_size,
-                            sizeof *opts);
-        o = *opts;
-    }
+    int rc0 = NID__STRUCT_IN(F, "opts", nid_store_options, &o, opts);
+    if (rc0) return rc0;
     int has_mid = memchr(o.model_id, '\0', sizeof o.model_id) != NULL &&
                   o.model_id[0] != '\0';
     if (!memchr(o.model_id, '\0', sizeof o.model_id) ||
-        (has_mid && !nid_gal_valid_model_id(o.model_id)))
-        return nid_fail(NID_EINVAL, "%s: opts.model_id must be 1 to 71 "
+        (has_mid && !nid__gal_valid_model_id(o.model_id)))
+        return nid__fail(NID_EINVAL, "%s: opts.model_id must be 1 to 71 "
                         "printable ASCII characters without spaces", F);
     if (o.embed_dim > 65536)
-        return nid_fail(NID_EINVAL, "%s: opts.embed_dim must be 1..65536, "
+        return nid__fail(NID_EINVAL, "%s: opts.embed_dim must be 1..65536, "
                         "got %zu", F, o.embed_dim);
     if (o.busy_timeout_ms < 0)
-        return nid_fail(NID_EINVAL, "%s: opts.busy_timeout_ms must be >= 0",
+        return nid__fail(NID_EINVAL, "%s: opts.busy_timeout_ms must be >= 0",
                         F);
     if (o.create && o.read_only)
-        return nid_fail(NID_EINVAL, "%s: opts.create and opts.read_only "
+        return nid__fail(NID_EINVAL, "%s: opts.create and opts.read_only "
                         "exclude each other", F);
     if (o.create && (!has_mid || o.embed_dim == 0))
-        return nid_fail(NID_EINVAL, "%s: creating '%s' needs opts.model_id "
+        return nid__fail(NID_EINVAL, "%s: creating '%s' needs opts.model_id "
                         "and opts.embed_dim", F, path);
     nid_gallery_store *s = calloc(1, sizeof *s);
-    if (!s) return nid_fail(NID_ENOMEM, "%s: out of memory", F);
+    if (!s) return nid__fail(NID_ENOMEM, "%s: out of memory", F);
     s->ops = &nid_store_sqlite;
     int st = s->ops->open(&s->be, path, &o, s->model_id, &s->dim);
     if (st != NID_OK) {
@@ -71,7 +66,7 @@ int nid_gallery_store_open(nid_gallery_store **out, const char *path,
     }
     if ((has_mid && strcmp(o.model_id, s->model_id)) ||
         (o.embed_dim && o.embed_dim != s->dim)) {
-        st = nid_fail(NID_EMISMATCH, "%s: '%s' holds embeddings of model %s "
+        st = nid__fail(NID_EMISMATCH, "%s: '%s' holds embeddings of model %s "
                       "(%zu floats), not %s (%zu floats)", F, path,
                       s->model_id, s->dim, has_mid ? o.model_id : s->model_id,
                       o.embed_dim ? o.embed_dim : s->dim);
@@ -93,20 +88,22 @@ void nid_gallery_store_free(nid_gallery_store *s)
 int nid_gallery_store_get_info(nid_gallery_store *s, nid_gallery_info *info)
 {
     if (!s || !info)
-        return nid_fail(NID_EINVAL, "nid_gallery_store_get_info: NULL %s",
+        return nid__fail(NID_EINVAL, "nid_gallery_store_get_info: NULL %s",
                         !s ? "store" : "info");
-    if (!NID_STRUCT_OK(info, sizeof *info))
-        return nid_fail(NID_EINVAL, "nid_gallery_store_get_info: "
-                        "info.struct_size %zu < %zu (call "
-                        "nid_gallery_info_init)", info->struct_size,
-                        sizeof *info);
+    int rc = NID__STRUCT_CHECK("nid_gallery_store_get_info", "info",
+                               nid_gallery_info, info);
+    if (rc) return rc;
     size_t n;
     int st = s->ops->count(s->be, &n);
     if (st != NID_OK) return st;
-    info->format_version = 1;
-    memcpy(info->model_id, s->model_id, sizeof info->model_id);
-    info->embed_dim = s->dim;
-    info->n_entries = n;
+    nid_gallery_info r;
+    nid_gallery_info_init(&r);
+    r.format_version = 1;
+    memcpy(r.model_id, s->model_id, sizeof r.model_id);
+    r.embed_dim = s->dim;
+    r.n_entries = n;
+    NID__STRUCT_OUT("nid_gallery_store_get_info", "info", nid_gallery_info,
+                    info, &r);
     nid_clear_error();
     return NID_OK;
 }
@@ -114,9 +111,9 @@ int nid_gallery_store_get_info(nid_gallery_store *s, nid_gallery_info *info)
 static const char *bad_strings(const char *patient, const char *exam,
                                const char *date)
 {
-    if (!nid_gal_valid_str(patient)) return "patient_id";
-    if (!nid_gal_valid_str(exam)) return "exam_id";
-    if (!nid_gal_valid_date(date)) return "date";
+    if (!nid__gal_valid_str(patient)) return "patient_id";
+    if (!nid__gal_valid_str(exam)) return "exam_id";
+    if (!nid__gal_valid_date(date)) return "date";
     return NULL;
 }
 
@@ -128,42 +125,42 @@ int nid_gallery_store_add_exam(nid_gallery_store *s, const char *patient_id,
 {
     const char *F = "nid_gallery_store_add_exam";
     if (!s || !patient_id || !exam_id || !date || !labels || !emb)
-        return nid_fail(NID_EINVAL, "%s: NULL argument", F);
-    if (k == 0) return nid_fail(NID_EINVAL, "%s: k must be > 0", F);
+        return nid__fail(NID_EINVAL, "%s: NULL argument", F);
+    if (k == 0) return nid__fail(NID_EINVAL, "%s: k must be > 0", F);
     const char *bad = bad_strings(patient_id, exam_id, date);
     if (bad)
-        return nid_fail(NID_EINVAL, "%s: %s must be %s", F, bad,
+        return nid__fail(NID_EINVAL, "%s: %s must be %s", F, bad,
                         strcmp(bad, "date") ? "1 to 255 bytes without control "
                         "characters" : "a valid YYYY-MM-DD date");
     if (d != s->dim)
-        return nid_fail(NID_EMISMATCH, "%s: embeddings have %zu floats, the "
+        return nid__fail(NID_EMISMATCH, "%s: embeddings have %zu floats, the "
                         "store %zu", F, d, s->dim);
     for (size_t j = 0; j < k; j++) {
-        if (!labels[j] || !nid_gal_valid_str(labels[j]))
-            return nid_fail(NID_EINVAL, "%s: labels[%zu] must be 1 to 255 "
+        if (!labels[j] || !nid__gal_valid_str(labels[j]))
+            return nid__fail(NID_EINVAL, "%s: labels[%zu] must be 1 to 255 "
                             "bytes without control characters", F, j);
         for (size_t i = 0; i < j; i++)
             if (!strcmp(labels[i], labels[j]))
-                return nid_fail(NID_EINVAL, "%s: labels[%zu] and labels[%zu] "
+                return nid__fail(NID_EINVAL, "%s: labels[%zu] and labels[%zu] "
                                 "are both '%s'", F, i, j, labels[j]);
         if (n_tracklets && n_tracklets[j] < 1)
-            return nid_fail(NID_EINVAL, "%s: n_tracklets[%zu] must be >= 1, "
+            return nid__fail(NID_EINVAL, "%s: n_tracklets[%zu] must be >= 1, "
                             "got %d", F, j, (int)n_tracklets[j]);
     }
     size_t kd;
-    if (!nid_mul_size(k, d, &kd) || !nid_mul_size(kd, sizeof(float), &kd))
-        return nid_fail(NID_EINVAL, "%s: k x d overflows", F);
+    if (!nid__mul_size(k, d, &kd) || !nid__mul_size(kd, sizeof(float), &kd))
+        return nid__fail(NID_EINVAL, "%s: k x d overflows", F);
     float *rows = malloc(kd);
     nid_store_row *r = malloc(k * sizeof *r);
     int64_t *tmp_ids = malloc(k * sizeof *tmp_ids);
     int st = NID_OK;
     if (!rows || !r || !tmp_ids) {
-        st = nid_fail(NID_ENOMEM, "%s: out of memory", F);
+        st = nid__fail(NID_ENOMEM, "%s: out of memory", F);
         goto out;
     }
     for (size_t j = 0; j < k; j++) {
-        if (!nid_gal_normalise(emb + j * d, d, rows + j * d)) {
-            st = nid_fail(NID_EINVAL, "%s: row %zu has a non-finite value or "
+        if (!nid__gal_normalise(emb + j * d, d, rows + j * d)) {
+            st = nid__fail(NID_EINVAL, "%s: row %zu has a non-finite value or "
                           "zero norm", F, j);
             goto out;
         }
@@ -187,7 +184,7 @@ int nid_gallery_store_has_exam(nid_gallery_store *s, const char *patient_id,
                                const char *exam_id, int *found)
 {
     if (!s || !patient_id || !exam_id || !found)
-        return nid_fail(NID_EINVAL, "nid_gallery_store_has_exam: NULL "
+        return nid__fail(NID_EINVAL, "nid_gallery_store_has_exam: NULL "
                         "argument");
     int f = 0;
     int st = s->ops->has_exam(s->be, patient_id, exam_id, &f);
@@ -202,8 +199,8 @@ int nid_gallery_store_has_exam(nid_gallery_store *s, const char *patient_id,
 static int load(nid_gallery_store *s, const char *patient, nid_gallery **g,
                 int64_t **ids, size_t *n)
 {
-    if (nid_gal_new(g, s->model_id, s->dim) != NID_OK)
-        return nid_fail(NID_ENOMEM, "gallery store: out of memory");
+    if (nid__gal_new(g, s->model_id, s->dim) != NID_OK)
+        return nid__fail(NID_ENOMEM, "gallery store: out of memory");
     *ids = NULL;
     *n = 0;
     int st = s->ops->load(s->be, patient, *g, ids, n);
@@ -223,16 +220,18 @@ int nid_gallery_store_match(nid_gallery_store *s, const char *patient_id,
 {
     const char *F = "nid_gallery_store_match";
     if (!s || !patient_id || !emb || !opts || !match)
-        return nid_fail(NID_EINVAL, "%s: NULL argument", F);
-    if (n == 0) return nid_fail(NID_EINVAL, "%s: n must be > 0", F);
+        return nid__fail(NID_EINVAL, "%s: NULL argument", F);
+    int st = NID__STRUCT_CHECK(F, "opts", nid_match_options, opts);
+    if (st != NID_OK) return st;
+    if (n == 0) return nid__fail(NID_EINVAL, "%s: n must be > 0", F);
     nid_gallery *g;
     int64_t *ids;
     size_t m;
-    int st = load(s, patient_id, &g, &ids, &m);
+    st = load(s, patient_id, &g, &ids, &m);
     if (st != NID_OK) return st;
     int64_t *mm = malloc(n * sizeof *mm);
     if (!mm) {
-        st = nid_fail(NID_ENOMEM, "%s: out of memory", F);
+        st = nid__fail(NID_ENOMEM, "%s: out of memory", F);
         goto out;
     }
     st = nid_gallery_match(g, patient_id, emb, n, d, opts, mm, distance);
@@ -249,11 +248,11 @@ out:
 int nid_gallery_store_get(nid_gallery_store *s, int64_t id, nid_gallery **out)
 {
     if (!s || !out)
-        return nid_fail(NID_EINVAL, "nid_gallery_store_get: NULL %s",
+        return nid__fail(NID_EINVAL, "nid_gallery_store_get: NULL %s",
                         !s ? "store" : "out");
     nid_gallery *g;
-    if (nid_gal_new(&g, s->model_id, s->dim) != NID_OK)
-        return nid_fail(NID_ENOMEM, "nid_gallery_store_get: out of memory");
+    if (nid__gal_new(&g, s->model_id, s->dim) != NID_OK)
+        return nid__fail(NID_ENOMEM, "nid_gallery_store_get: out of memory");
     int st = s->ops->get(s->be, id, g);
     if (st != NID_OK) {
         nid_gallery_free(g);
@@ -268,7 +267,7 @@ int nid_gallery_store_export(nid_gallery_store *s, const char *patient_id,
                              nid_gallery **out, int64_t **ids)
 {
     if (!s || !out)
-        return nid_fail(NID_EINVAL, "nid_gallery_store_export: NULL %s",
+        return nid__fail(NID_EINVAL, "nid_gallery_store_export: NULL %s",
                         !s ? "store" : "out");
     nid_gallery *g;
     int64_t *id;
@@ -286,25 +285,25 @@ int nid_gallery_store_import(nid_gallery_store *s, const nid_gallery *g,
                              int skip_existing, size_t *n_added)
 {
     const char *F = "nid_gallery_store_import";
-    if (!s || !g) return nid_fail(NID_EINVAL, "%s: NULL %s", F,
+    if (!s || !g) return nid__fail(NID_EINVAL, "%s: NULL %s", F,
                                   !s ? "store" : "gallery");
     nid_gallery_info info;
     nid_gallery_info_init(&info);
     nid_gallery_get_info(g, &info);
     if (strcmp(info.model_id, s->model_id) || info.embed_dim != s->dim)
-        return nid_fail(NID_EMISMATCH, "%s: the gallery holds embeddings of "
+        return nid__fail(NID_EMISMATCH, "%s: the gallery holds embeddings of "
                         "model %s (%zu floats), the store of model %s (%zu "
                         "floats)", F, info.model_id, info.embed_dim,
                         s->model_id, s->dim);
-    size_t n = nid_gal_size(g);
+    size_t n = nid__gal_size(g);
     nid_store_row *r = malloc((n ? n : 1) * sizeof *r);
-    if (!r) return nid_fail(NID_ENOMEM, "%s: out of memory", F);
+    if (!r) return nid__fail(NID_ENOMEM, "%s: out of memory", F);
     for (size_t i = 0; i < n; i++) {
         nid_gallery_entry e;
         nid_gallery_entry_init(&e);
         nid_gallery_get_entry(g, i, &e);
         r[i] = (nid_store_row){0, e.patient_id, e.exam_id, e.date, e.label,
-                               e.n_tracklets, nid_gal_row(g, i)};
+                               e.n_tracklets, nid__gal_row(g, i)};
     }
     size_t added = 0;
     int st = n ? s->ops->insert(s->be, r, n, skip_existing, NULL, &added)

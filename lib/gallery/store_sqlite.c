@@ -25,7 +25,7 @@ typedef struct sq {
 
 static int db_fail(sq *b, int status, const char *what)
 {
-    return nid_fail(status, "gallery store '%s': %s: %s", b->path, what,
+    return nid__fail(status, "gallery store '%s': %s: %s", b->path, what,
                     b->db ? sqlite3_errmsg(b->db) : "cannot open");
 }
 
@@ -126,18 +126,18 @@ static int read_meta(sq *b, char *model_id, size_t *dim)
         (st = pragma_int(b, "SELECT count(*) FROM sqlite_master", &uv)))
         return st;
     if (app == 0 && uv == 0)
-        return nid_fail(NID_EFORMAT, "gallery store '%s': an empty database,"
+        return nid__fail(NID_EFORMAT, "gallery store '%s': an empty database,"
                         " not a store yet (being created by another process?"
                         " processes that may create a store all open it with "
                         "create = 1)", b->path);
     if (app != STORE_APP_ID)
-        return nid_fail(NID_EFORMAT, "gallery store '%s': not a noduleid "
+        return nid__fail(NID_EFORMAT, "gallery store '%s': not a noduleid "
                         "gallery store (SQLite application_id %lld; a "
                         "gallery file is imported with "
                         "nid_gallery_store_import())", b->path, app);
     if ((st = pragma_int(b, "PRAGMA user_version", &uv))) return st;
     if (uv != STORE_SCHEMA)
-        return nid_fail(NID_EFORMAT, "gallery store '%s': unsupported schema "
+        return nid__fail(NID_EFORMAT, "gallery store '%s': unsupported schema "
                         "version %lld (this library reads %d)", b->path, uv,
                         STORE_SCHEMA);
     sqlite3_stmt *q;
@@ -159,8 +159,8 @@ static int read_meta(sq *b, char *model_id, size_t *dim)
     }
     sqlite3_finalize(q);
     if (rc != SQLITE_DONE) return db_fail(b, io_status(rc), "read its metadata");
-    if (!nid_gal_valid_model_id(model_id) || *dim == 0)
-        return nid_fail(NID_EFORMAT, "gallery store '%s': metadata: bad or "
+    if (!nid__gal_valid_model_id(model_id) || *dim == 0)
+        return nid__fail(NID_EFORMAT, "gallery store '%s': metadata: bad or "
                         "missing %s", b->path,
                         *dim == 0 ? "embed_dim" : "model_id");
     return NID_OK;
@@ -172,7 +172,7 @@ static int sq_open(void **out, const char *path, const nid_store_options *o,
     sq *b = calloc(1, sizeof *b);
     if (!b || !(b->path = strdup(path))) {
         free(b);
-        return nid_fail(NID_ENOMEM, "nid_gallery_store_open: out of memory");
+        return nid__fail(NID_ENOMEM, "nid_gallery_store_open: out of memory");
     }
     int flags = o->read_only ? SQLITE_OPEN_READONLY
                              : SQLITE_OPEN_READWRITE |
@@ -181,7 +181,7 @@ static int sq_open(void **out, const char *path, const nid_store_options *o,
     int st = NID_OK;
     int rc = sqlite3_open_v2(path, &b->db, flags, NULL);
     if (rc != SQLITE_OK) {
-        st = nid_fail(NID_EIO, "gallery store '%s': cannot open%s: %s", path,
+        st = nid__fail(NID_EIO, "gallery store '%s': cannot open%s: %s", path,
                       o->create ? " or create" : "",
                       b->db ? sqlite3_errmsg(b->db) : "out of memory");
         goto fail;
@@ -192,7 +192,7 @@ static int sq_open(void **out, const char *path, const nid_store_options *o,
     long long app = 0;
     if ((st = pragma_int(b, "PRAGMA application_id", &app))) {
         if (st == NID_EFORMAT)
-            st = nid_fail(NID_EFORMAT, "gallery store '%s': not a noduleid "
+            st = nid__fail(NID_EFORMAT, "gallery store '%s': not a noduleid "
                           "gallery store (not an SQLite database; a gallery "
                           "file is imported with nid_gallery_store_import())",
                           path);
@@ -263,7 +263,7 @@ static int sq_insert(void *be, const nid_store_row *rows, size_t k,
 {
     sq *b = be;
     if (!b->ins)
-        return nid_fail(NID_EIO, "gallery store '%s': opened read-only",
+        return nid__fail(NID_EIO, "gallery store '%s': opened read-only",
                         b->path);
     int st = exec(b, "BEGIN IMMEDIATE", "begin a transaction");
     if (st) return st;
@@ -283,7 +283,7 @@ static int sq_insert(void *be, const nid_store_row *rows, size_t k,
         sqlite3_reset(q);
         if (rc != SQLITE_DONE) {
             if ((rc & 0xff) == SQLITE_CONSTRAINT)
-                st = nid_fail(NID_EINVAL, "gallery store '%s': patient '%s' "
+                st = nid__fail(NID_EINVAL, "gallery store '%s': patient '%s' "
                               "exam '%s' already has a nodule '%s'", b->path,
                               r->patient, r->exam, r->label);
             else
@@ -310,7 +310,7 @@ static int read_rows(sq *b, sqlite3_stmt *q, nid_gallery *g, int64_t **ids,
     int rc, st = NID_OK;
     size_t cap = *n_ids;
     float *row = malloc(2 * b->dim * sizeof *row), *tmp = row + b->dim;
-    if (!row) return nid_fail(NID_ENOMEM, "gallery store: out of memory");
+    if (!row) return nid__fail(NID_ENOMEM, "gallery store: out of memory");
     *any = 0;
     while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
         int64_t id = sqlite3_column_int64(q, 0);
@@ -321,19 +321,19 @@ static int read_rows(sq *b, sqlite3_stmt *q, nid_gallery *g, int64_t **ids,
         const void *blob = sqlite3_column_blob(q, 6);
         int blen = sqlite3_column_bytes(q, 6);
         const char *bad = NULL;
-        if (!s[0] || !nid_gal_valid_str(s[0])) bad = "patient";
-        else if (!s[1] || !nid_gal_valid_str(s[1])) bad = "exam";
-        else if (!s[2] || !nid_gal_valid_date(s[2])) bad = "date";
-        else if (!s[3] || !nid_gal_valid_str(s[3])) bad = "label";
+        if (!s[0] || !nid__gal_valid_str(s[0])) bad = "patient";
+        else if (!s[1] || !nid__gal_valid_str(s[1])) bad = "exam";
+        else if (!s[2] || !nid__gal_valid_date(s[2])) bad = "date";
+        else if (!s[3] || !nid__gal_valid_str(s[3])) bad = "label";
         else if (nt < 1 || nt > INT32_MAX) bad = "n_tracklets";
         else if (!blob || (size_t)blen != b->dim * sizeof(float))
             bad = "embedding (size)";
         else {
             memcpy(row, blob, b->dim * sizeof *row);
-            if (!nid_gal_normalise(row, b->dim, tmp)) bad = "embedding (non-finite or zero)";
+            if (!nid__gal_normalise(row, b->dim, tmp)) bad = "embedding (non-finite or zero)";
         }
         if (bad) {
-            st = nid_fail(NID_EFORMAT, "gallery store '%s': entry id %lld: "
+            st = nid__fail(NID_EFORMAT, "gallery store '%s': entry id %lld: "
                           "bad %s", b->path, (long long)id, bad);
             break;
         }
@@ -346,7 +346,7 @@ static int read_rows(sq *b, sqlite3_stmt *q, nid_gallery *g, int64_t **ids,
             }
             (*ids)[*n_ids] = id;
         }
-        if (nid_gal_append(g, s[0], s[1], s[2], s[3], (int32_t)nt, row)) {
+        if (nid__gal_append(g, s[0], s[1], s[2], s[3], (int32_t)nt, row)) {
             st = NID_ENOMEM;
             break;
         }
@@ -355,7 +355,7 @@ static int read_rows(sq *b, sqlite3_stmt *q, nid_gallery *g, int64_t **ids,
     }
     if (st == NID_OK && rc != SQLITE_DONE)
         st = db_fail(b, io_status(rc), "read entries");
-    if (st == NID_ENOMEM) nid_fail(st, "gallery store: out of memory");
+    if (st == NID_ENOMEM) nid__fail(st, "gallery store: out of memory");
     sqlite3_reset(q);
     sqlite3_clear_bindings(q);
     free(row);
@@ -385,7 +385,7 @@ static int sq_get(void *be, int64_t id, nid_gallery *g)
     int any = 0;
     int st = read_rows(b, b->by_id, g, NULL, &n, &any);
     if (st == NID_OK && !any)
-        st = nid_fail(NID_ERANGE, "gallery store '%s': no entry with id %lld",
+        st = nid__fail(NID_ERANGE, "gallery store '%s': no entry with id %lld",
                       b->path, (long long)id);
     return st;
 }

@@ -52,19 +52,19 @@ struct nid_model {
 
 /* The libtorch shim is the backend module libnoduleid-torch.so, loaded by
  * the first nid_model_load(). These wrappers call its table; a model
- * exists only once the module is loaded, so after nid_torch_load() the
+ * exists only once the module is loaded, so after nid__torch_load() the
  * table is there. */
 static const nid_torch_api *torch_api(void)
 {
     return (const nid_torch_api *)nid_backend_peek(NID_BACKEND_TORCH);
 }
 
-/* The module, loaded on first use; NULL after nid_fail(NID_ENOTSUP). */
+/* The module, loaded on first use; NULL after nid__fail(NID_ENOTSUP). */
 static const nid_torch_api *torch_module(const char *ctx)
 {
     const nid_backend_info *t = nid_backend_get(NID_BACKEND_TORCH, ctx);
     if (t && t->size < sizeof(nid_torch_api)) {
-        nid_fail(NID_ENOTSUP, "%s: the libtorch backend module's table is "
+        nid__fail(NID_ENOTSUP, "%s: the libtorch backend module's table is "
                  "%u bytes, expected %zu (module of another version)", ctx,
                  (unsigned)t->size, sizeof(nid_torch_api));
         return NULL;
@@ -72,7 +72,7 @@ static const nid_torch_api *torch_module(const char *ctx)
     return (const nid_torch_api *)t;
 }
 
-static int nid_torch_load(nid_torch **out, const char *path,
+static int nid__torch_load(nid_torch **out, const char *path,
                           const char *device, int n_threads, char **meta_json,
                           size_t *meta_len, int *has_verify, const char *ctx)
 {
@@ -81,11 +81,11 @@ static int nid_torch_load(nid_torch **out, const char *path,
     return T->load(out, path, device, n_threads, meta_json, meta_len,
                    has_verify, ctx);
 }
-static int nid_torch_optimize(nid_torch *t, const char *ctx)
+static int nid__torch_optimize(nid_torch *t, const char *ctx)
 {
     return torch_api()->optimize(t, ctx);
 }
-static int nid_torch_forward(const nid_torch *t, const float *x,
+static int nid__torch_forward(const nid_torch *t, const float *x,
                              const int64_t shape[5], int check_finite,
                              float *out, size_t out_cap, int64_t got[2],
                              int status, const char *ctx)
@@ -93,30 +93,30 @@ static int nid_torch_forward(const nid_torch *t, const float *x,
     return torch_api()->forward(t, x, shape, check_finite, out, out_cap, got,
                                 status, ctx);
 }
-static int nid_torch_verify(const nid_torch *t, const float *a,
+static int nid__torch_verify(const nid_torch *t, const float *a,
                             const float *b, size_t n, size_t d, float *out,
                             int64_t *got_len, int status, const char *ctx)
 {
     return torch_api()->verify(t, a, b, n, d, out, got_len, status, ctx);
 }
-static int nid_torch_cpu_has_bf16(void)
+static int nid__torch_cpu_has_bf16(void)
 {
     return torch_api()->cpu_has_bf16();
 }
-static int nid_torch_to_bf16(nid_torch *t, const char *ctx)
+static int nid__torch_to_bf16(nid_torch *t, const char *ctx)
 {
     return torch_api()->to_bf16(t, ctx);
 }
-static int nid_torch_clone(const nid_torch *t, nid_torch **out,
+static int nid__torch_clone(const nid_torch *t, nid_torch **out,
                            const char *ctx)
 {
     return torch_api()->clone(t, out, ctx);
 }
-static const char *nid_torch_device(const nid_torch *t)
+static const char *nid__torch_device(const nid_torch *t)
 {
     return torch_api()->device(t);
 }
-static void nid_torch_free(nid_torch *t)
+static void nid__torch_free(nid_torch *t)
 {
     if (t) torch_api()->free(t);
 }
@@ -175,7 +175,7 @@ static int device_ok(const char *d)
 void nid_model_free(nid_model *m)
 {
     if (!m) return;
-    nid_torch_free(m->t);
+    nid__torch_free(m->t);
     free(m->meta.description);
     free(m->meta_json);
     free(m->path);
@@ -188,7 +188,7 @@ static int check_file(const char *path)
 {
     int fd;
     size_t size;
-    int rc = nid_open_regular("nid_model_load", path, UINT64_MAX, &fd, &size);
+    int rc = nid__open_regular("nid_model_load", path, UINT64_MAX, &fd, &size);
     if (rc == NID_OK) close(fd);
     return rc;
 }
@@ -204,7 +204,7 @@ static int check_network(nid_model *m, const char *ctx)
     if (!zero || !e) {
         free(zero);
         free(e);
-        return nid_fail(NID_ENOMEM, "%s: out of memory", ctx);
+        return nid__fail(NID_ENOMEM, "%s: out of memory", ctx);
     }
     int64_t shape[5] = {1, NET_CHANNELS(me), me->frames, me->height, me->width};
     int64_t got[2] = {0, 0};
@@ -213,10 +213,10 @@ static int check_network(nid_model *m, const char *ctx)
              "shape 1 x %d x %d x %d x %d (input.channels/frames/height/width)",
              ctx, (int)me->channels, (int)me->frames, (int)me->height,
              (int)me->width);
-    int rc = nid_torch_forward(m->t, zero, shape, 0, e, (size_t)me->embed_dim,
+    int rc = nid__torch_forward(m->t, zero, shape, 0, e, (size_t)me->embed_dim,
                                got, NID_EMISMATCH, c2);
-    if (rc == NID_TORCH_SHAPE)
-        rc = nid_fail(NID_EMISMATCH, "%s: forward on 1 clip gives a %lld x "
+    if (rc == NID__TORCH_SHAPE)
+        rc = nid__fail(NID_EMISMATCH, "%s: forward on 1 clip gives a %lld x "
                       "%lld tensor, the metadata says 1 x %d (embedding.dim)",
                       ctx, (long long)got[0], (long long)got[1],
                       (int)me->embed_dim);
@@ -226,19 +226,19 @@ static int check_network(nid_model *m, const char *ctx)
         double ss = 0;
         for (int32_t k = 0; k < me->embed_dim; k++) ss += (double)e[k] * e[k];
         if (ss > 0 && fabs(sqrt(ss) - 1.0) > 1e-3)
-            rc = nid_fail(NID_EMISMATCH, "%s: embedding.normalized is true, but "
+            rc = nid__fail(NID_EMISMATCH, "%s: embedding.normalized is true, but "
                           "forward gives an embedding of norm %g", ctx, sqrt(ss));
     }
     if (rc == NID_OK && me->verification) {
         float p = NAN;
         int64_t len = 0;
-        rc = nid_torch_verify(m->t, e, e, 1, (size_t)me->embed_dim, &p, &len,
+        rc = nid__torch_verify(m->t, e, e, 1, (size_t)me->embed_dim, &p, &len,
                               NID_EMISMATCH, ctx);
-        if (rc == NID_TORCH_SHAPE)
-            rc = nid_fail(NID_EMISMATCH, "%s: verify on 1 pair gives %lld "
+        if (rc == NID__TORCH_SHAPE)
+            rc = nid__fail(NID_EMISMATCH, "%s: verify on 1 pair gives %lld "
                           "values, expected 1", ctx, (long long)len);
         else if (rc == NID_OK && !(p >= 0.0f && p <= 1.0f))
-            rc = nid_fail(NID_EFORMAT, "%s: verify gives %g, not a probability "
+            rc = nid__fail(NID_EFORMAT, "%s: verify gives %g, not a probability "
                           "(verify.output is \"probability\")", ctx, (double)p);
     }
     free(zero);
@@ -250,26 +250,22 @@ int nid_model_load(nid_model **out, const char *path,
                    const nid_model_options *opts)
 {
     static const char fn[] = "nid_model_load";
-    nid_model_options def;
+    nid_model_options own;
     if (!out || !path)
-        return nid_fail(NID_EINVAL, "%s: %s is NULL", fn, !out ? "out" : "path");
-    if (!opts) {
-        nid_model_options_init(&def);
-        opts = &def;
-    }
-    if (!NID_STRUCT_OK(opts, offsetof(nid_model_options, precision)))
-        return nid_fail(NID_EINVAL, "%s: opts->struct_size %zu too small (use "
-                        "nid_model_options_init)", fn, opts->struct_size);
+        return nid__fail(NID_EINVAL, "%s: %s is NULL", fn, !out ? "out" : "path");
+    nid_model_options_init(&own);
+    int rc0 = NID__STRUCT_IN(fn, "opts", nid_model_options, &own, opts);
+    if (rc0) return rc0;
+    opts = &own;
     if (!memchr(opts->device, '\0', sizeof opts->device) ||
         !device_ok(opts->device))
-        return nid_fail(NID_EINVAL, "%s: opts->device \"%.31s\": expected "
+        return nid__fail(NID_EINVAL, "%s: opts->device \"%.31s\": expected "
                         "\"cpu\", \"cuda\" or \"cuda:N\"", fn, opts->device);
-    /* precision was appended in 0.2: an older caller's struct lacks it */
-    int32_t precision = opts->struct_size >= offsetof(nid_model_options,
-                            precision) + sizeof opts->precision ?
-                        opts->precision : NID_PRECISION_FP32;
+    /* precision was appended in 0.2: an older caller's struct lacks it and
+     * `own` holds the default */
+    int32_t precision = opts->precision;
     if (precision != NID_PRECISION_FP32 && precision != NID_PRECISION_BF16)
-        return nid_fail(NID_EINVAL, "%s: opts->precision %d: expected "
+        return nid__fail(NID_EINVAL, "%s: opts->precision %d: expected "
                         "NID_PRECISION_FP32 (0) or NID_PRECISION_BF16 (1)",
                         fn, (int)precision);
     {
@@ -288,26 +284,26 @@ int nid_model_load(nid_model **out, const char *path,
     if (!m || !ctx || !(m->path = strdup(path))) {
         free(ctx);
         nid_model_free(m);
-        return nid_fail(NID_ENOMEM, "%s: out of memory", fn);
+        return nid__fail(NID_ENOMEM, "%s: out of memory", fn);
     }
     sprintf(ctx, "%s: %s", fn, path);
     m->precision = NID_PRECISION_FP32;
-    m->n_threads = opts->n_threads > 0 ? opts->n_threads : nid_default_threads();
+    m->n_threads = opts->n_threads > 0 ? opts->n_threads : nid__default_threads();
     m->clip_memory = opts->clip_memory > 0 ? opts->clip_memory : DEFAULT_CLIP_MEMORY;
     m->max_batch = opts->max_batch > 0 ? opts->max_batch : DEFAULT_MAX_BATCH;
 
     size_t meta_len = 0;
     int has_verify = 0;
-    rc = nid_torch_load(&m->t, path, opts->device, m->n_threads, &m->meta_json,
+    rc = nid__torch_load(&m->t, path, opts->device, m->n_threads, &m->meta_json,
                         &meta_len, &has_verify, ctx);
     if (!rc && !m->meta_json)
-        rc = nid_fail(NID_EFORMAT, "%s: no %s in the archive: a TorchScript "
+        rc = nid__fail(NID_EFORMAT, "%s: no %s in the archive: a TorchScript "
                       "file, but not a libnoduleid model package "
-                      "(docs/model-package.md)", ctx, NID_MODEL_META_NAME);
+                      "(docs/model-package.md)", ctx, NID__MODEL_META_NAME);
     if (!rc)
-        rc = nid_model_meta_parse(m->meta_json, meta_len, path, &m->meta);
+        rc = nid__model_meta_parse(m->meta_json, meta_len, path, &m->meta);
     if (!rc && m->meta.verification != has_verify)
-        rc = nid_fail(NID_EFORMAT, "%s: kind is \"%s\" but the module has %s "
+        rc = nid__fail(NID_EFORMAT, "%s: kind is \"%s\" but the module has %s "
                       "verify method", ctx,
                       m->meta.verification ? "verification" : "classification",
                       has_verify ? "a" : "no");
@@ -321,13 +317,13 @@ int nid_model_load(nid_model **out, const char *path,
          * arithmetic (emulated bf16 is slower than fp32) or when libtorch
          * cannot convert the module, run in fp32 and say so. */
         const char *force = getenv("NID_BF16_FORCE");
-        if (strcmp(opts->device, "cpu") == 0 && !nid_torch_cpu_has_bf16() &&
+        if (strcmp(opts->device, "cpu") == 0 && !nid__torch_cpu_has_bf16() &&
             !(force && strcmp(force, "1") == 0))
-            nid_log(NID_LOG_WARN, "%s: precision bf16: this CPU has no "
+            nid__log(NID_LOG_WARN, "%s: precision bf16: this CPU has no "
                     "AVX-512 BF16 or AMX-BF16 (/proc/cpuinfo), and emulated "
                     "bf16 is slower than fp32; running in fp32", ctx);
-        else if (nid_torch_to_bf16(m->t, ctx) != NID_OK)
-            nid_log(NID_LOG_WARN, "%s (precision bf16: running in fp32)",
+        else if (nid__torch_to_bf16(m->t, ctx) != NID_OK)
+            nid__log(NID_LOG_WARN, "%s (precision bf16: running in fp32)",
                     nid_last_error());
         else
             m->precision = NID_PRECISION_BF16;
@@ -335,8 +331,8 @@ int nid_model_load(nid_model **out, const char *path,
     if (!rc && opts->optimize && m->precision == NID_PRECISION_FP32) {
         /* Optimising is an improvement, not a requirement: keep the module
          * as stored if libtorch cannot optimise it. */
-        if (nid_torch_optimize(m->t, ctx) != NID_OK)
-            nid_log(NID_LOG_WARN, "%s (running the module as stored)",
+        if (nid__torch_optimize(m->t, ctx) != NID_OK)
+            nid__log(NID_LOG_WARN, "%s (running the module as stored)",
                     nid_last_error());
     }
     if (!rc) {
@@ -344,12 +340,12 @@ int nid_model_load(nid_model **out, const char *path,
          * module to the shapes of its first calls, which should be the
          * caller's batches, not this one zero clip. */
         nid_torch *real = m->t, *probe = NULL;
-        rc = nid_torch_clone(real, &probe, ctx);
+        rc = nid__torch_clone(real, &probe, ctx);
         if (!rc) {
             m->t = probe;
             rc = check_network(m, ctx);
             m->t = real;
-            nid_torch_free(probe);
+            nid__torch_free(probe);
         }
     }
     free(ctx);
@@ -357,7 +353,7 @@ int nid_model_load(nid_model **out, const char *path,
         nid_model_free(m);
         return rc;
     }
-    snprintf(m->device, sizeof m->device, "%s", nid_torch_device(m->t));
+    snprintf(m->device, sizeof m->device, "%s", nid__torch_device(m->t));
     *out = m;
     nid_clear_error();
     return NID_OK;
@@ -366,11 +362,11 @@ int nid_model_load(nid_model **out, const char *path,
 int nid_model_get_info(const nid_model *m, nid_model_info *info)
 {
     if (!m || !info)
-        return nid_fail(NID_EINVAL, "nid_model_get_info: %s is NULL",
+        return nid__fail(NID_EINVAL, "nid_model_get_info: %s is NULL",
                         !m ? "model" : "info");
-    if (!NID_STRUCT_OK(info, offsetof(nid_model_info, path) + sizeof(char *)))
-        return nid_fail(NID_EINVAL, "nid_model_get_info: info->struct_size %zu "
-                        "too small (use nid_model_info_init)", info->struct_size);
+    int rc = NID__STRUCT_CHECK("nid_model_get_info", "info", nid_model_info,
+                               info);
+    if (rc) return rc;
     const nid_model_meta *me = &m->meta;
     nid_model_info r;
     nid_model_info_init(&r);
@@ -403,9 +399,7 @@ int nid_model_get_info(const nid_model *m, nid_model_info *info)
     r.precision = m->precision;
     /* a caller built against an older header has a shorter struct: only
      * the fields its struct_size covers are written */
-    size_t keep = info->struct_size < sizeof r ? info->struct_size : sizeof r;
-    r.struct_size = info->struct_size;
-    memcpy(info, &r, keep);
+    NID__STRUCT_OUT("nid_model_get_info", "info", nid_model_info, info, &r);
     nid_clear_error();
     return NID_OK;
 }
@@ -413,7 +407,7 @@ int nid_model_get_info(const nid_model *m, nid_model_info *info)
 int nid_model_clip_options(const nid_model *m, nid_clip_options *opts)
 {
     if (!m || !opts)
-        return nid_fail(NID_EINVAL, "nid_model_clip_options: %s is NULL",
+        return nid__fail(NID_EINVAL, "nid_model_clip_options: %s is NULL",
                         !m ? "model" : "opts");
     const nid_model_meta *me = &m->meta;
     nid_clip_options o;
@@ -429,14 +423,9 @@ int nid_model_clip_options(const nid_model *m, nid_clip_options *opts)
     memcpy(o.mean, me->mean, sizeof o.mean);
     memcpy(o.std, me->std, sizeof o.std);
     o.coords = me->coords;
-    /* opts is an output; a caller built against an older header (its
-     * struct_size set by that header's _init) gets the fields it knows */
-    size_t keep = sizeof o;
-    if (opts->struct_size >= offsetof(nid_clip_options, std) + sizeof o.std &&
-        opts->struct_size < sizeof o)
-        keep = opts->struct_size;
-    o.struct_size = keep;
-    memcpy(opts, &o, keep);
+    /* opts is an output, filled whole unless its struct_size says it is
+     * an older, shorter layout (an initialised struct of an older header) */
+    NID__STRUCT_FILL(nid_clip_options, opts, &o);
     nid_clear_error();
     return NID_OK;
 }
@@ -455,7 +444,7 @@ static size_t first_nonfinite(const float *x, size_t n)
 }
 
 /* Embed n clips into e (n x D), max_batch clips per forward pass. Input
- * values are checked on the model's device (nid_torch_forward's sum), which
+ * values are checked on the model's device (nid__torch_forward's sum), which
  * costs far less than a scan here: a GPU embeds a batch of R(2+1)D-18
  * clips in about the time one thread needs to read them. No other checks:
  * the callers have made them. */
@@ -470,27 +459,27 @@ static int embed_batches(const nid_model *m, const float *clips, size_t n,
                             me->width};
         int64_t got[2] = {-1, -1};
         const float *x = clips + i * m->clip_floats;
-        int rc = nid_torch_forward(m->t, x, shape, 1, e + i * dim, b * dim, got,
+        int rc = nid__torch_forward(m->t, x, shape, 1, e + i * dim, b * dim, got,
                                    NID_EINTERNAL, ctx);
-        if (rc == NID_TORCH_NONFINITE) {
+        if (rc == NID__TORCH_NONFINITE) {
             size_t len = b * m->clip_floats, bad = first_nonfinite(x, len);
             if (bad < len)
-                return nid_fail(NID_EINVAL, "%s: clip %zu has a non-finite value "
+                return nid__fail(NID_EINVAL, "%s: clip %zu has a non-finite value "
                                 "at float %zu (%g)", fn, i + bad / m->clip_floats,
                                 bad % m->clip_floats, (double)x[bad]);
             /* all finite, but their sum overflowed */
-            rc = nid_torch_forward(m->t, x, shape, 0, e + i * dim, b * dim, got,
+            rc = nid__torch_forward(m->t, x, shape, 0, e + i * dim, b * dim, got,
                                    NID_EINTERNAL, ctx);
         }
-        if (rc == NID_TORCH_SHAPE)
-            return nid_fail(NID_EINTERNAL, "%s: forward on %zu clips gives "
+        if (rc == NID__TORCH_SHAPE)
+            return nid__fail(NID_EINTERNAL, "%s: forward on %zu clips gives "
                             "%lld x %lld, expected %zu x %zu", ctx, b,
                             (long long)got[0], (long long)got[1], b, dim);
         if (rc) return rc;
         /* Finite clips can still overflow inside the network. */
         size_t bad = first_nonfinite(e + i * dim, b * dim);
         if (bad < b * dim)
-            return nid_fail(NID_EINVAL, "%s: the embedding of clip %zu is not "
+            return nid__fail(NID_EINVAL, "%s: the embedding of clip %zu is not "
                             "finite (input values too large?)", fn,
                             i + bad / dim);
     }
@@ -503,19 +492,19 @@ int nid_model_embed(const nid_model *m, const float *clips, size_t n,
 {
     static const char fn[] = "nid_model_embed";
     if (!m || !clips)
-        return nid_fail(NID_EINVAL, "%s: %s is NULL", fn, !m ? "model" : "clips");
+        return nid__fail(NID_EINVAL, "%s: %s is NULL", fn, !m ? "model" : "clips");
     if (n == 0)
-        return nid_fail(NID_EINVAL, "%s: n must be > 0", fn);
+        return nid__fail(NID_EINVAL, "%s: n must be > 0", fn);
     const nid_model_meta *me = &m->meta;
     size_t want, need;
-    if (!nid_mul_size(n, m->clip_floats, &want) ||
-        !nid_mul_size(n, (size_t)me->embed_dim, &need))
-        return nid_fail(NID_EINVAL, "%s: n = %zu clips is too many", fn, n);
+    if (!nid__mul_size(n, m->clip_floats, &want) ||
+        !nid__mul_size(n, (size_t)me->embed_dim, &need))
+        return nid__fail(NID_EINVAL, "%s: n = %zu clips is too many", fn, n);
     if (clips_len != want) {
         char per[64] = "";
         if (clips_len % n == 0)
             snprintf(per, sizeof per, " (%zu per clip)", clips_len / n);
-        return nid_fail(NID_EMISMATCH, "%s: model %s takes clips of C x T x H x "
+        return nid__fail(NID_EMISMATCH, "%s: model %s takes clips of C x T x H x "
                         "W = %d x %d x %d x %d = %zu floats: expected %zu x %zu "
                         "= %zu floats for n = %zu, got clips_len %zu%s", fn,
                         m->path, (int)NET_CHANNELS(me), (int)me->frames,
@@ -524,13 +513,13 @@ int nid_model_embed(const nid_model *m, const float *clips, size_t n,
     }
     if (!emb || emb_cap < need) {
         if (needed) *needed = need;
-        return nid_fail(NID_EBUFSIZE, "%s: emb holds %zu floats, %zu clips x %d "
+        return nid__fail(NID_EBUFSIZE, "%s: emb holds %zu floats, %zu clips x %d "
                         "need %zu", fn, emb ? emb_cap : 0, n, (int)me->embed_dim,
                         need);
     }
     float *e = malloc(need * sizeof *e);
     if (!e)
-        return nid_fail(NID_ENOMEM, "%s: out of memory", fn);
+        return nid__fail(NID_ENOMEM, "%s: out of memory", fn);
     char ctx[512];
     snprintf(ctx, sizeof ctx, "%s: model %s", fn, m->path);
     int rc = embed_batches(m, clips, n, e, fn, ctx);
@@ -549,7 +538,7 @@ static int pool_rows(const nid_model *m, const float *e, size_t n, size_t dim,
 {
     double *acc = calloc(dim, sizeof *acc);
     if (!acc)
-        return nid_fail(NID_ENOMEM, "%s: out of memory", fn);
+        return nid__fail(NID_ENOMEM, "%s: out of memory", fn);
     for (size_t i = 0; i < n; i++)
         for (size_t k = 0; k < dim; k++)
             acc[k] += e[i * dim + k];
@@ -562,7 +551,7 @@ static int pool_rows(const nid_model *m, const float *e, size_t n, size_t dim,
     if (m->meta.normalized) {
         if (!(ss > 0.0) || !isfinite(ss)) {
             free(acc);
-            return nid_fail(NID_EINVAL, "%s: the mean of the %zu embeddings has "
+            return nid__fail(NID_EINVAL, "%s: the mean of the %zu embeddings has "
                             "norm 0 and cannot be normalised", fn, n);
         }
         scale = 1.0 / sqrt(ss);
@@ -578,26 +567,26 @@ int nid_model_pool(const nid_model *m, const float *emb, size_t n, size_t d,
 {
     static const char fn[] = "nid_model_pool";
     if (!m || !emb || !out)
-        return nid_fail(NID_EINVAL, "%s: %s is NULL", fn,
+        return nid__fail(NID_EINVAL, "%s: %s is NULL", fn,
                         !m ? "model" : !emb ? "emb" : "out");
     if (n == 0)
-        return nid_fail(NID_EINVAL, "%s: n must be > 0", fn);
+        return nid__fail(NID_EINVAL, "%s: n must be > 0", fn);
     if (d != (size_t)m->meta.embed_dim)
-        return nid_fail(NID_EMISMATCH, "%s: d = %zu, but model %s has embedding "
+        return nid__fail(NID_EMISMATCH, "%s: d = %zu, but model %s has embedding "
                         "dim %d", fn, d, m->path, (int)m->meta.embed_dim);
     if (out_cap < d)
-        return nid_fail(NID_EBUFSIZE, "%s: out holds %zu floats, need %zu", fn,
+        return nid__fail(NID_EBUFSIZE, "%s: out holds %zu floats, need %zu", fn,
                         out_cap, d);
     size_t total;
-    if (!nid_mul_size(n, d, &total))
-        return nid_fail(NID_EINVAL, "%s: n = %zu is too many", fn, n);
+    if (!nid__mul_size(n, d, &total))
+        return nid__fail(NID_EINVAL, "%s: n = %zu is too many", fn, n);
     size_t bad = first_nonfinite(emb, total);
     if (bad < total)
-        return nid_fail(NID_EINVAL, "%s: embedding %zu has a non-finite value at "
+        return nid__fail(NID_EINVAL, "%s: embedding %zu has a non-finite value at "
                         "%zu", fn, bad / d, bad % d);
     float *tmp = malloc(d * sizeof *tmp);
     if (!tmp)
-        return nid_fail(NID_ENOMEM, "%s: out of memory", fn);
+        return nid__fail(NID_ENOMEM, "%s: out of memory", fn);
     int rc = pool_rows(m, emb, n, d, tmp, fn);
     if (!rc) {
         memcpy(out, tmp, d * sizeof *tmp);
@@ -619,11 +608,11 @@ int nid_model_embed_tracklet(const nid_model *m, nid_video *video,
                              const nid_clip_options *opts, float *emb,
                              size_t emb_cap, size_t *n_clips)
 {
-    return nid_model_embed_tracklet_hooked(m, video, exam, t, opts, emb,
+    return nid__model_embed_tracklet_hooked(m, video, exam, t, opts, emb,
                                            emb_cap, n_clips, NULL);
 }
 
-int nid_model_embed_tracklet_hooked(const nid_model *m, nid_video *video,
+int nid__model_embed_tracklet_hooked(const nid_model *m, nid_video *video,
                                     const nid_exam *exam, size_t t,
                                     const nid_clip_options *opts, float *emb,
                                     size_t emb_cap, size_t *n_clips,
@@ -631,31 +620,30 @@ int nid_model_embed_tracklet_hooked(const nid_model *m, nid_video *video,
 {
     static const char fn[] = "nid_model_embed_tracklet";
     if (!m || !video || !exam || !emb)
-        return nid_fail(NID_EINVAL, "%s: %s is NULL", fn,
+        return nid__fail(NID_EINVAL, "%s: %s is NULL", fn,
                         !m ? "model" : !video ? "video" : !exam ? "exam" : "emb");
     const nid_model_meta *me = &m->meta;
     const size_t dim = (size_t)me->embed_dim;
     if (emb_cap < dim)
-        return nid_fail(NID_EBUFSIZE, "%s: emb holds %zu floats, need %zu", fn,
+        return nid__fail(NID_EBUFSIZE, "%s: emb holds %zu floats, need %zu", fn,
                         emb_cap, dim);
     nid_clip_options own;
     if (!opts) {
+        nid_clip_options_init(&own);
         nid_model_clip_options(m, &own);
         opts = &own;
     } else {
-        if (!NID_STRUCT_OK(opts, offsetof(nid_clip_options, std) +
-                                 sizeof opts->std))
-            return nid_fail(NID_EINVAL, "%s: opts->struct_size %zu too small "
-                            "(use nid_model_clip_options)", fn, opts->struct_size);
+        int rc = NID__STRUCT_CHECK(fn, "opts", nid_clip_options, opts);
+        if (rc) return rc;
         const int32_t want[5] = {me->frames, me->height, me->width, me->channels,
                                  me->coords};
         const int32_t got[5] = {opts->frames, opts->height, opts->width,
-                                opts->channels, nid_clip_coords(opts)};
+                                opts->channels, nid__clip_coords(opts)};
         static const char *const names[5] = {"frames", "height", "width",
                                              "channels", "coords"};
         for (int i = 0; i < 5; i++)
             if (want[i] != got[i])
-                return nid_fail(NID_EMISMATCH, "%s: opts->%s is %d, model %s "
+                return nid__fail(NID_EMISMATCH, "%s: opts->%s is %d, model %s "
                                 "takes %d (clips %d x %d x %d x %d, C x T x H x "
                                 "W; use nid_model_clip_options)", fn, names[i],
                                 (int)got[i], m->path, (int)want[i],
@@ -673,9 +661,9 @@ int nid_model_embed_tracklet_hooked(const nid_model *m, nid_video *video,
     float *clips = malloc(chunk * per * sizeof *clips); /* <= nf: no overflow */
     float *e = NULL;
     size_t ne;
-    if (!clips || !nid_mul_size(nc, dim, &ne) || !(e = malloc(ne * sizeof *e))) {
+    if (!clips || !nid__mul_size(nc, dim, &ne) || !(e = malloc(ne * sizeof *e))) {
         free(clips);
-        return nid_fail(NID_ENOMEM, "%s: out of memory for %zu clips of tracklet "
+        return nid__fail(NID_ENOMEM, "%s: out of memory for %zu clips of tracklet "
                         "%zu (%zu floats)", fn, chunk, t, chunk * per);
     }
     char ctx[512];
@@ -683,15 +671,15 @@ int nid_model_embed_tracklet_hooked(const nid_model *m, nid_video *video,
     for (size_t k0 = 0; k0 < nc && !rc; k0 += chunk) {
         size_t k1 = nc - k0 < chunk ? nc : k0 + chunk, built = 0;
         if (h && h->abort && k0 > 0 && h->abort(h->payload)) {
-            rc = nid_fail(NID_ECANCELED, "%s: cancelled by the abort callback "
+            rc = nid__fail(NID_ECANCELED, "%s: cancelled by the abort callback "
                           "after %zu of %zu clips", ctx, k0, nc);
             break;
         }
         double t0 = h ? now_s() : 0;
-        rc = nid_clip_build_range(video, exam, t, opts, k0, k1, clips,
+        rc = nid__clip_build_range(video, exam, t, opts, k0, k1, clips,
                                   chunk * per, &built, NULL);
         if (!rc && built != k1 - k0)
-            rc = nid_fail(NID_EINTERNAL, "%s: nid_clip_build made %zu clips, "
+            rc = nid__fail(NID_EINTERNAL, "%s: nid_clip_build made %zu clips, "
                           "expected %zu", fn, built, k1 - k0);
         double t1 = h ? now_s() : 0;
         if (!rc) rc = embed_batches(m, clips, k1 - k0, e + k0 * dim, fn, ctx);
@@ -702,7 +690,7 @@ int nid_model_embed_tracklet_hooked(const nid_model *m, nid_video *video,
     }
     float *pooled = NULL;
     if (!rc && !(pooled = malloc(dim * sizeof *pooled)))
-        rc = nid_fail(NID_ENOMEM, "%s: out of memory", fn);
+        rc = nid__fail(NID_ENOMEM, "%s: out of memory", fn);
     if (!rc) {
         if (nc == 1)
             memcpy(pooled, e, dim * sizeof *pooled);
@@ -730,23 +718,23 @@ static int check_embeddings(const nid_model *m, const float *a, const float *b,
                             size_t n, size_t d, const char *fn)
 {
     if (!m || !a)
-        return nid_fail(NID_EINVAL, "%s: %s is NULL", fn, !m ? "model" : "a");
+        return nid__fail(NID_EINVAL, "%s: %s is NULL", fn, !m ? "model" : "a");
     if (n == 0)
-        return nid_fail(NID_EINVAL, "%s: n must be > 0", fn);
+        return nid__fail(NID_EINVAL, "%s: n must be > 0", fn);
     if (d != (size_t)m->meta.embed_dim)
-        return nid_fail(NID_EMISMATCH, "%s: d = %zu, but model %s has embedding "
+        return nid__fail(NID_EMISMATCH, "%s: d = %zu, but model %s has embedding "
                         "dim %d", fn, d, m->path, (int)m->meta.embed_dim);
     size_t total;
-    if (!nid_mul_size(n, d, &total))
-        return nid_fail(NID_EINVAL, "%s: n = %zu is too many", fn, n);
+    if (!nid__mul_size(n, d, &total))
+        return nid__fail(NID_EINVAL, "%s: n = %zu is too many", fn, n);
     size_t bad = first_nonfinite(a, total);
     if (bad < total)
-        return nid_fail(NID_EINVAL, "%s: row %zu of %s has a non-finite value",
+        return nid__fail(NID_EINVAL, "%s: row %zu of %s has a non-finite value",
                         fn, bad / d, b ? "a" : "emb");
     if (b) {
         bad = first_nonfinite(b, total);
         if (bad < total)
-            return nid_fail(NID_EINVAL, "%s: row %zu of b has a non-finite "
+            return nid__fail(NID_EINVAL, "%s: row %zu of b has a non-finite "
                             "value", fn, bad / d);
     }
     return NID_OK;
@@ -754,7 +742,7 @@ static int check_embeddings(const nid_model *m, const float *a, const float *b,
 
 static int no_head(const nid_model *m, const char *fn)
 {
-    return nid_fail(NID_ENOTSUP, "%s: model %s (%s, kind \"classification\") "
+    return nid__fail(NID_ENOTSUP, "%s: model %s (%s, kind \"classification\") "
                     "has no verification head; compare its embeddings with "
                     "NID_COMPARE_COSINE", fn, m->path, m->meta.arch);
 }
@@ -767,15 +755,15 @@ static int run_verify(const nid_model *m, const float *a, const float *b,
     char ctx[512];
     snprintf(ctx, sizeof ctx, "%s: model %s", fn, m->path);
     int64_t len = -1;
-    int rc = nid_torch_verify(m->t, a, b, n, (size_t)m->meta.embed_dim, p, &len,
+    int rc = nid__torch_verify(m->t, a, b, n, (size_t)m->meta.embed_dim, p, &len,
                               NID_EINTERNAL, ctx);
-    if (rc == NID_TORCH_SHAPE)
-        return nid_fail(NID_EINTERNAL, "%s: verify on %zu pairs gives %lld "
+    if (rc == NID__TORCH_SHAPE)
+        return nid__fail(NID_EINTERNAL, "%s: verify on %zu pairs gives %lld "
                         "values", ctx, n, (long long)len);
     if (rc) return rc;
     for (size_t i = 0; i < n; i++)
         if (!(p[i] >= 0.0f && p[i] <= 1.0f))
-            return nid_fail(NID_EINTERNAL, "%s: verify gives %g for pair %zu, "
+            return nid__fail(NID_EINTERNAL, "%s: verify gives %g for pair %zu, "
                             "not a probability", ctx, (double)p[i], i);
     return NID_OK;
 }
@@ -787,15 +775,15 @@ int nid_model_verify(const nid_model *m, const float *a, const float *b,
     if (m && !m->meta.verification)
         return no_head(m, fn);
     if (!b || !p_same)
-        return nid_fail(NID_EINVAL, "%s: %s is NULL", fn, !b ? "b" : "p_same");
+        return nid__fail(NID_EINVAL, "%s: %s is NULL", fn, !b ? "b" : "p_same");
     int rc = check_embeddings(m, a, b, n, d, fn);
     if (rc) return rc;
     if (p_cap < n)
-        return nid_fail(NID_EBUFSIZE, "%s: p_same holds %zu floats, need %zu",
+        return nid__fail(NID_EBUFSIZE, "%s: p_same holds %zu floats, need %zu",
                         fn, p_cap, n);
     float *p = malloc(n * sizeof *p);
     if (!p)
-        return nid_fail(NID_ENOMEM, "%s: out of memory", fn);
+        return nid__fail(NID_ENOMEM, "%s: out of memory", fn);
     rc = run_verify(m, a, b, n, p, fn);
     if (!rc) {
         memcpy(p_same, p, n * sizeof *p);
@@ -835,7 +823,7 @@ static int verify_pairs(const nid_model *m, const float *xa, const float *xb,
     float *p = malloc(2 * chunk * sizeof *p);
     int rc = NID_OK;
     if (!A || !B || !p)
-        rc = nid_fail(NID_ENOMEM, "%s: out of memory", fn);
+        rc = nid__fail(NID_ENOMEM, "%s: out of memory", fn);
     for (size_t s0 = 0; !rc && s0 < k; s0 += chunk) {
         size_t c = k - s0 < chunk ? k - s0 : chunk;
         for (size_t j = 0; j < c; j++) {
@@ -858,7 +846,7 @@ static int verify_pairs(const nid_model *m, const float *xa, const float *xb,
 static int check_mode(const nid_model *m, int mode, const char *fn)
 {
     if (mode != NID_COMPARE_COSINE && mode != NID_COMPARE_VERIFY)
-        return nid_fail(NID_EINVAL, "%s: unknown compare mode %d (expected "
+        return nid__fail(NID_EINVAL, "%s: unknown compare mode %d (expected "
                         "NID_COMPARE_COSINE or NID_COMPARE_VERIFY)", fn, mode);
     if (mode == NID_COMPARE_VERIFY && m && !m->meta.verification)
         return no_head(m, fn);
@@ -872,24 +860,24 @@ int nid_model_compare(const nid_model *m, const float *a, const float *b,
     int rc = check_mode(m, mode, fn);
     if (rc) return rc;
     if (!b || !sim)
-        return nid_fail(NID_EINVAL, "%s: %s is NULL", fn, !b ? "b" : "sim");
+        return nid__fail(NID_EINVAL, "%s: %s is NULL", fn, !b ? "b" : "sim");
     rc = check_embeddings(m, a, b, n, d, fn);
     if (rc) return rc;
     if (sim_cap < n)
-        return nid_fail(NID_EBUFSIZE, "%s: sim holds %zu floats, need %zu", fn,
+        return nid__fail(NID_EBUFSIZE, "%s: sim holds %zu floats, need %zu", fn,
                         sim_cap, n);
     float *s = malloc(n * sizeof *s);
     size_t *idx = mode == NID_COMPARE_VERIFY ? malloc(n * sizeof *idx) : NULL;
     if (!s || (mode == NID_COMPARE_VERIFY && !idx)) {
         free(s);
         free(idx);
-        return nid_fail(NID_ENOMEM, "%s: out of memory", fn);
+        return nid__fail(NID_ENOMEM, "%s: out of memory", fn);
     }
     if (mode == NID_COMPARE_COSINE) {
         for (size_t i = 0; !rc && i < n; i++) {
             double c;
             if (cosine(a + i * d, b + i * d, d, &c))
-                rc = nid_fail(NID_EINVAL, "%s: pair %zu: a zero-norm embedding "
+                rc = nid__fail(NID_EINVAL, "%s: pair %zu: a zero-norm embedding "
                               "has no cosine", fn, i);
             else
                 s[i] = (float)c;
@@ -918,16 +906,16 @@ static int compare_all(const nid_model *m, const float *emb, size_t n,
     rc = check_embeddings(m, emb, NULL, n, d, fn);
     if (rc) return rc;
     size_t nn;
-    if (!nid_mul_size(n, n, &nn))
-        return nid_fail(NID_EINVAL, "%s: n = %zu is too many", fn, n);
+    if (!nid__mul_size(n, n, &nn))
+        return nid__fail(NID_EINVAL, "%s: n = %zu is too many", fn, n);
     if (!out || cap < nn) {
         if (needed) *needed = nn;
-        return nid_fail(NID_EBUFSIZE, "%s: the output holds %zu floats, n x n "
+        return nid__fail(NID_EBUFSIZE, "%s: the output holds %zu floats, n x n "
                         "= %zu needed", fn, out ? cap : 0, nn);
     }
     float *r = malloc(nn * sizeof *r);
     if (!r)
-        return nid_fail(NID_ENOMEM, "%s: out of memory for %zu x %zu floats",
+        return nid__fail(NID_ENOMEM, "%s: out of memory for %zu x %zu floats",
                         fn, n, n);
     if (mode == NID_COMPARE_COSINE) {
         /* The distance 1 - cos of the clustering code, so that clustering
@@ -943,7 +931,7 @@ static int compare_all(const nid_model *m, const float *emb, size_t n,
         size_t *ib = malloc((k ? k : 1) * sizeof *ib);
         float *s = malloc((k ? k : 1) * sizeof *s);
         if (!ia || !ib || !s)
-            rc = nid_fail(NID_ENOMEM, "%s: out of memory for %zu pairs", fn, k);
+            rc = nid__fail(NID_ENOMEM, "%s: out of memory for %zu pairs", fn, k);
         size_t q = 0;
         for (size_t i = 0; !rc && i < n; i++)
             for (size_t j = i + 1; j < n; j++, q++) {

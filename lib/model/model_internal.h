@@ -7,12 +7,12 @@
  * loaded at the first nid_model_load(): its functions reach model.c
  * through the table nid_torch_api, returned by its entry
  * nid_backend_torch_v1. Every function catches every C++ exception and
- * reports it through nid_fail() with the message prefix `ctx` (e.g.
+ * reports it through nid__fail() with the message prefix `ctx` (e.g.
  * "nid_model_embed: model cm.nidm"). Without the module (not built, not
  * installed), nid_model_load() returns NID_ENOTSUP naming what is missing.
  */
-#ifndef NID_MODEL_INTERNAL_H
-#define NID_MODEL_INTERNAL_H
+#ifndef NID__MODEL_INTERNAL_H
+#define NID__MODEL_INTERNAL_H
 
 #include "internal.h"
 #include "backend.h"
@@ -26,9 +26,9 @@ extern "C" {
 
 /* ---- package.c: metadata ------------------------------------------------ */
 
-#define NID_MODEL_FORMAT         "noduleid-model"
-#define NID_MODEL_FORMAT_VERSION 1
-#define NID_MODEL_META_NAME      "noduleid.json"
+#define NID__MODEL_FORMAT         "noduleid-model"
+#define NID__MODEL_FORMAT_VERSION 1
+#define NID__MODEL_META_NAME      "noduleid.json"
 
 /* The metadata of a package, parsed and range-checked. */
 typedef struct nid_model_meta {
@@ -51,14 +51,14 @@ typedef struct nid_model_meta {
 
 /* Parse and check `json` (len bytes, need not be NUL-terminated) as the
  * metadata of package `path`. On error returns NID_EFORMAT (or NID_ENOMEM)
- * after nid_fail() naming the package and the field. On success the
+ * after nid__fail() naming the package and the field. On success the
  * caller frees out->description. */
-int nid_model_meta_parse(const char *json, size_t len, const char *path,
+int nid__model_meta_parse(const char *json, size_t len, const char *path,
                          nid_model_meta *out);
 
 /* ---- model.c: for the exam-level calls (pipeline/) ---------------------- */
 
-/* What nid_model_embed_tracklet_hooked() adds to nid_model_embed_tracklet():
+/* What nid__model_embed_tracklet_hooked() adds to nid_model_embed_tracklet():
  * time spent building clips (decoding included) and in the network, added
  * to t_clips and t_embed, and an abort check between chunks of clips
  * (abort may be NULL; non-zero cancels with NID_ECANCELED). */
@@ -69,7 +69,7 @@ typedef struct nid_embed_hooks {
 } nid_embed_hooks;
 
 /* nid_model_embed_tracklet() with hooks (h may be NULL). */
-int nid_model_embed_tracklet_hooked(const nid_model *m, nid_video *video,
+int nid__model_embed_tracklet_hooked(const nid_model *m, nid_video *video,
                                     const nid_exam *exam, size_t t,
                                     const nid_clip_options *opts, float *emb,
                                     size_t emb_cap, size_t *n_clips,
@@ -79,14 +79,14 @@ int nid_model_embed_tracklet_hooked(const nid_model *m, nid_video *video,
 
 typedef struct nid_torch nid_torch;
 
-/* Returned (positive, no message recorded) by nid_torch_forward() and
- * nid_torch_verify() when the network's output has an unexpected shape;
+/* Returned (positive, no message recorded) by nid__torch_forward() and
+ * nid__torch_verify() when the network's output has an unexpected shape;
  * the caller reports it with the shape it expected. */
-#define NID_TORCH_SHAPE 1
-/* Returned (no message) by nid_torch_forward() with check_finite when the
+#define NID__TORCH_SHAPE 1
+/* Returned (no message) by nid__torch_forward() with check_finite when the
  * sum of the input is not finite: a NaN or Inf somewhere, or (rarely) a
  * finite sum that overflows; the caller scans the input to tell. */
-#define NID_TORCH_NONFINITE 2
+#define NID__TORCH_NONFINITE 2
 
 /* The module's functions (defined in torch_shim.cpp, compiled only into
  * the module with NID_TORCH_MODULE; model.c calls them through
@@ -99,54 +99,54 @@ typedef struct nid_torch nid_torch;
  * *has_verify whether the module has a `verify` method. Errors:
  * NID_EFORMAT (not a TorchScript archive), NID_ENOTSUP (CUDA), NID_EINVAL
  * (bad device string), NID_ENOMEM. */
-int nid_torch_load(nid_torch **out, const char *path, const char *device,
+int nid__torch_load(nid_torch **out, const char *path, const char *device,
                    int n_threads, char **meta_json, size_t *meta_len,
                    int *has_verify, const char *ctx);
 
 /* torch.jit.optimize_for_inference (keeping `verify` when present) on a
  * CPU model; nothing on other devices. */
-int nid_torch_optimize(nid_torch *t, const char *ctx);
+int nid__torch_optimize(nid_torch *t, const char *ctx);
 
 /* Whether this CPU has native bfloat16 arithmetic (AVX-512 BF16 or
  * AMX-BF16 in /proc/cpuinfo's flags); 0 when unknown. */
-int nid_torch_cpu_has_bf16(void);
+int nid__torch_cpu_has_bf16(void);
 
 /* Run forward and verify under CPU autocast to bfloat16 (convolutions and
  * matrix products in bf16, the rest in fp32). Call instead of
- * nid_torch_optimize (whose oneDNN-converted graph autocast does not
+ * nid__torch_optimize (whose oneDNN-converted graph autocast does not
  * reach). Errors: NID_ENOTSUP (not a CPU model), with a message. */
-int nid_torch_to_bf16(nid_torch *t, const char *ctx);
+int nid__torch_to_bf16(nid_torch *t, const char *ctx);
 
 /* forward on x (shape[0] x ... x shape[4], float32 contiguous, host
  * memory). The output must be a 2-D tensor: its shape goes to got[0..1]
  * and, when it is 2-D with exactly out_cap elements, it is copied to out;
- * else NID_TORCH_SHAPE is returned (nothing written). An exception (TorchScript
+ * else NID__TORCH_SHAPE is returned (nothing written). An exception (TorchScript
  * raised, libtorch failed) returns `status` with its message. */
-int nid_torch_forward(const nid_torch *t, const float *x,
+int nid__torch_forward(const nid_torch *t, const float *x,
                       const int64_t shape[5], int check_finite, float *out,
                       size_t out_cap, int64_t got[2], int status,
                       const char *ctx);
 
 /* verify(a, b) on n x d embeddings; the output (n probabilities) goes to
  * out, which holds n floats. A non-1-D output or one of another length
- * returns NID_TORCH_SHAPE (*got_len: its length, -1 when not 1-D). Exceptions as nid_torch_forward(). */
-int nid_torch_verify(const nid_torch *t, const float *a, const float *b,
+ * returns NID__TORCH_SHAPE (*got_len: its length, -1 when not 1-D). Exceptions as nid__torch_forward(). */
+int nid__torch_verify(const nid_torch *t, const float *a, const float *b,
                      size_t n, size_t d, float *out, int64_t *got_len,
                      int status, const char *ctx);
 
 /* A copy of the module with its own TorchScript executors (frozen
  * weights are shared), for a trial run that must not leave its input
  * shapes in the real module's profile. */
-int nid_torch_clone(const nid_torch *t, nid_torch **out, const char *ctx);
+int nid__torch_clone(const nid_torch *t, nid_torch **out, const char *ctx);
 
 /* The device the model runs on, e.g. "cpu" or "cuda:0". */
-const char *nid_torch_device(const nid_torch *t);
+const char *nid__torch_device(const nid_torch *t);
 
-void nid_torch_free(nid_torch *t);
+void nid__torch_free(nid_torch *t);
 
 #endif /* NID_TORCH_MODULE */
 
-/* The module's table (NID_BACKEND_ABI 1): the functions above, in order. */
+/* The module's table (NID__BACKEND_ABI 1): the functions above, in order. */
 typedef struct nid_torch_api {
     nid_backend_info info;   /* name "torch"; features TORCH (+ CUDA) */
     int (*load)(nid_torch **out, const char *path, const char *device,
@@ -170,4 +170,4 @@ typedef struct nid_torch_api {
 }
 #endif
 
-#endif /* NID_MODEL_INTERNAL_H */
+#endif /* NID__MODEL_INTERNAL_H */

@@ -6,6 +6,7 @@
  * expected and what was found.
  */
 #include "model_internal.h"
+#include "json.h"
 
 #include <jansson.h>
 #include <math.h>
@@ -19,35 +20,17 @@ typedef struct pctx {
 } pctx;
 
 static int bad(const pctx *c, const char *field, const char *fmt, ...)
-    NID_PRINTF(3, 4);
+    NID__PRINTF(3, 4);
 
 static int bad(const pctx *c, const char *field, const char *fmt, ...)
 {
-    char what[512];
+    char file[4096 + 32];
+    snprintf(file, sizeof file, "%s: %s", c->path, NID__MODEL_META_NAME);
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(what, sizeof what, fmt, ap);
+    int rc = nid__json_vfail("nid_model_load", file, field, NULL, fmt, ap);
     va_end(ap);
-    if (field)
-        return nid_fail(NID_EFORMAT, "nid_model_load: %s: %s: field \"%s\": %s",
-                        c->path, NID_MODEL_META_NAME, field, what);
-    return nid_fail(NID_EFORMAT, "nid_model_load: %s: %s: %s", c->path,
-                    NID_MODEL_META_NAME, what);
-}
-
-static const char *type_name(const json_t *v)
-{
-    switch (json_typeof(v)) {
-    case JSON_OBJECT:  return "an object";
-    case JSON_ARRAY:   return "an array";
-    case JSON_STRING:  return "a string";
-    case JSON_INTEGER: return "an integer";
-    case JSON_REAL:    return "a number";
-    case JSON_TRUE:
-    case JSON_FALSE:   return "a boolean";
-    case JSON_NULL:    return "null";
-    }
-    return "?";
+    return rc;
 }
 
 static void join(char *buf, size_t cap, const char *parent, const char *key)
@@ -73,7 +56,7 @@ static int only_known(const pctx *c, const json_t *o, const char *parent,
             char f[96];
             join(f, sizeof f, parent, key);
             return bad(c, f, "unknown field (format version %d)",
-                       NID_MODEL_FORMAT_VERSION);
+                       NID__MODEL_FORMAT_VERSION);
         }
     }
     return NID_OK;
@@ -102,7 +85,7 @@ static int member(const pctx *c, const json_t *o, const char *parent,
             [JSON_STRING] = "a string", [JSON_INTEGER] = "an integer",
             [JSON_REAL] = "a number", [JSON_TRUE] = "a boolean",
             [JSON_FALSE] = "a boolean", [JSON_NULL] = "null"};
-        return bad(c, f, "expected %s, got %s", want[type], type_name(v));
+        return bad(c, f, "expected %s, got %s", want[type], nid__json_type_name(v));
     }
     *out = v;
     return NID_OK;
@@ -335,14 +318,14 @@ static int parse_training(const pctx *c, const json_t *root, nid_model_meta *m)
     if (rc) return rc;
     m->description = strdup(json_string_value(d));
     if (!m->description)
-        return nid_fail(NID_ENOMEM, "nid_model_load: out of memory");
+        return nid__fail(NID_ENOMEM, "nid_model_load: out of memory");
     json_t *p = json_object_get(root, "producer");
     if (p && !json_is_object(p))
-        return bad(c, "producer", "expected an object, got %s", type_name(p));
+        return bad(c, "producer", "expected an object, got %s", nid__json_type_name(p));
     return NID_OK;
 }
 
-int nid_model_meta_parse(const char *json, size_t len, const char *path,
+int nid__model_meta_parse(const char *json, size_t len, const char *path,
                          nid_model_meta *out)
 {
     static const char *const known[] = {
@@ -353,28 +336,31 @@ int nid_model_meta_parse(const char *json, size_t len, const char *path,
     json_error_t err;
     json_t *root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &err);
     if (!root)
-        return bad(&c, NULL, "not valid JSON at line %d column %d: %s",
-                   err.line, err.column, err.text);
+    {
+        char file[4096 + 32];
+        snprintf(file, sizeof file, "%s: %s", path, NID__MODEL_META_NAME);
+        return nid__json_parse_fail(NID_EFORMAT, "nid_model_load", file, &err);
+    }
     nid_model_meta m;
     memset(&m, 0, sizeof m);
     json_t *v = NULL;
     int rc = NID_OK;
     if (!json_is_object(root)) {
-        rc = bad(&c, NULL, "expected a JSON object, got %s", type_name(root));
+        rc = bad(&c, NULL, "expected a JSON object, got %s", nid__json_type_name(root));
         goto done;
     }
     /* Format and version first: a newer version may have other fields. */
     rc = member(&c, root, "", "format", JSON_STRING, &v);
-    if (!rc && strcmp(json_string_value(v), NID_MODEL_FORMAT) != 0)
-        rc = bad(&c, "format", "expected \"%s\", got \"%.64s\"", NID_MODEL_FORMAT,
+    if (!rc && strcmp(json_string_value(v), NID__MODEL_FORMAT) != 0)
+        rc = bad(&c, "format", "expected \"%s\", got \"%.64s\"", NID__MODEL_FORMAT,
                  json_string_value(v));
     if (!rc) rc = member(&c, root, "", "format_version", JSON_INTEGER, &v);
-    if (!rc && json_integer_value(v) != NID_MODEL_FORMAT_VERSION)
+    if (!rc && json_integer_value(v) != NID__MODEL_FORMAT_VERSION)
         rc = bad(&c, "format_version", "version %lld is not supported (this "
                  "library reads version %d)", (long long)json_integer_value(v),
-                 NID_MODEL_FORMAT_VERSION);
+                 NID__MODEL_FORMAT_VERSION);
     if (rc) goto done;
-    m.format_version = NID_MODEL_FORMAT_VERSION;
+    m.format_version = NID__MODEL_FORMAT_VERSION;
     rc = only_known(&c, root, "", known);
     if (!rc) rc = parse_model_id(&c, root, &m);
     if (!rc) rc = parse_arch(&c, root, &m);

@@ -89,18 +89,18 @@ int guarded(const char *ctx, const char *doing, int status, F &&f) noexcept
     try {
         return f();
     } catch (const c10::OutOfMemoryError &e) {
-        return nid_fail(NID_ENOMEM, "%s: %s: out of memory: %s", ctx, doing,
+        return nid__fail(NID_ENOMEM, "%s: %s: out of memory: %s", ctx, doing,
                         short_message(e.what_without_backtrace()).c_str());
     } catch (const c10::Error &e) {
-        return nid_fail(status, "%s: %s: %s", ctx, doing,
+        return nid__fail(status, "%s: %s: %s", ctx, doing,
                         short_message(e.what_without_backtrace()).c_str());
     } catch (const std::bad_alloc &) {
-        return nid_fail(NID_ENOMEM, "%s: %s: out of memory", ctx, doing);
+        return nid__fail(NID_ENOMEM, "%s: %s: out of memory", ctx, doing);
     } catch (const std::exception &e) {
-        return nid_fail(status, "%s: %s: %s", ctx, doing,
+        return nid__fail(status, "%s: %s: %s", ctx, doing,
                         short_message(e.what()).c_str());
     } catch (...) {
-        return nid_fail(NID_EINTERNAL, "%s: %s: unknown C++ exception", ctx,
+        return nid__fail(NID_EINTERNAL, "%s: %s: unknown C++ exception", ctx,
                         doing);
     }
 }
@@ -155,7 +155,7 @@ struct AutocastBf16 {
 };
 
 // Per-thread, 64-byte aligned staging buffer for input that is not aligned
-// (see nid_torch_forward). Reused across calls: a fresh libtorch tensor per
+// (see nid__torch_forward). Reused across calls: a fresh libtorch tensor per
 // call costs an allocation (mmap for large blocks) and page faults, which
 // the small default model notices (~5% of a call). Holds the largest batch
 // a thread has embedded until the thread exits.
@@ -185,7 +185,7 @@ torch::jit::Module &mod(const nid_torch *t)
 
 } // namespace
 
-extern "C" int nid_torch_load(nid_torch **out, const char *path,
+extern "C" int nid__torch_load(nid_torch **out, const char *path,
                               const char *device, int n_threads,
                               char **meta_json, size_t *meta_len,
                               int *has_verify, const char *ctx)
@@ -198,37 +198,37 @@ extern "C" int nid_torch_load(nid_torch **out, const char *path,
         } else if (dev.compare(0, 4, "cuda") == 0) {
 #if defined(NID_HAVE_CUDA)
             if (!torch::cuda::is_available())
-                return nid_fail(NID_ENOTSUP, "%s: device \"%s\": no CUDA device "
+                return nid__fail(NID_ENOTSUP, "%s: device \"%s\": no CUDA device "
                                 "is available", ctx, device);
             c10::Device d(dev); // "cuda" or "cuda:N"; syntax checked by model.c
             long count = (long)torch::cuda::device_count();
             if (d.has_index() && d.index() >= count)
-                return nid_fail(NID_ENOTSUP, "%s: device \"%s\": only %ld CUDA "
+                return nid__fail(NID_ENOTSUP, "%s: device \"%s\": only %ld CUDA "
                                 "device(s)", ctx, device, count);
             t->device = d;
 #else
-            return nid_fail(NID_ENOTSUP, "%s: device \"%s\": libnoduleid was "
+            return nid__fail(NID_ENOTSUP, "%s: device \"%s\": libnoduleid was "
                             "built without CUDA (NID_WITH_CUDA=OFF)", ctx, device);
 #endif
         } else {
-            return nid_fail(NID_EINVAL, "%s: unknown device \"%s\" (expected "
+            return nid__fail(NID_EINVAL, "%s: unknown device \"%s\" (expected "
                             "\"cpu\", \"cuda\" or \"cuda:N\")", ctx, device);
         }
         t->device_name = t->device.str();
         t->n_threads = n_threads;
         apply_threads(n_threads);
 
-        torch::jit::ExtraFilesMap extra{{NID_MODEL_META_NAME, ""}};
+        torch::jit::ExtraFilesMap extra{{NID__MODEL_META_NAME, ""}};
         t->module = torch::jit::load(std::string(path), t->device, extra);
         t->module.eval();
         t->has_verify = t->module.find_method("verify").has_value();
 
-        const std::string &js = extra[NID_MODEL_META_NAME];
+        const std::string &js = extra[NID__MODEL_META_NAME];
         char *copy = nullptr;
         if (!js.empty()) {
             copy = static_cast<char *>(std::malloc(js.size() + 1));
             if (!copy)
-                return nid_fail(NID_ENOMEM, "%s: out of memory", ctx);
+                return nid__fail(NID_ENOMEM, "%s: out of memory", ctx);
             std::memcpy(copy, js.data(), js.size());
             copy[js.size()] = '\0';
         }
@@ -240,7 +240,7 @@ extern "C" int nid_torch_load(nid_torch **out, const char *path,
     });
 }
 
-extern "C" int nid_torch_optimize(nid_torch *t, const char *ctx)
+extern "C" int nid__torch_optimize(nid_torch *t, const char *ctx)
 {
     if (!t->device.is_cpu())
         return NID_OK;
@@ -255,14 +255,14 @@ extern "C" int nid_torch_optimize(nid_torch *t, const char *ctx)
             m = torch::jit::freeze(m, keep, true);
         m = torch::jit::optimize_for_inference(m, keep);
         if (t->has_verify && !m.find_method("verify").has_value())
-            return nid_fail(NID_EINTERNAL, "%s: optimize_for_inference dropped "
+            return nid__fail(NID_EINTERNAL, "%s: optimize_for_inference dropped "
                             "verify", ctx);
         t->module = m;
         return NID_OK;
     });
 }
 
-extern "C" int nid_torch_cpu_has_bf16(void)
+extern "C" int nid__torch_cpu_has_bf16(void)
 {
     try {
         std::ifstream f("/proc/cpuinfo");
@@ -279,16 +279,16 @@ extern "C" int nid_torch_cpu_has_bf16(void)
     return 0;
 }
 
-extern "C" int nid_torch_to_bf16(nid_torch *t, const char *ctx)
+extern "C" int nid__torch_to_bf16(nid_torch *t, const char *ctx)
 {
     if (!t->device.is_cpu())
-        return nid_fail(NID_ENOTSUP, "%s: precision bf16 is implemented for "
+        return nid__fail(NID_ENOTSUP, "%s: precision bf16 is implemented for "
                         "the CPU only", ctx);
     t->bf16 = true;
     return NID_OK;
 }
 
-extern "C" int nid_torch_forward(const nid_torch *t, const float *x,
+extern "C" int nid__torch_forward(const nid_torch *t, const float *x,
                                  const int64_t shape[5], int check_finite,
                                  float *out, size_t out_cap, int64_t got[2],
                                  int status, const char *ctx)
@@ -317,7 +317,7 @@ extern "C" int nid_torch_forward(const nid_torch *t, const float *x,
         }
         // A NaN or Inf anywhere makes the sum non-finite.
         if (check_finite && !std::isfinite(in.sum().item<float>()))
-            return NID_TORCH_NONFINITE;
+            return NID__TORCH_NONFINITE;
         std::unique_ptr<AutocastBf16> ac;
         if (t->bf16)
             ac.reset(new AutocastBf16);
@@ -326,20 +326,20 @@ extern "C" int nid_torch_forward(const nid_torch *t, const float *x,
         c10::IValue r = mod(t).forward(std::move(args));
         ac.reset();
         if (!r.isTensor())
-            return nid_fail(NID_EMISMATCH, "%s: forward returned a %s, expected "
+            return nid__fail(NID_EMISMATCH, "%s: forward returned a %s, expected "
                             "a tensor", ctx, r.tagKind().c_str());
         at::Tensor o = r.toTensor();
         got[0] = o.dim() >= 1 ? o.size(0) : 0;
         got[1] = o.dim() >= 2 ? o.size(1) : 0;
         if (o.dim() != 2 || (size_t)o.numel() != out_cap)
-            return NID_TORCH_SHAPE;
+            return NID__TORCH_SHAPE;
         o = o.to(torch::kCPU, torch::kFloat32).contiguous();
         std::memcpy(out, o.data_ptr<float>(), out_cap * sizeof(float));
         return NID_OK;
     });
 }
 
-extern "C" int nid_torch_verify(const nid_torch *t, const float *a,
+extern "C" int nid__torch_verify(const nid_torch *t, const float *a,
                                 const float *b, size_t n, size_t d,
                                 float *out, int64_t *got_len, int status,
                                 const char *ctx)
@@ -363,19 +363,19 @@ extern "C" int nid_torch_verify(const nid_torch *t, const float *a,
         c10::IValue r = mod(t).get_method("verify")(std::move(args));
         ac.reset();
         if (!r.isTensor())
-            return nid_fail(NID_EMISMATCH, "%s: verify returned a %s, expected "
+            return nid__fail(NID_EMISMATCH, "%s: verify returned a %s, expected "
                             "a tensor", ctx, r.tagKind().c_str());
         at::Tensor o = r.toTensor();
         *got_len = o.dim() == 1 ? o.size(0) : -1;
         if (o.dim() != 1 || (size_t)o.numel() != n)
-            return NID_TORCH_SHAPE;
+            return NID__TORCH_SHAPE;
         o = o.to(torch::kCPU, torch::kFloat32).contiguous();
         std::memcpy(out, o.data_ptr<float>(), n * sizeof(float));
         return NID_OK;
     });
 }
 
-extern "C" int nid_torch_clone(const nid_torch *t, nid_torch **out,
+extern "C" int nid__torch_clone(const nid_torch *t, nid_torch **out,
                                const char *ctx)
 {
     return guarded(ctx, "clone", NID_EINTERNAL, [&]() -> int {
@@ -386,12 +386,12 @@ extern "C" int nid_torch_clone(const nid_torch *t, nid_torch **out,
     });
 }
 
-extern "C" const char *nid_torch_device(const nid_torch *t)
+extern "C" const char *nid__torch_device(const nid_torch *t)
 {
     return t->device_name.c_str();
 }
 
-extern "C" void nid_torch_free(nid_torch *t)
+extern "C" void nid__torch_free(nid_torch *t)
 {
     try {
         delete t;
@@ -402,7 +402,7 @@ extern "C" void nid_torch_free(nid_torch *t)
 // The module's table and entry (lib/core/backend.h).
 namespace {
 const nid_torch_api g_api = {
-    {NID_BACKEND_ABI, sizeof(nid_torch_api), "torch", NID_VERSION_STRING,
+    {NID__BACKEND_ABI, sizeof(nid_torch_api), "torch", NID_VERSION_STRING,
      "libtorch " TORCH_VERSION,
 #if defined(NID_HAVE_CUDA)
      NID_FEATURE_TORCH | NID_FEATURE_CUDA
@@ -410,9 +410,9 @@ const nid_torch_api g_api = {
      NID_FEATURE_TORCH
 #endif
     },
-    nid_torch_load, nid_torch_optimize, nid_torch_cpu_has_bf16,
-    nid_torch_to_bf16, nid_torch_forward, nid_torch_verify, nid_torch_clone,
-    nid_torch_device, nid_torch_free,
+    nid__torch_load, nid__torch_optimize, nid__torch_cpu_has_bf16,
+    nid__torch_to_bf16, nid__torch_forward, nid__torch_verify, nid__torch_clone,
+    nid__torch_device, nid__torch_free,
 };
 } // namespace
 

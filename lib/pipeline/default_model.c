@@ -9,11 +9,11 @@
  *      datadir, e.g. "../share"), then relative to the running program
  *      (NID_BIN_TO_DATA, bindir -> datadir): a moved install tree keeps
  *      working;
- *   3. for a library in its build tree, the source tree's
- *      models/default.nidm (NID_BUILD_LIB_DIR, NID_SOURCE_MODEL), so a
- *      model dropped into models/ is used at once; also when the build and
- *      source trees were copied elsewhere together (NID_SOURCE_MODEL_REL,
- *      relative to the library's directory, which then has CMakeFiles/).
+ *   3. for a library in its build tree (its directory has CMakeFiles/),
+ *      the source tree's models/default.nidm, found relative to the
+ *      library's directory (NID_SOURCE_MODEL_REL), so a model dropped into
+ *      models/ is used at once, also when the build and source trees were
+ *      copied elsewhere together. No absolute path is compiled in.
  */
 #include "internal.h"
 
@@ -72,25 +72,20 @@ static void exe_dir(char *buf, size_t cap)
     dir_of(tmp, buf, cap);
 }
 
-/* The source tree's model for a library in its build tree, or "". */
+/* The source tree's model for a library in its build tree, or "". The
+ * build tree is recognised at run time (the library's directory has
+ * CMakeFiles/) and the model found relative to it (NID_SOURCE_MODEL_REL),
+ * so no absolute build or source path is compiled in: the installed
+ * library holds none. */
 static void build_tree_model(const char *dir, char *buf, size_t cap)
 {
     buf[0] = '\0';
-#if defined(NID_BUILD_LIB_DIR) && defined(NID_SOURCE_MODEL)
-    char a[PATH_MAX], b[PATH_MAX];
-    if (dir[0] && realpath(dir, a) && realpath(NID_BUILD_LIB_DIR, b) &&
-        !strcmp(a, b)) {
-        snprintf(buf, cap, "%s", NID_SOURCE_MODEL);
-        return;
-    }
 #ifdef NID_SOURCE_MODEL_REL
-    /* the whole tree copied elsewhere: same layout, another root */
     char cm[PATH_MAX + 16];
     struct stat st;
     snprintf(cm, sizeof cm, "%s/CMakeFiles", dir);
     if (dir[0] && stat(cm, &st) == 0 && S_ISDIR(st.st_mode))
         snprintf(buf, cap, "%s/%s", dir, NID_SOURCE_MODEL_REL);
-#endif
 #else
     (void)dir;
     (void)cap;
@@ -116,7 +111,7 @@ static int give(const char *found, int src, char *path, size_t cap,
     size_t len = strlen(found) + 1;
     if (needed) *needed = len;
     if (!path || cap < len)
-        return nid_fail(NID_EBUFSIZE, "nid_default_model_path: path holds %zu "
+        return nid__fail(NID_EBUFSIZE, "nid_default_model_path: path holds %zu "
                         "bytes, %zu needed for %s", path ? cap : 0, len,
                         found);
     memcpy(path, found, len);
@@ -130,12 +125,12 @@ int nid_default_model_path(char *path, size_t cap, size_t *needed,
 {
     static const char fn[] = "nid_default_model_path";
     if (!path && cap > 0)
-        return nid_fail(NID_EINVAL, "%s: path is NULL but cap = %zu", fn, cap);
+        return nid__fail(NID_EINVAL, "%s: path is NULL but cap = %zu", fn, cap);
     const char *env = getenv("NODULEID_MODEL");
     if (env && *env) {
         if (!is_file(env)) {
             int err = errno;
-            return nid_fail(NID_EIO, "%s: model %s (NODULEID_MODEL): %s", fn,
+            return nid__fail(NID_EIO, "%s: model %s (NODULEID_MODEL): %s", fn,
                             env, access(env, F_OK) == 0 ? "not a regular file"
                                                         : strerror(err));
         }
@@ -164,7 +159,7 @@ int nid_default_model_path(char *path, size_t cap, size_t *needed,
     build_tree_model(dir, bt, sizeof bt);
     if (bt[0] && is_file(bt))
         return give(bt, NID_MODEL_FROM_BUILD_TREE, path, cap, needed, source);
-    return nid_fail(NID_EIO, "%s: no model: NODULEID_MODEL is not set and there "
+    return nid__fail(NID_EIO, "%s: no model: NODULEID_MODEL is not set and there "
                     "is no default model at %s%s%s%s%s", fn,
                     lib_try[0] ? lib_try : "(library location unknown)",
                     exe_try[0] ? " or " : "", exe_try, bt[0] ? " or " : "",

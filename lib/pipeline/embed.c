@@ -14,7 +14,7 @@
 #include <string.h>
 #include <time.h>
 
-double nid_pipe_now(void)
+double nid__pipe_now(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -39,20 +39,11 @@ void nid_timings_init(nid_timings *t)
     t->struct_size = sizeof *t;
 }
 
-void nid_pipe_put_timings(nid_timings *dst, const nid_timings *src)
-{
-    size_t n = dst->struct_size < sizeof *src ? dst->struct_size
-                                              : sizeof *src;
-    size_t keep = dst->struct_size;
-    memcpy(dst, src, n);
-    dst->struct_size = keep;
-}
-
-int nid_pipe_begin(const nid_group_options *opts, nid_group_options *o,
+int nid__pipe_begin(const nid_group_options *opts, nid_group_options *o,
                    const nid_model *m, const nid_exam *exam,
                    nid_model_info *mi, nid_exam_info *ei, const char *fn)
 {
-    int rc = nid_pipe_options(opts, o, fn);
+    int rc = nid__pipe_options(opts, o, fn);
     if (rc) return rc;
     nid_model_info_init(mi);
     nid_model_get_info(m, mi);
@@ -61,48 +52,43 @@ int nid_pipe_begin(const nid_group_options *opts, nid_group_options *o,
     return NID_OK;
 }
 
-int nid_pipe_options(const nid_group_options *opts, nid_group_options *o,
+int nid__pipe_options(const nid_group_options *opts, nid_group_options *o,
                      const char *fn)
 {
     nid_group_options_init(o);
     if (!opts) return NID_OK;
-    if (opts->struct_size < NID_GROUP_OPTIONS_V1)
-        return nid_fail(NID_EINVAL, "%s: opts->struct_size is %zu, expected "
-                        ">= %zu (initialise with nid_group_options_init)", fn,
-                        opts->struct_size, (size_t)NID_GROUP_OPTIONS_V1);
-    size_t n = opts->struct_size < sizeof *o ? opts->struct_size : sizeof *o;
-    memcpy(o, opts, n);
-    o->struct_size = sizeof *o;
+    int rc = NID__STRUCT_IN(fn, "opts", nid_group_options, o, opts);
+    if (rc) return rc;
     if (o->compare != -1 && !nid_compare_mode_name(o->compare))
-        return nid_fail(NID_EINVAL, "%s: opts->compare is %d, expected -1 "
+        return nid__fail(NID_EINVAL, "%s: opts->compare is %d, expected -1 "
                         "(the model's), NID_COMPARE_COSINE or "
                         "NID_COMPARE_VERIFY", fn, (int)o->compare);
     if (o->method != -1 && !nid_cluster_method_name(o->method))
-        return nid_fail(NID_EINVAL, "%s: opts->method is %d, expected -1 (the "
+        return nid__fail(NID_EINVAL, "%s: opts->method is %d, expected -1 (the "
                         "model's) or a nid_cluster_method", fn,
                         (int)o->method);
     if (!(o->threshold < 0.0f) && !(o->threshold >= 0.0f &&
                                     o->threshold <= 3.4e38f))
-        return nid_fail(NID_EINVAL, "%s: opts->threshold is %g, expected a "
+        return nid__fail(NID_EINVAL, "%s: opts->threshold is %g, expected a "
                         "finite number (< 0: the model's tau)", fn,
                         (double)o->threshold);
     if (o->online != 0 && o->online != 1)
-        return nid_fail(NID_EINVAL, "%s: opts->online is %d, expected 0 or 1",
+        return nid__fail(NID_EINVAL, "%s: opts->online is %d, expected 0 or 1",
                         fn, (int)o->online);
     if (o->cannot_link != 0 && o->cannot_link != 1)
-        return nid_fail(NID_EINVAL, "%s: opts->cannot_link is %d, expected 0 "
+        return nid__fail(NID_EINVAL, "%s: opts->cannot_link is %d, expected 0 "
                         "or 1", fn, (int)o->cannot_link);
     if (o->keep_similarity != 0 && o->keep_similarity != 1)
-        return nid_fail(NID_EINVAL, "%s: opts->keep_similarity is %d, expected "
+        return nid__fail(NID_EINVAL, "%s: opts->keep_similarity is %d, expected "
                         "0 or 1", fn, (int)o->keep_similarity);
     return NID_OK;
 }
 
-int nid_pipe_aborted(const nid_group_options *o, const char *fn,
+int nid__pipe_aborted(const nid_group_options *o, const char *fn,
                      const char *where)
 {
     if (!o->abort || !o->abort(o->abort_payload)) return 0;
-    return nid_fail(NID_ECANCELED, "%s: cancelled by the abort callback %s",
+    return nid__fail(NID_ECANCELED, "%s: cancelled by the abort callback %s",
                     fn, where);
 }
 
@@ -113,7 +99,7 @@ static int prefix_error(int st, const char *fn, const char *what)
     char msg[1024];
     const char *last = nid_last_error();
     snprintf(msg, sizeof msg, "%s", last[0] ? last : nid_status_str(st));
-    return nid_fail(st, "%s: %s: %s", fn, what, msg);
+    return nid__fail(st, "%s: %s: %s", fn, what, msg);
 }
 
 static int progress(const nid_group_options *o, size_t done, size_t total,
@@ -122,10 +108,10 @@ static int progress(const nid_group_options *o, size_t done, size_t total,
     if (!o->progress || !o->progress(done, total, id, o->progress_payload))
         return 0;
     if (id)
-        return nid_fail(NID_ECANCELED, "%s: cancelled by the progress "
+        return nid__fail(NID_ECANCELED, "%s: cancelled by the progress "
                         "callback before tracklet '%s' (%zu of %zu done)", fn,
                         id, done, total);
-    return nid_fail(NID_ECANCELED, "%s: cancelled by the progress callback "
+    return nid__fail(NID_ECANCELED, "%s: cancelled by the progress callback "
                     "after the last tracklet", fn);
 }
 
@@ -144,7 +130,7 @@ static int open_video(const nid_exam *e, size_t v,
         nid_clear_error();
         st = o->video_source(&vid, e, v, o->video_payload);
         if (st == NID_OK && !vid)
-            return nid_fail(NID_EINVAL, "%s: %s returned NID_OK without a "
+            return nid__fail(NID_EINVAL, "%s: %s returned NID_OK without a "
                             "video", fn, what);
         if (st > 0)
             st = NID_EINVAL;
@@ -168,7 +154,7 @@ static int open_video(const nid_exam *e, size_t v,
     return NID_OK;
 }
 
-int nid_pipe_embed(const nid_model *m, const nid_exam *e,
+int nid__pipe_embed(const nid_model *m, const nid_exam *e,
                    const nid_group_options *o, const char *fn, float *emb,
                    int32_t *n_clips, nid_timings *tm)
 {
@@ -192,9 +178,9 @@ int nid_pipe_embed(const nid_model *m, const nid_exam *e,
         nid_exam_get_video(e, v, &vi);
         if (vi.n_tracklets == 0) continue;
         nid_video *vid = NULL;
-        double t0 = nid_pipe_now();
+        double t0 = nid__pipe_now();
         rc = open_video(e, v, &vi, o, fn, &vid);
-        h.t_clips += nid_pipe_now() - t0;
+        h.t_clips += nid__pipe_now() - t0;
         for (size_t k = 0; k < vi.n_tracklets && !rc; k++) {
             size_t t = vi.first_tracklet + k, nc = 0;
             nid_tracklet_info ti;
@@ -203,9 +189,9 @@ int nid_pipe_embed(const nid_model *m, const nid_exam *e,
             char where[600];
             snprintf(where, sizeof where, "before tracklet '%s'", ti.id);
             if ((rc = progress(o, done, n, ti.id, fn)) ||
-                (rc = nid_pipe_aborted(o, fn, where)))
+                (rc = nid__pipe_aborted(o, fn, where)))
                 break;
-            rc = nid_model_embed_tracklet_hooked(m, vid, e, t, o->clip,
+            rc = nid__model_embed_tracklet_hooked(m, vid, e, t, o->clip,
                                                  emb + t * D, D, &nc, &h);
             if (rc) {
                 char what[700];
@@ -231,30 +217,30 @@ int nid_model_embed_exam(const nid_model *m, const nid_exam *exam,
                          nid_timings *timings)
 {
     static const char fn[] = "nid_model_embed_exam";
-    double t_start = nid_pipe_now();
+    double t_start = nid__pipe_now();
     if (!m || !exam)
-        return nid_fail(NID_EINVAL, "%s: %s is NULL", fn,
+        return nid__fail(NID_EINVAL, "%s: %s is NULL", fn,
                         !m ? "model" : "exam");
-    if (timings && timings->struct_size < NID_TIMINGS_V1)
-        return nid_fail(NID_EINVAL, "%s: timings->struct_size is %zu, expected "
-                        ">= %zu (initialise with nid_timings_init)", fn,
-                        timings->struct_size, (size_t)NID_TIMINGS_V1);
+    if (timings) {
+        int rc = NID__STRUCT_CHECK(fn, "timings", nid_timings, timings);
+        if (rc) return rc;
+    }
     nid_group_options o;
     nid_model_info mi;
     nid_exam_info ei;
-    int rc = nid_pipe_begin(opts, &o, m, exam, &mi, &ei, fn);
+    int rc = nid__pipe_begin(opts, &o, m, exam, &mi, &ei, fn);
     if (rc) return rc;
     const size_t n = ei.n_tracklets, D = (size_t)mi.embed_dim;
     size_t nd;
     if (n == 0)
-        return nid_fail(NID_EINVAL, "%s: the exam %s has no tracklets to embed",
+        return nid__fail(NID_EINVAL, "%s: the exam %s has no tracklets to embed",
                         fn, ei.source ? ei.source : "(in memory)");
-    if (!nid_mul_size(n, D, &nd))
-        return nid_fail(NID_EINVAL, "%s: %zu tracklets x %zu is too many", fn,
+    if (!nid__mul_size(n, D, &nd))
+        return nid__fail(NID_EINVAL, "%s: %zu tracklets x %zu is too many", fn,
                         n, D);
     if (!emb || emb_cap < nd) {
         if (needed) *needed = nd;
-        return nid_fail(NID_EBUFSIZE, "%s: emb holds %zu floats, %zu tracklets "
+        return nid__fail(NID_EBUFSIZE, "%s: emb holds %zu floats, %zu tracklets "
                         "x %zu = %zu needed", fn, emb ? emb_cap : 0, n, D, nd);
     }
     float *e = malloc(nd * sizeof *e);
@@ -262,19 +248,19 @@ int nid_model_embed_exam(const nid_model *m, const nid_exam *exam,
     if (!e || !nc) {
         free(e);
         free(nc);
-        return nid_fail(NID_ENOMEM, "%s: out of memory for %zu x %zu "
+        return nid__fail(NID_ENOMEM, "%s: out of memory for %zu x %zu "
                         "embeddings", fn, n, D);
     }
     nid_timings tm;
     nid_timings_init(&tm);
-    rc = nid_pipe_embed(m, exam, &o, fn, e, nc, &tm);
+    rc = nid__pipe_embed(m, exam, &o, fn, e, nc, &tm);
     if (!rc) {
         memcpy(emb, e, nd * sizeof *e);
         if (n_clips) memcpy(n_clips, nc, n * sizeof *nc);
         if (needed) *needed = nd;
         if (timings) {
-            tm.total_s = nid_pipe_now() - t_start;
-            nid_pipe_put_timings(timings, &tm);
+            tm.total_s = nid__pipe_now() - t_start;
+            NID__STRUCT_OUT(fn, "timings", nid_timings, timings, &tm);
         }
         nid_clear_error();
     }

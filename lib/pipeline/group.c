@@ -2,7 +2,7 @@
  * group.c - nid_group_exam(): one exam's tracklets into nodules. The
  * stages, each through the public call of its part of the library:
  *
- *   embed    nid_pipe_embed (embed.c): every tracklet, videos opened once
+ *   embed    nid__pipe_embed (embed.c): every tracklet, videos opened once
  *   compare  nid_model_distance_matrix (cosine) or the verification head
  *            (nid_model_compare_matrix, d = max(0, 1 - s): the rule of
  *            nid_model_distance_matrix without running the head twice)
@@ -102,7 +102,7 @@ static int choose(nid_grouping *g, const nid_group_options *o,
     nid_grouping_info *in = &g->info;
     in->compare = o->compare >= 0 ? o->compare : mi->compare;
     if (in->compare == NID_COMPARE_VERIFY && !mi->has_verify)
-        return nid_fail(NID_ENOTSUP, "%s: compare mode verify, but model %s "
+        return nid__fail(NID_ENOTSUP, "%s: compare mode verify, but model %s "
                         "has no verification head (it is a classification "
                         "model; compare with cosine)", fn, mi->path);
     in->online = o->online;
@@ -160,14 +160,14 @@ static int compare(nid_grouping *g, const nid_model *m, float *dist,
                                        dist, nn, NULL);
         if (!st && keep) {
             if (!(sim = malloc(nn * sizeof *sim)))
-                return nid_fail(NID_ENOMEM, "%s: out of memory for the %zu x "
+                return nid__fail(NID_ENOMEM, "%s: out of memory for the %zu x "
                                 "%zu similarities", fn, n, n);
             for (size_t i = 0; i < nn; i++) sim[i] = 1.0f - dist[i];
             for (size_t i = 0; i < n; i++) sim[i * n + i] = 1.0f;
         }
     } else {
         if (!(sim = malloc(nn * sizeof *sim)))
-            return nid_fail(NID_ENOMEM, "%s: out of memory for the %zu x %zu "
+            return nid__fail(NID_ENOMEM, "%s: out of memory for the %zu x %zu "
                             "similarities", fn, n, n);
         st = nid_model_compare_matrix(m, g->emb, n, g->d, NID_COMPARE_VERIFY,
                                       sim, nn, NULL);
@@ -179,7 +179,7 @@ static int compare(nid_grouping *g, const nid_model *m, float *dist,
         free(sim);
         char msg[1024];
         snprintf(msg, sizeof msg, "%s", nid_last_error());
-        return nid_fail(st, "%s: comparing the tracklets: %s", fn, msg);
+        return nid__fail(st, "%s: comparing the tracklets: %s", fn, msg);
     }
     if (keep) {
         g->sim = sim;
@@ -222,7 +222,7 @@ static int cluster_online(nid_grouping *g, const nid_exam *e,
     int st = NID_OK;
     if (!key || !fed || !rep || !scratch || !row || !g->on_order ||
         !g->on_stable || !g->on_count)
-        st = nid_fail(NID_ENOMEM, "%s: out of memory", fn);
+        st = nid__fail(NID_ENOMEM, "%s: out of memory", fn);
     for (size_t t = 0; !st && t < n; t++) {
         nid_tracklet_info ti;
         nid_tracklet_info_init(&ti);
@@ -287,7 +287,7 @@ static int cluster_offline(nid_grouping *g, const nid_exam *e,
         st = nid_exam_cannot_link(e, 0.5f, NULL, 0, &np);
         if (st == NID_EBUFSIZE) {
             if (!(pairs = malloc(2 * np * sizeof *pairs)))
-                return nid_fail(NID_ENOMEM, "%s: out of memory for %zu "
+                return nid__fail(NID_ENOMEM, "%s: out of memory for %zu "
                                 "cannot-link pairs", fn, np);
             st = nid_exam_cannot_link(e, 0.5f, pairs, np, &np);
         }
@@ -299,7 +299,7 @@ static int cluster_offline(nid_grouping *g, const nid_exam *e,
     if (st) {
         char msg[1024];
         snprintf(msg, sizeof msg, "%s", nid_last_error());
-        return nid_fail(st, "%s: clustering: %s", fn, msg);
+        return nid__fail(st, "%s: clustering: %s", fn, msg);
     }
     g->info.n_cannot_link = np;
     return NID_OK;
@@ -313,7 +313,7 @@ static int score(nid_grouping *g, const nid_exam *e, const char *fn)
     if (!truth || !pred) {
         free(truth);
         free(pred);
-        return nid_fail(NID_ENOMEM, "%s: out of memory", fn);
+        return nid__fail(NID_ENOMEM, "%s: out of memory", fn);
     }
     size_t m = 0;
     for (size_t t = 0; t < n; t++) {
@@ -345,24 +345,24 @@ int nid_group_exam(nid_grouping **out, const nid_model *m,
                    const nid_exam *exam, const nid_group_options *opts)
 {
     static const char fn[] = "nid_group_exam";
-    const double t_start = nid_pipe_now();
+    const double t_start = nid__pipe_now();
     if (!out || !m || !exam)
-        return nid_fail(NID_EINVAL, "%s: %s is NULL", fn,
+        return nid__fail(NID_EINVAL, "%s: %s is NULL", fn,
                         !out ? "out" : !m ? "model" : "exam");
     nid_group_options o;
     nid_model_info mi;
     nid_exam_info ei;
-    int rc = nid_pipe_begin(opts, &o, m, exam, &mi, &ei, fn);
+    int rc = nid__pipe_begin(opts, &o, m, exam, &mi, &ei, fn);
     if (rc) return rc;
     const size_t n = ei.n_tracklets, d = (size_t)mi.embed_dim;
     size_t nd, nn;
     if (n == 0)
-        return nid_fail(NID_EINVAL, "%s: the exam %s has no tracklets", fn,
+        return nid__fail(NID_EINVAL, "%s: the exam %s has no tracklets", fn,
                         ei.source ? ei.source : "(in memory)");
-    if (!nid_mul_size(n, d, &nd) || !nid_mul_size(n, n, &nn))
-        return nid_fail(NID_EINVAL, "%s: %zu tracklets is too many", fn, n);
+    if (!nid__mul_size(n, d, &nd) || !nid__mul_size(n, n, &nn))
+        return nid__fail(NID_EINVAL, "%s: %zu tracklets is too many", fn, n);
     nid_grouping *g = calloc(1, sizeof *g);
-    if (!g) return nid_fail(NID_ENOMEM, "%s: out of memory", fn);
+    if (!g) return nid__fail(NID_ENOMEM, "%s: out of memory", fn);
     nid_grouping_info_init(&g->info);
     nid_timings_init(&g->tm);
     g->n = n;
@@ -374,29 +374,29 @@ int nid_group_exam(nid_grouping **out, const nid_model *m,
     if (!rc && (!(g->emb = malloc(nd * sizeof *g->emb)) ||
                 !(g->n_clips = malloc(n * sizeof *g->n_clips)) ||
                 !(g->labels = malloc(n * sizeof *g->labels))))
-        rc = nid_fail(NID_ENOMEM, "%s: out of memory for %zu tracklets", fn, n);
-    if (!rc) rc = nid_pipe_embed(m, exam, &o, fn, g->emb, g->n_clips, &g->tm);
-    if (!rc) rc = nid_pipe_aborted(&o, fn, "before comparing");
-    double t0 = nid_pipe_now();
+        rc = nid__fail(NID_ENOMEM, "%s: out of memory for %zu tracklets", fn, n);
+    if (!rc) rc = nid__pipe_embed(m, exam, &o, fn, g->emb, g->n_clips, &g->tm);
+    if (!rc) rc = nid__pipe_aborted(&o, fn, "before comparing");
+    double t0 = nid__pipe_now();
     if (!rc && !(dist = malloc(nn * sizeof *dist)))
-        rc = nid_fail(NID_ENOMEM, "%s: out of memory for the %zu x %zu "
+        rc = nid__fail(NID_ENOMEM, "%s: out of memory for the %zu x %zu "
                       "distances", fn, n, n);
     if (!rc) rc = compare(g, m, dist, o.keep_similarity, fn);
-    double t1 = nid_pipe_now();
+    double t1 = nid__pipe_now();
     g->tm.compare_s = t1 - t0;
-    if (!rc) rc = nid_pipe_aborted(&o, fn, "before clustering");
+    if (!rc) rc = nid__pipe_aborted(&o, fn, "before clustering");
     if (!rc)
         rc = o.online ? cluster_online(g, exam, dist, fn)
                       : cluster_offline(g, exam, dist, o.cannot_link, fn);
     free(dist);
-    double t2 = nid_pipe_now();
+    double t2 = nid__pipe_now();
     g->tm.cluster_s = t2 - t1;
     if (!rc) {
         g->info.n_nodules = g->k;
         size_t kd = g->k * d;
         if (!(g->nodules = malloc(kd * sizeof *g->nodules)) ||
             !(g->sizes = malloc(g->k * sizeof *g->sizes)))
-            rc = nid_fail(NID_ENOMEM, "%s: out of memory", fn);
+            rc = nid__fail(NID_ENOMEM, "%s: out of memory", fn);
         if (!rc)
             rc = nid_cluster_means(g->emb, n, d, g->labels, g->k, g->nodules,
                                    kd, g->sizes);
@@ -406,7 +406,7 @@ int nid_group_exam(nid_grouping **out, const nid_model *m,
         nid_grouping_free(g);
         return rc;
     }
-    double t3 = nid_pipe_now();
+    double t3 = nid__pipe_now();
     g->tm.score_s = t3 - t2;
     g->tm.total_s = t3 - t_start;
     *out = g;
@@ -420,15 +420,9 @@ int nid_grouping_get_info(const nid_grouping *g, nid_grouping_info *info)
 {
     static const char fn[] = "nid_grouping_get_info";
     if (!g || !info)
-        return nid_fail(NID_EINVAL, "%s: %s is NULL", fn, !g ? "g" : "info");
-    const size_t v1 = offsetof(nid_grouping_info, exact) + sizeof(int32_t);
-    if (info->struct_size < v1)
-        return nid_fail(NID_EINVAL, "%s: info->struct_size is %zu, expected "
-                        ">= %zu (initialise with nid_grouping_info_init)", fn,
-                        info->struct_size, v1);
-    size_t keep = info->struct_size;
-    memcpy(info, &g->info, keep < sizeof *info ? keep : sizeof *info);
-    info->struct_size = keep;
+        return nid__fail(NID_EINVAL, "%s: %s is NULL", fn, !g ? "g" : "info");
+    int rc = NID__STRUCT_OUT(fn, "info", nid_grouping_info, info, &g->info);
+    if (rc) return rc;
     nid_clear_error();
     return NID_OK;
 }
@@ -437,12 +431,9 @@ int nid_grouping_get_timings(const nid_grouping *g, nid_timings *t)
 {
     static const char fn[] = "nid_grouping_get_timings";
     if (!g || !t)
-        return nid_fail(NID_EINVAL, "%s: %s is NULL", fn, !g ? "g" : "t");
-    if (t->struct_size < NID_TIMINGS_V1)
-        return nid_fail(NID_EINVAL, "%s: t->struct_size is %zu, expected >= "
-                        "%zu (initialise with nid_timings_init)", fn,
-                        t->struct_size, (size_t)NID_TIMINGS_V1);
-    nid_pipe_put_timings(t, &g->tm);
+        return nid__fail(NID_EINVAL, "%s: %s is NULL", fn, !g ? "g" : "t");
+    int rc = NID__STRUCT_OUT(fn, "t", nid_timings, t, &g->tm);
+    if (rc) return rc;
     nid_clear_error();
     return NID_OK;
 }
@@ -451,15 +442,13 @@ int nid_grouping_scores(const nid_grouping *g, nid_cluster_scores *s)
 {
     static const char fn[] = "nid_grouping_scores";
     if (!g || !s)
-        return nid_fail(NID_EINVAL, "%s: %s is NULL", fn, !g ? "g" : "s");
-    if (s->struct_size < sizeof *s)
-        return nid_fail(NID_EINVAL, "%s: s->struct_size is %zu, expected %zu "
-                        "(initialise with nid_cluster_scores_init)", fn,
-                        s->struct_size, sizeof *s);
+        return nid__fail(NID_EINVAL, "%s: %s is NULL", fn, !g ? "g" : "s");
+    int rc = NID__STRUCT_CHECK(fn, "s", nid_cluster_scores, s);
+    if (rc) return rc;
     if (!g->info.has_truth)
-        return nid_fail(NID_ENOTSUP, "%s: the exam has no nodule ids to score "
+        return nid__fail(NID_ENOTSUP, "%s: the exam has no nodule ids to score "
                         "against", fn);
-    *s = g->scores;
+    NID__STRUCT_OUT(fn, "s", nid_cluster_scores, s, &g->scores);
     nid_clear_error();
     return NID_OK;
 }
@@ -471,7 +460,7 @@ static int put(const char *fn, const char *what, const void *src,
 {
     if (!buf || cap < count) {
         if (needed) *needed = count;
-        return nid_fail(NID_EBUFSIZE, "%s: %s holds %zu values, %zu needed",
+        return nid__fail(NID_EBUFSIZE, "%s: %s holds %zu values, %zu needed",
                         fn, what, buf ? cap : 0, count);
     }
     if (count) memcpy(buf, src, count * size);
@@ -483,7 +472,7 @@ static int put(const char *fn, const char *what, const void *src,
 int nid_grouping_labels(const nid_grouping *g, int32_t *labels, size_t cap,
                         size_t *needed)
 {
-    if (!g) return nid_fail(NID_EINVAL, "nid_grouping_labels: g is NULL");
+    if (!g) return nid__fail(NID_EINVAL, "nid_grouping_labels: g is NULL");
     return put("nid_grouping_labels", "labels", g->labels, g->n,
                sizeof *g->labels, labels, cap, needed);
 }
@@ -491,7 +480,7 @@ int nid_grouping_labels(const nid_grouping *g, int32_t *labels, size_t cap,
 int nid_grouping_embeddings(const nid_grouping *g, float *emb, size_t cap,
                             size_t *needed)
 {
-    if (!g) return nid_fail(NID_EINVAL, "nid_grouping_embeddings: g is NULL");
+    if (!g) return nid__fail(NID_EINVAL, "nid_grouping_embeddings: g is NULL");
     return put("nid_grouping_embeddings", "emb", g->emb, g->n * g->d,
                sizeof *g->emb, emb, cap, needed);
 }
@@ -499,7 +488,7 @@ int nid_grouping_embeddings(const nid_grouping *g, float *emb, size_t cap,
 int nid_grouping_n_clips(const nid_grouping *g, int32_t *n_clips, size_t cap,
                          size_t *needed)
 {
-    if (!g) return nid_fail(NID_EINVAL, "nid_grouping_n_clips: g is NULL");
+    if (!g) return nid__fail(NID_EINVAL, "nid_grouping_n_clips: g is NULL");
     return put("nid_grouping_n_clips", "n_clips", g->n_clips, g->n,
                sizeof *g->n_clips, n_clips, cap, needed);
 }
@@ -508,7 +497,7 @@ int nid_grouping_nodules(const nid_grouping *g, float *emb, size_t cap,
                          int32_t *sizes, size_t *needed)
 {
     static const char fn[] = "nid_grouping_nodules";
-    if (!g) return nid_fail(NID_EINVAL, "%s: g is NULL", fn);
+    if (!g) return nid__fail(NID_EINVAL, "%s: g is NULL", fn);
     int rc = put(fn, "emb", g->nodules, g->k * g->d, sizeof *g->nodules, emb,
                  cap, needed);
     if (!rc && sizes) memcpy(sizes, g->sizes, g->k * sizeof *sizes);
@@ -519,9 +508,9 @@ int nid_grouping_similarity(const nid_grouping *g, float *sim, size_t cap,
                             size_t *needed)
 {
     static const char fn[] = "nid_grouping_similarity";
-    if (!g) return nid_fail(NID_EINVAL, "%s: g is NULL", fn);
+    if (!g) return nid__fail(NID_EINVAL, "%s: g is NULL", fn);
     if (!g->sim)
-        return nid_fail(NID_ENOTSUP, "%s: the similarity matrix was not kept "
+        return nid__fail(NID_ENOTSUP, "%s: the similarity matrix was not kept "
                         "(set nid_group_options.keep_similarity = 1)", fn);
     return put(fn, "sim", g->sim, g->n * g->n, sizeof *g->sim, sim, cap,
                needed);
@@ -532,13 +521,13 @@ int nid_grouping_online_steps(const nid_grouping *g, int64_t *tracklet,
                               size_t cap, size_t *needed)
 {
     static const char fn[] = "nid_grouping_online_steps";
-    if (!g) return nid_fail(NID_EINVAL, "%s: g is NULL", fn);
+    if (!g) return nid__fail(NID_EINVAL, "%s: g is NULL", fn);
     if (!g->on_order)
-        return nid_fail(NID_ENOTSUP, "%s: not an online grouping (set "
+        return nid__fail(NID_ENOTSUP, "%s: not an online grouping (set "
                         "nid_group_options.online = 1)", fn);
     if (cap < g->n) {
         if (needed) *needed = g->n;
-        return nid_fail(NID_EBUFSIZE, "%s: the arrays hold %zu values, %zu "
+        return nid__fail(NID_EBUFSIZE, "%s: the arrays hold %zu values, %zu "
                         "needed", fn, cap, g->n);
     }
     if (tracklet) memcpy(tracklet, g->on_order, g->n * sizeof *tracklet);

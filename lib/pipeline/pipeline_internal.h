@@ -5,50 +5,41 @@
  *
  * pipeline/ sits on top of the stages (video -> tracklet -> clip -> model
  * -> compare -> cluster -> eval) and calls them only through their public
- * functions, plus nid_model_embed_tracklet_hooked() for stage timings and
+ * functions, plus nid__model_embed_tracklet_hooked() for stage timings and
  * abort checks inside a long tracklet.
  */
-#ifndef NID_PIPELINE_INTERNAL_H
-#define NID_PIPELINE_INTERNAL_H
+#ifndef NID__PIPELINE_INTERNAL_H
+#define NID__PIPELINE_INTERNAL_H
 
 #include "internal.h"
 
 #include <stddef.h>
 #include <stdint.h>
 
-/* The first published layout of nid_group_options ends here. */
-#define NID_GROUP_OPTIONS_V1 \
-    (offsetof(nid_group_options, video_payload) + sizeof(void *))
-
-/* The first published layout of nid_timings, and a copy into a caller's
- * struct that writes only what its struct_size covers. */
-#define NID_TIMINGS_V1 (offsetof(nid_timings, total_s) + sizeof(double))
-void nid_pipe_put_timings(nid_timings *dst, const nid_timings *src);
-
 /* Check `opts` (NULL: defaults) and copy it into *o, defaults for fields
  * beyond its struct_size. Errors: NID_EINVAL naming the field. */
-int nid_pipe_options(const nid_group_options *opts, nid_group_options *o,
+int nid__pipe_options(const nid_group_options *opts, nid_group_options *o,
                      const char *fn);
 
-/* The start of an exam-level call: nid_pipe_options, then the model's and
+/* The start of an exam-level call: nid__pipe_options, then the model's and
  * the exam's info. */
-int nid_pipe_begin(const nid_group_options *opts, nid_group_options *o,
+int nid__pipe_begin(const nid_group_options *opts, nid_group_options *o,
                    const nid_model *m, const nid_exam *exam,
                    nid_model_info *mi, nid_exam_info *ei, const char *fn);
 
 /* Is the call cancelled (abort callback)? Records NID_ECANCELED naming
  * `where` and returns it, else 0. */
-int nid_pipe_aborted(const nid_group_options *o, const char *fn,
+int nid__pipe_aborted(const nid_group_options *o, const char *fn,
                      const char *where);
 
 /* Embed every tracklet of `e` into emb (n x D, scratch owned by the
  * caller), n_clips (n) and the video/embed times of *tm. Errors name the
  * video or tracklet, prefixed with `fn`. */
-int nid_pipe_embed(const nid_model *m, const nid_exam *e,
+int nid__pipe_embed(const nid_model *m, const nid_exam *e,
                    const nid_group_options *o, const char *fn, float *emb,
                    int32_t *n_clips, nid_timings *tm);
 
 /* Monotonic seconds. */
-double nid_pipe_now(void);
+double nid__pipe_now(void);
 
-#endif /* NID_PIPELINE_INTERNAL_H */
+#endif /* NID__PIPELINE_INTERNAL_H */

@@ -7,7 +7,7 @@
 
 float nid_box_iou(const nid_box *a, const nid_box *b)
 {
-    if (!a || !b || !nid_box_valid(a) || !nid_box_valid(b)) return 0.0f;
+    if (!a || !b || !nid__box_valid(a) || !nid__box_valid(b)) return 0.0f;
     /* in double so that large coordinates do not cancel */
     double ix0 = fmax(a->x, b->x), iy0 = fmax(a->y, b->y);
     double ix1 = fmin((double)a->x + a->w, (double)b->x + b->w);
@@ -29,7 +29,7 @@ static nid_box box_union(const nid_box *a, const nid_box *b)
                      (float)(y1 - y0)};
 }
 
-nid_box nid_trk_box(const nid_trk *t, int64_t frame, int interp)
+nid_box nid__trk_box(const nid_trk *t, int64_t frame, int interp)
 {
     /* binary search: the last key frame <= frame */
     size_t lo = 0, hi = t->n_kf;

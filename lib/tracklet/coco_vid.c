@@ -15,6 +15,7 @@
  * Unknown fields are ignored: this is somebody else's format.
  */
 #include "tracklet_internal.h"
+#include "json.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -57,15 +58,14 @@ typedef struct cv_ctx {
     const int64_t *vid_ids;    /* COCO id of each video */
 } cv_ctx;
 
-NID_PRINTF(3, 4)
+NID__PRINTF(3, 4)
 static int cv_bad(const cv_ctx *c, const char *where, const char *fmt, ...)
 {
-    char msg[640];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    int rc = nid__json_vfail(FN, c->file, where, NULL, fmt, ap);
     va_end(ap);
-    return nid_fail(NID_EFORMAT, FN ": %s: %s: %s", c->file, where, msg);
+    return rc;
 }
 
 static bool get_i64(json_t *o, const char *key, int64_t *v)
@@ -139,7 +139,7 @@ static int read_videos(cv_ctx *c, nid_exam *e, json_t *videos,
 {
     size_t nv = json_array_size(videos);
     int64_t *ids = calloc(nv ? nv : 1, sizeof *ids);
-    if (!ids) return nid_fail(NID_ENOMEM, FN ": out of memory");
+    if (!ids) return nid__fail(NID_ENOMEM, FN ": out of memory");
     char where[64], id[40];
     for (size_t i = 0; i < nv; i++) {
         json_t *o = json_array_get(videos, i);
@@ -170,7 +170,7 @@ static int read_videos(cv_ctx *c, nid_exam *e, json_t *videos,
             isfinite(json_number_value(jf)))
             fps = json_number_value(jf);
         if (rc == NID_OK)
-            rc = nid_exam_push_video(e, FN, id, path, -1, fps, (int32_t)w,
+            rc = nid__exam_push_video(e, FN, id, path, -1, fps, (int32_t)w,
                                      (int32_t)h, NULL);
         if (rc == NID_EINVAL) rc = cv_bad(c, where, "video id %lld is used "
                                           "twice", (long long)ids[i]);
@@ -193,7 +193,7 @@ static int read_images(cv_ctx *c, nid_exam *e, json_t *images,
     bool *no_fid = calloc(e->n_vid ? e->n_vid : 1, sizeof *no_fid);
     int rc = NID_OK;
     if (!c->img || !c->img_by_id || !keys || !no_fid)
-        rc = nid_fail(NID_ENOMEM, FN ": out of memory");
+        rc = nid__fail(NID_ENOMEM, FN ": out of memory");
     c->n_img = ni;
     char where[64];
     for (size_t i = 0; rc == NID_OK && i < ni; i++) {
@@ -295,7 +295,7 @@ static int read_annotations(cv_ctx *c, const nid_exam *e, json_t *anns,
 {
     size_t na = json_array_size(anns);
     cv_ann *a = calloc(na ? na : 1, sizeof *a);
-    if (!a) return nid_fail(NID_ENOMEM, FN ": out of memory");
+    if (!a) return nid__fail(NID_ENOMEM, FN ": out of memory");
     char where[96];
     int rc = NID_OK;
     for (size_t i = 0; i < na && rc == NID_OK; i++) {
@@ -382,7 +382,7 @@ static int read_annotations(cv_ctx *c, const nid_exam *e, json_t *anns,
          * (1e-50 would become w = 0, 1e39 infinity) */
         p->box = (nid_box){(float)v[0], (float)v[1], (float)v[2],
                            (float)v[3]};
-        if (!nid_box_valid(&p->box)) {
+        if (!nid__box_valid(&p->box)) {
             rc = cv_bad(c, where, "bbox [%g, %g, %g, %g] is not finite with "
                         "w > 0 and h > 0 as 32-bit floats ([%g, %g, %g, %g])",
                         v[0], v[1], v[2], v[3], p->box.x, p->box.y, p->box.w,
@@ -415,8 +415,8 @@ static int add_trk(const cv_ctx *c, nid_exam *e, size_t video,
     t.kf = calloc(n, sizeof *t.kf);
     t.id = strdup(id);
     if (!t.kf || !t.id) {
-        nid_trk_clear(&t);
-        return nid_fail(NID_ENOMEM, FN ": out of memory");
+        nid__trk_clear(&t);
+        return nid__fail(NID_ENOMEM, FN ": out of memory");
     }
     for (size_t k = 0; k < n; k++) t.kf[k] = (nid_kf){kf[k].frame,
                                                       kf[k].box, NULL};
@@ -428,15 +428,15 @@ static int add_trk(const cv_ctx *c, nid_exam *e, size_t video,
     if (has_cat) {
         t.extra = json_pack("{sI}", "x_category_id", (json_int_t)cat);
         if (!t.extra) {
-            nid_trk_clear(&t);
-            return nid_fail(NID_ENOMEM, FN ": out of memory");
+            nid__trk_clear(&t);
+            return nid__fail(NID_ENOMEM, FN ": out of memory");
         }
     }
-    if (nid_exam_reserve_trk(e, 1) != NID_OK) {
-        nid_trk_clear(&t);
+    if (nid__exam_reserve_trk(e, 1) != NID_OK) {
+        nid__trk_clear(&t);
         return NID_ENOMEM;
     }
-    nid_exam_insert_trk(e, &t);
+    nid__exam_insert_trk(e, &t);
     return NID_OK;
 }
 
@@ -480,7 +480,7 @@ static int add_linked(cv_ctx *c, nid_exam *e, const cv_ann *a, size_t n)
     size_t video = a[0].video;
     const nid_vid *v = &e->vid[video];
     nid_detection *d = calloc(n, sizeof *d);
-    if (!d) return nid_fail(NID_ENOMEM, FN ": out of memory");
+    if (!d) return nid__fail(NID_ENOMEM, FN ": out of memory");
     for (size_t i = 0; i < n; i++)
         d[i] = (nid_detection){a[i].rank, a[i].box, 1.0f};
     nid_link_options lo;
@@ -489,7 +489,7 @@ static int add_linked(cv_ctx *c, nid_exam *e, const cv_ann *a, size_t n)
     lo.min_length = 1;
     nid_trk *tr = NULL;
     size_t nt = 0;
-    int rc = nid_link_core(d, n, &lo, &tr, &nt);
+    int rc = nid__link_core(d, n, &lo, &tr, &nt);
     free(d);
     /* rank -> frame: a[] is sorted by rank */
     char id[128];
@@ -506,7 +506,7 @@ static int add_linked(cv_ctx *c, nid_exam *e, const cv_ann *a, size_t n)
         snprintf(id, sizeof id, "%s-t%zu", v->id, i);
         rc = add_trk(c, e, video, id, -1, tr[i].kf, tr[i].n_kf, false, 0);
     }
-    for (size_t i = 0; i < nt; i++) nid_trk_clear(&tr[i]);
+    for (size_t i = 0; i < nt; i++) nid__trk_clear(&tr[i]);
     free(tr);
     return rc;
 }
@@ -562,12 +562,12 @@ static int import(cv_ctx *c, nid_exam *e, json_t *root)
     if (rc == NID_OK) rc = read_images(c, e, images, vid_ids);
     if (rc == NID_OK && anns) rc = read_annotations(c, e, anns, &a, &na);
     if (rc == NID_OK && na > 0 && !(scratch = calloc(na, sizeof *scratch)))
-        rc = nid_fail(NID_ENOMEM, FN ": out of memory");
+        rc = nid__fail(NID_ENOMEM, FN ": out of memory");
     /* instance ids name nodules only if no id is reused in another video
      * (some exporters number instances per video) */
     bool global_ids = true;
     if (rc == NID_OK && !unique_instances(a, na, &global_ids))
-        rc = nid_fail(NID_ENOMEM, FN ": out of memory");
+        rc = nid__fail(NID_ENOMEM, FN ": out of memory");
     /* groups: (video, instance) first, then each video's unlinked ones */
     for (size_t g = 0; rc == NID_OK && g < na;) {
         size_t end = g + 1;
@@ -584,13 +584,13 @@ static int import(cv_ctx *c, nid_exam *e, json_t *root)
         json_t *cats = json_object_get(root, "categories");
         json_t *meta = json_pack("{ss}", "source", "coco-vid");
         if (meta && cats) json_object_set(meta, "categories", cats);
-        if (!meta) rc = nid_fail(NID_ENOMEM, FN ": out of memory");
+        if (!meta) rc = nid__fail(NID_ENOMEM, FN ": out of memory");
         else {
             json_decref(e->meta);
             e->meta = meta;
             free(e->meta_str);
             e->meta_str = json_dumps(meta, JSON_COMPACT | JSON_PRESERVE_ORDER);
-            if (!e->meta_str) rc = nid_fail(NID_ENOMEM, FN ": out of memory");
+            if (!e->meta_str) rc = nid__fail(NID_ENOMEM, FN ": out of memory");
         }
     }
     free(vid_ids);
@@ -602,21 +602,19 @@ static int import(cv_ctx *c, nid_exam *e, json_t *root)
 int nid_exam_import_coco_vid(nid_exam **out, const char *path)
 {
     if (!out || !path)
-        return nid_fail(NID_EINVAL, FN ": out or path is NULL");
+        return nid__fail(NID_EINVAL, FN ": out or path is NULL");
     json_error_t err;
     unsigned char *buf;
     size_t len;
-    int st = nid_read_file(FN, path, NID_MAX_FILE_BYTES, &buf, &len);
+    int st = nid__read_file(FN, path, NID_MAX_FILE_BYTES, &buf, &len);
     if (st != NID_OK) return st;
     json_t *root = json_loadb((const char *)buf, len, 0, &err);
     free(buf);
     if (!root)
-        return nid_fail(NID_EFORMAT, FN ": %s: not valid JSON (line %d, "
-                        "column %d): %s", path, err.line, err.column,
-                        err.text);
+        return nid__json_parse_fail(NID_EFORMAT, FN, path, &err);
     cv_ctx c = {.file = path};
-    nid_exam *e = nid_exam_new();
-    int rc = e ? NID_OK : nid_fail(NID_ENOMEM, FN ": out of memory");
+    nid_exam *e = nid__exam_new();
+    int rc = e ? NID_OK : nid__fail(NID_ENOMEM, FN ": out of memory");
     if (rc == NID_OK) {
         const char *slash = strrchr(path, '/');
         free(e->base_dir);
@@ -625,7 +623,7 @@ int nid_exam_import_coco_vid(nid_exam **out, const char *path)
                     : strndup(path, (size_t)(slash - path));
         e->source = strdup(path);
         if (!e->base_dir || !e->source)
-            rc = nid_fail(NID_ENOMEM, FN ": out of memory");
+            rc = nid__fail(NID_ENOMEM, FN ": out of memory");
     }
     if (rc == NID_OK) rc = import(&c, e, root);
     json_decref(root);

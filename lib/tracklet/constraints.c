@@ -17,8 +17,8 @@ static int apart(const nid_trk *a, const nid_trk *b, float max_iou)
     if (lo > hi) return 0;
     uint64_t shared = (uint64_t)(hi - lo) + 1, close = 0;
     for (int64_t f = lo; f <= hi; f++) {
-        nid_box ba = nid_trk_box(a, f, NID_INTERP_UNION);
-        nid_box bb = nid_trk_box(b, f, NID_INTERP_UNION);
+        nid_box ba = nid__trk_box(a, f, NID_INTERP_UNION);
+        nid_box bb = nid__trk_box(b, f, NID_INTERP_UNION);
         if (nid_box_iou(&ba, &bb) >= max_iou) close++;
     }
     return 2 * close < shared;
@@ -29,12 +29,12 @@ int nid_exam_cannot_link(const nid_exam *e, float max_iou, uint32_t *pairs,
 {
     static const char fn[] = "nid_exam_cannot_link";
     if (!e || !n_pairs)
-        return nid_fail(NID_EINVAL, "%s: exam or n_pairs is NULL", fn);
+        return nid__fail(NID_EINVAL, "%s: exam or n_pairs is NULL", fn);
     if (pairs_cap && !pairs)
-        return nid_fail(NID_EINVAL, "%s: pairs is NULL but pairs_cap = %zu",
+        return nid__fail(NID_EINVAL, "%s: pairs is NULL but pairs_cap = %zu",
                         fn, pairs_cap);
     if (e->n_trk > UINT32_MAX)
-        return nid_fail(NID_EINVAL, "%s: %zu tracklets exceed the uint32 "
+        return nid__fail(NID_EINVAL, "%s: %zu tracklets exceed the uint32 "
                         "index range", fn, e->n_trk);
     if (!(max_iou > 0.0f)) max_iou = 0.5f;
     /* pass 0 counts; pass 1 writes, only when everything fits (the
@@ -44,7 +44,7 @@ int nid_exam_cannot_link(const nid_exam *e, float max_iou, uint32_t *pairs,
         if (pass == 1) {
             *n_pairs = n;
             if (n > pairs_cap)
-                return nid_fail(NID_EBUFSIZE, "%s: %zu pairs but pairs_cap = "
+                return nid__fail(NID_EBUFSIZE, "%s: %zu pairs but pairs_cap = "
                                 "%zu", fn, n, pairs_cap);
             if (n == 0) break;
             n = 0;

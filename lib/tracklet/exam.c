@@ -6,6 +6,7 @@
  * (videos[1].tracklets[3].key_frames[2].box) and says what was expected.
  */
 #include "tracklet_internal.h"
+#include "json.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -25,7 +26,7 @@
 /* Small helpers                                                            */
 /* ------------------------------------------------------------------------ */
 
-char *nid_strdup_opt(const char *s, bool *oom)
+char *nid__strdup_opt(const char *s, bool *oom)
 {
     if (!s) return NULL;
     char *d = strdup(s);
@@ -33,22 +34,22 @@ char *nid_strdup_opt(const char *s, bool *oom)
     return d;
 }
 
-bool nid_box_valid(const nid_box *b)
+bool nid__box_valid(const nid_box *b)
 {
     return isfinite(b->x) && isfinite(b->y) && isfinite(b->w) &&
            isfinite(b->h) && b->w > 0.0f && b->h > 0.0f;
 }
 
-bool nid_box_inside(const nid_box *b, int32_t width, int32_t height)
+bool nid__box_inside(const nid_box *b, int32_t width, int32_t height)
 {
     /* in double: x + w must not round in float */
     double x1 = (double)b->x + b->w, y1 = (double)b->y + b->h;
-    return b->x >= -NID_BOX_SLACK && b->y >= -NID_BOX_SLACK &&
-           x1 <= width + (double)NID_BOX_SLACK &&
-           y1 <= height + (double)NID_BOX_SLACK;
+    return b->x >= -NID__BOX_SLACK && b->y >= -NID__BOX_SLACK &&
+           x1 <= width + (double)NID__BOX_SLACK &&
+           y1 <= height + (double)NID__BOX_SLACK;
 }
 
-long nid_check_key_frames(const nid_kf *kf, size_t n, int64_t n_frames,
+long nid__check_key_frames(const nid_kf *kf, size_t n, int64_t n_frames,
                           int32_t width, int32_t height, char *msg,
                           size_t msg_cap)
 {
@@ -85,7 +86,7 @@ long nid_check_key_frames(const nid_kf *kf, size_t n, int64_t n_frames,
                      (long long)f->frame, (long long)(n_frames - 1));
             return (long)k;
         }
-        if (!nid_box_valid(&f->box)) {
+        if (!nid__box_valid(&f->box)) {
             snprintf(msg, msg_cap,
                      "frame %lld: box [%g, %g, %g, %g] needs finite values "
                      "and w > 0, h > 0", (long long)f->frame, f->box.x,
@@ -93,7 +94,7 @@ long nid_check_key_frames(const nid_kf *kf, size_t n, int64_t n_frames,
             return (long)k;
         }
         if (width > 0 && height > 0 &&
-            !nid_box_inside(&f->box, width, height)) {
+            !nid__box_inside(&f->box, width, height)) {
             snprintf(msg, msg_cap,
                      "frame %lld: box [%g, %g, %g, %g] extends outside the "
                      "%dx%d frame", (long long)f->frame, f->box.x, f->box.y,
@@ -104,7 +105,7 @@ long nid_check_key_frames(const nid_kf *kf, size_t n, int64_t n_frames,
     return -1;
 }
 
-void nid_trk_clear(nid_trk *t)
+void nid__trk_clear(nid_trk *t)
 {
     if (!t) return;
     free(t->id);
@@ -123,7 +124,7 @@ static void vid_clear(nid_vid *v)
     memset(v, 0, sizeof *v);
 }
 
-nid_exam *nid_exam_new(void)
+nid_exam *nid__exam_new(void)
 {
     nid_exam *e = calloc(1, sizeof *e);
     if (!e) return NULL;
@@ -138,7 +139,7 @@ nid_exam *nid_exam_new(void)
 void nid_exam_free(nid_exam *e)
 {
     if (!e) return;
-    for (size_t i = 0; i < e->n_trk; i++) nid_trk_clear(&e->trk[i]);
+    for (size_t i = 0; i < e->n_trk; i++) nid__trk_clear(&e->trk[i]);
     for (size_t i = 0; i < e->n_vid; i++) vid_clear(&e->vid[i]);
     free(e->trk);
     free(e->vid);
@@ -153,34 +154,34 @@ void nid_exam_free(nid_exam *e)
     free(e);
 }
 
-size_t nid_exam_first_trk(const nid_exam *e, size_t v)
+size_t nid__exam_first_trk(const nid_exam *e, size_t v)
 {
     size_t first = 0;
     for (size_t i = 0; i < v && i < e->n_vid; i++) first += e->vid[i].n_trk;
     return first;
 }
 
-int nid_exam_reserve_trk(nid_exam *e, size_t more)
+int nid__exam_reserve_trk(nid_exam *e, size_t more)
 {
     if (more > ((size_t)-1) / 2 - e->n_trk)
-        return nid_fail(NID_ENOMEM, "too many tracklets");
+        return nid__fail(NID_ENOMEM, "too many tracklets");
     size_t need = e->n_trk + more;
     if (need <= e->cap_trk) return NID_OK;
     size_t cap = e->cap_trk ? e->cap_trk : 8;
     while (cap < need) cap *= 2;
     size_t bytes;
-    if (!nid_mul_size(cap, sizeof(nid_trk), &bytes))
-        return nid_fail(NID_ENOMEM, "too many tracklets");
+    if (!nid__mul_size(cap, sizeof(nid_trk), &bytes))
+        return nid__fail(NID_ENOMEM, "too many tracklets");
     nid_trk *p = realloc(e->trk, bytes);
-    if (!p) return nid_fail(NID_ENOMEM, "out of memory for tracklets");
+    if (!p) return nid__fail(NID_ENOMEM, "out of memory for tracklets");
     e->trk = p;
     e->cap_trk = cap;
     return NID_OK;
 }
 
-size_t nid_exam_insert_trk(nid_exam *e, nid_trk *t)
+size_t nid__exam_insert_trk(nid_exam *e, nid_trk *t)
 {
-    size_t pos = nid_exam_first_trk(e, t->video) + e->vid[t->video].n_trk;
+    size_t pos = nid__exam_first_trk(e, t->video) + e->vid[t->video].n_trk;
     memmove(&e->trk[pos + 1], &e->trk[pos],
             (e->n_trk - pos) * sizeof(nid_trk));
     e->trk[pos] = *t;
@@ -190,7 +191,7 @@ size_t nid_exam_insert_trk(nid_exam *e, nid_trk *t)
     return pos;
 }
 
-bool nid_exam_has_trk_id(const nid_exam *e, const char *id)
+bool nid__exam_has_trk_id(const nid_exam *e, const char *id)
 {
     for (size_t i = 0; i < e->n_trk; i++)
         if (strcmp(e->trk[i].id, id) == 0) return true;
@@ -210,21 +211,21 @@ static char *resolve_path(const char *base, const char *path)
     return r;
 }
 
-int nid_exam_push_video(nid_exam *e, const char *fn, const char *id,
+int nid__exam_push_video(nid_exam *e, const char *fn, const char *id,
                         const char *path, int64_t n_frames, double fps,
                         int32_t width, int32_t height, size_t *index)
 {
     for (size_t i = 0; i < e->n_vid; i++)
         if (strcmp(e->vid[i].id, id) == 0)
-            return nid_fail(NID_EINVAL, "%s: video id \"%s\" is used twice",
+            return nid__fail(NID_EINVAL, "%s: video id \"%s\" is used twice",
                             fn, id);
     if (e->n_vid == e->cap_vid) {
         size_t cap = e->cap_vid ? e->cap_vid * 2 : 4;
         size_t bytes;
-        if (!nid_mul_size(cap, sizeof(nid_vid), &bytes))
-            return nid_fail(NID_ENOMEM, "%s: too many videos", fn);
+        if (!nid__mul_size(cap, sizeof(nid_vid), &bytes))
+            return nid__fail(NID_ENOMEM, "%s: too many videos", fn);
         nid_vid *p = realloc(e->vid, bytes);
-        if (!p) return nid_fail(NID_ENOMEM, "%s: out of memory", fn);
+        if (!p) return nid__fail(NID_ENOMEM, "%s: out of memory", fn);
         e->vid = p;
         e->cap_vid = cap;
     }
@@ -234,7 +235,7 @@ int nid_exam_push_video(nid_exam *e, const char *fn, const char *id,
     v.resolved = resolve_path(e->base_dir, path);
     if (!v.id || !v.path || !v.resolved) {
         vid_clear(&v);
-        return nid_fail(NID_ENOMEM, "%s: out of memory", fn);
+        return nid__fail(NID_ENOMEM, "%s: out of memory", fn);
     }
     v.n_frames = n_frames;
     v.fps = fps;
@@ -278,21 +279,21 @@ static int set_meta(nid_exam *e, json_t *meta)
 int nid_exam_create(nid_exam **out, const char *exam_id,
                     const char *patient_id, const char *date)
 {
-    if (!out) return nid_fail(NID_EINVAL, "nid_exam_create: out is NULL");
+    if (!out) return nid__fail(NID_EINVAL, "nid_exam_create: out is NULL");
     if (date && !date_ok(date))
-        return nid_fail(NID_EINVAL,
+        return nid__fail(NID_EINVAL,
                         "nid_exam_create: date \"%s\" is not YYYY-MM-DD",
                         date);
-    nid_exam *e = nid_exam_new();
+    nid_exam *e = nid__exam_new();
     bool oom = e == NULL;
     if (e) {
-        e->exam_id = nid_strdup_opt(exam_id, &oom);
-        e->patient_id = nid_strdup_opt(patient_id, &oom);
-        e->date = nid_strdup_opt(date, &oom);
+        e->exam_id = nid__strdup_opt(exam_id, &oom);
+        e->patient_id = nid__strdup_opt(patient_id, &oom);
+        e->date = nid__strdup_opt(date, &oom);
     }
     if (oom) {
         nid_exam_free(e);
-        return nid_fail(NID_ENOMEM, "nid_exam_create: out of memory");
+        return nid__fail(NID_ENOMEM, "nid_exam_create: out of memory");
     }
     *out = e;
     nid_clear_error();
@@ -301,24 +302,23 @@ int nid_exam_create(nid_exam **out, const char *exam_id,
 
 int nid_exam_set_meta(nid_exam *e, const char *json)
 {
-    if (!e) return nid_fail(NID_EINVAL, "nid_exam_set_meta: exam is NULL");
+    if (!e) return nid__fail(NID_EINVAL, "nid_exam_set_meta: exam is NULL");
     json_t *m = NULL;
     if (json) {
         json_error_t err;
         m = json_loads(json, JSON_REJECT_DUPLICATES, &err);
         if (!m)
-            return nid_fail(NID_EINVAL,
-                            "nid_exam_set_meta: not valid JSON at line %d "
-                            "column %d: %s", err.line, err.column, err.text);
+            return nid__json_parse_fail(NID_EINVAL, "nid_exam_set_meta",
+                                        "meta", &err);
         if (!json_is_object(m)) {
             json_decref(m);
-            return nid_fail(NID_EINVAL,
+            return nid__fail(NID_EINVAL,
                             "nid_exam_set_meta: meta must be a JSON object");
         }
     }
     if (set_meta(e, m) != NID_OK) {
         json_decref(m);
-        return nid_fail(NID_ENOMEM, "nid_exam_set_meta: out of memory");
+        return nid__fail(NID_ENOMEM, "nid_exam_set_meta: out of memory");
     }
     nid_clear_error();
     return NID_OK;
@@ -329,21 +329,22 @@ int nid_exam_add_video(nid_exam *e, const nid_exam_video_info *info,
 {
     static const char fn[] = "nid_exam_add_video";
     if (!e || !info)
-        return nid_fail(NID_EINVAL, "%s: exam or info is NULL", fn);
-    if (!NID_STRUCT_OK(info, sizeof(nid_exam_video_info)))
-        return nid_fail(NID_EINVAL, "%s: info->struct_size %zu too small "
-                        "(use nid_exam_video_info_init)", fn,
-                        info->struct_size);
+        return nid__fail(NID_EINVAL, "%s: exam or info is NULL", fn);
+    nid_exam_video_info in;
+    nid_exam_video_info_init(&in);
+    int rc0 = NID__STRUCT_IN(fn, "info", nid_exam_video_info, &in, info);
+    if (rc0) return rc0;
+    info = &in;
     if (!info->id || !info->id[0] || !info->path || !info->path[0])
-        return nid_fail(NID_EINVAL, "%s: id and path must be non-empty",
+        return nid__fail(NID_EINVAL, "%s: id and path must be non-empty",
                         fn);
     if (info->n_frames == 0 || info->n_frames < -1)
-        return nid_fail(NID_EINVAL, "%s: video \"%s\": n_frames %lld must "
+        return nid__fail(NID_EINVAL, "%s: video \"%s\": n_frames %lld must "
                         "be >= 1 or -1 (unknown)", fn, info->id,
                         (long long)info->n_frames);
     if (info->n_frames > NID_MAX_FRAMES ||
         info->width > NID_MAX_FRAME_SIDE || info->height > NID_MAX_FRAME_SIDE)
-        return nid_fail(NID_ERANGE, "%s: video \"%s\": %lld frames of "
+        return nid__fail(NID_ERANGE, "%s: video \"%s\": %lld frames of "
                         "%dx%d: more than the limit of %lld frames of "
                         "%dx%d (NID_MAX_FRAMES, NID_MAX_FRAME_SIDE)", fn,
                         info->id, (long long)info->n_frames,
@@ -351,14 +352,14 @@ int nid_exam_add_video(nid_exam *e, const nid_exam_video_info *info,
                         (long long)NID_MAX_FRAMES, NID_MAX_FRAME_SIDE,
                         NID_MAX_FRAME_SIDE);
     if (!isfinite(info->fps) || info->fps < 0)
-        return nid_fail(NID_EINVAL, "%s: video \"%s\": fps %g must be > 0 "
+        return nid__fail(NID_EINVAL, "%s: video \"%s\": fps %g must be > 0 "
                         "or 0 (unknown)", fn, info->id, info->fps);
     if (info->width < 0 || info->height < 0 ||
         (info->width == 0) != (info->height == 0))
-        return nid_fail(NID_EINVAL, "%s: video \"%s\": size %dx%d must be "
+        return nid__fail(NID_EINVAL, "%s: video \"%s\": size %dx%d must be "
                         "positive, or both 0 (unknown)", fn, info->id,
                         (int)info->width, (int)info->height);
-    int rc = nid_exam_push_video(e, fn, info->id, info->path, info->n_frames,
+    int rc = nid__exam_push_video(e, fn, info->id, info->path, info->n_frames,
                                  info->fps, info->width, info->height,
                                  index);
     if (rc == NID_OK) nid_clear_error();
@@ -371,50 +372,50 @@ int nid_exam_add_tracklet(nid_exam *e, size_t video, const char *id,
 {
     static const char fn[] = "nid_exam_add_tracklet";
     if (!e || !id || !frames || !boxes)
-        return nid_fail(NID_EINVAL, "%s: exam, id, frames or boxes is NULL",
+        return nid__fail(NID_EINVAL, "%s: exam, id, frames or boxes is NULL",
                         fn);
-    if (!id[0]) return nid_fail(NID_EINVAL, "%s: empty tracklet id", fn);
+    if (!id[0]) return nid__fail(NID_EINVAL, "%s: empty tracklet id", fn);
     if (n == 0)
-        return nid_fail(NID_EINVAL, "%s: tracklet \"%s\" has no key frames "
+        return nid__fail(NID_EINVAL, "%s: tracklet \"%s\" has no key frames "
                         "(n == 0)", fn, id);
     if (video >= e->n_vid)
-        return nid_fail(NID_ERANGE, "%s: tracklet \"%s\": no video %zu "
+        return nid__fail(NID_ERANGE, "%s: tracklet \"%s\": no video %zu "
                         "(exam has %zu)", fn, id, video, e->n_vid);
     if (nodule < -1)
-        return nid_fail(NID_EINVAL, "%s: tracklet \"%s\": nodule %d must be "
+        return nid__fail(NID_EINVAL, "%s: tracklet \"%s\": nodule %d must be "
                         ">= 0 or -1 (unknown)", fn, id, (int)nodule);
-    if (nid_exam_has_trk_id(e, id))
-        return nid_fail(NID_EINVAL, "%s: tracklet id \"%s\" is used twice",
+    if (nid__exam_has_trk_id(e, id))
+        return nid__fail(NID_EINVAL, "%s: tracklet id \"%s\" is used twice",
                         fn, id);
     const nid_vid *v = &e->vid[video];
     nid_trk t = {0};
     size_t bytes;
-    if (!nid_mul_size(n, sizeof(nid_kf), &bytes) ||
+    if (!nid__mul_size(n, sizeof(nid_kf), &bytes) ||
         !(t.kf = calloc(1, bytes)))
-        return nid_fail(NID_ENOMEM, "%s: out of memory", fn);
+        return nid__fail(NID_ENOMEM, "%s: out of memory", fn);
     for (size_t k = 0; k < n; k++) {
         t.kf[k].frame = frames[k];
         t.kf[k].box = boxes[k];
     }
     t.n_kf = n;
     char msg[256];
-    long bad = nid_check_key_frames(t.kf, n, v->n_frames, v->width,
+    long bad = nid__check_key_frames(t.kf, n, v->n_frames, v->width,
                                     v->height, msg, sizeof msg);
     if (bad >= 0) {
-        nid_trk_clear(&t);
-        return nid_fail(NID_EINVAL, "%s: tracklet \"%s\", key frame %ld: %s",
+        nid__trk_clear(&t);
+        return nid__fail(NID_EINVAL, "%s: tracklet \"%s\", key frame %ld: %s",
                         fn, id, bad, msg);
     }
     t.id = strdup(id);
-    if (!t.id || nid_exam_reserve_trk(e, 1) != NID_OK) {
-        nid_trk_clear(&t);
-        return nid_fail(NID_ENOMEM, "%s: out of memory", fn);
+    if (!t.id || nid__exam_reserve_trk(e, 1) != NID_OK) {
+        nid__trk_clear(&t);
+        return nid__fail(NID_ENOMEM, "%s: out of memory", fn);
     }
     t.video = video;
     t.nodule = nodule;
     t.start = frames[0];
     t.end = frames[n - 1];
-    size_t pos = nid_exam_insert_trk(e, &t);
+    size_t pos = nid__exam_insert_trk(e, &t);
     if (index) *index = pos;
     nid_clear_error();
     return NID_OK;
@@ -450,19 +451,20 @@ void nid_tracklet_info_init(nid_tracklet_info *info)
 int nid_exam_get_info(const nid_exam *e, nid_exam_info *info)
 {
     if (!e || !info)
-        return nid_fail(NID_EINVAL, "nid_exam_get_info: exam or info is "
+        return nid__fail(NID_EINVAL, "nid_exam_get_info: exam or info is "
                         "NULL");
-    if (!NID_STRUCT_OK(info, sizeof(nid_exam_info)))
-        return nid_fail(NID_EINVAL, "nid_exam_get_info: info->struct_size "
-                        "%zu too small (use nid_exam_info_init)",
-                        info->struct_size);
-    info->exam_id = e->exam_id;
-    info->patient_id = e->patient_id;
-    info->date = e->date;
-    info->meta_json = e->meta_str;
-    info->source = e->source;
-    info->n_videos = e->n_vid;
-    info->n_tracklets = e->n_trk;
+    nid_exam_info r;
+    nid_exam_info_init(&r);
+    r.exam_id = e->exam_id;
+    r.patient_id = e->patient_id;
+    r.date = e->date;
+    r.meta_json = e->meta_str;
+    r.source = e->source;
+    r.n_videos = e->n_vid;
+    r.n_tracklets = e->n_trk;
+    int rc = NID__STRUCT_OUT("nid_exam_get_info", "info", nid_exam_info, info,
+                             &r);
+    if (rc) return rc;
     nid_clear_error();
     return NID_OK;
 }
@@ -470,25 +472,28 @@ int nid_exam_get_info(const nid_exam *e, nid_exam_info *info)
 int nid_exam_get_video(const nid_exam *e, size_t v, nid_exam_video_info *info)
 {
     if (!e || !info)
-        return nid_fail(NID_EINVAL, "nid_exam_get_video: exam or info is "
+        return nid__fail(NID_EINVAL, "nid_exam_get_video: exam or info is "
                         "NULL");
-    if (!NID_STRUCT_OK(info, sizeof(nid_exam_video_info)))
-        return nid_fail(NID_EINVAL, "nid_exam_get_video: info->struct_size "
-                        "%zu too small (use nid_exam_video_info_init)",
-                        info->struct_size);
+    int rc = NID__STRUCT_CHECK("nid_exam_get_video", "info",
+                               nid_exam_video_info, info);
+    if (rc) return rc;
     if (v >= e->n_vid)
-        return nid_fail(NID_ERANGE, "nid_exam_get_video: video %zu out of "
+        return nid__fail(NID_ERANGE, "nid_exam_get_video: video %zu out of "
                         "range (exam has %zu)", v, e->n_vid);
     const nid_vid *p = &e->vid[v];
-    info->id = p->id;
-    info->path = p->path;
-    info->resolved_path = p->resolved;
-    info->n_frames = p->n_frames;
-    info->fps = p->fps;
-    info->width = p->width;
-    info->height = p->height;
-    info->first_tracklet = nid_exam_first_trk(e, v);
-    info->n_tracklets = p->n_trk;
+    nid_exam_video_info r;
+    nid_exam_video_info_init(&r);
+    r.id = p->id;
+    r.path = p->path;
+    r.resolved_path = p->resolved;
+    r.n_frames = p->n_frames;
+    r.fps = p->fps;
+    r.width = p->width;
+    r.height = p->height;
+    r.first_tracklet = nid__exam_first_trk(e, v);
+    r.n_tracklets = p->n_trk;
+    NID__STRUCT_OUT("nid_exam_get_video", "info", nid_exam_video_info, info,
+                    &r);
     nid_clear_error();
     return NID_OK;
 }
@@ -497,22 +502,25 @@ int nid_exam_get_tracklet(const nid_exam *e, size_t t,
                           nid_tracklet_info *info)
 {
     if (!e || !info)
-        return nid_fail(NID_EINVAL, "nid_exam_get_tracklet: exam or info is "
+        return nid__fail(NID_EINVAL, "nid_exam_get_tracklet: exam or info is "
                         "NULL");
-    if (!NID_STRUCT_OK(info, sizeof(nid_tracklet_info)))
-        return nid_fail(NID_EINVAL, "nid_exam_get_tracklet: "
-                        "info->struct_size %zu too small (use "
-                        "nid_tracklet_info_init)", info->struct_size);
+    int rc = NID__STRUCT_CHECK("nid_exam_get_tracklet", "info",
+                               nid_tracklet_info, info);
+    if (rc) return rc;
     if (t >= e->n_trk)
-        return nid_fail(NID_ERANGE, "nid_exam_get_tracklet: tracklet %zu "
+        return nid__fail(NID_ERANGE, "nid_exam_get_tracklet: tracklet %zu "
                         "out of range (exam has %zu)", t, e->n_trk);
     const nid_trk *p = &e->trk[t];
-    info->id = p->id;
-    info->video = p->video;
-    info->nodule = p->nodule;
-    info->start = p->start;
-    info->end = p->end;
-    info->n_key_frames = p->n_kf;
+    nid_tracklet_info r;
+    nid_tracklet_info_init(&r);
+    r.id = p->id;
+    r.video = p->video;
+    r.nodule = p->nodule;
+    r.start = p->start;
+    r.end = p->end;
+    r.n_key_frames = p->n_kf;
+    NID__STRUCT_OUT("nid_exam_get_tracklet", "info", nid_tracklet_info, info,
+                    &r);
     nid_clear_error();
     return NID_OK;
 }
@@ -520,7 +528,7 @@ int nid_exam_get_tracklet(const nid_exam *e, size_t t,
 int nid_exam_find_tracklet(const nid_exam *e, const char *id, size_t *t)
 {
     if (!e || !id || !t)
-        return nid_fail(NID_EINVAL, "nid_exam_find_tracklet: NULL argument");
+        return nid__fail(NID_EINVAL, "nid_exam_find_tracklet: NULL argument");
     for (size_t i = 0; i < e->n_trk; i++) {
         if (strcmp(e->trk[i].id, id) == 0) {
             *t = i;
@@ -528,20 +536,20 @@ int nid_exam_find_tracklet(const nid_exam *e, const char *id, size_t *t)
             return NID_OK;
         }
     }
-    return nid_fail(NID_ERANGE, "nid_exam_find_tracklet: no tracklet \"%s\" "
+    return nid__fail(NID_ERANGE, "nid_exam_find_tracklet: no tracklet \"%s\" "
                     "in %s", id, e->source ? e->source : "the exam");
 }
 
 int nid_exam_key_frame(const nid_exam *e, size_t t, size_t k,
                        int64_t *frame, nid_box *box)
 {
-    if (!e) return nid_fail(NID_EINVAL, "nid_exam_key_frame: exam is NULL");
+    if (!e) return nid__fail(NID_EINVAL, "nid_exam_key_frame: exam is NULL");
     if (t >= e->n_trk)
-        return nid_fail(NID_ERANGE, "nid_exam_key_frame: tracklet %zu out "
+        return nid__fail(NID_ERANGE, "nid_exam_key_frame: tracklet %zu out "
                         "of range (exam has %zu)", t, e->n_trk);
     const nid_trk *p = &e->trk[t];
     if (k >= p->n_kf)
-        return nid_fail(NID_ERANGE, "nid_exam_key_frame: tracklet \"%s\" "
+        return nid__fail(NID_ERANGE, "nid_exam_key_frame: tracklet \"%s\" "
                         "has %zu key frames, asked for %zu", p->id, p->n_kf,
                         k);
     if (frame) *frame = p->kf[k].frame;
@@ -554,21 +562,21 @@ int nid_exam_tracklet_box(const nid_exam *e, size_t t, int64_t frame,
                           int interp, nid_box *box)
 {
     if (!e || !box)
-        return nid_fail(NID_EINVAL, "nid_exam_tracklet_box: exam or box is "
+        return nid__fail(NID_EINVAL, "nid_exam_tracklet_box: exam or box is "
                         "NULL");
     if (interp != NID_INTERP_UNION && interp != NID_INTERP_LINEAR)
-        return nid_fail(NID_EINVAL, "nid_exam_tracklet_box: unknown interp "
+        return nid__fail(NID_EINVAL, "nid_exam_tracklet_box: unknown interp "
                         "%d", interp);
     if (t >= e->n_trk)
-        return nid_fail(NID_ERANGE, "nid_exam_tracklet_box: tracklet %zu "
+        return nid__fail(NID_ERANGE, "nid_exam_tracklet_box: tracklet %zu "
                         "out of range (exam has %zu)", t, e->n_trk);
     const nid_trk *p = &e->trk[t];
     if (frame < p->start || frame > p->end)
-        return nid_fail(NID_ERANGE, "nid_exam_tracklet_box: frame %lld "
+        return nid__fail(NID_ERANGE, "nid_exam_tracklet_box: frame %lld "
                         "outside tracklet \"%s\" [%lld, %lld]",
                         (long long)frame, p->id, (long long)p->start,
                         (long long)p->end);
-    *box = nid_trk_box(p, frame, interp);
+    *box = nid__trk_box(p, frame, interp);
     nid_clear_error();
     return NID_OK;
 }
@@ -582,39 +590,21 @@ typedef struct load_ctx {
     char path[192];     /* JSON path of the value being read */
 } load_ctx;
 
-static const char *type_name(const json_t *j)
-{
-    switch (json_typeof(j)) {
-    case JSON_OBJECT:  return "an object";
-    case JSON_ARRAY:   return "an array";
-    case JSON_STRING:  return "a string";
-    case JSON_INTEGER: return "an integer";
-    case JSON_REAL:    return "a real number";
-    case JSON_TRUE:    return "true";
-    case JSON_FALSE:   return "false";
-    case JSON_NULL:    return "null";
-    }
-    return "?";
-}
-
-NID_PRINTF(3, 4)
+NID__PRINTF(3, 4)
 static int bad(const load_ctx *c, const char *field, const char *fmt, ...)
 {
-    char msg[640];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    int rc = nid__json_vfail("nid_exam_load", c->file, c->path, field, fmt,
+                             ap);
     va_end(ap);
-    const char *sep = c->path[0] && field && field[0] ? "." : "";
-    return nid_fail(NID_EFORMAT, "nid_exam_load: %s: %s%s%s: %s", c->file,
-                    c->path[0] ? c->path : (field && field[0] ? "" : "(top)"),
-                    sep, field ? field : "", msg);
+    return rc;
 }
 
 static int bad_type(const load_ctx *c, const char *field, const json_t *j,
                     const char *expected)
 {
-    return bad(c, field, "expected %s, got %s", expected, type_name(j));
+    return bad(c, field, "expected %s, got %s", expected, nid__json_type_name(j));
 }
 
 /* Reject keys not in `allowed` (NULL-terminated) unless they start with
@@ -631,9 +621,9 @@ static int check_keys(const load_ctx *c, json_t *obj,
         if (ok) continue;
         if (strncmp(key, "x_", 2) == 0) {
             if (!*extra && !(*extra = json_object()))
-                return nid_fail(NID_ENOMEM, "nid_exam_load: out of memory");
+                return nid__fail(NID_ENOMEM, "nid_exam_load: out of memory");
             if (json_object_set(*extra, key, val) != 0)
-                return nid_fail(NID_ENOMEM, "nid_exam_load: out of memory");
+                return nid__fail(NID_ENOMEM, "nid_exam_load: out of memory");
             continue;
         }
         char list[256] = "";
@@ -694,7 +684,7 @@ static int read_box(const load_ctx *c, json_t *j, nid_box *box)
         json_t *e = json_array_get(j, i);
         if (!json_is_number(e))
             return bad(c, "box", "element %zu: expected a number, got %s", i,
-                       type_name(e));
+                       nid__json_type_name(e));
         v[i] = (float)json_number_value(e);
     }
     *box = (nid_box){v[0], v[1], v[2], v[3]};
@@ -711,9 +701,9 @@ static int load_key_frames(load_ctx *c, json_t *arr, const nid_vid *v,
                    "its start %lld and end %lld", (long long)t->start,
                    (long long)t->end);
     size_t bytes;
-    if (!nid_mul_size(n, sizeof(nid_kf), &bytes) ||
+    if (!nid__mul_size(n, sizeof(nid_kf), &bytes) ||
         !(t->kf = calloc(1, bytes)))
-        return nid_fail(NID_ENOMEM, "nid_exam_load: out of memory");
+        return nid__fail(NID_ENOMEM, "nid_exam_load: out of memory");
     static const char *const keys[] = {"frame", "box", NULL};
     for (size_t k = 0; k < n; k++) {
         json_t *o = json_array_get(arr, k);
@@ -740,12 +730,12 @@ static int load_key_frames(load_ctx *c, json_t *arr, const nid_vid *v,
                        "come after the previous key frame %lld (key frames "
                        "must be strictly increasing)", t->id,
                        (long long)f->frame, (long long)t->kf[k - 1].frame);
-        if (!nid_box_valid(&f->box))
+        if (!nid__box_valid(&f->box))
             return bad(c, "box", "tracklet \"%s\", frame %lld: box [%g, %g, "
                        "%g, %g] needs w > 0 and h > 0", t->id,
                        (long long)f->frame, f->box.x, f->box.y, f->box.w,
                        f->box.h);
-        if (v->width > 0 && !nid_box_inside(&f->box, v->width, v->height))
+        if (v->width > 0 && !nid__box_inside(&f->box, v->width, v->height))
             return bad(c, "box", "tracklet \"%s\", frame %lld: box [%g, %g, "
                        "%g, %g] extends outside the %dx%d frame", t->id,
                        (long long)f->frame, f->box.x, f->box.y, f->box.w,
@@ -797,7 +787,7 @@ static int load_tracklet(load_ctx *c, nid_exam *e, json_t *o, size_t vi)
                  "last frame %lld (n_frames %lld)", id, (long long)t.end,
                  (long long)(v->n_frames - 1), (long long)v->n_frames);
     if (rc == NID_OK && !(t.id = strdup(id)))
-        rc = nid_fail(NID_ENOMEM, "nid_exam_load: out of memory");
+        rc = nid__fail(NID_ENOMEM, "nid_exam_load: out of memory");
     if (rc == NID_OK) {
         t.nodule = (int32_t)nodule;
         json_t *kf = json_object_get(o, "key_frames");
@@ -809,12 +799,12 @@ static int load_tracklet(load_ctx *c, nid_exam *e, json_t *o, size_t vi)
         else
             rc = load_key_frames(c, kf, v, &t);
     }
-    if (rc == NID_OK) rc = nid_exam_reserve_trk(e, 1);
+    if (rc == NID_OK) rc = nid__exam_reserve_trk(e, 1);
     if (rc != NID_OK) {
-        nid_trk_clear(&t);
+        nid__trk_clear(&t);
         return rc;
     }
-    nid_exam_insert_trk(e, &t);
+    nid__exam_insert_trk(e, &t);
     return NID_OK;
 }
 
@@ -855,7 +845,7 @@ static int load_video(load_ctx *c, nid_exam *e, json_t *o)
         rc = bad_type(c, "tracklets", tr, "an array");
     if (rc == NID_OK) {
         size_t vi;
-        rc = nid_exam_push_video(e, "nid_exam_load", id, path, n_frames, fps,
+        rc = nid__exam_push_video(e, "nid_exam_load", id, path, n_frames, fps,
                                  (int32_t)width, (int32_t)height, &vi);
         if (rc == NID_EINVAL)   /* duplicate id: say where */
             rc = bad(c, "id", "video id \"%s\" is used twice", id);
@@ -889,7 +879,7 @@ static int check_unique_ids(load_ctx *c, const nid_exam *e)
 {
     if (e->n_trk < 2) return NID_OK;
     const nid_trk **p = malloc(e->n_trk * sizeof *p);
-    if (!p) return nid_fail(NID_ENOMEM, "nid_exam_load: out of memory");
+    if (!p) return nid__fail(NID_ENOMEM, "nid_exam_load: out of memory");
     for (size_t i = 0; i < e->n_trk; i++) p[i] = &e->trk[i];
     qsort(p, e->n_trk, sizeof *p, cmp_trk_id);
     int rc = NID_OK;
@@ -897,7 +887,7 @@ static int check_unique_ids(load_ctx *c, const nid_exam *e)
         if (strcmp(p[i]->id, p[i - 1]->id) == 0) {
             const nid_trk *dup = p[i] > p[i - 1] ? p[i] : p[i - 1];
             size_t t = (size_t)(dup - e->trk);
-            size_t first = nid_exam_first_trk(e, dup->video);
+            size_t first = nid__exam_first_trk(e, dup->video);
             snprintf(c->path, sizeof c->path, "videos[%zu].tracklets[%zu]",
                      dup->video, t - first);
             rc = bad(c, "id", "tracklet id \"%s\" is used twice", dup->id);
@@ -942,11 +932,11 @@ static int load_top(load_ctx *c, nid_exam *e, json_t *root)
     if (rc != NID_OK) return rc;
 
     bool oom = false;
-    e->exam_id = nid_strdup_opt(exam_id, &oom);
-    e->patient_id = nid_strdup_opt(patient_id, &oom);
-    e->date = nid_strdup_opt(date, &oom);
+    e->exam_id = nid__strdup_opt(exam_id, &oom);
+    e->patient_id = nid__strdup_opt(patient_id, &oom);
+    e->date = nid__strdup_opt(date, &oom);
     if (oom || (meta && set_meta(e, json_incref(meta)) != NID_OK))
-        return nid_fail(NID_ENOMEM, "nid_exam_load: out of memory");
+        return nid__fail(NID_ENOMEM, "nid_exam_load: out of memory");
 
     for (size_t i = 0; i < json_array_size(videos); i++) {
         snprintf(c->path, sizeof c->path, "videos[%zu]", i);
@@ -968,28 +958,26 @@ static char *dir_of(const char *path)
 int nid_exam_load(nid_exam **out, const char *path)
 {
     if (!out || !path)
-        return nid_fail(NID_EINVAL, "nid_exam_load: out or path is NULL");
+        return nid__fail(NID_EINVAL, "nid_exam_load: out or path is NULL");
     json_error_t err;
     unsigned char *buf;
     size_t len;
-    int st = nid_read_file("nid_exam_load", path, NID_MAX_FILE_BYTES, &buf,
+    int st = nid__read_file("nid_exam_load", path, NID_MAX_FILE_BYTES, &buf,
                            &len);
     if (st != NID_OK) return st;
     json_t *root = json_loadb((const char *)buf, len,
                               JSON_REJECT_DUPLICATES, &err);
     free(buf);
     if (!root)
-        return nid_fail(NID_EFORMAT, "nid_exam_load: %s: not valid JSON "
-                        "(line %d, column %d): %s", path, err.line,
-                        err.column, err.text);
-    nid_exam *e = nid_exam_new();
-    int rc = e ? NID_OK : nid_fail(NID_ENOMEM, "nid_exam_load: out of memory");
+        return nid__json_parse_fail(NID_EFORMAT, "nid_exam_load", path, &err);
+    nid_exam *e = nid__exam_new();
+    int rc = e ? NID_OK : nid__fail(NID_ENOMEM, "nid_exam_load: out of memory");
     if (rc == NID_OK) {
         free(e->base_dir);
         e->base_dir = dir_of(path);
         e->source = strdup(path);
         if (!e->base_dir || !e->source)
-            rc = nid_fail(NID_ENOMEM, "nid_exam_load: out of memory");
+            rc = nid__fail(NID_ENOMEM, "nid_exam_load: out of memory");
     }
     if (rc == NID_OK) {
         load_ctx c = {.file = path, .path = ""};
@@ -1124,11 +1112,11 @@ int nid_exam_save(const nid_exam *e, const char *path)
 {
     static const char fn[] = "nid_exam_save";
     if (!e || !path || !path[0])
-        return nid_fail(NID_EINVAL, "%s: exam or path is NULL or empty", fn);
+        return nid__fail(NID_EINVAL, "%s: exam or path is NULL or empty", fn);
     for (size_t t = 0; t < e->n_trk; t++)
         for (size_t k = 0; k < e->trk[t].n_kf; k++)
-            if (!nid_box_valid(&e->trk[t].kf[k].box))
-                return nid_fail(NID_EINVAL, "%s: %s: tracklet \"%s\", "
+            if (!nid__box_valid(&e->trk[t].kf[k].box))
+                return nid__fail(NID_EINVAL, "%s: %s: tracklet \"%s\", "
                                 "frame %lld: box [%g, %g, %g, %g] is not "
                                 "finite with w > 0, h > 0", fn, path,
                                 e->trk[t].id,
@@ -1141,12 +1129,10 @@ int nid_exam_save(const nid_exam *e, const char *path)
                                    JSON_REAL_PRECISION(15))
                       : NULL;
     json_decref(root);
-    if (!text) return nid_fail(NID_ENOMEM, "%s: out of memory", fn);
+    if (!text) return nid__fail(NID_ENOMEM, "%s: out of memory", fn);
     size_t n = strlen(text);
     text[n] = '\n';   /* json_dumps's NUL becomes the final newline */
-    mode_t um = umask(0);
-    umask(um);
-    int rc = nid_save_atomic(fn, path, text, n + 1, 0666 & ~um, 0);
+    int rc = nid__save_atomic(fn, path, text, n + 1, 0666);
     free(text);
     if (rc == NID_OK) nid_clear_error();
     return rc;
@@ -1156,22 +1142,21 @@ int nid_exam_load_json(nid_exam **out, const char *json, size_t len,
                        const char *name)
 {
     if (!out || !json)
-        return nid_fail(NID_EINVAL, "nid_exam_load_json: out or json is NULL");
+        return nid__fail(NID_EINVAL, "nid_exam_load_json: out or json is NULL");
     if (!name || !name[0]) name = "<json>";
     json_error_t err;
     json_t *root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &err);
     if (!root)
-        return nid_fail(NID_EFORMAT, "nid_exam_load: %s: not valid JSON "
-                        "(line %d, column %d): %s", name, err.line,
-                        err.column, err.text);
-    nid_exam *e = nid_exam_new();
-    int rc = e ? NID_OK : nid_fail(NID_ENOMEM, "nid_exam_load: out of memory");
+        return nid__json_parse_fail(NID_EFORMAT, "nid_exam_load_json", name,
+                                    &err);
+    nid_exam *e = nid__exam_new();
+    int rc = e ? NID_OK : nid__fail(NID_ENOMEM, "nid_exam_load: out of memory");
     if (rc == NID_OK) {
         free(e->base_dir);
         e->base_dir = strdup("");
         e->source = strdup(name);
         if (!e->base_dir || !e->source)
-            rc = nid_fail(NID_ENOMEM, "nid_exam_load: out of memory");
+            rc = nid__fail(NID_ENOMEM, "nid_exam_load: out of memory");
     }
     if (rc == NID_OK) {
         load_ctx c = {.file = name, .path = ""};

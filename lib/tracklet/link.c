@@ -91,7 +91,7 @@ static int cmp_track_out(const void *a, const void *b)
     return x->created < y->created ? -1 : (x->created > y->created);
 }
 
-int nid_link_core(const nid_detection *dets, size_t n,
+int nid__link_core(const nid_detection *dets, size_t n,
                   const nid_link_options *opts, nid_trk **tracks,
                   size_t *n_tracks)
 {
@@ -132,8 +132,8 @@ int nid_link_core(const nid_detection *dets, size_t n,
 
         /* candidate pairs, highest IoU first */
         size_t np = 0, need, bytes;
-        if (!nid_mul_size(n_open, nd, &need) ||
-            !nid_mul_size(need, sizeof(pair), &bytes))
+        if (!nid__mul_size(n_open, nd, &need) ||
+            !nid__mul_size(need, sizeof(pair), &bytes))
             goto done;
         if (need > pairs_cap) {
             pair *p = realloc(pairs, bytes);
@@ -204,27 +204,24 @@ done:
     free(pairs);
     free(used_trk);
     free(used_det);
-    if (rc != NID_OK) nid_fail(rc, "nid_link_detections: out of memory");
+    if (rc != NID_OK) nid__fail(rc, "nid_link_detections: out of memory");
     return rc;
 }
 
 static int check_options(const nid_link_options *o)
 {
     static const char fn[] = "nid_link_detections";
-    if (!NID_STRUCT_OK(o, sizeof(nid_link_options)))
-        return nid_fail(NID_EINVAL, "%s: opts->struct_size %zu too small "
-                        "(use nid_link_options_init)", fn, o->struct_size);
     if (!(o->iou_threshold >= 0.0f && o->iou_threshold <= 1.0f))
-        return nid_fail(NID_EINVAL, "%s: iou_threshold %g must be in [0, 1]",
+        return nid__fail(NID_EINVAL, "%s: iou_threshold %g must be in [0, 1]",
                         fn, o->iou_threshold);
     if (o->max_gap < 0)
-        return nid_fail(NID_EINVAL, "%s: max_gap %d must be >= 0", fn,
+        return nid__fail(NID_EINVAL, "%s: max_gap %d must be >= 0", fn,
                         (int)o->max_gap);
     if (o->min_length < 1)
-        return nid_fail(NID_EINVAL, "%s: min_length %d must be >= 1", fn,
+        return nid__fail(NID_EINVAL, "%s: min_length %d must be >= 1", fn,
                         (int)o->min_length);
     if (!isfinite(o->min_score))
-        return nid_fail(NID_EINVAL, "%s: min_score must be finite", fn);
+        return nid__fail(NID_EINVAL, "%s: min_score must be finite", fn);
     return NID_OK;
 }
 
@@ -234,34 +231,36 @@ int nid_link_detections(nid_exam *e, size_t video,
 {
     static const char fn[] = "nid_link_detections";
     if (!e || (!dets && n > 0))
-        return nid_fail(NID_EINVAL, "%s: exam or dets is NULL", fn);
-    nid_link_options defaults;
-    nid_link_options_init(&defaults);
-    if (!opts) opts = &defaults;
-    int rc = check_options(opts);
+        return nid__fail(NID_EINVAL, "%s: exam or dets is NULL", fn);
+    nid_link_options o;
+    nid_link_options_init(&o);
+    int rc = NID__STRUCT_IN(fn, "opts", nid_link_options, &o, opts);
+    if (rc != NID_OK) return rc;
+    opts = &o;
+    rc = check_options(opts);
     if (rc != NID_OK) return rc;
     if (video >= e->n_vid)
-        return nid_fail(NID_ERANGE, "%s: no video %zu (exam has %zu)", fn,
+        return nid__fail(NID_ERANGE, "%s: no video %zu (exam has %zu)", fn,
                         video, e->n_vid);
     const nid_vid *v = &e->vid[video];
     for (size_t i = 0; i < n; i++) {
         const nid_detection *d = &dets[i];
         if (d->frame < 0)
-            return nid_fail(NID_EINVAL, "%s: detection %zu: frame %lld is "
+            return nid__fail(NID_EINVAL, "%s: detection %zu: frame %lld is "
                             "negative", fn, i, (long long)d->frame);
-        if (!nid_box_valid(&d->box) || !isfinite(d->score))
-            return nid_fail(NID_EINVAL, "%s: detection %zu (frame %lld): "
+        if (!nid__box_valid(&d->box) || !isfinite(d->score))
+            return nid__fail(NID_EINVAL, "%s: detection %zu (frame %lld): "
                             "box [%g, %g, %g, %g] score %g: need finite "
                             "values and w > 0, h > 0", fn, i,
                             (long long)d->frame, d->box.x, d->box.y,
                             d->box.w, d->box.h, d->score);
         if (v->n_frames > 0 && d->frame >= v->n_frames)
-            return nid_fail(NID_EINVAL, "%s: detection %zu: frame %lld past "
+            return nid__fail(NID_EINVAL, "%s: detection %zu: frame %lld past "
                             "the last frame %lld of video \"%s\"", fn, i,
                             (long long)d->frame, (long long)v->n_frames - 1,
                             v->id);
-        if (v->width > 0 && !nid_box_inside(&d->box, v->width, v->height))
-            return nid_fail(NID_EINVAL, "%s: detection %zu (frame %lld): "
+        if (v->width > 0 && !nid__box_inside(&d->box, v->width, v->height))
+            return nid__fail(NID_EINVAL, "%s: detection %zu (frame %lld): "
                             "box [%g, %g, %g, %g] extends outside the %dx%d "
                             "frame of video \"%s\"", fn, i,
                             (long long)d->frame, d->box.x, d->box.y,
@@ -270,9 +269,9 @@ int nid_link_detections(nid_exam *e, size_t video,
     }
     nid_trk *tr = NULL;
     size_t nt = 0;
-    rc = nid_link_core(dets, n, opts, &tr, &nt);
+    rc = nid__link_core(dets, n, opts, &tr, &nt);
     if (rc != NID_OK) return rc;
-    rc = nid_exam_reserve_trk(e, nt);
+    rc = nid__exam_reserve_trk(e, nt);
     /* ids "<video id>-t<k>", k counting up over the free ones */
     size_t k = 0;
     char buf[64];
@@ -280,14 +279,14 @@ int nid_link_detections(nid_exam *e, size_t video,
     for (size_t i = 0; rc == NID_OK && i < nt; i++) {
         char *id = malloc(idlen + 32);
         if (!id) {
-            rc = nid_fail(NID_ENOMEM, "%s: out of memory", fn);
+            rc = nid__fail(NID_ENOMEM, "%s: out of memory", fn);
             break;
         }
         for (;; k++) {
             snprintf(buf, sizeof buf, "-t%zu", k);
             memcpy(id, v->id, idlen);
             strcpy(id + idlen, buf);
-            bool taken = nid_exam_has_trk_id(e, id);
+            bool taken = nid__exam_has_trk_id(e, id);
             for (size_t j = 0; j < i && !taken; j++)
                 taken = strcmp(tr[j].id, id) == 0;
             if (!taken) break;
@@ -297,9 +296,9 @@ int nid_link_detections(nid_exam *e, size_t video,
         tr[i].video = video;
     }
     if (rc == NID_OK) {
-        for (size_t i = 0; i < nt; i++) nid_exam_insert_trk(e, &tr[i]);
+        for (size_t i = 0; i < nt; i++) nid__exam_insert_trk(e, &tr[i]);
     }
-    for (size_t i = 0; i < nt; i++) nid_trk_clear(&tr[i]);
+    for (size_t i = 0; i < nt; i++) nid__trk_clear(&tr[i]);
     free(tr);
     if (rc != NID_OK) return rc;
     if (n_added) *n_added = nt;

@@ -3,8 +3,8 @@
  * save, accessors), box.c (interpolation, IoU), coco_vid.c (import),
  * link.c (detections -> tracklets) and clip/ (clip builder); not installed.
  */
-#ifndef NID_TRACKLET_INTERNAL_H
-#define NID_TRACKLET_INTERNAL_H
+#ifndef NID__TRACKLET_INTERNAL_H
+#define NID__TRACKLET_INTERNAL_H
 
 #include "internal.h"
 
@@ -17,7 +17,7 @@ extern "C" {
 
 /* Slack, in pixels, allowed when checking that a box lies inside a frame:
  * annotation tools round corners outwards. */
-#define NID_BOX_SLACK 1.0f
+#define NID__BOX_SLACK 1.0f
 
 /* One key frame. `extra` holds the "x_" keys of the JSON object (owned
  * reference or NULL) so that they survive load -> save. */
@@ -68,53 +68,53 @@ struct nid_exam {
 /* --- exam.c --- */
 
 /* An empty exam with base_dir "" (ids NULL). NULL on ENOMEM (no error set). */
-nid_exam *nid_exam_new(void);
+nid_exam *nid__exam_new(void);
 
 /* Index of video v's first tracklet. */
-size_t nid_exam_first_trk(const nid_exam *e, size_t v);
+size_t nid__exam_first_trk(const nid_exam *e, size_t v);
 
-/* Make room for `more` tracklets so that nid_exam_insert_trk() cannot
+/* Make room for `more` tracklets so that nid__exam_insert_trk() cannot
  * fail. Returns NID_OK or NID_ENOMEM (error set, exam unchanged). */
-int nid_exam_reserve_trk(nid_exam *e, size_t more);
+int nid__exam_reserve_trk(nid_exam *e, size_t more);
 
 /* Insert *t (ownership moves into the exam) after the last tracklet of
  * t->video. Capacity must have been reserved. Returns its index. */
-size_t nid_exam_insert_trk(nid_exam *e, nid_trk *t);
+size_t nid__exam_insert_trk(nid_exam *e, nid_trk *t);
 
 /* Append a video; takes ownership of nothing (copies strings). Returns
  * NID_OK or NID_ENOMEM / NID_EINVAL with error set ("fn" names the caller).
  * Checks id uniqueness. */
-int nid_exam_push_video(nid_exam *e, const char *fn, const char *id,
+int nid__exam_push_video(nid_exam *e, const char *fn, const char *id,
                         const char *path, int64_t n_frames, double fps,
                         int32_t width, int32_t height, size_t *index);
 
 /* Is a tracklet id already used? */
-bool nid_exam_has_trk_id(const nid_exam *e, const char *id);
+bool nid__exam_has_trk_id(const nid_exam *e, const char *id);
 
 /* Free the contents of a tracklet (not the struct). */
-void nid_trk_clear(nid_trk *t);
+void nid__trk_clear(nid_trk *t);
 
 /* Check key frames (frames strictly increasing, >= 0, < n_frames when
  * known; boxes finite, w, h > 0, inside width x height when known).
  * On a problem writes a message (without prefix) to msg and returns the
  * offending key-frame index; returns -1 when all is well. */
-long nid_check_key_frames(const nid_kf *kf, size_t n, int64_t n_frames,
+long nid__check_key_frames(const nid_kf *kf, size_t n, int64_t n_frames,
                           int32_t width, int32_t height, char *msg,
                           size_t msg_cap);
 
-/* Is the box inside a width x height frame (NID_BOX_SLACK)? */
-bool nid_box_inside(const nid_box *b, int32_t width, int32_t height);
+/* Is the box inside a width x height frame (NID__BOX_SLACK)? */
+bool nid__box_inside(const nid_box *b, int32_t width, int32_t height);
 
 /* Is the box finite with w, h > 0? */
-bool nid_box_valid(const nid_box *b);
+bool nid__box_valid(const nid_box *b);
 
 /* malloc'd copy of s (NULL stays NULL); sets *oom on allocation failure. */
-char *nid_strdup_opt(const char *s, bool *oom);
+char *nid__strdup_opt(const char *s, bool *oom);
 
 /* --- box.c --- */
 
 /* Box of tracklet *t on `frame` (start <= frame <= end checked by caller). */
-nid_box nid_trk_box(const nid_trk *t, int64_t frame, int interp);
+nid_box nid__trk_box(const nid_trk *t, int64_t frame, int interp);
 
 /* --- link.c --- */
 
@@ -123,7 +123,7 @@ nid_box nid_trk_box(const nid_trk *t, int64_t frame, int interp);
  * nid_link_detections() and the COCO-VID importer. On success *tracks is a
  * malloc'd array of *n_tracks nid_trk (id NULL, video 0, nodule -1).
  * Returns NID_OK or NID_ENOMEM (error set). */
-int nid_link_core(const nid_detection *dets, size_t n,
+int nid__link_core(const nid_detection *dets, size_t n,
                   const nid_link_options *opts, nid_trk **tracks,
                   size_t *n_tracks);
 
@@ -131,4 +131,4 @@ int nid_link_core(const nid_detection *dets, size_t n,
 }
 #endif
 
-#endif /* NID_TRACKLET_INTERNAL_H */
+#endif /* NID__TRACKLET_INTERNAL_H */

@@ -6,7 +6,7 @@
  * progressive, lossless) transfer syntaxes; MONOCHROME1/2, RGB, YBR_* and
  * PALETTE COLOR photometric interpretations, as far as DicomImage renders
  * them. Colour images (palette included) render to RGB; GRAY8 output from
- * colour uses BT.601 luma (nid_pix_convert), monochrome data is rendered
+ * colour uses BT.601 luma (nid__pix_convert), monochrome data is rendered
  * with DicomImage's default VOI (none set: the stored bit range maps
  * linearly to 0..255, so 8-bit data passes unchanged); MONOCHROME1 is
  * inverted to MONOCHROME2 display values.
@@ -18,7 +18,7 @@
  * whatever the length of the loop; the file must stay in place while open.
  *
  * DCMTK's log (root logger of its log4cplus copy) is routed, once per
- * process, to nid_log() at debug level; this and DCMTK's decoder
+ * process, to nid__log() at debug level; this and DCMTK's decoder
  * registration (also process-wide) happen at the first open, in this
  * module: libnoduleid-dicom.so (lib/core/backend.h), whose one export,
  * nid_backend_dicom_v1, returns the table nid_dicom_api.
@@ -83,7 +83,7 @@ struct dicom_state {
 std::once_flag codecs_once;
 
 /* DCMTK logs warnings and errors to stderr by default; send them to
- * nid_log() at debug level instead, like FFmpeg's log, so the library stays
+ * nid__log() at debug level instead, like FFmpeg's log, so the library stays
  * quiet and the messages are there for whoever installs a log callback. */
 class nid_appender : public dcmtk::log4cplus::Appender {
 public:
@@ -93,7 +93,7 @@ public:
 protected:
     void append(const dcmtk::log4cplus::spi::InternalLoggingEvent &ev) override
     {
-        nid_log(NID_LOG_DEBUG, "dcmtk: %s: %s", ev.getLoggerName().c_str(),
+        nid__log(NID_LOG_DEBUG, "dcmtk: %s: %s", ev.getLoggerName().c_str(),
                 ev.getMessage().c_str());
     }
 };
@@ -136,7 +136,7 @@ int position(dicom_state *s, int64_t index)
     if (st != EIS_Normal) {
         std::string why = DicomImage::getString(st);
         s->img.reset();
-        return nid_fail(NID_EFORMAT, "nid_video_frame: '%s': frame %lld: "
+        return nid__fail(NID_EFORMAT, "nid_video_frame: '%s': frame %lld: "
                         "cannot decode: %s", s->path.c_str(),
                         (long long)index, why.c_str());
     }
@@ -151,7 +151,7 @@ int render(dicom_state *s, int64_t index)
     const size_t got_bytes = s->img->getOutputDataSize(8);
     const size_t want_bytes = npx * (s->color ? 3u : 1u);
     if (!px || got_bytes < want_bytes)
-        return nid_fail(NID_EFORMAT, "nid_video_frame: '%s': frame %lld: "
+        return nid__fail(NID_EFORMAT, "nid_video_frame: '%s': frame %lld: "
                         "cannot render pixels (%zu of %zu bytes)",
                         s->path.c_str(), (long long)index,
                         px ? got_bytes : (size_t)0, want_bytes);
@@ -160,9 +160,9 @@ int render(dicom_state *s, int64_t index)
     src.width = s->w;
     src.height = s->h;
     src.format = s->color ? NID_PIX_RGB24 : NID_PIX_GRAY8;
-    src.stride = (size_t)s->w * nid_pix_bytes(src.format);
-    nid_pix_convert(&src, s->buf.data(),
-                    (size_t)s->w * nid_pix_bytes(s->out_format), s->out_format);
+    src.stride = (size_t)s->w * nid__pix_bytes(src.format);
+    nid__pix_convert(&src, s->buf.data(),
+                    (size_t)s->w * nid__pix_bytes(s->out_format), s->out_format);
     return NID_OK;
 }
 
@@ -178,7 +178,7 @@ int dicom_read_impl(dicom_state *s, int64_t index, nid_frame *frame)
     frame->data = s->buf.data();
     frame->width = s->w;
     frame->height = s->h;
-    frame->stride = (size_t)s->w * nid_pix_bytes(s->out_format);
+    frame->stride = (size_t)s->w * nid__pix_bytes(s->out_format);
     frame->format = s->out_format;
     return NID_OK;
 }
@@ -237,18 +237,18 @@ int count_frames(dicom_state *s, DcmDataset *ds, const char *fn,
 {
     DcmElement *el = NULL;
     if (ds->findAndGetElement(DCM_PixelData, el).bad() || !el)
-        return nid_fail(NID_EFORMAT, "%s: '%s': no pixel data", fn,
+        return nid__fail(NID_EFORMAT, "%s: '%s': no pixel data", fn,
                         s->path.c_str());
     DcmXfer xf(s->xfer);
     if (!xf.isEncapsulated()) {
         Uint32 fsize = 0;
         if (el->getUncompressedFrameSize(ds, fsize).bad() || fsize == 0)
-            return nid_fail(NID_EFORMAT, "%s: '%s': cannot tell the size of "
+            return nid__fail(NID_EFORMAT, "%s: '%s': cannot tell the size of "
                             "a frame (rows, columns, samples, bits)", fn,
                             s->path.c_str());
         *n = (unsigned long)(el->getLength() / fsize);
         if (*n == 0)
-            return nid_fail(NID_EFORMAT, "%s: '%s': the pixel data (%lu "
+            return nid__fail(NID_EFORMAT, "%s: '%s': the pixel data (%lu "
                             "bytes) holds no whole frame of %lu bytes", fn,
                             s->path.c_str(), (unsigned long)el->getLength(),
                             (unsigned long)fsize);
@@ -258,7 +258,7 @@ int count_frames(dicom_state *s, DcmDataset *ds, const char *fn,
     DcmPixelData *pd = OFstatic_cast(DcmPixelData *, el);
     if (pd->getEncapsulatedRepresentation(s->xfer, NULL, seq).bad() || !seq ||
         seq->card() < 2)
-        return nid_fail(NID_EFORMAT, "%s: '%s': encapsulated pixel data "
+        return nid__fail(NID_EFORMAT, "%s: '%s': encapsulated pixel data "
                         "without fragments", fn, s->path.c_str());
     unsigned long frags = seq->card() - 1;
     DcmPixelItem *item = NULL;
@@ -290,13 +290,13 @@ int open_dataset(dicom_state *s, const char *fn, const nid_video_options *opts,
     DcmDataset *ds = s->file.getDataset();
     s->xfer = ds->getOriginalXfer();
     if (!ds->tagExists(DCM_PixelData))
-        return nid_fail(NID_EFORMAT, "%s: '%s': DICOM file without pixel "
+        return nid__fail(NID_EFORMAT, "%s: '%s': DICOM file without pixel "
                         "data (not an image)", fn, name);
     unsigned long n = 0;
     int rc = count_frames(s, ds, fn, &n);
     if (rc) return rc;
     if (n > (unsigned long)NID_MAX_FRAMES)
-        return nid_fail(NID_ERANGE, "%s: '%s': %lu frames, more than the "
+        return nid__fail(NID_ERANGE, "%s: '%s': %lu frames, more than the "
                         "limit of %lld (NID_MAX_FRAMES)", fn, name, n,
                         (long long)NID_MAX_FRAMES);
     OFString claimed;
@@ -306,24 +306,24 @@ int open_dataset(dicom_state *s, const char *fn, const nid_video_options *opts,
     std::snprintf(num, sizeof num, "%lu", n);
     if (claimed != num) {
         /* DicomImage decodes what Number of Frames says: make it true */
-        nid_log(NID_LOG_DEBUG, "%s: '%s': Number of Frames is %s, the pixel "
+        nid__log(NID_LOG_DEBUG, "%s: '%s': Number of Frames is %s, the pixel "
                 "data holds %lu frames", fn, name, claimed.c_str(), n);
         if (ds->putAndInsertString(DCM_NumberOfFrames, num).bad())
-            return nid_fail(NID_ENOMEM, "%s: '%s': out of memory", fn, name);
+            return nid__fail(NID_ENOMEM, "%s: '%s': out of memory", fn, name);
     }
     /* The first frame validates the image and gives size and colour. */
     s->img.reset(new DicomImage(&s->file, s->xfer,
                                 CIF_UsePartialAccessToPixelData, 0, 1));
     EI_Status st = s->img->getStatus();
     if (st != EIS_Normal)
-        return nid_fail(NID_EFORMAT, "%s: '%s': cannot decode DICOM image: %s",
+        return nid__fail(NID_EFORMAT, "%s: '%s': cannot decode DICOM image: %s",
                         fn, name, DicomImage::getString(st));
     unsigned long w = s->img->getWidth(), h = s->img->getHeight();
     if (w == 0 || h == 0)
-        return nid_fail(NID_EFORMAT, "%s: '%s': DICOM image of %lux%lu", fn,
+        return nid__fail(NID_EFORMAT, "%s: '%s': DICOM image of %lux%lu", fn,
                         name, w, h);
     if (w > NID_MAX_FRAME_SIDE || h > NID_MAX_FRAME_SIDE)
-        return nid_fail(NID_ERANGE, "%s: '%s': frames of %lux%lu, more than "
+        return nid__fail(NID_ERANGE, "%s: '%s': frames of %lux%lu, more than "
                         "the limit of %dx%d (NID_MAX_FRAME_SIDE)", fn, name,
                         w, h, NID_MAX_FRAME_SIDE, NID_MAX_FRAME_SIDE);
     s->n = (int64_t)n;
@@ -342,7 +342,7 @@ int open_dataset(dicom_state *s, const char *fn, const nid_video_options *opts,
         if (!rc) rc = render(s, (int64_t)n - 1);
         if (rc) {
             std::string why = nid_last_error();
-            return nid_fail(NID_EFORMAT, "%s: '%s': the last of %lu frames "
+            return nid__fail(NID_EFORMAT, "%s: '%s': the last of %lu frames "
                             "does not decode: %s", fn, name, n, why.c_str());
         }
         s->cur = (int64_t)n - 1;
@@ -370,7 +370,7 @@ int dicom_open_impl(const char *path, const nid_video_options *opts,
     s->out_format = opts->format;
     OFCondition c = s->file.loadFile(path);
     if (c.bad())
-        return nid_fail(c == EC_InvalidFilename || c == EC_InvalidStream
+        return nid__fail(c == EC_InvalidFilename || c == EC_InvalidStream
                             ? NID_EIO : NID_EFORMAT,
                         "%s: '%s': cannot read DICOM: %s", FN, path, c.text());
     int rc = open_dataset(s.get(), FN, opts, src);
@@ -386,12 +386,12 @@ int guarded(const char *what, const char *path, F f)
     try {
         return f();
     } catch (const std::bad_alloc &) {
-        return nid_fail(NID_ENOMEM, "%s: '%s': out of memory", what, path);
+        return nid__fail(NID_ENOMEM, "%s: '%s': out of memory", what, path);
     } catch (const std::exception &e) {
-        return nid_fail(NID_EINTERNAL, "%s: '%s': DCMTK exception: %s", what,
+        return nid__fail(NID_EINTERNAL, "%s: '%s': DCMTK exception: %s", what,
                         path, e.what());
     } catch (...) {
-        return nid_fail(NID_EINTERNAL, "%s: '%s': unknown C++ exception",
+        return nid__fail(NID_EINTERNAL, "%s: '%s': unknown C++ exception",
                         what, path);
     }
 }
@@ -465,7 +465,7 @@ int dicom_open_memory_impl(const void *data, size_t size, const char *name,
     s->path = name;
     s->out_format = opts->format;
     if (size > (size_t)0xFFFFFFF0u)
-        return nid_fail(NID_EFORMAT, "%s: '%s': %zu bytes is too large for "
+        return nid__fail(NID_EFORMAT, "%s: '%s': %zu bytes is too large for "
                         "one DICOM instance", fn, name, size);
     /* The buffer goes into a memfd that DCMTK reads as a file: values are
      * then loaded lazily, as from a file, and a value that claims more
@@ -475,14 +475,14 @@ int dicom_open_memory_impl(const void *data, size_t size, const char *name,
      * as long as the handle; the caller's buffer is not kept. */
     s->mem.fd = memfd_create("nid-dicom", MFD_CLOEXEC);
     if (s->mem.fd < 0)
-        return nid_fail(NID_EIO, "%s: '%s': cannot make a memory file: %s",
+        return nid__fail(NID_EIO, "%s: '%s': cannot make a memory file: %s",
                         fn, name, std::strerror(errno));
     const unsigned char *p = (const unsigned char *)data;
     for (size_t off = 0; off < size;) {
         ssize_t w = ::write(s->mem.fd, p + off, size - off);
         if (w < 0 && errno == EINTR) continue;
         if (w <= 0)
-            return nid_fail(NID_EIO, "%s: '%s': cannot copy %zu bytes to a "
+            return nid__fail(NID_EIO, "%s: '%s': cannot copy %zu bytes to a "
                             "memory file: %s", fn, name, size,
                             std::strerror(errno));
         off += (size_t)w;
@@ -491,7 +491,7 @@ int dicom_open_memory_impl(const void *data, size_t size, const char *name,
     std::snprintf(mpath, sizeof mpath, "/proc/self/fd/%d", s->mem.fd);
     OFCondition c = s->file.loadFile(mpath);
     if (c.bad())
-        return nid_fail(NID_EFORMAT, "%s: '%s': cannot read DICOM (%zu "
+        return nid__fail(NID_EFORMAT, "%s: '%s': cannot read DICOM (%zu "
                         "bytes): %s", fn, name, size, c.text());
     int rc = open_dataset(s.get(), fn, opts, src);
     if (rc) return rc;
@@ -517,7 +517,7 @@ static int dicom_open_memory(const void *data, size_t size,
 
 namespace {
 const nid_dicom_api dicom_api = {
-    {NID_BACKEND_ABI, sizeof(nid_dicom_api), "dicom", NID_VERSION_STRING,
+    {NID__BACKEND_ABI, sizeof(nid_dicom_api), "dicom", NID_VERSION_STRING,
      "DCMTK " OFFIS_DCMTK_VERSION_STRING, NID_FEATURE_DICOM},
     dicom_open,
     dicom_open_memory,

@@ -24,7 +24,7 @@
  * by a yuvj* pixel format or by the frame's color_range, is converted as
  * full range; GRAY8 output is full range (limited-range luma is expanded).
  *
- * FFmpeg's own log is routed, once per process, to nid_log() at debug
+ * FFmpeg's own log is routed, once per process, to nid__log() at debug
  * level (av_log_set_callback), so the library stays quiet by default. That
  * callback is FFmpeg's one process-wide setting; it is installed by the
  * first nid_video_open() of a video file, never earlier, and a host
@@ -108,7 +108,7 @@ static void av_log_to_nid(void *avcl, int level, const char *fmt, va_list vl)
     size_t len = strlen(line);
     while (len && (line[len - 1] == '\n' || line[len - 1] == '\r'))
         line[--len] = '\0';
-    if (len) nid_log(NID_LOG_DEBUG, "ffmpeg: %s", line);
+    if (len) nid__log(NID_LOG_DEBUG, "ffmpeg: %s", line);
 }
 
 static pthread_once_t log_once = PTHREAD_ONCE_INIT;
@@ -149,26 +149,26 @@ static int open_streams(ff_state *s)
     if (ret < 0) {
         int st = ret == AVERROR(ENOENT) || ret == AVERROR(EACCES) ||
                  ret == AVERROR(EIO) ? NID_EIO : NID_EFORMAT;
-        return nid_fail(st, FN ": '%s': not a readable video: %s", s->path,
+        return nid__fail(st, FN ": '%s': not a readable video: %s", s->path,
                         averr(ret, eb, sizeof eb));
     }
     /* The tty demuxer shows any text file as an "ANSI art" video. */
     if (strcmp(s->fmt->iformat->name, "tty") == 0) {
         close_streams(s);
-        return nid_fail(NID_EFORMAT, FN ": '%s': not a video (text file)",
+        return nid__fail(NID_EFORMAT, FN ": '%s': not a video (text file)",
                         s->path);
     }
     ret = avformat_find_stream_info(s->fmt, NULL);
     if (ret < 0) {
         close_streams(s);
-        return nid_fail(NID_EFORMAT, FN ": '%s': cannot read stream info: %s",
+        return nid__fail(NID_EFORMAT, FN ": '%s': cannot read stream info: %s",
                         s->path, averr(ret, eb, sizeof eb));
     }
     const AVCodec *codec = NULL;
     ret = av_find_best_stream(s->fmt, AVMEDIA_TYPE_VIDEO, -1, -1, &codec, 0);
     if (ret < 0 || !codec) {
         close_streams(s);
-        return nid_fail(NID_EFORMAT, FN ": '%s': %s", s->path,
+        return nid__fail(NID_EFORMAT, FN ": '%s': %s", s->path,
                         ret == AVERROR_DECODER_NOT_FOUND
                             ? "no decoder for its video stream"
                             : "no video stream");
@@ -181,7 +181,7 @@ static int open_streams(ff_state *s)
     s->dec = avcodec_alloc_context3(codec);
     if (!s->dec) {
         close_streams(s);
-        return nid_fail(NID_ENOMEM, FN ": '%s': cannot allocate decoder",
+        return nid__fail(NID_ENOMEM, FN ": '%s': cannot allocate decoder",
                         s->path);
     }
     ret = avcodec_parameters_to_context(s->dec, st->codecpar);
@@ -193,19 +193,19 @@ static int open_streams(ff_state *s)
     }
     if (ret < 0) {
         close_streams(s);
-        return nid_fail(NID_EFORMAT, FN ": '%s': cannot open %s decoder: %s",
+        return nid__fail(NID_EFORMAT, FN ": '%s': cannot open %s decoder: %s",
                         s->path, codec->name, averr(ret, eb, sizeof eb));
     }
     /* read the size before close_streams() frees the stream */
     const int vw = st->codecpar->width, vh = st->codecpar->height;
     if (vw <= 0 || vh <= 0) {
         close_streams(s);
-        return nid_fail(NID_EFORMAT, FN ": '%s': video size %dx%d unknown",
+        return nid__fail(NID_EFORMAT, FN ": '%s': video size %dx%d unknown",
                         s->path, vw, vh);
     }
     if (vw > NID_MAX_FRAME_SIDE || vh > NID_MAX_FRAME_SIDE) {
         close_streams(s);
-        return nid_fail(NID_ERANGE, FN ": '%s': frames of %dx%d, more than "
+        return nid__fail(NID_ERANGE, FN ": '%s': frames of %dx%d, more than "
                         "the limit of %dx%d (NID_MAX_FRAME_SIDE)", s->path,
                         vw, vh, NID_MAX_FRAME_SIDE, NID_MAX_FRAME_SIDE);
     }
@@ -232,7 +232,7 @@ static int grow(void **arr, size_t *cap, size_t n, size_t elem)
 {
     if (n < *cap) return 1;
     size_t nc = *cap ? *cap * 2 : 1024, bytes;
-    if (!nid_mul_size(nc, elem, &bytes)) return 0;
+    if (!nid__mul_size(nc, elem, &bytes)) return 0;
     void *p = realloc(*arr, bytes);
     if (!p) return 0;
     *arr = p;
@@ -250,7 +250,7 @@ static int build_index(ff_state *s)
         int ret = av_read_frame(s->fmt, s->pkt);
         if (ret < 0) {
             if (ret != AVERROR_EOF)
-                nid_log(NID_LOG_WARN, "nid_video_open: '%s': demuxing stopped "
+                nid__log(NID_LOG_WARN, "nid_video_open: '%s': demuxing stopped "
                         "after %zu frames: %s", s->path, n,
                         averr(ret, eb, sizeof eb));
             break;
@@ -265,20 +265,20 @@ static int build_index(ff_state *s)
             if (ts == AV_NOPTS_VALUE) missing = 1;
             if ((int64_t)n >= NID_MAX_FRAMES) {
                 av_packet_unref(p);
-                return nid_fail(NID_ERANGE, FN ": '%s': more than %lld "
+                return nid__fail(NID_ERANGE, FN ": '%s': more than %lld "
                                 "frames (NID_MAX_FRAMES)", s->path,
                                 (long long)NID_MAX_FRAMES);
             }
             if (!grow((void **)&s->pts, &cap, n, sizeof *s->pts)) {
                 av_packet_unref(p);
-                return nid_fail(NID_ENOMEM, FN ": '%s': no memory for the "
+                return nid__fail(NID_ENOMEM, FN ": '%s': no memory for the "
                                 "frame index", s->path);
             }
             s->pts[n++] = ts;
             if (p->flags & AV_PKT_FLAG_KEY) {
                 if (!grow((void **)&s->keys, &kcap, nk, sizeof *s->keys)) {
                     av_packet_unref(p);
-                    return nid_fail(NID_ENOMEM, FN ": '%s': no memory for "
+                    return nid__fail(NID_ENOMEM, FN ": '%s': no memory for "
                                     "the keyframe index", s->path);
                 }
                 s->keys[nk].pts = ts;
@@ -289,7 +289,7 @@ static int build_index(ff_state *s)
         av_packet_unref(p);
     }
     if (n == 0)
-        return nid_fail(NID_EFORMAT, FN ": '%s': the video stream has no "
+        return nid__fail(NID_EFORMAT, FN ": '%s': the video stream has no "
                         "frames", s->path);
     s->n = (int64_t)n;
     s->nk = nk;
@@ -299,7 +299,7 @@ static int build_index(ff_state *s)
     for (size_t i = 1; i < n; i++) dup |= s->pts[i] == s->pts[i - 1];
     s->by_count = missing || dup || nk == 0;
     if (s->by_count)
-        nid_log(NID_LOG_INFO, "nid_video_open: '%s': %s; random access "
+        nid__log(NID_LOG_INFO, "nid_video_open: '%s': %s; random access "
                 "decodes from the start", s->path,
                 nk == 0 ? "no keyframes flagged"
                         : "frame timestamps missing or repeated");
@@ -322,9 +322,9 @@ static int fill_timing(ff_state *s, nid_video_src *src)
         src->times = NULL;   /* index / fps */
     } else {
         size_t bytes;
-        if (!nid_mul_size((size_t)s->n, sizeof(double), &bytes) ||
+        if (!nid__mul_size((size_t)s->n, sizeof(double), &bytes) ||
             !(src->times = (double *)malloc(bytes)))
-            return nid_fail(NID_ENOMEM, FN ": '%s': no memory for %lld frame "
+            return nid__fail(NID_ENOMEM, FN ": '%s': no memory for %lld frame "
                             "times", s->path, (long long)s->n);
         for (int64_t i = 0; i < s->n; i++)
             src->times[i] = (double)(s->pts[i] - s->pts[0]) * tb;
@@ -355,7 +355,7 @@ static int ffmpeg_open(const char *path, const nid_video_options *opts,
         !(s->pkt = av_packet_alloc()) || !(s->frm = av_frame_alloc()) ||
         !(s->last = av_frame_alloc())) {
         ff_close(s);
-        return nid_fail(NID_ENOMEM, FN ": '%s': out of memory", path);
+        return nid__fail(NID_ENOMEM, FN ": '%s': out of memory", path);
     }
     memcpy(s->path, path, len + 1);
     s->threads = opts->n_threads > 0 ? opts->n_threads : 1;
@@ -375,12 +375,12 @@ static int ffmpeg_open(const char *path, const nid_video_options *opts,
     /* Rows padded to 64 bytes keep swscale on its SIMD paths. */
     s->stride = ((size_t)s->w * 3 + 63) & ~(size_t)63;
     size_t bytes;
-    if (!nid_mul_size(s->stride, (size_t)s->h, &bytes) ||
+    if (!nid__mul_size(s->stride, (size_t)s->h, &bytes) ||
         !(s->buf = (uint8_t *)av_malloc(bytes))) {
         free(src->times);
         src->times = NULL;
         ff_close(s);
-        return nid_fail(NID_ENOMEM, FN ": '%s': no memory for a %dx%d frame",
+        return nid__fail(NID_ENOMEM, FN ": '%s': no memory for a %dx%d frame",
                         path, s->w, s->h);
     }
     src->backend = &ff_backend;
@@ -434,7 +434,7 @@ static int decode_next(ff_state *s)
             ret = avcodec_send_packet(s->dec, s->pkt);
             if (ret < 0 && ret != AVERROR(EAGAIN)) {
                 char eb[128];
-                nid_log(NID_LOG_DEBUG, "nid_video: '%s': packet at %lld "
+                nid__log(NID_LOG_DEBUG, "nid_video: '%s': packet at %lld "
                         "rejected: %s", s->path, (long long)s->pkt->pts,
                         averr(ret, eb, sizeof eb));
             }
@@ -510,7 +510,7 @@ static int decode_to(ff_state *s, int64_t index, int64_t *first)
         if (ret == AVERROR_EOF) return 1;
         if (ret < 0) {
             char eb[128];
-            return nid_fail(NID_EFORMAT, "nid_video_frame: '%s': frame %lld: "
+            return nid__fail(NID_EFORMAT, "nid_video_frame: '%s': frame %lld: "
                             "decoding failed: %s", s->path, (long long)index,
                             averr(ret, eb, sizeof eb));
         }
@@ -575,7 +575,7 @@ static int convert(ff_state *s, const AVFrame *f, int64_t index,
     s->full = 1;
     s->view = NULL;
     if (f->width != s->w || f->height != s->h)
-        return nid_fail(NID_EFORMAT, "nid_video_frame: '%s': frame %lld is "
+        return nid__fail(NID_EFORMAT, "nid_video_frame: '%s': frame %lld is "
                         "%dx%d, the video %dx%d (size changes are not "
                         "supported)", s->path, (long long)index, f->width,
                         f->height, s->w, s->h);
@@ -591,7 +591,7 @@ static int convert(ff_state *s, const AVFrame *f, int64_t index,
     }
     const AVPixFmtDescriptor *d = av_pix_fmt_desc_get(src);
     if (!d)
-        return nid_fail(NID_EFORMAT, "nid_video_frame: '%s': frame %lld: "
+        return nid__fail(NID_EFORMAT, "nid_video_frame: '%s': frame %lld: "
                         "unknown pixel format %d", s->path, (long long)index,
                         (int)src);
     /* Gray and RGB input are full range unless tagged otherwise. */
@@ -620,7 +620,7 @@ static int convert(ff_state *s, const AVFrame *f, int64_t index,
                                       SWS_FULL_CHR_H_INT,
                                   NULL, NULL, NULL);
     if (!s->sws)
-        return nid_fail(NID_EFORMAT, "nid_video_frame: '%s': frame %lld: "
+        return nid__fail(NID_EFORMAT, "nid_video_frame: '%s': frame %lld: "
                         "cannot convert %s to %s", s->path, (long long)index,
                         d->name, av_get_pix_fmt_name(dst));
     int cs = f->colorspace;
@@ -645,7 +645,7 @@ static int convert(ff_state *s, const AVFrame *f, int64_t index,
 
 static int missing_frame(const ff_state *s, int64_t index)
 {
-    return nid_fail(NID_EFORMAT, "nid_video_frame: '%s': frame %lld of %lld "
+    return nid__fail(NID_EFORMAT, "nid_video_frame: '%s': frame %lld of %lld "
                     "could not be decoded (corrupt or truncated data)",
                     s->path, (long long)index, (long long)s->n);
 }
@@ -686,7 +686,7 @@ static int locate(ff_state *s, int64_t index)
         if (rc <= 0) return rc;
         if (first < 0) {
             /* no decoded frame carries an indexed timestamp: count instead */
-            nid_log(NID_LOG_INFO, "nid_video: '%s': decoded timestamps do not "
+            nid__log(NID_LOG_INFO, "nid_video: '%s': decoded timestamps do not "
                     "match the index; counting frames instead", s->path);
             s->by_count = 1;
             return locate_by_count(s, index);
@@ -757,7 +757,7 @@ static int ff_set_format(void *state, int32_t format)
 /* ------------------------------------------------------------------------ */
 
 static const nid_ffmpeg_api ffmpeg_api = {
-    {NID_BACKEND_ABI, sizeof(nid_ffmpeg_api), "ffmpeg", NID_VERSION_STRING,
+    {NID__BACKEND_ABI, sizeof(nid_ffmpeg_api), "ffmpeg", NID_VERSION_STRING,
      "libavformat " AV_STRINGIFY(LIBAVFORMAT_VERSION), NID_FEATURE_VIDEO},
     ffmpeg_open,
 };

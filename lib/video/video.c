@@ -17,12 +17,6 @@
 #include <string.h>
 #include <unistd.h>
 
-/* Sizes of the first published layouts: callers compiled against them pass
- * at least this much. */
-#define VIDEO_OPTIONS_V1_SIZE \
-    (offsetof(nid_video_options, n_threads) + sizeof(int32_t))
-#define VIDEO_INFO_V1_SIZE (offsetof(nid_video_info, codec) + 32)
-
 struct nid_video {
     const nid_video_backend *backend;
     void *state;
@@ -64,14 +58,14 @@ static inline uint8_t rgb_to_luma(const uint8_t *p)
     return (uint8_t)((77u * p[0] + 150u * p[1] + 29u * p[2] + 128u) >> 8);
 }
 
-void nid_pix_convert(const nid_frame *src, uint8_t *dst, size_t dst_stride,
+void nid__pix_convert(const nid_frame *src, uint8_t *dst, size_t dst_stride,
                      int32_t dst_format)
 {
     for (int32_t y = 0; y < src->height; y++) {
         const uint8_t *s = src->data + (size_t)y * src->stride;
         uint8_t *d = dst + (size_t)y * dst_stride;
         if (src->format == dst_format) {
-            memcpy(d, s, (size_t)src->width * nid_pix_bytes(dst_format));
+            memcpy(d, s, (size_t)src->width * nid__pix_bytes(dst_format));
         } else if (dst_format == NID_PIX_GRAY8) {
             for (int32_t x = 0; x < src->width; x++) d[x] = rgb_to_luma(s + 3 * x);
         } else {
@@ -116,33 +110,33 @@ static int check_frame(const nid_frame *f, const nid_frame *ref, size_t i,
                        size_t *bytes)
 {
     const char *fn = "nid_video_from_frames";
-    if (!f->data) return nid_fail(NID_EINVAL, "%s: frame %zu: data is NULL", fn, i);
+    if (!f->data) return nid__fail(NID_EINVAL, "%s: frame %zu: data is NULL", fn, i);
     if (f->width <= 0 || f->height <= 0)
-        return nid_fail(NID_EINVAL, "%s: frame %zu: size %dx%d, expected > 0",
+        return nid__fail(NID_EINVAL, "%s: frame %zu: size %dx%d, expected > 0",
                         fn, i, (int)f->width, (int)f->height);
-    size_t bpp = nid_pix_bytes(f->format);
+    size_t bpp = nid__pix_bytes(f->format);
     if (bpp == 0)
-        return nid_fail(NID_EINVAL, "%s: frame %zu: unknown pixel format %d",
+        return nid__fail(NID_EINVAL, "%s: frame %zu: unknown pixel format %d",
                         fn, i, (int)f->format);
     size_t row;
-    if (!nid_mul_size((size_t)f->width, bpp, &row) || f->stride < row)
-        return nid_fail(NID_EINVAL,
+    if (!nid__mul_size((size_t)f->width, bpp, &row) || f->stride < row)
+        return nid__fail(NID_EINVAL,
                         "%s: frame %zu: stride %zu < width %d * %zu bytes",
                         fn, i, f->stride, (int)f->width, bpp);
     if (ref && (f->width != ref->width || f->height != ref->height))
-        return nid_fail(NID_EINVAL, "%s: frame %zu: size %dx%d differs from "
+        return nid__fail(NID_EINVAL, "%s: frame %zu: size %dx%d differs from "
                         "frame 0 (%dx%d)", fn, i, (int)f->width,
                         (int)f->height, (int)ref->width, (int)ref->height);
     if (ref && f->format != ref->format)
-        return nid_fail(NID_EINVAL, "%s: frame %zu: format %d differs from "
+        return nid__fail(NID_EINVAL, "%s: frame %zu: format %d differs from "
                         "frame 0 (%d)", fn, i, (int)f->format, (int)ref->format);
     if (ref && f->stride != ref->stride)
-        return nid_fail(NID_EINVAL, "%s: frame %zu: stride %zu differs from "
+        return nid__fail(NID_EINVAL, "%s: frame %zu: stride %zu differs from "
                         "frame 0 (%zu)", fn, i, f->stride, ref->stride);
     size_t body;
-    if (!nid_mul_size((size_t)(f->height - 1), f->stride, &body) ||
+    if (!nid__mul_size((size_t)(f->height - 1), f->stride, &body) ||
         body > (size_t)-1 - row)
-        return nid_fail(NID_EINVAL, "%s: frame %zu: %d rows of stride %zu "
+        return nid__fail(NID_EINVAL, "%s: frame %zu: %d rows of stride %zu "
                         "overflow size_t", fn, i, (int)f->height, f->stride);
     *bytes = body + row;
     return NID_OK;
@@ -158,23 +152,23 @@ static int frames_state_create(const nid_frame *frames, size_t n,
         int rc = check_frame(&frames[i], i ? &frames[0] : NULL, i, &bytes);
         if (rc) return rc;
     }
-    if (!nid_mul_size(n, sizeof(nid_frame), &views))
-        return nid_fail(NID_ENOMEM, "%s: %zu frames overflow size_t", fn, n);
+    if (!nid__mul_size(n, sizeof(nid_frame), &views))
+        return nid__fail(NID_ENOMEM, "%s: %zu frames overflow size_t", fn, n);
     frames_state *fs = (frames_state *)calloc(1, sizeof *fs);
     if (fs) fs->frames = (nid_frame *)malloc(views);
     if (!fs || !fs->frames) {
         frames_close(fs);
-        return nid_fail(NID_ENOMEM, "%s: cannot allocate %zu frame views", fn, n);
+        return nid__fail(NID_ENOMEM, "%s: cannot allocate %zu frame views", fn, n);
     }
     memcpy(fs->frames, frames, views);
     if (flags & NID_FRAMES_COPY) {
         const nid_frame *f0 = &frames[0];
-        size_t row = (size_t)f0->width * nid_pix_bytes(f0->format), one, all;
-        if (!nid_mul_size(row, (size_t)f0->height, &one) ||
-            !nid_mul_size(one, n, &all) ||
+        size_t row = (size_t)f0->width * nid__pix_bytes(f0->format), one, all;
+        if (!nid__mul_size(row, (size_t)f0->height, &one) ||
+            !nid__mul_size(one, n, &all) ||
             !(fs->pixels = (uint8_t *)malloc(all))) {
             frames_close(fs);
-            return nid_fail(NID_ENOMEM, "%s: cannot copy %zu frames of %dx%d",
+            return nid__fail(NID_ENOMEM, "%s: cannot copy %zu frames of %dx%d",
                             fn, n, (int)f0->width, (int)f0->height);
         }
         for (size_t i = 0; i < n; i++) {
@@ -203,7 +197,7 @@ static int video_create(nid_video_src *src, const char *name, nid_video **out)
         free(v);
         src->backend->close(src->state);
         free(src->times);
-        return nid_fail(NID_ENOMEM, "nid_video: out of memory for '%s'", name);
+        return nid__fail(NID_ENOMEM, "nid_video: out of memory for '%s'", name);
     }
     memcpy(v->name, name, len + 1);
     v->backend = src->backend;
@@ -228,13 +222,13 @@ void nid_video_free(nid_video *v)
 
 /* Does the file start like DICOM Part 10 ("DICM" after the preamble)?
  * Returns NID_OK and sets *is_dicom, or NID_EIO naming the file. */
-/* The reader modules, loaded on first use; NULL after nid_fail(). */
+/* The reader modules, loaded on first use; NULL after nid__fail(). */
 static const nid_backend_info *module(nid_backend_id id, size_t size,
                                       const char *ctx)
 {
     const nid_backend_info *t = nid_backend_get(id, ctx);
     if (t && t->size < size) {
-        nid_fail(NID_ENOTSUP, "%s: the backend module %s has a %u-byte table, "
+        nid__fail(NID_ENOTSUP, "%s: the backend module %s has a %u-byte table, "
                  "expected %zu", ctx, t->name, (unsigned)t->size, size);
         return NULL;
     }
@@ -259,14 +253,14 @@ static int sniff_dicom(const char *path, int *is_dicom)
      * or read it forever */
     int fd;
     size_t size;
-    int rc = nid_open_regular("nid_video_open", path, UINT64_MAX, &fd, &size);
+    int rc = nid__open_regular("nid_video_open", path, UINT64_MAX, &fd, &size);
     if (rc) return rc;
     unsigned char head[132];
     size_t got = size < sizeof head ? size : sizeof head;
-    if (nid_read_full(fd, head, got) != 0) {
+    if (nid__read_full(fd, head, got) != 0) {
         int err = errno;
         close(fd);
-        return nid_fail(NID_EIO, "nid_video_open: cannot read '%s': %s",
+        return nid__fail(NID_EIO, "nid_video_open: cannot read '%s': %s",
                         path, err ? strerror(err) : "the file shrank");
     }
     close(fd);
@@ -280,17 +274,10 @@ static int video_options(const nid_video_options *opts, nid_video_options *o,
                          const char *fn)
 {
     nid_video_options_init(o);
-    if (opts) {
-        if (opts->struct_size < VIDEO_OPTIONS_V1_SIZE)
-            return nid_fail(NID_EINVAL, "%s: opts->struct_size %zu < %zu "
-                            "(call nid_video_options_init)", fn,
-                            opts->struct_size, (size_t)VIDEO_OPTIONS_V1_SIZE);
-        memcpy(o, opts, opts->struct_size < sizeof *o ? opts->struct_size
-                                                       : sizeof *o);
-        o->struct_size = sizeof *o;
-    }
-    if (nid_pix_bytes(o->format) == 0)
-        return nid_fail(NID_EINVAL, "%s: unknown pixel format %d", fn,
+    int rc = NID__STRUCT_IN(fn, "opts", nid_video_options, o, opts);
+    if (rc) return rc;
+    if (nid__pix_bytes(o->format) == 0)
+        return nid__fail(NID_EINVAL, "%s: unknown pixel format %d", fn,
                         (int)o->format);
     return NID_OK;
 }
@@ -299,9 +286,9 @@ int nid_video_open(nid_video **out, const char *path,
                    const nid_video_options *opts)
 {
     const char *fn = "nid_video_open";
-    if (!out) return nid_fail(NID_EINVAL, "%s: out is NULL", fn);
-    if (!path) return nid_fail(NID_EINVAL, "%s: path is NULL", fn);
-    if (!path[0]) return nid_fail(NID_EINVAL, "%s: path is empty", fn);
+    if (!out) return nid__fail(NID_EINVAL, "%s: out is NULL", fn);
+    if (!path) return nid__fail(NID_EINVAL, "%s: path is NULL", fn);
+    if (!path[0]) return nid__fail(NID_EINVAL, "%s: path is empty", fn);
     nid_video_options o;
     int orc = video_options(opts, &o, fn);
     if (orc) return orc;
@@ -338,24 +325,24 @@ int nid_video_from_frames(nid_video **out, const nid_frame *frames, size_t n,
                           double fps, unsigned flags)
 {
     const char *fn = "nid_video_from_frames";
-    if (!out) return nid_fail(NID_EINVAL, "%s: out is NULL", fn);
-    if (!frames) return nid_fail(NID_EINVAL, "%s: frames is NULL", fn);
-    if (n == 0) return nid_fail(NID_EINVAL, "%s: n must be > 0", fn);
+    if (!out) return nid__fail(NID_EINVAL, "%s: out is NULL", fn);
+    if (!frames) return nid__fail(NID_EINVAL, "%s: frames is NULL", fn);
+    if (n == 0) return nid__fail(NID_EINVAL, "%s: n must be > 0", fn);
     if ((uint64_t)n > (uint64_t)NID_MAX_FRAMES)
-        return nid_fail(NID_ERANGE, "%s: n = %zu frames, more than the limit "
+        return nid__fail(NID_ERANGE, "%s: n = %zu frames, more than the limit "
                         "of %lld (NID_MAX_FRAMES)", fn, n,
                         (long long)NID_MAX_FRAMES);
     if (frames[0].width > NID_MAX_FRAME_SIDE ||
         frames[0].height > NID_MAX_FRAME_SIDE)
-        return nid_fail(NID_ERANGE, "%s: frame 0 is %dx%d, more than the "
+        return nid__fail(NID_ERANGE, "%s: frame 0 is %dx%d, more than the "
                         "limit of %dx%d (NID_MAX_FRAME_SIDE)", fn,
                         (int)frames[0].width, (int)frames[0].height,
                         NID_MAX_FRAME_SIDE, NID_MAX_FRAME_SIDE);
     if (!isfinite(fps) || fps < 0)
-        return nid_fail(NID_EINVAL, "%s: fps %g, expected finite and >= 0 "
+        return nid__fail(NID_EINVAL, "%s: fps %g, expected finite and >= 0 "
                         "(0: unknown)", fn, fps);
     if (flags & ~NID_FRAMES_COPY)
-        return nid_fail(NID_EINVAL, "%s: unknown flags 0x%x", fn,
+        return nid__fail(NID_EINVAL, "%s: unknown flags 0x%x", fn,
                         flags & ~NID_FRAMES_COPY);
     frames_state *fs = NULL;
     int rc = frames_state_create(frames, n, flags, &fs);
@@ -384,15 +371,10 @@ int nid_video_from_frames(nid_video **out, const nid_frame *frames, size_t n,
 int nid_video_get_info(const nid_video *v, nid_video_info *info)
 {
     const char *fn = "nid_video_get_info";
-    if (!v) return nid_fail(NID_EINVAL, "%s: video is NULL", fn);
-    if (!info) return nid_fail(NID_EINVAL, "%s: info is NULL", fn);
-    if (info->struct_size < VIDEO_INFO_V1_SIZE)
-        return nid_fail(NID_EINVAL, "%s: info->struct_size %zu < %zu (call "
-                        "nid_video_info_init)", fn, info->struct_size,
-                        (size_t)VIDEO_INFO_V1_SIZE);
-    size_t keep = info->struct_size;
-    memcpy(info, &v->info, keep < sizeof v->info ? keep : sizeof v->info);
-    info->struct_size = keep;
+    if (!v) return nid__fail(NID_EINVAL, "%s: video is NULL", fn);
+    if (!info) return nid__fail(NID_EINVAL, "%s: info is NULL", fn);
+    int rc = NID__STRUCT_OUT(fn, "info", nid_video_info, info, &v->info);
+    if (rc) return rc;
     nid_clear_error();
     return NID_OK;
 }
@@ -400,9 +382,9 @@ int nid_video_get_info(const nid_video *v, nid_video_info *info)
 int nid_video_set_format(nid_video *v, int32_t format)
 {
     const char *fn = "nid_video_set_format";
-    if (!v) return nid_fail(NID_EINVAL, "%s: video is NULL", fn);
-    if (nid_pix_bytes(format) == 0)
-        return nid_fail(NID_EINVAL, "%s: unknown pixel format %d", fn,
+    if (!v) return nid__fail(NID_EINVAL, "%s: video is NULL", fn);
+    if (nid__pix_bytes(format) == 0)
+        return nid__fail(NID_EINVAL, "%s: unknown pixel format %d", fn,
                         (int)format);
     if (v->backend->set_format) {
         int rc = v->backend->set_format(v->state, format);
@@ -410,9 +392,9 @@ int nid_video_set_format(nid_video *v, int32_t format)
         v->native_format = format;
     } else if (format != v->native_format && !v->conv) {
         size_t one;
-        if (!nid_mul_size((size_t)v->info.width * 3, (size_t)v->info.height,
+        if (!nid__mul_size((size_t)v->info.width * 3, (size_t)v->info.height,
                           &one) || !(v->conv = (uint8_t *)malloc(one)))
-            return nid_fail(NID_ENOMEM, "%s: '%s': no memory for a %dx%d "
+            return nid__fail(NID_ENOMEM, "%s: '%s': no memory for a %dx%d "
                             "conversion buffer", fn, v->name,
                             (int)v->info.width, (int)v->info.height);
     }
@@ -425,7 +407,7 @@ int nid_video_set_format(nid_video *v, int32_t format)
 static int check_index(const nid_video *v, int64_t index, const char *fn)
 {
     if (index < 0 || index >= v->info.n_frames)
-        return nid_fail(NID_ERANGE, "%s: '%s': frame index %lld out of range "
+        return nid__fail(NID_ERANGE, "%s: '%s': frame index %lld out of range "
                         "[0, %lld)", fn, v->name, (long long)index,
                         (long long)v->info.n_frames);
     return NID_OK;
@@ -445,8 +427,8 @@ static int video_get(nid_video *v, int64_t index, const int32_t *roi,
     if (rc) return rc;
     if (f.format != v->info.format) {
         /* conv was allocated by nid_video_set_format */
-        size_t stride = (size_t)f.width * nid_pix_bytes(v->info.format);
-        nid_pix_convert(&f, v->conv, stride, v->info.format);
+        size_t stride = (size_t)f.width * nid__pix_bytes(v->info.format);
+        nid__pix_convert(&f, v->conv, stride, v->info.format);
         f.data = v->conv;
         f.stride = stride;
         f.format = v->info.format;
@@ -458,8 +440,8 @@ static int video_get(nid_video *v, int64_t index, const int32_t *roi,
 int nid_video_frame(nid_video *v, int64_t index, nid_frame *frame)
 {
     const char *fn = "nid_video_frame";
-    if (!v) return nid_fail(NID_EINVAL, "%s: video is NULL", fn);
-    if (!frame) return nid_fail(NID_EINVAL, "%s: frame is NULL", fn);
+    if (!v) return nid__fail(NID_EINVAL, "%s: video is NULL", fn);
+    if (!frame) return nid__fail(NID_EINVAL, "%s: frame is NULL", fn);
     int rc = check_index(v, index, fn);
     if (rc) return rc;
     nid_frame f;
@@ -470,12 +452,12 @@ int nid_video_frame(nid_video *v, int64_t index, nid_frame *frame)
     return NID_OK;
 }
 
-int nid_video_frame_roi(nid_video *v, int64_t index, int64_t x0, int64_t y0,
+int nid__video_frame_roi(nid_video *v, int64_t index, int64_t x0, int64_t y0,
                         int64_t x1, int64_t y1, nid_frame *frame)
 {
     const char *fn = "nid_video_frame";
-    if (!v) return nid_fail(NID_EINVAL, "%s: video is NULL", fn);
-    if (!frame) return nid_fail(NID_EINVAL, "%s: frame is NULL", fn);
+    if (!v) return nid__fail(NID_EINVAL, "%s: video is NULL", fn);
+    if (!frame) return nid__fail(NID_EINVAL, "%s: frame is NULL", fn);
     int rc = check_index(v, index, fn);
     if (rc) return rc;
     if (x0 < 0) x0 = 0;
@@ -496,18 +478,18 @@ int nid_video_read_frame(nid_video *v, int64_t index, uint8_t *dst,
                          size_t dst_cap, size_t *needed)
 {
     const char *fn = "nid_video_read_frame";
-    if (!v) return nid_fail(NID_EINVAL, "%s: video is NULL", fn);
+    if (!v) return nid__fail(NID_EINVAL, "%s: video is NULL", fn);
     int rc = check_index(v, index, fn);
     if (rc) return rc;
-    size_t row = (size_t)v->info.width * nid_pix_bytes(v->info.format);
+    size_t row = (size_t)v->info.width * nid__pix_bytes(v->info.format);
     size_t need = row * (size_t)v->info.height; /* fits: a buffer holds it */
     if (dst_cap < need) {
         if (needed) *needed = need;
-        return nid_fail(NID_EBUFSIZE, "%s: '%s': dst_cap %zu < %zu bytes for "
+        return nid__fail(NID_EBUFSIZE, "%s: '%s': dst_cap %zu < %zu bytes for "
                         "a %dx%d frame", fn, v->name, dst_cap, need,
                         (int)v->info.width, (int)v->info.height);
     }
-    if (!dst) return nid_fail(NID_EINVAL, "%s: dst is NULL", fn);
+    if (!dst) return nid__fail(NID_EINVAL, "%s: dst is NULL", fn);
     nid_frame f;
     rc = video_get(v, index, NULL, &f);
     if (rc) return rc;
@@ -521,8 +503,8 @@ int nid_video_read_frame(nid_video *v, int64_t index, uint8_t *dst,
 int nid_video_frame_time(const nid_video *v, int64_t index, double *seconds)
 {
     const char *fn = "nid_video_frame_time";
-    if (!v) return nid_fail(NID_EINVAL, "%s: video is NULL", fn);
-    if (!seconds) return nid_fail(NID_EINVAL, "%s: seconds is NULL", fn);
+    if (!v) return nid__fail(NID_EINVAL, "%s: video is NULL", fn);
+    if (!seconds) return nid__fail(NID_EINVAL, "%s: seconds is NULL", fn);
     int rc = check_index(v, index, fn);
     if (rc) return rc;
     double t;
@@ -531,7 +513,7 @@ int nid_video_frame_time(const nid_video *v, int64_t index, double *seconds)
     } else if (v->info.fps > 0) {
         t = (double)index / v->info.fps;
     } else {
-        return nid_fail(NID_ENOTSUP, "%s: '%s' has no timing (fps unknown)",
+        return nid__fail(NID_ENOTSUP, "%s: '%s' has no timing (fps unknown)",
                         fn, v->name);
     }
     *seconds = t;
@@ -543,18 +525,18 @@ int nid_video_open_memory(nid_video **out, const void *data, size_t size,
                           const char *name, const nid_video_options *opts)
 {
     const char *fn = "nid_video_open_memory";
-    if (!out) return nid_fail(NID_EINVAL, "%s: out is NULL", fn);
-    if (!data) return nid_fail(NID_EINVAL, "%s: data is NULL", fn);
+    if (!out) return nid__fail(NID_EINVAL, "%s: out is NULL", fn);
+    if (!data) return nid__fail(NID_EINVAL, "%s: data is NULL", fn);
     if (!name || !name[0]) name = "<memory>";
     if (size == 0)
-        return nid_fail(NID_EFORMAT, "%s: '%s': empty buffer (0 bytes)", fn,
+        return nid__fail(NID_EFORMAT, "%s: '%s': empty buffer (0 bytes)", fn,
                         name);
     nid_video_options o;
     int orc = video_options(opts, &o, fn);
     if (orc) return orc;
     const unsigned char *p = (const unsigned char *)data;
     if (!(size >= 132 && memcmp(p + 128, "DICM", 4) == 0))
-        return nid_fail(NID_EFORMAT, "%s: '%s': not a DICOM file (no \"DICM\" "
+        return nid__fail(NID_EFORMAT, "%s: '%s': not a DICOM file (no \"DICM\" "
                         "magic at offset 128; %zu bytes); only DICOM is read "
                         "from memory", fn, name, size);
     nid_video_src src;

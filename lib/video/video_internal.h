@@ -14,10 +14,10 @@
  * A backend's open function fills a nid_video_src; read() decodes one frame
  * (index already range-checked by video.c) into a buffer the backend owns
  * and describes it with *frame, valid until the next read() or close().
- * Backends report failures with nid_fail() and return the status.
+ * Backends report failures with nid__fail() and return the status.
  */
-#ifndef NID_VIDEO_INTERNAL_H
-#define NID_VIDEO_INTERNAL_H
+#ifndef NID__VIDEO_INTERNAL_H
+#define NID__VIDEO_INTERNAL_H
 
 #include "internal.h"
 #include "backend.h"
@@ -55,18 +55,18 @@ typedef struct nid_video_src {
  * [x0, x1) x [y0, y1) (clamped to the frame here): other pixels of *frame
  * may hold anything. Used by the clip builder. Same errors as
  * nid_video_frame(). */
-int nid_video_frame_roi(nid_video *v, int64_t index, int64_t x0, int64_t y0,
+int nid__video_frame_roi(nid_video *v, int64_t index, int64_t x0, int64_t y0,
                         int64_t x1, int64_t y1, nid_frame *frame);
 
 /* Bytes per pixel of a nid_pixel_format, 0 when unknown. */
-static inline size_t nid_pix_bytes(int32_t format)
+static inline size_t nid__pix_bytes(int32_t format)
 {
     return format == NID_PIX_GRAY8 ? 1u : format == NID_PIX_RGB24 ? 3u : 0u;
 }
 
 /* Convert src into dst (same size, dst_format GRAY8 or RGB24). RGB to gray
  * uses BT.601 luma (77 R + 150 G + 29 B + 128) >> 8; gray to RGB repeats. */
-void nid_pix_convert(const nid_frame *src, uint8_t *dst, size_t dst_stride,
+void nid__pix_convert(const nid_frame *src, uint8_t *dst, size_t dst_stride,
                      int32_t dst_format);
 
 /* The FFmpeg and DCMTK readers are backend modules (lib/core/backend.h):
@@ -75,7 +75,7 @@ void nid_pix_convert(const nid_frame *src, uint8_t *dst, size_t dst_stride,
 
 /* Open `path` with FFmpeg / DCMTK. opts is validated (format known,
  * struct_size ok). On failure nothing is allocated and the status is
- * returned after nid_fail(). */
+ * returned after nid__fail(). */
 typedef int (*nid_video_open_fn)(const char *path,
                                  const nid_video_options *opts,
                                  nid_video_src *src);
@@ -101,4 +101,4 @@ int nid_backend_host_set(const nid_backend_host *host);
 }
 #endif
 
-#endif /* NID_VIDEO_INTERNAL_H */
+#endif /* NID__VIDEO_INTERNAL_H */

@@ -2,6 +2,9 @@
 exactly one line on stderr (starting "noduleid: "), nothing on stdout, and
 the documented exit code: 2 for a bad command line, 3 for a missing or
 malformed input file."""
+import os
+import tempfile
+
 import pytest
 
 from nidcli import SAMPLE, assert_error
@@ -24,7 +27,8 @@ from nidcli import SAMPLE, assert_error
     (["tracklets", "/nonexistent/exam.json"], 3),
     (["clip", "x.json"], 2),
     (["clip", "a.json", "t0"], 2),
-    (["clip", SAMPLE, "no-such-tracklet", "--out", "/tmp/nid-clip-x"], 2),
+    (["clip", SAMPLE, "no-such-tracklet", "--out",
+      os.path.join(tempfile.gettempdir(), "nid-clip-x")], 2),
     (["gallery"], 2),
     (["gallery", "frob"], 2),
     (["gallery", "list", "/nonexistent/g.nidg"], 3),

@@ -1,5 +1,5 @@
 /* fuzz_model_meta.c - model-package metadata (noduleid.json inside a
- * package; nid_model_meta_parse, lib/model/package.c). */
+ * package; nid__model_meta_parse, lib/model/package.c). */
 #include <stdlib.h>
 
 #include "fuzz_util.h"
@@ -8,7 +8,7 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     nid_model_meta m;
-    if (nid_model_meta_parse((const char *)data, size, "fuzz.nidm", &m) ==
+    if (nid__model_meta_parse((const char *)data, size, "fuzz.nidm", &m) ==
         NID_OK)
         free(m.description);
     return 0;

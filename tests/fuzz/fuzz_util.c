@@ -32,9 +32,10 @@ void fuzz_file_close(void)
 
 const char *fuzz_scratch(const char *name)
 {
-    static char dir[64], path[128];
+    static char dir[512], path[640];
     if (!dir[0]) {
-        snprintf(dir, sizeof dir, "/tmp/nid-fuzz-XXXXXX");
+        const char *t = getenv("TMPDIR");
+        snprintf(dir, sizeof dir, "%s/nid-fuzz-XXXXXX", t && t[0] ? t : "/tmp");
         if (!mkdtemp(dir)) abort();
     }
     snprintf(path, sizeof path, "%s/%s", dir, name);

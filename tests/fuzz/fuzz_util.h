@@ -1,6 +1,6 @@
 /* fuzz_util.h - helpers shared by the libFuzzer harnesses (tests/fuzz). */
-#ifndef NID_FUZZ_UTIL_H
-#define NID_FUZZ_UTIL_H
+#ifndef NID__FUZZ_UTIL_H
+#define NID__FUZZ_UTIL_H
 
 #include <stddef.h>
 #include <stdint.h>

@@ -11,8 +11,8 @@
  *    (so the output of `noduleid cluster` can be scored directly).
  * Errors name the file, and for text the line and column.
  */
-#ifndef NID_CLI_ARRAYS_H
-#define NID_CLI_ARRAYS_H
+#ifndef NID__CLI_ARRAYS_H
+#define NID__CLI_ARRAYS_H
 
 #include <stddef.h>
 

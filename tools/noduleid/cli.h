@@ -6,8 +6,8 @@
  * where argv[0] is the sub-command name. It returns one of the exit codes
  * below and prints a one-line error (via cli_error) on failure.
  */
-#ifndef NID_CLI_H
-#define NID_CLI_H
+#ifndef NID__CLI_H
+#define NID__CLI_H
 
 #include <getopt.h>
 #include <jansson.h>
@@ -61,4 +61,4 @@ int cli_lib_error(int status, const char *what);
  * it. Returns CLI_OK or CLI_EFAIL. */
 int cli_print_json(json_t *j);
 
-#endif /* NID_CLI_H */
+#endif /* NID__CLI_H */

@@ -178,7 +178,7 @@ static int run(const nid_exam *e, const char *trk_id, const char *dir,
     return exit_rc;
 }
 
-int nid_cmd_clip(int argc, char **argv)
+int nid__cmd_clip(int argc, char **argv)
 {
     static const struct option longopts[] = {
         {"out", required_argument, NULL, 'o'},

@@ -33,7 +33,7 @@ static int parse_double(const char *s, double *out)
     return 0;
 }
 
-int nid_cmd_cluster(int argc, char **argv)
+int nid__cmd_cluster(int argc, char **argv)
 {
     nid_cluster_options opts;
     nid_cluster_options_init(&opts);

@@ -213,7 +213,7 @@ out:
     return rc;
 }
 
-int nid_cmd_eval(int argc, char **argv)
+int nid__cmd_eval(int argc, char **argv)
 {
     if (argc >= 2 && strcmp(argv[1], "clusters") == 0)
         return eval_clusters(argc - 1, argv + 1);

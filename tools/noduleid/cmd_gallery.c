@@ -381,7 +381,7 @@ static int gallery_list(int argc, char **argv)
     return rc;
 }
 
-int nid_cmd_gallery(int argc, char **argv)
+int nid__cmd_gallery(int argc, char **argv)
 {
     if (argc < 2) {
         cli_error("gallery: expected a sub-command: add or list (see "
@@ -404,7 +404,7 @@ int nid_cmd_gallery(int argc, char **argv)
     return CLI_EUSAGE;
 }
 
-int nid_cmd_match(int argc, char **argv)
+int nid__cmd_match(int argc, char **argv)
 {
     const char *cmd = "match";
     args a = {0};

@@ -725,7 +725,7 @@ static int run(group_state *s, const gopts *g)
     return rc;
 }
 
-int nid_cmd_group(int argc, char **argv)
+int nid__cmd_group(int argc, char **argv)
 {
     gopts g;
     memset(&g, 0, sizeof g);

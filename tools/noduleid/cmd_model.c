@@ -161,7 +161,7 @@ static int refuse(const char *cmd, int set, const char *opt)
     return -1;
 }
 
-int nid_cmd_embed(int argc, char **argv)
+int nid__cmd_embed(int argc, char **argv)
 {
     const char *cmd = "embed";
     mopts o;
@@ -328,7 +328,7 @@ static int pairs_model(const nid_model *m, const float *a, size_t n,
     return st;
 }
 
-int nid_cmd_compare(int argc, char **argv)
+int nid__cmd_compare(int argc, char **argv)
 {
     const char *cmd = "compare";
     mopts o;
@@ -496,7 +496,7 @@ static void print_info(const nid_model_info *mi, const char *path,
     printf("runs on    %s, %d threads\n", mi->device, (int)mi->n_threads);
 }
 
-int nid_cmd_info(int argc, char **argv)
+int nid__cmd_info(int argc, char **argv)
 {
     const char *cmd = "info";
     mopts o;

@@ -135,7 +135,7 @@ static void print_table(const nid_exam *e)
     }
 }
 
-int nid_cmd_tracklets(int argc, char **argv)
+int nid__cmd_tracklets(int argc, char **argv)
 {
     static const struct option longopts[] = {
         {"coco", no_argument, NULL, 'c'},

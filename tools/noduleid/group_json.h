@@ -4,8 +4,8 @@
  * `match --from-group`: the nodules' mean embeddings, the model id and the
  * exam's patient, id and date.
  */
-#ifndef NID_CLI_GROUP_JSON_H
-#define NID_CLI_GROUP_JSON_H
+#ifndef NID__CLI_GROUP_JSON_H
+#define NID__CLI_GROUP_JSON_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -28,4 +28,4 @@ int cli_group_load(const char *path, const char *cmd, cli_group_nodules *out);
 
 void cli_group_nodules_free(cli_group_nodules *g);
 
-#endif /* NID_CLI_GROUP_JSON_H */
+#endif /* NID__CLI_GROUP_JSON_H */

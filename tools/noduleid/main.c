@@ -6,16 +6,16 @@
 #include "cli.h"
 #include "suggest.h"
 
-int nid_cmd_cluster(int argc, char **argv);
-int nid_cmd_eval(int argc, char **argv);
-int nid_cmd_tracklets(int argc, char **argv);
-int nid_cmd_clip(int argc, char **argv);
-int nid_cmd_gallery(int argc, char **argv);
-int nid_cmd_match(int argc, char **argv);
-int nid_cmd_group(int argc, char **argv);
-int nid_cmd_embed(int argc, char **argv);
-int nid_cmd_compare(int argc, char **argv);
-int nid_cmd_info(int argc, char **argv);
+int nid__cmd_cluster(int argc, char **argv);
+int nid__cmd_eval(int argc, char **argv);
+int nid__cmd_tracklets(int argc, char **argv);
+int nid__cmd_clip(int argc, char **argv);
+int nid__cmd_gallery(int argc, char **argv);
+int nid__cmd_match(int argc, char **argv);
+int nid__cmd_group(int argc, char **argv);
+int nid__cmd_embed(int argc, char **argv);
+int nid__cmd_compare(int argc, char **argv);
+int nid__cmd_info(int argc, char **argv);
 
 static int cmd_version(int argc, char **argv)
 {
@@ -71,17 +71,17 @@ typedef struct command {
 } command;
 
 static const command commands[] = {
-    {"group", nid_cmd_group, "count an exam's nodules: which tracklets show each one"},
-    {"embed", nid_cmd_embed, "embed an exam's tracklets with the model"},
-    {"compare", nid_cmd_compare, "similarity of embeddings (cosine or verify)"},
-    {"info", nid_cmd_info, "show a model package's metadata"},
+    {"group", nid__cmd_group, "count an exam's nodules: which tracklets show each one"},
+    {"embed", nid__cmd_embed, "embed an exam's tracklets with the model"},
+    {"compare", nid__cmd_compare, "similarity of embeddings (cosine or verify)"},
+    {"info", nid__cmd_info, "show a model package's metadata"},
     {"version", cmd_version, "print library version and compiled features"},
-    {"cluster", nid_cmd_cluster, "group embeddings (or a distance matrix)"},
-    {"eval", nid_cmd_eval, "clustering and pair-score metrics"},
-    {"tracklets", nid_cmd_tracklets, "list the videos and tracklets of an annotation file"},
-    {"clip", nid_cmd_clip, "dump a tracklet's model-ready clip as PNG frames"},
-    {"gallery", nid_cmd_gallery, "store an exam's nodules for the next exam (add, list)"},
-    {"match", nid_cmd_match, "match a new exam's nodules to a gallery"},
+    {"cluster", nid__cmd_cluster, "group embeddings (or a distance matrix)"},
+    {"eval", nid__cmd_eval, "clustering and pair-score metrics"},
+    {"tracklets", nid__cmd_tracklets, "list the videos and tracklets of an annotation file"},
+    {"clip", nid__cmd_clip, "dump a tracklet's model-ready clip as PNG frames"},
+    {"gallery", nid__cmd_gallery, "store an exam's nodules for the next exam (add, list)"},
+    {"match", nid__cmd_match, "match a new exam's nodules to a gallery"},
 };
 
 static void usage(FILE *f)

@@ -13,8 +13,8 @@
  *  - Embedding every tracklet of an exam (nid_model_embed_exam) with a
  *    progress bar and timings.
  */
-#ifndef NID_CLI_PIPELINE_H
-#define NID_CLI_PIPELINE_H
+#ifndef NID__CLI_PIPELINE_H
+#define NID__CLI_PIPELINE_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -135,4 +135,4 @@ int cli_mul_size(size_t a, size_t b, size_t *out);
 /* Tracklet t's ground-truth nodule as JSON (integer, or null when -1). */
 json_t *cli_nodule_json(int32_t nodule);
 
-#endif /* NID_CLI_PIPELINE_H */
+#endif /* NID__CLI_PIPELINE_H */

@@ -1,6 +1,6 @@
 /* png_out.h - 8-bit PNG files for `noduleid clip` and the group report. */
-#ifndef NID_CLI_PNG_OUT_H
-#define NID_CLI_PNG_OUT_H
+#ifndef NID__CLI_PNG_OUT_H
+#define NID__CLI_PNG_OUT_H
 
 #include <stddef.h>
 
@@ -11,4 +11,4 @@
 int cli_write_png(const char *path, const unsigned char *px, int w, int h,
                   int channels, const char *who);
 
-#endif /* NID_CLI_PNG_OUT_H */
+#endif /* NID__CLI_PNG_OUT_H */

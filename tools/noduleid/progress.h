@@ -7,8 +7,8 @@
  * to see the bar without slow work). Never writes to stdout. The line is
  * erased when the work ends, so the terminal keeps only the real output.
  */
-#ifndef NID_CLI_PROGRESS_H
-#define NID_CLI_PROGRESS_H
+#ifndef NID__CLI_PROGRESS_H
+#define NID__CLI_PROGRESS_H
 
 #include <stddef.h>
 
@@ -37,4 +37,4 @@ void cli_progress_update(cli_progress *p, size_t done, const char *what);
 /* Erase the line if one was drawn. */
 void cli_progress_end(cli_progress *p);
 
-#endif /* NID_CLI_PROGRESS_H */
+#endif /* NID__CLI_PROGRESS_H */

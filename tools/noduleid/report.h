@@ -11,8 +11,8 @@
  * One row per nodule carries a swatch of the nodule's colour
  * (cli_nodule_colour), its tracklets' thumbnails and their metadata.
  */
-#ifndef NID_CLI_REPORT_H
-#define NID_CLI_REPORT_H
+#ifndef NID__CLI_REPORT_H
+#define NID__CLI_REPORT_H
 
 #include <stddef.h>
 
@@ -29,4 +29,4 @@ void cli_nodule_colour(size_t j, unsigned char rgb[3]);
 int cli_report_write(const char *dir, const json_t *result,
                      const nid_exam *exam, int interp, int quiet);
 
-#endif /* NID_CLI_REPORT_H */
+#endif /* NID__CLI_REPORT_H */

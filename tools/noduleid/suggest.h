@@ -2,8 +2,8 @@
  * suggest.h - "did you mean" for the noduleid program: the closest of a
  * list of known words (commands, option names) to what the user typed.
  */
-#ifndef NID_CLI_SUGGEST_H
-#define NID_CLI_SUGGEST_H
+#ifndef NID__CLI_SUGGEST_H
+#define NID__CLI_SUGGEST_H
 
 #include <getopt.h>
 #include <stddef.h>

@@ -1,6 +1,6 @@
 /* synthetic_warn.h - warn when a synthetic-data model meets real data. */
-#ifndef NID_CLI_SYNTHETIC_WARN_H
-#define NID_CLI_SYNTHETIC_WARN_H
+#ifndef NID__CLI_SYNTHETIC_WARN_H
+#define NID__CLI_SYNTHETIC_WARN_H
 
 #include <jansson.h>
 #include <stddef.h>

@@ -1,6 +1,6 @@
 /* tracklet_cli.h - shared by cmd_tracklets.c and cmd_clip.c. */
-#ifndef NID_TRACKLET_CLI_H
-#define NID_TRACKLET_CLI_H
+#ifndef NID__TRACKLET_CLI_H
+#define NID__TRACKLET_CLI_H
 
 #include "cli.h"
 
@@ -8,4 +8,4 @@
  * Returns CLI_OK or an exit code after printing the error. */
 int cli_open_exam(const char *path, int coco, nid_exam **out);
 
-#endif /* NID_TRACKLET_CLI_H */
+#endif /* NID__TRACKLET_CLI_H */

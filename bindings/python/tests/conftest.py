@@ -2,8 +2,8 @@
 
 Run by ctest (python_binding) with PYTHONPATH at the package built by
 build_for_test.sh; by hand:
-    sh bindings/python/tests/build_for_test.sh build /tmp/nidpy
-    PYTHONPATH=/tmp/nidpy/site /usr/bin/python3 -m pytest bindings/python/tests
+    sh bindings/python/tests/build_for_test.sh build build/nidpy
+    PYTHONPATH=$PWD/build/nidpy/site /usr/bin/python3 -m pytest bindings/python/tests
 """
 import os
 
