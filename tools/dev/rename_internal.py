@@ -3,7 +3,7 @@
 
 Internal helpers must not look like API. Public names are those the public
 headers (include/**/*.h) mention; the linker version scripts export nothing
-else (lib/noduleid.map: the declared nid_* API, the library being compiled
+else (lib/noduleid.map, generated from the headers: the declared API, the library compiled
 with hidden visibility; lib/backend.map: the modules' nid_backend_* entry
 points, found by dlsym from a built name, so every nid_backend_* name is
 kept). Everything else is renamed:
