@@ -19,11 +19,11 @@ public enum ClusterMethod {
     public int code() { return code; }
 
     /** The library's name of the method ("paper", "single", ...). */
-    public String libraryName() { return Native.clusterMethodName(code); }
+    public String libraryName() { return NativeApi.clusterMethodName(code); }
 
     /** Parse a library name with nid_cluster_method_parse(). */
     public static ClusterMethod parse(String name) throws NoduleIdException {
-        int c = Native.clusterMethodParse(Native.cstr(name));
+        int c = NativeApi.clusterMethodParse(Native.cstr(name));
         for (ClusterMethod m : values()) if (m.code == c) return m;
         throw new IllegalStateException("library method " + c + " unknown to this binding");
     }

@@ -14,7 +14,7 @@ public enum CompareMode {
     public int code() { return code; }
 
     /** The library's name ("cosine", "verify"). */
-    public String libraryName() { return Native.compareModeName(code); }
+    public String libraryName() { return NativeApi.compareModeName(code); }
 
     static CompareMode of(int code) {
         for (CompareMode m : values()) if (m.code == code) return m;

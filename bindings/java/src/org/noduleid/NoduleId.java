@@ -33,26 +33,26 @@ public final class NoduleId {
     }
 
     /** Run-time version as MAJOR*10000 + MINOR*100 + PATCH. */
-    public static int versionNumber() { return Native.versionNumber(); }
+    public static int versionNumber() { return NativeApi.versionNumber(); }
 
     /** Run-time version string "MAJOR.MINOR.PATCH". */
-    public static String versionString() { return Native.versionString(); }
+    public static String versionString() { return NativeApi.versionString(); }
 
     /** Feature bit set of this build (NID_FEATURE_*). */
-    public static int features() { return Native.features(); }
+    public static int features() { return NativeApi.features(); }
 
     /** Whether this build has the feature. */
-    public static boolean hasFeature(Feature f) { return (Native.features() & f.bit) != 0; }
+    public static boolean hasFeature(Feature f) { return (NativeApi.features() & f.bit) != 0; }
 
     /** Name and description of a status code, e.g. "NID_EINVAL: invalid argument". */
-    public static String statusString(int code) { return Native.statusString(code); }
+    public static String statusString(int code) { return NativeApi.statusStr(code); }
 
     /** The calling thread's last error message ("" when none). Exceptions
      *  already carry it; this is for diagnostics. */
-    public static String lastError() { return Native.lastError(); }
+    public static String lastError() { return NativeApi.lastError(); }
 
     /** Clear the calling thread's last error (nid_clear_error). */
-    public static void clearError() { Native.clearError(); }
+    public static void clearError() { NativeApi.clearError(); }
 
     /** Install a process-wide handler for messages with level <= maxLevel;
      *  null restores the default, which is silent. */
