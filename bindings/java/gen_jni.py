@@ -560,9 +560,26 @@ def c_glue(model, funcs, structs):
     return "\n".join(o) + "\n"
 
 
-def crossing_structs(model):
-    """Every struct with a body: all get a layout (the hand-written glue uses them too)."""
-    return [s for s in model.structs]
+def crossing_structs(model, unbound):
+    """The structs a bound function (generated or hand-written) takes, with the
+    structs nested in them, in header order; those of unbound.txt functions
+    only do not cross."""
+    used = set()
+    for name, fd in model.funcs.items():
+        if name in unbound:
+            continue
+        for p in ([] if fd.args is None else fd.args.params):
+            k, t, d, _ = _type_name(p.type)
+            if k == "ident" and t in model.structs:
+                used.add(t)
+    todo = list(used)
+    while todo:
+        for _, decl in model.structs[todo.pop()]:
+            k, t, d, _ = _type_name(decl)
+            if k == "ident" and d == 0 and t in model.structs and t not in used:
+                used.add(t)
+                todo.append(t)
+    return [s for s in model.structs if s in used]
 
 
 def main(argv=None):
@@ -574,8 +591,9 @@ def main(argv=None):
     ap.add_argument("--dump", action="store_true", help="print the bound functions and layouts")
     a = ap.parse_args(argv)
     model = Model(read_header(a.header))
-    funcs = mechanical(model, read_unbound(a.unbound))
-    structs = crossing_structs(model)
+    unbound = read_unbound(a.unbound)
+    funcs = mechanical(model, unbound)
+    structs = crossing_structs(model, unbound)
     if a.dump:
         for n, (roles, ret) in funcs.items():
             print(n, ret, [r[0] for r in roles])

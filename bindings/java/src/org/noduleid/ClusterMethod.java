@@ -4,13 +4,13 @@ package org.noduleid;
  *  is strictly below the threshold. See noduleid.h for the exact rules. */
 public enum ClusterMethod {
     /** Algorithm 1 of Jiang et al. 2023 as published (seeded). */
-    PAPER(0),
+    PAPER(Consts.NID_CLUSTER_PAPER),
     /** Single linkage cut at tau (connected components of d &lt; tau). */
-    SINGLE(1),
+    SINGLE(Consts.NID_CLUSTER_SINGLE),
     /** Average linkage (UPGMA). */
-    AVERAGE(2),
+    AVERAGE(Consts.NID_CLUSTER_AVERAGE),
     /** Complete linkage. */
-    COMPLETE(3);
+    COMPLETE(Consts.NID_CLUSTER_COMPLETE);
 
     final int code;
     ClusterMethod(int code) { this.code = code; }

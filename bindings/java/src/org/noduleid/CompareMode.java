@@ -4,9 +4,9 @@ package org.noduleid;
  *  higher meaning "more likely the same nodule"; distance d = max(0, 1 - s). */
 public enum CompareMode {
     /** s = cos(a, b). */
-    COSINE(0),
+    COSINE(Consts.NID_COMPARE_COSINE),
     /** s = (p(a, b) + p(b, a)) / 2 from the verification head. */
-    VERIFY(1);
+    VERIFY(Consts.NID_COMPARE_VERIFY);
 
     final int code;
     CompareMode(int code) { this.code = code; }

@@ -51,11 +51,11 @@ public final class Grouping {
     /** Where a setting of a grouping came from (nid_setting_source). */
     public enum SettingSource {
         /** The library's default. */
-        DEFAULT(0),
+        DEFAULT(Consts.NID_FROM_DEFAULT),
         /** The caller's {@link Options}. */
-        OPTIONS(1),
+        OPTIONS(Consts.NID_FROM_OPTIONS),
         /** The model package. */
-        MODEL(2);
+        MODEL(Consts.NID_FROM_MODEL);
         final int code;
         SettingSource(int code) { this.code = code; }
         public int code() { return code; }

@@ -10,16 +10,21 @@ public final class NoduleId {
 
     /** Features a build may have (NID_FEATURE_*). */
     public enum Feature {
-        BLAS(1), VIDEO(1 << 1), DICOM(1 << 2), TORCH(1 << 3), CUDA(1 << 4);
+        BLAS(Consts.NID_FEATURE_BLAS), VIDEO(Consts.NID_FEATURE_VIDEO), DICOM(Consts.NID_FEATURE_DICOM),
+        TORCH(Consts.NID_FEATURE_TORCH), CUDA(Consts.NID_FEATURE_CUDA);
         final int bit;
         Feature(int bit) { this.bit = bit; }
     }
 
     /** Log levels (nid_log_level); a handler gets levels <= its maximum. */
     public enum LogLevel {
-        ERROR, WARN, INFO, DEBUG;
+        ERROR(Consts.NID_LOG_ERROR), WARN(Consts.NID_LOG_WARN), INFO(Consts.NID_LOG_INFO), DEBUG(Consts.NID_LOG_DEBUG);
+        final int code;
+        LogLevel(int code) { this.code = code; }
+        /** The level of a library value; out of range: the nearest end. */
         static LogLevel of(int v) {
-            return v <= 0 ? ERROR : v >= 3 ? DEBUG : values()[v];
+            for (LogLevel l : values()) if (l.code == v) return l;
+            return v < ERROR.code ? ERROR : DEBUG;
         }
     }
 
@@ -57,7 +62,7 @@ public final class NoduleId {
     /** Install a process-wide handler for messages with level <= maxLevel;
      *  null restores the default, which is silent. */
     public static void setLogHandler(LogHandler handler, LogLevel maxLevel) {
-        Native.setLogHandler(handler, maxLevel == null ? LogLevel.DEBUG.ordinal() : maxLevel.ordinal());
+        Native.setLogHandler(handler, maxLevel == null ? LogLevel.DEBUG.code : maxLevel.code);
     }
 
     /** Called by the glue with the raw level. */
