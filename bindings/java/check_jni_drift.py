@@ -383,13 +383,7 @@ def main():
         print(f"constants checked: {n_consts}; Java enum constants checked: {n_enum}; "
               f"struct layouts checked: {n_layouts}")
     if not (a.glue and a.jni_header and a.library and a.unbound):
-        if problems:
-            print("\nDRIFT:", file=sys.stderr)
-            for p in problems:
-                print("  " + p, file=sys.stderr)
-            return 1
-        print("ok: enum values and struct layouts of the Java side agree with the header")
-        return 0
+        return report(problems, "ok: enum values and struct layouts of the Java side agree with the header")
 
     api = api_functions(a.api_header)
     if len(api) < 50:
@@ -456,12 +450,18 @@ def main():
     for n in sorted(api):
         if n not in referenced:
             print(f"  UNBOUND  {n}: {unbound.get(n, '(no reason listed)')}")
+    return report(problems, "ok: Java natives, JNI headers, glue symbols, enum values, struct layouts and "
+                            "noduleid.h agree")
+
+
+def report(problems, ok):
+    """Print the problems (exit status 1) or the ok line (0)."""
     if problems:
         print("\nDRIFT:", file=sys.stderr)
         for p in problems:
             print("  " + p, file=sys.stderr)
         return 1
-    print("ok: Java natives, JNI headers, glue symbols, enum values, struct layouts and noduleid.h agree")
+    print(ok)
     return 0
 
 

@@ -421,6 +421,17 @@ def java_api(model, funcs):
 
 
 # ------------------------------------------------------------------- C output
+# One number slot <-> one struct member; floats and doubles keep their bits.
+PUT_NUM = {"float": "{{ int32_t b; memcpy(&b, &s->{e}, 4); v[{i}] = b; }}",
+           "double": "memcpy(&v[{i}], &s->{e}, 8);", None: "v[{i}] = (jlong)s->{e};"}
+GET_NUM = {"float": "{{ int32_t b = (int32_t)v[{i}]; memcpy(&s->{e}, &b, 4); }}",
+           "double": "memcpy(&s->{e}, &v[{i}], 8);", None: "s->{e} = ({t})v[{i}];"}
+
+
+def _slot_lines(nums, table):
+    return ["    " + table.get(t, table[None]).format(i=i, e=e, t=t) for i, (_, e, t) in enumerate(nums)]
+
+
 def c_glue(model, funcs, structs):
     o = ["/* " + HEADER_NOTE, " * Included by native/noduleid_jni.c after its helpers. */",
          '#include "org_noduleid_NativeApi.h"', ""]
@@ -429,46 +440,22 @@ def c_glue(model, funcs, structs):
         S = s.upper()
         o.append(f"#define NIDJ_{S}_NUMS {len(nums)}")
         o.append(f"#define NIDJ_{S}_STRS {len(strs)}")
-        # C -> slots
+        # C -> slots, and slots -> C (strings: see nidj_set_str in the glue)
         o.append(f"static inline void nidj_put_{s}({s} *s, jlong *v, const char **str)")
-        o.append("{")
-        o.append("    (void)v; (void)str;")
-        for i, (_, e, t) in enumerate(nums):
-            if t == "float":
-                o.append(f"    {{ int32_t b; memcpy(&b, &s->{e}, 4); v[{i}] = b; }}")
-            elif t == "double":
-                o.append(f"    memcpy(&v[{i}], &s->{e}, 8);")
-            else:
-                o.append(f"    v[{i}] = (jlong)s->{e};")
+        o += ["{", "    (void)v; (void)str;"] + _slot_lines(nums, PUT_NUM)
         for i, (_, e, n) in enumerate(strs):
             if n:
                 o.append(f"    s->{e}[{n - 1}] = '\\0';")
             o.append(f"    str[{i}] = s->{e};")
         o.append("}")
-        # slots -> C
         o.append(f"static inline int nidj_get_{s}(JNIEnv *env, {s} *s, const jlong *v, char *const *str)")
-        o.append("{")
-        o.append("    (void)env; (void)v; (void)str;")
-        for i, (_, e, t) in enumerate(nums):
-            if t == "float":
-                o.append(f"    {{ int32_t b = (int32_t)v[{i}]; memcpy(&s->{e}, &b, 4); }}")
-            elif t == "double":
-                o.append(f"    memcpy(&s->{e}, &v[{i}], 8);")
-            else:
-                o.append(f"    s->{e} = ({t})v[{i}];")
+        o += ["{", "    (void)env; (void)v; (void)str;"] + _slot_lines(nums, GET_NUM)
         for i, (j, e, n) in enumerate(strs):
             if n:
-                o.append(f"    if (str[{i}]) {{")
-                o.append(f"        if (strlen(str[{i}]) >= {n}) {{")
-                o.append(f"            THROW_IAE(\"{s}.{j.lower()}: %zu bytes, at most {n - 1}\", strlen(str[{i}]));")
-                o.append("            return 0;")
-                o.append("        }")
-                o.append(f"        memcpy(s->{e}, str[{i}], strlen(str[{i}]) + 1);")
-                o.append("    }")
+                o.append(f'    if (!nidj_set_str(env, "{s}.{j.lower()}", s->{e}, sizeof s->{e}, str[{i}])) return 0;')
             else:
                 o.append(f"    if (str[{i}]) s->{e} = str[{i}];")
-        o.append("    return 1;")
-        o.append("}")
+        o += ["    return 1;", "}"]
         init = f"{s}_init(s)" if model.has_init(s) else "memset(s, 0, sizeof *s)"
         # Java arrays -> struct; tmp gets the malloc'd strings (nidj_free_strs)
         o.append(f"static inline int nidj_in_{s}(JNIEnv *env, {s} *s, jlongArray la, jobjectArray sa, char **tmp)")

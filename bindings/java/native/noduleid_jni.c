@@ -278,6 +278,19 @@ static jobjectArray nidj_layout_out(JNIEnv *env, const char *what, jlongArray la
     return ns ? new_strings(env, str, ns) : NULL;
 }
 
+/* Copy a string from Java into a char[cap] member (NULL: keep the default). */
+static int nidj_set_str(JNIEnv *env, const char *what, char *dst, size_t cap, const char *src)
+{
+    if (!src) return 1;
+    size_t n = strlen(src);
+    if (n >= cap) {
+        THROW_IAE("%s: %zu bytes, at most %zu", what, n, cap - 1);
+        return 0;
+    }
+    memcpy(dst, src, n + 1);
+    return 1;
+}
+
 static void nidj_free_strs(char **t, int n)
 {
     for (int i = 0; i < n; i++) free(t[i]);
@@ -391,25 +404,36 @@ JNIEXPORT void JNICALL J(distanceMatrixDirect)(JNIEnv *env, jclass cls, jobject 
     check(env, nid_distance_matrix(x, (size_t)n, (size_t)d, metric, n_threads, out, avail, NULL));
 }
 
-JNIEXPORT jint JNICALL J(cluster)(JNIEnv *env, jclass cls, jfloatArray xa, jint n, jint d, jlongArray oa,
-                                  jintArray la)
+/* nid_cluster (dist 0: n rows of d floats) or nid_cluster_dist (dist 1: the
+ * n x n distances, d == n) on heap arrays; la gets the n labels. */
+static jint cluster_heap(JNIEnv *env, jfloatArray xa, jint n, jint d, jlongArray oa, jintArray la, int dist)
 {
+    const char *what = dist ? "dist" : "x";
     nid_cluster_options o;
     if (!cluster_opts(env, oa, &o)) return 0;
     jsize len;
-    float *x = get_floats(env, xa, "x", &len);
+    float *x = get_floats(env, xa, what, &len);
     if (!x) return 0;
     int32_t *labels = NULL;
     size_t k = 0;
-    if (!check_rows(env, len, n, d, "x")) goto done;
+    if (!check_rows(env, len, n, d, what)) goto done;
+    if (!la) { THROW_NPE("labels is null"); goto done; }
     if ((*env)->GetArrayLength(env, la) < n) { THROW_IAE("labels shorter than n"); goto done; }
     if (!(labels = xmalloc(env, (size_t)n * sizeof(int32_t)))) goto done;
-    if (check(env, nid_cluster(x, (size_t)n, (size_t)d, &o, labels, (size_t)n, &k))) goto done;
+    int rc = dist ? nid_cluster_dist(x, (size_t)n, &o, labels, (size_t)n, &k)
+                  : nid_cluster(x, (size_t)n, (size_t)d, &o, labels, (size_t)n, &k);
+    if (check(env, rc)) goto done;
     (*env)->SetIntArrayRegion(env, la, 0, n, (const jint *)labels);
 done:
     free(labels);
     free(x);
     return (jint)k;
+}
+
+JNIEXPORT jint JNICALL J(cluster)(JNIEnv *env, jclass cls, jfloatArray xa, jint n, jint d, jlongArray oa,
+                                  jintArray la)
+{
+    return cluster_heap(env, xa, n, d, oa, la, 0);
 }
 
 JNIEXPORT jint JNICALL J(clusterDirect)(JNIEnv *env, jclass cls, jobject xb, jint xpos, jint n, jint d,
@@ -431,21 +455,7 @@ JNIEXPORT jint JNICALL J(clusterDirect)(JNIEnv *env, jclass cls, jobject xb, jin
 JNIEXPORT jint JNICALL J(clusterDist)(JNIEnv *env, jclass cls, jfloatArray da, jint n, jlongArray oa,
                                       jintArray la)
 {
-    nid_cluster_options o;
-    if (!cluster_opts(env, oa, &o)) return 0;
-    jsize len;
-    float *dist = get_floats(env, da, "dist", &len);
-    if (!dist) return 0;
-    int32_t *labels = NULL;
-    size_t k = 0;
-    if (!check_rows(env, len, n, n, "dist")) goto done;
-    if (!(labels = xmalloc(env, (size_t)n * sizeof(int32_t)))) goto done;
-    if (check(env, nid_cluster_dist(dist, (size_t)n, &o, labels, (size_t)n, &k))) goto done;
-    (*env)->SetIntArrayRegion(env, la, 0, n, (const jint *)labels);
-done:
-    free(labels);
-    free(dist);
-    return (jint)k;
+    return cluster_heap(env, da, n, n, oa, la, 1);
 }
 
 /* ------------------------------------------------------------------------ */
