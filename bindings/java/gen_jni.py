@@ -40,7 +40,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "python"))
 import gen_cdef  # noqa: E402  (strip_comments, parse)
 
-from pycparser import c_ast, c_parser  # noqa: E402
+try:
+    from pycparser import c_ast, c_parser  # noqa: E402
+except ImportError:  # pragma: no cover - a machine without the package
+    raise SystemExit("gen_jni.py: needs pycparser (Debian package python3-pycparser; scripts/install-deps.sh)")
 
 PRELUDE = """
 typedef unsigned long size_t; typedef int int32_t; typedef unsigned int uint32_t;
