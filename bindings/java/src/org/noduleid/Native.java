@@ -210,7 +210,7 @@ final class Native {
     /** boxes: x, y, w, h per key frame. */
     static native long examAddTracklet(long h, long video, byte[] id, int nodule, long[] frames, float[] boxes)
         throws NoduleIdException;
-    /** frames[i], boxes[4i..4i+3], scores[i]; opts: iou_threshold, min_score; iopts: max_gap, min_length. */
+    /** frames[i], boxes[4i..4i+3], scores[i]; opts: a nid_link_options layout (Exam.LinkOptions.toLayout). */
     static native long linkDetections(long h, long video, long[] frames, float[] boxes, float[] scores,
                                       long[] opts) throws NoduleIdException;
 
