@@ -1,7 +1,29 @@
 # --- whole-library checks ---------------------------------------------------
-# Only nid_* symbols are exported and the SONAME carries the major version.
+# Exactly the functions declared NID_API in the public headers are exported
+# (the list generated from them, cmake/nid_exports.cmake) and the SONAME
+# carries the major version.
 add_test(NAME exported_symbols
-  COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/check_symbols.sh $<TARGET_FILE:noduleid>)
+  COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/check_symbols.sh $<TARGET_FILE:noduleid>
+          ${NID_EXPORT_LIST})
+
+# Each public header compiles alone (C and C++, -Wall -Wextra -Werror
+# -pedantic, gcc and clang when installed) with C linkage, the umbrella
+# includes every module header, NID_DEPRECATED warns with its message, and
+# the export check fails on a list with a name too many or too few.
+set(_nid_header_compilers --cc ${CMAKE_C_COMPILER} --cxx ${CMAKE_CXX_COMPILER})
+find_program(NID_HEADER_TEST_CLANG clang)
+find_program(NID_HEADER_TEST_CLANGXX clang++)
+if(NID_HEADER_TEST_CLANG AND NID_HEADER_TEST_CLANGXX
+   AND NOT CMAKE_C_COMPILER_ID STREQUAL "Clang")
+  list(APPEND _nid_header_compilers
+    --cc ${NID_HEADER_TEST_CLANG} --cxx ${NID_HEADER_TEST_CLANGXX})
+endif()
+add_test(NAME public_headers
+  COMMAND ${NID_TEST_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/headers/check_headers.py
+          --include ${PROJECT_SOURCE_DIR}/include ${_nid_header_compilers}
+          --library $<TARGET_FILE:noduleid> --exports ${NID_EXPORT_LIST}
+          --check-symbols ${CMAKE_CURRENT_SOURCE_DIR}/check_symbols.sh)
+set_tests_properties(public_headers PROPERTIES TIMEOUT 120)
 
 # C++ applications are first-class users: a C++ consumer built in-tree.
 add_executable(test_cxx_consumer install/consumer.cpp)

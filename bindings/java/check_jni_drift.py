@@ -9,7 +9,8 @@ Checks, failing with a list of problems:
      code, or C code for a method that no longer exists, is caught here;
      a signature mismatch already fails the compile, since the glue includes
      the header);
-  3. the glue calls only functions declared NID_API in noduleid.h, each with
+  3. the glue calls only functions declared NID_API in noduleid.h (and the
+     module headers noduleid/*.h it includes), each with
      the declared number of arguments;
   4. every NID_API function is bound (referenced by the glue) or listed in
      unbound.txt with a reason, and nothing is both;
@@ -64,7 +65,9 @@ def split_args(s):
 
 
 def api_functions(header):
-    text = strip_c(Path(header).read_text())
+    # the umbrella noduleid.h and the module headers noduleid/*.h next to it
+    paths = [Path(header)] + sorted(Path(header).parent.glob("noduleid/*.h"))
+    text = strip_c("\n".join(p.read_text() for p in paths))
     funcs = {}
     for m in re.finditer(r"\bNID_API\b([^;{]*?)\b(nid_\w+)\s*\(([^;]*?)\)\s*;", text, flags=re.S):
         params = split_args(m.group(3))

@@ -1,6 +1,11 @@
 #!/usr/bin/env python3
 """Generate the cffi declarations (cdef) of libnoduleid from noduleid.h.
 
+noduleid.h is an umbrella over the module headers noduleid/*.h: read_header()
+inlines each `#include "..."` of a header next to it (once per file, in
+include order), which gives the declarations in the order a C compiler
+sees them.
+
 The Python binding never carries a hand-written copy of the C API: its build
 (noduleid/_build.py) runs this on the installed header, and the test
 tests/test_drift.py checks that the compiled module's cdef equals what this
@@ -14,7 +19,8 @@ What it does to the header, in order:
     cffi can take in API mode: `#define NID_X ...` for integer expressions
     (cffi reads the value from the compiled header), and
     `static const char *const NID_X;` for string constants;
-  * removes the NID_API export macro;
+  * removes the NID_API export macro and the stability markers
+    NID_EXPERIMENTAL and NID_DEPRECATED(msg);
   * keeps typedefs, enums, structs and prototypes as written.
 
 Usage:
@@ -23,10 +29,33 @@ Usage:
   gen_cdef.py HEADER --functions  list the NID_API function names
 """
 import argparse
+import os
 import re
 import sys
 
 _EXPORT_MACROS = {"NID_API", "NODULEID_H"}
+_INCLUDE = re.compile(r'^[ \t]*#[ \t]*include[ \t]+"([^"]+)"[^\n]*$', re.M)
+
+
+def read_header(path, _seen=None):
+    """Text of header `path` with its local includes (`#include "x.h"`,
+    resolved against the header's directory) inlined, each file once."""
+    seen = set() if _seen is None else _seen
+    path = os.path.realpath(path)
+    if path in seen:
+        return ""
+    seen.add(path)
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    here = os.path.dirname(path)
+
+    def inline(m):
+        target = os.path.join(here, m.group(1))
+        if not os.path.isfile(target):
+            raise FileNotFoundError("%s includes \"%s\", not found next to it"
+                                    % (path, m.group(1)))
+        return read_header(target, seen)
+    return _INCLUDE.sub(inline, text)
 
 
 def strip_comments(text):
@@ -103,6 +132,8 @@ def parse(header_text):
     code = "\n".join(body)
     functions = sorted(set(re.findall(r"\bNID_API\b[^;(]*?\b(nid_\w+)\s*\(", code)))
     code = re.sub(r"\bNID_API\b\s*", "", code)
+    code = re.sub(r"\bNID_EXPERIMENTAL\b\s*", "", code)
+    code = re.sub(r"\bNID_DEPRECATED\s*\((?:[^()\"]|\"(?:\\.|[^\"\\])*\")*\)\s*", "", code)
     # Normalise whitespace per declaration: one statement per line, inner
     # runs of blanks collapsed, so formatting changes in the header do not
     # count as drift.
@@ -119,8 +150,7 @@ def main(argv=None):
     ap.add_argument("--functions", action="store_true",
                     help="list the NID_API function names instead")
     args = ap.parse_args(argv)
-    with open(args.header, encoding="utf-8") as f:
-        cdef, functions = parse(f.read())
+    cdef, functions = parse(read_header(args.header))
     text = "\n".join(functions) + "\n" if args.functions else cdef
     if args.output:
         with open(args.output, "w", encoding="utf-8") as f:

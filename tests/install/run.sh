@@ -20,6 +20,22 @@ libpath=$(dirname "$libdir")
 # The SONAME link and versioned file must be installed.
 ls "$libpath"/libnoduleid.so.0 >/dev/null
 
+# Every public header is installed: the umbrella and the module headers.
+top=$(cd "$src/../.." && pwd)
+incdir=$(pkg-config --variable=includedir noduleid)
+for h in "$top"/include/noduleid.h "$top"/include/noduleid/*.h; do
+  rel=${h#"$top"/include/}
+  cmp "$h" "$incdir/$rel" || { echo "installed $rel differs or is missing" >&2; exit 1; }
+done
+[ "$(ls "$incdir"/noduleid | wc -l)" -eq "$(ls "$top"/include/noduleid | wc -l)" ] \
+  || { echo "$incdir/noduleid holds other files than include/noduleid" >&2; exit 1; }
+# A module header alone is enough for a program that uses only that module.
+printf '#include <noduleid/cluster.h>\nint main(void) { return nid_cluster_method_parse("single", &(int){0}); }\n' \
+  > "$work/module_only.c"
+cc -std=c99 -pedantic -Wall -Wextra -Werror "$work/module_only.c" -o "$work/module_only" \
+   $(pkg-config --cflags --libs noduleid)
+LD_LIBRARY_PATH="$libpath" "$work/module_only"
+
 cc -std=c99 -pedantic -Wall -Wextra -Werror "$src/consumer.c" -o "$work/consumer_c" \
    $(pkg-config --cflags --libs noduleid)
 LD_LIBRARY_PATH="$libpath" "$work/consumer_c"
@@ -35,4 +51,4 @@ cmake -S "$src" -B "$work/cmake-build" -DCMAKE_PREFIX_PATH="$prefix" >/dev/null
 cmake --build "$work/cmake-build" >/dev/null
 LD_LIBRARY_PATH="$libpath" "$work/cmake-build/consumer_c"
 LD_LIBRARY_PATH="$libpath" "$work/cmake-build/consumer_cxx"
-echo "install test: pkg-config C, C++ and find_package consumers all work"
+echo "install test: every header installed; pkg-config C (umbrella and one module header), C++ and find_package consumers all work"

@@ -66,8 +66,7 @@ def _c_string(text):
 def make_builder():
     includedir = _pkg_config("--variable=includedir")
     header = os.path.join(includedir, "noduleid.h")
-    with open(header, encoding="utf-8") as f:
-        cdef, _functions = gen_cdef.parse(f.read())
+    cdef, _functions = gen_cdef.parse(gen_cdef.read_header(header))
 
     cflags = shlex.split(_pkg_config("--cflags"))
     libs = shlex.split(_pkg_config("--libs"))

@@ -40,7 +40,7 @@ cd "$work"
 echo "$top"
 out=$(sh -eux -c "$top" 2>&1) || { echo "$out"; echo "FAIL: the README's install commands failed"; exit 1; }
 echo "$out"
-want=$(sed -n 's/^#define NID_VERSION_\(MAJOR\|MINOR\|PATCH\) \([0-9]*\).*/\2/p' "$src/include/noduleid.h" | paste -sd.)
+want=$(sed -n 's/^#define NID_VERSION_\(MAJOR\|MINOR\|PATCH\) \([0-9]*\).*/\2/p' "$src/include/noduleid/core.h" | paste -sd.)
 echo "$out" | tail -n1 | grep -qx "$want" || { echo "FAIL: import printed no version $want"; exit 1; }
 .venv/bin/python -c "import noduleid, sys; assert noduleid.__file__.startswith('$work/.venv'), noduleid.__file__"
 echo "OK: README install commands work (noduleid $want in a venv)"

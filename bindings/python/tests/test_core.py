@@ -1,5 +1,6 @@
 """Version, features, status codes, exception mapping (real errors from the
 library) and the log callback."""
+import os
 import re
 import threading
 
@@ -12,7 +13,9 @@ from noduleid._core import _check
 
 
 def test_version_matches_header(header_path):
-    with open(header_path, encoding="utf-8") as f:
+    # noduleid.h includes noduleid/core.h, which holds the version
+    core = os.path.join(os.path.dirname(header_path), "noduleid", "core.h")
+    with open(core, encoding="utf-8") as f:
         text = f.read()
     ver = re.search(r'#define NID_VERSION_STRING "([^"]+)"', text).group(1)
     assert noduleid.version() == ver == noduleid.__version__

@@ -19,8 +19,8 @@ def _gen_cdef():
 
 
 def test_compiled_cdef_equals_header(header_path):
-    with open(header_path, encoding="utf-8") as f:
-        cdef, functions = _gen_cdef().parse(f.read())
+    gen = _gen_cdef()
+    cdef, functions = gen.parse(gen.read_header(header_path))
     compiled = ffi.string(lib._nid_py_cdef()).decode()
     assert compiled == cdef, (
         "the extension was built from another noduleid.h than %s: rebuild "
@@ -31,8 +31,8 @@ def test_compiled_cdef_equals_header(header_path):
 
 
 def test_every_function_wrapped_or_listed(header_path):
-    with open(header_path, encoding="utf-8") as f:
-        _, functions = _gen_cdef().parse(f.read())
+    gen = _gen_cdef()
+    _, functions = gen.parse(gen.read_header(header_path))
     pkg = os.path.dirname(noduleid.__file__)
     used = set()
     for name in os.listdir(pkg):
@@ -77,3 +77,28 @@ typedef void (*nid_cb)(int level);
     assert "NID_M" not in cdef and "extern" not in cdef
     assert "int nid_real(const char *s , int n);" in cdef
     assert "nid_fake" not in cdef
+
+
+def test_generator_reads_module_headers_and_markers(tmp_path):
+    gen = _gen_cdef()
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "core.h").write_text(
+        '#ifndef CORE_H\n#define CORE_H\n#include <stddef.h>\n'
+        '#define NID_EXPERIMENTAL\n#define NID_DEPRECATED(msg) x\n'
+        'NID_API int nid_a(void);\n#endif\n')
+    (tmp_path / "m" / "b.h").write_text(
+        '#include "core.h"\n'
+        'NID_DEPRECATED("use nid_c() (not \\"d\\")") NID_API int nid_b(void);\n'
+        'NID_EXPERIMENTAL\nNID_API int nid_c(size_t n);\n')
+    (tmp_path / "all.h").write_text('#include "m/core.h"\n#include "m/b.h"\n')
+    cdef, funcs = gen.parse(gen.read_header(str(tmp_path / "all.h")))
+    assert funcs == ["nid_a", "nid_b", "nid_c"]
+    # declarations in include order, each header once, markers removed
+    assert cdef == "\nint nid_a(void);\nint nid_b(void);\nint nid_c(size_t n);\n"
+    (tmp_path / "bad.h").write_text('#include "m/missing.h"\n')
+    try:
+        gen.read_header(str(tmp_path / "bad.h"))
+    except FileNotFoundError as e:
+        assert "missing.h" in str(e)
+    else:
+        raise AssertionError("a missing module header was not reported")
