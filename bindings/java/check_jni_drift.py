@@ -124,15 +124,23 @@ def java_natives(srcs):
 
 
 # ------------------------------------------------------------ enums and layouts
-def header_text(path):
-    """The header with include/noduleid/*.h includes inlined, comments removed."""
-    path = Path(path)
+def header_text(path, seen=None):
+    """The header with its local includes (`#include "x.h"`, resolved next to
+    the including file: noduleid.h -> noduleid/*.h) inlined once each,
+    comments removed."""
+    seen = set() if seen is None else seen
+    path = Path(path).resolve()
+    if path in seen:
+        return ""
+    seen.add(path)
     out = []
     for line in path.read_text().splitlines():
-        m = re.match(r'\s*#\s*include\s*[<"](noduleid/[\w./-]+\.h)[>"]', line)
+        m = re.match(r'\s*#\s*include\s*"([^"]+)"', line)
         if m:
             sub = path.parent / m.group(1)
-            out.append(header_text(sub) if sub.exists() else "")
+            if not sub.is_file():
+                raise SystemExit(f"check_jni_drift.py: {path} includes {m.group(1)}, not found next to it")
+            out.append(header_text(sub, seen))
         else:
             out.append(line)
     return strip_c("\n".join(out))

@@ -63,26 +63,10 @@ JAVA_OF = {"jint": "int", "jlong": "long", "jfloat": "float", "jdouble": "double
            "jstring": "String", "void": "void"}
 
 
-def read_header(path, seen=None):
-    """The header text with `#include "noduleid/x.h"` / <noduleid/x.h> inlined."""
-    path = Path(path)
-    seen = set() if seen is None else seen
-    if path.resolve() in seen:
-        return ""
-    seen.add(path.resolve())
-    out = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        m = re.match(r'\s*#\s*include\s*[<"](noduleid/[\w./-]+\.h)[>"]', line)
-        if m:
-            sub = path.parent / m.group(1)
-            if not sub.exists():
-                sub = path.parent / Path(m.group(1)).name
-            if not sub.exists():
-                raise SystemExit(f"{path}: included header {m.group(1)} not found")
-            out.append(read_header(sub, seen))
-        else:
-            out.append(line)
-    return "\n".join(out)
+def read_header(path):
+    """The header text with its local includes (include/noduleid/*.h) inlined,
+    in the order a compiler sees them (gen_cdef.read_header)."""
+    return gen_cdef.read_header(str(path))
 
 
 def _int_defines(text):
