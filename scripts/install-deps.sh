@@ -13,6 +13,7 @@ PACKAGES="
   python3 python3-numpy python3-scipy python3-sklearn python3-pytest
   python3-mpmath
   python3-cffi python3-dev python3-setuptools python3-pip python3-wheel python3-venv
+  python3-pycparser
   clang libclang-rt-14-dev
   libpng-dev python3-torch python3-opencv ffmpeg
   zlib1g-dev libsqlite3-dev

@@ -3,15 +3,15 @@
 # bindings/java, as the README says) into a throw-away local repository,
 # then the installed artifact: version, natives, module name, and the
 # example run against it with nothing set (natives extracted from the jar).
-# usage: test_maven.sh MVN WORKDIR NATIVES VERSION EXAMPLE_JAR DICOM
+# usage: test_maven.sh MVN WORKDIR NATIVES VERSION EXAMPLE_JAR DICOM SOURCES
 set -eu
-mvn=$1 work=$2 natives=$3 version=$4 example=$5 dicom=$6
+mvn=$1 work=$2 natives=$3 version=$4 example=$5 dicom=$6 sources=$7
 java=${JAVA:-java}
 rm -rf "$work"
 mkdir -p "$work"
 pomv=$(sed -n 's:^  <version>\(.*\)</version>$:\1:p' pom.xml | head -1)
 [ "$pomv" = "$version" ] || { echo "FAIL: pom.xml version $pomv != library version $version"; exit 1; }
-"$mvn" -o -B -q -Dmaven.repo.local="$work/m2" -Dnoduleid.natives="$natives" \
+"$mvn" -o -B -q -Dmaven.repo.local="$work/m2" -Dnoduleid.natives="$natives" -Dnoduleid.sources="$sources" \
     -Dnoduleid.buildDir="$work/target" install
 art="$work/m2/org/noduleid/noduleid/$version/noduleid-$version.jar"
 [ -f "$art" ] || { echo "FAIL: $art not installed"; exit 1; }

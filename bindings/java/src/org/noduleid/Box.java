@@ -15,8 +15,28 @@ public final class Box {
 
     static Box of(float[] a) { return new Box(a[0], a[1], a[2], a[3]); }
 
+    private static final class L extends NativeLayout.nid_box {}
+
+    /** This box as a nid_box layout (NativeLayout). */
+    long[] toLayout() {
+        long[] a = new long[L.NUMS];
+        NativeLayout.set(a, L.X, x);
+        NativeLayout.set(a, L.Y, y);
+        NativeLayout.set(a, L.W, w);
+        NativeLayout.set(a, L.H, h);
+        return a;
+    }
+
+    /** A box from a nid_box layout. */
+    static Box ofLayout(long[] a) {
+        return new Box(NativeLayout.f(a, L.X), NativeLayout.f(a, L.Y), NativeLayout.f(a, L.W), NativeLayout.f(a, L.H));
+    }
+
+    /** A new nid_box layout array to be filled by the library. */
+    static long[] newLayout() { return new long[L.NUMS]; }
+
     /** Intersection over union with another box (nid_box_iou). */
-    public float iou(Box o) { return Native.boxIou(toArray(), o.toArray()); }
+    public float iou(Box o) { return NativeApi.boxIou(toLayout(), o.toLayout()); }
 
     @Override public boolean equals(Object o) {
         if (!(o instanceof Box)) return false;

@@ -18,40 +18,57 @@ public final class ClipOptions {
     static { Native.load(); }
 
     /** nid_sampling: one clip, T frames spread uniformly over the tracklet (the default). */
-    public static final int SAMPLE_UNIFORM = 0;
+    public static final int SAMPLE_UNIFORM = Consts.NID_SAMPLE_UNIFORM;
     /** nid_sampling: sliding windows of T frames, every windowStride frames. */
-    public static final int SAMPLE_WINDOWS = 1;
+    public static final int SAMPLE_WINDOWS = Consts.NID_SAMPLE_WINDOWS;
     /** nid_coords: no coordinate channels (the default). */
-    public static final int COORDS_NONE = 0;
+    public static final int COORDS_NONE = Consts.NID_COORDS_NONE;
     /** nid_coords: two more channels per frame with the box's depth and scale in the frame. */
-    public static final int COORDS_FRAME = 1;
+    public static final int COORDS_FRAME = Consts.NID_COORDS_FRAME;
 
     private int frames, height, width, channels, filter, interp, sampling, windowStride, pad, coords;
     private float margin;
     private final float[] mean = new float[3];
     private final float[] std = new float[3];
 
+    /** The nid_clip_options layout (generated from noduleid.h). */
+    static final class L extends NativeLayout.nid_clip_options {}
+
     public ClipOptions() {
-        int[] i = new int[10];
-        float[] f = new float[7];
-        Native.clipOptionsDefaults(i, f);
-        fromArrays(i, f);
+        long[] v = new long[L.NUMS];
+        NativeApi.clipOptionsInit(v);
+        fromLayout(v);
     }
 
-    void fromArrays(int[] i, float[] f) {
-        frames = i[0]; height = i[1]; width = i[2]; channels = i[3]; filter = i[4];
-        interp = i[5]; sampling = i[6]; windowStride = i[7]; pad = i[8]; coords = i[9];
-        margin = f[0];
-        System.arraycopy(f, 1, mean, 0, 3);
-        System.arraycopy(f, 4, std, 0, 3);
+    /** Set every field from a nid_clip_options layout. */
+    void fromLayout(long[] v) {
+        frames = NativeLayout.i(v, L.FRAMES); height = NativeLayout.i(v, L.HEIGHT);
+        width = NativeLayout.i(v, L.WIDTH); channels = NativeLayout.i(v, L.CHANNELS);
+        filter = NativeLayout.i(v, L.FILTER); interp = NativeLayout.i(v, L.INTERP);
+        sampling = NativeLayout.i(v, L.SAMPLING); windowStride = NativeLayout.i(v, L.WINDOW_STRIDE);
+        pad = NativeLayout.i(v, L.PAD); coords = NativeLayout.i(v, L.COORDS);
+        margin = NativeLayout.f(v, L.MARGIN);
+        for (int k = 0; k < 3; k++) {
+            mean[k] = NativeLayout.f(v, L.MEAN + k);
+            std[k] = NativeLayout.f(v, L.STD + k);
+        }
     }
 
-    int[] ints() {
-        return new int[] {frames, height, width, channels, filter, interp, sampling, windowStride, pad, coords};
-    }
-
-    float[] floats() {
-        return new float[] {margin, mean[0], mean[1], mean[2], std[0], std[1], std[2]};
+    /** These options as a nid_clip_options layout. */
+    long[] toLayout() {
+        long[] v = new long[L.NUMS];
+        NativeApi.clipOptionsInit(v);
+        NativeLayout.set(v, L.FRAMES, frames); NativeLayout.set(v, L.HEIGHT, height);
+        NativeLayout.set(v, L.WIDTH, width); NativeLayout.set(v, L.CHANNELS, channels);
+        NativeLayout.set(v, L.FILTER, filter); NativeLayout.set(v, L.INTERP, interp);
+        NativeLayout.set(v, L.SAMPLING, sampling); NativeLayout.set(v, L.WINDOW_STRIDE, windowStride);
+        NativeLayout.set(v, L.PAD, pad); NativeLayout.set(v, L.COORDS, coords);
+        NativeLayout.set(v, L.MARGIN, margin);
+        for (int k = 0; k < 3; k++) {
+            NativeLayout.set(v, L.MEAN + k, mean[k]);
+            NativeLayout.set(v, L.STD + k, std[k]);
+        }
+        return v;
     }
 
     /** T: frames per clip. */

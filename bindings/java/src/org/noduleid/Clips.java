@@ -39,7 +39,7 @@ public final class Clips {
         ClipOptions o = opts(opts);
         long[] out = new long[2];
         long e = exam.handle();
-        try { Native.clipCount(e, t, o.ints(), o.floats(), out); } finally { Reference.reachabilityFence(exam); }
+        try { Native.clipCount(e, t, o.toLayout(), out); } finally { Reference.reachabilityFence(exam); }
         return out;
     }
 
@@ -48,7 +48,7 @@ public final class Clips {
         ClipOptions o = opts(opts);
         long v = video.handle(), e = exam.handle();
         try {
-            float[] data = Native.clipBuild(v, e, t, o.ints(), o.floats());
+            float[] data = Native.clipBuild(v, e, t, o.toLayout());
             long per = o.clipFloats();
             return new Clip(data, (int) (data.length / per), o);
         } finally {
@@ -67,7 +67,7 @@ public final class Clips {
         Native.checkDirect(out, -1, "out");
         if (out.isReadOnly()) throw new IllegalArgumentException("out is read-only");
         long v = video.handle(), e = exam.handle();
-        try { return Math.toIntExact(Native.clipBuildDirect(v, e, t, o.ints(), o.floats(), out, out.position())); }
+        try { return Math.toIntExact(Native.clipBuildDirect(v, e, t, o.toLayout(), out, out.position())); }
         finally {
             Reference.reachabilityFence(video);
             Reference.reachabilityFence(exam);
@@ -78,7 +78,7 @@ public final class Clips {
     public static long[] frames(Exam exam, int t, ClipOptions opts, int clip) throws NoduleIdException {
         ClipOptions o = opts(opts);
         long e = exam.handle();
-        try { return Native.clipFrames(e, t, o.ints(), o.floats(), clip); }
+        try { return Native.clipFrames(e, t, o.toLayout(), clip); }
         finally { Reference.reachabilityFence(exam); }
     }
 
@@ -87,6 +87,6 @@ public final class Clips {
     public static float[] cropResize(byte[] pixels, int width, int height, int stride, PixelFormat format, Box box,
                                      ClipOptions opts) throws NoduleIdException {
         ClipOptions o = opts(opts);
-        return Native.cropResize(pixels, width, height, stride, format.code, box.toArray(), o.ints(), o.floats());
+        return Native.cropResize(pixels, width, height, stride, format.code, box.toLayout(), o.toLayout());
     }
 }

@@ -4,13 +4,13 @@ package org.noduleid;
  *  is strictly below the threshold. See noduleid.h for the exact rules. */
 public enum ClusterMethod {
     /** Algorithm 1 of Jiang et al. 2023 as published (seeded). */
-    PAPER(0),
+    PAPER(Consts.NID_CLUSTER_PAPER),
     /** Single linkage cut at tau (connected components of d &lt; tau). */
-    SINGLE(1),
+    SINGLE(Consts.NID_CLUSTER_SINGLE),
     /** Average linkage (UPGMA). */
-    AVERAGE(2),
+    AVERAGE(Consts.NID_CLUSTER_AVERAGE),
     /** Complete linkage. */
-    COMPLETE(3);
+    COMPLETE(Consts.NID_CLUSTER_COMPLETE);
 
     final int code;
     ClusterMethod(int code) { this.code = code; }
@@ -19,11 +19,11 @@ public enum ClusterMethod {
     public int code() { return code; }
 
     /** The library's name of the method ("paper", "single", ...). */
-    public String libraryName() { return Native.clusterMethodName(code); }
+    public String libraryName() { return NativeApi.clusterMethodName(code); }
 
     /** Parse a library name with nid_cluster_method_parse(). */
     public static ClusterMethod parse(String name) throws NoduleIdException {
-        int c = Native.clusterMethodParse(Native.cstr(name));
+        int c = NativeApi.clusterMethodParse(Native.cstr(name));
         for (ClusterMethod m : values()) if (m.code == c) return m;
         throw new IllegalStateException("library method " + c + " unknown to this binding");
     }

@@ -13,13 +13,27 @@ public final class ClusterOptions {
     private int nThreads;
 
     public ClusterOptions() {
-        long[] d = new long[5];
-        Native.clusterOptionsDefaults(d);
-        method = ClusterMethod.of((int) d[0]);
-        metric = Metric.of((int) d[1]);
-        threshold = Float.intBitsToFloat((int) d[2]);
-        seed = d[3];
-        nThreads = (int) d[4];
+        long[] d = new long[L.NUMS];
+        NativeApi.clusterOptionsInit(d);
+        method = ClusterMethod.of(NativeLayout.i(d, L.METHOD));
+        metric = Metric.of(NativeLayout.i(d, L.METRIC));
+        threshold = NativeLayout.f(d, L.THRESHOLD);
+        seed = d[L.SEED];
+        nThreads = NativeLayout.i(d, L.N_THREADS);
+    }
+
+    private static final class L extends NativeLayout.nid_cluster_options {}
+
+    /** These options as a nid_cluster_options layout (NativeLayout). */
+    long[] toLayout() {
+        long[] d = new long[L.NUMS];
+        NativeApi.clusterOptionsInit(d);
+        NativeLayout.set(d, L.METHOD, method.code);
+        NativeLayout.set(d, L.METRIC, metric.code);
+        NativeLayout.set(d, L.THRESHOLD, threshold);
+        NativeLayout.set(d, L.SEED, seed);
+        NativeLayout.set(d, L.N_THREADS, nThreads);
+        return d;
     }
 
     public ClusterMethod method() { return method; }

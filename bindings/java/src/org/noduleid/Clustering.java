@@ -59,8 +59,7 @@ public final class Clustering {
         ClusterOptions o = opts(opts);
         int n = rows(x, d);
         int[] labels = new int[n];
-        int k = Native.cluster(x, n, d, o.method().code, o.metric().code, o.threshold(), o.seed(),
-                               o.nThreads(), labels);
+        int k = Native.cluster(x, n, d, o.toLayout(), labels);
         return new Result(labels, k);
     }
 
@@ -73,8 +72,7 @@ public final class Clustering {
         Native.checkDirect(x, (long) n * d, "x");
         Native.checkDirect(labels, n, "labels");
         if (labels.isReadOnly()) throw new IllegalArgumentException("labels is read-only");
-        return Native.clusterDirect(x, x.position(), n, d, o.method().code, o.metric().code, o.threshold(),
-                                    o.seed(), o.nThreads(), labels, labels.position());
+        return Native.clusterDirect(x, x.position(), n, d, o.toLayout(), labels, labels.position());
     }
 
     /** Cluster from a precomputed n x n distance matrix (row-major; finite,
@@ -86,7 +84,7 @@ public final class Clustering {
             throw new IllegalArgumentException("dist.length " + dist.length + " != n*n for n = " + n);
         ClusterOptions o = opts(opts);
         int[] labels = new int[n];
-        int k = Native.clusterDist(dist, n, o.method().code, o.threshold(), o.seed(), labels);
+        int k = Native.clusterDist(dist, n, o.toLayout(), labels);
         return new Result(labels, k);
     }
 

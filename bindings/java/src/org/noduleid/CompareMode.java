@@ -4,9 +4,9 @@ package org.noduleid;
  *  higher meaning "more likely the same nodule"; distance d = max(0, 1 - s). */
 public enum CompareMode {
     /** s = cos(a, b). */
-    COSINE(0),
+    COSINE(Consts.NID_COMPARE_COSINE),
     /** s = (p(a, b) + p(b, a)) / 2 from the verification head. */
-    VERIFY(1);
+    VERIFY(Consts.NID_COMPARE_VERIFY);
 
     final int code;
     CompareMode(int code) { this.code = code; }
@@ -14,7 +14,7 @@ public enum CompareMode {
     public int code() { return code; }
 
     /** The library's name ("cosine", "verify"). */
-    public String libraryName() { return Native.compareModeName(code); }
+    public String libraryName() { return NativeApi.compareModeName(code); }
 
     static CompareMode of(int code) {
         for (CompareMode m : values()) if (m.code == code) return m;

@@ -12,6 +12,20 @@ public final class Evaluation {
 
     private Evaluation() {}
 
+    // The struct layouts (generated from noduleid.h).
+    private static final class CS extends NativeLayout.nid_cluster_scores {}
+    private static final class AUC extends NativeLayout.nid_auc_result {}
+    private static final class DL extends NativeLayout.nid_delong_result {}
+    private static final class BR extends NativeLayout.nid_binary_result {}
+    private static final class EST extends NativeLayout.nid_estimate {}
+
+    private static double d(long[] v, int i) { return NativeLayout.d(v, i); }
+
+    /** A nid_estimate flattened at v[off..]. */
+    static Estimate estimate(long[] v, int off) {
+        return new Estimate(d(v, off + EST.VALUE), d(v, off + EST.LO), d(v, off + EST.HI));
+    }
+
     /** A proportion or AUC with its 95% confidence interval. */
     public static final class Estimate {
         private final double value, lo, hi;
@@ -37,10 +51,13 @@ public final class Evaluation {
         public long pairsBoth() { return pairsBoth; }
         public long nTrueClusters() { return nTrueClusters; }
         public long nPredClusters() { return nPredClusters; }
-        ClusterScores(double[] d, long[] l) {
-            pairPrecision = d[0]; pairRecall = d[1]; pairF = d[2];
-            bcubedPrecision = d[3]; bcubedRecall = d[4]; bcubedF = d[5];
-            pairsTrue = l[0]; pairsPred = l[1]; pairsBoth = l[2]; nTrueClusters = l[3]; nPredClusters = l[4];
+        /** From a nid_cluster_scores layout (NativeLayout). */
+        ClusterScores(long[] v) {
+            pairPrecision = d(v, CS.PAIR_PRECISION); pairRecall = d(v, CS.PAIR_RECALL); pairF = d(v, CS.PAIR_F);
+            bcubedPrecision = d(v, CS.BCUBED_PRECISION); bcubedRecall = d(v, CS.BCUBED_RECALL);
+            bcubedF = d(v, CS.BCUBED_F);
+            pairsTrue = v[CS.PAIRS_TRUE]; pairsPred = v[CS.PAIRS_PRED]; pairsBoth = v[CS.PAIRS_BOTH];
+            nTrueClusters = v[CS.N_TRUE_CLUSTERS]; nPredClusters = v[CS.N_PRED_CLUSTERS];
         }
     }
 
@@ -54,10 +71,11 @@ public final class Evaluation {
         private final long nPos, nNeg;
         public long nPos() { return nPos; }
         public long nNeg() { return nNeg; }
-        AucResult(double[] d, int off, long[] l, int loff) {
-            auc = new Estimate(d[off], d[off + 1], d[off + 2]);
-            variance = d[off + 3];
-            nPos = l[loff]; nNeg = l[loff + 1];
+        /** From a nid_auc_result layout flattened at v[off..] (NativeLayout). */
+        AucResult(long[] v, int off) {
+            auc = estimate(v, off + AUC.AUC_VALUE);
+            variance = d(v, off + AUC.VARIANCE);
+            nPos = v[off + AUC.N_POS]; nNeg = v[off + AUC.N_NEG];
         }
     }
 
@@ -70,10 +88,11 @@ public final class Evaluation {
         public double covariance() { return covariance; }
         public double z() { return z; }
         public double pValue() { return pValue; }
-        DeLongResult(double[] d, long[] l) {
-            a = new AucResult(d, 0, l, 0);
-            b = new AucResult(d, 4, l, 2);
-            covariance = d[8]; z = d[9]; pValue = d[10];
+        /** From a nid_delong_result layout (NativeLayout). */
+        DeLongResult(long[] v) {
+            a = new AucResult(v, DL.A_AUC_VALUE);
+            b = new AucResult(v, DL.B_AUC_VALUE);
+            covariance = d(v, DL.COVARIANCE); z = d(v, DL.Z); pValue = d(v, DL.P_VALUE);
         }
     }
 
@@ -92,13 +111,14 @@ public final class Evaluation {
         public Estimate sensitivity() { return sensitivity; }
         public Estimate specificity() { return specificity; }
         public Estimate precision() { return precision; }
-        BinaryResult(double[] d, long[] l) {
-            threshold = d[0];
-            accuracy = new Estimate(d[1], d[2], d[3]);
-            sensitivity = new Estimate(d[4], d[5], d[6]);
-            specificity = new Estimate(d[7], d[8], d[9]);
-            precision = new Estimate(d[10], d[11], d[12]);
-            tp = l[0]; fp = l[1]; tn = l[2]; fn = l[3];
+        /** From a nid_binary_result layout (NativeLayout). */
+        BinaryResult(long[] v) {
+            threshold = d(v, BR.THRESHOLD);
+            accuracy = estimate(v, BR.ACCURACY_VALUE);
+            sensitivity = estimate(v, BR.SENSITIVITY_VALUE);
+            specificity = estimate(v, BR.SPECIFICITY_VALUE);
+            precision = estimate(v, BR.PRECISION_VALUE);
+            tp = v[BR.TP]; fp = v[BR.FP]; tn = v[BR.TN]; fn = v[BR.FN];
         }
     }
 
@@ -117,38 +137,34 @@ public final class Evaluation {
     /** Score predicted against true labels (any int values). */
     public static ClusterScores clusters(int[] truth, int[] pred) throws NoduleIdException {
         same(truth.length, pred.length, "truth/pred");
-        double[] d = new double[6];
-        long[] l = new long[5];
-        Native.evalClusters(truth, pred, d, l);
-        return new ClusterScores(d, l);
+        long[] v = new long[CS.NUMS];
+        Native.evalClusters(truth, pred, v);
+        return new ClusterScores(v);
     }
 
     /** ROC AUC of scores for 0/1 labels, with DeLong's variance. */
     public static AucResult auc(int[] labels, double[] scores) throws NoduleIdException {
         same(labels.length, scores.length, "labels/scores");
-        double[] d = new double[4];
-        long[] l = new long[2];
-        Native.evalAuc(labels, scores, d, l);
-        return new AucResult(d, 0, l, 0);
+        long[] v = new long[AUC.NUMS];
+        Native.evalAuc(labels, scores, v);
+        return new AucResult(v, 0);
     }
 
     /** DeLong's test between two scorers on the same labelled pairs. */
     public static DeLongResult delong(int[] labels, double[] scoresA, double[] scoresB) throws NoduleIdException {
         same(labels.length, scoresA.length, "labels/scoresA");
         same(labels.length, scoresB.length, "labels/scoresB");
-        double[] d = new double[11];
-        long[] l = new long[4];
-        Native.evalDelong(labels, scoresA, scoresB, d, l);
-        return new DeLongResult(d, l);
+        long[] v = new long[DL.NUMS];
+        Native.evalDelong(labels, scoresA, scoresB, v);
+        return new DeLongResult(v);
     }
 
     /** Accuracy, sensitivity, specificity and precision at threshold. */
     public static BinaryResult atThreshold(int[] labels, double[] scores, double threshold) throws NoduleIdException {
         same(labels.length, scores.length, "labels/scores");
-        double[] d = new double[13];
-        long[] l = new long[4];
-        Native.evalThreshold(labels, scores, threshold, d, l);
-        return new BinaryResult(d, l);
+        long[] v = new long[BR.NUMS];
+        Native.evalThreshold(labels, scores, threshold, v);
+        return new BinaryResult(v);
     }
 
     /** The threshold maximising Youden's J (ties: the highest). */
@@ -162,8 +178,8 @@ public final class Evaluation {
     /** Exact two-sided 95% interval for k successes in n trials (k and n
      *  are unsigned 64-bit values). */
     public static Estimate clopperPearson(long k, long n) throws NoduleIdException {
-        double[] out = new double[3];
-        Native.evalClopperPearson(k, n, out);
-        return new Estimate(out[0], out[1], out[2]);
+        long[] out = new long[NativeLayout.nid_estimate.NUMS];
+        NativeApi.evalClopperPearson(k, n, out);
+        return estimate(out, 0);
     }
 }

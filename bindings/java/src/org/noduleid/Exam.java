@@ -18,7 +18,13 @@ import java.lang.ref.Reference;
 public final class Exam extends NativeHandle {
     static { Native.load(); }
 
-    private Exam(long h) { super(h, Native::examFree, null); }
+    private Exam(long h) { super(h, NativeApi::examFree, null); }
+
+    // The struct layouts (generated from noduleid.h).
+    private static final class EI extends NativeLayout.nid_exam_info {}
+    private static final class EV extends NativeLayout.nid_exam_video_info {}
+    private static final class TI extends NativeLayout.nid_tracklet_info {}
+    private static final class LO extends NativeLayout.nid_link_options {}
 
     /** nid_exam_info. Strings are null when absent. */
     public static final class Info {
@@ -31,9 +37,10 @@ public final class Exam extends NativeHandle {
         private final int nVideos, nTracklets;
         public int nVideos() { return nVideos; }
         public int nTracklets() { return nTracklets; }
-        Info(String[] s, long[] l) {
-            examId = s[0]; patientId = s[1]; date = s[2]; metaJson = s[3]; source = s[4];
-            nVideos = Math.toIntExact(l[0]); nTracklets = Math.toIntExact(l[1]);
+        Info(String[] s, long[] v) {
+            examId = s[EI.S_EXAM_ID]; patientId = s[EI.S_PATIENT_ID]; date = s[EI.S_DATE];
+            metaJson = s[EI.S_META_JSON]; source = s[EI.S_SOURCE];
+            nVideos = Math.toIntExact(v[EI.N_VIDEOS]); nTracklets = Math.toIntExact(v[EI.N_TRACKLETS]);
         }
         /** One line (the metadata JSON is left out). */
         @Override public String toString() {
@@ -59,10 +66,11 @@ public final class Exam extends NativeHandle {
         private final int firstTracklet, nTracklets;
         public int firstTracklet() { return firstTracklet; }
         public int nTracklets() { return nTracklets; }
-        VideoEntry(String[] s, long[] l, double[] d) {
-            id = s[0]; path = s[1]; resolvedPath = s[2];
-            nFrames = l[0]; width = (int) l[1]; height = (int) l[2]; firstTracklet = Math.toIntExact(l[3]); nTracklets = Math.toIntExact(l[4]);
-            fps = d[0];
+        VideoEntry(String[] s, long[] v) {
+            id = s[EV.S_ID]; path = s[EV.S_PATH]; resolvedPath = s[EV.S_RESOLVED_PATH];
+            nFrames = v[EV.N_FRAMES]; width = NativeLayout.i(v, EV.WIDTH); height = NativeLayout.i(v, EV.HEIGHT);
+            firstTracklet = Math.toIntExact(v[EV.FIRST_TRACKLET]); nTracklets = Math.toIntExact(v[EV.N_TRACKLETS]);
+            fps = NativeLayout.d(v, EV.FPS);
         }
         @Override public String toString() {
             return "VideoEntry(" + id + ", " + path + ", " + nFrames + " frames, " + width + "x" + height + ", tracklets "
@@ -86,8 +94,9 @@ public final class Exam extends NativeHandle {
         public long end() { return end; }
         private final int nKeyFrames;
         public int nKeyFrames() { return nKeyFrames; }
-        Tracklet(String id, long[] l) {
-            this.id = id; video = Math.toIntExact(l[0]); nodule = (int) l[1]; start = l[2]; end = l[3]; nKeyFrames = Math.toIntExact(l[4]);
+        Tracklet(String[] s, long[] v) {
+            id = s[TI.S_ID]; video = Math.toIntExact(v[TI.VIDEO]); nodule = NativeLayout.i(v, TI.NODULE);
+            start = v[TI.START]; end = v[TI.END]; nKeyFrames = Math.toIntExact(v[TI.N_KEY_FRAMES]);
         }
         @Override public String toString() {
             return "Tracklet(" + id + ", video " + video + ", frames " + start + ".." + end + ", nodule "
@@ -120,47 +129,58 @@ public final class Exam extends NativeHandle {
         public LinkOptions maxGap(int v) { maxGap = v; return this; }
         public LinkOptions minLength(int v) { minLength = v; return this; }
         public LinkOptions() {
-            float[] f = new float[2];
-            int[] i = new int[2];
-            Native.linkOptionsDefaults(f, i);
-            iouThreshold = f[0]; minScore = f[1]; maxGap = i[0]; minLength = i[1];
+            long[] v = new long[LO.NUMS];
+            NativeApi.linkOptionsInit(v);
+            iouThreshold = NativeLayout.f(v, LO.IOU_THRESHOLD); minScore = NativeLayout.f(v, LO.MIN_SCORE);
+            maxGap = NativeLayout.i(v, LO.MAX_GAP); minLength = NativeLayout.i(v, LO.MIN_LENGTH);
+        }
+
+        /** These options as a nid_link_options layout. */
+        long[] toLayout() {
+            long[] v = new long[LO.NUMS];
+            NativeApi.linkOptionsInit(v);
+            NativeLayout.set(v, LO.IOU_THRESHOLD, iouThreshold);
+            NativeLayout.set(v, LO.MIN_SCORE, minScore);
+            NativeLayout.set(v, LO.MAX_GAP, maxGap);
+            NativeLayout.set(v, LO.MIN_LENGTH, minLength);
+            return v;
         }
     }
 
     /** An empty exam; each argument may be null (absent); date "YYYY-MM-DD". */
     public static Exam create(String examId, String patientId, String date) throws NoduleIdException {
-        return new Exam(Native.examCreate(Native.cstr(examId), Native.cstr(patientId), Native.cstr(date)));
+        return new Exam(NativeApi.examCreate(Native.cstr(examId), Native.cstr(patientId), Native.cstr(date)));
     }
 
     /** Load a "noduleid-exam" JSON file. Errors: IO, FORMAT (names the JSON path). */
     public static Exam load(String path) throws NoduleIdException {
         if (path == null) throw new NullPointerException("path");
-        return new Exam(Native.examLoad(Native.cstr(path)));
+        return new Exam(NativeApi.examLoad(Native.cstr(path)));
     }
 
     /** Import a COCO-VID style annotation file. */
     public static Exam importCocoVid(String path) throws NoduleIdException {
         if (path == null) throw new NullPointerException("path");
-        return new Exam(Native.examImportCocoVid(Native.cstr(path)));
+        return new Exam(NativeApi.examImportCocoVid(Native.cstr(path)));
     }
 
     /** Write the exam as JSON, atomically. */
     public void save(String path) throws NoduleIdException {
         if (path == null) throw new NullPointerException("path");
         long h = handle();
-        try { Native.examSave(h, Native.cstr(path)); } finally { Reference.reachabilityFence(this); }
+        try { NativeApi.examSave(h, Native.cstr(path)); } finally { Reference.reachabilityFence(this); }
     }
 
     public Info info() throws NoduleIdException {
-        long[] l = new long[2];
+        long[] v = new long[EI.NUMS];
         long h = handle();
-        try { return new Info(Native.examInfo(h, l), l); } finally { Reference.reachabilityFence(this); }
+        try { return new Info(NativeApi.examGetInfo(h, v), v); } finally { Reference.reachabilityFence(this); }
     }
 
     /** Replace the "meta" object with json (a JSON object), or remove it (null). */
     public void setMeta(String json) throws NoduleIdException {
         long h = handle();
-        try { Native.examSetMeta(h, Native.cstr(json)); } finally { Reference.reachabilityFence(this); }
+        try { NativeApi.examSetMeta(h, Native.cstr(json)); } finally { Reference.reachabilityFence(this); }
     }
 
     /** Append a video; nFrames -1, fps 0, width/height 0 mean unknown.
@@ -168,7 +188,16 @@ public final class Exam extends NativeHandle {
     public int addVideo(String id, String path, long nFrames, double fps, int width, int height)
         throws NoduleIdException {
         long h = handle();
-        try { return Math.toIntExact(Native.examAddVideo(h, Native.cstr(id), Native.cstr(path), nFrames, fps, width, height)); }
+        long[] v = new long[EV.NUMS];
+        NativeApi.examVideoInfoInit(v);
+        NativeLayout.set(v, EV.N_FRAMES, nFrames);
+        NativeLayout.set(v, EV.FPS, fps);
+        NativeLayout.set(v, EV.WIDTH, width);
+        NativeLayout.set(v, EV.HEIGHT, height);
+        byte[][] s = new byte[EV.STRS][];
+        s[EV.S_ID] = Native.cstr(id);
+        s[EV.S_PATH] = Native.cstr(path);
+        try { return Math.toIntExact(NativeApi.examAddVideo(h, v, s)); }
         finally { Reference.reachabilityFence(this); }
     }
 
@@ -189,18 +218,17 @@ public final class Exam extends NativeHandle {
 
     /** Video entry v. Errors: RANGE. */
     public VideoEntry video(int v) throws NoduleIdException {
-        long[] l = new long[5];
-        double[] d = new double[1];
+        long[] l = new long[EV.NUMS];
         long h = handle();
-        try { return new VideoEntry(Native.examGetVideo(h, v, l, d), l, d); }
+        try { return new VideoEntry(NativeApi.examGetVideo(h, v, l), l); }
         finally { Reference.reachabilityFence(this); }
     }
 
     /** Tracklet t. Errors: RANGE. */
     public Tracklet tracklet(int t) throws NoduleIdException {
-        long[] l = new long[5];
+        long[] l = new long[TI.NUMS];
         long h = handle();
-        try { return new Tracklet(Native.examGetTracklet(h, t, l), l); } finally { Reference.reachabilityFence(this); }
+        try { return new Tracklet(NativeApi.examGetTracklet(h, t, l), l); } finally { Reference.reachabilityFence(this); }
     }
 
     /** The cannot-link pairs the exam gives for free (nid_exam_cannot_link):
@@ -220,30 +248,30 @@ public final class Exam extends NativeHandle {
     public int findTracklet(String id) throws NoduleIdException {
         if (id == null) throw new NullPointerException("id");
         long h = handle();
-        try { return Math.toIntExact(Native.examFindTracklet(h, Native.cstr(id))); } finally { Reference.reachabilityFence(this); }
+        try { return Math.toIntExact(NativeApi.examFindTracklet(h, Native.cstr(id))); } finally { Reference.reachabilityFence(this); }
     }
 
     /** Frame number of key frame k of tracklet t. */
     public long keyFrame(int t, int k) throws NoduleIdException {
         long h = handle();
-        try { return Native.examKeyFrame(h, t, k, new float[4]); } finally { Reference.reachabilityFence(this); }
+        try { return NativeApi.examKeyFrame(h, t, k, Box.newLayout()); } finally { Reference.reachabilityFence(this); }
     }
 
     /** Box of key frame k of tracklet t. */
     public Box keyFrameBox(int t, int k) throws NoduleIdException {
-        float[] b = new float[4];
+        long[] b = Box.newLayout();
         long h = handle();
-        try { Native.examKeyFrame(h, t, k, b); } finally { Reference.reachabilityFence(this); }
-        return Box.of(b);
+        try { NativeApi.examKeyFrame(h, t, k, b); } finally { Reference.reachabilityFence(this); }
+        return Box.ofLayout(b);
     }
 
     /** Box of tracklet t on `frame`, interpolated between key frames by
      *  interp (0: union, the method's rule; 1: linear). */
     public Box trackletBox(int t, long frame, int interp) throws NoduleIdException {
-        float[] b = new float[4];
+        long[] b = Box.newLayout();
         long h = handle();
-        try { Native.examTrackletBox(h, t, frame, interp, b); } finally { Reference.reachabilityFence(this); }
-        return Box.of(b);
+        try { NativeApi.examTrackletBox(h, t, frame, interp, b); } finally { Reference.reachabilityFence(this); }
+        return Box.ofLayout(b);
     }
 
     /** Link the detections of video `video` into tracklets and add them
@@ -262,8 +290,7 @@ public final class Exam extends NativeHandle {
         }
         long h = handle();
         try {
-            return Math.toIntExact(Native.linkDetections(h, video, fr, bx, sc, new float[] {o.iouThreshold, o.minScore},
-                                         new int[] {o.maxGap, o.minLength}));
+            return Math.toIntExact(Native.linkDetections(h, video, fr, bx, sc, o.toLayout()));
         } finally { Reference.reachabilityFence(this); }
     }
 

@@ -31,13 +31,14 @@ public final class Gallery extends NativeHandle {
         private final int nTracklets;
         public int nTracklets() { return nTracklets; }
 
-        Entry(long index, String[] s, int nTracklets) {
+        /** From a nid_gallery_entry layout (NativeLayout). */
+        Entry(long index, String[] s, long[] v) {
             this.index = index;
-            this.patientId = s[0];
-            this.examId = s[1];
-            this.date = s[2];
-            this.label = s[3];
-            this.nTracklets = nTracklets;
+            this.patientId = s[GE.S_PATIENT_ID];
+            this.examId = s[GE.S_EXAM_ID];
+            this.date = s[GE.S_DATE];
+            this.label = s[GE.S_LABEL];
+            this.nTracklets = NativeLayout.i(v, GE.N_TRACKLETS);
         }
     }
 
@@ -57,34 +58,38 @@ public final class Gallery extends NativeHandle {
     }
 
     private Gallery(long h) {
-        super(h, Native::galleryFree, null);
+        super(h, NativeApi::galleryFree, null);
     }
 
     /** An empty gallery for embeddings of model modelId, embedDim floats each. */
     public static Gallery create(String modelId, int embedDim) throws NoduleIdException {
         if (modelId == null) throw new NullPointerException("modelId");
-        return new Gallery(Native.galleryCreate(Native.cstr(modelId), embedDim));
+        return new Gallery(NativeApi.galleryCreate(Native.cstr(modelId), embedDim));
     }
 
     /** Read a gallery file (every field and CRC checked). */
     public static Gallery load(String path) throws NoduleIdException {
         if (path == null) throw new NullPointerException("path");
-        return new Gallery(Native.galleryLoad(Native.cstr(path)));
+        return new Gallery(NativeApi.galleryLoad(Native.cstr(path)));
     }
 
     /** Write the gallery atomically (temporary file, fsync, rename). */
     public void save(String path) throws NoduleIdException {
         if (path == null) throw new NullPointerException("path");
         long h = handle();
-        try { Native.gallerySave(h, Native.cstr(path)); } finally { Reference.reachabilityFence(this); }
+        try { NativeApi.gallerySave(h, Native.cstr(path)); } finally { Reference.reachabilityFence(this); }
     }
 
+    // The struct layouts (generated from noduleid.h).
+    private static final class GI extends NativeLayout.nid_gallery_info {}
+    private static final class GE extends NativeLayout.nid_gallery_entry {}
+
     private long[] info(String[] modelId) throws NoduleIdException {
-        long[] v = new long[3];
+        long[] v = new long[GI.NUMS];
         long h = handle();
         try {
-            String m = Native.galleryInfo(h, v);
-            if (modelId != null) modelId[0] = m;
+            String[] s = NativeApi.galleryGetInfo(h, v);
+            if (modelId != null) modelId[0] = s[GI.S_MODEL_ID];
         } finally { Reference.reachabilityFence(this); }
         return v;
     }
@@ -97,10 +102,10 @@ public final class Gallery extends NativeHandle {
     }
 
     /** Floats per embedding. */
-    public int embedDim() throws NoduleIdException { return (int) info(null)[0]; }
+    public int embedDim() throws NoduleIdException { return (int) info(null)[GI.EMBED_DIM]; }
 
     /** Number of entries. */
-    public long size() throws NoduleIdException { return info(null)[1]; }
+    public long size() throws NoduleIdException { return info(null)[GI.N_ENTRIES]; }
 
     /** Add one nodule (embedding stored normalised). */
     public void add(String patientId, String examId, String date, String label, float[] embedding,
@@ -115,9 +120,9 @@ public final class Gallery extends NativeHandle {
 
     /** Entry i. */
     public Entry entry(long i) throws NoduleIdException {
-        int[] nt = new int[1];
+        long[] v = new long[GE.NUMS];
         long h = handle();
-        try { return new Entry(i, Native.galleryEntry(h, i, nt), nt[0]); }
+        try { return new Entry(i, NativeApi.galleryGetEntry(h, i, v), v); }
         finally { Reference.reachabilityFence(this); }
     }
 

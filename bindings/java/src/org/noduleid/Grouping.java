@@ -51,11 +51,11 @@ public final class Grouping {
     /** Where a setting of a grouping came from (nid_setting_source). */
     public enum SettingSource {
         /** The library's default. */
-        DEFAULT(0),
+        DEFAULT(Consts.NID_FROM_DEFAULT),
         /** The caller's {@link Options}. */
-        OPTIONS(1),
+        OPTIONS(Consts.NID_FROM_OPTIONS),
         /** The model package. */
-        MODEL(2);
+        MODEL(Consts.NID_FROM_MODEL);
         final int code;
         SettingSource(int code) { this.code = code; }
         public int code() { return code; }
@@ -82,15 +82,28 @@ public final class Grouping {
         private VideoSource videoSource;
 
         public Options() {
-            int[] i = new int[5];
-            float[] f = new float[1];
-            long[] l = new long[1];
-            Native.groupOptionsDefaults(i, f, l);
-            compare = i[0] < 0 ? null : CompareMode.of(i[0]);
-            method = i[1] < 0 ? null : ClusterMethod.of(i[1]);
-            online = i[2] != 0; cannotLink = i[3] != 0; keepSimilarity = i[4] != 0;
-            threshold = f[0];
-            seed = l[0];
+            long[] v = new long[GO.NUMS];
+            NativeApi.groupOptionsInit(v);
+            int c = NativeLayout.i(v, GO.COMPARE), m = NativeLayout.i(v, GO.METHOD);
+            compare = c < 0 ? null : CompareMode.of(c);
+            method = m < 0 ? null : ClusterMethod.of(m);
+            online = v[GO.ONLINE] != 0; cannotLink = v[GO.CANNOT_LINK] != 0; keepSimilarity = v[GO.KEEP_SIMILARITY] != 0;
+            threshold = NativeLayout.f(v, GO.THRESHOLD);
+            seed = v[GO.SEED];
+        }
+
+        /** The numeric fields as a nid_group_options layout (clip and callbacks travel apart). */
+        long[] toLayout() {
+            long[] v = new long[GO.NUMS];
+            NativeApi.groupOptionsInit(v);
+            NativeLayout.set(v, GO.COMPARE, compare == null ? -1 : compare.code);
+            NativeLayout.set(v, GO.METHOD, method == null ? -1 : method.code);
+            NativeLayout.set(v, GO.ONLINE, online ? 1 : 0);
+            NativeLayout.set(v, GO.CANNOT_LINK, cannotLink ? 1 : 0);
+            NativeLayout.set(v, GO.KEEP_SIMILARITY, keepSimilarity ? 1 : 0);
+            NativeLayout.set(v, GO.THRESHOLD, threshold);
+            NativeLayout.set(v, GO.SEED, seed);
+            return v;
         }
         /** Clip options (frames, size and coordinates must be the model's);
          *  null (default): the model's, one uniformly sampled clip per tracklet. */
@@ -141,7 +154,12 @@ public final class Grouping {
     /** Seconds spent per stage (nid_timings). */
     public static final class Timings {
         private final double videoS, embedS, compareS, clusterS, scoreS, totalS;
-        Timings(double[] t) { videoS = t[0]; embedS = t[1]; compareS = t[2]; clusterS = t[3]; scoreS = t[4]; totalS = t[5]; }
+        /** From a nid_timings layout (NativeLayout). */
+        Timings(long[] v) {
+            videoS = NativeLayout.d(v, TM.VIDEO_S); embedS = NativeLayout.d(v, TM.EMBED_S);
+            compareS = NativeLayout.d(v, TM.COMPARE_S); clusterS = NativeLayout.d(v, TM.CLUSTER_S);
+            scoreS = NativeLayout.d(v, TM.SCORE_S); totalS = NativeLayout.d(v, TM.TOTAL_S);
+        }
         /** Opening videos, decoding, building clips. */
         public double videoS() { return videoS; }
         /** The network. */
@@ -205,17 +223,25 @@ public final class Grouping {
     private final Timings timings;
     private final List<OnlineStep> onlineSteps;
 
+    // The struct layouts (generated from noduleid.h).
+    private static final class GO extends NativeLayout.nid_group_options {}
+    private static final class GI extends NativeLayout.nid_grouping_info {}
+    private static final class TM extends NativeLayout.nid_timings {}
+
     private Grouping(long g, List<String> ids) throws NoduleIdException {
-        long[] l = new long[6];
-        int[] i = new int[8];
-        float[] f = new float[1];
-        double[] t = new double[6];
-        Native.groupingInfo(g, l, i, f, t);
-        int n = Math.toIntExact(l[0]), k = Math.toIntExact(l[1]), d = Math.toIntExact(l[2]);
-        seed = l[3]; nCannotLink = Math.toIntExact(l[4]); nTruthTracklets = Math.toIntExact(l[5]);
-        compare = CompareMode.of(i[0]); method = ClusterMethod.of(i[1]); online = i[2] != 0;
-        methodFrom = SettingSource.of(i[3]); thresholdFrom = SettingSource.of(i[4]); exact = i[7] != 0;
-        threshold = f[0];
+        long[] v = new long[GI.NUMS];
+        NativeApi.groupingGetInfo(g, v);
+        long[] t = new long[TM.NUMS];
+        NativeApi.groupingGetTimings(g, t);
+        int n = Math.toIntExact(v[GI.N_TRACKLETS]), k = Math.toIntExact(v[GI.N_NODULES]);
+        int d = Math.toIntExact(v[GI.EMBED_DIM]);
+        seed = v[GI.SEED]; nCannotLink = Math.toIntExact(v[GI.N_CANNOT_LINK]);
+        nTruthTracklets = Math.toIntExact(v[GI.N_TRUTH_TRACKLETS]);
+        compare = CompareMode.of(NativeLayout.i(v, GI.COMPARE)); method = ClusterMethod.of(NativeLayout.i(v, GI.METHOD));
+        online = v[GI.ONLINE] != 0;
+        methodFrom = SettingSource.of(NativeLayout.i(v, GI.METHOD_FROM));
+        thresholdFrom = SettingSource.of(NativeLayout.i(v, GI.THRESHOLD_FROM)); exact = v[GI.EXACT] != 0;
+        threshold = NativeLayout.f(v, GI.THRESHOLD);
         timings = new Timings(t);
         labels = Native.groupingLabels(g, false);
         nClips = Native.groupingLabels(g, true);
@@ -235,11 +261,15 @@ public final class Grouping {
             nod.add(new Nodule(c, members, Collections.unmodifiableList(mid), means[c]));
         }
         nodules = Collections.unmodifiableList(nod);
-        float[] sim = i[5] != 0 ? Native.groupingFloats(g, 2, null) : null;
+        float[] sim = v[GI.HAS_SIMILARITY] != 0 ? Native.groupingFloats(g, 2, null) : null;
         similarity = sim == null ? null : Embeddings.split(sim, n);
-        double[] sd = new double[6];
-        long[] sl = new long[5];
-        scores = i[6] != 0 && Native.groupingScores(g, sd, sl) ? new Evaluation.ClusterScores(sd, sl) : null;
+        if (v[GI.HAS_TRUTH] != 0) {
+            long[] sv = new long[NativeLayout.nid_cluster_scores.NUMS];
+            NativeApi.groupingScores(g, sv);
+            scores = new Evaluation.ClusterScores(sv);
+        } else {
+            scores = null;
+        }
         long[] st = new long[n], sc = new long[n];
         int[] cl = new int[n];
         if (Native.groupingOnlineSteps(g, st, cl, sc)) {
@@ -268,19 +298,17 @@ public final class Grouping {
         ExamCallbacks cb = o.callbacks(exam);
         List<String> ids = new ArrayList<>();
         for (Exam.Tracklet t : exam.tracklets()) ids.add(t.id());
-        int[] oi = {o.compare == null ? -1 : o.compare.code, o.method == null ? -1 : o.method.code,
-                    o.online ? 1 : 0, o.cannotLink ? 1 : 0, o.keepSimilarity ? 1 : 0};
+        long[] ov = o.toLayout();
         long g;
         long m = model.handle(), e = exam.handle();
         try {
-            g = Native.groupExam(m, e, oi, o.threshold, o.seed, clip == null ? null : clip.ints(),
-                                 clip == null ? null : clip.floats(), cb, cb.flags());
+            g = Native.groupExam(m, e, ov, clip == null ? null : clip.toLayout(), cb, cb.flags());
         } finally {
             Reference.reachabilityFence(model);
             Reference.reachabilityFence(exam);
             Reference.reachabilityFence(cb);
         }
-        try { return new Grouping(g, ids); } finally { Native.groupingFree(g); }
+        try { return new Grouping(g, ids); } finally { NativeApi.groupingFree(g); }
     }
 
     /** n, the exam's tracklets. */

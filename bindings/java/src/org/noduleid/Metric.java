@@ -3,9 +3,9 @@ package org.noduleid;
 /** Distance between two embeddings (nid_metric). */
 public enum Metric {
     /** 1 - cos(a, b), in [0, 2]. */
-    COSINE(0),
+    COSINE(Consts.NID_METRIC_COSINE),
     /** ||a - b||_2. */
-    EUCLIDEAN(1);
+    EUCLIDEAN(Consts.NID_METRIC_EUCLIDEAN);
 
     final int code;
     Metric(int code) { this.code = code; }

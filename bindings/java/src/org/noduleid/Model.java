@@ -18,18 +18,34 @@ public final class Model extends NativeHandle {
     private final int embedDim;
 
     private Model(long h, int embedDim) {
-        super(h, Native::modelFree, null);
+        super(h, NativeApi::modelFree, null);
         this.embedDim = embedDim;
     }
+
+    // The struct layouts (generated from noduleid.h).
+    private static final class MO extends NativeLayout.nid_model_options {}
+    private static final class MI extends NativeLayout.nid_model_info {}
 
     /** Options of {@link #load}; a new object holds the library's defaults. */
     public static final class Options {
         private String device;
         private int nThreads, optimize, maxBatch;
         public Options() {
-            int[] i = new int[3];
-            device = Native.modelOptionsDefaults(i);
-            nThreads = i[0]; optimize = i[1]; maxBatch = i[2];
+            long[] v = new long[MO.NUMS];
+            device = NativeApi.modelOptionsInit(v)[MO.S_DEVICE];
+            nThreads = NativeLayout.i(v, MO.N_THREADS); optimize = NativeLayout.i(v, MO.OPTIMIZE);
+            maxBatch = NativeLayout.i(v, MO.MAX_BATCH);
+        }
+        /** These options as a nid_model_options layout; out[0] gets the strings. */
+        long[] toLayout(byte[][][] strs) {
+            long[] v = new long[MO.NUMS];
+            NativeApi.modelOptionsInit(v);
+            NativeLayout.set(v, MO.N_THREADS, nThreads);
+            NativeLayout.set(v, MO.OPTIMIZE, optimize);
+            NativeLayout.set(v, MO.MAX_BATCH, maxBatch);
+            strs[0] = new byte[MO.STRS][];
+            strs[0][MO.S_DEVICE] = Native.cstr(device);
+            return v;
         }
         /** "cpu", "cuda" or "cuda:N". */
         public String device() { return device; }
@@ -78,14 +94,25 @@ public final class Model extends NativeHandle {
         public String description() { return description; }
         public String metaJson() { return metaJson; }
         public String path() { return path; }
-        Info(int[] i, float[] f, String[] s) {
-            formatVersion = i[0]; hasVerify = i[1] != 0; frames = i[2]; height = i[3]; width = i[4];
-            channels = i[5]; filter = i[6]; interp = i[7]; pad = i[8]; embedDim = i[9]; normalized = i[10] != 0;
-            compare = CompareMode.of(i[11]); calibrated = i[12] != 0; nThreads = i[13]; coords = i[14];
-            mean = new float[] {f[0], f[1], f[2]};
-            std = new float[] {f[3], f[4], f[5]};
-            margin = f[6]; tau = f[7]; pairThreshold = f[8];
-            arch = s[0]; modelId = s[1]; device = s[2]; description = s[3]; metaJson = s[4]; path = s[5];
+        /** From a nid_model_info layout (NativeLayout). */
+        Info(long[] v, String[] s) {
+            formatVersion = NativeLayout.i(v, MI.FORMAT_VERSION); hasVerify = v[MI.HAS_VERIFY] != 0;
+            frames = NativeLayout.i(v, MI.FRAMES); height = NativeLayout.i(v, MI.HEIGHT);
+            width = NativeLayout.i(v, MI.WIDTH); channels = NativeLayout.i(v, MI.CHANNELS);
+            filter = NativeLayout.i(v, MI.FILTER); interp = NativeLayout.i(v, MI.INTERP); pad = NativeLayout.i(v, MI.PAD);
+            embedDim = NativeLayout.i(v, MI.EMBED_DIM); normalized = v[MI.NORMALIZED] != 0;
+            compare = CompareMode.of(NativeLayout.i(v, MI.COMPARE)); calibrated = v[MI.CALIBRATED] != 0;
+            nThreads = NativeLayout.i(v, MI.N_THREADS); coords = NativeLayout.i(v, MI.COORDS);
+            mean = new float[3];
+            std = new float[3];
+            for (int k = 0; k < 3; k++) {
+                mean[k] = NativeLayout.f(v, MI.MEAN + k);
+                std[k] = NativeLayout.f(v, MI.STD + k);
+            }
+            margin = NativeLayout.f(v, MI.MARGIN); tau = NativeLayout.f(v, MI.TAU);
+            pairThreshold = NativeLayout.f(v, MI.PAIR_THRESHOLD);
+            arch = s[MI.S_ARCH]; modelId = s[MI.S_MODEL_ID]; device = s[MI.S_DEVICE];
+            description = s[MI.S_DESCRIPTION]; metaJson = s[MI.S_META_JSON]; path = s[MI.S_PATH];
         }
         /** One line: id, architecture, input shape, D, comparison and threshold (not the metadata). */
         @Override public String toString() {
@@ -101,13 +128,15 @@ public final class Model extends NativeHandle {
     public static Model load(String path, Options opts) throws NoduleIdException {
         if (path == null) throw new NullPointerException("path");
         Options o = opts == null ? new Options() : opts;
-        long h = Native.modelLoad(Native.cstr(path), Native.cstr(o.device), o.nThreads, o.optimize, o.maxBatch);
+        byte[][][] strs = new byte[1][][];
+        long[] ov = o.toLayout(strs);
+        long h = NativeApi.modelLoad(Native.cstr(path), ov, strs[0]);
         try {
-            int[] i = new int[15];
-            Native.modelInfo(h, i, new float[9]);
-            return new Model(h, i[9]);
+            long[] v = new long[MI.NUMS];
+            NativeApi.modelGetInfo(h, v);
+            return new Model(h, NativeLayout.i(v, MI.EMBED_DIM));
         } catch (NoduleIdException | RuntimeException e) {
-            Native.modelFree(h);
+            NativeApi.modelFree(h);
             throw e;
         }
     }
@@ -116,20 +145,18 @@ public final class Model extends NativeHandle {
     public int embedDim() { return embedDim; }
 
     public Info info() throws NoduleIdException {
-        int[] i = new int[15];
-        float[] f = new float[9];
+        long[] v = new long[MI.NUMS];
         long h = handle();
-        try { return new Info(i, f, Native.modelInfo(h, i, f)); } finally { Reference.reachabilityFence(this); }
+        try { String[] s = NativeApi.modelGetInfo(h, v); return new Info(v, s); } finally { Reference.reachabilityFence(this); }
     }
 
     /** Clip options matching the model (one uniformly sampled clip). */
     public ClipOptions clipOptions() throws NoduleIdException {
-        int[] i = new int[10];
-        float[] f = new float[7];
+        long[] v = new long[ClipOptions.L.NUMS];
         long h = handle();
-        try { Native.modelClipOptions(h, i, f); } finally { Reference.reachabilityFence(this); }
+        try { NativeApi.modelClipOptions(h, v); } finally { Reference.reachabilityFence(this); }
         ClipOptions o = new ClipOptions();
-        o.fromArrays(i, f);
+        o.fromLayout(v);
         return o;
     }
 
@@ -160,8 +187,7 @@ public final class Model extends NativeHandle {
     public float[] embedTracklet(Video video, Exam exam, int t, ClipOptions opts) throws NoduleIdException {
         long h = handle(), v = video.handle(), e = exam.handle();
         try {
-            return Native.modelEmbedTracklet(h, v, e, t, opts == null ? null : opts.ints(),
-                                             opts == null ? null : opts.floats(), new long[1]);
+            return Native.modelEmbedTracklet(h, v, e, t, opts == null ? null : opts.toLayout(), new long[1]);
         } finally {
             Reference.reachabilityFence(this);
             Reference.reachabilityFence(video);
@@ -186,7 +212,7 @@ public final class Model extends NativeHandle {
         long h = handle(), e = exam.handle();
         float[] emb;
         try {
-            emb = Native.modelEmbedExam(h, e, clip == null ? null : clip.ints(), clip == null ? null : clip.floats(),
+            emb = Native.modelEmbedExam(h, e, clip == null ? null : clip.toLayout(),
                                         cb, cb.flags(), null, null);
         } finally {
             Reference.reachabilityFence(this);
@@ -208,7 +234,7 @@ public final class Model extends NativeHandle {
     public static String defaultPathSource() throws NoduleIdException {
         int[] src = new int[1];
         Native.defaultModelPath(src);
-        return Native.modelSourceName(src[0]);
+        return NativeApi.modelSourceName(src[0]);
     }
 
     /** Load the default model package with default options. */

@@ -19,8 +19,11 @@ import java.nio.charset.StandardCharsets;
  * <p>Conventions: handles travel as {@code long}; a failing library call
  * throws {@link NoduleIdException} from the glue (status and
  * nid_last_error()); strings travel to C as NUL-terminated UTF-8
- * {@code byte[]} ({@link #cstr}) and come back through {@link #utf8}; struct
- * fields travel as primitive arrays that the public classes unpack.
+ * {@code byte[]} ({@link #cstr}) and come back through {@link #utf8}; structs
+ * travel as the arrays of their {@link NativeLayout} (generated from the
+ * header with the {@link NativeApi} pass-through natives, by gen_jni.py).
+ * Only what cannot be generated is declared here: arrays and direct buffers,
+ * frames, callbacks and logging.
  * Direct buffers are passed with their position (in elements) and are never
  * copied.
  */
@@ -164,132 +167,70 @@ final class Native {
     }
 
     // ---- version, errors, logging -------------------------------------------
-    static native int versionNumber();
-    static native String versionString();
-    static native int features();
-    static native String statusString(int status);
-    static native String lastError();
-    static native void clearError();
     static native void setLogHandler(NoduleId.LogHandler handler, int maxLevel);
 
     // ---- distances and clustering -----------------------------------------
-    /** out: method, metric, float bits of threshold, seed, n_threads. */
-    static native void clusterOptionsDefaults(long[] out);
     static native float[] distanceMatrix(float[] x, int n, int d, int metric, int nThreads) throws NoduleIdException;
     static native void distanceMatrixDirect(FloatBuffer x, int xPos, int n, int d, int metric, int nThreads,
                                             FloatBuffer out, int outPos) throws NoduleIdException;
-    /** labels gets n labels; returns the number of clusters. */
-    static native int cluster(float[] x, int n, int d, int method, int metric, float threshold, long seed,
-                              int nThreads, int[] labels) throws NoduleIdException;
-    static native int clusterDirect(FloatBuffer x, int xPos, int n, int d, int method, int metric, float threshold,
-                                    long seed, int nThreads, IntBuffer labels, int labelsPos) throws NoduleIdException;
-    static native int clusterDist(float[] dist, int n, int method, float threshold, long seed,
-                                  int[] labels) throws NoduleIdException;
-    static native String clusterMethodName(int method);
-    static native int clusterMethodParse(byte[] name) throws NoduleIdException;
+    /** opts: a nid_cluster_options layout (ClusterOptions.toLayout); labels gets n labels;
+     *  returns the number of clusters. */
+    static native int cluster(float[] x, int n, int d, long[] opts, int[] labels) throws NoduleIdException;
+    static native int clusterDirect(FloatBuffer x, int xPos, int n, int d, long[] opts, IntBuffer labels,
+                                    int labelsPos) throws NoduleIdException;
+    static native int clusterDist(float[] dist, int n, long[] opts, int[] labels) throws NoduleIdException;
 
     // ---- online clustering ----------------------------------------------------
-    static native long onlineCreate(int d, int metric, float threshold) throws NoduleIdException;
+    static native long onlineCreate(int d, long[] opts) throws NoduleIdException;
     static native int onlineAdd(long h, float[] x) throws NoduleIdException;
     static native int onlineAddDirect(long h, FloatBuffer x, int xPos) throws NoduleIdException;
     static native int onlineAddDist(long h, float[] dist) throws NoduleIdException;
-    static native long onlineSize(long h);
-    static native long onlineNClusters(long h);
     static native int[] onlineLabels(long h, boolean canonical) throws NoduleIdException;
-    static native void onlineReset(long h);
-    static native void onlineFree(long h);
 
     // ---- evaluation ------------------------------------------------------------
-    /** d: pair P/R/F, bcubed P/R/F; l: pairs true/pred/both, n true/pred clusters. */
-    static native void evalClusters(int[] truth, int[] pred, double[] d, long[] l) throws NoduleIdException;
-    /** d: auc, lo, hi, variance; l: n_pos, n_neg. */
-    static native void evalAuc(int[] labels, double[] scores, double[] d, long[] l) throws NoduleIdException;
-    /** d: a(auc, lo, hi, var), b(auc, lo, hi, var), covariance, z, p; l: a(n_pos, n_neg), b(n_pos, n_neg). */
-    static native void evalDelong(int[] labels, double[] a, double[] b, double[] d, long[] l) throws NoduleIdException;
-    /** d: threshold, then value/lo/hi of accuracy, sensitivity, specificity, precision; l: tp, fp, tn, fn. */
-    static native void evalThreshold(int[] labels, double[] scores, double threshold, double[] d, long[] l)
+    // out: the result struct as its NativeLayout (nid_cluster_scores, nid_auc_result, ...)
+    static native void evalClusters(int[] truth, int[] pred, long[] out) throws NoduleIdException;
+    static native void evalAuc(int[] labels, double[] scores, long[] out) throws NoduleIdException;
+    static native void evalDelong(int[] labels, double[] a, double[] b, long[] out) throws NoduleIdException;
+    static native void evalThreshold(int[] labels, double[] scores, double threshold, long[] out)
         throws NoduleIdException;
     /** out: threshold, J. */
     static native void evalYouden(int[] labels, double[] scores, double[] out) throws NoduleIdException;
-    /** out: value, lo, hi. */
-    static native void evalClopperPearson(long k, long n, double[] out) throws NoduleIdException;
 
     // ---- video -----------------------------------------------------------------
-    static native long videoOpen(byte[] path, int format, int nThreads) throws NoduleIdException;
     static native long videoFromArrays(byte[][] frames, int width, int height, int stride, int format, double fps)
         throws NoduleIdException;
     static native long videoFromDirect(ByteBuffer[] frames, int width, int height, int stride, int format,
                                        double fps, boolean copy) throws NoduleIdException;
-    /** l: n_frames, width, height, format; d: fps; returns {source, codec}. */
-    static native String[] videoInfo(long h, long[] l, double[] d) throws NoduleIdException;
     static native byte[] videoReadFrame(long h, long index) throws NoduleIdException;
     /** Returns the number of bytes written. */
     static native int videoReadFrameDirect(long h, long index, ByteBuffer dst, int dstPos) throws NoduleIdException;
-    static native void videoSetFormat(long h, int format) throws NoduleIdException;
-    static native double videoFrameTime(long h, long index) throws NoduleIdException;
-    static native void videoFree(long h);
 
     // ---- exams -----------------------------------------------------------------
-    static native long examCreate(byte[] examId, byte[] patientId, byte[] date) throws NoduleIdException;
-    static native long examLoad(byte[] path) throws NoduleIdException;
-    static native long examImportCocoVid(byte[] path) throws NoduleIdException;
-    static native void examSave(long h, byte[] path) throws NoduleIdException;
-    static native void examFree(long h);
-    /** l: n_videos, n_tracklets; returns {exam_id, patient_id, date, meta_json, source}. */
-    static native String[] examInfo(long h, long[] l) throws NoduleIdException;
-    static native void examSetMeta(long h, byte[] json) throws NoduleIdException;
-    static native long examAddVideo(long h, byte[] id, byte[] path, long nFrames, double fps, int width,
-                                    int height) throws NoduleIdException;
     /** boxes: x, y, w, h per key frame. */
     static native long examAddTracklet(long h, long video, byte[] id, int nodule, long[] frames, float[] boxes)
         throws NoduleIdException;
-    /** l: n_frames, width, height, first_tracklet, n_tracklets; d: fps; returns {id, path, resolved_path}. */
-    static native String[] examGetVideo(long h, long v, long[] l, double[] d) throws NoduleIdException;
-    /** l: video, nodule, start, end, n_key_frames; returns id. */
-    static native String examGetTracklet(long h, long t, long[] l) throws NoduleIdException;
-    static native long examFindTracklet(long h, byte[] id) throws NoduleIdException;
-    /** box: x, y, w, h; returns the frame number. */
-    static native long examKeyFrame(long h, long t, long k, float[] box) throws NoduleIdException;
-    static native void examTrackletBox(long h, long t, long frame, int interp, float[] box) throws NoduleIdException;
-    /** frames[i], boxes[4i..4i+3], scores[i]; opts: iou_threshold, min_score; iopts: max_gap, min_length. */
+    /** frames[i], boxes[4i..4i+3], scores[i]; opts: a nid_link_options layout (Exam.LinkOptions.toLayout). */
     static native long linkDetections(long h, long video, long[] frames, float[] boxes, float[] scores,
-                                      float[] opts, int[] iopts) throws NoduleIdException;
-    /** iou of boxes a (x, y, w, h) and b. */
-    static native float boxIou(float[] a, float[] b);
-    /** out: iou_threshold, min_score; iout: max_gap, min_length. */
-    static native void linkOptionsDefaults(float[] out, int[] iout);
+                                      long[] opts) throws NoduleIdException;
 
     // ---- clips ----------------------------------------------------------------
-    /** i: frames, height, width, channels, filter, interp, sampling, window_stride, pad;
-     *  f: margin, mean[3], std[3]. */
-    static native void clipOptionsDefaults(int[] i, float[] f);
     /** out: n_clips, n_floats. */
-    static native void clipCount(long exam, long t, int[] i, float[] f, long[] out) throws NoduleIdException;
+    static native void clipCount(long exam, long t, long[] clip, long[] out) throws NoduleIdException;
     /** Returns n_clips; out gets N*C*T*H*W floats. */
-    static native float[] clipBuild(long video, long exam, long t, int[] i, float[] f) throws NoduleIdException;
-    static native long clipBuildDirect(long video, long exam, long t, int[] i, float[] f, FloatBuffer out,
+    static native float[] clipBuild(long video, long exam, long t, long[] clip) throws NoduleIdException;
+    static native long clipBuildDirect(long video, long exam, long t, long[] clip, FloatBuffer out,
                                        int outPos) throws NoduleIdException;
-    static native long[] clipFrames(long exam, long t, int[] i, float[] f, long clip) throws NoduleIdException;
-    static native float[] cropResize(byte[] pixels, int width, int height, int stride, int format, float[] box,
-                                     int[] i, float[] f) throws NoduleIdException;
+    static native long[] clipFrames(long exam, long t, long[] opts, long clip) throws NoduleIdException;
+    static native float[] cropResize(byte[] pixels, int width, int height, int stride, int format, long[] box,
+                                     long[] clip) throws NoduleIdException;
 
     // ---- models -----------------------------------------------------------------
-    /** s: device; i: n_threads, optimize, max_batch. */
-    static native String modelOptionsDefaults(int[] i);
-    static native long modelLoad(byte[] path, byte[] device, int nThreads, int optimize, int maxBatch)
-        throws NoduleIdException;
-    static native void modelFree(long h);
-    /** i: format_version, has_verify, frames, height, width, channels, filter, interp, pad, embed_dim,
-     *  normalized, compare, calibrated, n_threads; f: mean[3], std[3], margin, tau, pair_threshold;
-     *  returns {arch, model_id, device, description, meta_json, path}. */
-    static native String[] modelInfo(long h, int[] i, float[] f) throws NoduleIdException;
-    /** Fills ClipOptions arrays (9 ints, 7 floats). */
-    static native void modelClipOptions(long h, int[] i, float[] f) throws NoduleIdException;
     static native float[] modelEmbed(long h, float[] clips, int n) throws NoduleIdException;
     static native void modelEmbedDirect(long h, FloatBuffer clips, int clipsPos, long clipsLen, int n,
                                         FloatBuffer out, int outPos) throws NoduleIdException;
-    /** i/f null: the model's clip options. out[0] gets the number of clips pooled. */
-    static native float[] modelEmbedTracklet(long h, long video, long exam, long t, int[] i, float[] f,
+    /** clip null: the model's clip options. out[0] gets the number of clips pooled. */
+    static native float[] modelEmbedTracklet(long h, long video, long exam, long t, long[] clip,
                                              long[] nClips) throws NoduleIdException;
     static native float[] modelPool(long h, float[] emb, int n, int d) throws NoduleIdException;
     static native float[] modelVerify(long h, float[] a, float[] b, int n, int d) throws NoduleIdException;
@@ -299,19 +240,10 @@ final class Native {
      *  (nid_model_distance_matrix). */
     static native float[] modelMatrix(long h, float[] emb, int n, int d, int mode, boolean distance)
         throws NoduleIdException;
-    static native String compareModeName(int mode);
 
     // ---- gallery ----------------------------------------------------------------
-    static native long galleryCreate(byte[] modelId, int embedDim) throws NoduleIdException;
-    static native long galleryLoad(byte[] path) throws NoduleIdException;
-    static native void gallerySave(long h, byte[] path) throws NoduleIdException;
-    static native void galleryFree(long h);
-    /** out = {embed_dim, n_entries, format_version}; returns the model id. */
-    static native String galleryInfo(long h, long[] out) throws NoduleIdException;
     static native void galleryAdd(long h, byte[] patient, byte[] exam, byte[] date, byte[] label,
                                   float[] emb, int nTracklets) throws NoduleIdException;
-    /** nTracklets[0] gets n_tracklets; returns {patient, exam, date, label}. */
-    static native String[] galleryEntry(long h, long i, int[] nTracklets) throws NoduleIdException;
     static native float[] galleryEmbedding(long h, long i) throws NoduleIdException;
     /** threshold NaN: the default; dist gets n distances; returns n entry indices or -1. */
     static native long[] galleryMatch(long h, byte[] patient, float[] emb, int n, int d, float threshold,
@@ -320,22 +252,13 @@ final class Native {
     // ---- exams end to end -------------------------------------------------------
     /** source[0] gets the nid_model_source. */
     static native String defaultModelPath(int[] source) throws NoduleIdException;
-    static native String modelSourceName(int source);
-    /** i = {compare, method, online, cannot_link, keep_similarity}, f = {threshold}, l = {seed}. */
-    static native void groupOptionsDefaults(int[] i, float[] f, long[] l);
-    /** ci/cf null: the model's clip options; flags: 1 progress, 2 abort, 4 video source
-     *  (methods of cb); nClips gets n values, timings 6. Returns n x D floats. */
-    static native float[] modelEmbedExam(long h, long exam, int[] ci, float[] cf, ExamCallbacks cb, int flags,
-                                         int[] nClips, double[] timings) throws NoduleIdException;
-    /** opts: 5 ints as groupOptionsDefaults; returns a nid_grouping (groupingFree). */
-    static native long groupExam(long h, long exam, int[] opts, float threshold, long seed, int[] ci, float[] cf,
-                                 ExamCallbacks cb, int flags) throws NoduleIdException;
-    static native void groupingFree(long g);
-    /** l = {n, k, D, seed, n_cannot_link, n_truth_tracklets}; i = {compare, method, online,
-     *  method_from, threshold_from, has_similarity, has_truth, exact}; f = {threshold}; t = 6 timings. */
-    static native void groupingInfo(long g, long[] l, int[] i, float[] f, double[] t) throws NoduleIdException;
-    /** false: the exam has no nodule ids. */
-    static native boolean groupingScores(long g, double[] d, long[] l) throws NoduleIdException;
+    /** clip null: the model's clip options; flags: 1 progress, 2 abort, 4 video source
+     *  (methods of cb); nClips gets n values, timings a nid_timings layout. Returns n x D floats. */
+    static native float[] modelEmbedExam(long h, long exam, long[] clip, ExamCallbacks cb, int flags,
+                                         int[] nClips, long[] timings) throws NoduleIdException;
+    /** opts: Grouping.Options.toLayout(); returns a nid_grouping (NativeApi.groupingFree). */
+    static native long groupExam(long h, long exam, long[] opts, long[] clip, ExamCallbacks cb, int flags)
+        throws NoduleIdException;
     /** clips false: the labels; true: the clips per tracklet. */
     static native int[] groupingLabels(long g, boolean clips) throws NoduleIdException;
     /** which 0: embeddings, 1: nodule embeddings (sizes filled), 2: similarity (null when not kept). */

@@ -10,16 +10,21 @@ public final class NoduleId {
 
     /** Features a build may have (NID_FEATURE_*). */
     public enum Feature {
-        BLAS(1), VIDEO(1 << 1), DICOM(1 << 2), TORCH(1 << 3), CUDA(1 << 4);
+        BLAS(Consts.NID_FEATURE_BLAS), VIDEO(Consts.NID_FEATURE_VIDEO), DICOM(Consts.NID_FEATURE_DICOM),
+        TORCH(Consts.NID_FEATURE_TORCH), CUDA(Consts.NID_FEATURE_CUDA);
         final int bit;
         Feature(int bit) { this.bit = bit; }
     }
 
     /** Log levels (nid_log_level); a handler gets levels <= its maximum. */
     public enum LogLevel {
-        ERROR, WARN, INFO, DEBUG;
+        ERROR(Consts.NID_LOG_ERROR), WARN(Consts.NID_LOG_WARN), INFO(Consts.NID_LOG_INFO), DEBUG(Consts.NID_LOG_DEBUG);
+        final int code;
+        LogLevel(int code) { this.code = code; }
+        /** The level of a library value; out of range: the nearest end. */
         static LogLevel of(int v) {
-            return v <= 0 ? ERROR : v >= 3 ? DEBUG : values()[v];
+            for (LogLevel l : values()) if (l.code == v) return l;
+            return v < ERROR.code ? ERROR : DEBUG;
         }
     }
 
@@ -33,31 +38,31 @@ public final class NoduleId {
     }
 
     /** Run-time version as MAJOR*10000 + MINOR*100 + PATCH. */
-    public static int versionNumber() { return Native.versionNumber(); }
+    public static int versionNumber() { return NativeApi.versionNumber(); }
 
     /** Run-time version string "MAJOR.MINOR.PATCH". */
-    public static String versionString() { return Native.versionString(); }
+    public static String versionString() { return NativeApi.versionString(); }
 
     /** Feature bit set of this build (NID_FEATURE_*). */
-    public static int features() { return Native.features(); }
+    public static int features() { return NativeApi.features(); }
 
     /** Whether this build has the feature. */
-    public static boolean hasFeature(Feature f) { return (Native.features() & f.bit) != 0; }
+    public static boolean hasFeature(Feature f) { return (NativeApi.features() & f.bit) != 0; }
 
     /** Name and description of a status code, e.g. "NID_EINVAL: invalid argument". */
-    public static String statusString(int code) { return Native.statusString(code); }
+    public static String statusString(int code) { return NativeApi.statusStr(code); }
 
     /** The calling thread's last error message ("" when none). Exceptions
      *  already carry it; this is for diagnostics. */
-    public static String lastError() { return Native.lastError(); }
+    public static String lastError() { return NativeApi.lastError(); }
 
     /** Clear the calling thread's last error (nid_clear_error). */
-    public static void clearError() { Native.clearError(); }
+    public static void clearError() { NativeApi.clearError(); }
 
     /** Install a process-wide handler for messages with level <= maxLevel;
      *  null restores the default, which is silent. */
     public static void setLogHandler(LogHandler handler, LogLevel maxLevel) {
-        Native.setLogHandler(handler, maxLevel == null ? LogLevel.DEBUG.ordinal() : maxLevel.ordinal());
+        Native.setLogHandler(handler, maxLevel == null ? LogLevel.DEBUG.code : maxLevel.code);
     }
 
     /** Called by the glue with the raw level. */

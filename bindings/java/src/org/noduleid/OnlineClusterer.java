@@ -18,7 +18,7 @@ public final class OnlineClusterer extends NativeHandle {
     private final int dim;
 
     private OnlineClusterer(long h, int dim) {
-        super(h, Native::onlineFree, null);
+        super(h, NativeApi::onlineFree, null);
         this.dim = dim;
     }
 
@@ -29,7 +29,7 @@ public final class OnlineClusterer extends NativeHandle {
     public static OnlineClusterer create(int d, ClusterOptions opts) throws NoduleIdException {
         if (d < 0) throw new IllegalArgumentException("d must be >= 0, got " + d);
         ClusterOptions o = opts == null ? new ClusterOptions() : opts;
-        return new OnlineClusterer(Native.onlineCreate(d, o.metric().code, o.threshold()), d);
+        return new OnlineClusterer(Native.onlineCreate(d, o.toLayout()), d);
     }
 
     /** Dimension given at creation (0: distance-fed). */
@@ -62,13 +62,13 @@ public final class OnlineClusterer extends NativeHandle {
     /** Number of items added. */
     public long size() {
         long h = handle();
-        try { return Native.onlineSize(h); } finally { Reference.reachabilityFence(this); }
+        try { return NativeApi.onlineSize(h); } finally { Reference.reachabilityFence(this); }
     }
 
     /** Number of clusters now. */
     public long nClusters() {
         long h = handle();
-        try { return Native.onlineNClusters(h); } finally { Reference.reachabilityFence(this); }
+        try { return NativeApi.onlineNClusters(h); } finally { Reference.reachabilityFence(this); }
     }
 
     /** Current cluster of every item; canonical renumbers to 0..k-1 in
@@ -81,6 +81,6 @@ public final class OnlineClusterer extends NativeHandle {
     /** Forget all items (keeps dimension and options). */
     public void reset() {
         long h = handle();
-        try { Native.onlineReset(h); } finally { Reference.reachabilityFence(this); }
+        try { NativeApi.onlineReset(h); } finally { Reference.reachabilityFence(this); }
     }
 }

@@ -3,9 +3,9 @@ package org.noduleid;
 /** Pixel formats of frames (nid_pixel_format): 8 bits per sample. */
 public enum PixelFormat {
     /** 1 byte per pixel. */
-    GRAY8(0, 1),
+    GRAY8(Consts.NID_PIX_GRAY8, 1),
     /** 3 bytes per pixel, R G B. */
-    RGB24(1, 3);
+    RGB24(Consts.NID_PIX_RGB24, 3);
 
     final int code;
     final int bytesPerPixel;

@@ -4,27 +4,27 @@ package org.noduleid;
  *  and only ever appended; a code this binding does not know maps to
  *  {@link #UNKNOWN}. */
 public enum Status {
-    OK(0),
+    OK(Consts.NID_OK),
     /** NID_EINVAL: invalid argument (NULL, zero size, NaN, ...). */
-    INVALID(-1),
+    INVALID(Consts.NID_EINVAL),
     /** NID_ENOMEM: out of memory. */
-    NO_MEMORY(-2),
+    NO_MEMORY(Consts.NID_ENOMEM),
     /** NID_EIO: a file could not be opened, read or written. */
-    IO(-3),
+    IO(Consts.NID_EIO),
     /** NID_EFORMAT: malformed or unsupported content of a file. */
-    FORMAT(-4),
+    FORMAT(Consts.NID_EFORMAT),
     /** NID_EBUFSIZE: caller's buffer too small. */
-    BUFFER_SIZE(-5),
+    BUFFER_SIZE(Consts.NID_EBUFSIZE),
     /** NID_ENOTSUP: feature not compiled in or not supported. */
-    NOT_SUPPORTED(-6),
+    NOT_SUPPORTED(Consts.NID_ENOTSUP),
     /** NID_ECANCELED: cancelled by a progress callback. */
-    CANCELED(-7),
+    CANCELED(Consts.NID_ECANCELED),
     /** NID_ERANGE: index or value out of range. */
-    RANGE(-8),
+    RANGE(Consts.NID_ERANGE),
     /** NID_EMISMATCH: inputs disagree (sizes, models, versions). */
-    MISMATCH(-9),
+    MISMATCH(Consts.NID_EMISMATCH),
     /** NID_EINTERNAL: internal error (a bug). */
-    INTERNAL(-10),
+    INTERNAL(Consts.NID_EINTERNAL),
     /** A code newer than this binding. */
     UNKNOWN(Integer.MIN_VALUE);
 

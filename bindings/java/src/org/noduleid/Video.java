@@ -15,7 +15,7 @@ import java.nio.ByteBuffer;
 public final class Video extends NativeHandle {
     static { Native.load(); }
 
-    private Video(long h, Object keepAlive) { super(h, Native::videoFree, keepAlive); }
+    private Video(long h, Object keepAlive) { super(h, NativeApi::videoFree, keepAlive); }
 
     /** Facts about an open video (nid_video_info). */
     public static final class Info {
@@ -35,11 +35,16 @@ public final class Video extends NativeHandle {
         /** Decoder or transfer syntax name. */
         private final String codec;
         public String codec() { return codec; }
-        Info(long[] l, double[] d, String[] s) {
-            nFrames = l[0]; width = (int) l[1]; height = (int) l[2]; format = PixelFormat.of((int) l[3]);
-            fps = d[0]; source = s[0]; codec = s[1];
+        /** From a nid_video_info layout (NativeLayout). */
+        Info(long[] v, String[] s) {
+            nFrames = v[VI.N_FRAMES]; width = NativeLayout.i(v, VI.WIDTH); height = NativeLayout.i(v, VI.HEIGHT);
+            format = PixelFormat.of(NativeLayout.i(v, VI.FORMAT));
+            fps = NativeLayout.d(v, VI.FPS); source = s[VI.S_SOURCE]; codec = s[VI.S_CODEC];
         }
     }
+
+    private static final class VI extends NativeLayout.nid_video_info {}
+    private static final class VO extends NativeLayout.nid_video_options {}
 
     /** Open a video file (DICOM by its magic, else FFmpeg) with GRAY8 frames
      *  and the default decoder threads. Errors: IO (names the file),
@@ -52,7 +57,11 @@ public final class Video extends NativeHandle {
      *  library default. */
     public static Video open(String path, PixelFormat format, int nThreads) throws NoduleIdException {
         if (path == null) throw new NullPointerException("path");
-        return new Video(Native.videoOpen(Native.cstr(path), format.code, nThreads), null);
+        long[] o = new long[VO.NUMS];
+        NativeApi.videoOptionsInit(o);
+        NativeLayout.set(o, VO.FORMAT, format.code);
+        NativeLayout.set(o, VO.N_THREADS, nThreads);
+        return new Video(NativeApi.videoOpen(Native.cstr(path), o), null);
     }
 
     /**
@@ -96,12 +105,11 @@ public final class Video extends NativeHandle {
 
     /** nid_video_get_info. */
     public Info info() throws NoduleIdException {
-        long[] l = new long[4];
-        double[] d = new double[1];
+        long[] v = new long[VI.NUMS];
         long h = handle();
         try {
-            String[] s = Native.videoInfo(h, l, d);
-            return new Info(l, d, s);
+            String[] s = NativeApi.videoGetInfo(h, v);
+            return new Info(v, s);
         } finally { Reference.reachabilityFence(this); }
     }
 
@@ -126,13 +134,13 @@ public final class Video extends NativeHandle {
     /** Return frames in `format` from now on (RGB24 to GRAY8 is BT.601 luma). */
     public void setFormat(PixelFormat format) throws NoduleIdException {
         long h = handle();
-        try { Native.videoSetFormat(h, format.code); } finally { Reference.reachabilityFence(this); }
+        try { NativeApi.videoSetFormat(h, format.code); } finally { Reference.reachabilityFence(this); }
     }
 
     /** Presentation time of frame `index` in seconds after frame 0. Errors:
      *  RANGE, NOT_SUPPORTED (no timing). */
     public double frameTime(long index) throws NoduleIdException {
         long h = handle();
-        try { return Native.videoFrameTime(h, index); } finally { Reference.reachabilityFence(this); }
+        try { return NativeApi.videoFrameTime(h, index); } finally { Reference.reachabilityFence(this); }
     }
 }
