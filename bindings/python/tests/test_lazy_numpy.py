@@ -1,7 +1,10 @@
-"""numpy is loaded at the binding's first use of it, not by `import
-noduleid` (issue 14: loading the binding costs <= 50 ms over the bare
-interpreter; numpy alone is ~100 ms). Each check runs in a fresh
-interpreter, because this test process has numpy loaded already."""
+"""numpy, and the package's modules past the core, are loaded at their
+first use, not by `import noduleid` (issue 14: loading the binding costs
+<= 50 ms over the bare interpreter; numpy alone is ~100 ms). The import
+checks run in a fresh interpreter, because this test process has
+everything loaded already."""
+import ast
+import importlib
 import json
 import os
 import subprocess
@@ -31,6 +34,8 @@ def test_import_does_not_load_numpy():
         "import json, sys\n"
         "import noduleid\n"
         "before = 'numpy' in sys.modules\n"
+        "lazy = sorted(m for m in sys.modules if m.startswith('noduleid.')\n"
+        "              and m[9:] in noduleid._LAZY_MODULES)\n"
         # calls that need no arrays: still no numpy
         "noduleid.version(); noduleid.features(load=False)\n"
         "noduleid.ClipOptions(); noduleid.cluster_method_parse('single')\n"
@@ -39,10 +44,12 @@ def test_import_does_not_load_numpy():
         "labels, k = noduleid.cluster([[1.0, 0.0], [0.0, 1.0], [1.0, 0.01]],\n"
         "                             'single', 0.1)\n"
         "print(json.dumps({'before': before, 'after_plain': after_plain,\n"
+        "    'lazy': lazy,\n"
         "    'after': 'numpy' in sys.modules, 'k': k,\n"
         "    'type': type(labels).__module__ + '.' + type(labels).__name__,\n"
         "    'dtype': str(labels.dtype), 'labels': labels.tolist()}))\n")
     assert r["before"] is False, "import noduleid loaded numpy"
+    assert r["lazy"] == [], "import noduleid loaded %s" % r["lazy"]
     assert r["after_plain"] is False, "array-free calls loaded numpy"
     assert r["after"] is True
     assert r["type"] == "numpy.ndarray"
@@ -85,3 +92,42 @@ def test_f32_matches_numpy_repr():
             else:
                 assert repr(got) == repr(want), (v, got, want)
     assert np.isnan(_core._f32(float("nan")))
+
+
+def _type_checking_imports():
+    """{name: module} of the `if TYPE_CHECKING:` imports in
+    noduleid/__init__.py: where each lazily bound name comes from."""
+    tree = ast.parse(open(noduleid.__file__).read())
+    names = {}
+    for node in tree.body:
+        if isinstance(node, ast.If) and getattr(node.test, "id", "") == "TYPE_CHECKING":
+            for imp in node.body:
+                assert isinstance(imp, ast.ImportFrom) and imp.level == 1
+                for a in imp.names:
+                    names[a.asname or a.name] = imp.module
+    return names
+
+
+def test_lazy_names_are_the_modules_objects():
+    """Every name bound lazily is the object its module defines (the
+    TYPE_CHECKING block says which), every module listed there is lazy,
+    and __all__, dir() and the submodule attributes are as with eager
+    imports."""
+    names = _type_checking_imports()
+    assert len(names) > 50
+    assert set(m for m in names.values()) == set(noduleid._LAZY_MODULES)
+    for name, mod in names.items():
+        assert name in noduleid.__all__, name
+        m = importlib.import_module("noduleid." + mod)
+        assert getattr(noduleid, name) is getattr(m, name), name
+    for name in noduleid.__all__:
+        assert getattr(noduleid, name) is not None, name
+    assert set(noduleid.__all__) <= set(dir(noduleid))
+    assert noduleid.exam.Exam is noduleid.Exam
+    with pytest.raises(AttributeError):
+        noduleid.no_such_name
+    r = _fresh("import json, noduleid\n"
+               "from noduleid import Exam, group\n"
+               "print(json.dumps([Exam.__module__, group.__module__,\n"
+               "                  noduleid.pipeline.__name__]))\n")
+    assert r == ["noduleid.exam", "noduleid.pipeline", "noduleid.pipeline"]
