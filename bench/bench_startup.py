@@ -144,7 +144,7 @@ def main():
     out("%-16s %9.1f MiB %8.1f MiB %7.1fx   <= 30 MiB" %
         ("cluster-20 RSS", o, n, o / n))
     r = interleaved({k: ([cli[k], "cluster", big], None) for k in cli},
-                    max(3, a.repeats // 3))
+                    a.repeats)
     o, n = med(r["old"][0]), med(r["new"][0])
     out("%-16s %11.3f s %10.3f s %7.1fx   <= 0.5 s" %
         ("cluster-10000", o, n, o / n))
