@@ -534,21 +534,38 @@ int nid_tile_threads(const nid_rows *r, int n_threads)
     return t < 1 ? 1 : t;
 }
 
-/* Rows per panel for `threads` threads: as tall as NID_PANEL_MAX while
+/* Tallest panel for rows of dimension d: NID_PANEL_MAX where dot_tile
+ * calls BLAS (its packing is what tall panels save), NID_PANEL for the C
+ * kernels (measured with 64-row panels, see bench/README.md). */
+static size_t panel_max(size_t d)
+{
+#ifdef NID_HAVE_BLAS
+#  ifdef NID_HAVE_K16
+    if (d >= 16 && __builtin_cpu_supports("x86-64-v4")) return NID_PANEL;
+#  endif
+    (void)d;
+    return NID_PANEL_MAX;
+#else
+    (void)d;
+    return NID_PANEL;
+#endif
+}
+
+/* Rows per panel for `threads` threads: as tall as panel_max() while
  * every thread still gets NID_PANELS_PER_THREAD panels, never below
  * NID_PANEL. Panels start at multiples of it, which are multiples of
  * NID_PANEL (what the bit-matrix visitor relies on). */
-static size_t panel_rows(size_t n, int threads)
+static size_t panel_rows(size_t n, size_t d, int threads)
 {
     size_t units = n / ((size_t)NID_PANEL * NID_PANELS_PER_THREAD *
                         (size_t)threads);
-    if (units > NID_PANEL_MAX / NID_PANEL) units = NID_PANEL_MAX / NID_PANEL;
+    if (units > panel_max(d) / NID_PANEL) units = panel_max(d) / NID_PANEL;
     return (units < 1 ? 1 : units) * NID_PANEL;
 }
 
 int nid_tile_run(const nid_rows *r, int threads, nid_tile_fn visit, void *ctx)
 {
-    const size_t panel = panel_rows(r->n, threads);
+    const size_t panel = panel_rows(r->n, r->d, threads);
     tile_job job = {
         .r = r, .visit = visit, .ctx = ctx, .panel = panel,
         .n_panels = (r->n + panel - 1) / panel,
