@@ -15,9 +15,13 @@ libnoduleid_jni.so). For each build it times, as separate processes:
   cluster-10000   `noduleid cluster` on 10 000 x 512, wall time (after
                   start-up, the distance kernel: 10^8 dot products)
   python-import   `python3 -c "import noduleid; noduleid.version()"` minus
-                  `python3 -c "pass"` (same interpreter, same run), and
-                  minus `python3 -c "import numpy"` (the binding's own
-                  dependency, most of what is left)
+                  `python3 -c "pass"` (same interpreter, same run); and
+                  whether that import loads numpy (the binding's own
+                  dependency, ~100 ms; loaded at first use since 14n)
+  python-use      `import numpy, noduleid` and one `noduleid.cluster`
+                  call (every module of the binding loaded) minus
+                  `python3 -c "import numpy"`: the binding's cost to a
+                  program that uses numpy anyway
   jvm-load        a class that calls NoduleId.versionNumber() minus one that
                   does not (the glue by -Dnoduleid.jni.path)
   group           `noduleid group --quiet --threads 2 --json` on the sample
@@ -140,7 +144,7 @@ def main():
     out("%-16s %9.1f MiB %8.1f MiB %7.1fx   <= 30 MiB" %
         ("cluster-20 RSS", o, n, o / n))
     r = interleaved({k: ([cli[k], "cluster", big], None) for k in cli},
-                    max(3, a.repeats // 3))
+                    a.repeats)
     o, n = med(r["old"][0]), med(r["new"][0])
     out("%-16s %11.3f s %10.3f s %7.1fx   <= 0.5 s" %
         ("cluster-10000", o, n, o / n))
@@ -157,17 +161,27 @@ def main():
         cmds[k] = ([py, "-c", "import noduleid; noduleid.version()"], env)
         cmds[k + "-bare"] = ([py, "-c", "pass"], env)
         cmds[k + "-numpy"] = ([py, "-c", "import numpy"], env)
+        cmds[k + "-use"] = ([py, "-c", "import numpy as np, noduleid; "
+                             "noduleid.cluster(np.eye(4, dtype=np.float32))"],
+                            env)
+    loads_numpy = {}
+    for k in builds:
+        _, _, o_ = run([py, "-c", "import sys, noduleid; "
+                        "print('numpy' in sys.modules)"], cmds[k][1],
+                       stdout=subprocess.PIPE)
+        loads_numpy[k] = "yes" if o_.decode().strip() == "True" else "no"
     r = interleaved(cmds, a.repeats)
     bare = med(r["old-bare"][0] + r["new-bare"][0])
     o, n = med(r["old"][0]) - bare, med(r["new"][0]) - bare
     out("%-16s %10.1f ms %9.1f ms %7.1fx   <= 50 ms over bare (%.1f ms)" %
         ("python-import", o * 1e3, n * 1e3, o / n, bare * 1e3))
-    # the binding imports numpy (a dependency every caller has loaded):
-    # what is left is the binding and the library
+    out("%-16s %12s %12s %8s   (import noduleid loads numpy)" %
+        ("  loads numpy", loads_numpy["old"], loads_numpy["new"], ""))
+    # a program that uses numpy anyway: what the binding adds to it
     npy = med(r["old-numpy"][0] + r["new-numpy"][0])
-    o, n = med(r["old"][0]) - npy, med(r["new"][0]) - npy
+    o, n = med(r["old-use"][0]) - npy, med(r["new-use"][0]) - npy
     out("%-16s %10.1f ms %9.1f ms %7.1fx   over python + numpy (%.1f ms)" %
-        ("  minus numpy", o * 1e3, n * 1e3, o / n, npy * 1e3))
+        ("python-use", o * 1e3, n * 1e3, o / n, npy * 1e3))
 
     # --- JVM load --------------------------------------------------------
     jdir = os.path.join(tmp, "java")

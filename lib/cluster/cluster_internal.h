@@ -70,9 +70,10 @@ static inline int nid__canon_link(int metric, const float *a, const float *b,
 
 /* ---- tiled all-pairs traversal ---------------------------------------- */
 
-/* The upper triangle of the n x n pair set is cut into row panels of
- * NID__PANEL rows (a multiple of 64, so bit-matrix words written by
- * different panels never overlap) and each panel into column chunks.
+/* The upper triangle of the n x n pair set is cut into row panels of a
+ * multiple of NID__PANEL rows (chosen per run; a multiple of 64, so
+ * bit-matrix words written by different panels never overlap) and each
+ * panel into column chunks.
  * For each tile the fast dot products rows[i0,i1) . rows[j0,j1)^T are
  * computed (j0 >= i0) and handed to `visit` with the thread's index.
  * Panels are shared among threads dynamically; a tile's values do not

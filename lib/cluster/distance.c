@@ -14,9 +14,23 @@
 #  include <cblas.h>
 #endif
 
-/* Column chunk of a tile: NID__PANEL x NID__CHUNK floats (512 KiB) per
- * thread, small enough to stay in L2/L3 while it is scanned. */
+/* Column chunk of a tile: up to NID__PANEL_MAX x NID__CHUNK floats (2 MiB)
+ * per thread, small enough to stay in L3 while it is scanned. */
 #define NID__CHUNK 2048
+
+/* Tallest panel, in rows (a multiple of NID__PANEL). BLAS packs both
+ * operands of every call: (rows + NID__CHUNK) x d floats for rows x
+ * NID__CHUNK x d multiply-adds, so with 64-row panels 17% of the time of
+ * `noduleid cluster` on 10 000 x 512 went to packing, with 256-row ones 7%
+ * (perf, OpenBLAS 0.3.21, 2-core AVX2 EPYC). -DNID_PANEL_MAX=... compares
+ * heights in the benchmark. */
+#ifndef NID__PANEL_MAX
+#define NID__PANEL_MAX 256
+#endif
+
+/* Panels per thread at least, so that the shrinking panels of the
+ * triangle still share out evenly when the panels are tall. */
+#define NID__PANELS_PER_THREAD 8
 
 /* Minimum multiply-adds per thread before another thread pays off
  * (thread start-up costs tens of microseconds). */
@@ -204,7 +218,7 @@ int nid__rows_prepare(nid_rows *r, const char *fn, const float *x, size_t n,
     r->n = n;
     r->d = d;
     r->metric = metric;
-    r->fast = malloc(bytes);
+    r->fast = nid__big_alloc(bytes); /* huge pages: fewer first-touch faults */
     if (!r->fast)
         return nid__fail(NID_ENOMEM, "%s: out of memory for a %zu x %zu copy "
                         "of the embeddings", fn, n, d);
@@ -458,10 +472,11 @@ typedef struct tile_job {
     const nid_rows *r;
     nid_tile_fn     visit;
     void           *ctx;
+    size_t          panel;   /* rows per panel, a multiple of NID__PANEL */
     size_t          n_panels;
     size_t          next;    /* next panel to take (atomic)           */
     int             status;  /* first non-zero visit status (atomic)  */
-    float         **bufs;    /* one NID__PANEL x NID__CHUNK tile each   */
+    float         **bufs;    /* one panel x NID__CHUNK tile each       */
 } tile_job;
 
 static void tile_work(tile_job *job, int tid)
@@ -474,8 +489,8 @@ static void tile_work(tile_job *job, int tid)
         if (__atomic_load_n(&job->status, __ATOMIC_RELAXED) != 0) break;
         size_t p = __atomic_fetch_add(&job->next, 1, __ATOMIC_RELAXED);
         if (p >= job->n_panels) break;
-        size_t i0 = p * NID__PANEL;
-        size_t i1 = i0 + NID__PANEL < n ? i0 + NID__PANEL : n;
+        size_t i0 = p * job->panel;
+        size_t i1 = i0 + job->panel < n ? i0 + job->panel : n;
         for (size_t j0 = i0; j0 < n; j0 += NID__CHUNK) {
             size_t j1 = j0 + NID__CHUNK < n ? j0 + NID__CHUNK : n;
             dot_tile(r->fast + i0 * d, i1 - i0, r->fast + j0 * d, j1 - j0, d,
@@ -519,18 +534,48 @@ int nid__tile_threads(const nid_rows *r, int n_threads)
     return t < 1 ? 1 : t;
 }
 
+/* Tallest panel for rows of dimension d: NID__PANEL_MAX where dot_tile
+ * calls BLAS (its packing is what tall panels save), NID__PANEL for the C
+ * kernels (measured with 64-row panels, see bench/README.md). */
+static size_t panel_max(size_t d)
+{
+#ifdef NID_HAVE_BLAS
+#  ifdef NID__HAVE_K16
+    if (d >= 16 && __builtin_cpu_supports("x86-64-v4")) return NID__PANEL;
+#  endif
+    (void)d;
+    return NID__PANEL_MAX;
+#else
+    (void)d;
+    return NID__PANEL;
+#endif
+}
+
+/* Rows per panel for `threads` threads: as tall as panel_max() while
+ * every thread still gets NID__PANELS_PER_THREAD panels, never below
+ * NID__PANEL. Panels start at multiples of it, which are multiples of
+ * NID__PANEL (what the bit-matrix visitor relies on). */
+static size_t panel_rows(size_t n, size_t d, int threads)
+{
+    size_t units = n / ((size_t)NID__PANEL * NID__PANELS_PER_THREAD *
+                        (size_t)threads);
+    if (units > panel_max(d) / NID__PANEL) units = panel_max(d) / NID__PANEL;
+    return (units < 1 ? 1 : units) * NID__PANEL;
+}
+
 int nid__tile_run(const nid_rows *r, int threads, nid_tile_fn visit, void *ctx)
 {
+    const size_t panel = panel_rows(r->n, r->d, threads);
     tile_job job = {
-        .r = r, .visit = visit, .ctx = ctx,
-        .n_panels = (r->n + NID__PANEL - 1) / NID__PANEL,
+        .r = r, .visit = visit, .ctx = ctx, .panel = panel,
+        .n_panels = (r->n + panel - 1) / panel,
     };
     job.bufs = calloc((size_t)threads, sizeof *job.bufs);
     tile_thread *tt = calloc((size_t)threads, sizeof *tt);
     pthread_t *th = calloc((size_t)threads, sizeof *th);
     int rc = (job.bufs && tt && th) ? NID_OK : NID_ENOMEM;
     for (int t = 0; rc == NID_OK && t < threads; t++) {
-        job.bufs[t] = malloc((size_t)NID__PANEL * NID__CHUNK * sizeof(float));
+        job.bufs[t] = malloc(panel * NID__CHUNK * sizeof(float));
         if (!job.bufs[t]) rc = NID_ENOMEM;
     }
     if (rc == NID_OK) {

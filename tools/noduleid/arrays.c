@@ -87,8 +87,20 @@ static const char *npy_field(const char *hdr, const char *key)
     return p;
 }
 
-static int npy_load(const char *path, const unsigned char *b, size_t len,
-                    cli_array *out)
+/* What an .npy header says: the data start at b + off. */
+typedef struct npy_info {
+    size_t dims[2];
+    int    ndim;
+    char   kind;   /* 'f', 'i', 'u' or 'b' */
+    int    size;   /* bytes per value      */
+    size_t off;
+    size_t count;  /* dims[0] * dims[1]    */
+} npy_info;
+
+/* Parse and check the header of the .npy file b[0..len) (the data must
+ * all be there). Returns 0, or -1 after printing an error. */
+static int npy_parse(const char *path, const unsigned char *b, size_t len,
+                     npy_info *info)
 {
     if (len < 10) goto truncated;
     unsigned major = b[6];
@@ -169,9 +181,30 @@ static int npy_load(const char *path, const unsigned char *b, size_t len,
     if (dims[1] != 0 && dims[0] > SIZE_MAX / dims[1]) goto truncated;
     count = dims[0] * dims[1];
     if (count > (len - off) / (size_t)size) goto truncated;
+    info->dims[0] = dims[0];
+    info->dims[1] = dims[1];
+    info->ndim = ndim;
+    info->kind = kind;
+    info->size = size;
+    info->off = off;
+    info->count = count;
+    return 0;
+truncated:
+    cli_error("%s: truncated .npy file", path);
+    return -1;
+}
+
+static int npy_load(const char *path, const unsigned char *b, size_t len,
+                    cli_array *out)
+{
+    npy_info in;
+    if (npy_parse(path, b, len, &in) != 0) return -1;
+    const size_t count = in.count;
+    const char kind = in.kind;
+    const int size = in.size;
     double *data = malloc((count ? count : 1) * sizeof *data);
     if (!data) { cli_error("%s: out of memory", path); return -1; }
-    const unsigned char *src = b + off;
+    const unsigned char *src = b + in.off;
     for (size_t i = 0; i < count; i++, src += size) {
         double v;
         if (kind == 'f' && size == 4) { float f; memcpy(&f, src, 4); v = f; }
@@ -191,13 +224,10 @@ static int npy_load(const char *path, const unsigned char *b, size_t len,
         data[i] = v;
     }
     out->data = data;
-    out->rows = dims[0];
-    out->cols = dims[1];
-    out->ndim = ndim;
+    out->rows = in.dims[0];
+    out->cols = in.dims[1];
+    out->ndim = in.ndim;
     return 0;
-truncated:
-    cli_error("%s: truncated .npy file", path);
-    return -1;
 }
 
 /* ---- text ------------------------------------------------------------- */
@@ -320,13 +350,17 @@ static int json_load(const char *path, const char *buf, size_t len,
     return 0;
 }
 
-int cli_array_load(const char *path, cli_array *out)
+static int is_npy(const char *buf, size_t len)
 {
-    size_t len = 0;
-    char *buf = read_file(path, &len);
-    if (!buf) return -1;
+    return len >= 6 && memcmp(buf, "\x93NUMPY", 6) == 0;
+}
+
+/* Parse the file contents buf[0..len) (NUL-terminated) by format. */
+static int load_buffer(const char *path, char *buf, size_t len,
+                       cli_array *out)
+{
     int rc;
-    if (len >= 6 && memcmp(buf, "\x93NUMPY", 6) == 0)
+    if (is_npy(buf, len))
         rc = npy_load(path, (const unsigned char *)buf, len, out);
     else if (len > 0 && (buf[strspn(buf, " \t\r\n")] == '{' ||
                          buf[strspn(buf, " \t\r\n")] == '['))
@@ -335,8 +369,51 @@ int cli_array_load(const char *path, cli_array *out)
         rc = (cli_error("%s: binary file that is not .npy", path), -1);
     else
         rc = text_load(path, buf, out);
+    return rc;
+}
+
+int cli_array_load(const char *path, cli_array *out)
+{
+    size_t len = 0;
+    char *buf = read_file(path, &len);
+    if (!buf) return -1;
+    int rc = load_buffer(path, buf, len, out);
     free(buf);
     return rc;
+}
+
+float *cli_array_load_f32(const char *path, cli_array *shape)
+{
+    size_t len = 0;
+    char *buf = read_file(path, &len);
+    if (!buf) return NULL;
+    npy_info in;
+    if (is_npy(buf, len)) {
+        if (npy_parse(path, (const unsigned char *)buf, len, &in) != 0) {
+            free(buf);
+            return NULL;
+        }
+        if (in.kind == 'f' && in.size == 4) {
+            /* little-endian float32 (npy_parse refused big-endian): the
+             * values as they are, moved to the start of the buffer */
+            memmove(buf, buf + in.off, in.count * sizeof(float));
+            shape->data = NULL;
+            shape->rows = in.dims[0];
+            shape->cols = in.dims[1];
+            shape->ndim = in.ndim;
+            return (float *)(void *)buf;
+        }
+    }
+    cli_array a;
+    int rc = load_buffer(path, buf, len, &a);
+    free(buf);
+    if (rc != 0) return NULL;
+    float *f = cli_array_to_f32(&a, path);
+    free(a.data);
+    if (!f) return NULL;
+    *shape = a;
+    shape->data = NULL;
+    return f;
 }
 
 float *cli_array_to_f32(const cli_array *a, const char *path)

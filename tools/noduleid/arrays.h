@@ -30,6 +30,13 @@ int cli_array_load(const char *path, cli_array *out);
 /* Copy to a new float32 buffer (NULL and an error message on failure). */
 float *cli_array_to_f32(const cli_array *a, const char *path);
 
+/* cli_array_load then cli_array_to_f32 in one: returns the float32 values
+ * (free() them) and the shape in *shape (shape->data is NULL), or NULL
+ * after printing an error. A little-endian float32 .npy file is read
+ * straight into the returned buffer, without the double copy (a 10 000 x
+ * 512 file: 20 MB read instead of 80 MB written). */
+float *cli_array_load_f32(const char *path, cli_array *shape);
+
 /* Treat the array as a vector (1-D, one column or one row): returns its
  * length in *n and 0, or -1 after printing an error. */
 int cli_array_as_vector(const cli_array *a, const char *path, size_t *n);

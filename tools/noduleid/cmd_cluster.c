@@ -98,20 +98,20 @@ int nid__cmd_cluster(int argc, char **argv)
                                "arguments", argc - optind);
     const char *path = argv[optind];
     cli_array a;
-    if (cli_array_load(path, &a) != 0) return CLI_EINPUT;
+    float *x = cli_array_load_f32(path, &a);
+    if (!x) return CLI_EINPUT;
     if (a.ndim != 2 || a.rows == 0 || a.cols == 0) {
         cli_error("%s: expected a 2-D array with at least one row and column",
                   path);
-        free(a.data);
+        free(x);
         return CLI_EINPUT;
     }
     if (distances && a.rows != a.cols) {
         cli_error("%s: a distance matrix must be square, got %zu x %zu", path,
                   a.rows, a.cols);
-        free(a.data);
+        free(x);
         return CLI_EINPUT;
     }
-    float *x = cli_array_to_f32(&a, path);
     int32_t *labels = malloc(a.rows * sizeof *labels);
     int rc = CLI_EFAIL;
     if (x && labels) {
@@ -135,11 +135,10 @@ int nid__cmd_cluster(int argc, char **argv)
                 "threshold", (double)opts.threshold, "seed",
                 (json_int_t)opts.seed));
         }
-    } else if (x) {
+    } else {
         cli_error("out of memory");
     }
     free(labels);
     free(x);
-    free(a.data);
     return rc;
 }

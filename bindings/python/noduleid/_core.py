@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import enum
 import errno as _errno
+import math
 import os
 import stat as _stat
+import struct
 import threading
 from typing import Callable, Optional, Type
 
-import numpy as np
-
+from ._lazy import np
 from ._noduleid import ffi, lib
 
 # --------------------------------------------------------------------------
@@ -366,9 +367,16 @@ def _new_handle(ctype: str, create, *args, path=None):
 # they already have the C dtype and are C-contiguous.
 # --------------------------------------------------------------------------
 
-_CTYPES = {np.dtype(np.float32): "float", np.dtype(np.float64): "double",
-           np.dtype(np.int32): "int32_t", np.dtype(np.int64): "int64_t",
-           np.dtype(np.uint8): "uint8_t", np.dtype(np.uint32): "uint32_t"}
+_CTYPES = None   # {numpy dtype: C type}, made at the first _buf (numpy is lazy)
+
+
+def _ctypes() -> dict:
+    global _CTYPES
+    if _CTYPES is None:
+        _CTYPES = {np.dtype(np.float32): "float", np.dtype(np.float64): "double",
+                   np.dtype(np.int32): "int32_t", np.dtype(np.int64): "int64_t",
+                   np.dtype(np.uint8): "uint8_t", np.dtype(np.uint32): "uint32_t"}
+    return _CTYPES
 
 
 def _as_array(a, dtype, name: str, ndim=None) -> np.ndarray:
@@ -388,7 +396,7 @@ def _as_array(a, dtype, name: str, ndim=None) -> np.ndarray:
 
 def _buf(arr: np.ndarray, writable: bool = False):
     """A cdata pointer to arr's memory (no copy)."""
-    return ffi.from_buffer(_CTYPES[arr.dtype] + "[]", arr,
+    return ffi.from_buffer(_ctypes()[arr.dtype] + "[]", arr,
                            require_writable=writable)
 
 
@@ -409,10 +417,46 @@ def _encode_path(path) -> bytes:
     return os.fsencode(path)
 
 
+_FLOAT = struct.Struct("=f")
+
+
+def _to_f32(x: float) -> float:
+    """x rounded to the nearest C float (to +-inf beyond its range)."""
+    try:
+        return _FLOAT.unpack(_FLOAT.pack(x))[0]
+    except OverflowError:
+        return math.copysign(math.inf, x)
+
+
 def _f32(v) -> float:
     """A C float as the shortest Python float that rounds to it (0.1, not
-    0.10000000149011612)."""
-    return float(repr(np.float32(v)))
+    0.10000000149011612): the value of repr(numpy.float32(v)), without
+    numpy, which module-level defaults would otherwise import. Like
+    numpy's Dragon4: the fewest significant digits p that some decimal
+    within the float's rounding interval has, and of those the decimal
+    nearest to the float (a tie to the even last digit). The candidates
+    are the nearest p-digit decimal and its two neighbours (the interval
+    is one piece around the float); distances are compared exactly."""
+    x = _to_f32(float(v))
+    if x == 0.0 or not math.isfinite(x):
+        return x
+    sign = "-" if x < 0 else ""
+    num, den = abs(x).as_integer_ratio()
+    for p in range(1, 10):  # 9 digits always suffice for a float
+        mant, exp = ("%.*e" % (p - 1, abs(x))).split("e")
+        digits, e10 = int(mant.replace(".", "")), int(exp) - (p - 1)
+        best = None
+        for d in (digits - 1, digits, digits + 1):
+            c = float("%s%de%d" % (sign, d, e10))
+            if _to_f32(c) != x:
+                continue
+            # |d 10^e10 - num/den|, scaled by den 10^max(-e10, 0)
+            dist = abs(d * den * 10 ** max(e10, 0) - num * 10 ** max(-e10, 0))
+            if best is None or (dist, d & 1) < best[:2]:
+                best = (dist, d & 1, c)
+        if best is not None:
+            return best[2]
+    return x
 
 
 def _cstr_field(arr) -> str:

@@ -4,14 +4,10 @@ from __future__ import annotations
 import enum
 from typing import Optional, Tuple, Union
 
-import numpy as np
-
+from ._lazy import np, dtypes as _dt
 from ._core import (Handle, _as_array, _buf, _check, _enum_value, _new_handle,
                     _out_array, _str)
 from ._noduleid import ffi, lib
-
-_F32 = np.dtype(np.float32)
-_I32 = np.dtype(np.int32)
 
 
 class Metric(enum.IntEnum):
@@ -89,9 +85,9 @@ def distance_matrix(x: np.ndarray, metric: MetricLike = "cosine", *,
     Raises:
         InvalidArgumentError: empty input, NaN/Inf, zero-norm row (cosine).
     """
-    xa = _as_array(x, _F32, "x", ndim=2)
+    xa = _as_array(x, _dt.F32, "x", ndim=2)
     n, d = xa.shape
-    res = _out_array(out, (n, n), _F32, "distance_matrix")
+    res = _out_array(out, (n, n), _dt.F32, "distance_matrix")
     needed = ffi.new("size_t *")
     _check(lib.nid_distance_matrix(_buf(xa), n, d,
                                    _enum_value(metric, Metric, "metric"),
@@ -121,9 +117,9 @@ def cluster(x: np.ndarray, method: MethodLike = "paper",
         InvalidArgumentError: empty input, NaN/Inf, zero-norm row under
             cosine, bad threshold/method/metric (the message says which).
     """
-    xa = _as_array(x, _F32, "x", ndim=2)
+    xa = _as_array(x, _dt.F32, "x", ndim=2)
     n, d = xa.shape
-    labels = np.empty(n, dtype=_I32)
+    labels = np.empty(n, dtype=_dt.I32)
     k = ffi.new("size_t *")
     opts, _keep = _options(method, threshold, seed, metric, n_threads, cannot_link)
     _check(lib.nid_cluster(_buf(xa), n, d, opts, _buf(labels, True), n, k))
@@ -140,12 +136,12 @@ def cluster_distances(dist: np.ndarray, method: MethodLike = "paper",
     Returns:
         (labels, k) as :func:`cluster`.
     """
-    da = _as_array(dist, _F32, "dist", ndim=2)
+    da = _as_array(dist, _dt.F32, "dist", ndim=2)
     n = da.shape[0]
     if da.shape != (n, n):
         raise ValueError("cluster_distances: dist must be square, got shape %s"
                          % (da.shape,))
-    labels = np.empty(n, dtype=_I32)
+    labels = np.empty(n, dtype=_dt.I32)
     k = ffi.new("size_t *")
     opts, _keep = _options(method, threshold, seed, "cosine", 0, cannot_link)
     _check(lib.nid_cluster_dist(_buf(da), n, opts, _buf(labels, True), n, k))
@@ -180,7 +176,7 @@ class OnlineClusterer(Handle):
         """Add one embedding (d floats); return its cluster id now (a
         stable id; ids of earlier items may change by merges)."""
         p = self._ptr
-        xa = _as_array(x, _F32, "x", ndim=1)
+        xa = _as_array(x, _dt.F32, "x", ndim=1)
         if xa.shape[0] != self.d:
             raise ValueError("OnlineClusterer.add: expected %d floats, got %d"
                              % (self.d, xa.shape[0]))
@@ -190,14 +186,14 @@ class OnlineClusterer(Handle):
 
     def add_many(self, x: np.ndarray) -> np.ndarray:
         """Add the rows of x in order; return the id each got on arrival."""
-        xa = _as_array(x, _F32, "x", ndim=2)
-        return np.array([self.add(row) for row in xa], dtype=_I32)
+        xa = _as_array(x, _dt.F32, "x", ndim=2)
+        return np.array([self.add(row) for row in xa], dtype=_dt.I32)
 
     def add_distances(self, dist: np.ndarray) -> int:
         """Add one item given its distances to every earlier item
         (len(dist) == len(self)); only for clusterers made with d == 0."""
         p = self._ptr
-        da = _as_array(dist, _F32, "dist", ndim=1)
+        da = _as_array(dist, _dt.F32, "dist", ndim=1)
         c = ffi.new("int32_t *")
         ptr = _buf(da) if da.size else ffi.NULL
         _check(lib.nid_online_add_dist(p, ptr, da.shape[0], c))
@@ -217,7 +213,7 @@ class OnlineClusterer(Handle):
         gives the stable ids."""
         p = self._ptr
         n = int(lib.nid_online_size(p))
-        out = np.empty(n, dtype=_I32)
+        out = np.empty(n, dtype=_dt.I32)
         if n == 0:
             return out
         _check(lib.nid_online_labels(p, 1 if canonical else 0,

@@ -6,13 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Tuple
 
-import numpy as np
-
+from ._lazy import np, dtypes as _dt
 from ._core import _as_array, _buf, _check
 from ._noduleid import ffi, lib
-
-_I32 = np.dtype(np.int32)
-_F64 = np.dtype(np.float64)
 
 
 @dataclass(frozen=True)
@@ -84,8 +80,8 @@ class BinaryResult:
 
 
 def _labels_scores(labels, scores, name):
-    la = _as_array(labels, _I32, "labels", ndim=1)
-    sa = _as_array(scores, _F64, name, ndim=1)
+    la = _as_array(labels, _dt.I32, "labels", ndim=1)
+    sa = _as_array(scores, _dt.F64, name, ndim=1)
     if la.shape != sa.shape:
         raise ValueError("%s: labels and %s differ in length (%d vs %d)"
                          % (name, name, la.shape[0], sa.shape[0]))
@@ -95,8 +91,8 @@ def _labels_scores(labels, scores, name):
 def eval_clusters(truth: np.ndarray, pred: np.ndarray) -> ClusterScores:
     """Score predicted cluster labels against true labels (any int32
     values, same length): pairwise precision/recall/F and BCubed."""
-    ta = _as_array(truth, _I32, "truth", ndim=1)
-    pa = _as_array(pred, _I32, "pred", ndim=1)
+    ta = _as_array(truth, _dt.I32, "truth", ndim=1)
+    pa = _as_array(pred, _dt.I32, "pred", ndim=1)
     if ta.shape != pa.shape:
         raise ValueError("eval_clusters: truth and pred differ in length "
                          "(%d vs %d)" % (ta.shape[0], pa.shape[0]))

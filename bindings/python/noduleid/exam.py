@@ -8,15 +8,12 @@ import os
 from dataclasses import dataclass
 from typing import List, Optional, Sequence, Tuple, Union
 
-import numpy as np
-
+from ._lazy import np, dtypes as _dt
 from ._core import (Handle, _as_array, _buf, _check, _encode_path,
                     _enum_value, _f32, _new_handle, _out_array, _str)
 from ._noduleid import ffi, lib
 from .video import Video, _frame_view
 
-_F32 = np.dtype(np.float32)
-_I64 = np.dtype(np.int64)
 
 Box = Tuple[float, float, float, float]
 """(x, y, w, h) in pixels, COCO convention: top-left corner and size."""
@@ -272,8 +269,8 @@ class Exam(Handle):
         (strictly increasing) and their (x, y, w, h) ``boxes`` (n x 4);
         return its index."""
         p = self._ptr
-        fa = _as_array(frames, _I64, "frames", ndim=1)
-        ba = _as_array(boxes, _F32, "boxes", ndim=2)
+        fa = _as_array(frames, _dt.I64, "frames", ndim=1)
+        ba = _as_array(boxes, _dt.F32, "boxes", ndim=2)
         if ba.shape != (fa.shape[0], 4):
             raise ValueError("add_tracklet: boxes must be %d x 4, got shape %s"
                              % (fa.shape[0], ba.shape))
@@ -363,8 +360,8 @@ class Exam(Handle):
         """Key frames of tracklet t: (frames int64 [n], boxes float32
         [n x 4])."""
         tr = self.tracklet(t)
-        frames = np.empty(tr.n_key_frames, dtype=_I64)
-        boxes = np.empty((tr.n_key_frames, 4), dtype=_F32)
+        frames = np.empty(tr.n_key_frames, dtype=_dt.I64)
+        boxes = np.empty((tr.n_key_frames, 4), dtype=_dt.F32)
         f = ffi.new("int64_t *")
         b = ffi.new("nid_box *")
         for k in range(tr.n_key_frames):
@@ -415,7 +412,7 @@ class Exam(Handle):
         """Frame numbers (int64, T of them) of clip ``clip`` of tracklet
         t."""
         o = _clip_opts(options)
-        out = np.empty(int(o.frames), dtype=_I64)
+        out = np.empty(int(o.frames), dtype=_dt.I64)
         _check(lib.nid_clip_frames(self._ptr, self._index(t), o, int(clip),
                                    _buf(out, True), out.size, ffi.NULL))
         return out
@@ -499,7 +496,7 @@ def build_clip(video: Video, exam: Exam, tracklet: Union[int, str],
     _check(lib.nid_clip_count(exam._ptr, t, o, n, nf))
     channels = int(o.channels) + (2 if o.coords == lib.NID_COORDS_FRAME else 0)
     shape = (int(n[0]), channels, int(o.frames), int(o.height), int(o.width))
-    res = _out_array(out, shape, _F32, "build_clip")
+    res = _out_array(out, shape, _dt.F32, "build_clip")
     _check(lib.nid_clip_build(video._ptr, exam._ptr, t, o, _buf(res, True),
                               res.size, n, ffi.NULL))
     return res
@@ -514,7 +511,7 @@ def crop_resize(frame: np.ndarray, box: Box,
     o = _clip_opts(options)
     channels = int(o.channels) + (2 if o.coords == lib.NID_COORDS_FRAME else 0)
     shape = (channels, int(o.height), int(o.width))
-    res = _out_array(out, shape, _F32, "crop_resize")
+    res = _out_array(out, shape, _dt.F32, "crop_resize")
     _check(lib.nid_crop_resize(f, _box_c(box), o, _buf(res, True), res.size,
                                ffi.NULL))
     return res

@@ -6,14 +6,10 @@ import os
 from dataclasses import dataclass
 from typing import Optional, Tuple, Union
 
-import numpy as np
-
+from ._lazy import np, dtypes as _dt
 from ._core import (Handle, _as_array, _buf, _check, _cstr_field,
                     _encode_path, _new_handle, _str)
 from ._noduleid import ffi, lib
-
-_F32 = np.dtype(np.float32)
-_I64 = np.dtype(np.int64)
 
 
 @dataclass(frozen=True)
@@ -82,7 +78,7 @@ class Gallery(_GalleryInfo, Handle):
             embedding: np.ndarray, n_tracklets: int = 1) -> int:
         """Add one nodule (its embedding is stored normalised); return its
         entry index."""
-        e = _as_array(embedding, _F32, "embedding", ndim=1)
+        e = _as_array(embedding, _dt.F32, "embedding", ndim=1)
         _check(lib.nid_gallery_add(self._ptr, patient_id.encode(),
                                    exam_id.encode(), date.encode(),
                                    label.encode(), _buf(e), e.shape[0],
@@ -101,7 +97,7 @@ class Gallery(_GalleryInfo, Handle):
 
     def embedding(self, i: int) -> np.ndarray:
         """Entry i's (unit-norm) embedding as a new float32 array."""
-        out = np.empty(self.embed_dim, dtype=_F32)
+        out = np.empty(self.embed_dim, dtype=_dt.F32)
         _check(lib.nid_gallery_get_embedding(self._ptr, int(i),
                                              _buf(out, True), out.shape[0]))
         return out
@@ -112,7 +108,7 @@ class Gallery(_GalleryInfo, Handle):
         """Match a new exam's nodules (n x d rows) to the patient's latest
         exam: returns (entry index or -1 per row as int64, distance per row
         as float32; see nid_gallery_match)."""
-        x = _as_array(embeddings, _F32, "embeddings", ndim=2)
+        x = _as_array(embeddings, _dt.F32, "embeddings", ndim=2)
         o = ffi.new("nid_match_options *")
         lib.nid_match_options_init(o)
         if threshold is not None:
@@ -122,8 +118,8 @@ class Gallery(_GalleryInfo, Handle):
             raise ValueError("model_id: at most %d bytes" % (len(o.model_id) - 1))
         o.model_id = mid
         n = x.shape[0]
-        m = np.empty(n, dtype=_I64)
-        dist = np.empty(n, dtype=_F32)
+        m = np.empty(n, dtype=_dt.I64)
+        dist = np.empty(n, dtype=_dt.F32)
         _check(lib.nid_gallery_match(self._ptr, patient_id.encode(),
                                      _buf(x) if x.size else ffi.NULL, n,
                                      x.shape[1], o, _buf(m, True),

@@ -9,16 +9,11 @@ import dataclasses
 import os
 from typing import List, Optional, Sequence, Tuple, Union
 
-import numpy as np
-
+from ._lazy import np, dtypes as _dt
 from ._core import (Handle, _as_array, _buf, _check, _cstr_field,
                     _encode_path, _new_handle)
 from ._noduleid import ffi, lib
 from .gallery import Gallery, GalleryEntry, _GalleryInfo
-
-_F32 = np.dtype(np.float32)
-_I64 = np.dtype(np.int64)
-_I32 = np.dtype(np.int32)
 
 
 def _model_id_bytes(model_id: str, what: str) -> bytes:
@@ -60,7 +55,7 @@ class GalleryStore(_GalleryInfo, Handle):
                  n_tracklets: Optional[Sequence[int]] = None) -> np.ndarray:
         """Add one exam's nodules (k labels, k x d embeddings) in one
         transaction; returns their entry ids (int64)."""
-        x = _as_array(embeddings, _F32, "embeddings", ndim=2)
+        x = _as_array(embeddings, _dt.F32, "embeddings", ndim=2)
         k = len(labels)
         if x.shape[0] != k:
             raise ValueError("embeddings: %d rows for %d labels"
@@ -69,12 +64,12 @@ class GalleryStore(_GalleryInfo, Handle):
         arr = ffi.new("const char *[]", keep) if k else ffi.NULL
         nt = ffi.NULL
         if n_tracklets is not None:
-            nta = np.ascontiguousarray(n_tracklets, dtype=_I32)
+            nta = np.ascontiguousarray(n_tracklets, dtype=_dt.I32)
             if nta.shape != (k,):
                 raise ValueError("n_tracklets: %d values for %d labels"
                                  % (nta.size, k))
             nt = ffi.cast("const int32_t *", _buf(nta))
-        ids = np.empty(k, dtype=_I64)
+        ids = np.empty(k, dtype=_dt.I64)
         _check(lib.nid_gallery_store_add_exam(
             self._ptr, patient_id.encode(), exam_id.encode(), date.encode(),
             k, arr, _buf(x) if x.size else ffi.NULL, x.shape[1], nt,
@@ -92,15 +87,15 @@ class GalleryStore(_GalleryInfo, Handle):
               ) -> Tuple[np.ndarray, np.ndarray]:
         """As :meth:`Gallery.match`, against the store: returns (entry id or
         -1 per row, distance per row)."""
-        x = _as_array(embeddings, _F32, "embeddings", ndim=2)
+        x = _as_array(embeddings, _dt.F32, "embeddings", ndim=2)
         o = ffi.new("nid_match_options *")
         lib.nid_match_options_init(o)
         if threshold is not None:
             o.threshold = float(threshold)
         o.model_id = _model_id_bytes(model_id, "model_id")
         n = x.shape[0]
-        m = np.empty(n, dtype=_I64)
-        dist = np.empty(n, dtype=_F32)
+        m = np.empty(n, dtype=_dt.I64)
+        dist = np.empty(n, dtype=_dt.F32)
         _check(lib.nid_gallery_store_match(
             self._ptr, patient_id.encode(), _buf(x) if x.size else ffi.NULL,
             n, x.shape[1], o, _buf(m, True), _buf(dist, True)))
@@ -134,8 +129,8 @@ class GalleryStore(_GalleryInfo, Handle):
             ids))
         g = Gallery("", 0, _ptr=out[0])
         n = len(g)
-        arr = np.frombuffer(ffi.buffer(ids[0], 8 * n), dtype=_I64).copy() \
-            if n else np.empty(0, dtype=_I64)
+        arr = np.frombuffer(ffi.buffer(ids[0], 8 * n), dtype=_dt.I64).copy() \
+            if n else np.empty(0, dtype=_dt.I64)
         lib.nid_free_ids(ids[0])
         return g, arr
 

@@ -8,15 +8,12 @@ import os
 from dataclasses import dataclass
 from typing import Optional, Tuple, Union
 
-import numpy as np
-
+from ._lazy import np, dtypes as _dt
 from ._core import (Handle, _as_array, _buf, _check, _cstr_field,
                     _encode_path, _enum_value, _f32, _new_handle, _out_array, _str)
 from ._noduleid import ffi, lib
 from .exam import ClipOptions, Coords, Exam, Filter, Interp, Pad, _clip_opts
 from .video import Video
-
-_F32 = np.dtype(np.float32)
 
 
 class CompareMode(enum.IntEnum):
@@ -145,11 +142,11 @@ class Model(Handle):
         """Embed clips (N x C x T x H x W float32 as :func:`build_clip`
         returns, or one C x T x H x W clip) into N x D embeddings."""
         p = self._ptr
-        ca = _as_array(clips, _F32, "clips", ndim=(4, 5))
+        ca = _as_array(clips, _dt.F32, "clips", ndim=(4, 5))
         if ca.ndim == 4:
             ca = ca[None]
         n = ca.shape[0]
-        res = _out_array(out, (n, self._dim()), _F32, "embed")
+        res = _out_array(out, (n, self._dim()), _dt.F32, "embed")
         _check(lib.nid_model_embed(p, _buf(ca), n, ca.size, _buf(res, True),
                                    res.size, ffi.NULL))
         return res
@@ -162,7 +159,7 @@ class Model(Handle):
         sampled clip. Returns D float32."""
         p = self._ptr
         t = exam._index(tracklet)
-        res = np.empty(self._dim(), dtype=_F32)
+        res = np.empty(self._dim(), dtype=_dt.F32)
         o = _clip_opts(options) if options is not None else ffi.NULL
         _check(lib.nid_model_embed_tracklet(p, video._ptr, exam._ptr, t, o,
                                             _buf(res, True), res.size,
@@ -186,15 +183,15 @@ class Model(Handle):
         """Pool n x D window embeddings into one (mean, renormalised when
         the model's embeddings are normalised)."""
         p = self._ptr
-        ea = _as_array(emb, _F32, "emb", ndim=2)
-        res = np.empty(ea.shape[1], dtype=_F32)
+        ea = _as_array(emb, _dt.F32, "emb", ndim=2)
+        res = np.empty(ea.shape[1], dtype=_dt.F32)
         _check(lib.nid_model_pool(p, _buf(ea), ea.shape[0], ea.shape[1],
                                   _buf(res, True), res.size))
         return res
 
     def _pairs(self, a, b):
-        aa = _as_array(a, _F32, "a", ndim=(1, 2))
-        ba = _as_array(b, _F32, "b", ndim=(1, 2))
+        aa = _as_array(a, _dt.F32, "a", ndim=(1, 2))
+        ba = _as_array(b, _dt.F32, "b", ndim=(1, 2))
         if aa.ndim == 1:
             aa = aa[None]
         if ba.ndim == 1:
@@ -209,7 +206,7 @@ class Model(Handle):
         same nodule (not symmetrised). NotSupportedError without a head."""
         p = self._ptr
         aa, ba = self._pairs(a, b)
-        res = np.empty(aa.shape[0], dtype=_F32)
+        res = np.empty(aa.shape[0], dtype=_dt.F32)
         _check(lib.nid_model_verify(p, _buf(aa), _buf(ba), aa.shape[0],
                                     aa.shape[1], _buf(res, True), res.size))
         return res
@@ -226,7 +223,7 @@ class Model(Handle):
         model's own, ``info.compare``)."""
         p = self._ptr
         aa, ba = self._pairs(a, b)
-        res = np.empty(aa.shape[0], dtype=_F32)
+        res = np.empty(aa.shape[0], dtype=_dt.F32)
         _check(lib.nid_model_compare(p, _buf(aa), _buf(ba), aa.shape[0],
                                      aa.shape[1],
                                      self._mode(mode),
@@ -254,9 +251,9 @@ class Model(Handle):
         """n x n matrix of all pairs of rows of emb, by the C function fn
         (nid_model_compare_matrix or nid_model_distance_matrix)."""
         p = self._ptr
-        ea = _as_array(emb, _F32, "emb", ndim=2)
+        ea = _as_array(emb, _dt.F32, "emb", ndim=2)
         n = ea.shape[0]
-        res = _out_array(out, (n, n), _F32, name)
+        res = _out_array(out, (n, n), _dt.F32, name)
         _check(fn(p, _buf(ea), n, ea.shape[1],
                   self._mode(mode), _buf(res, True),
                   res.size, ffi.NULL))

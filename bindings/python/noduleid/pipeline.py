@@ -15,8 +15,7 @@ import os
 from dataclasses import dataclass
 from typing import Callable, List, Optional, Tuple, Union
 
-import numpy as np
-
+from ._lazy import np, dtypes as _dt
 from ._core import _as_array, _buf, _check, _enum_value, _f32
 from ._noduleid import ffi, lib
 from .clustering import Method
@@ -25,13 +24,10 @@ from .exam import ClipOptions, Exam, Sampling, _clip_opts
 from .model import CompareMode, Model
 from .video import Video
 
-_F32 = np.dtype(np.float32)
-_I32 = np.dtype(np.int32)
-_I64 = np.dtype(np.int64)
 
 ProgressFn = Callable[[int, int, Optional[str]], Optional[bool]]
 AbortFn = Callable[[], bool]
-VideoSourceFn = Callable[[Exam, int], Union[Video, np.ndarray]]
+VideoSourceFn = Callable[[Exam, int], Union[Video, "np.ndarray"]]
 
 
 class ModelSource(enum.IntEnum):
@@ -249,7 +245,7 @@ def embed_exam(model: Model, exam: Exam, options: Optional[ClipOptions] = None,
     ctx = _Ctx(exam, progress, abort, video_source)
     o, keep = _options(ctx, _windows(options, windows, model))
     n, d = len(exam), model.info.embed_dim
-    res = np.empty((n, d), dtype=_F32)
+    res = np.empty((n, d), dtype=_dt.F32)
     st = lib.nid_model_embed_exam(model._ptr, exam._ptr, o, _buf(res, True),
                                   res.size, ffi.NULL, ffi.NULL, ffi.NULL)
     _run(ctx, st)
@@ -310,19 +306,19 @@ def _grouping(g, exam: Exam) -> Grouping:
     lib.nid_grouping_info_init(info)
     _check(lib.nid_grouping_get_info(g, info))
     n, k, d = int(info.n_tracklets), int(info.n_nodules), int(info.embed_dim)
-    labels = np.empty(n, dtype=_I32)
+    labels = np.empty(n, dtype=_dt.I32)
     _check(lib.nid_grouping_labels(g, _buf(labels, True), n, ffi.NULL))
-    emb = np.empty((n, d), dtype=_F32)
+    emb = np.empty((n, d), dtype=_dt.F32)
     _check(lib.nid_grouping_embeddings(g, _buf(emb, True), emb.size, ffi.NULL))
-    nc = np.empty(n, dtype=_I32)
+    nc = np.empty(n, dtype=_dt.I32)
     _check(lib.nid_grouping_n_clips(g, _buf(nc, True), n, ffi.NULL))
-    nod = np.empty((k, d), dtype=_F32)
-    sizes = np.empty(k, dtype=_I32)
+    nod = np.empty((k, d), dtype=_dt.F32)
+    sizes = np.empty(k, dtype=_dt.I32)
     _check(lib.nid_grouping_nodules(g, _buf(nod, True), nod.size,
                                     _buf(sizes, True), ffi.NULL))
     sim = None
     if info.has_similarity:
-        sim = np.empty((n, n), dtype=_F32)
+        sim = np.empty((n, n), dtype=_dt.F32)
         _check(lib.nid_grouping_similarity(g, _buf(sim, True), sim.size,
                                            ffi.NULL))
     scores = None
@@ -339,9 +335,9 @@ def _grouping(g, exam: Exam) -> Grouping:
     ids = tuple(t.id for t in exam.tracklets)
     steps = None
     if info.online:
-        tr = np.empty(n, dtype=_I64)
-        cl = np.empty(n, dtype=_I32)
-        cnt = np.empty(n, dtype=_I64)
+        tr = np.empty(n, dtype=_dt.I64)
+        cl = np.empty(n, dtype=_dt.I32)
+        cnt = np.empty(n, dtype=_dt.I64)
         _check(lib.nid_grouping_online_steps(g, _buf(tr, True),
                                              _buf(cl, True), _buf(cnt, True),
                                              n, ffi.NULL))
@@ -369,14 +365,14 @@ def cluster_means(x: np.ndarray, labels: np.ndarray,
                   k: Optional[int] = None) -> np.ndarray:
     """Each cluster's mean row of ``x`` (n x d), L2-normalised: k x d
     float32 (nid_cluster_means); labels in 0..k-1, every one used."""
-    xa = _as_array(x, _F32, "x", ndim=2)
-    la = _as_array(labels, _I32, "labels", ndim=1)
+    xa = _as_array(x, _dt.F32, "x", ndim=2)
+    la = _as_array(labels, _dt.I32, "labels", ndim=1)
     if la.shape[0] != xa.shape[0]:
         raise ValueError("cluster_means: %d labels for %d rows"
                          % (la.shape[0], xa.shape[0]))
     if k is None:
         k = int(la.max()) + 1 if la.size else 0
-    out = np.empty((k, xa.shape[1]), dtype=_F32)
+    out = np.empty((k, xa.shape[1]), dtype=_dt.F32)
     _check(lib.nid_cluster_means(_buf(xa), xa.shape[0], xa.shape[1], _buf(la),
                                  k, _buf(out, True), out.size, ffi.NULL))
     return out

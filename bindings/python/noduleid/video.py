@@ -7,13 +7,10 @@ import os
 from dataclasses import dataclass
 from typing import Iterator, Optional, Union
 
-import numpy as np
-
+from ._lazy import np, dtypes as _dt
 from ._core import (Handle, _as_array, _buf, _check, _cstr_field,
                     _encode_path, _enum_value, _new_handle, _out_array)
 from ._noduleid import ffi, lib
-
-_U8 = np.dtype(np.uint8)
 
 
 class PixelFormat(enum.IntEnum):
@@ -94,7 +91,7 @@ class Video(Handle):
         the array changes the video's frames. copy=True lets the library
         copy them.
         """
-        a = _as_array(frames, _U8, "frames", ndim=(3, 4))
+        a = _as_array(frames, _dt.U8, "frames", ndim=(3, 4))
         if a.ndim == 4 and a.shape[3] != 3:
             raise ValueError("from_frames: expected T x H x W x 3 for RGB, "
                              "got shape %s" % (a.shape,))
@@ -138,7 +135,7 @@ class Video(Handle):
         [0, n_frames)."""
         info = self.info
         shape = _frame_shape(info.width, info.height, info.format)
-        res = _out_array(out, shape, _U8, "read_frame")
+        res = _out_array(out, shape, _dt.U8, "read_frame")
         _check(lib.nid_video_read_frame(self._ptr, int(index),
                                         _buf(res, True), res.size, ffi.NULL))
         return res
@@ -149,7 +146,7 @@ class Video(Handle):
             return np.stack([self.read_frame(i) for i in idx]) if len(idx) \
                 else np.empty((0,) + _frame_shape(self.info.width,
                                                   self.info.height,
-                                                  self.info.format), _U8)
+                                                  self.info.format), _dt.U8)
         i = int(index)
         if i < 0:
             i += len(self)
@@ -180,7 +177,7 @@ class Video(Handle):
 def _frame_view(frame: np.ndarray):
     """A nid_frame pointing into a H x W or H x W x 3 uint8 array (kept
     alive by the caller)."""
-    a = _as_array(frame, _U8, "frame", ndim=(2, 3))
+    a = _as_array(frame, _dt.U8, "frame", ndim=(2, 3))
     if a.ndim == 3 and a.shape[2] != 3:
         raise ValueError("frame: expected H x W or H x W x 3, got shape %s"
                          % (a.shape,))
