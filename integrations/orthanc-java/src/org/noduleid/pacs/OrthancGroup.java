@@ -393,8 +393,15 @@ public final class OrthancGroup {
          .append(", \"fetch_s\": ").append(round(fetchS))
          .append(", \"fetched_bytes\": ").append(bytes)
          .append(", \"group_s\": ").append(round(g.timings().totalS()))
-         .append(", \"total_s\": ").append(round((System.nanoTime() - t0) / 1e9)).append("}\n}\n");
+         .append(", \"total_s\": ").append(round((System.nanoTime() - t0) / 1e9))
+         .append(", \"process_s\": ").append(round(processSeconds())).append("}\n}\n");
         return b.toString();
+    }
+
+    /** Seconds since the JVM process started (JVM start-up included), or -1. */
+    private static double processSeconds() {
+        return ProcessHandle.current().info().startInstant()
+                .map(t -> Duration.between(t, java.time.Instant.now()).toNanos() / 1e9).orElse(-1.0);
     }
 
     private static String round(double s) { return String.format(Locale.ROOT, "%.3f", s); }
