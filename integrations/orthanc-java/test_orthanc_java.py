@@ -179,33 +179,16 @@ def main():
                 exam=bad_body)
 
     import warnings
-    import numpy as np
-    import pydicom
     warnings.filterwarnings("ignore", module="pydicom")  # the long test UIDs
-    bad = os.path.join(work, "bad")
-    os.makedirs(bad)
-    ids = {"patient": u1["patient_id"], "study": u1["study"],
-           "series": u1["study"] + ".77", "sop": u1["study"] + ".77.1",
-           "date": u1["date"], "series_number": 77}
-    ct = os.path.join(bad, "ct.dcm")
-    pdicom.write_instance(ct, np.zeros((1, 64, 64), np.uint8), 0, ids,
-                          modality="CT", sop_class="1.2.840.10008.5.1.4.1.1.2")
-    ids = dict(ids, series=u1["study"] + ".78", sop=u1["study"] + ".78.1",
-               series_number=78)
-    corrupt = os.path.join(bad, "corrupt.dcm")
-    pdicom.write_instance(corrupt, np.zeros((4, 64, 64), np.uint8), 25, ids)
-    ds = pydicom.dcmread(corrupt)
-    ds.PixelData = ds.PixelData[:5000]     # 4 frames announced, 1.2 sent
-    ds.save_as(corrupt)
-    subprocess.run([a.storescu, "-aec", "ORTHANC", "127.0.0.1", str(o.dicom),
-                    ct, corrupt], check=True, stdout=subprocess.DEVNULL)
+    ct_uid, corrupt_uid = harness.store_bad_instances(pdicom, work, u1,
+                                                      a.storescu, o.dicom)
     b = json.load(open(body))
-    b["videos"][0]["path"] = u1["study"] + ".77.1"
+    b["videos"][0]["path"] = ct_uid
     json.dump(b, open(bad_body, "w"))
     expect_fail(["videos[0]", "not ultrasound", "Modality CT"], study=sid,
                 exam=bad_body)
     b = json.load(open(body))
-    b["videos"][2].update(path=u1["study"] + ".78.1", width=64, height=64,
+    b["videos"][2].update(path=corrupt_uid, width=64, height=64,
                           n_frames=4, tracklets=[{
                               "id": "c0", "start": 0, "end": 3, "key_frames": [
                                   {"frame": 0, "box": [8, 8, 32, 32]},
