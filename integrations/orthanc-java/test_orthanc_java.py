@@ -61,6 +61,9 @@ def main():
         if not path or not os.path.exists(path):
             log("SKIP: %s is not installed (apt-get install %s)" % (what, pkg))
             return SKIP
+    for k in ("jar", "plugin", "cli", "model", "exam", "work"):
+        if getattr(a, k):            # Orthanc runs in `work`
+            setattr(a, k, os.path.abspath(getattr(a, k)))
     sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", ".."))
     from phantom import dicom as pdicom
 
@@ -93,6 +96,8 @@ def main():
     log("Orthanc up in %.1f s (HTTP %d, DICOM %d, authentication on)"
         % (o.start(), o.http, o.dicom))
 
+    if a.plugin:
+        assert "noduleid" in o.get("/plugins"), "plugin %s not loaded" % a.plugin
     subprocess.run([a.storescu, "-aec", "ORTHANC", "127.0.0.1", str(o.dicom)]
                    + sorted(glob.glob(os.path.join(d1, "*.dcm"))), check=True,
                    stdout=subprocess.DEVNULL)
