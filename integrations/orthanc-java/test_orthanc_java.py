@@ -141,6 +141,15 @@ def main():
         sorted(t for g in want for t in g)
     log("Java client: %d nodules, equal to `noduleid group` (%.1f s, JVM "
         "start included)" % (r["n_nodules"], t_java))
+    # frame by frame (frames/{n}/raw): the same bytes, the same groups
+    rc, out, err, _ = client(sid, extra=["--per-frame", "--no-store"])
+    assert rc == 0, "client --per-frame rc %d: %s" % (rc, err)
+    rp = json.loads(out)
+    assert harness.partition(n["tracklets"] for n in rp["nodules"]) == got
+    assert rp["timings"]["fetched_bytes"] == r["timings"]["fetched_bytes"]
+    assert rp["stored_as"] is None
+    log("--per-frame: same groups, same %d bytes fetched"
+        % rp["timings"]["fetched_bytes"])
 
     if a.plugin:
         with open(body) as f:
@@ -199,10 +208,12 @@ def main():
                                   {"frame": 0, "box": [8, 8, 32, 32]},
                                   {"frame": 3, "box": [8, 8, 32, 32]}]}])
     json.dump(b, open(bad_body, "w"))
-    # Orthanc cannot cut the frames out of the truncated pixel data: the
-    # message names the exam video, the instance and the frame
+    # the message names the exam video, the instance and the frame; frame
+    # by frame, Orthanc itself cannot cut frame 0 out of the pixel data
+    expect_fail(["videos[2]", "frame 1 of 4 is cut short", "5000 bytes"],
+                study=sid, exam=bad_body)
     expect_fail(["videos[2]", "frame 0 of 4", "Bad file format"], study=sid,
-                exam=bad_body)
+                exam=bad_body, extra=["--per-frame"])
     # failures store nothing over the earlier result
     st, stored = o.req("GET", att)
     assert st == 200 and json.loads(stored) == r

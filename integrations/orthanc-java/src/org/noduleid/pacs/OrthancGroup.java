@@ -14,6 +14,7 @@ import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Base64;
 import java.util.HashMap;
 import java.util.List;
@@ -39,8 +40,9 @@ import org.noduleid.Video;
  *
  * The exam is the Orthanc plugin's request body (a noduleid-exam whose
  * videos' path is an Orthanc instance id or SOP Instance UID of the study),
- * read by the library (Exam.load). Each video's frames are fetched from
- * /instances/{id}/frames/{n}/raw: for the uncompressed 8-bit transfer
+ * read by the library (Exam.load). Each video's frames are fetched as the
+ * stored pixel data (/instances/{id}/content/7fe0-0010/0 in one request,
+ * else /instances/{id}/frames/{n}/raw): for the uncompressed 8-bit transfer
  * syntaxes this is the stored pixel data byte for byte, which is what the
  * library's DCMTK reader (the plugin's and `noduleid group`'s path)
  * renders unchanged, so the frames, and the groups, are the same. They go
@@ -69,6 +71,8 @@ public final class OrthancGroup {
     private final HttpClient http;
     private final String base;
     private final String auth;
+    /** --per-frame: fetch frames/{n}/raw one by one, never the whole pixel data. */
+    boolean perFrame;
 
     OrthancGroup(String base, String user, String password) {
         this.base = base.replaceAll("/+$", "");
@@ -281,29 +285,51 @@ public final class OrthancGroup {
                               + " stored) is not supported by the Java client (8-bit MONOCHROME2 or RGB); "
                               + "group this study with the Orthanc plugin, which renders it with DCMTK");
         int frameBytes = rows * cols * spp;
+        long need = (long) n * frameBytes;
         byte[][] frames = new byte[n][];
-        for (int f = 0; f < n; f++) {
-            HttpResponse<byte[]> r = send(request("/instances/" + inst + "/frames/" + f + "/raw").GET().build());
-            if (r.statusCode() / 100 != 2)
-                throw httpFailure(where + ": frame " + f + " of " + n, r);
-            byte[] b = r.body();
-            if (b.length < frameBytes)
-                throw new Failure(where + ": frame " + f + " of " + n + " has " + b.length + " bytes, expected "
-                                  + frameBytes + " (" + cols + "x" + rows + "x" + spp
-                                  + "): truncated or corrupt pixel data");
-            bytesOut[0] += b.length;
-            if (spp == 3 && planar == 1) {                    // RRR..GGG..BBB.. -> RGBRGB..
-                byte[] il = new byte[frameBytes];
-                int np = rows * cols;
-                for (int p = 0; p < np; p++)
-                    for (int c = 0; c < 3; c++) il[3 * p + c] = b[c * np + p];
-                b = il;
+        // The whole pixel data in one request (for native, i.e. uncompressed,
+        // pixel data Orthanc answers the value of (7FE0,0010) as its one
+        // "fragment"); per frame (frames/{n}/raw) where that is refused or
+        // would not fit one Java array.
+        HttpResponse<byte[]> whole = perFrame || need > Integer.MAX_VALUE - 64 ? null
+                : send(request("/instances/" + inst + "/content/7fe0-0010/0").GET().build());
+        if (whole != null && whole.statusCode() / 100 == 2) {
+            byte[] px = whole.body();
+            bytesOut[0] += px.length;
+            if (px.length < need)
+                throw new Failure(where + ": frame " + (px.length / frameBytes) + " of " + n + " is cut short: the "
+                                  + "pixel data holds " + px.length + " bytes, " + n + " frames of " + cols + "x"
+                                  + rows + "x" + spp + " need " + need + " (truncated or corrupt pixel data)");
+            for (int f = 0; f < n; f++)
+                frames[f] = interleave(Arrays.copyOfRange(px, f * frameBytes, (f + 1) * frameBytes),
+                                       spp, planar, rows * cols);
+        } else {
+            for (int f = 0; f < n; f++) {
+                HttpResponse<byte[]> r = send(request("/instances/" + inst + "/frames/" + f + "/raw").GET().build());
+                if (r.statusCode() / 100 != 2)
+                    throw httpFailure(where + ": frame " + f + " of " + n, r);
+                byte[] fb = r.body();
+                if (fb.length < frameBytes)
+                    throw new Failure(where + ": frame " + f + " of " + n + " has " + fb.length + " bytes, expected "
+                                      + frameBytes + " (" + cols + "x" + rows + "x" + spp
+                                      + "): truncated or corrupt pixel data");
+                bytesOut[0] += fb.length;
+                frames[f] = interleave(fb, spp, planar, rows * cols);
             }
-            frames[f] = b;
         }
         Video v = Video.fromFrames(frames, cols, rows, cols * spp, fmt, fps(t));
         if (fmt != PixelFormat.GRAY8) v.setFormat(PixelFormat.GRAY8);   // as the plugin opens it
         return v;
+    }
+
+    /** A planar RGB frame (RRR..GGG..BBB.., PlanarConfiguration 1) as
+     *  interleaved RGBRGB..; other frames as they are. */
+    private static byte[] interleave(byte[] b, int spp, int planar, int np) {
+        if (spp != 3 || planar != 1) return b;
+        byte[] il = new byte[3 * np];
+        for (int p = 0; p < np; p++)
+            for (int c = 0; c < 3; c++) il[3 * p + c] = b[c * np + p];
+        return il;
     }
 
     // ---- the run ------------------------------------------------------------
@@ -411,7 +437,7 @@ public final class OrthancGroup {
     static final String USAGE =
         "usage: java -jar noduleid-orthanc.jar --orthanc URL --study ID --exam FILE\n"
         + "           [--model PATH] [--user USER --password PASSWORD] [--threads N]\n"
-        + "           [--attachment N] [--no-store]\n"
+        + "           [--attachment N] [--no-store] [--per-frame]\n"
         + "  --orthanc URL     Orthanc's REST API, e.g. http://localhost:8042\n"
         + "  --study ID        Orthanc study id or StudyInstanceUID\n"
         + "  --exam FILE       the tracklets: a noduleid-exam whose videos' path is an Orthanc instance id or\n"
@@ -420,17 +446,19 @@ public final class OrthancGroup {
         + "  --user, --password  HTTP basic authentication (or $ORTHANC_PASSWORD)\n"
         + "  --threads N       inference threads (default: the library's)\n"
         + "  --attachment N    study attachment that receives the result (default 4243; 1024..65535)\n"
-        + "  --no-store        print the result only\n";
+        + "  --no-store        print the result only\n"
+        + "  --per-frame       one request per frame (frames/{n}/raw) instead of the whole pixel data\n";
 
     static int main2(String[] args) {
         Map<String, String> a = new HashMap<>();
-        boolean store = true;
+        boolean store = true, perFrame = false;
         List<String> flags = List.of("--orthanc", "--study", "--exam", "--model", "--user", "--password",
                                      "--threads", "--attachment");
         for (int i = 0; i < args.length; i++) {
             String k = args[i];
             if (k.equals("-h") || k.equals("--help")) { System.out.print(USAGE); return 0; }
             if (k.equals("--no-store")) { store = false; continue; }
+            if (k.equals("--per-frame")) { perFrame = true; continue; }
             if (!flags.contains(k)) throw new Failure("unknown argument '" + k + "'\n" + USAGE, 2);
             if (i + 1 >= args.length) throw new Failure(k + " needs a value", 2);
             a.put(k, args[++i]);
@@ -442,6 +470,7 @@ public final class OrthancGroup {
         if (att < 1024 || att > 65535) throw new Failure("--attachment must be in 1024..65535", 2);
         String pw = a.containsKey("--password") ? a.get("--password") : System.getenv("ORTHANC_PASSWORD");
         OrthancGroup c = new OrthancGroup(a.get("--orthanc"), a.get("--user"), pw);
+        c.perFrame = perFrame;
         try {
             System.out.print(c.run(a.get("--study"), a.get("--exam"), a.get("--model"), threads, att, store));
         } catch (NoduleIdException e) {
