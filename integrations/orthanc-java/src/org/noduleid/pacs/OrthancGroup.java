@@ -246,10 +246,28 @@ public final class OrthancGroup {
     }
 
     /** Frames per second as the library's DICOM reader takes them: Frame
-     *  Time, else Recommended Display Frame Rate, else Cine Rate; 0 if none. */
-    static double fps(Map<String, Object> t) {
+     *  Time, else Frame Time Vector (n - 1 frames over the sum of the
+     *  increments after the first), else Recommended Display Frame Rate,
+     *  else Cine Rate; 0 if none. */
+    static double fps(Map<String, Object> t, int n) {
         double ft = numTag(t, "FrameTime");
         if (ft > 0) return 1000.0 / ft;
+        String ftv = Json.str(t, "FrameTimeVector");
+        if (ftv != null && n > 1) {
+            String[] v = ftv.strip().split("\\\\");
+            double acc = 0;
+            boolean ok = v.length == n;
+            for (int i = 1; ok && i < n; i++) {
+                try {
+                    double d = Double.parseDouble(v[i].strip());
+                    ok = d >= 0;
+                    acc += d;
+                } catch (NumberFormatException e) {
+                    ok = false;
+                }
+            }
+            if (ok && acc > 0) return (n - 1) / (acc / 1000.0);
+        }
         double r = numTag(t, "RecommendedDisplayFrameRate");
         if (r > 0) return r;
         return Math.max(0, numTag(t, "CineRate"));
@@ -294,12 +312,16 @@ public final class OrthancGroup {
         HttpResponse<byte[]> whole = perFrame || need > Integer.MAX_VALUE - 64 ? null
                 : send(request("/instances/" + inst + "/content/7fe0-0010/0").GET().build());
         if (whole != null && whole.statusCode() / 100 == 2) {
+            // As the library's reader: the frames are the ones the pixel data
+            // holds (its length over the frame size), NumberOfFrames is not
+            // trusted; tracklets past them get the library's own error.
             byte[] px = whole.body();
             bytesOut[0] += px.length;
-            if (px.length < need)
-                throw new Failure(where + ": frame " + (px.length / frameBytes) + " of " + n + " is cut short: the "
-                                  + "pixel data holds " + px.length + " bytes, " + n + " frames of " + cols + "x"
-                                  + rows + "x" + spp + " need " + need + " (truncated or corrupt pixel data)");
+            n = px.length / frameBytes;
+            if (n == 0)
+                throw new Failure(where + ": the pixel data holds " + px.length + " bytes, less than one frame of "
+                                  + cols + "x" + rows + "x" + spp + " (truncated or corrupt pixel data)");
+            frames = new byte[n][];
             for (int f = 0; f < n; f++)
                 frames[f] = interleave(Arrays.copyOfRange(px, f * frameBytes, (f + 1) * frameBytes),
                                        spp, planar, rows * cols);
@@ -317,7 +339,7 @@ public final class OrthancGroup {
                 frames[f] = interleave(fb, spp, planar, rows * cols);
             }
         }
-        Video v = Video.fromFrames(frames, cols, rows, cols * spp, fmt, fps(t));
+        Video v = Video.fromFrames(frames, cols, rows, cols * spp, fmt, fps(t, n));
         if (fmt != PixelFormat.GRAY8) v.setFormat(PixelFormat.GRAY8);   // as the plugin opens it
         return v;
     }

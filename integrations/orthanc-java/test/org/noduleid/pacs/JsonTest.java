@@ -53,9 +53,13 @@ class JsonTest {
 
     @Test
     void frameRateFromTheReadersTags() {
-        assertEquals(25.0, OrthancGroup.fps(Map.of("FrameTime", "40.0000")), 1e-9);
-        assertEquals(30.0, OrthancGroup.fps(Map.of("RecommendedDisplayFrameRate", "30")), 1e-9);
-        assertEquals(15.0, OrthancGroup.fps(Map.of("CineRate", "15")), 1e-9);
-        assertEquals(0.0, OrthancGroup.fps(Map.of()), 0);
+        assertEquals(25.0, OrthancGroup.fps(Map.of("FrameTime", "40.0000"), 3), 1e-9);
+        // 3 frames, increments 0 (the first), 40, 60 ms: 2 frames in 0.1 s
+        assertEquals(20.0, OrthancGroup.fps(Map.of("FrameTimeVector", "0\\40\\60", "CineRate", "15"), 3), 1e-9);
+        // a vector of the wrong length is ignored, as by the reader
+        assertEquals(15.0, OrthancGroup.fps(Map.of("FrameTimeVector", "0\\40", "CineRate", "15"), 3), 1e-9);
+        assertEquals(30.0, OrthancGroup.fps(Map.of("RecommendedDisplayFrameRate", "30"), 3), 1e-9);
+        assertEquals(15.0, OrthancGroup.fps(Map.of("CineRate", "15"), 3), 1e-9);
+        assertEquals(0.0, OrthancGroup.fps(Map.of(), 3), 0);
     }
 }
