@@ -21,6 +21,10 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Set;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
 
 import org.noduleid.Exam;
 import org.noduleid.Grouping;
@@ -273,9 +277,21 @@ public final class OrthancGroup {
         return Math.max(0, numTag(t, "CineRate"));
     }
 
-    /** Instance `inst`'s frames as a Video, read over REST. `name` says
-     *  which exam video it is in messages. */
-    Video fetchVideo(String inst, String name, long[] bytesOut) throws NoduleIdException {
+    /** One instance's frames as fetched, before they become a Video. */
+    static final class Fetched {
+        byte[][] frames;
+        int cols, rows, spp;
+        PixelFormat fmt;
+        double fps, seconds;
+        long bytes;
+    }
+
+    /** Instance `inst`'s frames, read over REST (no library call: it runs
+     *  on the prefetch thread). `name` says which exam video it is in
+     *  messages. */
+    Fetched fetch(String inst, String name) {
+        long t0 = System.nanoTime();
+        long[] bytesOut = {0};
         Map<String, Object> t = Json.obj(getJson("/instances/" + inst + "/simplified-tags",
                                                  name + ": tags of instance " + inst), "tags");
         String ts = new String(getBytes("/instances/" + inst + "/metadata/TransferSyntax",
@@ -339,9 +355,37 @@ public final class OrthancGroup {
                 frames[f] = interleave(fb, spp, planar, rows * cols);
             }
         }
-        Video v = Video.fromFrames(frames, cols, rows, cols * spp, fmt, fps(t, n));
-        if (fmt != PixelFormat.GRAY8) v.setFormat(PixelFormat.GRAY8);   // as the plugin opens it
+        Fetched out = new Fetched();
+        out.frames = frames;
+        out.cols = cols;
+        out.rows = rows;
+        out.spp = spp;
+        out.fmt = fmt;
+        out.fps = fps(t, n);
+        out.bytes = bytesOut[0];
+        out.seconds = (System.nanoTime() - t0) / 1e9;
+        return out;
+    }
+
+    /** The fetched frames as a Video for the library (copied into it). */
+    static Video toVideo(Fetched f) throws NoduleIdException {
+        Video v = Video.fromFrames(f.frames, f.cols, f.rows, f.cols * f.spp, f.fmt, f.fps);
+        if (f.fmt != PixelFormat.GRAY8) v.setFormat(PixelFormat.GRAY8);   // as the plugin opens it
         return v;
+    }
+
+    /** f's result; a Failure raised on the prefetch thread is rethrown as it is. */
+    private static Fetched await(Future<Fetched> f) {
+        try {
+            return f.get();
+        } catch (ExecutionException e) {
+            if (e.getCause() instanceof RuntimeException) throw (RuntimeException) e.getCause();
+            if (e.getCause() instanceof Error) throw (Error) e.getCause();
+            throw new Failure("fetching frames: " + e.getCause());
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new Failure("interrupted");
+        }
     }
 
     /** A planar RGB frame (RRR..GGG..BBB.., PlanarConfiguration 1) as
@@ -382,19 +426,49 @@ public final class OrthancGroup {
             }
             Model.Options mo = new Model.Options();
             if (threads > 0) mo.nThreads(threads);
+            boolean[] used = new boolean[nv];
+            String[] names = new String[nv];
+            for (int v = 0; v < nv; v++) {
+                used[v] = exam.video(v).nTracklets() > 0;
+                names[v] = "videos[" + v + "] (id '" + exam.video(v).id() + "')";
+            }
             long[] bytes = {0};
-            double[] fetchS = {0};
+            double[] fetchS = {0}, waitS = {0};
             long tm = System.nanoTime();
+            // While the library embeds video v's tracklets, one daemon thread
+            // fetches the next video's frames (two videos in memory at most).
+            ExecutorService prefetch = Executors.newSingleThreadExecutor(r -> {
+                Thread th = new Thread(r, "noduleid-orthanc-prefetch");
+                th.setDaemon(true);
+                return th;
+            });
+            Map<Integer, Future<Fetched>> pending = new HashMap<>();
             try (Model model = Model.load(modelPath != null ? modelPath : Model.defaultPath(), mo)) {
                 double modelS = (System.nanoTime() - tm) / 1e9;
                 Grouping.Options go = new Grouping.Options().videoSource((e, v) -> {
-                    long tf = System.nanoTime();
-                    Video vid = fetchVideo(inst[v], "videos[" + v + "] (id '" + exam.video(v).id() + "')", bytes);
-                    fetchS[0] += (System.nanoTime() - tf) / 1e9;
-                    return vid;
+                    Future<Fetched> mine = pending.remove(v);
+                    if (mine == null) mine = prefetch.submit(() -> fetch(inst[v], names[v]));
+                    for (int w = v + 1; w < nv; w++)
+                        if (used[w]) {
+                            final int next = w;
+                            pending.put(w, prefetch.submit(() -> fetch(inst[next], names[next])));
+                            break;
+                        }
+                    long tw = System.nanoTime();
+                    Fetched f = await(mine);
+                    waitS[0] += (System.nanoTime() - tw) / 1e9;
+                    fetchS[0] += f.seconds;
+                    bytes[0] += f.bytes;
+                    return toVideo(f);
                 });
-                Grouping g = Grouping.group(exam, model, go);
-                String json = result(st, exam, inst, g, model, modelS, fetchS[0], bytes[0], t0, attachment, store);
+                Grouping g;
+                try {
+                    g = Grouping.group(exam, model, go);
+                } finally {
+                    prefetch.shutdownNow();
+                }
+                String json = result(st, exam, inst, g, model, modelS, fetchS[0], waitS[0], bytes[0], t0,
+                                     attachment, store);
                 if (store) {
                     HttpResponse<byte[]> r = send(request("/studies/" + st.id + "/attachments/" + attachment)
                             .header("Content-Type", "application/json")
@@ -408,7 +482,7 @@ public final class OrthancGroup {
     }
 
     private static String result(Study st, Exam exam, String[] inst, Grouping g, Model model, double modelS,
-                                 double fetchS, long bytes, long t0, int attachment, boolean store)
+                                 double fetchS, double waitS, long bytes, long t0, int attachment, boolean store)
             throws NoduleIdException {
         StringBuilder b = new StringBuilder();
         b.append("{\n \"format\": ").append(Json.quote(FORMAT)).append(", \"version\": 1,\n");
@@ -439,6 +513,7 @@ public final class OrthancGroup {
                 ? Json.quote("/studies/" + st.id + "/attachments/" + attachment + "/data") : "null");
         b.append(",\n \"timings\": {\"model_load_s\": ").append(round(modelS))
          .append(", \"fetch_s\": ").append(round(fetchS))
+         .append(", \"fetch_wait_s\": ").append(round(waitS))
          .append(", \"fetched_bytes\": ").append(bytes)
          .append(", \"group_s\": ").append(round(g.timings().totalS()))
          .append(", \"total_s\": ").append(round((System.nanoTime() - t0) / 1e9))
