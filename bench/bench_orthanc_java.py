@@ -4,9 +4,11 @@ files (issue 15), one run, medians.
 
     /usr/bin/python3 bench/bench_orthanc_java.py --build BUILD \\
         [--repeats 5] [--exam examples/sample-exam/P0001/P0001-E1.json] \\
-        [--out results/bench/orthanc-java.txt]
+        [--copies K] [--out results/bench/orthanc-java.txt]
 
-Writes the exam's videos as US Multi-frame instances (phantom.dicom), starts
+--copies K repeats each video of the exam K times (new video and tracklet
+ids, the same loops): the sample exam's 15 s of video with K = 4 is a
+60-second exam. Writes the exam's videos as US Multi-frame instances (phantom.dicom), starts
 a real Orthanc on loopback (integrations/orthanc/test_orthanc.py's harness,
 with the built plugin), sends them through storescu, then times, as
 separate processes and interleaved (files, java, plugin, files, ...):
@@ -47,6 +49,7 @@ def main():
     ap.add_argument("--exam", default=os.path.join(
         SRC, "examples/sample-exam/P0001/P0001-E1.json"))
     ap.add_argument("--model", default=os.path.join(SRC, "models/default.nidm"))
+    ap.add_argument("--copies", type=int, default=1)
     ap.add_argument("--out", default="")
     a = ap.parse_args()
     b = os.path.abspath(a.build)
@@ -56,7 +59,25 @@ def main():
     env = dict(os.environ, OMP_WAIT_POLICY="PASSIVE")
     work = tempfile.mkdtemp(prefix="nid-bench-orthanc-")
     d = os.path.join(work, "study")
-    u = pdicom.convert(a.exam, d, "20260106", seed="bench")
+    exam_path = a.exam
+    if a.copies > 1:
+        with open(a.exam) as f:
+            src = json.load(f)
+        base = os.path.dirname(os.path.abspath(a.exam))
+        vids = []
+        for c in range(a.copies):
+            for v in src["videos"]:
+                v = json.loads(json.dumps(v))
+                v["id"] = "%s-c%d" % (v["id"], c)
+                v["path"] = os.path.join(base, v["path"])
+                for t in v["tracklets"]:
+                    t["id"] = "%s-c%d" % (t["id"], c)
+                vids.append(v)
+        src["videos"] = vids
+        exam_path = os.path.join(work, "exam-x%d.json" % a.copies)
+        with open(exam_path, "w") as f:
+            json.dump(src, f)
+    u = pdicom.convert(exam_path, d, "20260106", seed="bench")
     with open(os.path.join(d, "exam.json")) as f:
         ex = json.load(f)
     n_frames = sum(v["n_frames"] for v in ex["videos"])
@@ -92,7 +113,7 @@ def main():
             t["java"].append(time.time() - t0)
             t["java fetch_s"].append(r["timings"]["fetch_s"])
             t["java group_s"].append(r["timings"]["group_s"])
-            for k in ("model_load_s", "total_s", "process_s"):
+            for k in ("model_load_s", "fetch_wait_s", "total_s", "process_s"):
                 t.setdefault("java " + k, []).append(r["timings"][k])
             parts.add(str(harness.partition(n["tracklets"]
                                             for n in r["nodules"])))
@@ -109,7 +130,8 @@ def main():
     lines = ["bench_orthanc_java: %s, %d CPUs; medians of %d runs" % (
         platform.machine(), os.cpu_count(), a.repeats),
         "exam: %s as US Multi-frame instances (%d videos, %d frames, %.1f s "
-        "of video, %d tracklets)" % (os.path.relpath(a.exam, SRC),
+        "of video, %d tracklets)" % (os.path.relpath(a.exam, SRC) + (
+            " x %d copies" % a.copies if a.copies > 1 else ""),
                                      len(ex["videos"]), n_frames, seconds,
                                      sum(len(v["tracklets"])
                                          for v in ex["videos"])),
@@ -119,13 +141,15 @@ def main():
     for k in ("files", "java", "plugin"):
         lines.append("%-26s %8.3f s   %5.2fx" % (k, med[k],
                                                  med[k] / med["files"]))
-    for k in ("java model_load_s", "java fetch_s", "java group_s",
+    for k in ("java model_load_s", "java fetch_s", "java fetch_wait_s",
+              "java group_s",
               "java total_s", "java process_s"):
         lines.append("  %-24s %8.3f s   (inside the java run)" % (k, med[k]))
     lines += ["", "same groups in every run and path: %s"
               % ("yes" if len(parts) == 1 else "NO: %s" % parts),
               "command: /usr/bin/python3 bench/bench_orthanc_java.py --build "
-              "build --repeats %d" % a.repeats]
+              "build --repeats %d%s" % (a.repeats, " --copies %d" % a.copies
+                                         if a.copies > 1 else "")]
     txt = "\n".join(lines) + "\n"
     print(txt, end="")
     if a.out:
