@@ -50,7 +50,8 @@ import org.noduleid.Video;
  * syntaxes this is the stored pixel data byte for byte, which is what the
  * library's DCMTK reader (the plugin's and `noduleid group`'s path)
  * renders unchanged, so the frames, and the groups, are the same. They go
- * to the library through a Grouping video source (Video.fromFrames);
+ * to the library through a Grouping video source (Video.fromFrames; the
+ * next video is fetched on a second thread while the library embeds one);
  * Grouping.group runs the whole pipeline with the model's clip options,
  * compare mode, method and threshold. The result JSON is printed and
  * stored as study attachment 4243 (not the plugin's 4242).
