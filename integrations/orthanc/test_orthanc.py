@@ -137,6 +137,33 @@ def expect_error(o, method, path, body, status, words):
     o.alive()
 
 
+def store_bad_instances(pdicom, work, u, storescu, port):
+    """Send two bad instances into study u (phantom.dicom.convert's uids)
+    through storescu: a CT instance (SOP Instance UID <study>.77.1) and a
+    US multi-frame instance whose pixel data is cut short, 4 frames of
+    64x64 announced, 1.2 sent (<study>.78.1). Returns their UIDs."""
+    import numpy as np
+    import pydicom
+    bad = os.path.join(work, "bad")
+    os.makedirs(bad)
+    ids = {"patient": u["patient_id"], "study": u["study"],
+           "series": u["study"] + ".77", "sop": u["study"] + ".77.1",
+           "date": u["date"], "series_number": 77}
+    ct = os.path.join(bad, "ct.dcm")
+    pdicom.write_instance(ct, np.zeros((1, 64, 64), np.uint8), 0, ids,
+                          modality="CT", sop_class="1.2.840.10008.5.1.4.1.1.2")
+    ids = dict(ids, series=u["study"] + ".78", sop=u["study"] + ".78.1",
+               series_number=78)
+    corrupt = os.path.join(bad, "corrupt.dcm")
+    pdicom.write_instance(corrupt, np.zeros((4, 64, 64), np.uint8), 25, ids)
+    ds = pydicom.dcmread(corrupt)
+    ds.PixelData = ds.PixelData[:5000]     # 4 frames announced, 1.2 sent
+    ds.save_as(corrupt)
+    subprocess.run([storescu, "-aec", "ORTHANC", "127.0.0.1", str(port),
+                    ct, corrupt], check=True, stdout=subprocess.DEVNULL)
+    return u["study"] + ".77.1", u["study"] + ".78.1"
+
+
 def main():
     ap = argparse.ArgumentParser()
     for a in ("plugin", "cli", "orthanc", "storescu", "model", "exam",
@@ -274,25 +301,7 @@ def main():
     assert st == 405, "PUT: HTTP %d" % st
 
     # a non-ultrasound instance and a corrupt ultrasound instance in study 1
-    import numpy as np
-    bad = os.path.join(work, "bad")
-    os.makedirs(bad)
-    ids = {"patient": u1["patient_id"], "study": u1["study"],
-           "series": u1["study"] + ".77", "sop": u1["study"] + ".77.1",
-           "date": u1["date"], "series_number": 77}
-    ct = os.path.join(bad, "ct.dcm")
-    pdicom.write_instance(ct, np.zeros((1, 64, 64), np.uint8), 0, ids,
-                          modality="CT", sop_class="1.2.840.10008.5.1.4.1.1.2")
-    ids = dict(ids, series=u1["study"] + ".78", sop=u1["study"] + ".78.1",
-               series_number=78)
-    corrupt = os.path.join(bad, "corrupt.dcm")
-    pdicom.write_instance(corrupt, np.zeros((4, 64, 64), np.uint8), 25, ids)
-    import pydicom
-    ds = pydicom.dcmread(corrupt)
-    ds.PixelData = ds.PixelData[:5000]     # 4 frames announced, 1.2 sent
-    ds.save_as(corrupt)
-    subprocess.run([a.storescu, "-aec", "ORTHANC", "127.0.0.1", str(o.dicom),
-                    ct, corrupt], check=True)
+    store_bad_instances(pdicom, work, u1, a.storescu, o.dicom)
     b = json.loads(body1)
     b["videos"][0]["path"] = u1["study"] + ".77.1"
     expect_error(o, "POST", grp, json.dumps(b), 400,
