@@ -649,11 +649,7 @@ static int run(group_state *s, const gopts *g)
     }
 
     nid_clip_options co;
-    nid_model_clip_options(s->model, &co);
-    if (g->m.windows) {
-        co.sampling = NID_SAMPLE_WINDOWS;
-        co.window_stride = (int32_t)g->m.stride;
-    }
+    cli_model_args_clip(&g->m, s->model, &co);
     rc = group(s, g, &co);
     if (rc != CLI_OK) return rc;
 

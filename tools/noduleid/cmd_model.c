@@ -168,11 +168,7 @@ int nid__cmd_embed(int argc, char **argv)
                             &mpath, &msrc);
     if (rc == CLI_OK) {
         nid_clip_options co;
-        nid_model_clip_options(m, &co);
-        if (o.m.windows) {
-            co.sampling = NID_SAMPLE_WINDOWS;
-            co.window_stride = (int32_t)o.m.stride;
-        }
+        cli_model_args_clip(&o.m, m, &co);
         rc = cli_embed_exam(m, e, &co, o.quiet, &emb);
     }
     if (rc == CLI_OK) rc = cli_npy_write_f32(o.out, emb.emb, emb.n, emb.d);

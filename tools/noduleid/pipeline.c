@@ -520,3 +520,13 @@ int cli_model_arg(const char *cmd, int c, const char *arg,
     default: return 0;
     }
 }
+
+void cli_model_args_clip(const cli_model_args *a, const nid_model *m,
+                         nid_clip_options *co)
+{
+    nid_model_clip_options(m, co);
+    if (a->windows) {
+        co->sampling = NID_SAMPLE_WINDOWS;
+        co->window_stride = (int32_t)a->stride;
+    }
+}

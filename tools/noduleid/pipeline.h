@@ -144,6 +144,11 @@ enum { CLI_OPT_COCO = 256, CLI_OPT_VIDEO, CLI_OPT_ANNOT, CLI_OPT_MODEL,
 int cli_model_arg(const char *cmd, int c, const char *arg,
                   cli_exam_input *in, cli_model_args *m);
 
+/* The clip options of model `m` as `a` asks for them: the model's own,
+ * with --windows (and --stride) sampling sliding windows. */
+void cli_model_args_clip(const cli_model_args *a, const nid_model *m,
+                         nid_clip_options *co);
+
 /* Parse a finite number >= lo. */
 int cli_parse_double(const char *cmd, const char *opt, const char *s,
                      double lo, double *out);
