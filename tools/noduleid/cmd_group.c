@@ -75,35 +75,32 @@ static void usage(FILE *f)
 
 typedef struct gopts {
     cli_exam_input in;
-    const char *model, *device, *out_json, *report_dir;
-    int json, quiet, online, windows, verify, no_cannot_link;
-    int compare;         /* -1: the model's                     */
+    cli_model_args m;    /* m.compare -1: the model's            */
+    const char *out_json, *report_dir;
+    int json, quiet, online, verify, no_cannot_link;
     int method;          /* -1: the default                     */
     double threshold;    /* < 0: the model's                    */
-    long threads, stride;
     unsigned long long seed;
 } gopts;
 
-enum { OPT_COCO = 256, OPT_VIDEO, OPT_ANNOT, OPT_MODEL, OPT_COMPARE,
-       OPT_VERIFY, OPT_WINDOWS, OPT_STRIDE, OPT_DEVICE, OPT_THREADS,
-       OPT_METHOD, OPT_THRESHOLD, OPT_SEED, OPT_ONLINE, OPT_JSON, OPT_OUT,
-       OPT_REPORT, OPT_QUIET, OPT_PRECISION, OPT_NO_CANNOT_LINK };
+enum { OPT_METHOD = CLI_OPT__END, OPT_THRESHOLD, OPT_SEED, OPT_ONLINE,
+       OPT_JSON, OPT_OUT, OPT_REPORT, OPT_QUIET, OPT_NO_CANNOT_LINK };
 
 /* Returns -1 (usage error printed), 0 (go on), 1 (help printed). */
 static int parse(int argc, char **argv, gopts *g)
 {
     static const struct option longopts[] = {
-        {"coco", no_argument, NULL, OPT_COCO},
-        {"video", required_argument, NULL, OPT_VIDEO},
-        {"annotations", required_argument, NULL, OPT_ANNOT},
-        {"model", required_argument, NULL, OPT_MODEL},
-        {"compare", required_argument, NULL, OPT_COMPARE},
-        {"verify", no_argument, NULL, OPT_VERIFY},
-        {"windows", no_argument, NULL, OPT_WINDOWS},
-        {"stride", required_argument, NULL, OPT_STRIDE},
-        {"device", required_argument, NULL, OPT_DEVICE},
-        {"threads", required_argument, NULL, OPT_THREADS},
-        {"precision", required_argument, NULL, OPT_PRECISION},
+        {"coco", no_argument, NULL, CLI_OPT_COCO},
+        {"video", required_argument, NULL, CLI_OPT_VIDEO},
+        {"annotations", required_argument, NULL, CLI_OPT_ANNOT},
+        {"model", required_argument, NULL, CLI_OPT_MODEL},
+        {"compare", required_argument, NULL, CLI_OPT_COMPARE},
+        {"verify", no_argument, NULL, CLI_OPT_VERIFY},
+        {"windows", no_argument, NULL, CLI_OPT_WINDOWS},
+        {"stride", required_argument, NULL, CLI_OPT_STRIDE},
+        {"device", required_argument, NULL, CLI_OPT_DEVICE},
+        {"threads", required_argument, NULL, CLI_OPT_THREADS},
+        {"precision", required_argument, NULL, CLI_OPT_PRECISION},
         {"method", required_argument, NULL, OPT_METHOD},
         {"threshold", required_argument, NULL, OPT_THRESHOLD},
         {"seed", required_argument, NULL, OPT_SEED},
@@ -121,39 +118,10 @@ static int parse(int argc, char **argv, gopts *g)
     opterr = 0;
     while ((c = getopt_long(argc, argv, "ho:", longopts, NULL)) != -1) {
         char *end;
+        int r = cli_model_arg(cmd, c, optarg, &g->in, &g->m);
+        if (r < 0) return -1;
+        if (r > 0) continue;
         switch (c) {
-        case OPT_COCO: g->in.coco = 1; break;
-        case OPT_VIDEO:
-        case OPT_ANNOT:
-            if (cli_exam_input_add(&g->in, c == OPT_VIDEO, optarg, cmd))
-                return -1;
-            break;
-        case OPT_MODEL: g->model = optarg; break;
-        case OPT_COMPARE:
-            if (!strcmp(optarg, "cosine")) g->compare = NID_COMPARE_COSINE;
-            else if (!strcmp(optarg, "verify")) g->compare = NID_COMPARE_VERIFY;
-            else {
-                cli_error("%s: --compare: '%s' is not cosine or verify", cmd,
-                          optarg);
-                return -1;
-            }
-            break;
-        case OPT_VERIFY: g->compare = NID_COMPARE_VERIFY; break;
-        case OPT_WINDOWS: g->windows = 1; break;
-        case OPT_STRIDE:
-            if (cli_parse_long(cmd, "--stride", optarg, 1, 1 << 20,
-                               &g->stride))
-                return -1;
-            break;
-        case OPT_PRECISION:
-            if (cli_parse_precision(cmd, optarg))
-                return -1;
-            break;
-        case OPT_DEVICE: g->device = optarg; break;
-        case OPT_THREADS:
-            if (cli_parse_long(cmd, "--threads", optarg, 1, 1024, &g->threads))
-                return -1;
-            break;
         case OPT_METHOD:
             if (nid_cluster_method_parse(optarg, &g->method) != NID_OK) {
                 cli_error("%s: --method: '%s' is not paper, single, average "
@@ -197,7 +165,7 @@ static int parse(int argc, char **argv, gopts *g)
                   "does not apply", cmd);
         return -1;
     }
-    if (g->stride > 0 && !g->windows) {
+    if (g->m.stride > 0 && !g->m.windows) {
         cli_error("%s: --stride needs --windows", cmd);
         return -1;
     }
@@ -570,7 +538,7 @@ static int group(group_state *s, const gopts *g, const nid_clip_options *co)
     cli_progress_begin(&bar, "embedding", s->ei.n_tracklets, g->quiet);
     nid_group_options o;
     cli_group_options(&o, co, &bar);
-    o.compare = g->compare;
+    o.compare = g->m.compare;
     o.method = g->online ? -1 : g->method;
     o.threshold = g->threshold >= 0 ? (float)g->threshold : -1.0f;
     o.seed = g->seed;
@@ -667,13 +635,13 @@ static int run(group_state *s, const gopts *g)
     }
     double t = cli_now();
     s->t_exam = t - s->t_start;
-    rc = cli_model_open(g->model, g->device, (int)g->threads, &s->model,
-                        &s->model_path, &s->model_source);
+    rc = cli_model_open(g->m.model, g->m.device, (int)g->m.threads,
+                        &s->model, &s->model_path, &s->model_source);
     if (rc != CLI_OK) return rc;
     s->t_model = cli_now() - t;
     nid_model_info_init(&s->mi);
     nid_model_get_info(s->model, &s->mi);
-    if (g->compare == NID_COMPARE_VERIFY && !s->mi.has_verify) {
+    if (g->m.compare == NID_COMPARE_VERIFY && !s->mi.has_verify) {
         cli_error("group: --verify: model %s has no verification head (it "
                   "is a classification model; compare with cosine)",
                   s->model_path);
@@ -681,11 +649,7 @@ static int run(group_state *s, const gopts *g)
     }
 
     nid_clip_options co;
-    nid_model_clip_options(s->model, &co);
-    if (g->windows) {
-        co.sampling = NID_SAMPLE_WINDOWS;
-        co.window_stride = (int32_t)g->stride;
-    }
+    cli_model_args_clip(&g->m, s->model, &co);
     rc = group(s, g, &co);
     if (rc != CLI_OK) return rc;
 
@@ -729,7 +693,7 @@ int nid__cmd_group(int argc, char **argv)
 {
     gopts g;
     memset(&g, 0, sizeof g);
-    g.compare = -1;
+    g.m.compare = -1;
     g.method = -1;
     g.threshold = -1;
     int r = parse(argc, argv, &g);

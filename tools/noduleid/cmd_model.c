@@ -10,10 +10,8 @@
 #include "pipeline.h"
 #include "progress.h"
 
-enum { OPT_COCO = 256, OPT_VIDEO, OPT_ANNOT, OPT_MODEL, OPT_WINDOWS,
-       OPT_STRIDE, OPT_DEVICE, OPT_THREADS, OPT_OUT, OPT_TRUTH, OPT_IDS,
-       OPT_JSON, OPT_QUIET, OPT_COMPARE, OPT_VERIFY, OPT_DISTANCE,
-       OPT_LOCATE, OPT_PRECISION };
+enum { OPT_OUT = CLI_OPT__END, OPT_TRUTH, OPT_IDS, OPT_JSON, OPT_QUIET,
+       OPT_DISTANCE, OPT_LOCATE };
 
 static const char EXIT_HELP[] =
     "\nexit status: 0 success, 1 library error (e.g. built without "
@@ -47,9 +45,9 @@ static void usage_embed(FILE *f)
 
 typedef struct mopts {
     cli_exam_input in;
-    const char *model, *device, *out, *truth, *ids;
-    int json, quiet, windows, compare, distance, locate;
-    long threads, stride;
+    cli_model_args m;
+    const char *out, *truth, *ids;
+    int json, quiet, distance, locate;
 } mopts;
 
 static int write_lines(const char *path, const nid_exam *e, size_t n,
@@ -78,22 +76,22 @@ static int parse_common(int argc, char **argv, mopts *o, const char *cmd,
                         void (*usage)(FILE *))
 {
     static const struct option longopts[] = {
-        {"coco", no_argument, NULL, OPT_COCO},
-        {"video", required_argument, NULL, OPT_VIDEO},
-        {"annotations", required_argument, NULL, OPT_ANNOT},
-        {"model", required_argument, NULL, OPT_MODEL},
-        {"windows", no_argument, NULL, OPT_WINDOWS},
-        {"stride", required_argument, NULL, OPT_STRIDE},
-        {"device", required_argument, NULL, OPT_DEVICE},
-        {"threads", required_argument, NULL, OPT_THREADS},
-        {"precision", required_argument, NULL, OPT_PRECISION},
+        {"coco", no_argument, NULL, CLI_OPT_COCO},
+        {"video", required_argument, NULL, CLI_OPT_VIDEO},
+        {"annotations", required_argument, NULL, CLI_OPT_ANNOT},
+        {"model", required_argument, NULL, CLI_OPT_MODEL},
+        {"windows", no_argument, NULL, CLI_OPT_WINDOWS},
+        {"stride", required_argument, NULL, CLI_OPT_STRIDE},
+        {"device", required_argument, NULL, CLI_OPT_DEVICE},
+        {"threads", required_argument, NULL, CLI_OPT_THREADS},
+        {"precision", required_argument, NULL, CLI_OPT_PRECISION},
         {"out", required_argument, NULL, OPT_OUT},
         {"truth", required_argument, NULL, OPT_TRUTH},
         {"ids", required_argument, NULL, OPT_IDS},
         {"json", no_argument, NULL, OPT_JSON},
         {"quiet", no_argument, NULL, OPT_QUIET},
-        {"compare", required_argument, NULL, OPT_COMPARE},
-        {"verify", no_argument, NULL, OPT_VERIFY},
+        {"compare", required_argument, NULL, CLI_OPT_COMPARE},
+        {"verify", no_argument, NULL, CLI_OPT_VERIFY},
         {"distance", no_argument, NULL, OPT_DISTANCE},
         {"locate", no_argument, NULL, OPT_LOCATE},
         {"help", no_argument, NULL, 'h'},
@@ -102,45 +100,16 @@ static int parse_common(int argc, char **argv, mopts *o, const char *cmd,
     optind = 1;
     opterr = 0;
     while ((c = getopt_long(argc, argv, "ho:", longopts, NULL)) != -1) {
+        int r = cli_model_arg(cmd, c, optarg, &o->in, &o->m);
+        if (r < 0) return -1;
+        if (r > 0) continue;
         switch (c) {
-        case OPT_COCO: o->in.coco = 1; break;
-        case OPT_VIDEO:
-        case OPT_ANNOT:
-            if (cli_exam_input_add(&o->in, c == OPT_VIDEO, optarg, cmd))
-                return -1;
-            break;
-        case OPT_MODEL: o->model = optarg; break;
-        case OPT_WINDOWS: o->windows = 1; break;
-        case OPT_STRIDE:
-            if (cli_parse_long(cmd, "--stride", optarg, 1, 1 << 20,
-                               &o->stride))
-                return -1;
-            break;
-        case OPT_PRECISION:
-            if (cli_parse_precision(cmd, optarg))
-                return -1;
-            break;
-        case OPT_DEVICE: o->device = optarg; break;
-        case OPT_THREADS:
-            if (cli_parse_long(cmd, "--threads", optarg, 1, 1024, &o->threads))
-                return -1;
-            break;
         case 'o':
         case OPT_OUT: o->out = optarg; break;
         case OPT_TRUTH: o->truth = optarg; break;
         case OPT_IDS: o->ids = optarg; break;
         case OPT_JSON: o->json = 1; break;
         case OPT_QUIET: o->quiet = 1; break;
-        case OPT_COMPARE:
-            if (!strcmp(optarg, "cosine")) o->compare = NID_COMPARE_COSINE;
-            else if (!strcmp(optarg, "verify")) o->compare = NID_COMPARE_VERIFY;
-            else {
-                cli_error("%s: --compare: '%s' is not cosine or verify", cmd,
-                          optarg);
-                return -1;
-            }
-            break;
-        case OPT_VERIFY: o->compare = NID_COMPARE_VERIFY; break;
         case OPT_DISTANCE: o->distance = 1; break;
         case OPT_LOCATE: o->locate = 1; break;
         case 'h': usage(stdout); return 1;
@@ -166,10 +135,10 @@ int nid__cmd_embed(int argc, char **argv)
     const char *cmd = "embed";
     mopts o;
     memset(&o, 0, sizeof o);
-    o.compare = -1;
+    o.m.compare = -1;
     int r = parse_common(argc, argv, &o, cmd, usage_embed);
     if (r) return r > 0 ? CLI_OK : CLI_EUSAGE;
-    if (refuse(cmd, o.compare >= 0, "--compare/--verify") ||
+    if (refuse(cmd, o.m.compare >= 0, "--compare/--verify") ||
         refuse(cmd, o.distance, "--distance") ||
         refuse(cmd, o.locate, "--locate"))
         return CLI_EUSAGE;
@@ -183,7 +152,7 @@ int nid__cmd_embed(int argc, char **argv)
         cli_error("%s: --out EMBEDDINGS.npy is required", cmd);
         return CLI_EUSAGE;
     }
-    if (o.stride > 0 && !o.windows) {
+    if (o.m.stride > 0 && !o.m.windows) {
         cli_error("%s: --stride needs --windows", cmd);
         return CLI_EUSAGE;
     }
@@ -195,15 +164,11 @@ int nid__cmd_embed(int argc, char **argv)
     cli_embeddings emb = {0};
     int rc = cli_exam_input_open(&o.in, cmd, &e);
     if (rc == CLI_OK)
-        rc = cli_model_open(o.model, o.device, (int)o.threads, &m, &mpath,
-                            &msrc);
+        rc = cli_model_open(o.m.model, o.m.device, (int)o.m.threads, &m,
+                            &mpath, &msrc);
     if (rc == CLI_OK) {
         nid_clip_options co;
-        nid_model_clip_options(m, &co);
-        if (o.windows) {
-            co.sampling = NID_SAMPLE_WINDOWS;
-            co.window_stride = (int32_t)o.stride;
-        }
+        cli_model_args_clip(&o.m, m, &co);
         rc = cli_embed_exam(m, e, &co, o.quiet, &emb);
     }
     if (rc == CLI_OK) rc = cli_npy_write_f32(o.out, emb.emb, emb.n, emb.d);
@@ -333,12 +298,12 @@ int nid__cmd_compare(int argc, char **argv)
     const char *cmd = "compare";
     mopts o;
     memset(&o, 0, sizeof o);
-    o.compare = NID_COMPARE_COSINE;
+    o.m.compare = NID_COMPARE_COSINE;
     int r = parse_common(argc, argv, &o, cmd, usage_compare);
     if (r) return r > 0 ? CLI_OK : CLI_EUSAGE;
     if (refuse(cmd, o.in.coco || o.in.n_video || o.in.n_annot,
                "--coco/--video/--annotations") ||
-        refuse(cmd, o.windows || o.stride, "--windows/--stride") ||
+        refuse(cmd, o.m.windows || o.m.stride, "--windows/--stride") ||
         refuse(cmd, o.truth || o.ids, "--truth/--ids") ||
         refuse(cmd, o.locate, "--locate"))
         return CLI_EUSAGE;
@@ -368,10 +333,10 @@ int nid__cmd_compare(int argc, char **argv)
     }
     const char *mpath = NULL;
     cli_model_source msrc;
-    if (rc == CLI_OK && (o.model || o.compare == NID_COMPARE_VERIFY))
-        rc = cli_model_open(o.model, o.device, (int)o.threads, &m, &mpath,
-                            &msrc);
-    if (rc == CLI_OK && m && o.compare == NID_COMPARE_VERIFY) {
+    if (rc == CLI_OK && (o.m.model || o.m.compare == NID_COMPARE_VERIFY))
+        rc = cli_model_open(o.m.model, o.m.device, (int)o.m.threads, &m,
+                            &mpath, &msrc);
+    if (rc == CLI_OK && m && o.m.compare == NID_COMPARE_VERIFY) {
         nid_model_info mi;
         nid_model_info_init(&mi);
         nid_model_get_info(m, &mi);
@@ -385,10 +350,10 @@ int nid__cmd_compare(int argc, char **argv)
     if (rc == CLI_OK) {
         int st;
         if (nfiles == 1 && m) {
-            st = nid_model_compare_matrix(m, a, n, d, o.compare, sim, total,
+            st = nid_model_compare_matrix(m, a, n, d, o.m.compare, sim, total,
                                           NULL);
         } else if (m) {
-            st = pairs_model(m, a, n, b, mrows, d, o.compare, sim);
+            st = pairs_model(m, a, n, b, mrows, d, o.m.compare, sim);
         } else if (nfiles == 1) {
             st = cosine_plain(a, n, d, n, 0, n, sim);
         } else {
@@ -415,7 +380,7 @@ int nid__cmd_compare(int argc, char **argv)
     if (rc == CLI_OK && o.out) rc = cli_npy_write_f32(o.out, sim, n, cols);
     if (rc == CLI_OK) {
         json_t *j = json_pack("{s:s, s:s, s:I, s:I}", "mode",
-                              nid_compare_mode_name(o.compare), "values",
+                              nid_compare_mode_name(o.m.compare), "values",
                               o.distance ? "distance" : "similarity", "rows",
                               (json_int_t)n, "cols", (json_int_t)cols);
         if (mpath) json_object_set_new(j, "model", json_string(mpath));
@@ -501,21 +466,21 @@ int nid__cmd_info(int argc, char **argv)
     const char *cmd = "info";
     mopts o;
     memset(&o, 0, sizeof o);
-    o.compare = -1;
+    o.m.compare = -1;
     int r = parse_common(argc, argv, &o, cmd, usage_info);
     if (r) return r > 0 ? CLI_OK : CLI_EUSAGE;
     if (refuse(cmd, o.in.coco || o.in.n_video || o.in.n_annot,
                "--coco/--video/--annotations") ||
-        refuse(cmd, o.windows || o.stride, "--windows/--stride") ||
+        refuse(cmd, o.m.windows || o.m.stride, "--windows/--stride") ||
         refuse(cmd, o.truth || o.ids || o.out, "--out/--truth/--ids") ||
-        refuse(cmd, o.compare >= 0 || o.distance, "--compare/--distance"))
+        refuse(cmd, o.m.compare >= 0 || o.distance, "--compare/--distance"))
         return CLI_EUSAGE;
-    if (argc - optind > 1 || (argc - optind == 1 && o.model)) {
+    if (argc - optind > 1 || (argc - optind == 1 && o.m.model)) {
         cli_error("%s: expected at most one MODEL, got %d", cmd,
-                  argc - optind + (o.model != NULL));
+                  argc - optind + (o.m.model != NULL));
         return CLI_EUSAGE;
     }
-    const char *want = optind < argc ? argv[optind] : o.model;
+    const char *want = optind < argc ? argv[optind] : o.m.model;
     const char *path;
     cli_model_source src;
     int rc;
@@ -530,7 +495,7 @@ int nid__cmd_info(int argc, char **argv)
         return fflush(stdout) == 0 ? CLI_OK : CLI_EFAIL;
     }
     nid_model *m = NULL;
-    rc = cli_model_open(want, o.device, (int)o.threads, &m, &path, &src);
+    rc = cli_model_open(want, o.m.device, (int)o.m.threads, &m, &path, &src);
     if (rc != CLI_OK) return rc;
     nid_model_info mi;
     nid_model_info_init(&mi);

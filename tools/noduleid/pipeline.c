@@ -489,3 +489,44 @@ json_t *cli_nodule_json(int32_t nodule)
 {
     return nodule >= 0 ? json_integer(nodule) : json_null();
 }
+
+int cli_model_arg(const char *cmd, int c, const char *arg,
+                  cli_exam_input *in, cli_model_args *m)
+{
+    switch (c) {
+    case CLI_OPT_COCO: in->coco = 1; return 1;
+    case CLI_OPT_VIDEO:
+    case CLI_OPT_ANNOT:
+        return cli_exam_input_add(in, c == CLI_OPT_VIDEO, arg, cmd) ? -1 : 1;
+    case CLI_OPT_MODEL: m->model = arg; return 1;
+    case CLI_OPT_COMPARE:
+        if (!strcmp(arg, "cosine")) m->compare = NID_COMPARE_COSINE;
+        else if (!strcmp(arg, "verify")) m->compare = NID_COMPARE_VERIFY;
+        else {
+            cli_error("%s: --compare: '%s' is not cosine or verify", cmd, arg);
+            return -1;
+        }
+        return 1;
+    case CLI_OPT_VERIFY: m->compare = NID_COMPARE_VERIFY; return 1;
+    case CLI_OPT_WINDOWS: m->windows = 1; return 1;
+    case CLI_OPT_STRIDE:
+        return cli_parse_long(cmd, "--stride", arg, 1, 1 << 20, &m->stride)
+                   ? -1 : 1;
+    case CLI_OPT_DEVICE: m->device = arg; return 1;
+    case CLI_OPT_THREADS:
+        return cli_parse_long(cmd, "--threads", arg, 1, 1024, &m->threads)
+                   ? -1 : 1;
+    case CLI_OPT_PRECISION: return cli_parse_precision(cmd, arg) ? -1 : 1;
+    default: return 0;
+    }
+}
+
+void cli_model_args_clip(const cli_model_args *a, const nid_model *m,
+                         nid_clip_options *co)
+{
+    nid_model_clip_options(m, co);
+    if (a->windows) {
+        co->sampling = NID_SAMPLE_WINDOWS;
+        co->window_stride = (int32_t)a->stride;
+    }
+}

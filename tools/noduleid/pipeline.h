@@ -121,6 +121,34 @@ int cli_parse_long(const char *cmd, const char *opt, const char *s, long lo,
 extern int cli_model_precision;
 int cli_parse_precision(const char *cmd, const char *s);
 
+/* ---- the options of the commands that run the model ------------------- */
+
+/* --model, --device, --threads, --windows, --stride, --compare/--verify,
+ * shared by `group`, `embed`, `compare` and `info` (each refuses those
+ * that do not apply to it). */
+typedef struct cli_model_args {
+    const char *model, *device;
+    int windows;
+    int compare;         /* nid_compare_mode; the command sets the default */
+    long threads, stride;
+} cli_model_args;
+
+/* Their getopt codes (with --coco, --video, --annotations and
+ * --precision); a command numbers its own from CLI_OPT__END. */
+enum { CLI_OPT_COCO = 256, CLI_OPT_VIDEO, CLI_OPT_ANNOT, CLI_OPT_MODEL,
+       CLI_OPT_COMPARE, CLI_OPT_VERIFY, CLI_OPT_WINDOWS, CLI_OPT_STRIDE,
+       CLI_OPT_DEVICE, CLI_OPT_THREADS, CLI_OPT_PRECISION, CLI_OPT__END };
+
+/* Take getopt's `c` (with `arg`) if it is one of the codes above. Returns
+ * 1 (taken), 0 (not one of them) or -1 (bad value; error printed). */
+int cli_model_arg(const char *cmd, int c, const char *arg,
+                  cli_exam_input *in, cli_model_args *m);
+
+/* The clip options of model `m` as `a` asks for them: the model's own,
+ * with --windows (and --stride) sampling sliding windows. */
+void cli_model_args_clip(const cli_model_args *a, const nid_model *m,
+                         nid_clip_options *co);
+
 /* Parse a finite number >= lo. */
 int cli_parse_double(const char *cmd, const char *opt, const char *s,
                      double lo, double *out);
