@@ -1096,10 +1096,20 @@ typedef enum nid_compare_mode {
  *  in /proc/cpuinfo): without them, and on CUDA, the model runs in fp32 and
  *  nid_model_load() logs a warning. The environment variable
  *  NID_BF16_FORCE=1 skips the check, for accuracy tests (emulated bf16 is
- *  slower than fp32). nid_model_info.precision says which one runs. */
+ *  slower than fp32). nid_model_info.precision says which one runs.
+ *  NID_PRECISION_INT8 runs the int8 graph that `python3 -m training
+ *  quantize` stores in a package (extra file noduleid-int8.pt; statically
+ *  quantised CNN with int8 weights and activations, calibrated on clips;
+ *  projection, normalisation and geometry kernels in fp32; libtorch's
+ *  oneDNN quantized engine, made the process's engine). Without such a
+ *  graph, without the engine, and on CUDA, the model runs in fp32 and
+ *  nid_model_load() logs a warning. Its accuracy against fp32: see
+ *  results/bench/precision-int8*.txt. */
 typedef enum nid_precision {
     NID_PRECISION_FP32 = 0, /* float32 (default)                         */
-    NID_PRECISION_BF16 = 1  /* bfloat16 convolutions and matmuls         */
+    NID_PRECISION_BF16 = 1, /* bfloat16 convolutions and matmuls         */
+    /* Added in 0.2: */
+    NID_PRECISION_INT8 = 2  /* the package's int8 CNN graph (see above)  */
 } nid_precision;
 
 /** Options for nid_model_load(). Initialise with nid_model_options_init(). */

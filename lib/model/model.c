@@ -107,6 +107,10 @@ static int nid_torch_to_bf16(nid_torch *t, const char *ctx)
 {
     return torch_api()->to_bf16(t, ctx);
 }
+static int nid_torch_to_int8(nid_torch *t, const char *path, const char *ctx)
+{
+    return torch_api()->to_int8(t, path, ctx);
+}
 static int nid_torch_clone(const nid_torch *t, nid_torch **out,
                            const char *ctx)
 {
@@ -268,10 +272,11 @@ int nid_model_load(nid_model **out, const char *path,
     int32_t precision = opts->struct_size >= offsetof(nid_model_options,
                             precision) + sizeof opts->precision ?
                         opts->precision : NID_PRECISION_FP32;
-    if (precision != NID_PRECISION_FP32 && precision != NID_PRECISION_BF16)
+    if (precision != NID_PRECISION_FP32 && precision != NID_PRECISION_BF16 &&
+        precision != NID_PRECISION_INT8)
         return nid_fail(NID_EINVAL, "%s: opts->precision %d: expected "
-                        "NID_PRECISION_FP32 (0) or NID_PRECISION_BF16 (1)",
-                        fn, (int)precision);
+                        "NID_PRECISION_FP32 (0), NID_PRECISION_BF16 (1) or "
+                        "NID_PRECISION_INT8 (2)", fn, (int)precision);
     {
         /* Say what is missing before looking at the file: without libtorch
          * no path could ever load, so "file not found" would mislead. */
@@ -331,6 +336,15 @@ int nid_model_load(nid_model **out, const char *path,
                     nid_last_error());
         else
             m->precision = NID_PRECISION_BF16;
+    }
+    if (!rc && precision == NID_PRECISION_INT8) {
+        /* int8 is a speed-up, not a requirement: a package without an int8
+         * graph, a libtorch without the oneDNN quantized engine or a GPU
+         * device runs in fp32, with a warning. */
+        if (nid_torch_to_int8(m->t, path, ctx) != NID_OK)
+            nid_log(NID_LOG_WARN, "%s; running in fp32", nid_last_error());
+        else
+            m->precision = NID_PRECISION_INT8;
     }
     if (!rc && opts->optimize && m->precision == NID_PRECISION_FP32) {
         /* Optimising is an improvement, not a requirement: keep the module

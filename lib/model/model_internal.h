@@ -29,6 +29,8 @@ extern "C" {
 #define NID_MODEL_FORMAT         "noduleid-model"
 #define NID_MODEL_FORMAT_VERSION 1
 #define NID_MODEL_META_NAME      "noduleid.json"
+/* Optional extra file: the int8 TorchScript graph (training/quantize.py) */
+#define NID_MODEL_INT8_NAME      "noduleid-int8.pt"
 
 /* The metadata of a package, parsed and range-checked. */
 typedef struct nid_model_meta {
@@ -144,6 +146,15 @@ const char *nid_torch_device(const nid_torch *t);
 
 void nid_torch_free(nid_torch *t);
 
+/* Replace the module by the package's int8 graph (the extra file
+ * NID_MODEL_INT8_NAME of `path`, written by python3 -m training quantize),
+ * loaded with libtorch's oneDNN quantized engine (made the process's
+ * engine). Call instead of nid_torch_optimize. Errors, with a message and
+ * the module left as it was: NID_ENOTSUP (not a CPU model, no oneDNN
+ * quantized engine, no int8 graph in the package, a VM's graph without
+ * verify), NID_EFORMAT (the graph does not load). */
+int nid_torch_to_int8(nid_torch *t, const char *path, const char *ctx);
+
 #endif /* NID_TORCH_MODULE */
 
 /* The module's table (NID_BACKEND_ABI 1): the functions above, in order. */
@@ -164,6 +175,7 @@ typedef struct nid_torch_api {
     int (*clone)(const nid_torch *t, nid_torch **out, const char *ctx);
     const char *(*device)(const nid_torch *t);
     void (*free)(nid_torch *t);
+    int (*to_int8)(nid_torch *t, const char *path, const char *ctx);
 } nid_torch_api;
 
 #ifdef __cplusplus

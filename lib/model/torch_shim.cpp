@@ -9,7 +9,8 @@
  * Process-wide settings of libtorch live here and nowhere else: the
  * intra-op thread count (at::set_num_threads, set to the model's
  * n_threads when a thread runs a model with another count) and the
- * inter-op pool (one thread, set once per process). A host process that
+ * inter-op pool (one thread, set once per process), and the quantized
+ * engine (oneDNN, set when an int8 graph is loaded). A host process that
  * also uses libtorch itself shares these settings with this module.
  *
  * Thin extern "C" functions (declared in model_internal.h) around a
@@ -25,6 +26,7 @@
 
 #include <ATen/Parallel.h>
 #include <ATen/autocast_mode.h>
+#include <caffe2/serialize/inline_container.h>
 #include <c10/core/InferenceMode.h>
 #if defined(NID_HAVE_CUDA)
 #include <torch/cuda.h>
@@ -38,6 +40,7 @@
 #include <memory>
 #include <mutex>
 #include <new>
+#include <sstream>
 #include <string>
 #include <utility>
 #include <vector>
@@ -53,6 +56,7 @@ struct nid_torch {
     int n_threads = 1;
     bool has_verify = false;
     bool bf16 = false; // run forward and verify under CPU bf16 autocast
+    bool int8 = false; // module is the package's int8 graph
 };
 
 namespace {
@@ -288,6 +292,47 @@ extern "C" int nid_torch_to_bf16(nid_torch *t, const char *ctx)
     return NID_OK;
 }
 
+extern "C" int nid_torch_to_int8(nid_torch *t, const char *path,
+                                 const char *ctx)
+{
+    if (!t->device.is_cpu())
+        return nid_fail(NID_ENOTSUP, "%s: precision int8 is implemented for "
+                        "the CPU only", ctx);
+    return guarded(ctx, "int8 graph", NID_EFORMAT, [&]() -> int {
+        const auto &engines = at::globalContext().supportedQEngines();
+        bool onednn = false;
+        for (at::QEngine e : engines)
+            onednn = onednn || e == at::QEngine::ONEDNN;
+        if (!onednn)
+            return nid_fail(NID_ENOTSUP, "%s: precision int8: this libtorch "
+                            "has no oneDNN quantized engine", ctx);
+        caffe2::serialize::PyTorchStreamReader reader{std::string(path)};
+        static const char rec[] = "extra/" NID_MODEL_INT8_NAME;
+        if (!reader.hasRecord(rec))
+            return nid_fail(NID_ENOTSUP, "%s: precision int8: the package has "
+                            "no int8 graph (%s; add one with python3 -m training "
+                            "quantize)", ctx, NID_MODEL_INT8_NAME);
+        auto data = reader.getRecord(rec);
+        std::string bytes(static_cast<const char *>(std::get<0>(data).get()),
+                          std::get<1>(data));
+        {
+            // Quantized weights are packed for the engine current at load.
+            std::lock_guard<std::mutex> lock(g_threads_mutex);
+            if (at::globalContext().qEngine() != at::QEngine::ONEDNN)
+                at::globalContext().setQEngine(at::QEngine::ONEDNN);
+        }
+        std::istringstream in(bytes);
+        torch::jit::Module q = torch::jit::load(in, t->device);
+        q.eval();
+        if (t->has_verify && !q.find_method("verify").has_value())
+            return nid_fail(NID_ENOTSUP, "%s: precision int8: the int8 graph "
+                            "has no verify method", ctx);
+        t->module = q;
+        t->int8 = true;
+        return NID_OK;
+    });
+}
+
 extern "C" int nid_torch_forward(const nid_torch *t, const float *x,
                                  const int64_t shape[5], int check_finite,
                                  float *out, size_t out_cap, int64_t got[2],
@@ -412,7 +457,7 @@ const nid_torch_api g_api = {
     },
     nid_torch_load, nid_torch_optimize, nid_torch_cpu_has_bf16,
     nid_torch_to_bf16, nid_torch_forward, nid_torch_verify, nid_torch_clone,
-    nid_torch_device, nid_torch_free,
+    nid_torch_device, nid_torch_free, nid_torch_to_int8,
 };
 } // namespace
 
