@@ -77,6 +77,32 @@ int nid_model_embed_tracklet_hooked(const nid_model *m, nid_video *video,
                                     size_t emb_cap, size_t *n_clips,
                                     nid_embed_hooks *h);
 
+/* Buffers of nid_model_embed_tracklets_hooked() kept between its calls
+ * (zero-initialise; nid_embed_scratch_free), so that an exam's videos
+ * reuse one set of allocations. */
+typedef struct nid_embed_scratch {
+    float  *clips; size_t clips_cap; /* floats, 64-byte aligned */
+    float  *emb;   size_t emb_cap;   /* floats */
+    size_t *nc;    size_t nc_cap;    /* clip counts */
+} nid_embed_scratch;
+
+void nid_embed_scratch_free(nid_embed_scratch *s);
+
+/* Clips per forward pass of nid_model_embed_tracklets_hooked(). */
+size_t nid_model_exam_batch(const nid_model *m);
+
+/* Tracklets first .. first + count - 1 of one video, as count calls of
+ * nid_model_embed_tracklet_hooked() would embed them (emb: count x D,
+ * n_clips: count), but with the clips of several tracklets in each
+ * forward pass: the model's exam batch (max_batch, more for small clips).
+ * scratch may be NULL. */
+int nid_model_embed_tracklets_hooked(const nid_model *m, nid_video *video,
+                                     const nid_exam *exam, size_t first,
+                                     size_t count,
+                                     const nid_clip_options *opts, float *emb,
+                                     size_t *n_clips, nid_embed_hooks *h,
+                                     nid_embed_scratch *scratch);
+
 /* ---- torch_shim.cpp ------------------------------------------------------ */
 
 typedef struct nid_torch nid_torch;
