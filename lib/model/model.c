@@ -670,8 +670,11 @@ int nid_model_embed_tracklet_hooked(const nid_model *m, nid_video *video,
     if (emb_cap < (size_t)m->meta.embed_dim)
         return nid_fail(NID_EBUFSIZE, "%s: emb holds %zu floats, need %zu", fn,
                         emb_cap, (size_t)m->meta.embed_dim);
-    return embed_tracklets(m, video, exam, t, 1, opts, (size_t)m->max_batch,
-                           emb, n_clips, h, NULL, fn);
+    size_t nc = 0;
+    int rc = embed_tracklets(m, video, exam, t, 1, opts, (size_t)m->max_batch,
+                             emb, &nc, h, NULL, fn);
+    if (!rc && n_clips) *n_clips = nc;
+    return rc;
 }
 
 int nid_model_embed_tracklets_hooked(const nid_model *m, nid_video *video,

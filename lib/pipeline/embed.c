@@ -204,18 +204,20 @@ int nid_pipe_embed(const nid_model *m, const nid_exam *e,
         h.t_clips += nid_pipe_now() - t0;
         /* Tracklets a group at a time, the clips of a group in shared
          * forward passes (nid_model_embed_tracklets_hooked); progress and
-         * the abort check before each group. */
+         * the abort check for each tracklet of a group before it runs. */
         for (size_t k = 0; k < vi.n_tracklets && !rc;) {
             size_t t = vi.first_tracklet + k;
             size_t cnt = vi.n_tracklets - k < group ? vi.n_tracklets - k : group;
             nid_tracklet_info ti;
             nid_tracklet_info_init(&ti);
-            nid_exam_get_tracklet(e, t, &ti);
-            char where[600];
-            snprintf(where, sizeof where, "before tracklet '%s'", ti.id);
-            if ((rc = progress(o, done, n, ti.id, fn)) ||
-                (rc = nid_pipe_aborted(o, fn, where)))
-                break;
+            for (size_t j = 0; j < cnt && !rc; j++) {
+                nid_exam_get_tracklet(e, t + j, &ti);
+                char where[600];
+                snprintf(where, sizeof where, "before tracklet '%s'", ti.id);
+                if (!(rc = progress(o, done + j, n, ti.id, fn)))
+                    rc = nid_pipe_aborted(o, fn, where);
+            }
+            if (rc) break;
             rc = nid_model_embed_tracklets_hooked(m, vid, e, t, cnt, o->clip,
                                                   emb + t * D, nc, &h, &sc);
             if (rc && rc != NID_ECANCELED && rc != NID_ENOMEM && cnt > 1) {
