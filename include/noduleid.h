@@ -1121,7 +1121,13 @@ typedef struct nid_model_options {
                             torch.jit.optimize_for_inference at load (about
                             1.5x faster for R(2+1)D-18); 0: run as stored */
     int32_t max_batch;   /* clips per forward pass in the embed calls,
-                            bounding activation memory; <= 0: 4 (default) */
+                            bounding activation memory; <= 0: 4 (default).
+                            The exam-level calls (nid_model_embed_exam,
+                            nid_group_exam) pass the clips of several
+                            tracklets at once: max_batch clips, more for
+                            small clips (up to 4 MiB of them, 32 clips; the
+                            default model: 14); NID_EXAM_BATCH=N in the
+                            environment sets that count              */
     size_t  clip_memory; /* bytes of clips nid_model_embed_tracklet() holds
                             at once: the windows of a long tracklet are
                             built and embedded a chunk at a time (at least

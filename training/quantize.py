@@ -313,10 +313,29 @@ def calibration_clips(package: str, data_dir: str, split: str, cache: Optional[s
     return np.asarray(cs.clips[idx], np.float32), desc
 
 
+def random_clips(package: str, n: int, seed: int) -> Tuple[np.ndarray, Dict]:
+    """n uniform clips in [-1, 1] of the package's input size: for speed
+    benchmarks of random-weight packages only (no accuracy meaning)."""
+    extra = {METADATA_NAME: ""}
+    torch.jit.load(package, map_location="cpu", _extra_files=extra)
+    inp = json.loads(extra[METADATA_NAME])["input"]
+    c = inp["channels"] + (2 if inp.get("coords", "none") == "frame" else 0)
+    g = np.random.default_rng(seed)
+    x = g.uniform(-1, 1, (n, c, inp["frames"], inp["height"], inp["width"]))
+    return x.astype(np.float32), {"random_clips": n, "seed": seed,
+                                  "note": "speed benchmarks only"}
+
+
 def run_quantize(a) -> int:
     torch.set_num_threads(max(1, a.threads) if a.threads else torch.get_num_threads())
     try:
-        clips, desc = calibration_clips(a.package, a.data, a.split, a.cache, a.clips, a.seed)
+        if a.random_clips:
+            clips, desc = random_clips(a.package, a.random_clips, a.seed)
+        elif not a.data:
+            raise QuantizeError("--data (or --random-clips for speed tests) is required")
+        else:
+            clips, desc = calibration_clips(a.package, a.data, a.split, a.cache, a.clips,
+                                            a.seed)
         info = quantize_package(a.package, a.out, clips, desc,
                                 log=lambda s: print(s, file=sys.stderr))
     except QuantizeError as e:
@@ -328,7 +347,10 @@ def run_quantize(a) -> int:
 
 def add_args(p) -> None:
     p.add_argument("--package", required=True, help="fp32 package to quantise")
-    p.add_argument("--data", required=True, help="dataset directory (dataset.json)")
+    p.add_argument("--data", help="dataset directory (dataset.json)")
+    p.add_argument("--random-clips", type=int, default=0, metavar="N",
+                   help="calibrate on N random clips instead (speed benchmarks of "
+                   "random-weight packages only)")
     p.add_argument("--split", default="val", help="split whose clips calibrate (default val)")
     p.add_argument("--out", required=True, help="package to write: IN + the int8 graph")
     p.add_argument("--clips", type=int, default=256, help="calibration clips at most")

@@ -333,6 +333,10 @@ int nid_model_load(nid_model **out, const char *path,
         size_t fit = EXAM_BATCH_BYTES / (m->clip_floats * sizeof(float));
         if (fit > EXAM_BATCH_MAX) fit = EXAM_BATCH_MAX;
         if (fit > (size_t)m->exam_batch) m->exam_batch = (int)fit;
+        /* NID_EXAM_BATCH=N sets it (benchmarks: 1 is the one-tracklet-
+         * per-pass path of before) */
+        const char *eb = getenv("NID_EXAM_BATCH");
+        if (eb && atoi(eb) > 0 && atoi(eb) <= 4096) m->exam_batch = atoi(eb);
     }
     if (!rc && precision == NID_PRECISION_BF16) {
         /* bf16 is a speed-up, not a requirement: without native bf16
