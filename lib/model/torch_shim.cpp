@@ -132,6 +132,24 @@ void apply_threads(int n)
     }
 }
 
+// Intra-op threads of one forward pass: the model's count, but at most one
+// per PASS_BYTES_PER_THREAD of input on the CPU. A pass of one small clip
+// (the default model's 0.3 MB) runs no faster on 2 threads than on 1 and
+// costs twice the CPU time; batches of them and large clips use them all
+// (bench/bench_precision.sh). oneDNN's convolutions split work by output,
+// so the numbers do not depend on the count.
+constexpr size_t PASS_BYTES_PER_THREAD = (size_t)1 << 20;
+
+int pass_threads(const nid_torch *t, size_t numel)
+{
+    int n = t->n_threads;
+    if (!t->device.is_cpu() || n <= 1)
+        return n;
+    size_t want = (numel * sizeof(float) + PASS_BYTES_PER_THREAD - 1) /
+                  PASS_BYTES_PER_THREAD;
+    return want < (size_t)n ? (want > 0 ? (int)want : 1) : n;
+}
+
 // CPU autocast to bfloat16 for the current thread while it lives: the
 // dispatcher casts the inputs of convolutions and matrix products (the
 // packages' frozen fp32 weight constants included) to bfloat16 and runs
@@ -339,13 +357,13 @@ extern "C" int nid_torch_forward(const nid_torch *t, const float *x,
                                  int status, const char *ctx)
 {
     return guarded(ctx, "forward", status, [&]() -> int {
-        apply_threads(t->n_threads);
-        c10::InferenceMode guard;
-        at::IntArrayRef sizes(shape, 5);
-        at::Tensor in;
         size_t numel = 1;
         for (int i = 0; i < 5; i++)
             numel *= (size_t)shape[i];
+        apply_threads(pass_threads(t, numel));
+        c10::InferenceMode guard;
+        at::IntArrayRef sizes(shape, 5);
+        at::Tensor in;
         float *buf = nullptr;
         if (t->device.is_cpu() && reinterpret_cast<uintptr_t>(x) % 64 != 0 &&
             (buf = g_staging.get(numel)) != nullptr) {
