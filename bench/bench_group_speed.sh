@@ -13,8 +13,8 @@
 # timed by wall clock, start-up and model load included; the variants
 # alternate, REPEATS runs each (default 5) after one warm-up round.
 # Threads: ${NID_BENCH_THREADS:-0} (0: all cores). Reported: medians, the
-# speed as a multiple of real time (exam duration / time) and the ratios to
-# the first variant.
+# speed as a multiple of real time (exam duration / time), the ratios to
+# the first variant and the stage times `group --json` reports.
 set -eu
 BUILD=${1:-build}
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -57,7 +57,13 @@ while [ $r -le "$REPEATS" ]; do   # round 0 is a warm-up (file cache), not count
         --json "$EXAM" > "$DIR/group-$name.json"
     fi
     t1=$(date +%s.%N)
-    [ $r -gt 0 ] && echo "$name $(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')" >> "$log"
+    if [ $r -gt 0 ]; then
+      echo "$name $(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')" >> "$log"
+      /usr/bin/python3 -c "import json, sys
+t = json.load(open(sys.argv[1]))['timings']
+print(sys.argv[2] + '.embed', t['embed_s']); print(sys.argv[2] + '.clips', t['clips_s'])
+print(sys.argv[2] + '.load', t['load_model_s'])" "$DIR/group-$name.json" "$name" >> "$log"
+    fi
   done
   r=$((r + 1))
 done
@@ -66,8 +72,12 @@ b=$(awk -v c="$base" '$1 == c { print $2 }' "$log" | median)
 for v in $VARIANTS; do
   name=${v%%:*}
   t=$(awk -v c="$name" '$1 == c { print $2 }' "$log" | median)
+  te=$(awk -v c="$name.embed" '$1 == c { print $2 }' "$log" | median)
+  tc=$(awk -v c="$name.clips" '$1 == c { print $2 }' "$log" | median)
+  tl=$(awk -v c="$name.load" '$1 == c { print $2 }' "$log" | median)
   groups=$(/usr/bin/python3 -c "import json,sys; d=json.load(open(sys.argv[1])); n=d.get('nodules'); print(len(n) if isinstance(n, list) else n)" "$DIR/group-$name.json" 2>/dev/null || echo '?')
-  awk -v n="$name" -v t="$t" -v vs="$video_s" -v b="$b" -v g="$groups" 'BEGIN {
-    printf "  %-14s %.2f s (median, process incl. start-up and load) = %.0fx real time; x%.2f vs the first; %s groups\n",
-           n, t, vs / t, b / t, g }'
+  awk -v n="$name" -v t="$t" -v vs="$video_s" -v b="$b" -v g="$groups" -v te="$te" -v tc="$tc" -v tl="$tl" 'BEGIN {
+    printf "  %-14s %.2f s (median, process incl. start-up and load) = %.0fx real time; x%.2f vs the first; %s groups;" \
+           " stages (medians): load %.2f s, decode+clips %.2f s, embed %.3f s\n",
+           n, t, vs / t, b / t, g, tl, tc, te }'
 done
