@@ -1074,9 +1074,10 @@ NID_API int nid_clip_frames(const nid_exam *exam, size_t t,
  * Threads: libtorch's intra-op thread pool is process-wide. Loading a model
  * sets it to options.n_threads, and every call re-applies its model's count
  * on the calling thread when it differs, so give all models of a process
- * the same n_threads. A forward pass on the CPU uses at most one thread per
- * MiB of clips (one for a single small clip, where more threads only cost
- * CPU time; the embeddings do not depend on it). Inter-op threads (not used by these models) are set
+ * the same n_threads. A forward pass of the optimised module (option
+ * optimize) or the int8 graph uses at most one thread per MiB of clips (one
+ * for a single small clip, where more threads only cost CPU time; the
+ * embeddings do not depend on it). Inter-op threads (not used by these models) are set
  * to 1 once per process, unless the process set them before. */
 
 /** A loaded model. Immutable after nid_model_load(): any number of threads

@@ -57,6 +57,7 @@ struct nid_torch {
     bool has_verify = false;
     bool bf16 = false; // run forward and verify under CPU bf16 autocast
     bool int8 = false; // module is the package's int8 graph
+    bool optimized = false; // module went through optimize_for_inference
 };
 
 namespace {
@@ -136,14 +137,16 @@ void apply_threads(int n)
 // per PASS_BYTES_PER_THREAD of input on the CPU. A pass of one small clip
 // (the default model's 0.3 MB) runs no faster on 2 threads than on 1 and
 // costs twice the CPU time; batches of them and large clips use them all
-// (bench/bench_precision.sh). oneDNN's convolutions split work by output,
-// so the numbers do not depend on the count.
+// (bench/bench_precision.sh). Only for the optimised (oneDNN) module and
+// the int8 graph, whose convolutions split work by output, so that the
+// numbers do not depend on the count; ATen's own conv3d (a module run as
+// stored) reduces in another order with other counts.
 constexpr size_t PASS_BYTES_PER_THREAD = (size_t)1 << 20;
 
 int pass_threads(const nid_torch *t, size_t numel)
 {
     int n = t->n_threads;
-    if (!t->device.is_cpu() || n <= 1)
+    if (!t->device.is_cpu() || n <= 1 || !(t->optimized || t->int8))
         return n;
     size_t want = (numel * sizeof(float) + PASS_BYTES_PER_THREAD - 1) /
                   PASS_BYTES_PER_THREAD;
@@ -280,6 +283,7 @@ extern "C" int nid_torch_optimize(nid_torch *t, const char *ctx)
             return nid_fail(NID_EINTERNAL, "%s: optimize_for_inference dropped "
                             "verify", ctx);
         t->module = m;
+        t->optimized = true;
         return NID_OK;
     });
 }
