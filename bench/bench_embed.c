@@ -3,7 +3,7 @@
  * Python side).
  *
  *   bench_embed PKG [--clips N] [--threads T] [--repeats R] [--optimize 0|1]
- *               [--device DEV] [--precision fp32|bf16]
+ *               [--device DEV] [--precision fp32|bf16|int8]
  *
  * Loads the package (timed), runs one warm-up call, then R timed calls on
  * the same N clips. Prints one line:
@@ -46,7 +46,7 @@ int main(int argc, char **argv)
     if (argc < 2) {
         fprintf(stderr, "usage: bench_embed PKG [--clips N] [--threads T] "
                 "[--repeats R] [--optimize 0|1] [--device DEV] "
-                "[--precision fp32|bf16]\n");
+                "[--precision fp32|bf16|int8]\n");
         return 2;
     }
     setvbuf(stdout, NULL, _IOLBF, 0);
@@ -61,7 +61,8 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--optimize")) o.optimize = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--precision"))
             o.precision = !strcmp(argv[i + 1], "bf16") ? NID_PRECISION_BF16
-                                                       : NID_PRECISION_FP32;
+                          : !strcmp(argv[i + 1], "int8") ? NID_PRECISION_INT8
+                                                         : NID_PRECISION_FP32;
         else if (!strcmp(argv[i], "--device"))
             snprintf(o.device, sizeof o.device, "%s", argv[i + 1]);
         else {
@@ -83,7 +84,9 @@ int main(int argc, char **argv)
     nid_model_info in;
     nid_model_info_init(&in);
     nid_model_get_info(m, &in);
-    size_t cf = (size_t)in.channels * in.frames * in.height * in.width;
+    /* network input: the image channels plus 2 coordinate channels */
+    size_t cf = (size_t)(in.channels + (in.coords == NID_COORDS_FRAME ? 2 : 0)) *
+                in.frames * in.height * in.width;
     size_t n = (size_t)clips * cf, d = (size_t)in.embed_dim;
     float *x = malloc(n * sizeof *x), *e = malloc((size_t)clips * d * sizeof *e);
     double *t = malloc((size_t)repeats * sizeof *t);
@@ -115,7 +118,9 @@ int main(int argc, char **argv)
            "median_s=%.4f per_clip_s=%.4f cpu_per_clip_s=%.4f precision=%s\n",
            o.optimize, in.device, clips, in.n_threads, load_s, med,
            med / clips, cpu / clips,
-           in.precision == NID_PRECISION_BF16 ? "bf16" : "fp32");
+           in.precision == NID_PRECISION_BF16   ? "bf16"
+           : in.precision == NID_PRECISION_INT8 ? "int8"
+                                                : "fp32");
     free(x);
     free(e);
     free(t);

@@ -1,7 +1,8 @@
 #!/bin/sh
 # bench_precision.sh - nid_model_options.precision (issue 19): the C path in
-# bf16 against the fp32 C path (optimize=1, the default) measured in the
-# same run, runs interleaved (fp32, bf16, fp32, bf16, ...), medians.
+# bf16 or int8, and batched, against the fp32 C path (optimize=1, the
+# default) measured in the same run, runs interleaved (fp32, bf16, fp32,
+# bf16, ...), medians.
 #
 #   bench/bench_precision.sh [BUILD_DIR] [REPEATS] [ROUNDS]
 #
@@ -9,10 +10,19 @@
 # ${NID_BENCH_DIR:-${TMPDIR:-/tmp}/nid_bench_embed}; NID_BENCH_ARCHS, default
 # "default r18"; NID_BENCH_DEFAULT_MODEL=PATH times that package as
 # "default", e.g. models/default.nidm). Threads: ${NID_BENCH_THREADS:-2}.
+# Variants: NID_BENCH_VARIANTS, a list of PRECISION:CLIPS (clips per call;
+# "-" the configuration's default), default "fp32:- bf16:-"; the first is
+# the baseline of the ratios (baseline time / variant time: > 1 faster).
+# E.g. "fp32:1 fp32:14 int8:1 int8:14": one clip per pass (the exam-level
+# calls before they batched tracklets) against 14 (the default model's exam
+# batch, nid_model_options.max_batch), in fp32 and int8.
 # bf16 runs only where the CPU has AVX-512 BF16 or AMX-BF16; elsewhere the
 # library falls back to fp32 (the "precision=" field says which ran), and
 # NID_BF16_FORCE=1 times emulated bf16 instead (slower than fp32: the
-# reason for the fallback). Ratio = fp32 time / bf16 time (> 1: bf16 faster).
+# reason for the fallback). int8 needs a package with an int8 graph: a
+# package without one is given one (python3 -m training quantize
+# --random-clips, written next to it as NAME-int8.nidm in the bench dir;
+# random calibration: for speed only).
 set -eu
 BUILD=${1:-build}
 REPEATS=${2:-5}
@@ -56,19 +66,40 @@ for name in $ARCHS; do
        --out "$pkg" >/dev/null)
   fi
   clips=$5
-  echo "== $name ($(basename "$pkg")): $clips clip(s) per call, $THREADS threads, $ROUNDS rounds x $REPEATS calls"
+  VARIANTS=${NID_BENCH_VARIANTS:-fp32:- bf16:-}
+  case " $VARIANTS" in
+    *" int8:"*)
+      if ! $PY -c "import sys, zipfile; sys.exit(not any(n.endswith('extra/noduleid-int8.pt')
+                   for n in zipfile.ZipFile(sys.argv[1]).namelist()))" "$pkg"; then
+        q="$DIR/$(basename "$pkg" .nidm)-int8.nidm"
+        if [ ! -s "$q" ]; then
+          n=8; [ "$1" = r18 ] && n=2
+          (cd "$top" && $PY -m training quantize --package "$pkg" --random-clips $n \
+             --out "$q" --threads "$THREADS" >/dev/null 2>&1) ||
+            { echo "bench_precision.sh: quantize $pkg failed" >&2; exit 1; }
+        fi
+        pkg=$q
+      fi ;;
+  esac
+  echo "== $name ($(basename "$pkg")): variants $VARIANTS (precision:clips per call), $THREADS threads, $ROUNDS rounds x $REPEATS calls"
   log="$DIR/precision-$name.log"
   : > "$log"
   r=0
   while [ $r -lt "$ROUNDS" ]; do
-    for p in fp32 bf16; do
-      out=$("$BENCH" "$pkg" --clips "$clips" --threads "$THREADS" --repeats "$REPEATS" --precision $p)
+    for v in $VARIANTS; do
+      p=${v%%:*}; c=${v#*:}; [ "$c" = - ] && c=$clips
+      out=$("$BENCH" "$pkg" --clips "$c" --threads "$THREADS" --repeats "$REPEATS" --precision "$p")
       echo "  $out"
-      echo "$p $(echo "$out" | field per_clip_s) $(echo "$out" | field cpu_per_clip_s)" >> "$log"
+      echo "$v $(echo "$out" | field per_clip_s) $(echo "$out" | field cpu_per_clip_s)" >> "$log"
     done
     r=$((r + 1))
   done
   m() { awk -v c="$1" '$1 == c { print $2 }' "$log" | median; }
-  awk -v a="$(m fp32)" -v b="$(m bf16)" 'BEGIN {
-    printf "  s/clip (median of rounds): fp32 %.4f | bf16 %.4f | ratio fp32/bf16 %.2f\n", a, b, a / b }'
+  base=${VARIANTS%% *}
+  b=$(m "$base")
+  line="  s/clip (median of rounds):"
+  for v in $VARIANTS; do
+    line="$line $(awk -v n="$v" -v a="$(m "$v")" -v b="$b" 'BEGIN { printf "%s %.4f (x%.2f)", n, a, b / a }') |"
+  done
+  echo "${line% |}; ratios: $base time / variant time"
 done

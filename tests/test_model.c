@@ -947,6 +947,37 @@ START_TEST(precision)
 }
 END_TEST
 
+/* NID_PRECISION_INT8 on packages without an int8 graph (the fixtures):
+ * the model loads, runs in fp32 (info says so) and gives fp32's
+ * embeddings bit for bit. The int8 graph itself (made by python3 -m
+ * training quantize) and its accuracy bound: the model_precision test. */
+START_TEST(precision_int8_fallback)
+{
+    const char *names[2] = {"cm.nidm", "vm.nidm"};
+    for (int k = 0; k < 2; k++) {
+        nid_model *m32 = load_prec(names[k], NID_PRECISION_FP32);
+        nid_model *m8 = load_prec(names[k], NID_PRECISION_INT8);
+        nid_model_info in;
+        nid_model_info_init(&in);
+        ck_assert_int_eq(nid_model_get_info(m8, &in), NID_OK);
+        ck_assert_int_eq(in.precision, NID_PRECISION_FP32);
+        float e32[3 * D], e8[3 * D];
+        fixture_embeddings(m32, e32, D);
+        fixture_embeddings(m8, e8, D);
+        ck_assert_msg(memcmp(e32, e8, sizeof e32) == 0,
+                      "%s: the int8 fallback differs from fp32", names[k]);
+        nid_model_free(m32);
+        nid_model_free(m8);
+    }
+    nid_model_options o;
+    nid_model_options_init(&o);
+    o.precision = NID_PRECISION_INT8 + 1;
+    nid_model *m = NULL;
+    ck_assert_int_eq(nid_model_load(&m, model_path("cm.nidm"), &o), NID_EINVAL);
+    HAS("NID_PRECISION_INT8 (2)");
+}
+END_TEST
+
 Suite *nid__test_suite(void)
 {
     Suite *s = suite_create("model");
@@ -964,6 +995,7 @@ Suite *nid__test_suite(void)
         tcase_add_test(tc, compare_cosine);
         tcase_add_test(tc, compare_verify);
         tcase_add_test(tc, gray_model);
+        tcase_add_test(tc, precision_int8_fallback);
         if (nid_features() & NID_FEATURE_VIDEO)
             tcase_add_test(tc, ffmpeg_video);
         tcase_add_test(tc, bad_packages);

@@ -1,4 +1,4 @@
-"""/usr/bin/python3 -m training train|evaluate|calibrate|export ... (see training/README.md)."""
+"""/usr/bin/python3 -m training train|evaluate|calibrate|quantize|export ... (see training/README.md)."""
 import sys
 
 from phantom.cli import OneLineParser, run_cli
@@ -8,7 +8,7 @@ def main(argv=None) -> int:
     ap = OneLineParser(prog="python3 -m training",
                        description="Train, evaluate and export libnoduleid models.")
     sub = ap.add_subparsers(dest="cmd", required=True)
-    from . import calibrate, evaluate, train
+    from . import calibrate, evaluate, quantize, train
     p = sub.add_parser("train", help="train a CM or VM; exports OUT/model.nidm + model.md")
     train.add_args(p)
     p.set_defaults(func=train.run_train)
@@ -19,6 +19,10 @@ def main(argv=None) -> int:
                        "grouping (method, tau, cannot-links) on validation exams")
     calibrate.add_args(p)
     p.set_defaults(func=calibrate.run_calibrate)
+    p = sub.add_parser("quantize", help="add a statically quantised int8 CNN graph to a "
+                       "package (nid_model_options.precision = NID_PRECISION_INT8)")
+    quantize.add_args(p)
+    p.set_defaults(func=quantize.run_quantize)
     sub.add_parser("export", help="= python3 -m training.noduleid_models.export",
                    add_help=False)
     argv = list(sys.argv[1:] if argv is None else argv)

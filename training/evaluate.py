@@ -43,10 +43,15 @@ def score_split(model, data_dir: str, split: str, cache: Optional[str] = None,
 
 
 def evaluate_package(path: str, data_dir: str, split: str, cache: Optional[str] = None,
-                     device: str = "cpu", threads: int = 0) -> Dict:
+                     device: str = "cpu", threads: int = 0,
+                     precision: str = "fp32") -> Dict:
     nid = D._noduleid()
-    with nid.Model.load(path, device=device, threads=threads) as m:
+    with nid.Model.load(path, device=device, threads=threads, precision=precision) as m:
         info = m.info
+        if info.precision.name.lower() != precision.lower():
+            raise SystemExit("evaluate: %s: precision %s is not available (running in "
+                             "%s); nothing evaluated" % (path, precision,
+                                                         info.precision.name.lower()))
         r = score_split(m, data_dir, split, cache)
     pm = MT.pair_metrics(r["labels"], r["scores"], info.pair_threshold)
     youden = MT.pair_metrics(r["labels"], r["scores"], None)
@@ -67,21 +72,37 @@ def evaluate_package(path: str, data_dir: str, split: str, cache: Optional[str] 
             "nodules": int(len(set(cs.nodule.tolist()))),
             "pairs_at_package_threshold": pm, "youden_on_this_split": {
                 k: youden.get(k) for k in ("threshold", "accuracy")},
-            "clusters_at_tau": cl, "grouping": grouping, "_labels": r["labels"], "_scores": r["scores"]}
+            "clusters_at_tau": cl, "grouping": grouping, "precision": precision.lower(),
+            "_labels": r["labels"], "_scores": r["scores"], "_emb": r["emb"]}
 
 
 def delong(pkg_a: str, pkg_b: str, data_dir: str, split: str,
-           cache: Optional[str] = None) -> Dict:
-    """DeLong's test of two packages on the same within-patient pairs."""
+           cache: Optional[str] = None, precision_a: str = "fp32",
+           precision_b: str = "fp32", threads: int = 0) -> Dict:
+    """DeLong's test of two packages (or one package in two precisions) on
+    the same within-patient pairs. When both give embeddings of one size
+    (e.g. fp32 and int8 of one package) also the cosine between each
+    tracklet's two embeddings (min, median)."""
     nid = D._noduleid()
-    ra = evaluate_package(pkg_a, data_dir, split, cache)
-    rb = evaluate_package(pkg_b, data_dir, split, cache)
+    ra = evaluate_package(pkg_a, data_dir, split, cache, threads=threads,
+                          precision=precision_a)
+    rb = evaluate_package(pkg_b, data_dir, split, cache, threads=threads,
+                          precision=precision_b)
     if not np.array_equal(ra["_labels"], rb["_labels"]):
         raise ValueError("delong: the packages see different pairs (clip options differ "
                          "in which tracklets build?)")
     d = nid.eval_delong(ra["_labels"].astype(np.int32), ra["_scores"], rb["_scores"])
-    return {"split": split, "auc_a": d.a.auc.value, "auc_b": d.b.auc.value, "z": d.z,
-            "p_value": d.p_value, "a": pkg_a, "b": pkg_b}
+    out = {"split": split, "auc_a": d.a.auc.value, "auc_b": d.b.auc.value, "z": d.z,
+           "p_value": d.p_value, "auc_delta": d.b.auc.value - d.a.auc.value,
+           "a": pkg_a, "b": pkg_b, "precision_a": precision_a.lower(),
+           "precision_b": precision_b.lower(), "pairs": int(len(ra["_labels"]))}
+    ea, eb = ra["_emb"].astype(np.float64), rb["_emb"].astype(np.float64)
+    if ea.shape == eb.shape and len(ea):
+        na = np.linalg.norm(ea, axis=1) * np.linalg.norm(eb, axis=1)
+        cos = (ea * eb).sum(1) / np.maximum(na, 1e-300)
+        out.update({"embeddings": int(len(cos)), "cosine_min": float(cos.min()),
+                    "cosine_median": float(np.median(cos))})
+    return out
 
 
 def _row(name: str, r: Dict) -> str:
@@ -160,10 +181,12 @@ def run_evaluate(a) -> int:
         return 0
     out = []
     for s in a.split:
-        r = evaluate_package(a.package, a.data, s, a.cache, a.device, a.threads)
+        r = evaluate_package(a.package, a.data, s, a.cache, a.device, a.threads,
+                             a.precision)
         r = {k: v for k, v in r.items() if not k.startswith("_")}
         if a.compare:
-            r["delong"] = delong(a.package, a.compare, a.data, s, a.cache)
+            r["delong"] = delong(a.package, a.compare, a.data, s, a.cache, a.precision,
+                                 a.compare_precision, a.threads)
         out.append(r)
     print(json.dumps(out if len(out) > 1 else out[0], indent=1, sort_keys=True))
     return 0
@@ -174,6 +197,11 @@ def add_args(p) -> None:
     p.add_argument("--data", required=True)
     p.add_argument("--split", nargs="+", default=["test"])
     p.add_argument("--compare", help="a second package: DeLong test on the same pairs")
+    p.add_argument("--precision", default="fp32", choices=("fp32", "bf16", "int8"),
+                   help="precision of --package (nid_model_options.precision)")
+    p.add_argument("--compare-precision", default="fp32", choices=("fp32", "bf16", "int8"),
+                   help="precision of --compare (e.g. the same package: int8 vs fp32, "
+                   "with the embeddings' cosines)")
     p.add_argument("--card", help="write a markdown model card here instead of JSON")
     p.add_argument("--cache", default=None)
     p.add_argument("--device", default="cpu")

@@ -48,7 +48,10 @@ extern "C" {
  * Threads: libtorch's intra-op thread pool is process-wide. Loading a model
  * sets it to options.n_threads, and every call re-applies its model's count
  * on the calling thread when it differs, so give all models of a process
- * the same n_threads. Inter-op threads (not used by these models) are set
+ * the same n_threads. A forward pass of the optimised module (option
+ * optimize) or the int8 graph uses at most one thread per MiB of clips (one
+ * for a single small clip, where more threads only cost CPU time; the
+ * embeddings do not depend on it). Inter-op threads (not used by these models) are set
  * to 1 once per process, unless the process set them before. */
 
 /** A loaded model. Immutable after nid_model_load(): any number of threads
@@ -70,10 +73,20 @@ typedef enum nid_compare_mode {
  *  in /proc/cpuinfo): without them, and on CUDA, the model runs in fp32 and
  *  nid_model_load() logs a warning. The environment variable
  *  NID_BF16_FORCE=1 skips the check, for accuracy tests (emulated bf16 is
- *  slower than fp32). nid_model_info.precision says which one runs. */
+ *  slower than fp32). nid_model_info.precision says which one runs.
+ *  NID_PRECISION_INT8 runs the int8 graph that `python3 -m training
+ *  quantize` stores in a package (extra file noduleid-int8.pt; statically
+ *  quantised CNN with int8 weights and activations, calibrated on clips;
+ *  projection, normalisation and geometry kernels in fp32; libtorch's
+ *  oneDNN quantized engine, made the process's engine). Without such a
+ *  graph, without the engine, and on CUDA, the model runs in fp32 and
+ *  nid_model_load() logs a warning. Its accuracy against fp32: see
+ *  results/bench/precision-int8*.txt. */
 typedef enum nid_precision {
     NID_PRECISION_FP32 = 0, /* float32 (default)                         */
-    NID_PRECISION_BF16 = 1  /* bfloat16 convolutions and matmuls         */
+    NID_PRECISION_BF16 = 1, /* bfloat16 convolutions and matmuls         */
+    /* Added in 0.2: */
+    NID_PRECISION_INT8 = 2  /* the package's int8 CNN graph (see above)  */
 } nid_precision;
 
 /** Options for nid_model_load(). Initialise with nid_model_options_init(). */
@@ -85,7 +98,13 @@ typedef struct nid_model_options {
                             torch.jit.optimize_for_inference at load (about
                             1.5x faster for R(2+1)D-18); 0: run as stored */
     int32_t max_batch;   /* clips per forward pass in the embed calls,
-                            bounding activation memory; <= 0: 4 (default) */
+                            bounding activation memory; <= 0: 4 (default).
+                            The exam-level calls (nid_model_embed_exam,
+                            nid_group_exam) pass the clips of several
+                            tracklets at once: max_batch clips, more for
+                            small clips (up to 4 MiB of them, 32 clips; the
+                            default model: 14); NID_EXAM_BATCH=N in the
+                            environment sets that count              */
     size_t  clip_memory; /* bytes of clips nid_model_embed_tracklet() holds
                             at once: the windows of a long tracklet are
                             built and embedded a chunk at a time (at least

@@ -27,6 +27,11 @@
 #include <unistd.h>
 
 #define DEFAULT_MAX_BATCH 4
+/* Forward batches of the exam-level calls: at least max_batch clips, more
+ * for small clips, up to this many bytes of input and EXAM_BATCH_MAX clips
+ * (the default model's 3 x 8 x 48 x 64 clips: 14 per pass). */
+#define EXAM_BATCH_BYTES ((size_t)4 << 20)
+#define EXAM_BATCH_MAX   32
 
 /* nid_model_embed_tracklet() builds the windows of a long tracklet a chunk
  * at a time: about this many bytes of clips, and at least max_batch clips
@@ -46,6 +51,7 @@ struct nid_model {
     int            n_threads;
     int            precision;   /* nid_precision in effect */
     int            max_batch;
+    int            exam_batch;  /* clips per pass of the exam-level calls */
     size_t         clip_memory;  /* options.clip_memory, resolved */
     size_t         clip_floats; /* C*T*H*W */
 };
@@ -106,6 +112,10 @@ static int nid__torch_cpu_has_bf16(void)
 static int nid__torch_to_bf16(nid_torch *t, const char *ctx)
 {
     return torch_api()->to_bf16(t, ctx);
+}
+static int nid__torch_to_int8(nid_torch *t, const char *path, const char *ctx)
+{
+    return torch_api()->to_int8(t, path, ctx);
 }
 static int nid__torch_clone(const nid_torch *t, nid_torch **out,
                            const char *ctx)
@@ -264,10 +274,11 @@ int nid_model_load(nid_model **out, const char *path,
     /* precision was appended in 0.2: an older caller's struct lacks it and
      * `own` holds the default */
     int32_t precision = opts->precision;
-    if (precision != NID_PRECISION_FP32 && precision != NID_PRECISION_BF16)
+    if (precision != NID_PRECISION_FP32 && precision != NID_PRECISION_BF16 &&
+        precision != NID_PRECISION_INT8)
         return nid__fail(NID_EINVAL, "%s: opts->precision %d: expected "
-                        "NID_PRECISION_FP32 (0) or NID_PRECISION_BF16 (1)",
-                        fn, (int)precision);
+                        "NID_PRECISION_FP32 (0), NID_PRECISION_BF16 (1) or "
+                        "NID_PRECISION_INT8 (2)", fn, (int)precision);
     {
         /* Say what is missing before looking at the file: without libtorch
          * no path could ever load, so "file not found" would mislead. */
@@ -291,6 +302,7 @@ int nid_model_load(nid_model **out, const char *path,
     m->n_threads = opts->n_threads > 0 ? opts->n_threads : nid__default_threads();
     m->clip_memory = opts->clip_memory > 0 ? opts->clip_memory : DEFAULT_CLIP_MEMORY;
     m->max_batch = opts->max_batch > 0 ? opts->max_batch : DEFAULT_MAX_BATCH;
+    m->exam_batch = m->max_batch;
 
     size_t meta_len = 0;
     int has_verify = 0;
@@ -311,6 +323,16 @@ int nid_model_load(nid_model **out, const char *path,
         const nid_model_meta *me = &m->meta;
         m->clip_floats = (size_t)NET_CHANNELS(me) * (size_t)me->frames *
                          (size_t)me->height * (size_t)me->width;
+        /* Small clips: per-call costs dominate a forward pass of a few
+         * clips, so the exam-level calls pass clips of several tracklets
+         * at once, up to EXAM_BATCH_BYTES of them (bench/bench_embed.sh). */
+        size_t fit = EXAM_BATCH_BYTES / (m->clip_floats * sizeof(float));
+        if (fit > EXAM_BATCH_MAX) fit = EXAM_BATCH_MAX;
+        if (fit > (size_t)m->exam_batch) m->exam_batch = (int)fit;
+        /* NID_EXAM_BATCH=N sets it (benchmarks: 1 is the one-tracklet-
+         * per-pass path of before) */
+        const char *eb = getenv("NID_EXAM_BATCH");
+        if (eb && atoi(eb) > 0 && atoi(eb) <= 4096) m->exam_batch = atoi(eb);
     }
     if (!rc && precision == NID_PRECISION_BF16) {
         /* bf16 is a speed-up, not a requirement: without native bf16
@@ -327,6 +349,15 @@ int nid_model_load(nid_model **out, const char *path,
                     nid_last_error());
         else
             m->precision = NID_PRECISION_BF16;
+    }
+    if (!rc && precision == NID_PRECISION_INT8) {
+        /* int8 is a speed-up, not a requirement: a package without an int8
+         * graph, a libtorch without the oneDNN quantized engine or a GPU
+         * device runs in fp32, with a warning. */
+        if (nid__torch_to_int8(m->t, path, ctx) != NID_OK)
+            nid__log(NID_LOG_WARN, "%s; running in fp32", nid_last_error());
+        else
+            m->precision = NID_PRECISION_INT8;
     }
     if (!rc && opts->optimize && m->precision == NID_PRECISION_FP32) {
         /* Optimising is an improvement, not a requirement: keep the module
@@ -443,18 +474,19 @@ static size_t first_nonfinite(const float *x, size_t n)
     return n;
 }
 
-/* Embed n clips into e (n x D), max_batch clips per forward pass. Input
+/* Embed n clips into e (n x D), `batch` clips per forward pass. Input
  * values are checked on the model's device (nid__torch_forward's sum), which
  * costs far less than a scan here: a GPU embeds a batch of R(2+1)D-18
  * clips in about the time one thread needs to read them. No other checks:
  * the callers have made them. */
 static int embed_batches(const nid_model *m, const float *clips, size_t n,
-                         float *e, const char *fn, const char *ctx)
+                         size_t batch, float *e, const char *fn,
+                         const char *ctx)
 {
     const nid_model_meta *me = &m->meta;
     const size_t dim = (size_t)me->embed_dim;
-    for (size_t i = 0; i < n; i += (size_t)m->max_batch) {
-        size_t b = n - i < (size_t)m->max_batch ? n - i : (size_t)m->max_batch;
+    for (size_t i = 0; i < n; i += batch) {
+        size_t b = n - i < batch ? n - i : batch;
         int64_t shape[5] = {(int64_t)b, NET_CHANNELS(me), me->frames, me->height,
                             me->width};
         int64_t got[2] = {-1, -1};
@@ -522,7 +554,7 @@ int nid_model_embed(const nid_model *m, const float *clips, size_t n,
         return nid__fail(NID_ENOMEM, "%s: out of memory", fn);
     char ctx[512];
     snprintf(ctx, sizeof ctx, "%s: model %s", fn, m->path);
-    int rc = embed_batches(m, clips, n, e, fn, ctx);
+    int rc = embed_batches(m, clips, n, (size_t)m->max_batch, e, fn, ctx);
     if (!rc) {
         memcpy(emb, e, need * sizeof *e);
         nid_clear_error();
@@ -603,6 +635,12 @@ static double now_s(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+static int embed_tracklets(const nid_model *m, nid_video *video,
+                           const nid_exam *exam, size_t first, size_t count,
+                           const nid_clip_options *opts, size_t batch,
+                           float *emb, size_t *n_clips, nid_embed_hooks *h,
+                           nid_embed_scratch *sc, const char *fn);
+
 int nid_model_embed_tracklet(const nid_model *m, nid_video *video,
                              const nid_exam *exam, size_t t,
                              const nid_clip_options *opts, float *emb,
@@ -622,11 +660,73 @@ int nid__model_embed_tracklet_hooked(const nid_model *m, nid_video *video,
     if (!m || !video || !exam || !emb)
         return nid__fail(NID_EINVAL, "%s: %s is NULL", fn,
                         !m ? "model" : !video ? "video" : !exam ? "exam" : "emb");
+    if (emb_cap < (size_t)m->meta.embed_dim)
+        return nid__fail(NID_EBUFSIZE, "%s: emb holds %zu floats, need %zu", fn,
+                        emb_cap, (size_t)m->meta.embed_dim);
+    size_t nc = 0;
+    int rc = embed_tracklets(m, video, exam, t, 1, opts, (size_t)m->max_batch,
+                             emb, &nc, h, NULL, fn);
+    if (!rc && n_clips) *n_clips = nc;
+    return rc;
+}
+
+int nid__model_embed_tracklets_hooked(const nid_model *m, nid_video *video,
+                                     const nid_exam *exam, size_t first,
+                                     size_t count,
+                                     const nid_clip_options *opts, float *emb,
+                                     size_t *n_clips, nid_embed_hooks *h,
+                                     nid_embed_scratch *scratch)
+{
+    static const char fn[] = "nid_model_embed_tracklet";
+    if (!m || !video || !exam || !emb || !n_clips || count == 0)
+        return nid__fail(NID_EINVAL, "%s: %s", fn, count == 0 ? "no tracklets" :
+                        "NULL argument");
+    return embed_tracklets(m, video, exam, first, count, opts,
+                           (size_t)m->exam_batch, emb, n_clips, h, scratch, fn);
+}
+
+size_t nid__model_exam_batch(const nid_model *m)
+{
+    return (size_t)m->exam_batch;
+}
+
+void nid__embed_scratch_free(nid_embed_scratch *s)
+{
+    if (!s) return;
+    free(s->clips);
+    free(s->emb);
+    free(s->nc);
+    memset(s, 0, sizeof *s);
+}
+
+/* Grow *p to hold n elements of `size` bytes (64-byte aligned when
+ * `aligned`: the network reads clips straight from it, and oneDNN is
+ * slower on unaligned input); *cap in elements. Contents are not kept. */
+static int grow(void **p, size_t *cap, size_t n, size_t size, int aligned)
+{
+    if (n <= *cap) return 1;
+    size_t bytes;
+    if (!nid__mul_size(n, size, &bytes)) return 0;
+    free(*p);
+    *p = aligned ? aligned_alloc(64, (bytes + 63) / 64 * 64) : malloc(bytes);
+    *cap = *p ? n : 0;
+    return *p != NULL;
+}
+
+/* Tracklets first .. first + count - 1 (one video): every clip built and
+ * embedded `batch` clips per forward pass, the clips of several tracklets
+ * in one pass (small models run far faster on batches than on single
+ * clips), at most clip_memory bytes of clips at once; each tracklet's
+ * window embeddings pooled into emb + i * D, its clip count in n_clips[i].
+ * Buffers come from `sc` (kept for the next call) or are freed here. */
+static int embed_tracklets(const nid_model *m, nid_video *video,
+                           const nid_exam *exam, size_t first, size_t count,
+                           const nid_clip_options *opts, size_t batch,
+                           float *emb, size_t *n_clips, nid_embed_hooks *h,
+                           nid_embed_scratch *sc, const char *fn)
+{
     const nid_model_meta *me = &m->meta;
     const size_t dim = (size_t)me->embed_dim;
-    if (emb_cap < dim)
-        return nid__fail(NID_EBUFSIZE, "%s: emb holds %zu floats, need %zu", fn,
-                        emb_cap, dim);
     nid_clip_options own;
     if (!opts) {
         nid_clip_options_init(&own);
@@ -650,61 +750,79 @@ int nid__model_embed_tracklet_hooked(const nid_model *m, nid_video *video,
                                 (int)me->channels, (int)me->frames,
                                 (int)me->height, (int)me->width);
     }
-    size_t nc = 0, nf = 0;
-    int rc = nid_clip_count(exam, t, opts, &nc, &nf);
-    if (rc) return rc;
-    /* clips per chunk: whole batches, within TRACKLET_CHUNK_BYTES */
-    const size_t per = nf / nc, batch = (size_t)m->max_batch;
+    nid_embed_scratch local;
+    memset(&local, 0, sizeof local);
+    if (!sc) sc = &local;
+    int rc = NID_OK;
+    const size_t per = m->clip_floats;
+    size_t total = 0;
+    if (!grow((void **)&sc->nc, &sc->nc_cap, count, sizeof *sc->nc, 0))
+        rc = nid__fail(NID_ENOMEM, "%s: out of memory", fn);
+    for (size_t i = 0; i < count && !rc; i++) {
+        size_t nf = 0;
+        rc = nid_clip_count(exam, first + i, opts, &sc->nc[i], &nf);
+        if (!rc && sc->nc[i] > SIZE_MAX / 2 - total)
+            rc = nid__fail(NID_EINVAL, "%s: too many clips", fn);
+        if (!rc) total += sc->nc[i];
+    }
+    /* clips per chunk: whole batches, within clip_memory */
     size_t chunk = m->clip_memory / (per * sizeof(float));
     chunk = chunk < batch ? batch : chunk / batch * batch;
-    if (chunk > nc) chunk = nc;
-    float *clips = malloc(chunk * per * sizeof *clips); /* <= nf: no overflow */
-    float *e = NULL;
-    size_t ne;
-    if (!clips || !nid__mul_size(nc, dim, &ne) || !(e = malloc(ne * sizeof *e))) {
-        free(clips);
-        return nid__fail(NID_ENOMEM, "%s: out of memory for %zu clips of tracklet "
-                        "%zu (%zu floats)", fn, chunk, t, chunk * per);
-    }
+    if (!rc && chunk > total) chunk = total;
+    size_t ne = 0;
+    if (!rc && (!nid__mul_size(total, dim, &ne) ||
+                !grow((void **)&sc->clips, &sc->clips_cap, chunk * per,
+                      sizeof(float), 1) ||
+                !grow((void **)&sc->emb, &sc->emb_cap, ne + dim, sizeof(float), 0)))
+        rc = nid__fail(NID_ENOMEM, "%s: out of memory for %zu clips of "
+                      "tracklets %zu..%zu (%zu floats)", fn, chunk, first,
+                      first + count - 1, chunk * per);
+    float *clips = sc->clips, *e = sc->emb;
     char ctx[512];
-    snprintf(ctx, sizeof ctx, "%s: model %s, tracklet %zu", fn, m->path, t);
-    for (size_t k0 = 0; k0 < nc && !rc; k0 += chunk) {
-        size_t k1 = nc - k0 < chunk ? nc : k0 + chunk, built = 0;
-        if (h && h->abort && k0 > 0 && h->abort(h->payload)) {
-            rc = nid__fail(NID_ECANCELED, "%s: cancelled by the abort callback "
-                          "after %zu of %zu clips", ctx, k0, nc);
-            break;
-        }
-        double t0 = h ? now_s() : 0;
-        rc = nid__clip_build_range(video, exam, t, opts, k0, k1, clips,
-                                  chunk * per, &built, NULL);
-        if (!rc && built != k1 - k0)
-            rc = nid__fail(NID_EINTERNAL, "%s: nid_clip_build made %zu clips, "
-                          "expected %zu", fn, built, k1 - k0);
-        double t1 = h ? now_s() : 0;
-        if (!rc) rc = embed_batches(m, clips, k1 - k0, e + k0 * dim, fn, ctx);
-        if (h) {
-            h->t_clips += t1 - t0;
-            h->t_embed += now_s() - t1;
+    snprintf(ctx, sizeof ctx, "%s: model %s, tracklet %zu", fn, m->path, first);
+    size_t pos = 0, fill = 0; /* clips embedded; clips waiting in the chunk */
+    for (size_t i = 0; i < count && !rc; i++) {
+        const size_t t = first + i, nc = sc->nc[i];
+        if (count > 1)
+            snprintf(ctx, sizeof ctx, "%s: model %s, tracklet %zu", fn,
+                     m->path, t);
+        for (size_t k = 0; k < nc && !rc;) {
+            size_t take = nc - k < chunk - fill ? nc - k : chunk - fill, built = 0;
+            double t0 = h ? now_s() : 0;
+            rc = nid__clip_build_range(video, exam, t, opts, k, k + take,
+                                      clips + fill * per, (chunk - fill) * per,
+                                      &built, NULL);
+            if (!rc && built != take)
+                rc = nid__fail(NID_EINTERNAL, "%s: nid_clip_build made %zu "
+                              "clips, expected %zu", fn, built, take);
+            if (h) h->t_clips += now_s() - t0;
+            k += take;
+            fill += take;
+            if (rc || (fill < chunk && (k < nc || i + 1 < count)))
+                continue; /* the chunk is not full and more clips follow */
+            t0 = h ? now_s() : 0;
+            rc = embed_batches(m, clips, fill, batch, e + pos * dim, fn, ctx);
+            if (h) h->t_embed += now_s() - t0;
+            pos += fill;
+            fill = 0;
+            if (!rc && h && h->abort && pos < total && h->abort(h->payload))
+                rc = nid__fail(NID_ECANCELED, "%s: cancelled by the abort "
+                              "callback after %zu of %zu clips", ctx, pos, total);
         }
     }
-    float *pooled = NULL;
-    if (!rc && !(pooled = malloc(dim * sizeof *pooled)))
-        rc = nid__fail(NID_ENOMEM, "%s: out of memory", fn);
-    if (!rc) {
-        if (nc == 1)
-            memcpy(pooled, e, dim * sizeof *pooled);
+    for (size_t i = 0, off = 0; i < count && !rc; off += sc->nc[i], i++) {
+        float *pooled = e + ne; /* one spare row */
+        if (sc->nc[i] == 1)
+            memcpy(pooled, e + off * dim, dim * sizeof *pooled);
         else
-            rc = pool_rows(m, e, nc, dim, pooled, fn);
+            rc = pool_rows(m, e + off * dim, sc->nc[i], dim, pooled, fn);
+        if (!rc) {
+            memcpy(emb + i * dim, pooled, dim * sizeof *pooled);
+            n_clips[i] = sc->nc[i];
+        }
     }
-    if (!rc) {
-        memcpy(emb, pooled, dim * sizeof *pooled);
-        if (n_clips) *n_clips = nc;
-        nid_clear_error();
-    }
-    free(pooled);
-    free(e);
-    free(clips);
+    if (!rc) nid_clear_error();
+    nid__embed_scratch_free(&local);
     return rc;
 }
 

@@ -29,6 +29,8 @@ extern "C" {
 #define NID__MODEL_FORMAT         "noduleid-model"
 #define NID__MODEL_FORMAT_VERSION 1
 #define NID__MODEL_META_NAME      "noduleid.json"
+/* Optional extra file: the int8 TorchScript graph (training/quantize.py) */
+#define NID__MODEL_INT8_NAME      "noduleid-int8.pt"
 
 /* The metadata of a package, parsed and range-checked. */
 typedef struct nid_model_meta {
@@ -74,6 +76,32 @@ int nid__model_embed_tracklet_hooked(const nid_model *m, nid_video *video,
                                     const nid_clip_options *opts, float *emb,
                                     size_t emb_cap, size_t *n_clips,
                                     nid_embed_hooks *h);
+
+/* Buffers of nid__model_embed_tracklets_hooked() kept between its calls
+ * (zero-initialise; nid__embed_scratch_free), so that an exam's videos
+ * reuse one set of allocations. */
+typedef struct nid_embed_scratch {
+    float  *clips; size_t clips_cap; /* floats, 64-byte aligned */
+    float  *emb;   size_t emb_cap;   /* floats */
+    size_t *nc;    size_t nc_cap;    /* clip counts */
+} nid_embed_scratch;
+
+void nid__embed_scratch_free(nid_embed_scratch *s);
+
+/* Clips per forward pass of nid__model_embed_tracklets_hooked(). */
+size_t nid__model_exam_batch(const nid_model *m);
+
+/* Tracklets first .. first + count - 1 of one video, as count calls of
+ * nid__model_embed_tracklet_hooked() would embed them (emb: count x D,
+ * n_clips: count), but with the clips of several tracklets in each
+ * forward pass: the model's exam batch (max_batch, more for small clips).
+ * scratch may be NULL. */
+int nid__model_embed_tracklets_hooked(const nid_model *m, nid_video *video,
+                                     const nid_exam *exam, size_t first,
+                                     size_t count,
+                                     const nid_clip_options *opts, float *emb,
+                                     size_t *n_clips, nid_embed_hooks *h,
+                                     nid_embed_scratch *scratch);
 
 /* ---- torch_shim.cpp ------------------------------------------------------ */
 
@@ -144,6 +172,15 @@ const char *nid__torch_device(const nid_torch *t);
 
 void nid__torch_free(nid_torch *t);
 
+/* Replace the module by the package's int8 graph (the extra file
+ * NID__MODEL_INT8_NAME of `path`, written by python3 -m training quantize),
+ * loaded with libtorch's oneDNN quantized engine (made the process's
+ * engine). Call instead of nid__torch_optimize. Errors, with a message and
+ * the module left as it was: NID_ENOTSUP (not a CPU model, no oneDNN
+ * quantized engine, no int8 graph in the package, a VM's graph without
+ * verify), NID_EFORMAT (the graph does not load). */
+int nid__torch_to_int8(nid_torch *t, const char *path, const char *ctx);
+
 #endif /* NID_TORCH_MODULE */
 
 /* The module's table (NID__BACKEND_ABI 1): the functions above, in order. */
@@ -164,6 +201,7 @@ typedef struct nid_torch_api {
     int (*clone)(const nid_torch *t, nid_torch **out, const char *ctx);
     const char *(*device)(const nid_torch *t);
     void (*free)(nid_torch *t);
+    int (*to_int8)(nid_torch *t, const char *path, const char *ctx);
 } nid_torch_api;
 
 #ifdef __cplusplus

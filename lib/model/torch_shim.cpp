@@ -9,7 +9,8 @@
  * Process-wide settings of libtorch live here and nowhere else: the
  * intra-op thread count (at::set_num_threads, set to the model's
  * n_threads when a thread runs a model with another count) and the
- * inter-op pool (one thread, set once per process). A host process that
+ * inter-op pool (one thread, set once per process), and the quantized
+ * engine (oneDNN, set when an int8 graph is loaded). A host process that
  * also uses libtorch itself shares these settings with this module.
  *
  * Thin extern "C" functions (declared in model_internal.h) around a
@@ -25,6 +26,7 @@
 
 #include <ATen/Parallel.h>
 #include <ATen/autocast_mode.h>
+#include <caffe2/serialize/inline_container.h>
 #include <c10/core/InferenceMode.h>
 #if defined(NID_HAVE_CUDA)
 #include <torch/cuda.h>
@@ -38,6 +40,7 @@
 #include <memory>
 #include <mutex>
 #include <new>
+#include <sstream>
 #include <string>
 #include <utility>
 #include <vector>
@@ -53,6 +56,8 @@ struct nid_torch {
     int n_threads = 1;
     bool has_verify = false;
     bool bf16 = false; // run forward and verify under CPU bf16 autocast
+    bool int8 = false; // module is the package's int8 graph
+    bool optimized = false; // module went through optimize_for_inference
 };
 
 namespace {
@@ -126,6 +131,26 @@ void apply_threads(int n)
         std::lock_guard<std::mutex> lock(g_threads_mutex);
         at::set_num_threads(n);
     }
+}
+
+// Intra-op threads of one forward pass: the model's count, but at most one
+// per PASS_BYTES_PER_THREAD of input on the CPU. A pass of one small clip
+// (the default model's 0.3 MB) runs no faster on 2 threads than on 1 and
+// costs twice the CPU time; batches of them and large clips use them all
+// (bench/bench_precision.sh). Only for the optimised (oneDNN) module and
+// the int8 graph, whose convolutions split work by output, so that the
+// numbers do not depend on the count; ATen's own conv3d (a module run as
+// stored) reduces in another order with other counts.
+constexpr size_t PASS_BYTES_PER_THREAD = (size_t)1 << 20;
+
+int pass_threads(const nid_torch *t, size_t numel)
+{
+    int n = t->n_threads;
+    if (!t->device.is_cpu() || n <= 1 || !(t->optimized || t->int8))
+        return n;
+    size_t want = (numel * sizeof(float) + PASS_BYTES_PER_THREAD - 1) /
+                  PASS_BYTES_PER_THREAD;
+    return want < (size_t)n ? (want > 0 ? (int)want : 1) : n;
 }
 
 // CPU autocast to bfloat16 for the current thread while it lives: the
@@ -258,6 +283,7 @@ extern "C" int nid__torch_optimize(nid_torch *t, const char *ctx)
             return nid__fail(NID_EINTERNAL, "%s: optimize_for_inference dropped "
                             "verify", ctx);
         t->module = m;
+        t->optimized = true;
         return NID_OK;
     });
 }
@@ -288,19 +314,60 @@ extern "C" int nid__torch_to_bf16(nid_torch *t, const char *ctx)
     return NID_OK;
 }
 
+extern "C" int nid__torch_to_int8(nid_torch *t, const char *path,
+                                 const char *ctx)
+{
+    if (!t->device.is_cpu())
+        return nid__fail(NID_ENOTSUP, "%s: precision int8 is implemented for "
+                        "the CPU only", ctx);
+    return guarded(ctx, "int8 graph", NID_EFORMAT, [&]() -> int {
+        const auto &engines = at::globalContext().supportedQEngines();
+        bool onednn = false;
+        for (at::QEngine e : engines)
+            onednn = onednn || e == at::QEngine::ONEDNN;
+        if (!onednn)
+            return nid__fail(NID_ENOTSUP, "%s: precision int8: this libtorch "
+                            "has no oneDNN quantized engine", ctx);
+        caffe2::serialize::PyTorchStreamReader reader{std::string(path)};
+        static const char rec[] = "extra/" NID__MODEL_INT8_NAME;
+        if (!reader.hasRecord(rec))
+            return nid__fail(NID_ENOTSUP, "%s: precision int8: the package has "
+                            "no int8 graph (%s; add one with python3 -m training "
+                            "quantize)", ctx, NID__MODEL_INT8_NAME);
+        auto data = reader.getRecord(rec);
+        std::string bytes(static_cast<const char *>(std::get<0>(data).get()),
+                          std::get<1>(data));
+        {
+            // Quantized weights are packed for the engine current at load.
+            std::lock_guard<std::mutex> lock(g_threads_mutex);
+            if (at::globalContext().qEngine() != at::QEngine::ONEDNN)
+                at::globalContext().setQEngine(at::QEngine::ONEDNN);
+        }
+        std::istringstream in(bytes);
+        torch::jit::Module q = torch::jit::load(in, t->device);
+        q.eval();
+        if (t->has_verify && !q.find_method("verify").has_value())
+            return nid__fail(NID_ENOTSUP, "%s: precision int8: the int8 graph "
+                            "has no verify method", ctx);
+        t->module = q;
+        t->int8 = true;
+        return NID_OK;
+    });
+}
+
 extern "C" int nid__torch_forward(const nid_torch *t, const float *x,
                                  const int64_t shape[5], int check_finite,
                                  float *out, size_t out_cap, int64_t got[2],
                                  int status, const char *ctx)
 {
     return guarded(ctx, "forward", status, [&]() -> int {
-        apply_threads(t->n_threads);
-        c10::InferenceMode guard;
-        at::IntArrayRef sizes(shape, 5);
-        at::Tensor in;
         size_t numel = 1;
         for (int i = 0; i < 5; i++)
             numel *= (size_t)shape[i];
+        apply_threads(pass_threads(t, numel));
+        c10::InferenceMode guard;
+        at::IntArrayRef sizes(shape, 5);
+        at::Tensor in;
         float *buf = nullptr;
         if (t->device.is_cpu() && reinterpret_cast<uintptr_t>(x) % 64 != 0 &&
             (buf = g_staging.get(numel)) != nullptr) {
@@ -412,7 +479,7 @@ const nid_torch_api g_api = {
     },
     nid__torch_load, nid__torch_optimize, nid__torch_cpu_has_bf16,
     nid__torch_to_bf16, nid__torch_forward, nid__torch_verify, nid__torch_clone,
-    nid__torch_device, nid__torch_free,
+    nid__torch_device, nid__torch_free, nid__torch_to_int8,
 };
 } // namespace
 

@@ -172,6 +172,13 @@ int nid__pipe_embed(const nid_model *m, const nid_exam *e,
     h.payload = o->abort_payload;
     size_t done = 0;
     int rc = NID_OK;
+    /* tracklets per group: one forward batch of single-clip tracklets */
+    const size_t group = nid__model_exam_batch(m);
+    nid_embed_scratch sc;
+    memset(&sc, 0, sizeof sc);
+    size_t *nc = malloc(group * sizeof *nc);
+    if (!nc)
+        return nid__fail(NID_ENOMEM, "%s: out of memory", fn);
     for (size_t v = 0; v < ei.n_videos && !rc; v++) {
         nid_exam_video_info vi;
         nid_exam_video_info_init(&vi);
@@ -181,30 +188,50 @@ int nid__pipe_embed(const nid_model *m, const nid_exam *e,
         double t0 = nid__pipe_now();
         rc = open_video(e, v, &vi, o, fn, &vid);
         h.t_clips += nid__pipe_now() - t0;
-        for (size_t k = 0; k < vi.n_tracklets && !rc; k++) {
-            size_t t = vi.first_tracklet + k, nc = 0;
+        /* Tracklets a group at a time, the clips of a group in shared
+         * forward passes (nid__model_embed_tracklets_hooked); progress and
+         * the abort check for each tracklet of a group before it runs. */
+        for (size_t k = 0; k < vi.n_tracklets && !rc;) {
+            size_t t = vi.first_tracklet + k;
+            size_t cnt = vi.n_tracklets - k < group ? vi.n_tracklets - k : group;
             nid_tracklet_info ti;
             nid_tracklet_info_init(&ti);
-            nid_exam_get_tracklet(e, t, &ti);
-            char where[600];
-            snprintf(where, sizeof where, "before tracklet '%s'", ti.id);
-            if ((rc = progress(o, done, n, ti.id, fn)) ||
-                (rc = nid__pipe_aborted(o, fn, where)))
-                break;
-            rc = nid__model_embed_tracklet_hooked(m, vid, e, t, o->clip,
-                                                 emb + t * D, D, &nc, &h);
+            for (size_t j = 0; j < cnt && !rc; j++) {
+                nid_exam_get_tracklet(e, t + j, &ti);
+                char where[600];
+                snprintf(where, sizeof where, "before tracklet '%s'", ti.id);
+                if (!(rc = progress(o, done + j, n, ti.id, fn)))
+                    rc = nid__pipe_aborted(o, fn, where);
+            }
+            if (rc) break;
+            rc = nid__model_embed_tracklets_hooked(m, vid, e, t, cnt, o->clip,
+                                                  emb + t * D, nc, &h, &sc);
+            if (rc && rc != NID_ECANCELED && rc != NID_ENOMEM && cnt > 1) {
+                /* which tracklet: one at a time gives its own message */
+                size_t j = 0;
+                for (rc = NID_OK; j < cnt && !rc; j++)
+                    rc = nid__model_embed_tracklets_hooked(
+                        m, vid, e, t + j, 1, o->clip, emb + (t + j) * D,
+                        nc + j, &h, &sc);
+                if (rc) t += j - 1;
+            }
             if (rc) {
+                nid_exam_get_tracklet(e, t, &ti);
                 char what[700];
                 snprintf(what, sizeof what, "tracklet '%s' (video '%s')",
                          ti.id, vi.id);
                 rc = prefix_error(rc, fn, what);
                 break;
             }
-            n_clips[t] = nc > INT32_MAX ? INT32_MAX : (int32_t)nc;
-            done++;
+            for (size_t j = 0; j < cnt; j++)
+                n_clips[t + j] = nc[j] > INT32_MAX ? INT32_MAX : (int32_t)nc[j];
+            done += cnt;
+            k += cnt;
         }
         nid_video_free(vid);
     }
+    free(nc);
+    nid__embed_scratch_free(&sc);
     if (!rc) rc = progress(o, n, n, NULL, fn);
     tm->video_s += h.t_clips;
     tm->embed_s += h.t_embed;

@@ -18,8 +18,17 @@ models/default.nidm) in fp32 and in bf16, and checks the bound:
 bf16 runs with NID_BF16_FORCE=1 so that the bound is checked on any CPU
 (emulated bf16 where the CPU lacks AVX-512 BF16: same rounding, slower).
 It also checks that without the override a CPU lacking bf16 falls back to
-fp32 with a warning, and that `--precision int8` and a bad value are
-usage errors. Prints one JSON line with the figures.
+fp32 with a warning, and that a bad value is a usage error.
+
+`--precision int8` (the int8 graph the default model ships, from
+`python3 -m training quantize`): it must run (no fallback warning, other
+numbers than fp32), with every embedding's cosine to fp32 >= 0.98 and the
+pairwise AUC within 0.005 of fp32's. That is int8's own, measured bound (on
+the held-out test split: cosine min 0.984, median 0.995, AUC 0.8456 vs
+0.8454; results/bench/precision-int8.txt), looser than issue 19's 0.999,
+which int8 does not meet: fp32 stays the default. A package without an
+int8 graph falls back to fp32 with a warning and fp32's embeddings.
+Prints one JSON line with the figures.
 """
 import json
 import os
@@ -53,6 +62,73 @@ def run(cmd, env=None, check=True):
         sys.exit("FAIL: %s: exit %d: %s" % (" ".join(cmd), p.returncode,
                                              p.stderr.strip()))
     return p
+
+
+INT8_COS_MIN = 0.98
+INT8_AUC_TOL = 0.005
+
+
+def pair_aucs(nid, labels, sa, sb):
+    with tempfile.TemporaryDirectory() as td:
+        for name, v in (("y", labels), ("a", sa), ("b", sb)):
+            np.savetxt(os.path.join(td, name + ".txt"), v)
+        ev = json.loads(run([nid, "eval", "pairs",
+                             os.path.join(td, "y.txt"),
+                             os.path.join(td, "a.txt"),
+                             os.path.join(td, "b.txt")]).stdout)
+    return (ev["scores"]["auc"]["value"], ev["scores2"]["auc"]["value"],
+            ev["delong"]["p_value"])
+
+
+def unit(x):
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def check_int8(nid, src, work, model, exams, fp32, labels, known, iu, ju, ki):
+    """--precision int8 against fp32 (the bound above) and its fallback."""
+    emb = []
+    for k, exam in enumerate(exams):
+        out = os.path.join(work, "e%d_int8.npy" % k)
+        p = run([nid, "embed", exam, "--model", model, "--precision", "int8",
+                 "--out", out, "--quiet"])
+        if "running in fp32" in p.stderr:
+            sys.exit("FAIL: int8 fell back to fp32 on %s: %s"
+                     % (os.path.basename(model), p.stderr))
+        emb.append(np.load(out).astype(np.float64))
+    a, b = unit(np.concatenate(fp32)), unit(np.concatenate(emb))
+    if np.array_equal(a, b):
+        sys.exit("FAIL: int8 embeddings equal fp32's bit for bit")
+    cos = (a * b).sum(1)
+    sa = (a[ki[iu]] * a[ki[ju]]).sum(1)
+    sb = (b[ki[iu]] * b[ki[ju]]).sum(1)
+    auc_a, auc_b, p_val = pair_aucs(nid, labels, sa, sb)
+    print(json.dumps({"int8_cos_min": float(cos.min()),
+                      "int8_cos_median": float(np.median(cos)),
+                      "auc_fp32": auc_a, "auc_int8": auc_b,
+                      "int8_delong_p": p_val}))
+    if cos.min() < INT8_COS_MIN:
+        sys.exit("FAIL: int8 cosine %.6f < %g" % (cos.min(), INT8_COS_MIN))
+    if abs(auc_a - auc_b) > INT8_AUC_TOL:
+        sys.exit("FAIL: |AUC fp32 - AUC int8| = %.4f > %g"
+                 % (abs(auc_a - auc_b), INT8_AUC_TOL))
+
+    # a package without an int8 graph: fp32, with a warning
+    tiny = os.path.join(work, "no-int8.nidm")
+    if not os.path.exists(tiny):
+        subprocess.run([sys.executable, "-m", "training.noduleid_models.export",
+                        "--arch", "compact", "--random-init", "--frames", "4",
+                        "--height", "32", "--width", "16", "--out", tiny],
+                       cwd=src, check=True, stdout=subprocess.DEVNULL)
+    outs = {}
+    for prec in ("fp32", "int8"):
+        outs[prec] = os.path.join(work, "tiny_%s.npy" % prec)
+        p = run([nid, "embed", exams[0], "--model", tiny, "--precision", prec,
+                 "--out", outs[prec]])
+        if prec == "int8" and ("running in fp32" not in p.stderr or
+                               "int8" not in p.stderr):
+            sys.exit("FAIL: no int8 fallback warning: " + p.stderr)
+    if not np.array_equal(np.load(outs["fp32"]), np.load(outs["int8"])):
+        sys.exit("FAIL: the int8 fallback's embeddings differ from fp32's")
 
 
 def main():
@@ -137,7 +213,9 @@ def main():
             sys.exit("FAIL: no fallback warning: " + p.stderr)
         if not np.array_equal(np.load(out), emb["fp32"][0].astype(np.float32)):
             sys.exit("FAIL: the fallback's embeddings differ from fp32's")
-    for bad in ("int8", "fp8"):
+    check_int8(nid, src, work, model, exams, emb["fp32"], labels, known, iu, ju,
+               ki)
+    for bad in ("fp8",):
         p = run([nid, "embed", exams[0], "--model", model, "--precision", bad,
                  "--out", out], check=False)
         if p.returncode != 2 or "--precision" not in p.stderr:

@@ -266,9 +266,13 @@ int cli_model_open(const char *option, const char *device, int n_threads,
         nid_model_info_init(&mi);
         if (nid_model_get_info(*out, &mi) == NID_OK &&
             mi.precision != cli_model_precision)
-            fprintf(stderr, "noduleid: warning: --precision bf16 is not "
-                    "available here (it needs a CPU with AVX-512 BF16 or "
-                    "AMX-BF16); running in fp32\n");
+            fprintf(stderr, "noduleid: warning: --precision %s is not "
+                    "available here (%s); running in fp32\n",
+                    cli_model_precision == NID_PRECISION_INT8 ? "int8" : "bf16",
+                    cli_model_precision == NID_PRECISION_INT8 ?
+                    "it needs a package with an int8 graph, from python3 -m "
+                    "training quantize" :
+                    "it needs a CPU with AVX-512 BF16 or AMX-BF16");
     }
     return CLI_OK;
 }
@@ -421,10 +425,10 @@ int cli_parse_precision(const char *cmd, const char *s)
         cli_model_precision = NID_PRECISION_FP32;
     else if (strcmp(s, "bf16") == 0)
         cli_model_precision = NID_PRECISION_BF16;
+    else if (strcmp(s, "int8") == 0)
+        cli_model_precision = NID_PRECISION_INT8;
     else {
-        cli_error("%s: --precision needs fp32 or bf16, got '%s'%s", cmd, s,
-                  strcmp(s, "int8") == 0 ? " (int8 is not implemented yet)"
-                                         : "");
+        cli_error("%s: --precision needs fp32, bf16 or int8, got '%s'", cmd, s);
         return -1;
     }
     return 0;

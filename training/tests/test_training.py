@@ -308,3 +308,54 @@ def test_grouping_calibration_uses_cannot_links():
     assert g["val_pair_f"] == 1.0 and g["cannot_link"] is True
     sc = CAL.grouping_scores(per, links, g["method"], g["tau"])
     assert sc["pair_f"] == 1.0 and sc["count_exact"] == 1.0
+
+
+def test_quantize_geometry_package(ci, tmp_path):
+    """python3 -m training quantize on a geometry-kernel CM (the default
+    model's kind): the output keeps the fp32 graph (same embeddings), adds
+    an int8 graph the library runs with precision int8, whose geometry part
+    equals fp32's (only the CNN is quantised) and whose CNN part is close;
+    a VM is refused with a message."""
+    from training.noduleid_models import models as M
+    torch.manual_seed(0)
+    model = X.make_model("compact", "cm", 3, None, None, 10)
+    X.bn_warmup(model, (3, 4, 24, 16), 2, 0)
+    kernels = [("depth", 0.2, 0.3), ("height", 0.2, 0.05)]
+    model.embedder = M.GeometryEmbedder(model.embedder, 1, kernels, 16)
+    pkg, out = str(tmp_path / "geo.nidm"), str(tmp_path / "geo-int8.nidm")
+    X.export_package(model, pkg, arch="compact", frames=4, height=24, width=16,
+                     channels=1, coords="frame", description="test",
+                     training={"description": "test", "depth_kernel": {
+                         "kernels": [list(k) for k in kernels], "terms": 16}})
+    cache = str(tmp_path / "cache")
+    info = json.loads(cli("quantize", "--package", pkg, "--data", ci, "--split", "val",
+                          "--clips", "16", "--cache", cache, "--out", out,
+                          "--threads", "2"))
+    cal = info["calibration"]
+    assert info["rebuilt_fp32_max_abs"] <= 1e-5 and cal["clips"] == min(16, cal["of"]) > 0
+    va = D.build_clipset(ci, "val", D.clip_options_dict(4, 24, 16, channels=1, coords="frame"),
+                         cache)
+    clips = np.array(va.clips[:8])
+    with noduleid.Model.load(pkg, threads=2) as m, \
+            noduleid.Model.load(out, threads=2) as m32, \
+            noduleid.Model.load(out, threads=2, precision="int8") as m8:
+        assert m8.info.precision == noduleid.Precision.INT8
+        assert m32.info.model_id == m.info.model_id
+        e, e32, e8 = m.embed(clips), m32.embed(clips), m8.embed(clips)
+    assert np.array_equal(e, e32)
+    geo = 2 * 16 * len(kernels)
+    assert np.abs(e8[:, -geo:] - e32[:, -geo:]).max() <= 1e-6
+    a, b = e32[:, :-geo], e8[:, :-geo]
+    cos = (a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
+    # random weights amplify rounding (0.74-0.88 here); the bound on trained
+    # weights and real clips: ctest model_precision (default model, >= 0.98)
+    assert cos.min() > 0.5 and np.median(cos) > 0.7 and not np.array_equal(a, b)
+
+    vm = X.make_model("compact", "verification", 3, None, None, 10)
+    vpkg = str(tmp_path / "vm.nidm")
+    X.export_package(vm, vpkg, arch="compact", frames=4, height=32, width=16)
+    r = subprocess.run([sys.executable, "-m", "training", "quantize", "--package", vpkg,
+                        "--random-clips", "2", "--out", str(tmp_path / "vm-int8.nidm")],
+                       cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 1 and "only classification packages" in r.stderr
+    assert not os.path.exists(tmp_path / "vm-int8.nidm")

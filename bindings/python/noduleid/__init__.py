@@ -54,7 +54,7 @@ if TYPE_CHECKING:
     from .exam import (Box, ClipOptions, Coords, Exam, ExamInfo, ExamVideo, Filter, Interp,
                        Pad, Sampling, Tracklet, box_iou, build_clip, crop_resize,
                        link_detections, tracklet_box)
-    from .model import CompareMode, Model, ModelInfo, compare_mode_name
+    from .model import CompareMode, Model, ModelInfo, Precision, compare_mode_name
     from .gallery import Gallery, GalleryEntry
     from .pipeline import (Grouping, ModelSource, Nodule, OnlineStep,
                            SettingSource, Timings, cluster_means,
@@ -164,7 +164,7 @@ __all__ = [
     "ExamInfo", "ExamVideo", "Tracklet", "box_iou", "tracklet_box",
     "link_detections", "build_clip", "crop_resize",
     # models
-    "CompareMode", "Model", "ModelInfo", "compare_mode_name",
+    "CompareMode", "Model", "ModelInfo", "Precision", "compare_mode_name",
     # gallery
     "Gallery", "GalleryEntry",
     # gallery store (archive scale; noduleid.batch runs an archive on Dask)

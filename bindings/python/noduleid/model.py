@@ -26,6 +26,16 @@ class CompareMode(enum.IntEnum):
 ModeLike = Union[CompareMode, int, str]
 
 
+class Precision(enum.IntEnum):
+    """Arithmetic of the network (nid_precision; ``Model.load(precision=)``).
+    BF16 needs a CPU with AVX-512 BF16 or AMX-BF16, INT8 a package with an
+    int8 graph (``python3 -m training quantize``); otherwise the model runs
+    in FP32 with a logged warning, and ``ModelInfo.precision`` says so."""
+    FP32 = lib.NID_PRECISION_FP32  #: float32 (default)
+    BF16 = lib.NID_PRECISION_BF16  #: bfloat16 convolutions and matmuls (autocast)
+    INT8 = lib.NID_PRECISION_INT8  #: the package's statically quantised CNN
+
+
 def compare_mode_name(mode: ModeLike) -> Optional[str]:
     """The C library's name of a compare mode, None if unknown."""
     return _str(lib.nid_compare_mode_name(int(mode)))
@@ -60,6 +70,7 @@ class ModelInfo:
     meta: Optional[dict]     #: the whole metadata JSON
     path: Optional[str]
     coords: Coords = Coords.NONE  #: coordinate channels of its clips
+    precision: Precision = Precision.FP32  #: what runs (after any fallback)
 
     def __repr__(self) -> str:
         # One line: description and metadata can be kilobytes (read .meta).
@@ -84,7 +95,8 @@ class Model(Handle):
     @classmethod
     def load(cls, path: Union[str, os.PathLike], device: str = "cpu",
              threads: int = 0, *, optimize: bool = True,
-             max_batch: int = 0) -> "Model":
+             max_batch: int = 0,
+             precision: Union[Precision, int, str] = Precision.FP32) -> "Model":
         """Load a model package.
 
         Args:
@@ -93,6 +105,8 @@ class Model(Handle):
                 is process-wide, so give all models the same count.
             optimize: run torch.jit.optimize_for_inference on the CPU.
             max_batch: clips per forward pass (<= 0: library default).
+            precision: Precision (or "fp32", "bf16", "int8"); falls back
+                to fp32 with a logged warning where unavailable.
 
         Raises:
             FileIOError, FormatError (bad package: message names the
@@ -107,6 +121,13 @@ class Model(Handle):
         o.n_threads = int(threads)
         o.optimize = 1 if optimize else 0
         o.max_batch = int(max_batch)
+        if isinstance(precision, str):
+            try:
+                precision = Precision[precision.upper()]
+            except KeyError:
+                raise ValueError("Model.load: precision %r: expected fp32, bf16 or int8"
+                                 % precision) from None
+        o.precision = int(precision)
         return cls(_new_handle("nid_model", lib.nid_model_load,
                                _encode_path(path), o, path=path))
 
@@ -125,7 +146,7 @@ class Model(Handle):
             _f32(i.tau), _f32(i.pair_threshold), bool(i.calibrated),
             _cstr_field(i.model_id), _cstr_field(i.device), int(i.n_threads),
             _str(i.description), json.loads(meta) if meta else None,
-            _str(i.path), Coords(i.coords))
+            _str(i.path), Coords(i.coords), Precision(i.precision))
 
     def clip_options(self) -> ClipOptions:
         """Clip options matching the model's input (size, normalisation,

@@ -150,3 +150,17 @@ def test_model_errors(tmp_path, vm):
     assert cm.closed
     with pytest.raises(noduleid.ClosedError):
         cm.info
+
+
+def test_precision_option_and_int8_fallback():
+    """Model.load(precision=): names and enum values; a package without an
+    int8 graph runs in fp32 (info says so) with fp32's embeddings."""
+    assert [p.value for p in noduleid.Precision] == [0, 1, 2]
+    with pytest.raises(ValueError, match="fp32, bf16 or int8"):
+        noduleid.Model.load(pkg("cm.nidm"), precision="fp8")
+    x = np.random.default_rng(3).uniform(-1, 1, (2, 3, 4, 32, 16)).astype(np.float32)
+    with noduleid.Model.load(pkg("cm.nidm"), threads=2) as m32, \
+            noduleid.Model.load(pkg("cm.nidm"), threads=2, precision="int8") as m8:
+        assert m32.info.precision == noduleid.Precision.FP32
+        assert m8.info.precision == noduleid.Precision.FP32
+        assert np.array_equal(m32.embed(x), m8.embed(x))

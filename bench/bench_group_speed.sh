@@ -1,0 +1,83 @@
+#!/bin/sh
+# bench_group_speed.sh - `noduleid group` on a ~60-second exam (issue 19):
+# the exam-level path as it was (one tracklet per forward pass,
+# NID_EXAM_BATCH=1), batched (the default: the clips of several tracklets
+# per pass) and batched in int8, in one run, as multiples of real time.
+#
+#   bench/bench_group_speed.sh [BUILD_DIR] [MODEL.nidm] [REPEATS]
+#
+# The exam: bench_e2e.sh's (one phantom patient, 5 videos, 1536 frames at
+# 25 fps = 61.4 s, 35 tracklets; generated once into
+# ${NID_BENCH_DIR:-/tmp/nid_bench_e2e}). MODEL defaults to
+# models/default.nidm (it ships an int8 graph). Each run is a fresh process
+# timed by wall clock, start-up and model load included; the variants
+# alternate, REPEATS runs each (default 5) after one warm-up round.
+# Threads: ${NID_BENCH_THREADS:-0} (0: all cores). Reported: medians, the
+# speed as a multiple of real time (exam duration / time), the ratios to
+# the first variant and the stage times `group --json` reports.
+set -eu
+BUILD=${1:-build}
+top=$(cd "$(dirname "$0")/.." && pwd)
+MODEL=${2:-$top/models/default.nidm}
+REPEATS=${3:-5}
+THREADS=${NID_BENCH_THREADS:-0}
+DIR=${NID_BENCH_DIR:-/tmp/nid_bench_e2e}
+CLI="$BUILD/tools/noduleid/noduleid"
+[ -x "$CLI" ] || { echo "bench_group_speed.sh: $CLI not built" >&2; exit 2; }
+export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
+mkdir -p "$DIR"
+EXAM="$DIR/exam/P0001/P0001-E1.json"
+if [ ! -s "$EXAM" ]; then
+  rm -rf "$DIR/exam"
+  (cd "$top" && phantom/generate --scale sample --seed 1 --out "$DIR/exam" \
+     --set patients=1 --set 'nodules_probs=[0,0,0,1]' --set visits_per_nodule=5 \
+     --set len_median=63 --set len_sigma=0.5 --set len_cap=200 \
+     --set 'visits_per_video=[0,0,0.5,0.5]' >/dev/null)
+fi
+# the exam's duration: its videos' frames / fps (the exam file says them)
+video_s=$(/usr/bin/python3 -c "import json, sys
+d = json.load(open(sys.argv[1]))
+print('%.2f' % sum(v['n_frames'] / v['fps'] for v in d['videos']))" "$EXAM")
+VARIANTS=${NID_BENCH_VARIANTS:-per-tracklet:fp32:1 batched:fp32:0 batched-int8:int8:0}
+echo "exam $EXAM ($video_s s of video); model $MODEL; threads $THREADS; $REPEATS runs per variant;" \
+     "cpu: $(sed -n 's/^model name[^:]*: //p' /proc/cpuinfo | head -n1); load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+log="$DIR/group-speed.log"
+: > "$log"
+r=0
+while [ $r -le "$REPEATS" ]; do   # round 0 is a warm-up (file cache), not counted
+  for v in $VARIANTS; do
+    name=${v%%:*}; rest=${v#*:}; prec=${rest%%:*}; eb=${rest#*:}
+    t0=$(date +%s.%N)
+    if [ "$eb" -gt 0 ]; then
+      NID_EXAM_BATCH=$eb "$CLI" group --model "$MODEL" --threads "$THREADS" \
+        --precision "$prec" --json "$EXAM" > "$DIR/group-$name.json"
+    else
+      "$CLI" group --model "$MODEL" --threads "$THREADS" --precision "$prec" \
+        --json "$EXAM" > "$DIR/group-$name.json"
+    fi
+    t1=$(date +%s.%N)
+    if [ $r -gt 0 ]; then
+      echo "$name $(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')" >> "$log"
+      /usr/bin/python3 -c "import json, sys
+t = json.load(open(sys.argv[1]))['timings']
+print(sys.argv[2] + '.embed', t['embed_s']); print(sys.argv[2] + '.clips', t['clips_s'])
+print(sys.argv[2] + '.load', t['load_model_s'])" "$DIR/group-$name.json" "$name" >> "$log"
+    fi
+  done
+  r=$((r + 1))
+done
+base=${VARIANTS%% *}; base=${base%%:*}
+b=$(awk -v c="$base" '$1 == c { print $2 }' "$log" | median)
+for v in $VARIANTS; do
+  name=${v%%:*}
+  t=$(awk -v c="$name" '$1 == c { print $2 }' "$log" | median)
+  te=$(awk -v c="$name.embed" '$1 == c { print $2 }' "$log" | median)
+  tc=$(awk -v c="$name.clips" '$1 == c { print $2 }' "$log" | median)
+  tl=$(awk -v c="$name.load" '$1 == c { print $2 }' "$log" | median)
+  groups=$(/usr/bin/python3 -c "import json,sys; d=json.load(open(sys.argv[1])); n=d.get('nodules'); print(len(n) if isinstance(n, list) else n)" "$DIR/group-$name.json" 2>/dev/null || echo '?')
+  awk -v n="$name" -v t="$t" -v vs="$video_s" -v b="$b" -v g="$groups" -v te="$te" -v tc="$tc" -v tl="$tl" 'BEGIN {
+    printf "  %-14s %.2f s (median, process incl. start-up and load) = %.0fx real time; x%.2f vs the first; %s groups;" \
+           " stages (medians): load %.2f s, decode+clips %.2f s, embed %.3f s\n",
+           n, t, vs / t, b / t, g, tl, tc, te }'
+done
