@@ -26,14 +26,7 @@ CLI="$BUILD/tools/noduleid/noduleid"
 [ -x "$CLI" ] || { echo "bench_group_speed.sh: $CLI not built" >&2; exit 2; }
 export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
 mkdir -p "$DIR"
-EXAM="$DIR/exam/P0001/P0001-E1.json"
-if [ ! -s "$EXAM" ]; then
-  rm -rf "$DIR/exam"
-  (cd "$top" && phantom/generate --scale sample --seed 1 --out "$DIR/exam" \
-     --set patients=1 --set 'nodules_probs=[0,0,0,1]' --set visits_per_nodule=5 \
-     --set len_median=63 --set len_sigma=0.5 --set len_cap=200 \
-     --set 'visits_per_video=[0,0,0.5,0.5]' >/dev/null)
-fi
+EXAM=$(sh "$top/bench/e2e_exam.sh" "$DIR")
 # the exam's duration: its videos' frames / fps (the exam file says them)
 video_s=$(/usr/bin/python3 -c "import json, sys
 d = json.load(open(sys.argv[1]))

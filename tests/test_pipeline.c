@@ -493,6 +493,26 @@ START_TEST(bad_input)
     ASSERT_ERR(nid_group_exam(&g, model, e2, NULL), NID_EIO, "video 'gone'");
     HAS("gone.mp4");
     nid_exam_free(e2);
+    /* a tracklet past the video's end among good ones (one forward group):
+     * the message names that tracklet and keeps the clip builder's cause */
+    nid_exam_video_info v0;
+    nid_exam_video_info_init(&v0);
+    nid_exam_get_video(exam, 0, &v0);
+    vi.id = "v0";
+    vi.path = v0.resolved_path;
+    int64_t past[2] = {0, 1000000};
+    ck_assert_int_eq(nid_exam_create(&e2, NULL, NULL, NULL), NID_OK);
+    ck_assert_int_eq(nid_exam_add_video(e2, &vi, NULL), NID_OK);
+    ck_assert_int_eq(nid_exam_add_tracklet(e2, 0, "ok1", -1, fr, bx, 2, NULL),
+                     NID_OK);
+    ck_assert_int_eq(nid_exam_add_tracklet(e2, 0, "past", -1, past, bx, 2,
+                                           NULL), NID_OK);
+    ck_assert_int_eq(nid_exam_add_tracklet(e2, 0, "ok2", -1, fr, bx, 2, NULL),
+                     NID_OK);
+    ASSERT_ERR(nid_group_exam(&g, model, e2, NULL), NID_EMISMATCH,
+               "tracklet 'past' (video 'v0')");
+    HAS("but the video has");
+    nid_exam_free(e2);
 }
 END_TEST
 

@@ -33,7 +33,6 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 from .noduleid_models import METADATA_NAME
 from .noduleid_models import export as X
@@ -123,56 +122,11 @@ def folded_extractor(arch: str, in_channels: int, convs: List[Dict]) -> nn.Modul
     return ext.eval()
 
 
-# ---------------------------------------------------------------------------
-# The int8 inference module
-# ---------------------------------------------------------------------------
-
-class Int8Embed(nn.Module):
-    """forward(clips) -> embeddings: the int8 extractor, then in fp32 the
-    projection, normalisation and geometry kernels of the fp32 package."""
-
-    def __init__(self, extractor: nn.Module, proj: Optional[nn.Linear], normalize: bool,
-                 geometry: Optional[M.GeometryEmbedder], channels: int, frames: int,
-                 height: int, width: int) -> None:
-        super().__init__()
-        self.extractor = extractor
-        self.proj = proj if proj is not None else nn.Identity()
-        self.normalize = normalize
-        self.has_geometry = geometry is not None
-        self.channel = geometry.channel if geometry is not None else 0
-        self.register_buffer("omega", geometry.omega if geometry is not None
-                             else torch.zeros(1, 1))
-        self.register_buffer("scale", geometry.scale if geometry is not None
-                             else torch.zeros(1))
-        self.index = geometry.index if geometry is not None else [0]
-        self.w_inner = geometry.w_inner if geometry is not None else 1.0
-        self.terms = geometry.terms if geometry is not None else 1
-        self.channels, self.frames, self.height, self.width = channels, frames, height, width
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if (x.dim() != 5 or x.size(1) != self.channels or x.size(2) != self.frames
-                or x.size(3) != self.height or x.size(4) != self.width):
-            raise RuntimeError(
-                "noduleid: forward expects clips N x {} x {} x {} x {} (N x C x T x H x W), "
-                "got {}".format(self.channels, self.frames, self.height, self.width,
-                                x.shape))
-        if x.dtype != torch.float32:
-            raise RuntimeError("noduleid: forward expects float32 clips")
-        f = self.proj(self.extractor(x))
-        if self.normalize or self.has_geometry:
-            f = F.normalize(f, p=2.0, dim=1, eps=1e-12)
-        if not self.has_geometry:
-            return f
-        g = M.clip_geometry(x, self.channel)[:, self.index]
-        a = g[:, :, None] * self.omega[None]
-        phi = torch.cat([torch.cos(a), torch.sin(a)], 2) / (self.terms ** 0.5)
-        phi = phi * self.scale[None, :, None]
-        return torch.cat([self.w_inner * f, phi.flatten(1)], 1)
-
-
 def rebuild_fp32(path: str) -> Tuple[nn.Module, Dict, torch.jit.ScriptModule]:
-    """(Int8Embed with the fp32 folded extractor, metadata, the package's
-    module). Raises QuantizeError for packages it cannot rebuild."""
+    """(the package's inference module rebuilt in eager PyTorch from
+    models.py's classes with the frozen graph's folded weights, metadata,
+    the package's module). Raises QuantizeError for packages it cannot
+    rebuild."""
     extra = {METADATA_NAME: ""}
     scripted = torch.jit.load(path, map_location="cpu", _extra_files=extra)
     meta = json.loads(extra[METADATA_NAME])
@@ -190,30 +144,30 @@ def rebuild_fp32(path: str) -> Tuple[nn.Module, Dict, torch.jit.ScriptModule]:
     consts = frozen_tensors(scripted)
     feat = ext.out_dim
     # the projection, if any: a 2-D constant D' x feat and its bias
-    proj = None
     mats = [t for t in consts if t.dim() == 2 and t.shape[1] == feat]
+    emb = M.Embedder(ext, feat, mats[0].shape[0] if mats else None,
+                     normalize=bool(meta["embedding"]["normalized"]))
     if mats:
-        w = mats[0]
-        bias = [t for t in consts if t.dim() == 1 and t.shape[0] == w.shape[0]]
-        proj = nn.Linear(feat, w.shape[0])
+        bias = [t for t in consts if t.dim() == 1 and t.shape[0] == mats[0].shape[0]]
         with torch.no_grad():
-            proj.weight.copy_(w)
-            proj.bias.copy_(bias[0] if bias else torch.zeros(w.shape[0]))
-    dim_inner = proj.out_features if proj is not None else feat
-    geometry = None
+            emb.proj.weight.copy_(mats[0])
+            emb.proj.bias.copy_(bias[0] if bias else torch.zeros(mats[0].shape[0]))
     dk = meta.get("training", {}).get("depth_kernel")
-    if dk and meta["embedding"]["dim"] != dim_inner:
-        kernels = [tuple(k) for k in dk["kernels"]]
-        inner = nn.Identity()
-        inner.dim = dim_inner
-        geometry = M.GeometryEmbedder(inner, inp["channels"], kernels, int(dk["terms"]))
-    elif meta["embedding"]["dim"] != dim_inner:
-        raise QuantizeError("%s: embedding.dim %d but the CNN gives %d and the metadata "
-                            "describes no geometry kernels" % (path, meta["embedding"]["dim"],
-                                                               dim_inner))
-    mod = Int8Embed(ext, proj, bool(meta["embedding"]["normalized"]), geometry,
-                    channels, inp["frames"], inp["height"], inp["width"]).eval()
+    if meta["embedding"]["dim"] != emb.dim:
+        if not dk:
+            raise QuantizeError("%s: embedding.dim %d but the CNN gives %d and the "
+                                "metadata describes no geometry kernels"
+                                % (path, meta["embedding"]["dim"], emb.dim))
+        emb = M.GeometryEmbedder(emb, inp["channels"], [tuple(k) for k in dk["kernels"]],
+                                 int(dk["terms"]))
+    mod = M.EmbedExport(emb, channels, inp["frames"], inp["height"], inp["width"]).eval()
     return mod, meta, scripted
+
+
+def cnn_owner(mod: nn.Module) -> nn.Module:
+    """The Embedder whose .extractor is the CNN (under a GeometryEmbedder or not)."""
+    e = mod.embedder
+    return e.inner if isinstance(e, M.GeometryEmbedder) else e
 
 
 def quantize_extractor(ext: nn.Module, calib: np.ndarray, batch: int = 16) -> nn.Module:
@@ -250,7 +204,8 @@ def quantize_package(src: str, dst: str, calib: np.ndarray, calib_desc: Dict,
     if err > 1e-4:
         raise QuantizeError("%s: the rebuilt fp32 network differs from the package's by "
                             "%.3g (max abs): not the graph models.py builds" % (src, err))
-    mod.extractor = quantize_extractor(mod.extractor, calib)
+    owner = cnn_owner(mod)
+    owner.extractor = quantize_extractor(owner.extractor, calib)
     q = torch.jit.freeze(torch.jit.script(mod.eval()))
     with torch.no_grad():
         qe = q(x).numpy()
@@ -268,24 +223,7 @@ def quantize_package(src: str, dst: str, calib: np.ndarray, calib_desc: Dict,
     meta = dict(meta)
     meta["producer"] = dict(meta.get("producer", {}))
     meta["producer"]["int8"] = info
-    d = os.path.dirname(os.path.abspath(dst))
-    import tempfile
-    fd, tmp = tempfile.mkstemp(prefix=".nidm-", suffix=".tmp", dir=d)
-    os.close(fd)
-    try:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        torch.jit.save(scripted, tmp, _extra_files={
-            METADATA_NAME: json.dumps(meta, indent=1, sort_keys=True),
-            INT8_NAME: buf.getvalue()})
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, dst)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    X.write_atomic(scripted, meta, dst, extra={INT8_NAME: buf.getvalue()})
     log("%s: int8 graph %d bytes; calibration clips: cosine to fp32 min %.5f median %.5f"
         % (dst, len(buf.getvalue()), info["calibration_cosine_min"],
            info["calibration_cosine_median"]))

@@ -761,6 +761,9 @@ static int embed_tracklets(const nid_model *m, nid_video *video,
     for (size_t i = 0; i < count && !rc; i++) {
         size_t nf = 0;
         rc = nid_clip_count(exam, first + i, opts, &sc->nc[i], &nf);
+        if (!rc && sc->nc[i] == 0)
+            rc = nid_fail(NID_EINTERNAL, "%s: tracklet %zu gives no clips", fn,
+                          first + i);
         if (!rc && sc->nc[i] > SIZE_MAX / 2 - total)
             rc = nid__fail(NID_EINVAL, "%s: too many clips", fn);
         if (!rc) total += sc->nc[i];

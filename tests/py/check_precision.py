@@ -178,14 +178,8 @@ def main():
                       dtype=np.int32)
     sa = (na[ki[iu]] * na[ki[ju]]).sum(1)
     sb = (nb[ki[iu]] * nb[ki[ju]]).sum(1)
-    with tempfile.TemporaryDirectory() as td:
-        for name, v in (("y", labels), ("a", sa), ("b", sb)):
-            np.savetxt(os.path.join(td, name + ".txt"), v)
-        ev = json.loads(run([nid, "eval", "pairs",
-                             os.path.join(td, "y.txt"),
-                             os.path.join(td, "a.txt"),
-                             os.path.join(td, "b.txt")]).stdout)
-    aucs = [ev["scores"]["auc"]["value"], ev["scores2"]["auc"]["value"]]
+    auc_a, auc_b, p_val = pair_aucs(nid, labels, sa, sb)
+    aucs = [auc_a, auc_b]
     res = {
         "clips": "phantom ci seed 1" if generated else "WORK/phantom as given",
         "model": os.path.basename(model),
@@ -193,7 +187,7 @@ def main():
         "positives": int(labels.sum()),
         "cos_min": float(cos.min()), "cos_median": float(np.median(cos)),
         "auc_fp32": aucs[0], "auc_bf16": aucs[1],
-        "delong_p": ev["delong"]["p_value"],
+        "delong_p": p_val,
         "native_bf16": cpu_has_bf16(),
     }
     print(json.dumps(res))

@@ -126,8 +126,10 @@ def script_and_freeze(module: torch.nn.Module, freeze: bool = True) -> torch.jit
     return scripted
 
 
-def write_atomic(scripted: torch.jit.ScriptModule, meta: Dict[str, Any], path: str) -> None:
-    """torch.jit.save to a temporary file in the same directory, fsync, rename."""
+def write_atomic(scripted: torch.jit.ScriptModule, meta: Dict[str, Any], path: str,
+                 extra: Optional[Dict[str, bytes]] = None) -> None:
+    """torch.jit.save to a temporary file in the same directory, fsync, rename.
+    `extra`: more extra files besides the metadata (e.g. the int8 graph)."""
     d = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix=".nidm-", suffix=".tmp", dir=d)
     os.close(fd)
@@ -135,8 +137,9 @@ def write_atomic(scripted: torch.jit.ScriptModule, meta: Dict[str, Any], path: s
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it 0600
-        torch.jit.save(scripted, tmp,
-                       _extra_files={METADATA_NAME: json.dumps(meta, indent=1, sort_keys=True)})
+        files = {METADATA_NAME: json.dumps(meta, indent=1, sort_keys=True)}
+        files.update(extra or {})
+        torch.jit.save(scripted, tmp, _extra_files=files)
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)
