@@ -762,7 +762,7 @@ static int embed_tracklets(const nid_model *m, nid_video *video,
         size_t nf = 0;
         rc = nid_clip_count(exam, first + i, opts, &sc->nc[i], &nf);
         if (!rc && sc->nc[i] == 0)
-            rc = nid_fail(NID_EINTERNAL, "%s: tracklet %zu gives no clips", fn,
+            rc = nid__fail(NID_EINTERNAL, "%s: tracklet %zu gives no clips", fn,
                           first + i);
         if (!rc && sc->nc[i] > SIZE_MAX / 2 - total)
             rc = nid__fail(NID_EINVAL, "%s: too many clips", fn);

@@ -220,7 +220,7 @@ int nid__pipe_embed(const nid_model *m, const nid_exam *e,
                 char msg[1024];
                 snprintf(msg, sizeof msg, "%s", nid_last_error());
                 nid_exam_get_tracklet(e, t, &ti);
-                if (msg[0]) nid_fail(rc, "%s", msg);
+                if (msg[0]) nid__fail(rc, "%s", msg);
                 char what[700];
                 snprintf(what, sizeof what, "tracklet '%s' (video '%s')",
                          ti.id, vi.id);
