@@ -33,6 +33,30 @@ def batch_hard_triplet(emb: torch.Tensor, labels: torch.Tensor, margin: float,
     return loss.sum() if reduction == "sum" else loss.mean()
 
 
+def supcon(emb: torch.Tensor, labels: torch.Tensor, temperature: float = 0.1) -> torch.Tensor:
+    """Supervised contrastive loss (Khosla et al. 2020, L_out) on the cosine of
+    L2-normalised embeddings: for every anchor, each other clip of its label
+    against all other clips of the batch, -log softmax over the batch at
+    `temperature`, averaged over the positives and then the anchors. Unlike
+    the batch-hard triplet (one positive and one negative per anchor), every
+    pair of the batch gives a gradient; with whole-patient batches most
+    negatives are the patient's other nodules. Anchors without a positive are
+    skipped."""
+    z = F.normalize(emb, p=2.0, dim=1, eps=1e-12)
+    n = len(labels)
+    eye = torch.eye(n, dtype=torch.bool, device=emb.device)
+    logits = (z @ z.t()) / temperature
+    logits = logits.masked_fill(eye, float("-inf"))
+    logp = logits - torch.logsumexp(logits, dim=1, keepdim=True)
+    pos = (labels[:, None] == labels[None, :]) & ~eye
+    npos = pos.sum(1)
+    ok = npos > 0
+    if not bool(ok.any()):
+        return emb.sum() * 0.0
+    per = torch.where(pos, logp, torch.zeros_like(logp)).sum(1)[ok] / npos[ok]
+    return -per.mean()
+
+
 def contrastive(fa: torch.Tensor, fb: torch.Tensor, same: torch.Tensor,
                 margin: float, form: str = "paper", normalize: bool = False) -> torch.Tensor:
     """Contrastive loss on d = ||fa - fb||_2, averaged as 1/(2N) sum[...].

@@ -166,16 +166,40 @@ def export_normalize(a) -> bool:
     return a.normalize == "yes" or a.freeze_extractor
 
 
-def train_step_cm(model, opt, x, y, margin, w_tri=1.0):
+def train_step_cm(model, opt, x, y, margin, w_tri=1.0, metric="triplet", temperature=0.1):
     model.train()
     logits, emb = model(x)
     ce = F.cross_entropy(logits, y)
-    tri = L.batch_hard_triplet(emb, y, margin)
-    loss = ce + w_tri * tri
+    out = {"ce": float(ce)}
+    loss = ce
+    if metric in ("triplet", "triplet+supcon"):
+        tri = L.batch_hard_triplet(emb, y, margin)
+        loss = loss + w_tri * tri
+        out["triplet"] = float(tri)
+    if metric in ("supcon", "triplet+supcon"):
+        sc = L.supcon(emb, y, temperature)
+        loss = loss + w_tri * sc
+        out["supcon"] = float(sc)
     opt.zero_grad(set_to_none=True)
     loss.backward()
     opt.step()
-    return {"loss": float(loss), "ce": float(ce), "triplet": float(tri)}
+    out["loss"] = float(loss)
+    return out
+
+
+def make_optimizer(a, model):
+    """Adam over the model; the CM's identity FC at --fc-lr-mult x the rate
+    (each of its rows sees its nodule a few times per epoch: at the
+    extractor's rate its logits barely move and the cross-entropy stays near
+    log(n_ids))."""
+    fc = getattr(model, "fc", None)
+    if fc is None or a.fc_lr_mult == 1.0:
+        return torch.optim.Adam(model.parameters(), lr=a.lr, weight_decay=a.weight_decay)
+    fc_ids = {id(p) for p in fc.parameters()}
+    rest = [p for p in model.parameters() if id(p) not in fc_ids]
+    return torch.optim.Adam([{"params": rest},
+                             {"params": list(fc.parameters()), "lr": a.lr * a.fc_lr_mult}],
+                            lr=a.lr, weight_decay=a.weight_decay)
 
 
 def train_step_vm(model, opt, xa, xb, y, margin, w_con=1.0, form="paper",
@@ -258,7 +282,7 @@ def run_train(a) -> int:
     y_all = np.array([id_map[int(n)] for n in tr.nodule], np.int64)
 
     model = make_model(a, len(ids)).to(device)
-    opt = torch.optim.Adam(model.parameters(), lr=a.lr, weight_decay=a.weight_decay)
+    opt = make_optimizer(a, model)
     start_epoch, best = 0, {"accuracy": -1.0, "auc": -1.0, "epoch": -1}
     if a.init and not a.resume:
         init_extractor(model, a.init, device)
@@ -317,7 +341,8 @@ def run_train(a) -> int:
                 flip = rng.random(len(b)) < 0.5 if a.flip == "yes" else None
                 x = to_tensor(tr, b, flip, device, aug, rng)
                 st = train_step_cm(model, opt, x, torch.from_numpy(y_all[b]).to(device),
-                                   a.triplet_margin, a.w_metric)
+                                   a.triplet_margin, a.w_metric, a.metric_loss,
+                                   a.temperature)
             else:
                 pa, pb = pairs[b, 0], pairs[b, 1]
                 fa = rng.random(len(b)) < 0.5 if a.flip == "yes" else None
@@ -655,6 +680,14 @@ def add_args(p) -> None:
     p.add_argument("--frozen-views", type=int, default=4,
                    help="--freeze-extractor: augmented views per training clip")
     p.add_argument("--triplet-margin", type=float, default=0.3)
+    p.add_argument("--metric-loss", choices=("triplet", "supcon", "triplet+supcon"),
+                   default="triplet",
+                   help="CM metric term: batch-hard triplet (the paper, default), "
+                        "supervised contrastive over the batch, or both")
+    p.add_argument("--temperature", type=float, default=0.1,
+                   help="--metric-loss supcon: softmax temperature on cosines")
+    p.add_argument("--fc-lr-mult", type=float, default=1.0,
+                   help="CM: learning-rate multiplier of the identity FC")
     p.add_argument("--batch-pairs", type=int, default=16, help="VM: pairs per batch")
     p.add_argument("--contrastive-margin", type=float, default=1.0)
     p.add_argument("--head-features", choices=("concat", "concat-diff"), default="concat",
