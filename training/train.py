@@ -307,7 +307,8 @@ def run_train(a) -> int:
         if a.model != "cm" or a.coords != "frame" or a.depth_kernel != "auto":
             raise SystemExit("train: --select fused-auc needs --model cm --coords frame "
                              "--depth-kernel auto")
-        fused_geo = clip_geometry_all(va, a, device)
+    if a.model == "cm" and a.coords == "frame" and a.depth_kernel == "auto":
+        fused_geo = clip_geometry_all(va, a, device)  # logged every epoch
 
     for epoch in range(start_epoch, a.epochs):
         if a.patience and best["epoch"] >= 0 and epoch - best["epoch"] > a.patience:
@@ -371,8 +372,10 @@ def run_train(a) -> int:
             rec.update({"val_fused_auc": round(fused, 5), "val_kernels": fit["kernels"]})
         if acc != acc:  # no validation pairs of both kinds: keep the latest weights
             improved, acc, auc = True, -1.0, -1.0
-        elif fused is not None:
+        elif a.select == "fused-auc":
             improved = fused > best.get("fused", -1.0) or best["epoch"] < 0
+        elif a.select == "auc":
+            improved = auc > best["auc"] or best["epoch"] < 0
         else:
             improved = (acc > best["accuracy"] or
                         (acc == best["accuracy"] and auc > best["auc"]) or best["epoch"] < 0)
@@ -669,9 +672,10 @@ def add_args(p) -> None:
                    default=["depth"], metavar="F[,F]",
                    help="--depth-kernel auto: features among depth,height,width "
                         "(box centre depth, log crop height and width)")
-    p.add_argument("--select", choices=("accuracy", "fused-auc"), default="accuracy",
-                   help="best epoch by validation accuracy (then AUC), or by the AUC "
-                        "after --depth-kernel calibration (the exported comparison)")
+    p.add_argument("--select", choices=("accuracy", "auc", "fused-auc"), default="accuracy",
+                   help="best epoch by validation accuracy (then AUC), by the network's "
+                        "validation AUC, or by the AUC after --depth-kernel calibration "
+                        "(the exported comparison; saturates when geometry dominates)")
     p.add_argument("--patience", type=int, default=0, metavar="N",
                    help="stop after N epochs without a better validation score (0: off)")
     p.add_argument("--freeze-extractor", action="store_true",
