@@ -296,6 +296,33 @@ static void nidj_free_strs(char **t, int n)
     for (int i = 0; i < n; i++) free(t[i]);
 }
 
+/* Generated array glue: the Java array `a` must hold x * y elements (the
+ * extent the C function `fn` reads or writes, `expr` in its parameter
+ * names). A null array passes NULL when the extent is 0. 0 with an
+ * IllegalArgumentException / NullPointerException pending otherwise. */
+static int nidj_array_fits(JNIEnv *env, const char *fn, const char *param, jarray a, jlong x, jlong y,
+                           const char *expr)
+{
+    if (x < 0 || y < 0) {
+        THROW_IAE("%s: %s = %lld is negative (the extent of %s)", fn, expr, (long long)(x < 0 ? x : y), param);
+        return 0;
+    }
+    if (y != 0 && x > INT64_MAX / y) {
+        THROW_IAE("%s: %s = %lld x %lld overflows (the extent of %s)", fn, expr, (long long)x, (long long)y, param);
+        return 0;
+    }
+    jlong need = x * y, len = a ? (jlong)(*env)->GetArrayLength(env, a) : 0;
+    if (!a && need > 0) {
+        THROW_NPE("%s: %s is null, %s = %lld elements needed", fn, param, expr, (long long)need);
+        return 0;
+    }
+    if (need > len) {
+        THROW_IAE("%s: %s has %lld elements, %s = %lld needed", fn, param, (long long)len, expr, (long long)need);
+        return 0;
+    }
+    return 1;
+}
+
 #include "noduleid_jni_gen.h"
 
 /* ------------------------------------------------------------------------ */
