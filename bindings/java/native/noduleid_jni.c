@@ -399,26 +399,6 @@ static int check_rows(JNIEnv *env, jsize len, jint n, jint d, const char *what)
     return 1;
 }
 
-JNIEXPORT jfloatArray JNICALL J(distanceMatrix)(JNIEnv *env, jclass cls, jfloatArray xa, jint n, jint d,
-                                                 jint metric, jint n_threads)
-{
-    jsize len;
-    float *x = get_floats(env, xa, "x", &len);
-    if (!x) return NULL;
-    jfloatArray r = NULL;
-    size_t nn = (size_t)(n > 0 ? n : 0) * (size_t)(n > 0 ? n : 0);
-    float *out = NULL;
-    if (!check_rows(env, len, n, d, "x")) goto done;
-    if (nn > INT_MAX) { THROW_IAE("n*n = %zu does not fit a Java array", nn); goto done; }
-    if (!(out = xmalloc(env, nn * sizeof(float)))) goto done;
-    if (check(env, nid_distance_matrix(x, (size_t)n, (size_t)d, metric, n_threads, out, nn, NULL))) goto done;
-    r = new_floats(env, out, nn);
-done:
-    free(out);
-    free(x);
-    return r;
-}
-
 JNIEXPORT void JNICALL J(distanceMatrixDirect)(JNIEnv *env, jclass cls, jobject xb, jint xpos, jint n, jint d,
                                                 jint metric, jint n_threads, jobject ob, jint opos)
 {
@@ -431,25 +411,23 @@ JNIEXPORT void JNICALL J(distanceMatrixDirect)(JNIEnv *env, jclass cls, jobject 
     check(env, nid_distance_matrix(x, (size_t)n, (size_t)d, metric, n_threads, out, avail, NULL));
 }
 
-/* nid_cluster (dist 0: n rows of d floats) or nid_cluster_dist (dist 1: the
- * n x n distances, d == n) on heap arrays; la gets the n labels. */
-static jint cluster_heap(JNIEnv *env, jfloatArray xa, jint n, jint d, jlongArray oa, jintArray la, int dist)
+/* nid_cluster_dist: the n x n distances (an extent the signature does not
+ * tell: gen_jni.py HAND_WRITTEN); la gets the n labels. */
+JNIEXPORT jint JNICALL J(clusterDist)(JNIEnv *env, jclass cls, jfloatArray da, jint n, jlongArray oa,
+                                      jintArray la)
 {
-    const char *what = dist ? "dist" : "x";
     nid_cluster_options o;
     if (!cluster_opts(env, oa, &o)) return 0;
     jsize len;
-    float *x = get_floats(env, xa, what, &len);
+    float *x = get_floats(env, da, "dist", &len);
     if (!x) return 0;
     int32_t *labels = NULL;
     size_t k = 0;
-    if (!check_rows(env, len, n, d, what)) goto done;
+    if (!check_rows(env, len, n, n, "dist")) goto done;
     if (!la) { THROW_NPE("labels is null"); goto done; }
     if ((*env)->GetArrayLength(env, la) < n) { THROW_IAE("labels shorter than n"); goto done; }
     if (!(labels = xmalloc(env, (size_t)n * sizeof(int32_t)))) goto done;
-    int rc = dist ? nid_cluster_dist(x, (size_t)n, &o, labels, (size_t)n, &k)
-                  : nid_cluster(x, (size_t)n, (size_t)d, &o, labels, (size_t)n, &k);
-    if (check(env, rc)) goto done;
+    if (check(env, nid_cluster_dist(x, (size_t)n, &o, labels, (size_t)n, &k))) goto done;
     (*env)->SetIntArrayRegion(env, la, 0, n, (const jint *)labels);
 done:
     free(labels);
@@ -457,49 +435,11 @@ done:
     return (jint)k;
 }
 
-JNIEXPORT jint JNICALL J(cluster)(JNIEnv *env, jclass cls, jfloatArray xa, jint n, jint d, jlongArray oa,
-                                  jintArray la)
-{
-    return cluster_heap(env, xa, n, d, oa, la, 0);
-}
-
-JNIEXPORT jint JNICALL J(clusterDirect)(JNIEnv *env, jclass cls, jobject xb, jint xpos, jint n, jint d,
-                                        jlongArray oa, jobject lb, jint lpos)
-{
-    nid_cluster_options o;
-    if (!cluster_opts(env, oa, &o)) return 0;
-    if (n < 0 || d < 0) { THROW_IAE("n and d must be >= 0"); return 0; }
-    const float *x = direct_at(env, xb, xpos, (jlong)n * d, sizeof(float), "x", NULL);
-    if (!x) return 0;
-    size_t avail;
-    int32_t *labels = direct_at(env, lb, lpos, -1, sizeof(int32_t), "labels", &avail);
-    if (!labels) return 0;
-    size_t k = 0;
-    if (check(env, nid_cluster(x, (size_t)n, (size_t)d, &o, labels, avail, &k))) return 0;
-    return (jint)k;
-}
-
-JNIEXPORT jint JNICALL J(clusterDist)(JNIEnv *env, jclass cls, jfloatArray da, jint n, jlongArray oa,
-                                      jintArray la)
-{
-    return cluster_heap(env, da, n, n, oa, la, 1);
-}
-
 /* ------------------------------------------------------------------------ */
 /* Online clustering                                                        */
 /* ------------------------------------------------------------------------ */
 
 static nid_online *online(jlong h) { return (nid_online *)(intptr_t)h; }
-
-JNIEXPORT jlong JNICALL J(onlineCreate)(JNIEnv *env, jclass cls, jint d, jlongArray oa)
-{
-    nid_cluster_options o;
-    if (!cluster_opts(env, oa, &o)) return 0;
-    nid_online *oc = NULL;
-    if (d < 0) { THROW_IAE("d must be >= 0"); return 0; }
-    if (check(env, nid_online_create(&oc, (size_t)d, &o))) return 0;
-    return (jlong)(intptr_t)oc;
-}
 
 JNIEXPORT jint JNICALL J(onlineAdd)(JNIEnv *env, jclass cls, jlong h, jfloatArray xa)
 {
@@ -521,33 +461,6 @@ JNIEXPORT jint JNICALL J(onlineAddDirect)(JNIEnv *env, jclass cls, jlong h, jobj
     return c;
 }
 
-JNIEXPORT jint JNICALL J(onlineAddDist)(JNIEnv *env, jclass cls, jlong h, jfloatArray da)
-{
-    jsize n;
-    float *d = get_floats(env, da, "dist", &n);
-    if (!d) return 0;
-    int32_t c = -1;
-    int rc = nid_online_add_dist(online(h), n ? d : NULL, (size_t)n, &c);
-    free(d);
-    check(env, rc);
-    return c;
-}
-
-JNIEXPORT jintArray JNICALL J(onlineLabels)(JNIEnv *env, jclass cls, jlong h, jboolean canonical)
-{
-    size_t n = nid_online_size(online(h));
-    if (n > INT_MAX) { THROW_IAE("%zu labels do not fit a Java array", n); return NULL; }
-    int32_t *l = xmalloc(env, n * sizeof(int32_t));
-    if (!l) return NULL;
-    jintArray r = NULL;
-    if (!check(env, nid_online_labels(online(h), canonical ? 1 : 0, l, n, NULL))) {
-        r = (*env)->NewIntArray(env, (jsize)n);
-        if (r) (*env)->SetIntArrayRegion(env, r, 0, (jsize)n, (const jint *)l);
-    }
-    free(l);
-    return r;
-}
-
 /* ------------------------------------------------------------------------ */
 /* Evaluation                                                               */
 /* ------------------------------------------------------------------------ */
@@ -567,60 +480,6 @@ static int get_pairs(JNIEnv *env, jintArray la, jdoubleArray sa, jdoubleArray sb
     }
     *n = (size_t)nl;
     return 1;
-}
-
-JNIEXPORT void JNICALL J(evalClusters)(JNIEnv *env, jclass cls, jintArray ta, jintArray pa, jlongArray out)
-{
-    jsize nt = 0, np = 0;
-    int32_t *t = get_ints(env, ta, "truth", &nt);
-    int32_t *p = t ? get_ints(env, pa, "pred", &np) : NULL;
-    if (t && p) {
-        nid_cluster_scores s;
-        nid_cluster_scores_init(&s);
-        if (nt != np) THROW_IAE("truth/pred lengths differ (%d vs %d)", (int)nt, (int)np);
-        else if (!check(env, nid_eval_clusters(t, p, (size_t)nt, &s))) nidj_out_nid_cluster_scores(env, &s, out);
-    }
-    free(p);
-    free(t);
-}
-
-JNIEXPORT void JNICALL J(evalAuc)(JNIEnv *env, jclass cls, jintArray la, jdoubleArray sa, jlongArray out)
-{
-    int32_t *labels; double *s; size_t n;
-    if (get_pairs(env, la, sa, NULL, &labels, &s, NULL, &n)) {
-        nid_auc_result r;
-        nid_auc_result_init(&r);
-        if (!check(env, nid_eval_auc(labels, s, n, &r))) nidj_out_nid_auc_result(env, &r, out);
-    }
-    free(s);
-    free(labels);
-}
-
-JNIEXPORT void JNICALL J(evalDelong)(JNIEnv *env, jclass cls, jintArray la, jdoubleArray sa, jdoubleArray sb,
-                                     jlongArray out)
-{
-    int32_t *labels; double *a, *b; size_t n;
-    if (get_pairs(env, la, sa, sb, &labels, &a, &b, &n)) {
-        nid_delong_result r;
-        nid_delong_result_init(&r);
-        if (!check(env, nid_eval_delong(labels, a, b, n, &r))) nidj_out_nid_delong_result(env, &r, out);
-    }
-    free(b);
-    free(a);
-    free(labels);
-}
-
-JNIEXPORT void JNICALL J(evalThreshold)(JNIEnv *env, jclass cls, jintArray la, jdoubleArray sa, jdouble thr,
-                                        jlongArray out)
-{
-    int32_t *labels; double *s; size_t n;
-    if (get_pairs(env, la, sa, NULL, &labels, &s, NULL, &n)) {
-        nid_binary_result r;
-        nid_binary_result_init(&r);
-        if (!check(env, nid_eval_threshold(labels, s, n, thr, &r))) nidj_out_nid_binary_result(env, &r, out);
-    }
-    free(s);
-    free(labels);
 }
 
 JNIEXPORT void JNICALL J(evalYouden)(JNIEnv *env, jclass cls, jintArray la, jdoubleArray sa, jdoubleArray out)
@@ -734,22 +593,6 @@ static size_t packed_frame_bytes(JNIEnv *env, nid_video *v)
     return (size_t)info.width * (size_t)info.height * (size_t)bytes_per_pixel(info.format);
 }
 
-JNIEXPORT jbyteArray JNICALL J(videoReadFrame)(JNIEnv *env, jclass cls, jlong h, jlong index)
-{
-    size_t n = packed_frame_bytes(env, video(h));
-    if (!n) return NULL;
-    if (n > INT_MAX) { THROW_IAE("frame of %zu bytes does not fit a Java array", n); return NULL; }
-    uint8_t *buf = xmalloc(env, n);
-    if (!buf) return NULL;
-    jbyteArray r = NULL;
-    if (!check(env, nid_video_read_frame(video(h), index, buf, n, NULL))) {
-        r = (*env)->NewByteArray(env, (jsize)n);
-        if (r) (*env)->SetByteArrayRegion(env, r, 0, (jsize)n, (const jbyte *)buf);
-    }
-    free(buf);
-    return r;
-}
-
 JNIEXPORT jint JNICALL J(videoReadFrameDirect)(JNIEnv *env, jclass cls, jlong h, jlong index, jobject db,
                                                jint pos)
 {
@@ -830,33 +673,6 @@ static int clip_opts(JNIEnv *env, jlongArray la, nid_clip_options *o)
     return nidj_in_nid_clip_options(env, o, la, NULL, none);
 }
 
-JNIEXPORT void JNICALL J(clipCount)(JNIEnv *env, jclass cls, jlong e, jlong t, jlongArray ca,
-                                    jlongArray out)
-{
-    nid_clip_options o;
-    if (!clip_opts(env, ca, &o)) return;
-    size_t nc = 0, nf = 0;
-    if (check(env, nid_clip_count(exam(e), (size_t)t, &o, &nc, &nf))) return;
-    jlong l[2] = {(jlong)nc, (jlong)nf};
-    set_longs(env, out, l, 2);
-}
-
-JNIEXPORT jfloatArray JNICALL J(clipBuild)(JNIEnv *env, jclass cls, jlong v, jlong e, jlong t, jlongArray ca)
-{
-    nid_clip_options o;
-    if (!clip_opts(env, ca, &o)) return NULL;
-    size_t nc = 0, nf = 0;
-    if (check(env, nid_clip_count(exam(e), (size_t)t, &o, &nc, &nf))) return NULL;
-    if (nf > INT_MAX) { THROW_IAE("%zu floats do not fit a Java array; use a direct FloatBuffer", nf); return NULL; }
-    float *buf = xmalloc(env, nf * sizeof(float));
-    if (!buf) return NULL;
-    jfloatArray r = NULL;
-    if (!check(env, nid_clip_build(video(v), exam(e), (size_t)t, &o, buf, nf, NULL, NULL)))
-        r = new_floats(env, buf, nf);
-    free(buf);
-    return r;
-}
-
 JNIEXPORT jlong JNICALL J(clipBuildDirect)(JNIEnv *env, jclass cls, jlong v, jlong e, jlong t, jlongArray ca, jobject ob, jint pos)
 {
     nid_clip_options o;
@@ -866,22 +682,6 @@ JNIEXPORT jlong JNICALL J(clipBuildDirect)(JNIEnv *env, jclass cls, jlong v, jlo
     if (!out) return 0;
     if (check(env, nid_clip_build(video(v), exam(e), (size_t)t, &o, out, avail, &nc, NULL))) return 0;
     return (jlong)nc;
-}
-
-JNIEXPORT jlongArray JNICALL J(clipFrames)(JNIEnv *env, jclass cls, jlong e, jlong t, jlongArray ca, jlong clip)
-{
-    nid_clip_options o;
-    if (!clip_opts(env, ca, &o)) return NULL;
-    size_t n = o.frames > 0 ? (size_t)o.frames : 1;
-    int64_t *fr = xmalloc(env, n * sizeof *fr);
-    if (!fr) return NULL;
-    jlongArray r = NULL;
-    if (!check(env, nid_clip_frames(exam(e), (size_t)t, &o, (size_t)clip, fr, n, NULL))) {
-        r = (*env)->NewLongArray(env, (jsize)n);
-        if (r) (*env)->SetLongArrayRegion(env, r, 0, (jsize)n, (const jlong *)fr);
-    }
-    free(fr);
-    return r;
 }
 
 JNIEXPORT jfloatArray JNICALL J(cropResize)(JNIEnv *env, jclass cls, jbyteArray pa, jint width, jint height,
@@ -931,24 +731,6 @@ static size_t model_dim(JNIEnv *env, jlong h)
     return (size_t)n.embed_dim;
 }
 
-JNIEXPORT jfloatArray JNICALL J(modelEmbed)(JNIEnv *env, jclass cls, jlong h, jfloatArray ca, jint n)
-{
-    size_t d = model_dim(env, h);
-    if (!d) return NULL;
-    if (n < 0) { THROW_IAE("n must be >= 0"); return NULL; }
-    jsize len;
-    float *clips = get_floats(env, ca, "clips", &len);
-    if (!clips) return NULL;
-    jfloatArray r = NULL;
-    size_t cap = (size_t)n * d;
-    float *emb = xmalloc(env, cap * sizeof(float));
-    if (emb && !check(env, nid_model_embed(model(h), clips, (size_t)n, (size_t)len, emb, cap, NULL)))
-        r = new_floats(env, emb, cap);
-    free(emb);
-    free(clips);
-    return r;
-}
-
 JNIEXPORT void JNICALL J(modelEmbedDirect)(JNIEnv *env, jclass cls, jlong h, jobject cb, jint cpos,
                                            jlong clips_len, jint n, jobject ob, jint opos)
 {
@@ -961,140 +743,11 @@ JNIEXPORT void JNICALL J(modelEmbedDirect)(JNIEnv *env, jclass cls, jlong h, job
     check(env, nid_model_embed(model(h), clips, (size_t)n, (size_t)clips_len, out, avail, NULL));
 }
 
-JNIEXPORT jfloatArray JNICALL J(modelEmbedTracklet)(JNIEnv *env, jclass cls, jlong h, jlong v, jlong e, jlong t,
-                                                    jlongArray ca, jlongArray nca)
-{
-    nid_clip_options o;
-    const nid_clip_options *op = NULL;
-    if (ca) {
-        if (!clip_opts(env, ca, &o)) return NULL;
-        op = &o;
-    }
-    size_t d = model_dim(env, h);
-    if (!d) return NULL;
-    float *emb = xmalloc(env, d * sizeof(float));
-    if (!emb) return NULL;
-    size_t nc = 0;
-    jfloatArray r = NULL;
-    if (!check(env, nid_model_embed_tracklet(model(h), video(v), exam(e), (size_t)t, op, emb, d, &nc))) {
-        jlong l = (jlong)nc;
-        set_longs(env, nca, &l, 1);
-        r = new_floats(env, emb, d);
-    }
-    free(emb);
-    return r;
-}
-
-JNIEXPORT jfloatArray JNICALL J(modelPool)(JNIEnv *env, jclass cls, jlong h, jfloatArray ea, jint n, jint d)
-{
-    jsize len;
-    float *emb = get_floats(env, ea, "emb", &len);
-    if (!emb) return NULL;
-    jfloatArray r = NULL;
-    float *out = NULL;
-    if (!check_rows(env, len, n, d, "emb")) goto done;
-    if (!(out = xmalloc(env, (size_t)(d > 0 ? d : 0) * sizeof(float)))) goto done;
-    if (!check(env, nid_model_pool(model(h), emb, (size_t)n, (size_t)d, out, (size_t)(d > 0 ? d : 0))))
-        r = new_floats(env, out, (size_t)d);
-done:
-    free(out);
-    free(emb);
-    return r;
-}
-
-/* Pairwise calls: rows of a and b (n x d); mode < 0 means verify. */
-static jfloatArray model_pairs(JNIEnv *env, jlong h, jfloatArray aa, jfloatArray ba, jint n, jint d, int mode)
-{
-    jsize la, lb;
-    float *a = get_floats(env, aa, "a", &la);
-    float *b = a ? get_floats(env, ba, "b", &lb) : NULL;
-    float *out = NULL;
-    jfloatArray r = NULL;
-    if (!b) goto done;
-    if (!check_rows(env, la, n, d, "a") || !check_rows(env, lb, n, d, "b")) goto done;
-    if (!(out = xmalloc(env, (size_t)n * sizeof(float)))) goto done;
-    int rc = mode < 0
-        ? nid_model_verify(model(h), a, b, (size_t)n, (size_t)d, out, (size_t)n)
-        : nid_model_compare(model(h), a, b, (size_t)n, (size_t)d, mode, out, (size_t)n);
-    if (!check(env, rc)) r = new_floats(env, out, (size_t)n);
-done:
-    free(out);
-    free(b);
-    free(a);
-    return r;
-}
-
-JNIEXPORT jfloatArray JNICALL J(modelVerify)(JNIEnv *env, jclass cls, jlong h, jfloatArray aa, jfloatArray ba,
-                                             jint n, jint d)
-{
-    return model_pairs(env, h, aa, ba, n, d, -1);
-}
-
-JNIEXPORT jfloatArray JNICALL J(modelCompare)(JNIEnv *env, jclass cls, jlong h, jfloatArray aa, jfloatArray ba,
-                                              jint n, jint d, jint mode)
-{
-    if (mode < 0) { THROW_IAE("unknown compare mode %d", (int)mode); return NULL; }
-    return model_pairs(env, h, aa, ba, n, d, mode);
-}
-
-JNIEXPORT jfloatArray JNICALL J(modelMatrix)(JNIEnv *env, jclass cls, jlong h, jfloatArray ea, jint n, jint d,
-                                             jint mode, jboolean distance)
-{
-    jsize len;
-    float *emb = get_floats(env, ea, "emb", &len);
-    if (!emb) return NULL;
-    jfloatArray r = NULL;
-    float *out = NULL;
-    size_t nn = (size_t)(n > 0 ? n : 0) * (size_t)(n > 0 ? n : 0);
-    if (!check_rows(env, len, n, d, "emb")) goto done;
-    if (nn > INT_MAX) { THROW_IAE("n*n = %zu does not fit a Java array", nn); goto done; }
-    if (!(out = xmalloc(env, nn * sizeof(float)))) goto done;
-    int rc = distance
-        ? nid_model_distance_matrix(model(h), emb, (size_t)n, (size_t)d, mode, out, nn, NULL)
-        : nid_model_compare_matrix(model(h), emb, (size_t)n, (size_t)d, mode, out, nn, NULL);
-    if (!check(env, rc)) r = new_floats(env, out, nn);
-done:
-    free(out);
-    free(emb);
-    return r;
-}
-
 /* ------------------------------------------------------------------------ */
 /* Gallery                                                                  */
 /* ------------------------------------------------------------------------ */
 
 static nid_gallery *gallery(jlong h) { return (nid_gallery *)(intptr_t)h; }
-
-JNIEXPORT void JNICALL J(galleryAdd)(JNIEnv *env, jclass cls, jlong h, jbyteArray pa, jbyteArray ea,
-                                     jbyteArray da, jbyteArray la, jfloatArray va, jint n_tracklets)
-{
-    char *p = NULL, *e = NULL, *d = NULL, *l = NULL;
-    jsize n = 0;
-    float *v = NULL;
-    if (get_cstr(env, pa, &p) && get_cstr(env, ea, &e) && get_cstr(env, da, &d) &&
-        get_cstr(env, la, &l) && (v = get_floats(env, va, "embedding", &n)))
-        check(env, nid_gallery_add(gallery(h), p, e, d, l, v, (size_t)n, n_tracklets));
-    free(p);
-    free(e);
-    free(d);
-    free(l);
-    free(v);
-}
-
-JNIEXPORT jfloatArray JNICALL J(galleryEmbedding)(JNIEnv *env, jclass cls, jlong h, jlong i)
-{
-    nid_gallery_info info;
-    nid_gallery_info_init(&info);
-    if (i < 0) { THROW_IAE("index %lld < 0", (long long)i); return NULL; }
-    if (check(env, nid_gallery_get_info(gallery(h), &info))) return NULL;
-    float *v = xmalloc(env, info.embed_dim * sizeof *v);
-    if (!v) return NULL;
-    jfloatArray r = NULL;
-    if (!check(env, nid_gallery_get_embedding(gallery(h), (size_t)i, v, info.embed_dim)))
-        r = new_floats(env, v, info.embed_dim);
-    free(v);
-    return r;
-}
 
 JNIEXPORT jlongArray JNICALL J(galleryMatch)(JNIEnv *env, jclass cls, jlong h, jbyteArray pa, jfloatArray xa,
                                              jint n, jint d, jfloat threshold, jbyteArray ma,
@@ -1298,80 +951,29 @@ JNIEXPORT jlong JNICALL J(groupExam)(JNIEnv *env, jclass cls, jlong h, jlong e, 
     return (jlong)(intptr_t)g;
 }
 
-/* The array accessors: ask for the count, then fill a malloc'd buffer. */
-JNIEXPORT jintArray JNICALL J(groupingLabels)(JNIEnv *env, jclass cls, jlong g, jboolean clips)
-{
-    size_t n = 0;
-    int rc = clips ? nid_grouping_n_clips(grouping(g), NULL, 0, &n) : nid_grouping_labels(grouping(g), NULL, 0, &n);
-    if (rc != NID_EBUFSIZE && check(env, rc)) return NULL;
-    if (n > INT_MAX) { THROW_IAE("%zu labels do not fit a Java array", n); return NULL; }
-    int32_t *p = xmalloc(env, (n ? n : 1) * sizeof(int32_t));
-    if (!p) return NULL;
-    jintArray r = NULL;
-    rc = clips ? nid_grouping_n_clips(grouping(g), p, n ? n : 1, NULL)
-               : nid_grouping_labels(grouping(g), p, n ? n : 1, NULL);
-    if (!check(env, rc) && (r = (*env)->NewIntArray(env, (jsize)n)))
-        (*env)->SetIntArrayRegion(env, r, 0, (jsize)n, (const jint *)p);
-    free(p);
-    return r;
-}
-
-/* which: 0 embeddings, 1 nodules (sizes filled), 2 similarity (null when
- * not kept). */
-JNIEXPORT jfloatArray JNICALL J(groupingFloats)(JNIEnv *env, jclass cls, jlong g, jint which, jintArray sizes)
+/* nid_grouping_nodules: sizes holds n_nodules entries without a capacity
+ * (gen_jni.py HAND_WRITTEN). */
+JNIEXPORT jfloatArray JNICALL J(groupingNodules)(JNIEnv *env, jclass cls, jlong g, jintArray sizes)
 {
     nid_grouping_info in;
     nid_grouping_info_init(&in);
     if (check(env, nid_grouping_get_info(grouping(g), &in))) return NULL;
-    size_t n = which == 0 ? in.n_tracklets * in.embed_dim
-             : which == 1 ? in.n_nodules * in.embed_dim : in.n_tracklets * in.n_tracklets;
-    if (which == 2 && !in.has_similarity) return NULL;
+    size_t n = in.n_nodules * in.embed_dim;
     if (n > INT_MAX) { THROW_IAE("%zu floats do not fit a Java array", n); return NULL; }
+    if (!sizes || (*env)->GetArrayLength(env, sizes) < (jsize)in.n_nodules) {
+        THROW_IAE("nid_grouping_nodules: sizes shorter than the %zu nodules", in.n_nodules);
+        return NULL;
+    }
     float *p = xmalloc(env, (n ? n : 1) * sizeof(float));
-    int32_t *sz = which == 1 ? xmalloc(env, (in.n_nodules ? in.n_nodules : 1) * sizeof(int32_t)) : NULL;
+    int32_t *sz = p ? xmalloc(env, (in.n_nodules ? in.n_nodules : 1) * sizeof(int32_t)) : NULL;
     jfloatArray r = NULL;
-    if (p && (which != 1 || sz)) {
-        int rc = which == 0 ? nid_grouping_embeddings(grouping(g), p, n, NULL)
-               : which == 1 ? nid_grouping_nodules(grouping(g), p, n, sz, NULL)
-                            : nid_grouping_similarity(grouping(g), p, n, NULL);
-        if (!check(env, rc)) {
-            r = new_floats(env, p, n);
-            if (which == 1 && sizes && (*env)->GetArrayLength(env, sizes) >= (jsize)in.n_nodules)
-                (*env)->SetIntArrayRegion(env, sizes, 0, (jsize)in.n_nodules, (const jint *)sz);
-        }
+    if (sz && !check(env, nid_grouping_nodules(grouping(g), p, n, sz, NULL))) {
+        r = new_floats(env, p, n);
+        (*env)->SetIntArrayRegion(env, sizes, 0, (jsize)in.n_nodules, (const jint *)sz);
     }
     free(sz);
     free(p);
     return r;
-}
-
-/* false when the grouping is not online; the arrays hold n_tracklets. */
-JNIEXPORT jboolean JNICALL J(groupingOnlineSteps)(JNIEnv *env, jclass cls, jlong g, jlongArray ta, jintArray ca,
-                                                  jlongArray na)
-{
-    size_t n = 0;
-    int rc = nid_grouping_online_steps(grouping(g), NULL, NULL, NULL, 0, &n);
-    if (rc == NID_ENOTSUP) return JNI_FALSE;
-    if (rc != NID_EBUFSIZE && check(env, rc)) return JNI_FALSE;
-    if ((*env)->GetArrayLength(env, ta) < (jsize)n || (*env)->GetArrayLength(env, ca) < (jsize)n ||
-        (*env)->GetArrayLength(env, na) < (jsize)n) {
-        THROW_IAE("online steps: %zu entries needed", n);
-        return JNI_FALSE;
-    }
-    int64_t *t = xmalloc(env, (n ? n : 1) * sizeof(int64_t));
-    int32_t *c = t ? xmalloc(env, (n ? n : 1) * sizeof(int32_t)) : NULL;
-    int64_t *k = c ? xmalloc(env, (n ? n : 1) * sizeof(int64_t)) : NULL;
-    jboolean ok = JNI_FALSE;
-    if (k && !check(env, nid_grouping_online_steps(grouping(g), t, c, k, n ? n : 1, NULL))) {
-        set_longs(env, ta, (const jlong *)t, (jsize)n);
-        (*env)->SetIntArrayRegion(env, ca, 0, (jsize)n, (const jint *)c);
-        set_longs(env, na, (const jlong *)k, (jsize)n);
-        ok = JNI_TRUE;
-    }
-    free(k);
-    free(c);
-    free(t);
-    return ok;
 }
 
 JNIEXPORT jfloatArray JNICALL J(clusterMeans)(JNIEnv *env, jclass cls, jfloatArray xa, jint n, jint d,
