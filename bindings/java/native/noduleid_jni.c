@@ -411,6 +411,22 @@ JNIEXPORT void JNICALL J(distanceMatrixDirect)(JNIEnv *env, jclass cls, jobject 
     check(env, nid_distance_matrix(x, (size_t)n, (size_t)d, metric, n_threads, out, avail, NULL));
 }
 
+JNIEXPORT jint JNICALL J(clusterDirect)(JNIEnv *env, jclass cls, jobject xb, jint xpos, jint n, jint d,
+                                        jlongArray oa, jobject lb, jint lpos)
+{
+    nid_cluster_options o;
+    if (!cluster_opts(env, oa, &o)) return 0;
+    if (n < 0 || d < 0) { THROW_IAE("n and d must be >= 0"); return 0; }
+    const float *x = direct_at(env, xb, xpos, (jlong)n * d, sizeof(float), "x", NULL);
+    if (!x) return 0;
+    size_t avail;
+    int32_t *labels = direct_at(env, lb, lpos, -1, sizeof(int32_t), "labels", &avail);
+    if (!labels) return 0;
+    size_t k = 0;
+    if (check(env, nid_cluster(x, (size_t)n, (size_t)d, &o, labels, avail, &k))) return 0;
+    return (jint)k;
+}
+
 /* nid_cluster_dist: the n x n distances (an extent the signature does not
  * tell: gen_jni.py HAND_WRITTEN); la gets the n labels. */
 JNIEXPORT jint JNICALL J(clusterDist)(JNIEnv *env, jclass cls, jfloatArray da, jint n, jlongArray oa,
