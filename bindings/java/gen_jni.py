@@ -19,10 +19,52 @@ pass-through functions. CMake runs this at build time on include/noduleid.h
 
 A function is mechanical when each parameter is a handle (an opaque nid_*
 pointer), a scalar, a C string (const char *), a struct pointer (in when
-const, out otherwise), or a single scalar/handle out-parameter; its int
-return is a status that becomes NoduleIdException. Functions with arrays,
-callbacks or borrowed pixel buffers are hand-written in native/noduleid_jni.c,
-and functions listed in unbound.txt are skipped.
+const, out otherwise; a null Java layout passes NULL), a scalar/handle
+out-parameter, or a primitive array with its counts (below); its int return
+is a status that becomes NoduleIdException. One scalar out-parameter is the
+native's result; with several, each is a one-element Java array (null:
+NULL).
+
+Arrays. The header's buffer convention is read off the signature:
+  - input: one or more `const T *p` in a row followed by their counts, the
+    run of size_t parameters right after them: the extent is the product of
+    the run (`const float *x, size_t n, size_t d` -> n*d; `const float *a,
+    const float *b, size_t n, size_t d` -> n*d each), or the parameter named
+    `<p>_len` when the run has one (`clips, n, clips_len` -> clips_len);
+  - output: one or more `T *p` in a row followed by a size_t whose name ends
+    in `cap`: each holds cap elements (the caller sizes the Java array; the
+    glue checks cap <= length);
+  T is float, double, int32_t/uint32_t (int[]), int64_t (long[]) or uint8_t
+  (byte[]). The glue checks every extent against the Java array's length
+  before the call (IllegalArgumentException naming the function, the
+  parameter and both numbers; NullPointerException for a null array with a
+  non-zero extent, a null array of extent 0 passes NULL) and never lets the
+  library touch memory past a Java array. Elements are taken with
+  Get<Type>ArrayElements and released with JNI_ABORT for inputs (nothing
+  copied back) and for outputs of a failed call (caller's array untouched,
+  as the C API promises); outputs of a successful call are released with
+  mode 0 (copied back). GetPrimitiveArrayCritical is never used: the
+  library may call the Java log handler from inside any call (no JNI
+  call is allowed in a critical region) and clustering or embedding can
+  run for seconds, which a critical region would stall the garbage
+  collector for.
+  Where the signature does not tell the extents, the function stays
+  hand-written in native/noduleid_jni.c; HAND_WRITTEN below lists the ones
+  that the rules above would read wrongly, with the reason. The others that
+  stay hand-written fail the rules by themselves: arrays of structs
+  (nid_exam_add_tracklet's boxes, nid_link_detections), pixel pointers
+  (nid_video_from_frames, nid_crop_resize), an array without a count
+  (nid_online_add: d comes from the handle), a char buffer
+  (nid_default_model_path), callbacks (nid_group_exam,
+  nid_model_embed_exam, nid_set_log_callback); and the direct-buffer
+  overloads, which are natives of their own (Native.*Direct).
+
+Functions listed in unbound.txt are skipped.
+
+Header forms it takes: `void (nid_x_init)(nid_x *p);` (a parenthesised
+name, so that a function-like macro of the same name can stand beside it)
+is a declaration like any other; function-like macros are ignored; and
+`nid_x_init_sized`, the target of such a macro, is bound through nid_x_init.
 
 The parser is pycparser (Debian python3-pycparser) over the declarations
 gen_cdef.py extracts; anything it cannot classify is left to the
@@ -60,7 +102,29 @@ SCALARS = {
 }
 JAVA_OF = {"jint": "int", "jlong": "long", "jfloat": "float", "jdouble": "double",
            "jbyteArray": "byte[]", "jlongArray": "long[]", "jobjectArray": "byte[][]",
+           "jintArray": "int[]", "jfloatArray": "float[]", "jdoubleArray": "double[]",
            "jstring": "String", "void": "void"}
+
+# C element type of an array parameter -> (JNI array type, JNI element type, <Type> of the JNI calls).
+ARRAYS = {
+    "float": ("jfloatArray", "jfloat", "Float"), "double": ("jdoubleArray", "jdouble", "Double"),
+    "int32_t": ("jintArray", "jint", "Int"), "uint32_t": ("jintArray", "jint", "Int"),
+    "int64_t": ("jlongArray", "jlong", "Long"), "uint8_t": ("jbyteArray", "jbyte", "Byte"),
+}
+# Scalar out-parameter (several in one function) -> its one-element Java array.
+SCALAR_OUT_ARRAY = {"jint": ("jintArray", "Int"), "jlong": ("jlongArray", "Long"),
+                    "jfloat": ("jfloatArray", "Float"), "jdouble": ("jdoubleArray", "Double")}
+
+# Functions whose signature matches the array rules (see the module comment)
+# but whose buffers have other extents: generating them would let the
+# library read or write past a Java array. Hand-written in native/noduleid_jni.c.
+HAND_WRITTEN = {
+    "nid_cluster_dist": "dist is the n x n matrix: its extent is n*n, not the count n after it",
+    "nid_cluster_means": "labels holds n entries (the count before it), not k; counts holds k and has no capacity",
+    "nid_exam_cannot_link": "pairs_cap counts pairs: the buffer holds 2 * pairs_cap values",
+    "nid_gallery_match": "match and distance hold n entries each and have no capacity parameter",
+    "nid_grouping_nodules": "sizes holds n_nodules entries and has no capacity parameter",
+}
 
 
 def read_header(path):
@@ -112,6 +176,11 @@ def _type_name(node):
 class Model:
     def __init__(self, header_text):
         cdef, self.api_names = gen_cdef.parse(header_text)
+        # `NID_API void (nid_x_init)(nid_x *p);`: the parenthesised name
+        # (beside a function-like macro nid_x_init) is a declaration too.
+        body = gen_cdef.strip_comments(header_text)
+        self.api_names = sorted(set(self.api_names) | set(
+            re.findall(r"\bNID_API\b[^;(]*?\(\s*(nid_\w+)\s*\)\s*\(", body)))
         cdef = "\n".join(ln for ln in cdef.splitlines() if not ln.startswith("#define"))
         ast = c_parser.CParser().parse(PRELUDE + cdef, filename="noduleid.h")
         self.enums = {}        # enum typedef -> [(NAME, value)]
@@ -214,6 +283,34 @@ class Model:
         return f"{sname}_init" in self.funcs
 
     # ---- functions ---------------------------------------------------------------
+    def _struct_in_ok(self, t):
+        """A const struct crosses as its layout when every field it leaves out
+        is an optional array with its count (`const T *x; size_t n_x;`, NULL
+        and 0 as the init function leaves them), not a callback or a pointer
+        the call needs."""
+        skipped = self.layout(t)[2]
+        if not skipped:
+            return True
+        names = {f: d for f, d in self._flat_fields(t)}
+        for f in skipped:
+            if f.startswith("n_") and f[2:] in skipped:
+                continue
+            d = names.get(f)
+            if d is None or "n_" + f not in skipped:
+                return False
+            k, _, depth, _ = _type_name(d)
+            if k != "ident" or depth != 1:
+                return False
+        return True
+
+    def _flat_fields(self, sname, prefix=""):
+        for fname, decl in self.structs[sname]:
+            k, t, d, _ = _type_name(decl)
+            if k == "ident" and d == 0 and t in self.structs:
+                yield from self._flat_fields(t, prefix + fname + "_")
+            else:
+                yield prefix + fname, decl
+
     def classify(self, name):
         """A list of parameter roles and the return role, or None when not mechanical."""
         fd = self.funcs[name]
@@ -231,13 +328,59 @@ class Model:
             ret = ("string",)
         else:
             return None
+        if any(p.name is None for p in params):
+            return None
+        types = [_type_name(p.type) for p in params]
+        names = [p.name for p in params]
+
+        def is_arr(i, const):
+            k, t, d, c = types[i]
+            return k == "ident" and d == 1 and t in ARRAYS and c == const
+
+        def is_count(i):
+            k, t, d, _ = types[i]
+            return k == "ident" and d == 0 and t == "size_t"
+
+        # array groups first: index -> ("arr_in", extent names) / ("arr_out", cap name)
+        arrays, i = {}, 0
+        while i < len(params):
+            for const in (True, False):
+                if not is_arr(i, const):
+                    continue
+                j = i
+                while j < len(params) and is_arr(j, const):
+                    j += 1
+                run = []
+                while j + len(run) < len(params) and is_count(j + len(run)):
+                    run.append(names[j + len(run)])
+                group = range(i, j)
+                if const:
+                    if not run:
+                        return None  # no count: the extent comes from elsewhere
+                    for g in group:
+                        own = [r for r in run if r == names[g] + "_len"]
+                        if own:
+                            arrays[g] = ("arr_in", own)
+                        elif len(run) <= 2:
+                            arrays[g] = ("arr_in", run)
+                        else:
+                            return None
+                elif run and run[0].endswith("cap"):
+                    for g in group:
+                        arrays[g] = ("arr_out", [run[0]])
+                elif j - i > 1:
+                    return None  # several outputs without a capacity
+                i = j - 1
+                break
+            i += 1
         roles, n_out = [], 0
         for i, p in enumerate(params):
-            if p.name is None:
-                return None
-            k, t, d, const = _type_name(p.type)
-            nxt = params[i + 1].name if i + 1 < len(params) else ""
-            if k == "ident" and d == 0 and (t in SCALARS or t in self.enums):
+            k, t, d, const = types[i]
+            nxt = names[i + 1] if i + 1 < len(params) else ""
+            if i in arrays:
+                kind, ext = arrays[i]
+                roles.append((kind, p.name, t, ext))
+            elif k == "ident" and d == 0 and (t in SCALARS or t in self.enums):
                 roles.append(("scalar", p.name, t if t in SCALARS else "int"))
             elif k == "ident" and d == 1 and t in self.opaque:
                 roles.append(("handle", p.name, t))
@@ -249,7 +392,8 @@ class Model:
             elif k == "ident" and d == 1 and t in self.structs:
                 # an array of structs (followed by its count), or a struct
                 # with pointers/callbacks the layout leaves out: hand-written
-                if re.fullmatch(r"n(_\w+)?", nxt) or (const and self.layout(t)[2]):
+                if (re.fullmatch(r"n(_\w+)?", nxt) and is_count(i + 1)) or \
+                        (const and not self._struct_in_ok(t)):
                     return None
                 roles.append(("struct_in" if const else "struct_out", p.name, t))
             elif k == "ident" and d == 1 and (t in SCALARS or t in self.enums) and not const \
@@ -258,12 +402,20 @@ class Model:
                 n_out += 1
             else:
                 return None
+        has_arrays = bool(arrays)
         str_outs = [r for r in roles if r[0] == "struct_out" and self.layout(r[2])[1]]
+        handle_outs = [r for r in roles if r[0] == "handle_out"]
+        if n_out > 1 and not handle_outs:
+            # several scalar outs: one-element Java arrays each
+            roles = [("scalar_out_arr",) + r[1:] if r[0] == "scalar_out" else r for r in roles]
+            n_out = 0
         if n_out > 1 or len(str_outs) > 1 or (n_out and str_outs):
             return None
         if ret[0] in ("value", "string") and (n_out or str_outs):
             return None
         if ret[0] == "void" and n_out:
+            return None
+        if ret[0] in ("value", "string") and has_arrays:
             return None
         return roles, ret
 
@@ -293,7 +445,11 @@ def mechanical(model, unbound):
                 const_in.add(t)
     out = {}
     for name in sorted(model.funcs):
-        if name in unbound:
+        if name in unbound or name in HAND_WRITTEN:
+            continue
+        # X_init_sized(p, size): the target of the macro X_init(p), which the
+        # glue calls (the generated natives initialise their own structs).
+        if name.endswith("_init_sized") and name[:-11] in model.structs:
             continue
         # X_init of a struct no function takes as input: the out-struct
         # natives initialise their own.
@@ -375,6 +531,10 @@ def _jni_params(model, roles):
             out.append(("jlongArray", r[1]))
             if r[0] == "struct_in" and model.layout(r[2])[1]:
                 out.append(("jobjectArray", r[1] + "_strs"))
+        elif r[0] in ("arr_in", "arr_out"):
+            out.append((ARRAYS[r[2]][0], r[1]))
+        elif r[0] == "scalar_out_arr":
+            out.append((SCALAR_OUT_ARRAY[SCALARS[r[2]][0]][0], r[1]))
     return out
 
 
@@ -470,7 +630,7 @@ def c_glue(model, funcs, structs):
                  f"(JNIEnv *env, jclass cls{ps})")
         o.append("{")
         o.append("    (void)env; (void)cls;")
-        body, args, cleanup, result = [], [], [], None
+        body, args, cleanup, result, arrays, post = [], [], [], None, [], []
         fail = "0" if jr not in ("void", "jstring", "jobjectArray") else ("NULL" if jr != "void" else "")
         for r in roles:
             kind, pn = r[0], r[1]
@@ -495,23 +655,58 @@ def c_glue(model, funcs, structs):
                 s = r[2]
                 body.insert(0, f"    {s} {pn}_c;")
                 if kind == "struct_in":
+                    # a null layout passes NULL (the library's defaults, or its message)
                     nstr = len(model.layout(s)[1])
                     sa = f"{pn}_strs" if nstr else "NULL"
                     body.insert(0, f"    char *{pn}_t[NIDJ_{s.upper()}_STRS + 1] = {{0}};")
-                    body.append(f"    if (!nidj_in_{s}(env, &{pn}_c, {pn}, {sa}, {pn}_t)) goto done;")
+                    body.append(f"    if ({pn} && !nidj_in_{s}(env, &{pn}_c, {pn}, {sa}, {pn}_t)) goto done;")
                     cleanup.append(f"    nidj_free_strs({pn}_t, NIDJ_{s.upper()}_STRS);")
-                    args.append(f"&{pn}_c")
+                    args.append(f"{pn} ? &{pn}_c : NULL")
                 else:
                     body.append(f"    {s.replace('nid_', 'nid_', 1)}_init(&{pn}_c);" if model.has_init(s)
                                 else f"    memset(&{pn}_c, 0, sizeof {pn}_c);")
                     body.append(f"    if (!nidj_out_len(env, \"{s}\", {pn}, NIDJ_{s.upper()}_NUMS)) goto done;")
                     args.append(f"&{pn}_c")
+            elif kind in ("arr_in", "arr_out"):
+                # checked against the counts, which are parameters: after the loop
+                arrays.append(r)
+                _, jet, T = ARRAYS[r[2]]
+                body.insert(0, f"    {jet} *{pn}_e = NULL;")
+                args.append(f"({'const ' if kind == 'arr_in' else ''}{r[2]} *){pn}_e")
+                mode = "JNI_ABORT" if kind == "arr_in" else "ok ? 0 : JNI_ABORT"
+                cleanup.append(f"    if ({pn}_e) (*env)->Release{T}ArrayElements(env, {pn}, {pn}_e, {mode});")
+            elif kind == "scalar_out_arr":
+                ja, T = SCALAR_OUT_ARRAY[SCALARS[r[2]][0]]
+                body.insert(0, f"    {r[2]} {pn}_v = 0;")
+                body.append(f'    if ({pn} && (*env)->GetArrayLength(env, {pn}) < 1) {{ '
+                            f'THROW_IAE("{name}: {pn} is an empty array (one element is written)"); goto done; }}')
+                args.append(f"{pn} ? &{pn}_v : NULL")
+                post.append(f"    if ({pn}) {{ {SCALARS[r[2]][0]} {pn}_j = ({SCALARS[r[2]][0]}){pn}_v; "
+                            f"(*env)->Set{T}ArrayRegion(env, {pn}, 0, 1, &{pn}_j); }}")
+        # the arrays: every extent against its Java array, then the elements
+        for r in arrays:
+            kind, pn, _, ext = r
+            prod = " * ".join(ext)
+            if len(ext) == 1:
+                body.append(f'    if (!nidj_array_fits(env, "{name}", "{pn}", {pn}, {ext[0]}, 1, "{prod}")) goto done;')
+            else:
+                body.append(f'    if (!nidj_array_fits(env, "{name}", "{pn}", {pn}, {ext[0]}, {ext[1]}, "{prod}")) goto done;')
+        for r in arrays:
+            kind, pn = r[0], r[1]
+            _, jet, T = ARRAYS[r[2]]
+            body.append(f"    if ({pn} && (*env)->GetArrayLength(env, {pn}) > 0 && "
+                        f"!({pn}_e = (*env)->Get{T}ArrayElements(env, {pn}, NULL))) goto done;")
         call = f"{name}({', '.join(args)})"
         out_structs = [r for r in roles if r[0] == "struct_out"]
         if jr != "void":
             body.insert(0, f"    {jr} result = {fail if fail else '0'};")
+        if arrays and any(r[0] == "arr_out" for r in arrays):
+            body.insert(0, "    int ok = 0; /* outputs are copied back only after a successful call */")
         if ret[0] == "status":
             body.append(f"    if (check(env, {call})) goto done;")
+            if any(r[0] == "arr_out" for r in arrays):
+                body.append("    ok = 1;")
+            body += post
         elif ret[0] == "void":
             body.append(f"    {call};")
         elif ret[0] == "value":

@@ -39,7 +39,10 @@ public final class Clips {
         ClipOptions o = opts(opts);
         long[] out = new long[2];
         long e = exam.handle();
-        try { Native.clipCount(e, t, o.toLayout(), out); } finally { Reference.reachabilityFence(exam); }
+        long[] nc = new long[1], nf = new long[1];
+        try { NativeApi.clipCount(e, t, o.toLayout(), nc, nf); } finally { Reference.reachabilityFence(exam); }
+        out[0] = nc[0];
+        out[1] = nf[0];
         return out;
     }
 
@@ -48,7 +51,10 @@ public final class Clips {
         ClipOptions o = opts(opts);
         long v = video.handle(), e = exam.handle();
         try {
-            float[] data = Native.clipBuild(v, e, t, o.toLayout());
+            long[] layout = o.toLayout(), nf = new long[1];
+            NativeApi.clipCount(e, t, layout, null, nf);
+            float[] data = new float[Native.arrayLength(nf[0], "clip floats; use a direct FloatBuffer")];
+            NativeApi.clipBuild(v, e, t, layout, data, data.length, null, null);
             long per = o.clipFloats();
             return new Clip(data, (int) (data.length / per), o);
         } finally {
@@ -78,7 +84,11 @@ public final class Clips {
     public static long[] frames(Exam exam, int t, ClipOptions opts, int clip) throws NoduleIdException {
         ClipOptions o = opts(opts);
         long e = exam.handle();
-        try { return Native.clipFrames(e, t, o.toLayout(), clip); }
+        try {
+            long[] fr = new long[Math.max(o.frames(), 1)];
+            NativeApi.clipFrames(e, t, o.toLayout(), clip, fr, fr.length);
+            return fr;
+        }
         finally { Reference.reachabilityFence(exam); }
     }
 

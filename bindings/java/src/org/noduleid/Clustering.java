@@ -40,7 +40,10 @@ public final class Clustering {
 
     /** All-pairs distance matrix of the rows of x (n x d): n*n floats. */
     public static float[] distanceMatrix(float[] x, int d, Metric metric, int nThreads) throws NoduleIdException {
-        return Native.distanceMatrix(x, rows(x, d), d, metric.code, nThreads);
+        int n = rows(x, d);
+        float[] out = new float[Native.arrayLength((long) n * n, "distance matrix n*n")];
+        NativeApi.distanceMatrix(x, n, d, metric.code, nThreads, out, out.length);
+        return out;
     }
 
     /** As {@link #distanceMatrix(float[], int, Metric, int)} on direct
@@ -59,7 +62,7 @@ public final class Clustering {
         ClusterOptions o = opts(opts);
         int n = rows(x, d);
         int[] labels = new int[n];
-        int k = Native.cluster(x, n, d, o.toLayout(), labels);
+        int k = (int) NativeApi.cluster(x, n, d, o.toLayout(), labels, labels.length);
         return new Result(labels, k);
     }
 

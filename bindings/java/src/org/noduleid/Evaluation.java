@@ -138,7 +138,7 @@ public final class Evaluation {
     public static ClusterScores clusters(int[] truth, int[] pred) throws NoduleIdException {
         same(truth.length, pred.length, "truth/pred");
         long[] v = new long[CS.NUMS];
-        Native.evalClusters(truth, pred, v);
+        NativeApi.evalClusters(truth, pred, truth.length, v);
         return new ClusterScores(v);
     }
 
@@ -146,7 +146,7 @@ public final class Evaluation {
     public static AucResult auc(int[] labels, double[] scores) throws NoduleIdException {
         same(labels.length, scores.length, "labels/scores");
         long[] v = new long[AUC.NUMS];
-        Native.evalAuc(labels, scores, v);
+        NativeApi.evalAuc(labels, scores, labels.length, v);
         return new AucResult(v, 0);
     }
 
@@ -155,7 +155,7 @@ public final class Evaluation {
         same(labels.length, scoresA.length, "labels/scoresA");
         same(labels.length, scoresB.length, "labels/scoresB");
         long[] v = new long[DL.NUMS];
-        Native.evalDelong(labels, scoresA, scoresB, v);
+        NativeApi.evalDelong(labels, scoresA, scoresB, labels.length, v);
         return new DeLongResult(v);
     }
 
@@ -163,7 +163,7 @@ public final class Evaluation {
     public static BinaryResult atThreshold(int[] labels, double[] scores, double threshold) throws NoduleIdException {
         same(labels.length, scores.length, "labels/scores");
         long[] v = new long[BR.NUMS];
-        Native.evalThreshold(labels, scores, threshold, v);
+        NativeApi.evalThreshold(labels, scores, labels.length, threshold, v);
         return new BinaryResult(v);
     }
 

@@ -113,8 +113,8 @@ public final class Gallery extends NativeHandle {
         if (embedding == null) throw new NullPointerException("embedding");
         long h = handle();
         try {
-            Native.galleryAdd(h, Native.cstr(patientId), Native.cstr(examId), Native.cstr(date),
-                              Native.cstr(label), embedding, nTracklets);
+            NativeApi.galleryAdd(h, Native.cstr(patientId), Native.cstr(examId), Native.cstr(date),
+                                 Native.cstr(label), embedding, embedding.length, nTracklets);
         } finally { Reference.reachabilityFence(this); }
     }
 
@@ -129,7 +129,12 @@ public final class Gallery extends NativeHandle {
     /** Entry i's (unit-norm) embedding. */
     public float[] embedding(long i) throws NoduleIdException {
         long h = handle();
-        try { return Native.galleryEmbedding(h, i); } finally { Reference.reachabilityFence(this); }
+        if (i < 0) throw new IllegalArgumentException("index " + i + " < 0");
+        try {
+            float[] out = new float[embedDim()];
+            NativeApi.galleryGetEmbedding(h, i, out, out.length);
+            return out;
+        } finally { Reference.reachabilityFence(this); }
     }
 
     /** Match n nodule embeddings (row-major n x d) of a new exam of patientId

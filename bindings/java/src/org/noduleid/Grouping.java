@@ -243,11 +243,17 @@ public final class Grouping {
         thresholdFrom = SettingSource.of(NativeLayout.i(v, GI.THRESHOLD_FROM)); exact = v[GI.EXACT] != 0;
         threshold = NativeLayout.f(v, GI.THRESHOLD);
         timings = new Timings(t);
-        labels = Native.groupingLabels(g, false);
-        nClips = Native.groupingLabels(g, true);
-        embeddings = n == 0 ? new float[0][] : Embeddings.split(Native.groupingFloats(g, 0, null), d);
+        labels = new int[n];
+        nClips = new int[n];
+        float[] emb = new float[Native.arrayLength((long) n * d, "n x D embeddings")];
+        if (n > 0) {
+            NativeApi.groupingLabels(g, labels, n);
+            NativeApi.groupingNClips(g, nClips, n);
+            NativeApi.groupingEmbeddings(g, emb, emb.length);
+        }
+        embeddings = n == 0 ? new float[0][] : Embeddings.split(emb, d);
         int[] sizes = new int[k];
-        float[][] means = k == 0 ? new float[0][] : Embeddings.split(Native.groupingFloats(g, 1, sizes), d);
+        float[][] means = k == 0 ? new float[0][] : Embeddings.split(Native.groupingNodules(g, sizes), d);
         List<Nodule> nod = new ArrayList<>(k);
         for (int c = 0; c < k; c++) {
             List<String> mid = new ArrayList<>(sizes[c]);
@@ -261,7 +267,13 @@ public final class Grouping {
             nod.add(new Nodule(c, members, Collections.unmodifiableList(mid), means[c]));
         }
         nodules = Collections.unmodifiableList(nod);
-        float[] sim = v[GI.HAS_SIMILARITY] != 0 ? Native.groupingFloats(g, 2, null) : null;
+        float[] sim = null;
+        if (v[GI.HAS_SIMILARITY] != 0 && n > 0) {
+            sim = new float[Native.arrayLength((long) n * n, "n*n similarities")];
+            NativeApi.groupingSimilarity(g, sim, sim.length);
+        } else if (v[GI.HAS_SIMILARITY] != 0) {
+            sim = new float[0];
+        }
         similarity = sim == null ? null : Embeddings.split(sim, n);
         if (v[GI.HAS_TRUTH] != 0) {
             long[] sv = new long[NativeLayout.nid_cluster_scores.NUMS];
@@ -272,7 +284,8 @@ public final class Grouping {
         }
         long[] st = new long[n], sc = new long[n];
         int[] cl = new int[n];
-        if (Native.groupingOnlineSteps(g, st, cl, sc)) {
+        if (online) {
+            if (n > 0) NativeApi.groupingOnlineSteps(g, st, cl, sc, n);
             List<OnlineStep> steps = new ArrayList<>(n);
             for (int s = 0; s < n; s++) steps.add(new OnlineStep(Math.toIntExact(st[s]), cl[s], sc[s]));
             onlineSteps = Collections.unmodifiableList(steps);

@@ -30,11 +30,13 @@ public final class Model extends NativeHandle {
     public static final class Options {
         private String device;
         private int nThreads, optimize, maxBatch;
+        private Precision precision;
         public Options() {
             long[] v = new long[MO.NUMS];
             device = NativeApi.modelOptionsInit(v)[MO.S_DEVICE];
             nThreads = NativeLayout.i(v, MO.N_THREADS); optimize = NativeLayout.i(v, MO.OPTIMIZE);
             maxBatch = NativeLayout.i(v, MO.MAX_BATCH);
+            precision = Precision.of(NativeLayout.i(v, MO.PRECISION));
         }
         /** These options as a nid_model_options layout; out[0] gets the strings. */
         long[] toLayout(byte[][][] strs) {
@@ -43,6 +45,7 @@ public final class Model extends NativeHandle {
             NativeLayout.set(v, MO.N_THREADS, nThreads);
             NativeLayout.set(v, MO.OPTIMIZE, optimize);
             NativeLayout.set(v, MO.MAX_BATCH, maxBatch);
+            NativeLayout.set(v, MO.PRECISION, precision.code);
             strs[0] = new byte[MO.STRS][];
             strs[0][MO.S_DEVICE] = Native.cstr(device);
             return v;
@@ -52,10 +55,20 @@ public final class Model extends NativeHandle {
         public int nThreads() { return nThreads; }
         public int optimize() { return optimize; }
         public int maxBatch() { return maxBatch; }
+        /** The arithmetic asked for (nid_model_options.precision; default
+         *  {@link Precision#FP32}). What runs is {@link Info#precision()}:
+         *  BF16 without CPU support and INT8 on a package without an int8
+         *  graph fall back to FP32 with a logged warning. */
+        public Precision precision() { return precision; }
         public Options device(String v) { if (v == null) throw new NullPointerException("device"); device = v; return this; }
         public Options nThreads(int v) { nThreads = v; return this; }
         public Options optimize(int v) { optimize = v; return this; }
         public Options maxBatch(int v) { maxBatch = v; return this; }
+        public Options precision(Precision v) {
+            if (v == null) throw new NullPointerException("precision");
+            precision = v;
+            return this;
+        }
     }
 
     /** nid_model_info. */
@@ -94,6 +107,9 @@ public final class Model extends NativeHandle {
         public String description() { return description; }
         public String metaJson() { return metaJson; }
         public String path() { return path; }
+        private final Precision precision;
+        /** The arithmetic the network runs in (after any fallback to FP32). */
+        public Precision precision() { return precision; }
         /** From a nid_model_info layout (NativeLayout). */
         Info(long[] v, String[] s) {
             formatVersion = NativeLayout.i(v, MI.FORMAT_VERSION); hasVerify = v[MI.HAS_VERIFY] != 0;
@@ -111,6 +127,7 @@ public final class Model extends NativeHandle {
             }
             margin = NativeLayout.f(v, MI.MARGIN); tau = NativeLayout.f(v, MI.TAU);
             pairThreshold = NativeLayout.f(v, MI.PAIR_THRESHOLD);
+            precision = Precision.of(NativeLayout.i(v, MI.PRECISION));
             arch = s[MI.S_ARCH]; modelId = s[MI.S_MODEL_ID]; device = s[MI.S_DEVICE];
             description = s[MI.S_DESCRIPTION]; metaJson = s[MI.S_META_JSON]; path = s[MI.S_PATH];
         }
@@ -164,7 +181,12 @@ public final class Model extends NativeHandle {
     public float[] embed(float[] clips, int n) throws NoduleIdException {
         if (clips == null) throw new NullPointerException("clips");
         long h = handle();
-        try { return Native.modelEmbed(h, clips, n); } finally { Reference.reachabilityFence(this); }
+        if (n < 0) throw new IllegalArgumentException("n must be >= 0, got " + n);
+        try {
+            float[] emb = new float[Native.arrayLength((long) n * embedDim, "n x D embeddings")];
+            NativeApi.modelEmbed(h, clips, n, clips.length, emb, emb.length);
+            return emb;
+        } finally { Reference.reachabilityFence(this); }
     }
 
     /** Embed a clip batch. */
@@ -187,7 +209,9 @@ public final class Model extends NativeHandle {
     public float[] embedTracklet(Video video, Exam exam, int t, ClipOptions opts) throws NoduleIdException {
         long h = handle(), v = video.handle(), e = exam.handle();
         try {
-            return Native.modelEmbedTracklet(h, v, e, t, opts == null ? null : opts.toLayout(), new long[1]);
+            float[] emb = new float[embedDim];
+            NativeApi.modelEmbedTracklet(h, v, e, t, opts == null ? null : opts.toLayout(), emb, emb.length);
+            return emb;
         } finally {
             Reference.reachabilityFence(this);
             Reference.reachabilityFence(video);
@@ -251,7 +275,11 @@ public final class Model extends NativeHandle {
     public float[] pool(float[] emb, int d) throws NoduleIdException {
         int n = rows(emb, d, "emb");
         long h = handle();
-        try { return Native.modelPool(h, emb, n, d); } finally { Reference.reachabilityFence(this); }
+        try {
+            float[] out = new float[d];
+            NativeApi.modelPool(h, emb, n, d, out, out.length);
+            return out;
+        } finally { Reference.reachabilityFence(this); }
     }
 
     /** Verification head p(a_i, b_i) on the rows of a and b (n x d each). */
@@ -259,7 +287,11 @@ public final class Model extends NativeHandle {
         int n = rows(a, d, "a");
         if (rows(b, d, "b") != n) throw new IllegalArgumentException("a and b have different row counts");
         long h = handle();
-        try { return Native.modelVerify(h, a, b, n, d); } finally { Reference.reachabilityFence(this); }
+        try {
+            float[] out = new float[n];
+            NativeApi.modelVerify(h, a, b, n, d, out, out.length);
+            return out;
+        } finally { Reference.reachabilityFence(this); }
     }
 
     /** Similarity of the row pairs (a_i, b_i) under mode. */
@@ -267,14 +299,22 @@ public final class Model extends NativeHandle {
         int n = rows(a, d, "a");
         if (rows(b, d, "b") != n) throw new IllegalArgumentException("a and b have different row counts");
         long h = handle();
-        try { return Native.modelCompare(h, a, b, n, d, mode.code); } finally { Reference.reachabilityFence(this); }
+        try {
+            float[] out = new float[n];
+            NativeApi.modelCompare(h, a, b, n, d, mode.code, out, out.length);
+            return out;
+        } finally { Reference.reachabilityFence(this); }
     }
 
     /** All-pairs similarity (n x n) of the rows of emb. */
     public float[] compareMatrix(float[] emb, int d, CompareMode mode) throws NoduleIdException {
         int n = rows(emb, d, "emb");
         long h = handle();
-        try { return Native.modelMatrix(h, emb, n, d, mode.code, false); }
+        try {
+            float[] out = new float[Native.arrayLength((long) n * n, "n*n similarities")];
+            NativeApi.modelCompareMatrix(h, emb, n, d, mode.code, out, out.length);
+            return out;
+        }
         finally { Reference.reachabilityFence(this); }
     }
 
@@ -283,7 +323,11 @@ public final class Model extends NativeHandle {
     public float[] distanceMatrix(float[] emb, int d, CompareMode mode) throws NoduleIdException {
         int n = rows(emb, d, "emb");
         long h = handle();
-        try { return Native.modelMatrix(h, emb, n, d, mode.code, true); }
+        try {
+            float[] out = new float[Native.arrayLength((long) n * n, "n*n distances")];
+            NativeApi.modelDistanceMatrix(h, emb, n, d, mode.code, out, out.length);
+            return out;
+        }
         finally { Reference.reachabilityFence(this); }
     }
 

@@ -22,8 +22,10 @@ import java.nio.charset.StandardCharsets;
  * {@code byte[]} ({@link #cstr}) and come back through {@link #utf8}; structs
  * travel as the arrays of their {@link NativeLayout} (generated from the
  * header with the {@link NativeApi} pass-through natives, by gen_jni.py).
- * Only what cannot be generated is declared here: arrays and direct buffers,
- * frames, callbacks and logging.
+ * Only what cannot be generated is declared here: arrays whose extents the
+ * signature does not tell (gen_jni.py HAND_WRITTEN) or that hold structs,
+ * direct buffers, frames, callbacks and logging; primitive arrays with
+ * their counts are NativeApi natives too.
  * Direct buffers are passed with their position (in elements) and are never
  * copied.
  */
@@ -153,6 +155,14 @@ final class Native {
         return new String(b, StandardCharsets.UTF_8);
     }
 
+    /** n as the length of a Java array the glue fills; IllegalArgumentException
+     *  naming what when it does not fit. */
+    static int arrayLength(long n, String what) {
+        if (n < 0 || n > Integer.MAX_VALUE - 8)
+            throw new IllegalArgumentException(what + ": " + n + " elements do not fit a Java array");
+        return (int) n;
+    }
+
     /** Check that b is a direct buffer in native byte order with at least
      *  `need` elements remaining. */
     static void checkDirect(Buffer b, long need, String what) {
@@ -170,30 +180,18 @@ final class Native {
     static native void setLogHandler(NoduleId.LogHandler handler, int maxLevel);
 
     // ---- distances and clustering -----------------------------------------
-    static native float[] distanceMatrix(float[] x, int n, int d, int metric, int nThreads) throws NoduleIdException;
     static native void distanceMatrixDirect(FloatBuffer x, int xPos, int n, int d, int metric, int nThreads,
                                             FloatBuffer out, int outPos) throws NoduleIdException;
-    /** opts: a nid_cluster_options layout (ClusterOptions.toLayout); labels gets n labels;
-     *  returns the number of clusters. */
-    static native int cluster(float[] x, int n, int d, long[] opts, int[] labels) throws NoduleIdException;
     static native int clusterDirect(FloatBuffer x, int xPos, int n, int d, long[] opts, IntBuffer labels,
                                     int labelsPos) throws NoduleIdException;
     static native int clusterDist(float[] dist, int n, long[] opts, int[] labels) throws NoduleIdException;
 
     // ---- online clustering ----------------------------------------------------
-    static native long onlineCreate(int d, long[] opts) throws NoduleIdException;
     static native int onlineAdd(long h, float[] x) throws NoduleIdException;
     static native int onlineAddDirect(long h, FloatBuffer x, int xPos) throws NoduleIdException;
-    static native int onlineAddDist(long h, float[] dist) throws NoduleIdException;
-    static native int[] onlineLabels(long h, boolean canonical) throws NoduleIdException;
 
     // ---- evaluation ------------------------------------------------------------
-    // out: the result struct as its NativeLayout (nid_cluster_scores, nid_auc_result, ...)
-    static native void evalClusters(int[] truth, int[] pred, long[] out) throws NoduleIdException;
-    static native void evalAuc(int[] labels, double[] scores, long[] out) throws NoduleIdException;
-    static native void evalDelong(int[] labels, double[] a, double[] b, long[] out) throws NoduleIdException;
-    static native void evalThreshold(int[] labels, double[] scores, double threshold, long[] out)
-        throws NoduleIdException;
+    // (nid_eval_clusters, _auc, _delong, _threshold: NativeApi)
     /** out: threshold, J. */
     static native void evalYouden(int[] labels, double[] scores, double[] out) throws NoduleIdException;
 
@@ -202,7 +200,6 @@ final class Native {
         throws NoduleIdException;
     static native long videoFromDirect(ByteBuffer[] frames, int width, int height, int stride, int format,
                                        double fps, boolean copy) throws NoduleIdException;
-    static native byte[] videoReadFrame(long h, long index) throws NoduleIdException;
     /** Returns the number of bytes written. */
     static native int videoReadFrameDirect(long h, long index, ByteBuffer dst, int dstPos) throws NoduleIdException;
 
@@ -215,36 +212,16 @@ final class Native {
                                       long[] opts) throws NoduleIdException;
 
     // ---- clips ----------------------------------------------------------------
-    /** out: n_clips, n_floats. */
-    static native void clipCount(long exam, long t, long[] clip, long[] out) throws NoduleIdException;
-    /** Returns n_clips; out gets N*C*T*H*W floats. */
-    static native float[] clipBuild(long video, long exam, long t, long[] clip) throws NoduleIdException;
     static native long clipBuildDirect(long video, long exam, long t, long[] clip, FloatBuffer out,
                                        int outPos) throws NoduleIdException;
-    static native long[] clipFrames(long exam, long t, long[] opts, long clip) throws NoduleIdException;
     static native float[] cropResize(byte[] pixels, int width, int height, int stride, int format, long[] box,
                                      long[] clip) throws NoduleIdException;
 
     // ---- models -----------------------------------------------------------------
-    static native float[] modelEmbed(long h, float[] clips, int n) throws NoduleIdException;
     static native void modelEmbedDirect(long h, FloatBuffer clips, int clipsPos, long clipsLen, int n,
                                         FloatBuffer out, int outPos) throws NoduleIdException;
-    /** clip null: the model's clip options. out[0] gets the number of clips pooled. */
-    static native float[] modelEmbedTracklet(long h, long video, long exam, long t, long[] clip,
-                                             long[] nClips) throws NoduleIdException;
-    static native float[] modelPool(long h, float[] emb, int n, int d) throws NoduleIdException;
-    static native float[] modelVerify(long h, float[] a, float[] b, int n, int d) throws NoduleIdException;
-    static native float[] modelCompare(long h, float[] a, float[] b, int n, int d, int mode)
-        throws NoduleIdException;
-    /** distance == false: similarities (nid_model_compare_matrix); true: distances
-     *  (nid_model_distance_matrix). */
-    static native float[] modelMatrix(long h, float[] emb, int n, int d, int mode, boolean distance)
-        throws NoduleIdException;
 
     // ---- gallery ----------------------------------------------------------------
-    static native void galleryAdd(long h, byte[] patient, byte[] exam, byte[] date, byte[] label,
-                                  float[] emb, int nTracklets) throws NoduleIdException;
-    static native float[] galleryEmbedding(long h, long i) throws NoduleIdException;
     /** threshold NaN: the default; dist gets n distances; returns n entry indices or -1. */
     static native long[] galleryMatch(long h, byte[] patient, float[] emb, int n, int d, float threshold,
                                       byte[] modelId, float[] dist) throws NoduleIdException;
@@ -259,13 +236,8 @@ final class Native {
     /** opts: Grouping.Options.toLayout(); returns a nid_grouping (NativeApi.groupingFree). */
     static native long groupExam(long h, long exam, long[] opts, long[] clip, ExamCallbacks cb, int flags)
         throws NoduleIdException;
-    /** clips false: the labels; true: the clips per tracklet. */
-    static native int[] groupingLabels(long g, boolean clips) throws NoduleIdException;
-    /** which 0: embeddings, 1: nodule embeddings (sizes filled), 2: similarity (null when not kept). */
-    static native float[] groupingFloats(long g, int which, int[] sizes) throws NoduleIdException;
-    /** false: not an online grouping. */
-    static native boolean groupingOnlineSteps(long g, long[] tracklet, int[] cluster, long[] nClusters)
-        throws NoduleIdException;
+    /** The nodule embeddings (k x D); sizes gets the k tracklet counts. */
+    static native float[] groupingNodules(long g, int[] sizes) throws NoduleIdException;
     static native float[] clusterMeans(float[] x, int n, int d, int[] labels, int k, int[] counts)
         throws NoduleIdException;
     /** Flattened (t1, t2) pairs. */

@@ -29,7 +29,7 @@ public final class OnlineClusterer extends NativeHandle {
     public static OnlineClusterer create(int d, ClusterOptions opts) throws NoduleIdException {
         if (d < 0) throw new IllegalArgumentException("d must be >= 0, got " + d);
         ClusterOptions o = opts == null ? new ClusterOptions() : opts;
-        return new OnlineClusterer(Native.onlineCreate(d, o.toLayout()), d);
+        return new OnlineClusterer(NativeApi.onlineCreate(d, o.toLayout()), d);
     }
 
     /** Dimension given at creation (0: distance-fed). */
@@ -56,7 +56,7 @@ public final class OnlineClusterer extends NativeHandle {
     public int addDistances(float[] dist) throws NoduleIdException {
         if (dist == null) throw new NullPointerException("dist");
         long h = handle();
-        try { return Native.onlineAddDist(h, dist); } finally { Reference.reachabilityFence(this); }
+        try { return NativeApi.onlineAddDist(h, dist, dist.length); } finally { Reference.reachabilityFence(this); }
     }
 
     /** Number of items added. */
@@ -75,7 +75,11 @@ public final class OnlineClusterer extends NativeHandle {
      *  order of first item, else the stable ids. */
     public int[] labels(boolean canonical) throws NoduleIdException {
         long h = handle();
-        try { return Native.onlineLabels(h, canonical); } finally { Reference.reachabilityFence(this); }
+        try {
+            int[] labels = new int[Native.arrayLength(NativeApi.onlineSize(h), "labels")];
+            NativeApi.onlineLabels(h, canonical ? 1 : 0, labels, labels.length);
+            return labels;
+        } finally { Reference.reachabilityFence(this); }
     }
 
     /** Forget all items (keeps dimension and options). */

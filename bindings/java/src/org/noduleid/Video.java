@@ -117,7 +117,13 @@ public final class Video extends NativeHandle {
      *  new array. Errors: RANGE, FORMAT (decode failure). */
     public byte[] readFrame(long index) throws NoduleIdException {
         long h = handle();
-        try { return Native.videoReadFrame(h, index); } finally { Reference.reachabilityFence(this); }
+        try {
+            Info in = info();
+            byte[] out = new byte[Native.arrayLength((long) in.width() * in.height() * in.format().bytesPerPixel(),
+                                                     "frame bytes")];
+            NativeApi.videoReadFrame(h, index, out, out.length);
+            return out;
+        } finally { Reference.reachabilityFence(this); }
     }
 
     /** Frame `index` written in place into a direct buffer from its

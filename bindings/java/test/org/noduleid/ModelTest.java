@@ -89,6 +89,40 @@ class ModelTest {
         }
     }
 
+    /** Model.Options.precision (nid_model_options.precision): FP32 by
+     *  default; INT8 on a fixture package (no int8 graph) loads, runs in FP32
+     *  with the library's logged warning and gives the FP32 embeddings; a
+     *  value the library does not know is its INVALID error; null is refused. */
+    @Test
+    void precisionOption() throws Exception {
+        assertEquals(Precision.FP32, new Model.Options().precision());
+        assertThrows(NullPointerException.class, () -> new Model.Options().precision(null));
+        assertEquals(Precision.INT8, new Model.Options().precision(Precision.INT8).precision());
+        String dir = models();
+        java.util.List<String> log = java.util.Collections.synchronizedList(new java.util.ArrayList<>());
+        try (Model f = Model.load(dir + "/vm.nidm", new Model.Options().nThreads(1).precision(Precision.FP32))) {
+            assertEquals(Precision.FP32, f.info().precision());
+            NoduleId.setLogHandler((level, msg) -> log.add(msg), NoduleId.LogLevel.WARN);
+            try (Model q = Model.load(dir + "/vm.nidm", new Model.Options().nThreads(1).precision(Precision.INT8))) {
+                assertEquals(Precision.FP32, q.info().precision());
+                assertTrue(log.stream().anyMatch(m -> m.contains("running in fp32")), log.toString());
+                float[] clip = new float[(int) f.clipOptions().clipFloats()];
+                for (int i = 0; i < clip.length; i++) clip[i] = (float) Math.sin(i * 0.01);
+                assertArrayEquals(f.embed(clip, 1), q.embed(clip, 1), 0f);
+            } finally {
+                NoduleId.setLogHandler(null, NoduleId.LogLevel.ERROR);
+            }
+        }
+        // a value outside nid_precision, as an older or foreign caller could pass it
+        byte[][][] strs = new byte[1][][];
+        long[] v = new Model.Options().toLayout(strs);
+        v[NativeLayout.nid_model_options.PRECISION] = 3;
+        NoduleIdException e = assertThrows(NoduleIdException.class,
+            () -> NativeApi.modelLoad(Native.cstr(dir + "/vm.nidm"), v, strs[0]));
+        assertEquals(Status.INVALID, e.status());
+        assertTrue(e.getMessage().contains("precision"), e.getMessage());
+    }
+
     /** float[][] overloads default to the model's own comparison and agree with the flat ones. */
     @Test
     void rowsUseTheModelsCompareMode() throws Exception {
