@@ -88,6 +88,17 @@ def test_losses_reference():
     dn = (na - nb).norm(dim=1)
     want = float((s * dn ** 2 + (1 - s) * torch.relu(1.2 - dn) ** 2).sum() / 8)
     assert abs(float(L.contrastive(fa, fb, s, 1.2, "hadsell", True)) - want) < 1e-5
+    # supervised contrastive (L_out) against a loop; label 3 has no positive: skipped
+    z = e / e.norm(dim=1, keepdim=True)
+    ref = []
+    for a in range(8):
+        pos = [p for p in range(8) if y[p] == y[a] and p != a]
+        if not pos:
+            continue
+        den = sum(float(torch.exp(z[a] @ z[k] / 0.2)) for k in range(8) if k != a)
+        ref.append(-np.mean([float(z[a] @ z[p] / 0.2) - np.log(den) for p in pos]))
+    assert abs(float(L.supcon(e, y, 0.2)) - np.mean(ref)) < 1e-4
+    assert float(L.supcon(e, torch.arange(8), 0.2)) == 0.0  # no positives at all
 
 
 def _mean_first_last(xs, k=3):
@@ -195,7 +206,9 @@ def test_train_export_load_equal(ci, sets, tmp_path, kind):
 
 def test_resume_is_exact(ci, sets, tmp_path):
     _, _, cache = sets
+    # the recipe's loss and optimiser options: supervised contrastive term, FC at 10x the rate
     args = ["--model", "cm", "--data", ci, "--max-iters", "2", "--lr", "1e-3",
+            "--metric-loss", "triplet+supcon", "--fc-lr-mult", "10", "--select", "auc",
             "--cache", cache, "--no-export", *COMMON]
     a, b = str(tmp_path / "a"), str(tmp_path / "b")
     cli("train", "--out", a, "--epochs", "2", *args)
@@ -204,6 +217,10 @@ def test_resume_is_exact(ci, sets, tmp_path):
     sa = torch.load(os.path.join(a, "last.pt"))["model"]
     sb = torch.load(os.path.join(b, "last.pt"))["model"]
     assert all(torch.equal(sa[k], sb[k]) for k in sa)
+    log = [json.loads(l) for l in open(os.path.join(a, "log.jsonl"))]
+    assert all(r["supcon"] > 0 and r["triplet"] >= 0 for r in log if "epoch" in r)
+    lrs = [g["lr"] for g in torch.load(os.path.join(a, "last.pt"))["optimizer"]["param_groups"]]
+    assert lrs == [1e-3, 1e-2]
 
 
 def test_clip_geometry_matches_library_crop():
