@@ -268,7 +268,7 @@ def run_train(a) -> int:
     t0 = time.time()
     tr_opts = dict(copts, frames=a.frames * a.temporal_aug)
     tr = D.build_clipset(a.data, "train", tr_opts, cache)
-    va = D.build_clipset(a.val_data or a.data, "val", copts,
+    va = D.build_clipset(a.val_data or a.data, a.val_split, copts,
                          cache if not a.val_data else (a.cache or os.path.join(a.val_data,
                                                                                ".clipcache")))
     aug = None
@@ -568,7 +568,8 @@ def finalize(a, model, tr, va, device) -> int:
     per_exam, links = CAL.exam_matrices(va, a.val_data or a.data,
                                         sim_fn(model, a.model, emb, device))
     grouping = CAL.calibrate_grouping(per_exam, links, hi)
-    grouping["data"] = "%s (val split)" % os.path.basename(os.path.abspath(a.val_data or a.data))
+    grouping["data"] = "%s (%s split)" % (os.path.basename(os.path.abspath(a.val_data or a.data)),
+                                          a.val_split)
     lo_p = -1.0 if a.model == "cm" else 0.0
     pair_thr = float(min(max(pair_thr, lo_p), 1.0))
     calibrated = m.get("auc") is not None
@@ -576,6 +577,7 @@ def finalize(a, model, tr, va, device) -> int:
         desc_data = D.describe(a.data, {"train": tr})
         desc_data["val"] = D.describe(a.val_data, {"val": va})["val"]
         desc_data["val"]["dataset"] = os.path.basename(os.path.abspath(a.val_data))
+        desc_data["val"]["split"] = a.val_split
     else:
         desc_data = D.describe(a.data, {"train": tr, "val": va})
     desc = ("%s trained on %s (%s scale, seed %s): %d train patients / %d nodules / %d "
@@ -672,6 +674,10 @@ def add_args(p) -> None:
                    default=["depth"], metavar="F[,F]",
                    help="--depth-kernel auto: features among depth,height,width "
                         "(box centre depth, log crop height and width)")
+    p.add_argument("--val-split", default="val", metavar="NAME",
+                   help="the split of --val-data (or --data) that validates, selects the "
+                        "epoch and calibrates (default val; e.g. test of a seed never "
+                        "tested on, when its composition is closer to the test split's)")
     p.add_argument("--select", choices=("accuracy", "auc", "fused-auc"), default="accuracy",
                    help="best epoch by validation accuracy (then AUC), by the network's "
                         "validation AUC, or by the AUC after --depth-kernel calibration "
