@@ -92,7 +92,9 @@ typedef enum nid_coords {
 } nid_coords;
 
 /** Fill `opts` with defaults (and struct_size). NULL is ignored.
- *  A macro over _init_sized(); see "Extensible structs" in core.h. */
+ *  The _init macro passes sizeof *p to _init_sized(); the exported
+ *  function _init fills the first published fields only (core.h,
+ *  "Extensible structs"). */
 NID_API void nid_clip_options_init_sized(nid_clip_options *opts, size_t size);
 NID_API void (nid_clip_options_init)(nid_clip_options *opts);
 #define nid_clip_options_init(p) nid_clip_options_init_sized((p), sizeof *(p))

@@ -78,7 +78,9 @@ typedef struct nid_cluster_options {
 } nid_cluster_options;
 
 /** Fill `opts` with defaults (and struct_size). NULL is ignored.
- *  A macro over _init_sized(); see "Extensible structs" in core.h. */
+ *  The _init macro passes sizeof *p to _init_sized(); the exported
+ *  function _init fills the first published fields only (core.h,
+ *  "Extensible structs"). */
 NID_API void nid_cluster_options_init_sized(nid_cluster_options *opts,
                                             size_t size);
 NID_API void (nid_cluster_options_init)(nid_cluster_options *opts);

@@ -39,7 +39,9 @@ typedef struct nid_cluster_scores {
 } nid_cluster_scores;
 
 /** Zero `s` and set its struct_size. NULL is ignored.
- *  A macro over _init_sized(); see "Extensible structs" in core.h. */
+ *  The _init macro passes sizeof *p to _init_sized(); the exported
+ *  function _init fills the first published fields only (core.h,
+ *  "Extensible structs"). */
 NID_API void nid_cluster_scores_init_sized(nid_cluster_scores *s, size_t size);
 NID_API void (nid_cluster_scores_init)(nid_cluster_scores *s);
 #define nid_cluster_scores_init(p) \
@@ -80,7 +82,9 @@ typedef struct nid_auc_result {
 } nid_auc_result;
 
 /** Zero `r` and set its struct_size. NULL is ignored.
- *  A macro over _init_sized(); see "Extensible structs" in core.h. */
+ *  The _init macro passes sizeof *p to _init_sized(); the exported
+ *  function _init fills the first published fields only (core.h,
+ *  "Extensible structs"). */
 NID_API void nid_auc_result_init_sized(nid_auc_result *r, size_t size);
 NID_API void (nid_auc_result_init)(nid_auc_result *r);
 #define nid_auc_result_init(p) nid_auc_result_init_sized((p), sizeof *(p))
@@ -109,8 +113,10 @@ typedef struct nid_delong_result {
  * (as are the variances and the covariance). */
 
 /** Zero `r` and set its struct_size and those of r->a and r->b. NULL is
- *  ignored. A macro over _init_sized(); see "Extensible structs" in
- *  core.h. */
+ *  ignored.
+ *  The _init macro passes sizeof *p to _init_sized(); the exported
+ *  function _init fills the first published fields only (core.h,
+ *  "Extensible structs"). */
 NID_API void nid_delong_result_init_sized(nid_delong_result *r, size_t size);
 NID_API void (nid_delong_result_init)(nid_delong_result *r);
 #define nid_delong_result_init(p) \
@@ -136,7 +142,9 @@ typedef struct nid_binary_result {
 } nid_binary_result;
 
 /** Zero `r` and set its struct_size. NULL is ignored.
- *  A macro over _init_sized(); see "Extensible structs" in core.h. */
+ *  The _init macro passes sizeof *p to _init_sized(); the exported
+ *  function _init fills the first published fields only (core.h,
+ *  "Extensible structs"). */
 NID_API void nid_binary_result_init_sized(nid_binary_result *r, size_t size);
 NID_API void (nid_binary_result_init)(nid_binary_result *r);
 #define nid_binary_result_init(p) \

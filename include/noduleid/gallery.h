@@ -45,7 +45,9 @@ typedef struct nid_gallery_info {
 } nid_gallery_info;
 
 /** Zero `info` and set its struct_size. NULL is ignored.
- *  A macro over _init_sized(); see "Extensible structs" in core.h. */
+ *  The _init macro passes sizeof *p to _init_sized(); the exported
+ *  function _init fills the first published fields only (core.h,
+ *  "Extensible structs"). */
 NID_EXPERIMENTAL
 NID_API void nid_gallery_info_init_sized(nid_gallery_info *info, size_t size);
 NID_EXPERIMENTAL
@@ -64,7 +66,9 @@ typedef struct nid_gallery_entry {
 } nid_gallery_entry;
 
 /** Zero `e` and set its struct_size. NULL is ignored.
- *  A macro over _init_sized(); see "Extensible structs" in core.h. */
+ *  The _init macro passes sizeof *p to _init_sized(); the exported
+ *  function _init fills the first published fields only (core.h,
+ *  "Extensible structs"). */
 NID_EXPERIMENTAL
 NID_API void nid_gallery_entry_init_sized(nid_gallery_entry *e, size_t size);
 NID_EXPERIMENTAL
@@ -153,7 +157,9 @@ typedef struct nid_match_options {
 } nid_match_options;
 
 /** Fill `opts` with defaults (and struct_size). NULL is ignored.
- *  A macro over _init_sized(); see "Extensible structs" in core.h. */
+ *  The _init macro passes sizeof *p to _init_sized(); the exported
+ *  function _init fills the first published fields only (core.h,
+ *  "Extensible structs"). */
 NID_EXPERIMENTAL
 NID_API void nid_match_options_init_sized(nid_match_options *opts,
                                           size_t size);
@@ -221,7 +227,9 @@ typedef struct nid_store_options {
 } nid_store_options;
 
 /** Fill `opts` with defaults (and struct_size). NULL is ignored.
- *  A macro over _init_sized(); see "Extensible structs" in core.h. */
+ *  The _init macro passes sizeof *p to _init_sized(); the exported
+ *  function _init fills the first published fields only (core.h,
+ *  "Extensible structs"). */
 NID_EXPERIMENTAL
 NID_API void nid_store_options_init_sized(nid_store_options *opts,
                                           size_t size);

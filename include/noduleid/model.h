@@ -115,7 +115,9 @@ typedef struct nid_model_options {
 } nid_model_options;
 
 /** Fill `opts` with defaults (and struct_size). NULL is ignored.
- *  A macro over _init_sized(); see "Extensible structs" in core.h. */
+ *  The _init macro passes sizeof *p to _init_sized(); the exported
+ *  function _init fills the first published fields only (core.h,
+ *  "Extensible structs"). */
 NID_API void nid_model_options_init_sized(nid_model_options *opts,
                                           size_t size);
 NID_API void (nid_model_options_init)(nid_model_options *opts);
@@ -160,7 +162,9 @@ typedef struct nid_model_info {
 } nid_model_info;
 
 /** Zero `info` and set its struct_size. NULL is ignored.
- *  A macro over _init_sized(); see "Extensible structs" in core.h. */
+ *  The _init macro passes sizeof *p to _init_sized(); the exported
+ *  function _init fills the first published fields only (core.h,
+ *  "Extensible structs"). */
 NID_API void nid_model_info_init_sized(nid_model_info *info, size_t size);
 NID_API void (nid_model_info_init)(nid_model_info *info);
 #define nid_model_info_init(p) nid_model_info_init_sized((p), sizeof *(p))

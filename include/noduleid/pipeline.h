@@ -149,7 +149,9 @@ typedef struct nid_group_options {
 } nid_group_options;
 
 /** Fill `opts` with defaults (and struct_size). NULL is ignored.
- *  A macro over _init_sized(); see "Extensible structs" in core.h. */
+ *  The _init macro passes sizeof *p to _init_sized(); the exported
+ *  function _init fills the first published fields only (core.h,
+ *  "Extensible structs"). */
 NID_API void nid_group_options_init_sized(nid_group_options *opts,
                                           size_t size);
 NID_API void (nid_group_options_init)(nid_group_options *opts);
@@ -168,7 +170,9 @@ typedef struct nid_timings {
 } nid_timings;
 
 /** Zero `t` and set its struct_size. NULL is ignored.
- *  A macro over _init_sized(); see "Extensible structs" in core.h. */
+ *  The _init macro passes sizeof *p to _init_sized(); the exported
+ *  function _init fills the first published fields only (core.h,
+ *  "Extensible structs"). */
 NID_API void nid_timings_init_sized(nid_timings *t, size_t size);
 NID_API void (nid_timings_init)(nid_timings *t);
 #define nid_timings_init(p) nid_timings_init_sized((p), sizeof *(p))
@@ -225,7 +229,9 @@ typedef struct nid_grouping_info {
 } nid_grouping_info;
 
 /** Zero `info` and set its struct_size. NULL is ignored.
- *  A macro over _init_sized(); see "Extensible structs" in core.h. */
+ *  The _init macro passes sizeof *p to _init_sized(); the exported
+ *  function _init fills the first published fields only (core.h,
+ *  "Extensible structs"). */
 NID_API void nid_grouping_info_init_sized(nid_grouping_info *info,
                                           size_t size);
 NID_API void (nid_grouping_info_init)(nid_grouping_info *info);

@@ -76,7 +76,9 @@ typedef struct nid_exam_video_info {
 
 /** Fill `info` with defaults (unknown sizes, NULL strings) and set its
  *  struct_size. NULL is ignored.
- *  A macro over _init_sized(); see "Extensible structs" in core.h. */
+ *  The _init macro passes sizeof *p to _init_sized(); the exported
+ *  function _init fills the first published fields only (core.h,
+ *  "Extensible structs"). */
 NID_API void nid_exam_video_info_init_sized(nid_exam_video_info *info,
                                             size_t size);
 NID_API void (nid_exam_video_info_init)(nid_exam_video_info *info);
@@ -95,7 +97,9 @@ typedef struct nid_tracklet_info {
 } nid_tracklet_info;
 
 /** Zero `info` and set its struct_size. NULL is ignored.
- *  A macro over _init_sized(); see "Extensible structs" in core.h. */
+ *  The _init macro passes sizeof *p to _init_sized(); the exported
+ *  function _init fills the first published fields only (core.h,
+ *  "Extensible structs"). */
 NID_API void nid_tracklet_info_init_sized(nid_tracklet_info *info,
                                           size_t size);
 NID_API void (nid_tracklet_info_init)(nid_tracklet_info *info);
@@ -115,7 +119,9 @@ typedef struct nid_exam_info {
 } nid_exam_info;
 
 /** Zero `info` and set its struct_size. NULL is ignored.
- *  A macro over _init_sized(); see "Extensible structs" in core.h. */
+ *  The _init macro passes sizeof *p to _init_sized(); the exported
+ *  function _init fills the first published fields only (core.h,
+ *  "Extensible structs"). */
 NID_API void nid_exam_info_init_sized(nid_exam_info *info, size_t size);
 NID_API void (nid_exam_info_init)(nid_exam_info *info);
 #define nid_exam_info_init(p) nid_exam_info_init_sized((p), sizeof *(p))
@@ -261,7 +267,9 @@ typedef struct nid_link_options {
 } nid_link_options;
 
 /** Fill `opts` with defaults (and struct_size). NULL is ignored.
- *  A macro over _init_sized(); see "Extensible structs" in core.h. */
+ *  The _init macro passes sizeof *p to _init_sized(); the exported
+ *  function _init fills the first published fields only (core.h,
+ *  "Extensible structs"). */
 NID_API void nid_link_options_init_sized(nid_link_options *opts, size_t size);
 NID_API void (nid_link_options_init)(nid_link_options *opts);
 #define nid_link_options_init(p) nid_link_options_init_sized((p), sizeof *(p))

@@ -50,7 +50,9 @@ typedef struct nid_video_options {
 } nid_video_options;
 
 /** Fill `opts` with defaults (and struct_size). NULL is ignored.
- *  A macro over _init_sized(); see "Extensible structs" in core.h. */
+ *  The _init macro passes sizeof *p to _init_sized(); the exported
+ *  function _init fills the first published fields only (core.h,
+ *  "Extensible structs"). */
 NID_API void nid_video_options_init_sized(nid_video_options *opts,
                                           size_t size);
 NID_API void (nid_video_options_init)(nid_video_options *opts);
@@ -71,7 +73,9 @@ typedef struct nid_video_info {
 } nid_video_info;
 
 /** Zero `info` and set its struct_size. NULL is ignored.
- *  A macro over _init_sized(); see "Extensible structs" in core.h. */
+ *  The _init macro passes sizeof *p to _init_sized(); the exported
+ *  function _init fills the first published fields only (core.h,
+ *  "Extensible structs"). */
 NID_API void nid_video_info_init_sized(nid_video_info *info, size_t size);
 NID_API void (nid_video_info_init)(nid_video_info *info);
 #define nid_video_info_init(p) nid_video_info_init_sized((p), sizeof *(p))
