@@ -32,13 +32,16 @@ string(REPLACE ";" "@SEMI@" _text "${_text}")
 string(REGEX REPLACE "/\\*([^*]|\\*+[^*/])*\\*+/" " " _text "${_text}")
 string(REGEX REPLACE "//[^\n]*" "" _text "${_text}")
 
-string(REGEX MATCHALL "(NID_EXPERIMENTAL[ \t\r\n]+)?NID_API[^@(]*[^A-Za-z0-9_]nid_[A-Za-z0-9_]+[ \t\r\n]*\\("
+# A name may be parenthesised, NID_API void (nid_x_init)(nid_x *p), where
+# a function-like macro of the same name sits next to it (core.h,
+# "Extensible structs").
+string(REGEX MATCHALL "(NID_EXPERIMENTAL[ \t\r\n]+)?NID_API[^@(]*[^A-Za-z0-9_]nid_[A-Za-z0-9_]+[ \t\r\n]*[)]?[ \t\r\n]*\\("
        _decls "${_text}")
 set(_names "")
 set(_experimental "")
 foreach(_d IN LISTS _decls)
-  string(REGEX MATCH "nid_[A-Za-z0-9_]+[ \t\r\n]*\\($" _n "${_d}")
-  string(REGEX REPLACE "[ \t\r\n]*\\($" "" _n "${_n}")
+  string(REGEX MATCH "nid_[A-Za-z0-9_]+[ \t\r\n]*[)]?[ \t\r\n]*\\($" _n "${_d}")
+  string(REGEX REPLACE "[ \t\r\n]*[)]?[ \t\r\n]*\\($" "" _n "${_n}")
   if(_n IN_LIST _names)
     message(FATAL_ERROR "nid_exports.cmake: ${_n} is declared NID_API twice")
   endif()

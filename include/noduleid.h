@@ -24,8 +24,9 @@
  *    capacity; a too-small buffer returns NID_EBUFSIZE and reports the size
  *    needed.
  *  - Structs the caller allocates start with a `struct_size` field and come
- *    with an nid_X_init() function that fills defaults; new fields are only
- *    ever appended.
+ *    with an nid_X_init(p) macro that fills defaults for the size the
+ *    caller's header gives them; new fields are only ever appended (see
+ *    "Extensible structs" in noduleid/core.h).
  *  - Thread safety is stated for every function and handle below.
  *    Functions without handles are pure and may be called from any thread.
  *

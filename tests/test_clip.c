@@ -51,7 +51,8 @@ START_TEST(defaults)
     ck_assert_int_eq(o.sampling, NID_SAMPLE_UNIFORM);
     ck_assert_int_eq(o.pad, NID_PAD_ZERO);
     ck_assert(o.mean[2] == 0.5f && o.std[2] == 0.5f);
-    nid_clip_options_init(NULL);
+    (nid_clip_options_init)(NULL);
+    nid_clip_options_init_sized(NULL, sizeof(nid_clip_options));
 }
 END_TEST
 

@@ -161,7 +161,8 @@ START_TEST(options_defaults)
     ck_assert(o.threshold == 0.5f);
     ck_assert_uint_eq(o.seed, 0);
     ck_assert_int_eq(o.n_threads, 0);
-    nid_cluster_options_init(NULL); /* ignored */
+    (nid_cluster_options_init)(NULL); /* ignored */
+    nid_cluster_options_init_sized(NULL, sizeof(nid_cluster_options));
 }
 END_TEST
 

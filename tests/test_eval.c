@@ -180,7 +180,8 @@ START_TEST(clusters_bad_input)
     before = s;
     assert_error(nid_eval_clusters(t, p, 2, &s), NID_EINVAL, "struct_size");
     ck_assert(memcmp(&s, &before, sizeof s) == 0);
-    nid_cluster_scores_init(NULL); /* ignored */
+    (nid_cluster_scores_init)(NULL); /* ignored */
+    nid_cluster_scores_init_sized(NULL, sizeof(nid_cluster_scores));
 }
 END_TEST
 

@@ -115,8 +115,10 @@ START_TEST(defaults_and_names)
     nid_model_info_init(&in);
     ck_assert_uint_eq(in.struct_size, sizeof in);
     ck_assert_ptr_null(in.meta_json);
-    nid_model_options_init(NULL);
-    nid_model_info_init(NULL);
+    (nid_model_options_init)(NULL);
+    nid_model_options_init_sized(NULL, sizeof(nid_model_options));
+    (nid_model_info_init)(NULL);
+    nid_model_info_init_sized(NULL, sizeof(nid_model_info));
     nid_model_free(NULL);
     ck_assert_str_eq(nid_compare_mode_name(NID_COMPARE_COSINE), "cosine");
     ck_assert_str_eq(nid_compare_mode_name(NID_COMPARE_VERIFY), "verify");

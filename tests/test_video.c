@@ -177,8 +177,10 @@ START_TEST(options_and_info_init)
     nid_video_info_init(&in);
     ck_assert_uint_eq(in.struct_size, sizeof in);
     ck_assert_int_eq(in.n_frames, 0);
-    nid_video_options_init(NULL);
-    nid_video_info_init(NULL);
+    (nid_video_options_init)(NULL);
+    nid_video_options_init_sized(NULL, sizeof(nid_video_options));
+    (nid_video_info_init)(NULL);
+    nid_video_info_init_sized(NULL, sizeof(nid_video_info));
     nid_video_free(NULL);
 }
 END_TEST

@@ -69,10 +69,22 @@ def api_functions(header):
     paths = [Path(header)] + sorted(Path(header).parent.glob("noduleid/*.h"))
     text = strip_c("\n".join(p.read_text() for p in paths))
     funcs = {}
-    for m in re.finditer(r"\bNID_API\b([^;{]*?)\b(nid_\w+)\s*\(([^;]*?)\)\s*;", text, flags=re.S):
+    # (a name may be parenthesised, void (nid_x_init)(nid_x *p), next to a
+    # function-like macro of that name)
+    for m in re.finditer(r"\bNID_API\b([^;{]*?)\(?\b(nid_\w+)\)?\s*\(([^;]*?)\)\s*;", text, flags=re.S):
         params = split_args(m.group(3))
         funcs[m.group(2)] = 0 if params in ([], ["void"]) else len(params)
     return funcs
+
+
+def api_macros(header):
+    """{macro: function} for the headers' function-like macros calling an nid_
+    function (nid_x_init(p) -> nid_x_init_sized): the glue calling the macro
+    calls the function."""
+    paths = [Path(header)] + sorted(Path(header).parent.glob("noduleid/*.h"))
+    text = strip_c("\n".join(p.read_text() for p in paths)).replace("\\\n", " ")
+    return dict(re.findall(r"^[ \t]*#[ \t]*define[ \t]+(nid_\w+)\([^)]*\)[ \t]+\(?(nid_\w+)\s*\(",
+                           text, flags=re.M))
 
 
 def glue_uses(glue, api):
@@ -434,6 +446,9 @@ def main():
             if nargs != api[name]:
                 problems.append(f"{glue}:{line}: {name} called with {nargs} arguments, "
                                 f"noduleid.h declares {api[name]}")
+
+    macros = api_macros(a.api_header)
+    referenced |= {macros[n] for n in referenced if n in macros}
 
     unbound = {}
     for raw in Path(a.unbound).read_text().splitlines():

@@ -455,6 +455,11 @@ def mechanical(model, unbound):
         # natives initialise their own.
         if name.endswith("_init") and name[:-5] in model.structs and name[:-5] not in const_in:
             continue
+        # X_init_sized: the natives initialise through the header's X_init
+        # macro, which passes the C struct's own size; a size from Java
+        # could only be wrong.
+        if name.endswith("_init_sized") and name[:-11] in model.structs:
+            continue
         c = model.classify(name)
         if c:
             out[name] = c

@@ -130,7 +130,10 @@ def parse(header_text):
             continue
         body.append(line)
     code = "\n".join(body)
-    functions = sorted(set(re.findall(r"\bNID_API\b[^;(]*?\b(nid_\w+)\s*\(", code)))
+    # (a name may be parenthesised: void (nid_x_init)(nid_x *p), next to a
+    # function-like macro of that name)
+    functions = sorted(set(re.findall(
+        r"\bNID_API\b[^;(]*?\(?\s*\b(nid_\w+)\s*\)?\s*\(", code)))
     code = re.sub(r"\bNID_API\b\s*", "", code)
     code = re.sub(r"\bNID_EXPERIMENTAL\b\s*", "", code)
     code = re.sub(r"\bNID_DEPRECATED\s*\((?:[^()\"]|\"(?:\\.|[^\"\\])*\")*\)\s*", "", code)
@@ -141,6 +144,16 @@ def parse(header_text):
     code = re.sub(r"\s*\n\s*", "\n", code).strip()
     cdef = "\n".join(defines) + "\n" + code + "\n"
     return cdef, functions
+
+
+def function_macros(header_text):
+    """{macro: function} for the header's function-like macros that call an
+    nid_ function, e.g. nid_x_init(p) -> nid_x_init_sized (a call of the
+    macro in compiled code is a call of that function)."""
+    text = strip_comments(header_text).replace("\\\n", " ")
+    return dict(re.findall(
+        r"^[ \t]*#[ \t]*define[ \t]+(nid_\w+)\([^)]*\)[ \t]+\(?(nid_\w+)\s*\(",
+        text, flags=re.M))
 
 
 def main(argv=None):

@@ -91,7 +91,13 @@ typedef enum nid_coords {
     NID_COORDS_FRAME = 1
 } nid_coords;
 
-NID_API void nid_clip_options_init(nid_clip_options *opts);
+/** Fill `opts` with defaults (and struct_size). NULL is ignored.
+ *  The _init macro passes sizeof *p to _init_sized(); the exported
+ *  function _init fills the first published fields only (core.h,
+ *  "Extensible structs"). */
+NID_API void nid_clip_options_init_sized(nid_clip_options *opts, size_t size);
+NID_API void (nid_clip_options_init)(nid_clip_options *opts);
+#define nid_clip_options_init(p) nid_clip_options_init_sized((p), sizeof *(p))
 
 /** Crop `box` (grown by opts->margin) out of `frame` and resize it to
  *  opts->height x opts->width with opts->filter, normalised. The crop is

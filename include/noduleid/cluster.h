@@ -77,8 +77,15 @@ typedef struct nid_cluster_options {
     size_t          n_cannot_link;
 } nid_cluster_options;
 
-/** Fill `opts` with defaults (and struct_size). NULL is ignored. */
-NID_API void nid_cluster_options_init(nid_cluster_options *opts);
+/** Fill `opts` with defaults (and struct_size). NULL is ignored.
+ *  The _init macro passes sizeof *p to _init_sized(); the exported
+ *  function _init fills the first published fields only (core.h,
+ *  "Extensible structs"). */
+NID_API void nid_cluster_options_init_sized(nid_cluster_options *opts,
+                                            size_t size);
+NID_API void (nid_cluster_options_init)(nid_cluster_options *opts);
+#define nid_cluster_options_init(p) \
+    nid_cluster_options_init_sized((p), sizeof *(p))
 
 /** Cluster n embeddings (row-major n x d float32) under opts->metric.
  *  Writes one label per item to labels[0..n-1] (labels_cap >= n) and the

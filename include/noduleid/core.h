@@ -59,6 +59,39 @@ extern "C" {
 #endif
 
 /* ------------------------------------------------------------------------ */
+/* Extensible structs                                                       */
+/* ------------------------------------------------------------------------ */
+
+/* Structs the caller allocates (options, infos, results) start with
+ * `size_t struct_size`: the size of the struct as the caller's header lays
+ * it out. New fields are only appended. The library reads and writes only
+ * the bytes struct_size covers (fields past it keep their defaults) and
+ * refuses (NID_EINVAL, naming the struct) a struct_size below the struct's
+ * first published layout. Each such struct nid_X comes with three names:
+ *
+ *   nid_X_init(p)    a macro, nid_X_init_sized((p), sizeof *(p)): the size
+ *                    is that of the header the program is compiled
+ *                    against, so an older program on a newer library gets
+ *                    only its own bytes written. Use this one. p must be a
+ *                    nid_X pointer (a literal NULL has no size to take).
+ *   nid_X_init_sized(p, size)
+ *                    fills the library's defaults into the first `size`
+ *                    bytes at p and sets struct_size = size. A size above
+ *                    the library's sizeof(nid_X) (a header newer than the
+ *                    library): defaults for the fields the library has,
+ *                    the rest up to `size` zeroed, struct_size = the
+ *                    library's sizeof(nid_X). p NULL or size below
+ *                    sizeof(size_t): nothing is written. Never writes past
+ *                    p + size.
+ *   (nid_X_init)(p)  the exported function of 0.1.0, for programs built
+ *                    before the macro: it fills the struct's first
+ *                    published layout only (that of 0.1.0, or of the first
+ *                    release that had nid_X) and sets struct_size to it.
+ *                    The parentheses (or taking its address) name the
+ *                    function instead of the macro.
+ */
+
+/* ------------------------------------------------------------------------ */
 /* Version                                                                  */
 /* ------------------------------------------------------------------------ */
 

@@ -38,8 +38,14 @@ typedef struct nid_cluster_scores {
     size_t   n_pred_clusters;
 } nid_cluster_scores;
 
-/** Zero `s` and set its struct_size. NULL is ignored. */
-NID_API void nid_cluster_scores_init(nid_cluster_scores *s);
+/** Zero `s` and set its struct_size. NULL is ignored.
+ *  The _init macro passes sizeof *p to _init_sized(); the exported
+ *  function _init fills the first published fields only (core.h,
+ *  "Extensible structs"). */
+NID_API void nid_cluster_scores_init_sized(nid_cluster_scores *s, size_t size);
+NID_API void (nid_cluster_scores_init)(nid_cluster_scores *s);
+#define nid_cluster_scores_init(p) \
+    nid_cluster_scores_init_sized((p), sizeof *(p))
 
 /** Score predicted labels against true labels (n items, any int32 label
  *  values, not necessarily contiguous). `out` must have been initialised by
@@ -75,7 +81,13 @@ typedef struct nid_auc_result {
     size_t       n_neg;
 } nid_auc_result;
 
-NID_API void nid_auc_result_init(nid_auc_result *r);
+/** Zero `r` and set its struct_size. NULL is ignored.
+ *  The _init macro passes sizeof *p to _init_sized(); the exported
+ *  function _init fills the first published fields only (core.h,
+ *  "Extensible structs"). */
+NID_API void nid_auc_result_init_sized(nid_auc_result *r, size_t size);
+NID_API void (nid_auc_result_init)(nid_auc_result *r);
+#define nid_auc_result_init(p) nid_auc_result_init_sized((p), sizeof *(p))
 
 /** ROC AUC of `scores` for binary `labels` (0/1) over n pairs, with
  *  DeLong's variance by the O(n log n) midrank method of Sun & Xu (2014).
@@ -100,7 +112,15 @@ typedef struct nid_delong_result {
  * and p_value 0. With a single positive or negative, z and p_value are NaN
  * (as are the variances and the covariance). */
 
-NID_API void nid_delong_result_init(nid_delong_result *r);
+/** Zero `r` and set its struct_size and those of r->a and r->b. NULL is
+ *  ignored.
+ *  The _init macro passes sizeof *p to _init_sized(); the exported
+ *  function _init fills the first published fields only (core.h,
+ *  "Extensible structs"). */
+NID_API void nid_delong_result_init_sized(nid_delong_result *r, size_t size);
+NID_API void (nid_delong_result_init)(nid_delong_result *r);
+#define nid_delong_result_init(p) \
+    nid_delong_result_init_sized((p), sizeof *(p))
 
 /** DeLong test between scores_a and scores_b on the same n labelled pairs.
  *  `out` must have been initialised by nid_delong_result_init().
@@ -121,7 +141,14 @@ typedef struct nid_binary_result {
     nid_estimate precision;    /* tp / (tp + fp); NaN if none predicted */
 } nid_binary_result;
 
-NID_API void nid_binary_result_init(nid_binary_result *r);
+/** Zero `r` and set its struct_size. NULL is ignored.
+ *  The _init macro passes sizeof *p to _init_sized(); the exported
+ *  function _init fills the first published fields only (core.h,
+ *  "Extensible structs"). */
+NID_API void nid_binary_result_init_sized(nid_binary_result *r, size_t size);
+NID_API void (nid_binary_result_init)(nid_binary_result *r);
+#define nid_binary_result_init(p) \
+    nid_binary_result_init_sized((p), sizeof *(p))
 
 /** Accuracy, sensitivity, specificity, precision at `threshold`.
  *  `out` must have been initialised by nid_binary_result_init().

@@ -44,9 +44,15 @@ typedef struct nid_gallery_info {
     size_t   n_entries;      /* number of entries (nodules)               */
 } nid_gallery_info;
 
-/** Zero `info` and set its struct_size. NULL is ignored. */
+/** Zero `info` and set its struct_size. NULL is ignored.
+ *  The _init macro passes sizeof *p to _init_sized(); the exported
+ *  function _init fills the first published fields only (core.h,
+ *  "Extensible structs"). */
 NID_EXPERIMENTAL
-NID_API void nid_gallery_info_init(nid_gallery_info *info);
+NID_API void nid_gallery_info_init_sized(nid_gallery_info *info, size_t size);
+NID_EXPERIMENTAL
+NID_API void (nid_gallery_info_init)(nid_gallery_info *info);
+#define nid_gallery_info_init(p) nid_gallery_info_init_sized((p), sizeof *(p))
 
 /** One entry. The strings are borrowed from the gallery: valid until the
  *  next nid_gallery_add() or nid_gallery_free() on it. */
@@ -59,9 +65,16 @@ typedef struct nid_gallery_entry {
     int32_t     n_tracklets; /* tracklets averaged into the embedding     */
 } nid_gallery_entry;
 
-/** Zero `e` and set its struct_size. NULL is ignored. */
+/** Zero `e` and set its struct_size. NULL is ignored.
+ *  The _init macro passes sizeof *p to _init_sized(); the exported
+ *  function _init fills the first published fields only (core.h,
+ *  "Extensible structs"). */
 NID_EXPERIMENTAL
-NID_API void nid_gallery_entry_init(nid_gallery_entry *e);
+NID_API void nid_gallery_entry_init_sized(nid_gallery_entry *e, size_t size);
+NID_EXPERIMENTAL
+NID_API void (nid_gallery_entry_init)(nid_gallery_entry *e);
+#define nid_gallery_entry_init(p) \
+    nid_gallery_entry_init_sized((p), sizeof *(p))
 
 /** Create an empty gallery for embeddings of `model_id` (1 to 71
  *  printable ASCII characters, e.g. nid_model_info.model_id) with
@@ -143,9 +156,17 @@ typedef struct nid_match_options {
                              gallery's (required; default "")              */
 } nid_match_options;
 
-/** Fill `opts` with defaults (and struct_size). NULL is ignored. */
+/** Fill `opts` with defaults (and struct_size). NULL is ignored.
+ *  The _init macro passes sizeof *p to _init_sized(); the exported
+ *  function _init fills the first published fields only (core.h,
+ *  "Extensible structs"). */
 NID_EXPERIMENTAL
-NID_API void nid_match_options_init(nid_match_options *opts);
+NID_API void nid_match_options_init_sized(nid_match_options *opts,
+                                          size_t size);
+NID_EXPERIMENTAL
+NID_API void (nid_match_options_init)(nid_match_options *opts);
+#define nid_match_options_init(p) \
+    nid_match_options_init_sized((p), sizeof *(p))
 
 /** Assign n nodule embeddings of a new exam (n x d, one row per nodule,
  *  e.g. cluster means) of patient `patient_id` to the gallery's nodules.
@@ -205,9 +226,17 @@ typedef struct nid_store_options {
                                  it must equal the store's; default 0      */
 } nid_store_options;
 
-/** Fill `opts` with defaults (and struct_size). NULL is ignored. */
+/** Fill `opts` with defaults (and struct_size). NULL is ignored.
+ *  The _init macro passes sizeof *p to _init_sized(); the exported
+ *  function _init fills the first published fields only (core.h,
+ *  "Extensible structs"). */
 NID_EXPERIMENTAL
-NID_API void nid_store_options_init(nid_store_options *opts);
+NID_API void nid_store_options_init_sized(nid_store_options *opts,
+                                          size_t size);
+NID_EXPERIMENTAL
+NID_API void (nid_store_options_init)(nid_store_options *opts);
+#define nid_store_options_init(p) \
+    nid_store_options_init_sized((p), sizeof *(p))
 
 /** Open the gallery store at `path` (opts NULL: defaults, an existing
  *  store read-write). The caller owns *out (nid_gallery_store_free).

@@ -114,7 +114,15 @@ typedef struct nid_model_options {
                             (default NID_PRECISION_FP32)                  */
 } nid_model_options;
 
-NID_API void nid_model_options_init(nid_model_options *opts);
+/** Fill `opts` with defaults (and struct_size). NULL is ignored.
+ *  The _init macro passes sizeof *p to _init_sized(); the exported
+ *  function _init fills the first published fields only (core.h,
+ *  "Extensible structs"). */
+NID_API void nid_model_options_init_sized(nid_model_options *opts,
+                                          size_t size);
+NID_API void (nid_model_options_init)(nid_model_options *opts);
+#define nid_model_options_init(p) \
+    nid_model_options_init_sized((p), sizeof *(p))
 
 /** Facts about a model, from its package metadata. */
 typedef struct nid_model_info {
@@ -153,8 +161,13 @@ typedef struct nid_model_info {
                                    fallback to fp32)                       */
 } nid_model_info;
 
-/** Zero `info` and set its struct_size. NULL is ignored. */
-NID_API void nid_model_info_init(nid_model_info *info);
+/** Zero `info` and set its struct_size. NULL is ignored.
+ *  The _init macro passes sizeof *p to _init_sized(); the exported
+ *  function _init fills the first published fields only (core.h,
+ *  "Extensible structs"). */
+NID_API void nid_model_info_init_sized(nid_model_info *info, size_t size);
+NID_API void (nid_model_info_init)(nid_model_info *info);
+#define nid_model_info_init(p) nid_model_info_init_sized((p), sizeof *(p))
 
 /** Load a model package. Checks the metadata (every field of
  *  docs/model-package.md: format, version, types, ranges) and then runs

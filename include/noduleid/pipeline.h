@@ -148,8 +148,15 @@ typedef struct nid_group_options {
     void               *video_payload;
 } nid_group_options;
 
-/** Fill `opts` with defaults (and struct_size). NULL is ignored. */
-NID_API void nid_group_options_init(nid_group_options *opts);
+/** Fill `opts` with defaults (and struct_size). NULL is ignored.
+ *  The _init macro passes sizeof *p to _init_sized(); the exported
+ *  function _init fills the first published fields only (core.h,
+ *  "Extensible structs"). */
+NID_API void nid_group_options_init_sized(nid_group_options *opts,
+                                          size_t size);
+NID_API void (nid_group_options_init)(nid_group_options *opts);
+#define nid_group_options_init(p) \
+    nid_group_options_init_sized((p), sizeof *(p))
 
 /** Seconds spent per stage of an exam-level call. */
 typedef struct nid_timings {
@@ -162,8 +169,13 @@ typedef struct nid_timings {
     double total_s;     /* the whole call                                  */
 } nid_timings;
 
-/** Zero `t` and set its struct_size. NULL is ignored. */
-NID_API void nid_timings_init(nid_timings *t);
+/** Zero `t` and set its struct_size. NULL is ignored.
+ *  The _init macro passes sizeof *p to _init_sized(); the exported
+ *  function _init fills the first published fields only (core.h,
+ *  "Extensible structs"). */
+NID_API void nid_timings_init_sized(nid_timings *t, size_t size);
+NID_API void (nid_timings_init)(nid_timings *t);
+#define nid_timings_init(p) nid_timings_init_sized((p), sizeof *(p))
 
 /** Embed every tracklet of `exam` with `m`: row t of emb (n x D floats,
  *  n = the exam's tracklets, D = info.embed_dim; emb_cap >= n * D, else
@@ -216,8 +228,15 @@ typedef struct nid_grouping_info {
     int32_t  exact;            /* 1: on those, the nodules equal the truth  */
 } nid_grouping_info;
 
-/** Zero `info` and set its struct_size. NULL is ignored. */
-NID_API void nid_grouping_info_init(nid_grouping_info *info);
+/** Zero `info` and set its struct_size. NULL is ignored.
+ *  The _init macro passes sizeof *p to _init_sized(); the exported
+ *  function _init fills the first published fields only (core.h,
+ *  "Extensible structs"). */
+NID_API void nid_grouping_info_init_sized(nid_grouping_info *info,
+                                          size_t size);
+NID_API void (nid_grouping_info_init)(nid_grouping_info *info);
+#define nid_grouping_info_init(p) \
+    nid_grouping_info_init_sized((p), sizeof *(p))
 
 /** Group the tracklets of `exam` into nodules with model `m` (see the top
  *  of this section). opts NULL: the defaults. The caller owns *out

@@ -75,8 +75,15 @@ typedef struct nid_exam_video_info {
 } nid_exam_video_info;
 
 /** Fill `info` with defaults (unknown sizes, NULL strings) and set its
- *  struct_size. NULL is ignored. */
-NID_API void nid_exam_video_info_init(nid_exam_video_info *info);
+ *  struct_size. NULL is ignored.
+ *  The _init macro passes sizeof *p to _init_sized(); the exported
+ *  function _init fills the first published fields only (core.h,
+ *  "Extensible structs"). */
+NID_API void nid_exam_video_info_init_sized(nid_exam_video_info *info,
+                                            size_t size);
+NID_API void (nid_exam_video_info_init)(nid_exam_video_info *info);
+#define nid_exam_video_info_init(p) \
+    nid_exam_video_info_init_sized((p), sizeof *(p))
 
 /** One tracklet, as filled by nid_exam_get_tracklet(). */
 typedef struct nid_tracklet_info {
@@ -89,8 +96,15 @@ typedef struct nid_tracklet_info {
     size_t      n_key_frames; /* >= 1; the first is start, the last end    */
 } nid_tracklet_info;
 
-/** Zero `info` and set its struct_size. NULL is ignored. */
-NID_API void nid_tracklet_info_init(nid_tracklet_info *info);
+/** Zero `info` and set its struct_size. NULL is ignored.
+ *  The _init macro passes sizeof *p to _init_sized(); the exported
+ *  function _init fills the first published fields only (core.h,
+ *  "Extensible structs"). */
+NID_API void nid_tracklet_info_init_sized(nid_tracklet_info *info,
+                                          size_t size);
+NID_API void (nid_tracklet_info_init)(nid_tracklet_info *info);
+#define nid_tracklet_info_init(p) \
+    nid_tracklet_info_init_sized((p), sizeof *(p))
 
 /** Facts about an exam, as filled by nid_exam_get_info(). */
 typedef struct nid_exam_info {
@@ -104,8 +118,13 @@ typedef struct nid_exam_info {
     size_t      n_tracklets;
 } nid_exam_info;
 
-/** Zero `info` and set its struct_size. NULL is ignored. */
-NID_API void nid_exam_info_init(nid_exam_info *info);
+/** Zero `info` and set its struct_size. NULL is ignored.
+ *  The _init macro passes sizeof *p to _init_sized(); the exported
+ *  function _init fills the first published fields only (core.h,
+ *  "Extensible structs"). */
+NID_API void nid_exam_info_init_sized(nid_exam_info *info, size_t size);
+NID_API void (nid_exam_info_init)(nid_exam_info *info);
+#define nid_exam_info_init(p) nid_exam_info_init_sized((p), sizeof *(p))
 
 /** Create an empty exam. Each of exam_id, patient_id, date may be NULL
  *  (absent); date must look like "YYYY-MM-DD". Relative video paths of a
@@ -247,7 +266,13 @@ typedef struct nid_link_options {
     float   min_score;     /* ignore detections scoring below; default 0  */
 } nid_link_options;
 
-NID_API void nid_link_options_init(nid_link_options *opts);
+/** Fill `opts` with defaults (and struct_size). NULL is ignored.
+ *  The _init macro passes sizeof *p to _init_sized(); the exported
+ *  function _init fills the first published fields only (core.h,
+ *  "Extensible structs"). */
+NID_API void nid_link_options_init_sized(nid_link_options *opts, size_t size);
+NID_API void (nid_link_options_init)(nid_link_options *opts);
+#define nid_link_options_init(p) nid_link_options_init_sized((p), sizeof *(p))
 
 /** Link the detections of one video into tracklets and add them to the
  *  exam (nid_exam_add_tracklet rules; ids "<video id>-t<k>" with the first

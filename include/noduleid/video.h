@@ -49,7 +49,15 @@ typedef struct nid_video_options {
     int32_t n_threads;    /* decoder threads; <= 0: library default (1)    */
 } nid_video_options;
 
-NID_API void nid_video_options_init(nid_video_options *opts);
+/** Fill `opts` with defaults (and struct_size). NULL is ignored.
+ *  The _init macro passes sizeof *p to _init_sized(); the exported
+ *  function _init fills the first published fields only (core.h,
+ *  "Extensible structs"). */
+NID_API void nid_video_options_init_sized(nid_video_options *opts,
+                                          size_t size);
+NID_API void (nid_video_options_init)(nid_video_options *opts);
+#define nid_video_options_init(p) \
+    nid_video_options_init_sized((p), sizeof *(p))
 
 /** Facts about an open video. */
 typedef struct nid_video_info {
@@ -64,7 +72,13 @@ typedef struct nid_video_info {
     char    codec[32];    /* decoder / transfer syntax name                */
 } nid_video_info;
 
-NID_API void nid_video_info_init(nid_video_info *info);
+/** Zero `info` and set its struct_size. NULL is ignored.
+ *  The _init macro passes sizeof *p to _init_sized(); the exported
+ *  function _init fills the first published fields only (core.h,
+ *  "Extensible structs"). */
+NID_API void nid_video_info_init_sized(nid_video_info *info, size_t size);
+NID_API void (nid_video_info_init)(nid_video_info *info);
+#define nid_video_info_init(p) nid_video_info_init_sized((p), sizeof *(p))
 
 /** Open a video file. DICOM files (the "DICM" magic at offset 128) go to
  *  DCMTK, everything else to FFmpeg. The caller owns *out (nid_video_free).

@@ -26,16 +26,21 @@
 /* Options                                                                  */
 /* ------------------------------------------------------------------------ */
 
-void nid_cluster_options_init(nid_cluster_options *opts)
+void nid_cluster_options_init_sized(nid_cluster_options *opts, size_t size)
 {
-    if (!opts) return;
-    memset(opts, 0, sizeof *opts);
-    opts->struct_size = sizeof *opts;
-    opts->method = NID_CLUSTER_PAPER;
-    opts->metric = NID_METRIC_COSINE;
-    opts->threshold = 0.5f;
-    opts->seed = 0;
-    opts->n_threads = 0;
+    nid_cluster_options d;
+    memset(&d, 0, sizeof d);
+    d.method = NID_CLUSTER_PAPER;
+    d.metric = NID_METRIC_COSINE;
+    d.threshold = 0.5f;
+    d.seed = 0;
+    d.n_threads = 0;
+    nid__struct_init(opts, size, &d, sizeof d);
+}
+
+void (nid_cluster_options_init)(nid_cluster_options *opts)
+{
+    nid_cluster_options_init_sized(opts, NID__MIN_nid_cluster_options);
 }
 
 int nid__cluster_read_options(const char *fn, const nid_cluster_options *opts,

@@ -58,3 +58,16 @@ void nid__struct_fill(void *dst, const void *src, size_t src_size,
     else
         memcpy(dst, src, src_size);
 }
+
+void nid__struct_init(void *dst, size_t size, const void *defaults,
+                      size_t full)
+{
+    if (!dst || size < sizeof(size_t)) return;
+    size_t n = size < full ? size : full;
+    if (defaults)
+        memcpy(dst, defaults, n);
+    else
+        memset(dst, 0, n);
+    if (size > full) memset((char *)dst + full, 0, size - full);
+    *(size_t *)dst = n;
+}

@@ -86,6 +86,15 @@ int nid__struct_out(const char *fn, const char *arg, const char *type,
 void nid__struct_fill(void *dst, const void *src, size_t src_size,
                       size_t min);
 
+/* Init (nid_X_init_sized, core.h "Extensible structs"): the first `size`
+ * bytes of `dst` take those of `defaults` (`full` bytes, the library's
+ * whole struct, struct_size included; NULL: all zero), bytes from `full`
+ * up to `size` are zeroed, and struct_size becomes min(size, full). dst
+ * NULL or size < sizeof(size_t): nothing is written. Never writes past
+ * dst + size. */
+void nid__struct_init(void *dst, size_t size, const void *defaults,
+                      size_t full);
+
 /* The same with T's name, size and minimum filled in. */
 #define NID__STRUCT_CHECK(fn, arg, T, p) \
     nid__struct_check(fn, arg, #T, (p)->struct_size, NID__MIN_##T)

@@ -69,11 +69,14 @@ static double harmonic(double p, double r)
     return (p + r > 0.0) ? 2.0 * p * r / (p + r) : 0.0;
 }
 
-void nid_cluster_scores_init(nid_cluster_scores *s)
+void nid_cluster_scores_init_sized(nid_cluster_scores *s, size_t size)
 {
-    if (s == NULL) return;
-    memset(s, 0, sizeof *s);
-    s->struct_size = sizeof *s;
+    nid__struct_init(s, size, NULL, sizeof(nid_cluster_scores));
+}
+
+void (nid_cluster_scores_init)(nid_cluster_scores *s)
+{
+    nid_cluster_scores_init_sized(s, NID__MIN_nid_cluster_scores);
 }
 
 /* Sorted unique predicted labels and their sizes; ul/us have room for n. */

@@ -392,11 +392,14 @@ static int alloc_scratch(const char *fn, size_t n, keyed **k, double **pa,
     return NID_OK;
 }
 
-void nid_auc_result_init(nid_auc_result *r)
+void nid_auc_result_init_sized(nid_auc_result *r, size_t size)
 {
-    if (r == NULL) return;
-    memset(r, 0, sizeof *r);
-    r->struct_size = sizeof *r;
+    nid__struct_init(r, size, NULL, sizeof(nid_auc_result));
+}
+
+void (nid_auc_result_init)(nid_auc_result *r)
+{
+    nid_auc_result_init_sized(r, NID__MIN_nid_auc_result);
 }
 
 int nid_eval_auc(const int32_t *labels, const double *scores, size_t n,
@@ -427,13 +430,18 @@ int nid_eval_auc(const int32_t *labels, const double *scores, size_t n,
     return NID_OK;
 }
 
-void nid_delong_result_init(nid_delong_result *r)
+void nid_delong_result_init_sized(nid_delong_result *r, size_t size)
 {
-    if (r == NULL) return;
-    memset(r, 0, sizeof *r);
-    r->struct_size = sizeof *r;
-    nid_auc_result_init(&r->a);
-    nid_auc_result_init(&r->b);
+    nid_delong_result d;
+    memset(&d, 0, sizeof d);
+    nid_auc_result_init(&d.a);
+    nid_auc_result_init(&d.b);
+    nid__struct_init(r, size, &d, sizeof d);
+}
+
+void (nid_delong_result_init)(nid_delong_result *r)
+{
+    nid_delong_result_init_sized(r, NID__MIN_nid_delong_result);
 }
 
 /* z and p of the difference. The variance of the difference is computed
@@ -537,11 +545,14 @@ int nid_eval_clopper_pearson(uint64_t k, uint64_t n, nid_estimate *out)
     return NID_OK;
 }
 
-void nid_binary_result_init(nid_binary_result *r)
+void nid_binary_result_init_sized(nid_binary_result *r, size_t size)
 {
-    if (r == NULL) return;
-    memset(r, 0, sizeof *r);
-    r->struct_size = sizeof *r;
+    nid__struct_init(r, size, NULL, sizeof(nid_binary_result));
+}
+
+void (nid_binary_result_init)(nid_binary_result *r)
+{
+    nid_binary_result_init_sized(r, NID__MIN_nid_binary_result);
 }
 
 int nid_eval_threshold(const int32_t *labels, const double *scores, size_t n,

@@ -18,12 +18,17 @@ struct nid_gallery_store {
     size_t dim;
 };
 
-void nid_store_options_init(nid_store_options *opts)
+void nid_store_options_init_sized(nid_store_options *opts, size_t size)
 {
-    if (!opts) return;
-    memset(opts, 0, sizeof *opts);
-    opts->struct_size = sizeof *opts;
-    opts->busy_timeout_ms = 60000;
+    nid_store_options d;
+    memset(&d, 0, sizeof d);
+    d.busy_timeout_ms = 60000;
+    nid__struct_init(opts, size, &d, sizeof d);
+}
+
+void (nid_store_options_init)(nid_store_options *opts)
+{
+    nid_store_options_init_sized(opts, NID__MIN_nid_store_options);
 }
 
 void nid_free_ids(int64_t *ids) { free(ids); }

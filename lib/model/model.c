@@ -135,22 +135,30 @@ static void nid__torch_free(nid_torch *t)
 /* Options, info, names                                                     */
 /* ------------------------------------------------------------------------ */
 
-void nid_model_options_init(nid_model_options *o)
+void nid_model_options_init_sized(nid_model_options *o, size_t size)
 {
-    if (!o) return;
-    memset(o, 0, sizeof *o);
-    o->struct_size = sizeof *o;
-    strcpy(o->device, "cpu");
-    o->n_threads = 0;
-    o->optimize = 1;
-    o->max_batch = DEFAULT_MAX_BATCH;
+    nid_model_options d;
+    memset(&d, 0, sizeof d);
+    strcpy(d.device, "cpu");
+    d.n_threads = 0;
+    d.optimize = 1;
+    d.max_batch = DEFAULT_MAX_BATCH;
+    nid__struct_init(o, size, &d, sizeof d);
 }
 
-void nid_model_info_init(nid_model_info *info)
+void (nid_model_options_init)(nid_model_options *o)
 {
-    if (!info) return;
-    memset(info, 0, sizeof *info);
-    info->struct_size = sizeof *info;
+    nid_model_options_init_sized(o, NID__MIN_nid_model_options);
+}
+
+void nid_model_info_init_sized(nid_model_info *info, size_t size)
+{
+    nid__struct_init(info, size, NULL, sizeof(nid_model_info));
+}
+
+void (nid_model_info_init)(nid_model_info *info)
+{
+    nid_model_info_init_sized(info, NID__MIN_nid_model_info);
 }
 
 const char *nid_compare_mode_name(int mode)

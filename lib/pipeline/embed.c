@@ -21,22 +21,30 @@ double nid__pipe_now(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-void nid_group_options_init(nid_group_options *o)
+void nid_group_options_init_sized(nid_group_options *o, size_t size)
 {
-    if (!o) return;
-    memset(o, 0, sizeof *o);
-    o->struct_size = sizeof *o;
-    o->compare = -1;
-    o->method = -1;
-    o->threshold = -1.0f;
-    o->cannot_link = 1;
+    nid_group_options d;
+    memset(&d, 0, sizeof d);
+    d.compare = -1;
+    d.method = -1;
+    d.threshold = -1.0f;
+    d.cannot_link = 1;
+    nid__struct_init(o, size, &d, sizeof d);
 }
 
-void nid_timings_init(nid_timings *t)
+void (nid_group_options_init)(nid_group_options *o)
 {
-    if (!t) return;
-    memset(t, 0, sizeof *t);
-    t->struct_size = sizeof *t;
+    nid_group_options_init_sized(o, NID__MIN_nid_group_options);
+}
+
+void nid_timings_init_sized(nid_timings *t, size_t size)
+{
+    nid__struct_init(t, size, NULL, sizeof(nid_timings));
+}
+
+void (nid_timings_init)(nid_timings *t)
+{
+    nid_timings_init_sized(t, NID__MIN_nid_timings);
 }
 
 int nid__pipe_begin(const nid_group_options *opts, nid_group_options *o,

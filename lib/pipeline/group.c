@@ -36,11 +36,14 @@ struct nid_grouping {
     nid_cluster_scores scores;
 };
 
-void nid_grouping_info_init(nid_grouping_info *info)
+void nid_grouping_info_init_sized(nid_grouping_info *info, size_t size)
 {
-    if (!info) return;
-    memset(info, 0, sizeof *info);
-    info->struct_size = sizeof *info;
+    nid__struct_init(info, size, NULL, sizeof(nid_grouping_info));
+}
+
+void (nid_grouping_info_init)(nid_grouping_info *info)
+{
+    nid_grouping_info_init_sized(info, NID__MIN_nid_grouping_info);
 }
 
 void nid_grouping_free(nid_grouping *g)

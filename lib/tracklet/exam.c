@@ -425,27 +425,40 @@ int nid_exam_add_tracklet(nid_exam *e, size_t video, const char *id,
 /* Accessors                                                                */
 /* ------------------------------------------------------------------------ */
 
-void nid_exam_info_init(nid_exam_info *info)
+void nid_exam_info_init_sized(nid_exam_info *info, size_t size)
 {
-    if (!info) return;
-    memset(info, 0, sizeof *info);
-    info->struct_size = sizeof *info;
+    nid__struct_init(info, size, NULL, sizeof(nid_exam_info));
 }
 
-void nid_exam_video_info_init(nid_exam_video_info *info)
+void (nid_exam_info_init)(nid_exam_info *info)
 {
-    if (!info) return;
-    memset(info, 0, sizeof *info);
-    info->struct_size = sizeof *info;
-    info->n_frames = -1;
+    nid_exam_info_init_sized(info, NID__MIN_nid_exam_info);
 }
 
-void nid_tracklet_info_init(nid_tracklet_info *info)
+void nid_exam_video_info_init_sized(nid_exam_video_info *info, size_t size)
 {
-    if (!info) return;
-    memset(info, 0, sizeof *info);
-    info->struct_size = sizeof *info;
-    info->nodule = -1;
+    nid_exam_video_info d;
+    memset(&d, 0, sizeof d);
+    d.n_frames = -1;
+    nid__struct_init(info, size, &d, sizeof d);
+}
+
+void (nid_exam_video_info_init)(nid_exam_video_info *info)
+{
+    nid_exam_video_info_init_sized(info, NID__MIN_nid_exam_video_info);
+}
+
+void nid_tracklet_info_init_sized(nid_tracklet_info *info, size_t size)
+{
+    nid_tracklet_info d;
+    memset(&d, 0, sizeof d);
+    d.nodule = -1;
+    nid__struct_init(info, size, &d, sizeof d);
+}
+
+void (nid_tracklet_info_init)(nid_tracklet_info *info)
+{
+    nid_tracklet_info_init_sized(info, NID__MIN_nid_tracklet_info);
 }
 
 int nid_exam_get_info(const nid_exam *e, nid_exam_info *info)

@@ -13,15 +13,20 @@
 #include <stdlib.h>
 #include <string.h>
 
-void nid_link_options_init(nid_link_options *opts)
+void nid_link_options_init_sized(nid_link_options *opts, size_t size)
 {
-    if (!opts) return;
-    memset(opts, 0, sizeof *opts);
-    opts->struct_size = sizeof *opts;
-    opts->iou_threshold = 0.3f;
-    opts->max_gap = 5;
-    opts->min_length = 8;
-    opts->min_score = 0.0f;
+    nid_link_options d;
+    memset(&d, 0, sizeof d);
+    d.iou_threshold = 0.3f;
+    d.max_gap = 5;
+    d.min_length = 8;
+    d.min_score = 0.0f;
+    nid__struct_init(opts, size, &d, sizeof d);
+}
+
+void (nid_link_options_init)(nid_link_options *opts)
+{
+    nid_link_options_init_sized(opts, NID__MIN_nid_link_options);
 }
 
 typedef struct track {

@@ -31,20 +31,28 @@ struct nid_video {
 /* Options and info                                                         */
 /* ------------------------------------------------------------------------ */
 
-void nid_video_options_init(nid_video_options *opts)
+void nid_video_options_init_sized(nid_video_options *opts, size_t size)
 {
-    if (!opts) return;
-    memset(opts, 0, sizeof *opts);
-    opts->struct_size = sizeof *opts;
-    opts->format = NID_PIX_GRAY8;
-    opts->n_threads = 0;
+    nid_video_options d;
+    memset(&d, 0, sizeof d);
+    d.format = NID_PIX_GRAY8;
+    d.n_threads = 0;
+    nid__struct_init(opts, size, &d, sizeof d);
 }
 
-void nid_video_info_init(nid_video_info *info)
+void (nid_video_options_init)(nid_video_options *opts)
 {
-    if (!info) return;
-    memset(info, 0, sizeof *info);
-    info->struct_size = sizeof *info;
+    nid_video_options_init_sized(opts, NID__MIN_nid_video_options);
+}
+
+void nid_video_info_init_sized(nid_video_info *info, size_t size)
+{
+    nid__struct_init(info, size, NULL, sizeof(nid_video_info));
+}
+
+void (nid_video_info_init)(nid_video_info *info)
+{
+    nid_video_info_init_sized(info, NID__MIN_nid_video_info);
 }
 
 /* ------------------------------------------------------------------------ */

@@ -5,16 +5,19 @@
  * 0.1.0 (include/noduleid.h at commit 3d74a4a, the last before fields were
  * appended for 0.2), never against include/noduleid.h. Every function of
  * 0.1.0 that takes or fills a struct_size struct is called with the 0.1.0
- * sizes. Each struct lies in a buffer with guard bytes after its 0.1.0 end:
- * the library must accept it, write nothing past it, and give the same
- * results as with a struct of the current size. A struct_size below the
- * first published layout is NID_EINVAL with a message naming the struct.
+ * sizes. Each struct lies in a buffer with guard bytes after the end of its
+ * last 0.1.0 field: the library must accept it, write nothing past it, and
+ * give the same results as with a struct of the current size. A
+ * struct_size below the first published layout is NID_EINVAL with a
+ * message naming the struct.
  *
- * The 0.1.0 _init functions are library functions that fill the layout of
- * the library's own header, so an old-size struct is initialised here as a
- * sized init would: the current _init on a current-size scratch struct, its
- * first sizeof(old) bytes copied, struct_size = sizeof(old) (see
- * docs/api-conventions.md, "Extensible structs").
+ * Old-size structs are initialised by the 0.1.0 symbols nid_X_init (this
+ * header declares functions, not the current header's macros): each must
+ * write nothing past the struct's 0.1.0 fields, set struct_size to their
+ * end and give the same defaults as the current header's init. The
+ * current-size twin of each struct is initialised through the current
+ * header's macro (abi_current.c), which also checks nid_X_init_sized for
+ * every struct (core.h, "Extensible structs").
  *
  * Model calls need libtorch and the nid_models fixture (NID_TEST_MODELS);
  * without them they are skipped, and say so.
@@ -27,6 +30,9 @@
 #include <string.h>
 
 size_t abi_current_sizeof(const char *name);
+int abi_current_init(const char *name, void *p);
+size_t abi_current_check_sized(void (*check)(int ok, const char *what,
+                                             const char *name));
 size_t abi_current_delong_a(void);
 size_t abi_current_delong_b(void);
 size_t abi_current_delong_p(void);
@@ -48,21 +54,27 @@ static int failures, checks;
 #define GUARD 64
 #define FILL 0xA5
 
-/* An old-size struct followed by GUARD guard bytes, and a current-size
- * one, both set up as their init would. */
+/* An old-size struct followed by GUARD guard bytes, initialised by the
+ * 0.1.0 symbol nid_X_init, and a current-size one initialised through the
+ * current header. The 0.1.0 fields end at `pub` (the struct's first
+ * published size; sizeof(old T) may add tail padding): nothing from there
+ * on, padding included, may be written. */
 typedef struct pair {
     unsigned char *old;  /* sizeof(old T) + GUARD */
     unsigned char *cur;  /* current sizeof(T)     */
-    size_t old_size, cur_size;
+    size_t old_size, pub, cur_size;
     const char *name;
 } pair;
 
-static pair make_pair(const char *name, size_t old_size,
+static void guard_ok(const pair *p, const char *call);
+
+static pair make_pair(const char *name, size_t old_size, size_t pub,
                       void (*init)(void *))
 {
     pair p = {0};
     p.name = name;
     p.old_size = old_size;
+    p.pub = pub;
     p.cur_size = abi_current_sizeof(name);
     CHECK(p.cur_size >= old_size, "%s: current size %zu < 0.1.0 size %zu "
           "(a struct may only grow)", name, p.cur_size, old_size);
@@ -71,30 +83,35 @@ static pair make_pair(const char *name, size_t old_size,
     if (!p.old || !p.cur) { perror("malloc"); exit(1); }
     memset(p.old, FILL, old_size + GUARD);
     memset(p.cur, FILL, p.cur_size + GUARD);
-    init(p.cur);
-    memcpy(p.old, p.cur, old_size);
-    *(size_t *)p.old = old_size;
+    CHECK(abi_current_init(name, p.cur), "%s: not in abi_current.c", name);
+    init(p.old);
+    guard_ok(&p, "the 0.1.0 init");
+    CHECK(memcmp(p.old + sizeof(size_t), p.cur + sizeof(size_t),
+                 pub - sizeof(size_t)) == 0, "the 0.1.0 init of %s gives "
+          "other defaults than the current header's", name);
     return p;
 }
 
 static void guard_ok(const pair *p, const char *call)
 {
-    for (size_t i = 0; i < GUARD; i++)
-        if (p->old[p->old_size + i] != FILL) {
-            CHECK(0, "%s wrote byte %zu past the 0.1.0 end of %s (%zu bytes)",
-                  call, i, p->name, p->old_size);
+    for (size_t i = p->pub; i < p->old_size + GUARD; i++)
+        if (p->old[i] != FILL) {
+            CHECK(0, "%s wrote byte %zu of %s, past the end of its 0.1.0 "
+                  "fields (%zu bytes; sizeof %zu)", call, i, p->name, p->pub,
+                  p->old_size);
             return;
         }
-    CHECK(*(size_t *)p->old == p->old_size, "%s changed %s.struct_size to "
-          "%zu", call, p->name, *(size_t *)p->old);
     checks++;
+    CHECK(*(size_t *)p->old == p->pub, "after %s, %s.struct_size is %zu, not "
+          "its first published size %zu", call, p->name, *(size_t *)p->old,
+          p->pub);
 }
 
 /* The 0.1.0 fields (after struct_size) are the same in both. */
 static void same_fields(const pair *p, const char *call)
 {
     CHECK(memcmp(p->old + sizeof(size_t), p->cur + sizeof(size_t),
-                 p->old_size - sizeof(size_t)) == 0,
+                 p->pub - sizeof(size_t)) == 0,
           "%s: the 0.1.0 fields of %s differ between the 0.1.0 size and the "
           "current size", call, p->name);
 }
@@ -110,11 +127,45 @@ static void too_small(int rc, const char *call, const char *name)
           "not name %s", call, nid_last_error(), name);
 }
 
-#define PAIR(T) make_pair(#T, sizeof(T), (void (*)(void *))T##_init)
+/* The end of T's last 0.1.0 field: its first published size. */
+#define END(T, f) (offsetof(T, f) + sizeof(((T *)0)->f))
+#define LAST_nid_cluster_options  n_threads
+#define LAST_nid_cluster_scores   n_pred_clusters
+#define LAST_nid_auc_result       n_neg
+#define LAST_nid_delong_result    p_value
+#define LAST_nid_binary_result    precision
+#define LAST_nid_video_options    n_threads
+#define LAST_nid_video_info       codec
+#define LAST_nid_exam_video_info  n_tracklets
+#define LAST_nid_tracklet_info    n_key_frames
+#define LAST_nid_exam_info        n_tracklets
+#define LAST_nid_link_options     min_score
+#define LAST_nid_clip_options     std
+#define LAST_nid_model_options    clip_memory
+#define LAST_nid_model_info       path
+#define LAST_nid_gallery_info     n_entries
+#define LAST_nid_gallery_entry    n_tracklets
+#define LAST_nid_match_options    model_id
+
+/* The 0.1.0 init called through a function of the right type. */
+#define INIT_010(T) static void init_##T(void *p) { T##_init((T *)p); }
+INIT_010(nid_cluster_options) INIT_010(nid_cluster_scores)
+INIT_010(nid_auc_result) INIT_010(nid_delong_result)
+INIT_010(nid_binary_result) INIT_010(nid_video_options)
+INIT_010(nid_video_info) INIT_010(nid_exam_video_info)
+INIT_010(nid_tracklet_info) INIT_010(nid_exam_info)
+INIT_010(nid_link_options) INIT_010(nid_clip_options)
+INIT_010(nid_model_options) INIT_010(nid_model_info)
+INIT_010(nid_gallery_info) INIT_010(nid_gallery_entry)
+INIT_010(nid_match_options)
+
+#define LAST(T) LAST_##T
+#define PAIR_END(T, f) END(T, f)
+#define PAIR(T) make_pair(#T, sizeof(T), PAIR_END(T, LAST(T)), init_##T)
 #define OLD(T, p) ((T *)(p).old)
 #define CUR(T, p) ((T *)(p).cur)
 #define SMALL(T, p) (*(size_t *)(p).old = 4, (T *)(p).old)
-#define RESET(p) (*(size_t *)(p).old = (p).old_size)
+#define RESET(p) (*(size_t *)(p).old = (p).pub)
 
 /* ---- layout ------------------------------------------------------------- */
 
@@ -541,9 +592,23 @@ static void test_model(nid_video *v, nid_exam *e)
     nid_model_free(m);
 }
 
+/* ---- nid_X_init_sized (current header, abi_current.c) ----------------- */
+
+static void sized_check(int ok, const char *what, const char *name)
+{
+    CHECK(ok, "%s: %s", name, what);
+}
+
+static void test_init_sized(void)
+{
+    size_t n = abi_current_check_sized(sized_check);
+    CHECK(n == 21, "nid_X_init_sized checked for %zu structs, not 21", n);
+}
+
 int main(void)
 {
     test_layout();
+    test_init_sized();
     test_cluster();
     test_eval();
     nid_video *v = make_video();

@@ -37,7 +37,8 @@ def strip_comments(text):
 def declared(path):
     with open(path, encoding="utf-8") as f:
         text = strip_comments(f.read())
-    return re.findall(r"\bNID_API\b[^;(]*?\b(nid_\w+)\s*\(", text)
+    # (a name may be parenthesised, next to a function-like macro)
+    return re.findall(r"\bNID_API\b[^;(]*?\(?\s*\b(nid_\w+)\s*\)?\s*\(", text)
 
 
 def run(cmd, **kw):

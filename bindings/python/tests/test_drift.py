@@ -39,6 +39,10 @@ def test_every_function_wrapped_or_listed(header_path):
         if name.endswith(".py") and name != "_build.py":
             with open(os.path.join(pkg, name), encoding="utf-8") as f:
                 used |= set(re.findall(r"\blib\.(nid_\w+)", f.read()))
+    # lib.nid_x_init(o) compiles (cffi API mode) to the header's macro,
+    # which calls nid_x_init_sized(o, sizeof *o): both are used.
+    macros = gen.function_macros(gen.read_header(header_path))
+    used |= {macros[u] for u in used if u in macros}
     missing = [f for f in functions
                if f not in used and f not in noduleid.UNWRAPPED]
     assert not missing, "NID_API functions neither wrapped nor in " \
@@ -102,3 +106,30 @@ def test_generator_reads_module_headers_and_markers(tmp_path):
         assert "missing.h" in str(e)
     else:
         raise AssertionError("a missing module header was not reported")
+
+
+def test_generator_reads_sized_init():
+    # core.h "Extensible structs": the 0.1.0 function, parenthesised so the
+    # macro of the same name does not apply, and the macro calling the sized
+    # function
+    gen = _gen_cdef()
+    text = ('NID_API void nid_x_init_sized(nid_x *p, size_t size);\n'
+            'NID_API void (nid_x_init)(nid_x *p);\n'
+            '#define nid_x_init(p) \\\n    nid_x_init_sized((p), sizeof *(p))\n')
+    cdef, funcs = gen.parse(text)
+    assert funcs == ["nid_x_init", "nid_x_init_sized"]
+    assert "void (nid_x_init)(nid_x *p);" in cdef and "sizeof" not in cdef
+    assert gen.function_macros(text) == {"nid_x_init": "nid_x_init_sized"}
+
+
+def test_init_passes_the_compiled_size():
+    # lib.nid_X_init goes through the header's macro (cffi API mode compiles
+    # a C call), so struct_size is this header's sizeof, not the first
+    # published size the exported 0.1.0 symbol would set (36 bytes here).
+    o = ffi.new("nid_cluster_options *")
+    lib.nid_cluster_options_init(o)
+    assert o.struct_size == ffi.sizeof("nid_cluster_options")
+    assert o.struct_size > 36
+    o = ffi.new("nid_clip_options *")
+    lib.nid_clip_options_init_sized(o, 4)
+    assert o.struct_size == 0  # a size below sizeof(size_t): nothing written
