@@ -447,10 +447,6 @@ def mechanical(model, unbound):
     for name in sorted(model.funcs):
         if name in unbound or name in HAND_WRITTEN:
             continue
-        # X_init_sized(p, size): the target of the macro X_init(p), which the
-        # glue calls (the generated natives initialise their own structs).
-        if name.endswith("_init_sized") and name[:-11] in model.structs:
-            continue
         # X_init of a struct no function takes as input: the out-struct
         # natives initialise their own.
         if name.endswith("_init") and name[:-5] in model.structs and name[:-5] not in const_in:
