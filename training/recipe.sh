@@ -6,37 +6,38 @@
 # Usage (repository root, after the build and the Python binding, see
 # training/README.md "Setup"):
 #   sh training/recipe.sh DATA_DIR [STAGE...]
-# Stages (default: all, in this order): data cm vm cards tables
-#   data    phantom train scale, seed 3 (patients 1..N of --patients 600),
-#           the paper scale's val/test splits of seed 2 (held out: other
-#           seed; reported), the paper scale's test split of seed 5 (the
-#           validation set: drawn like a test split, with its share of
-#           multi-nodule patients, never tested on), a shifted test set
+# Stages (default: all, in this order): data cm vm quantize cards tables
+#   data    phantom train scale, seed 3 (patients 1..N of --patients 600;
+#           this recipe uses the first 258), the paper scale's val/test
+#           splits of seed 2 (held out: other seed), the paper scale's test
+#           split of seed 5 (a second held-out test set), a shifted test set
 #           (seed 4, four imaging knobs moved) for the robustness check
 #   cm      classification model: whole-patient P x K batches, cross-entropy
 #           + batch-hard triplet + supervised contrastive loss, identity FC
 #           at 20x the rate, coordinate channels, temporal/box/gain
-#           augmentation; epoch chosen by the network's AUC, geometry
-#           kernels and thresholds calibrated on the seed-5 test split
+#           augmentation; epoch chosen by the network's validation AUC,
+#           geometry kernels and thresholds calibrated on the seed-2 val split
 #   vm      verification model: the CM's embedder, frozen, plus the head
+#   quantize the CM's int8 graph (python3 -m training quantize), calibrated
+#           on the validation clips, stored in the package beside fp32
 #   cards   model cards through the C library (val/test, DeLong CM vs VM),
-#           the shifted set's AUC
+#           the shifted set's AUC, the seed-5 test split, int8 against fp32
 #   tables  results/reid and results/cluster regenerated
-# Environment: PATIENTS (default 600), EPOCHS (default 12; the CM stops
-# after 4 epochs without a better validation score), THREADS (2), RUNS
+# Environment: PATIENTS (default 258), EPOCHS (default 24; the CM stops
+# after 6 epochs without a better validation AUC), THREADS (2), RUNS
 # (default DATA_DIR/runs).
 set -eu
 D=${1:?usage: sh training/recipe.sh DATA_DIR [STAGE...]}
 shift
-stages=${*:-data cm vm cards tables}
+stages=${*:-data cm vm quantize cards tables}
 PY=/usr/bin/python3
-PATIENTS=${PATIENTS:-600}
-EPOCHS=${EPOCHS:-12}
+PATIENTS=${PATIENTS:-258}
+EPOCHS=${EPOCHS:-24}
 THREADS=${THREADS:-2}
 export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
 TRAIN=$D/train-s3-600
 EVAL=$D/paper-s2-vt
-VAL=$D/paper-s5-t
+TEST5=$D/paper-s5-t
 SHIFT=$D/paper-s4-shift
 SHIFT0=$D/paper-s4-base
 RUNS=${RUNS:-$D/runs}
@@ -64,7 +65,7 @@ json.dump({"format": "noduleid-dataset", "version": 1,
           open(os.path.join(d, "dataset.json"), "w"), indent=1)
 EOF
     phantom/generate --scale paper --seed 2 --splits val,test --out "$EVAL" --jobs 2 --quiet
-    phantom/generate --scale paper --seed 5 --splits test --out "$VAL" --jobs 2 --quiet
+    phantom/generate --scale paper --seed 5 --splits test --out "$TEST5" --jobs 2 --quiet
     phantom/generate --scale paper --seed 4 --splits test --out "$SHIFT" --jobs 2 --quiet \
       --set 'dynamic_range_db=[52.0, 58.0]' --set psf_axial_mm=0.18 \
       --set psf_lateral_mm=0.46 --set psf_mod_mm=0.75 --set attenuation=0.1 \
@@ -74,16 +75,21 @@ EOF
     ;;
   cm)
     # shellcheck disable=SC2086
-    $PY -m training train --model cm --data "$TRAIN" --val-data "$VAL" --val-split test \
-      $COMMON --sampler patient --P 16 --K 4 --metric-loss triplet+supcon --fc-lr-mult 20 \
-      --epochs "$EPOCHS" --select auc --patience 4 \
+    $PY -m training train --model cm --data "$TRAIN" --val-data "$EVAL" $COMMON \
+      --sampler patient --P 16 --K 4 --metric-loss triplet+supcon --fc-lr-mult 20 \
+      --epochs "$EPOCHS" --select auc --patience 6 \
       --no-card --out "$RUNS/cm-geo"
     ;;
   vm)
     # shellcheck disable=SC2086
-    $PY -m training train --model vm --data "$TRAIN" --val-data "$VAL" --val-split test $COMMON \
+    $PY -m training train --model vm --data "$TRAIN" --val-data "$EVAL" $COMMON \
       --init "$RUNS/cm-geo/best.pt" --freeze-extractor --head-features concat-diff \
       --batch-pairs 64 --epochs 40 --no-card --out "$RUNS/vm-geo"
+    ;;
+  quantize)
+    $PY -m training quantize --package "$RUNS/cm-geo/model.nidm" --data "$EVAL" --split val \
+      --clips 277 --threads "$THREADS" --out "$RUNS/cm-geo/model-int8.nidm"
+    mv "$RUNS/cm-geo/model-int8.nidm" "$RUNS/cm-geo/model.nidm"
     ;;
   cards)
     $PY -m training evaluate --package "$RUNS/cm-geo/model.nidm" \
@@ -93,6 +99,11 @@ EOF
       --split test > "$RUNS/cm-geo/shifted.json"
     $PY -m training evaluate --package "$RUNS/cm-geo/model.nidm" --data "$SHIFT0" \
       --split test > "$RUNS/cm-geo/unshifted.json"
+    $PY -m training evaluate --package "$RUNS/cm-geo/model.nidm" --data "$TEST5" \
+      --split test > "$RUNS/cm-geo/test-seed5.json"
+    $PY -m training evaluate --package "$RUNS/cm-geo/model.nidm" --precision int8 \
+      --compare "$RUNS/cm-geo/model.nidm" --compare-precision fp32 --data "$EVAL" \
+      --split test --threads 1 > "$RUNS/cm-geo/int8.json"
     ;;
   tables)
     $PY -m evaluation reid --cm "$RUNS/cm-geo/model.nidm" --vm "$RUNS/vm-geo/model.nidm" \
@@ -100,6 +111,6 @@ EOF
     $PY -m evaluation cluster --cm "$RUNS/cm-geo/model.nidm" --data "$EVAL" \
       --out results/cluster
     ;;
-  *) echo "recipe.sh: unknown stage $s (data cm vm cards tables)" >&2; exit 2 ;;
+  *) echo "recipe.sh: unknown stage $s (data cm vm quantize cards tables)" >&2; exit 2 ;;
   esac
 done
