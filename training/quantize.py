@@ -170,11 +170,19 @@ def cnn_owner(mod: nn.Module) -> nn.Module:
     return e.inner if isinstance(e, M.GeometryEmbedder) else e
 
 
-def quantize_extractor(ext: nn.Module, calib: np.ndarray, batch: int = 16) -> nn.Module:
+def quantize_extractor(ext: nn.Module, calib: np.ndarray, batch: int = 16,
+                       keep_fp32: Sequence[str] = ()) -> nn.Module:
+    """keep_fp32: extractor module names (e.g. "stem", "layer4") left in fp32."""
     from torch.ao.quantization import get_default_qconfig_mapping
     from torch.ao.quantization.quantize_fx import convert_fx, prepare_fx
     torch.backends.quantized.engine = ENGINE
     qmap = get_default_qconfig_mapping(ENGINE)
+    names = dict(ext.named_modules())
+    for n in keep_fp32:
+        if n not in names or not n:
+            raise QuantizeError("--keep-fp32: the extractor has no module %r (top level: %s)"
+                                % (n, ", ".join(k for k in names if k and "." not in k)))
+        qmap.set_module_name(n, None)
     example = (torch.from_numpy(np.ascontiguousarray(calib[:1])),)
     prepared = prepare_fx(ext, qmap, example)
     with torch.no_grad():
@@ -190,7 +198,7 @@ def cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def quantize_package(src: str, dst: str, calib: np.ndarray, calib_desc: Dict,
-                     log=print) -> Dict:
+                     log=print, keep_fp32: Sequence[str] = ()) -> Dict:
     """Write dst = src + the int8 graph; returns producer.int8."""
     if ENGINE not in torch.backends.quantized.supported_engines:
         raise QuantizeError("this torch has no %s engine (supported: %s)"
@@ -205,7 +213,7 @@ def quantize_package(src: str, dst: str, calib: np.ndarray, calib_desc: Dict,
         raise QuantizeError("%s: the rebuilt fp32 network differs from the package's by "
                             "%.3g (max abs): not the graph models.py builds" % (src, err))
     owner = cnn_owner(mod)
-    owner.extractor = quantize_extractor(owner.extractor, calib)
+    owner.extractor = quantize_extractor(owner.extractor, calib, keep_fp32=keep_fp32)
     q = torch.jit.freeze(torch.jit.script(mod.eval()))
     with torch.no_grad():
         qe = q(x).numpy()
@@ -215,7 +223,9 @@ def quantize_package(src: str, dst: str, calib: np.ndarray, calib_desc: Dict,
     info = {"name": INT8_NAME, "engine": ENGINE, "scheme": "static post-training "
             "quantisation of the CNN (FX graph mode, %s default qconfig: per-channel "
             "int8 weights, histogram-observed uint8 activations); projection, "
-            "normalisation and geometry kernels in fp32" % ENGINE,
+            "normalisation and geometry kernels in fp32%s"
+            % (ENGINE, "; extractor modules kept in fp32: " + ", ".join(keep_fp32)
+               if keep_fp32 else ""),
             "calibration": calib_desc, "torch": torch.__version__,
             "rebuilt_fp32_max_abs": err,
             "calibration_cosine_min": float(cos.min()),
@@ -275,7 +285,8 @@ def run_quantize(a) -> int:
             clips, desc = calibration_clips(a.package, a.data, a.split, a.cache, a.clips,
                                             a.seed)
         info = quantize_package(a.package, a.out, clips, desc,
-                                log=lambda s: print(s, file=sys.stderr))
+                                log=lambda s: print(s, file=sys.stderr),
+                                keep_fp32=[n for n in a.keep_fp32.split(",") if n])
     except QuantizeError as e:
         print("python3 -m training quantize: %s" % e, file=sys.stderr)
         return 1
@@ -295,3 +306,6 @@ def add_args(p) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--cache", default=None, help="clip cache directory")
     p.add_argument("--threads", type=int, default=0)
+    p.add_argument("--keep-fp32", default="", metavar="NAME[,NAME]",
+                   help="extractor modules left in fp32 (e.g. stem: the first convolutions, "
+                        "where int8 loses most on these clips)")

@@ -88,7 +88,7 @@ EOF
     ;;
   quantize)
     $PY -m training quantize --package "$RUNS/cm-geo/model.nidm" --data "$EVAL" --split val \
-      --clips 277 --threads "$THREADS" --out "$RUNS/cm-geo/model-int8.nidm"
+      --clips 277 --keep-fp32 layer4 --threads "$THREADS" --out "$RUNS/cm-geo/model-int8.nidm"
     mv "$RUNS/cm-geo/model-int8.nidm" "$RUNS/cm-geo/model.nidm"
     ;;
   cards)

@@ -590,8 +590,13 @@ def finalize(a, model, tr, va, device) -> int:
     training = {"description": desc, "data": desc_data, "best_epoch": ck["epoch"],
                 "epochs": a.epochs, "optimizer": {"name": "adam", "lr": a.lr,
                                                   "weight_decay": a.weight_decay},
-                "loss": ("cross-entropy + batch-hard triplet (margin %g), P=%d K=%d"
-                         % (a.triplet_margin, a.P, a.K)) if a.model == "cm" else
+                "loss": ("cross-entropy%s%s, P=%d K=%d%s"
+                         % (" + batch-hard triplet (margin %g)" % a.triplet_margin
+                            if "triplet" in a.metric_loss else "",
+                            " + supervised contrastive (temperature %g)" % a.temperature
+                            if "supcon" in a.metric_loss else "", a.P, a.K,
+                            "; identity FC at %gx the rate" % a.fc_lr_mult
+                            if a.fc_lr_mult != 1.0 else "")) if a.model == "cm" else
                         ("cross-entropy + contrastive (%s, %s embeddings, margin %g), "
                          "%d pairs/batch, head input %s"
                          % (a.contrastive_form, a.contrastive_space, a.contrastive_margin,
