@@ -29,32 +29,26 @@ int32_t nid__clip_channels(const nid_clip_options *o)
     return o->channels + (nid__clip_coords(o) == NID_COORDS_FRAME ? 2 : 0);
 }
 
-void nid_clip_options_init_sized(nid_clip_options *o, size_t size)
+static void clip_options_defaults(nid_clip_options *d)
 {
-    nid_clip_options d;
-    memset(&d, 0, sizeof d);
-    d.frames = 16;
-    d.height = 256;
-    d.width = 128;
-    d.channels = 3;
-    d.margin = 0.1f;
-    d.filter = NID_FILTER_AREA;
-    d.interp = NID_INTERP_UNION;
-    d.sampling = NID_SAMPLE_UNIFORM;
-    d.window_stride = 0;
-    d.pad = NID_PAD_ZERO;
+    d->frames = 16;
+    d->height = 256;
+    d->width = 128;
+    d->channels = 3;
+    d->margin = 0.1f;
+    d->filter = NID_FILTER_AREA;
+    d->interp = NID_INTERP_UNION;
+    d->sampling = NID_SAMPLE_UNIFORM;
+    d->window_stride = 0;
+    d->pad = NID_PAD_ZERO;
     for (int c = 0; c < 3; c++) {
-        d.mean[c] = 0.5f;
-        d.std[c] = 0.5f;
+        d->mean[c] = 0.5f;
+        d->std[c] = 0.5f;
     }
-    d.coords = NID_COORDS_NONE;
-    nid__struct_init(o, size, &d, sizeof d);
+    d->coords = NID_COORDS_NONE;
 }
 
-void (nid_clip_options_init)(nid_clip_options *o)
-{
-    nid_clip_options_init_sized(o, NID__MIN_nid_clip_options);
-}
+NID__DEFINE_INIT(nid_clip_options, clip_options_defaults)
 
 int nid__clip_check_options(const nid_clip_options *o, const char *fn)
 {

@@ -26,22 +26,16 @@
 /* Options                                                                  */
 /* ------------------------------------------------------------------------ */
 
-void nid_cluster_options_init_sized(nid_cluster_options *opts, size_t size)
+static void cluster_options_defaults(nid_cluster_options *d)
 {
-    nid_cluster_options d;
-    memset(&d, 0, sizeof d);
-    d.method = NID_CLUSTER_PAPER;
-    d.metric = NID_METRIC_COSINE;
-    d.threshold = 0.5f;
-    d.seed = 0;
-    d.n_threads = 0;
-    nid__struct_init(opts, size, &d, sizeof d);
+    d->method = NID_CLUSTER_PAPER;
+    d->metric = NID_METRIC_COSINE;
+    d->threshold = 0.5f;
+    d->seed = 0;
+    d->n_threads = 0;
 }
 
-void (nid_cluster_options_init)(nid_cluster_options *opts)
-{
-    nid_cluster_options_init_sized(opts, NID__MIN_nid_cluster_options);
-}
+NID__DEFINE_INIT(nid_cluster_options, cluster_options_defaults)
 
 int nid__cluster_read_options(const char *fn, const nid_cluster_options *opts,
                              nid_cluster_options *o, int use_metric)

@@ -22,6 +22,7 @@
 #include "noduleid.h"
 
 #include <stddef.h>
+#include <string.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -94,6 +95,26 @@ void nid__struct_fill(void *dst, const void *src, size_t src_size,
  * dst + size. */
 void nid__struct_init(void *dst, size_t size, const void *defaults,
                       size_t full);
+
+/* The two exported init functions of struct T: T_init_sized(p, size)
+ * fills the defaults that DEFAULTS(T *d) writes into a zeroed T
+ * (nid__no_defaults: all zero) through nid__struct_init(), and the 0.1.0
+ * symbol T_init(p) -- the parentheses keep the header's macro of that name
+ * out -- the first published layout, NID__MIN_T bytes. One definition per
+ * struct, in the module that owns it:
+ *     static void clip_defaults(nid_clip_options *d) { d->frames = 16; ... }
+ *     NID__DEFINE_INIT(nid_clip_options, clip_defaults)                  */
+#define NID__DEFINE_INIT(T, DEFAULTS)                                        \
+    void T##_init_sized(T *p, size_t size)                                  \
+    {                                                                        \
+        T d;                                                                 \
+        memset(&d, 0, sizeof d);                                             \
+        DEFAULTS(&d);                                                        \
+        nid__struct_init(p, size, &d, sizeof d);                             \
+    }                                                                        \
+    void (T##_init)(T *p) { T##_init_sized(p, NID__MIN_##T); }
+
+static inline void nid__no_defaults(void *d) { (void)d; }
 
 /* The same with T's name, size and minimum filled in. */
 #define NID__STRUCT_CHECK(fn, arg, T, p) \

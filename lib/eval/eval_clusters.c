@@ -69,15 +69,7 @@ static double harmonic(double p, double r)
     return (p + r > 0.0) ? 2.0 * p * r / (p + r) : 0.0;
 }
 
-void nid_cluster_scores_init_sized(nid_cluster_scores *s, size_t size)
-{
-    nid__struct_init(s, size, NULL, sizeof(nid_cluster_scores));
-}
-
-void (nid_cluster_scores_init)(nid_cluster_scores *s)
-{
-    nid_cluster_scores_init_sized(s, NID__MIN_nid_cluster_scores);
-}
+NID__DEFINE_INIT(nid_cluster_scores, nid__no_defaults)
 
 /* Sorted unique predicted labels and their sizes; ul/us have room for n. */
 static size_t count_pred(const int32_t *pred, size_t n, int32_t *ul,

@@ -392,15 +392,7 @@ static int alloc_scratch(const char *fn, size_t n, keyed **k, double **pa,
     return NID_OK;
 }
 
-void nid_auc_result_init_sized(nid_auc_result *r, size_t size)
-{
-    nid__struct_init(r, size, NULL, sizeof(nid_auc_result));
-}
-
-void (nid_auc_result_init)(nid_auc_result *r)
-{
-    nid_auc_result_init_sized(r, NID__MIN_nid_auc_result);
-}
+NID__DEFINE_INIT(nid_auc_result, nid__no_defaults)
 
 int nid_eval_auc(const int32_t *labels, const double *scores, size_t n,
                  nid_auc_result *out)
@@ -430,19 +422,13 @@ int nid_eval_auc(const int32_t *labels, const double *scores, size_t n,
     return NID_OK;
 }
 
-void nid_delong_result_init_sized(nid_delong_result *r, size_t size)
+static void delong_result_defaults(nid_delong_result *d)
 {
-    nid_delong_result d;
-    memset(&d, 0, sizeof d);
-    nid_auc_result_init(&d.a);
-    nid_auc_result_init(&d.b);
-    nid__struct_init(r, size, &d, sizeof d);
+    nid_auc_result_init(&d->a);
+    nid_auc_result_init(&d->b);
 }
 
-void (nid_delong_result_init)(nid_delong_result *r)
-{
-    nid_delong_result_init_sized(r, NID__MIN_nid_delong_result);
-}
+NID__DEFINE_INIT(nid_delong_result, delong_result_defaults)
 
 /* z and p of the difference. The variance of the difference is computed
  * from the differences of the placements (not var_a + var_b - 2 cov), so
@@ -545,15 +531,7 @@ int nid_eval_clopper_pearson(uint64_t k, uint64_t n, nid_estimate *out)
     return NID_OK;
 }
 
-void nid_binary_result_init_sized(nid_binary_result *r, size_t size)
-{
-    nid__struct_init(r, size, NULL, sizeof(nid_binary_result));
-}
-
-void (nid_binary_result_init)(nid_binary_result *r)
-{
-    nid_binary_result_init_sized(r, NID__MIN_nid_binary_result);
-}
+NID__DEFINE_INIT(nid_binary_result, nid__no_defaults)
 
 int nid_eval_threshold(const int32_t *labels, const double *scores, size_t n,
                        double threshold, nid_binary_result *out)

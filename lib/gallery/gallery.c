@@ -149,38 +149,16 @@ static int append(nid_gallery *g, const char *p, size_t pl, const char *x,
 
 /* ---- public: create, free, info, entries ------------------------------ */
 
-void nid_gallery_info_init_sized(nid_gallery_info *info, size_t size)
+NID__DEFINE_INIT(nid_gallery_info, nid__no_defaults)
+
+NID__DEFINE_INIT(nid_gallery_entry, nid__no_defaults)
+
+static void match_options_defaults(nid_match_options *d)
 {
-    nid__struct_init(info, size, NULL, sizeof(nid_gallery_info));
+    d->threshold = 0.5f;
 }
 
-void (nid_gallery_info_init)(nid_gallery_info *info)
-{
-    nid_gallery_info_init_sized(info, NID__MIN_nid_gallery_info);
-}
-
-void nid_gallery_entry_init_sized(nid_gallery_entry *e, size_t size)
-{
-    nid__struct_init(e, size, NULL, sizeof(nid_gallery_entry));
-}
-
-void (nid_gallery_entry_init)(nid_gallery_entry *e)
-{
-    nid_gallery_entry_init_sized(e, NID__MIN_nid_gallery_entry);
-}
-
-void nid_match_options_init_sized(nid_match_options *opts, size_t size)
-{
-    nid_match_options d;
-    memset(&d, 0, sizeof d);
-    d.threshold = 0.5f;
-    nid__struct_init(opts, size, &d, sizeof d);
-}
-
-void (nid_match_options_init)(nid_match_options *opts)
-{
-    nid_match_options_init_sized(opts, NID__MIN_nid_match_options);
-}
+NID__DEFINE_INIT(nid_match_options, match_options_defaults)
 
 static int gallery_new(nid_gallery **out, const char *model_id, size_t dim)
 {

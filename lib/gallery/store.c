@@ -18,18 +18,12 @@ struct nid_gallery_store {
     size_t dim;
 };
 
-void nid_store_options_init_sized(nid_store_options *opts, size_t size)
+static void store_options_defaults(nid_store_options *d)
 {
-    nid_store_options d;
-    memset(&d, 0, sizeof d);
-    d.busy_timeout_ms = 60000;
-    nid__struct_init(opts, size, &d, sizeof d);
+    d->busy_timeout_ms = 60000;
 }
 
-void (nid_store_options_init)(nid_store_options *opts)
-{
-    nid_store_options_init_sized(opts, NID__MIN_nid_store_options);
-}
+NID__DEFINE_INIT(nid_store_options, store_options_defaults)
 
 void nid_free_ids(int64_t *ids) { free(ids); }
 

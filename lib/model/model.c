@@ -135,31 +135,17 @@ static void nid__torch_free(nid_torch *t)
 /* Options, info, names                                                     */
 /* ------------------------------------------------------------------------ */
 
-void nid_model_options_init_sized(nid_model_options *o, size_t size)
+static void model_options_defaults(nid_model_options *d)
 {
-    nid_model_options d;
-    memset(&d, 0, sizeof d);
-    strcpy(d.device, "cpu");
-    d.n_threads = 0;
-    d.optimize = 1;
-    d.max_batch = DEFAULT_MAX_BATCH;
-    nid__struct_init(o, size, &d, sizeof d);
+    strcpy(d->device, "cpu");
+    d->n_threads = 0;
+    d->optimize = 1;
+    d->max_batch = DEFAULT_MAX_BATCH;
 }
 
-void (nid_model_options_init)(nid_model_options *o)
-{
-    nid_model_options_init_sized(o, NID__MIN_nid_model_options);
-}
+NID__DEFINE_INIT(nid_model_options, model_options_defaults)
 
-void nid_model_info_init_sized(nid_model_info *info, size_t size)
-{
-    nid__struct_init(info, size, NULL, sizeof(nid_model_info));
-}
-
-void (nid_model_info_init)(nid_model_info *info)
-{
-    nid_model_info_init_sized(info, NID__MIN_nid_model_info);
-}
+NID__DEFINE_INIT(nid_model_info, nid__no_defaults)
 
 const char *nid_compare_mode_name(int mode)
 {

@@ -21,31 +21,17 @@ double nid__pipe_now(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-void nid_group_options_init_sized(nid_group_options *o, size_t size)
+static void group_options_defaults(nid_group_options *d)
 {
-    nid_group_options d;
-    memset(&d, 0, sizeof d);
-    d.compare = -1;
-    d.method = -1;
-    d.threshold = -1.0f;
-    d.cannot_link = 1;
-    nid__struct_init(o, size, &d, sizeof d);
+    d->compare = -1;
+    d->method = -1;
+    d->threshold = -1.0f;
+    d->cannot_link = 1;
 }
 
-void (nid_group_options_init)(nid_group_options *o)
-{
-    nid_group_options_init_sized(o, NID__MIN_nid_group_options);
-}
+NID__DEFINE_INIT(nid_group_options, group_options_defaults)
 
-void nid_timings_init_sized(nid_timings *t, size_t size)
-{
-    nid__struct_init(t, size, NULL, sizeof(nid_timings));
-}
-
-void (nid_timings_init)(nid_timings *t)
-{
-    nid_timings_init_sized(t, NID__MIN_nid_timings);
-}
+NID__DEFINE_INIT(nid_timings, nid__no_defaults)
 
 int nid__pipe_begin(const nid_group_options *opts, nid_group_options *o,
                    const nid_model *m, const nid_exam *exam,

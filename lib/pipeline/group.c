@@ -36,15 +36,7 @@ struct nid_grouping {
     nid_cluster_scores scores;
 };
 
-void nid_grouping_info_init_sized(nid_grouping_info *info, size_t size)
-{
-    nid__struct_init(info, size, NULL, sizeof(nid_grouping_info));
-}
-
-void (nid_grouping_info_init)(nid_grouping_info *info)
-{
-    nid_grouping_info_init_sized(info, NID__MIN_nid_grouping_info);
-}
+NID__DEFINE_INIT(nid_grouping_info, nid__no_defaults)
 
 void nid_grouping_free(nid_grouping *g)
 {

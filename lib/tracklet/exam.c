@@ -425,41 +425,21 @@ int nid_exam_add_tracklet(nid_exam *e, size_t video, const char *id,
 /* Accessors                                                                */
 /* ------------------------------------------------------------------------ */
 
-void nid_exam_info_init_sized(nid_exam_info *info, size_t size)
+NID__DEFINE_INIT(nid_exam_info, nid__no_defaults)
+
+static void exam_video_info_defaults(nid_exam_video_info *d)
 {
-    nid__struct_init(info, size, NULL, sizeof(nid_exam_info));
+    d->n_frames = -1;
 }
 
-void (nid_exam_info_init)(nid_exam_info *info)
+NID__DEFINE_INIT(nid_exam_video_info, exam_video_info_defaults)
+
+static void tracklet_info_defaults(nid_tracklet_info *d)
 {
-    nid_exam_info_init_sized(info, NID__MIN_nid_exam_info);
+    d->nodule = -1;
 }
 
-void nid_exam_video_info_init_sized(nid_exam_video_info *info, size_t size)
-{
-    nid_exam_video_info d;
-    memset(&d, 0, sizeof d);
-    d.n_frames = -1;
-    nid__struct_init(info, size, &d, sizeof d);
-}
-
-void (nid_exam_video_info_init)(nid_exam_video_info *info)
-{
-    nid_exam_video_info_init_sized(info, NID__MIN_nid_exam_video_info);
-}
-
-void nid_tracklet_info_init_sized(nid_tracklet_info *info, size_t size)
-{
-    nid_tracklet_info d;
-    memset(&d, 0, sizeof d);
-    d.nodule = -1;
-    nid__struct_init(info, size, &d, sizeof d);
-}
-
-void (nid_tracklet_info_init)(nid_tracklet_info *info)
-{
-    nid_tracklet_info_init_sized(info, NID__MIN_nid_tracklet_info);
-}
+NID__DEFINE_INIT(nid_tracklet_info, tracklet_info_defaults)
 
 int nid_exam_get_info(const nid_exam *e, nid_exam_info *info)
 {

@@ -13,21 +13,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-void nid_link_options_init_sized(nid_link_options *opts, size_t size)
+static void link_options_defaults(nid_link_options *d)
 {
-    nid_link_options d;
-    memset(&d, 0, sizeof d);
-    d.iou_threshold = 0.3f;
-    d.max_gap = 5;
-    d.min_length = 8;
-    d.min_score = 0.0f;
-    nid__struct_init(opts, size, &d, sizeof d);
+    d->iou_threshold = 0.3f;
+    d->max_gap = 5;
+    d->min_length = 8;
+    d->min_score = 0.0f;
 }
 
-void (nid_link_options_init)(nid_link_options *opts)
-{
-    nid_link_options_init_sized(opts, NID__MIN_nid_link_options);
-}
+NID__DEFINE_INIT(nid_link_options, link_options_defaults)
 
 typedef struct track {
     nid_kf *kf;

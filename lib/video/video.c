@@ -31,29 +31,15 @@ struct nid_video {
 /* Options and info                                                         */
 /* ------------------------------------------------------------------------ */
 
-void nid_video_options_init_sized(nid_video_options *opts, size_t size)
+static void video_options_defaults(nid_video_options *d)
 {
-    nid_video_options d;
-    memset(&d, 0, sizeof d);
-    d.format = NID_PIX_GRAY8;
-    d.n_threads = 0;
-    nid__struct_init(opts, size, &d, sizeof d);
+    d->format = NID_PIX_GRAY8;
+    d->n_threads = 0;
 }
 
-void (nid_video_options_init)(nid_video_options *opts)
-{
-    nid_video_options_init_sized(opts, NID__MIN_nid_video_options);
-}
+NID__DEFINE_INIT(nid_video_options, video_options_defaults)
 
-void nid_video_info_init_sized(nid_video_info *info, size_t size)
-{
-    nid__struct_init(info, size, NULL, sizeof(nid_video_info));
-}
-
-void (nid_video_info_init)(nid_video_info *info)
-{
-    nid_video_info_init_sized(info, NID__MIN_nid_video_info);
-}
+NID__DEFINE_INIT(nid_video_info, nid__no_defaults)
 
 /* ------------------------------------------------------------------------ */
 /* Pixel conversion (shared with the backends)                              */
