@@ -209,7 +209,7 @@ def test_resume_is_exact(ci, sets, tmp_path):
     # the recipe's loss and optimiser options: supervised contrastive term, FC at 10x the rate
     args = ["--model", "cm", "--data", ci, "--max-iters", "2", "--lr", "1e-3",
             "--metric-loss", "triplet+supcon", "--fc-lr-mult", "10", "--select", "auc",
-            "--cache", cache, "--no-export", *COMMON]
+            "--ema", "0.9", "--cache", cache, "--no-export", *COMMON]
     a, b = str(tmp_path / "a"), str(tmp_path / "b")
     cli("train", "--out", a, "--epochs", "2", *args)
     cli("train", "--out", b, "--epochs", "1", *args)
@@ -217,8 +217,17 @@ def test_resume_is_exact(ci, sets, tmp_path):
     sa = torch.load(os.path.join(a, "last.pt"))["model"]
     sb = torch.load(os.path.join(b, "last.pt"))["model"]
     assert all(torch.equal(sa[k], sb[k]) for k in sa)
+    # the weight average is resumed too, and it differs from the current weights
+    ea = torch.load(os.path.join(a, "last.pt"))["ema"]
+    eb = torch.load(os.path.join(b, "last.pt"))["ema"]
+    assert all(torch.equal(ea[k], eb[k]) for k in ea)
+    assert any(not torch.equal(ea[k], sa[k]) for k in sa if sa[k].dtype.is_floating_point)
     log = [json.loads(l) for l in open(os.path.join(a, "log.jsonl"))]
     assert all(r["supcon"] > 0 and r["triplet"] >= 0 for r in log if "epoch" in r)
+    assert all(r["weights"] in ("raw", "ema") and r["val_auc_ema"] is not None
+               for r in log if "epoch" in r)
+    best = torch.load(os.path.join(a, "best.pt"))
+    assert best["weights"] == {r["epoch"]: r for r in log if "epoch" in r}[best["epoch"]]["weights"]
     lrs = [g["lr"] for g in torch.load(os.path.join(a, "last.pt"))["optimizer"]["param_groups"]]
     assert lrs == [1e-3, 1e-2]
 
