@@ -8,6 +8,7 @@
  */
 #include "pipeline_internal.h"
 #include "model/model_internal.h"
+#include "clip/clip_internal.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -148,6 +149,70 @@ static int open_video(const nid_exam *e, size_t v,
     return NID_OK;
 }
 
+/* Clips built ahead of the network, while it loads in the background
+ * (nid_model_options.background): every clip of one video's tracklets,
+ * in tracklet order, one pass over the video. */
+typedef struct ahead {
+    float  *clips;   /* NULL: not built ahead */
+    size_t *off;     /* n_tracklets + 1 clip offsets */
+} ahead;
+
+static void ahead_free(ahead *a)
+{
+    free(a->clips);
+    free(a->off);
+    a->clips = NULL;
+    a->off = NULL;
+}
+
+/* Build every clip of video v's tracklets into a (at most *budget clips,
+ * which it lowers). 1 when built; 0 when not (too many clips, or any
+ * error: the regular path meets it again and reports it). */
+static int build_ahead(const nid_model *m, const nid_exam *e, size_t v,
+                       const nid_exam_video_info *vi,
+                       const nid_group_options *o, size_t *budget, ahead *a)
+{
+    nid_clip_options own;
+    const nid_clip_options *co = o->clip;
+    if (!co) {
+        nid_clip_options_init(&own);
+        nid_model_clip_options(m, &own);
+        co = &own;
+    }
+    const size_t per = nid__model_clip_floats(m), n = vi->n_tracklets;
+    size_t total = 0, nf;
+    if (!(a->off = malloc((n + 1) * sizeof *a->off))) return 0;
+    a->off[0] = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t nc = 0;
+        if (nid_clip_count(e, vi->first_tracklet + i, co, &nc, &nf) != NID_OK ||
+            nc > *budget - total || nf != nc * per)
+            goto fail; /* clips of another size: the regular path says so */
+        total += nc;
+        a->off[i + 1] = total;
+    }
+    nid_clip_piece *pieces = malloc(n * sizeof *pieces);
+    size_t bytes = (total * per * sizeof(float) + 63) / 64 * 64;
+    a->clips = pieces && total ? aligned_alloc(64, bytes) : NULL;
+    nid_video *vid = NULL;
+    int rc = a->clips ? NID_OK : NID_ENOMEM;
+    if (!rc) rc = open_video(e, v, vi, o, "nid_group_exam", &vid);
+    for (size_t i = 0; i < n && !rc; i++)
+        pieces[i] = (nid_clip_piece){vi->first_tracklet + i, 0,
+                                     a->off[i + 1] - a->off[i],
+                                     a->clips + a->off[i] * per};
+    if (!rc) rc = nid__clip_build_pieces(vid, e, co, pieces, n);
+    nid_video_free(vid);
+    free(pieces);
+    if (rc) goto fail;
+    *budget -= total;
+    return 1;
+fail:
+    nid_clear_error();
+    ahead_free(a);
+    return 0;
+}
+
 int nid__pipe_embed(const nid_model *m, const nid_exam *e,
                    const nid_group_options *o, const char *fn, float *emb,
                    int32_t *n_clips, nid_timings *tm)
@@ -171,16 +236,42 @@ int nid__pipe_embed(const nid_model *m, const nid_exam *e,
     nid_embed_scratch sc;
     memset(&sc, 0, sizeof sc);
     size_t *nc = malloc(group * sizeof *nc);
-    if (!nc)
+    /* While the network loads in the background, the next videos' clips
+     * are built ahead (files only: a frame source is asked for each video
+     * in turn), at most one chunk of clips in all, so that they go
+     * through the forward passes they would have met anyway. */
+    ahead *pre = calloc(ei.n_videos ? ei.n_videos : 1, sizeof *pre);
+    size_t pre_next = 0, budget = nid__model_exam_chunk(m);
+    int pre_on = !o->video_source;
+    if (!nc || !pre) {
+        free(nc);
+        free(pre);
         return nid__fail(NID_ENOMEM, "%s: out of memory", fn);
+    }
     for (size_t v = 0; v < ei.n_videos && !rc; v++) {
         nid_exam_video_info vi;
         nid_exam_video_info_init(&vi);
         nid_exam_get_video(e, v, &vi);
         if (vi.n_tracklets == 0) continue;
+        if (pre_next < v) pre_next = v;
+        while (pre_on && pre_next < ei.n_videos && nid__model_loading(m)) {
+            nid_exam_video_info wi;
+            nid_exam_video_info_init(&wi);
+            nid_exam_get_video(e, pre_next, &wi);
+            double t0 = nid__pipe_now();
+            if (wi.n_tracklets > 0 &&
+                !build_ahead(m, e, pre_next, &wi, o, &budget, &pre[pre_next]))
+                pre_on = 0; /* full, or an error the regular path reports */
+            else if (pre[pre_next].clips)
+                nid__log(NID_LOG_DEBUG, "%s: video '%s': %zu clips built "
+                        "while the model loads", fn, wi.id,
+                        pre[pre_next].off[wi.n_tracklets]);
+            h.t_clips += nid__pipe_now() - t0;
+            pre_next++;
+        }
         nid_video *vid = NULL;
         double t0 = nid__pipe_now();
-        rc = open_video(e, v, &vi, o, fn, &vid);
+        if (!pre[v].clips) rc = open_video(e, v, &vi, o, fn, &vid);
         h.t_clips += nid__pipe_now() - t0;
         /* Tracklets a group at a time, the clips of a group in shared
          * forward passes (nid__model_embed_tracklets_hooked); progress and
@@ -198,15 +289,29 @@ int nid__pipe_embed(const nid_model *m, const nid_exam *e,
                     rc = nid__pipe_aborted(o, fn, where);
             }
             if (rc) break;
+            if (nid__model_loading(m)) {
+                /* nothing left to build ahead: wait for the network (a
+                 * failed load is reported by the call below) */
+                double tw = nid__pipe_now();
+                nid_model_wait(m);
+                tm->model_wait_s += nid__pipe_now() - tw;
+            }
+            const float *pb = pre[v].clips
+                ? pre[v].clips + pre[v].off[k] * nid__model_clip_floats(m)
+                : NULL;
             rc = nid__model_embed_tracklets_hooked(m, vid, e, t, cnt, o->clip,
-                                                  emb + t * D, nc, &h, &sc);
+                                                  pb, emb + t * D, nc, &h,
+                                                  &sc);
             if (rc && rc != NID_ECANCELED && rc != NID_ENOMEM && cnt > 1) {
                 /* which tracklet: one at a time gives its own message */
                 size_t j = 0;
                 for (rc = NID_OK; j < cnt && !rc; j++)
                     rc = nid__model_embed_tracklets_hooked(
-                        m, vid, e, t + j, 1, o->clip, emb + (t + j) * D,
-                        nc + j, &h, &sc);
+                        m, vid, e, t + j, 1, o->clip,
+                        pb ? pre[v].clips + pre[v].off[k + j] *
+                                 nid__model_clip_floats(m)
+                           : NULL,
+                        emb + (t + j) * D, nc + j, &h, &sc);
                 if (rc) t += j - 1;
             }
             if (rc) {
@@ -227,7 +332,10 @@ int nid__pipe_embed(const nid_model *m, const nid_exam *e,
             k += cnt;
         }
         nid_video_free(vid);
+        ahead_free(&pre[v]);
     }
+    for (size_t v = 0; v < ei.n_videos; v++) ahead_free(&pre[v]);
+    free(pre);
     free(nc);
     nid__embed_scratch_free(&sc);
     if (!rc) rc = progress(o, n, n, NULL, fn);
