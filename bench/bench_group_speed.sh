@@ -14,7 +14,9 @@
 # alternate, REPEATS runs each (default 5) after one warm-up round.
 # Threads: ${NID_BENCH_THREADS:-0} (0: all cores). Reported: medians, the
 # speed as a multiple of real time (exam duration / time), the ratios to
-# the first variant, the stage times `group --json` reports, and whether
+# the first variant, the process CPU time (user + system, all threads:
+# less disturbed by other jobs than wall time), the stage times
+# `group --json` reports, and whether
 # every variant found the first one's embeddings and groups.
 #
 # Variants: NID_BENCH_VARIANTS, space-separated NAME:PRECISION:BATCH[:BUILD
@@ -69,11 +71,12 @@ EOF
     [ "$eb" -gt 0 ] && set -- "$@" "NID_EXAM_BATCH=$eb"
     [ -n "$venv" ] && set -- "$@" "$venv"
     t0=$(date +%s.%N)
-    "$@" "$vcli" group --model "$MODEL" --threads "$THREADS" --precision "$prec" \
-      --json "$EXAM" > "$DIR/group-$name.json"
+    /usr/bin/time -f "%U %S" -o "$DIR/cpu.txt" "$@" "$vcli" group --model "$MODEL" \
+      --threads "$THREADS" --precision "$prec" --json "$EXAM" > "$DIR/group-$name.json"
     t1=$(date +%s.%N)
     if [ $r -gt 0 ]; then
       echo "$name $(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')" >> "$log"
+      echo "$name.cpu $(awk '{ print $1 + $2 }' "$DIR/cpu.txt")" >> "$log"
       /usr/bin/python3 -c "import json, sys
 t = json.load(open(sys.argv[1]))['timings']
 print(sys.argv[2] + '.embed', t['embed_s']); print(sys.argv[2] + '.clips', t['clips_s'])
@@ -90,11 +93,13 @@ for v in $VARIANTS; do
   te=$(awk -v c="$name.embed" '$1 == c { print $2 }' "$log" | median)
   tc=$(awk -v c="$name.clips" '$1 == c { print $2 }' "$log" | median)
   tl=$(awk -v c="$name.load" '$1 == c { print $2 }' "$log" | median)
+  tcpu=$(awk -v c="$name.cpu" '$1 == c { print $2 }' "$log" | median)
   groups=$(/usr/bin/python3 -c "import json,sys; d=json.load(open(sys.argv[1])); n=d.get('nodules'); print(len(n) if isinstance(n, list) else n)" "$DIR/group-$name.json" 2>/dev/null || echo '?')
-  awk -v n="$name" -v t="$t" -v vs="$video_s" -v b="$b" -v g="$groups" -v te="$te" -v tc="$tc" -v tl="$tl" 'BEGIN {
+  awk -v n="$name" -v t="$t" -v vs="$video_s" -v b="$b" -v g="$groups" -v te="$te" -v tc="$tc" -v tl="$tl" \
+      -v cpu="$tcpu" 'BEGIN {
     printf "  %-14s %.2f s (median, process incl. start-up and load) = %.0fx real time; x%.2f vs the first; %s groups;" \
-           " stages (medians): load %.2f s, decode+clips %.2f s, embed %.3f s\n",
-           n, t, vs / t, b / t, g, tl, tc, te }'
+           " CPU %.2f s; stages (medians): load %.2f s, decode+clips %.2f s, embed %.3f s\n",
+           n, t, vs / t, b / t, g, cpu, tl, tc, te }'
 done
 echo "  (load: the model load, plus any wait for a background load; decode+clips includes the clips built while"
 echo "  the model loads in the background)"

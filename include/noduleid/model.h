@@ -190,7 +190,14 @@ NID_API void (nid_model_info_init)(nid_model_info *info);
  *  rejects the declared input size or gives another embedding size: the
  *  message gives expected vs. got shapes), NID_ENOTSUP (built without
  *  libtorch, or without CUDA for a "cuda" device, or no such GPU),
- *  NID_ENOMEM. Thread-safe. */
+ *  NID_ENOMEM. Thread-safe.
+ *  Process-wide, at the first load: glibc's malloc keeps blocks up to
+ *  32 MiB in its heap and up to 64 MiB of free heap top (mallopt
+ *  M_MMAP_THRESHOLD, M_TRIM_THRESHOLD), so that a forward pass reuses its
+ *  activation memory instead of mapping and faulting it in afresh (3.4x
+ *  faster passes of the default model); not when the process chose its
+ *  own (GLIBC_TUNABLES with glibc.malloc settings, MALLOC_MMAP_THRESHOLD_,
+ *  MALLOC_TRIM_THRESHOLD_) or NODULEID_MALLOC_TUNE=0 is set. */
 NID_API int nid_model_load(nid_model **out, const char *path,
                            const nid_model_options *opts);
 

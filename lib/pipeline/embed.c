@@ -150,27 +150,26 @@ static int open_video(const nid_exam *e, size_t v,
 }
 
 /* Clips built ahead of the network, while it loads in the background
- * (nid_model_options.background): every clip of one video's tracklets,
- * in tracklet order, one pass over the video. */
+ * (nid_model_options.background): every clip of the next videos'
+ * tracklets, one pass over each video, in exam order in one 64-byte
+ * aligned arena, at most one chunk of clips (nid__model_exam_chunk) in
+ * all, so that the embed call that takes a run of them meets no chunk
+ * boundary. */
 typedef struct ahead {
-    float  *clips;   /* NULL: not built ahead */
-    size_t *off;     /* n_tracklets + 1 clip offsets */
+    float  *buf;       /* the clips, clip_floats each                 */
+    size_t  cap, used; /* clips                                       */
+    size_t  budget;    /* clips that may still be built               */
+    size_t *toff;      /* per exam tracklet: its first clip in buf    */
+    char   *built;     /* per video: its clips are in buf             */
+    int     on;        /* 0: build no more ahead                      */
 } ahead;
 
-static void ahead_free(ahead *a)
-{
-    free(a->clips);
-    free(a->off);
-    a->clips = NULL;
-    a->off = NULL;
-}
-
-/* Build every clip of video v's tracklets into a (at most *budget clips,
- * which it lowers). 1 when built; 0 when not (too many clips, or any
- * error: the regular path meets it again and reports it). */
+/* Build every clip of video v's tracklets into the arena. 1 when built;
+ * 0 when not (over budget, or any error: the regular path meets it again
+ * and reports it, so none is kept here). */
 static int build_ahead(const nid_model *m, const nid_exam *e, size_t v,
                        const nid_exam_video_info *vi,
-                       const nid_group_options *o, size_t *budget, ahead *a)
+                       const nid_group_options *o, ahead *a)
 {
     nid_clip_options own;
     const nid_clip_options *co = o->clip;
@@ -180,36 +179,44 @@ static int build_ahead(const nid_model *m, const nid_exam *e, size_t v,
         co = &own;
     }
     const size_t per = nid__model_clip_floats(m), n = vi->n_tracklets;
-    size_t total = 0, nf;
-    if (!(a->off = malloc((n + 1) * sizeof *a->off))) return 0;
-    a->off[0] = 0;
+    size_t total = 0, nf, nc;
     for (size_t i = 0; i < n; i++) {
-        size_t nc = 0;
         if (nid_clip_count(e, vi->first_tracklet + i, co, &nc, &nf) != NID_OK ||
-            nc > *budget - total || nf != nc * per)
+            nc > a->budget - total || nf != nc * per)
             goto fail; /* clips of another size: the regular path says so */
+        a->toff[vi->first_tracklet + i] = a->used + total;
         total += nc;
-        a->off[i + 1] = total;
+    }
+    if (a->used + total > a->cap) {
+        size_t cap = a->cap ? a->cap : 16;
+        while (cap < a->used + total) cap *= 2;
+        if (cap > a->used + a->budget) cap = a->used + a->budget;
+        float *nb = aligned_alloc(64, (cap * per * sizeof(float) + 63) / 64 * 64);
+        if (!nb) goto fail;
+        if (a->used) memcpy(nb, a->buf, a->used * per * sizeof(float));
+        free(a->buf);
+        a->buf = nb;
+        a->cap = cap;
     }
     nid_clip_piece *pieces = malloc(n * sizeof *pieces);
-    size_t bytes = (total * per * sizeof(float) + 63) / 64 * 64;
-    a->clips = pieces && total ? aligned_alloc(64, bytes) : NULL;
     nid_video *vid = NULL;
-    int rc = a->clips ? NID_OK : NID_ENOMEM;
+    int rc = pieces ? NID_OK : NID_ENOMEM;
     if (!rc) rc = open_video(e, v, vi, o, "nid_group_exam", &vid);
-    for (size_t i = 0; i < n && !rc; i++)
-        pieces[i] = (nid_clip_piece){vi->first_tracklet + i, 0,
-                                     a->off[i + 1] - a->off[i],
-                                     a->clips + a->off[i] * per};
+    for (size_t i = 0; i < n && !rc; i++) {
+        size_t t = vi->first_tracklet + i;
+        size_t k1 = (i + 1 < n ? a->toff[t + 1] : a->used + total) - a->toff[t];
+        pieces[i] = (nid_clip_piece){t, 0, k1, a->buf + a->toff[t] * per};
+    }
     if (!rc) rc = nid__clip_build_pieces(vid, e, co, pieces, n);
     nid_video_free(vid);
     free(pieces);
     if (rc) goto fail;
-    *budget -= total;
+    a->used += total;
+    a->budget -= total;
+    a->built[v] = 1;
     return 1;
 fail:
     nid_clear_error();
-    ahead_free(a);
     return 0;
 }
 
@@ -220,11 +227,11 @@ int nid__pipe_embed(const nid_model *m, const nid_exam *e,
     nid_model_info mi;
     nid_model_info_init(&mi);
     nid_model_get_info(m, &mi);
-    const size_t D = (size_t)mi.embed_dim;
+    const size_t D = (size_t)mi.embed_dim, per = nid__model_clip_floats(m);
     nid_exam_info ei;
     nid_exam_info_init(&ei);
     nid_exam_get_info(e, &ei);
-    const size_t n = ei.n_tracklets;
+    const size_t n = ei.n_tracklets, nv = ei.n_videos;
     nid_embed_hooks h;
     memset(&h, 0, sizeof h);
     h.abort = o->abort;
@@ -235,50 +242,68 @@ int nid__pipe_embed(const nid_model *m, const nid_exam *e,
     const size_t group = nid__model_exam_batch(m);
     nid_embed_scratch sc;
     memset(&sc, 0, sizeof sc);
-    size_t *nc = malloc(group * sizeof *nc);
     /* While the network loads in the background, the next videos' clips
      * are built ahead (files only: a frame source is asked for each video
-     * in turn), at most one chunk of clips in all, so that they go
-     * through the forward passes they would have met anyway. */
-    ahead *pre = calloc(ei.n_videos ? ei.n_videos : 1, sizeof *pre);
-    size_t pre_next = 0, budget = nid__model_exam_chunk(m);
-    int pre_on = !o->video_source;
-    if (!nc || !pre) {
+     * in turn); a run of videos built ahead is then embedded in one call,
+     * its clips in full forward passes across the videos. */
+    ahead a;
+    memset(&a, 0, sizeof a);
+    a.budget = nid__model_exam_chunk(m);
+    a.on = !o->video_source;
+    a.toff = malloc((n ? n : 1) * sizeof *a.toff);
+    a.built = calloc(nv ? nv : 1, 1);
+    size_t *nc = malloc((n ? n : 1) * sizeof *nc);
+    if (!nc || !a.toff || !a.built) {
         free(nc);
-        free(pre);
+        free(a.toff);
+        free(a.built);
         return nid__fail(NID_ENOMEM, "%s: out of memory", fn);
     }
-    for (size_t v = 0; v < ei.n_videos && !rc; v++) {
+    size_t pre_next = 0;
+    for (size_t v = 0; v < nv && !rc;) {
         nid_exam_video_info vi;
         nid_exam_video_info_init(&vi);
         nid_exam_get_video(e, v, &vi);
-        if (vi.n_tracklets == 0) continue;
+        if (vi.n_tracklets == 0) {
+            v++;
+            continue;
+        }
         if (pre_next < v) pre_next = v;
-        while (pre_on && pre_next < ei.n_videos && nid__model_loading(m)) {
+        while (a.on && pre_next < nv && nid__model_loading(m)) {
             nid_exam_video_info wi;
             nid_exam_video_info_init(&wi);
             nid_exam_get_video(e, pre_next, &wi);
             double t0 = nid__pipe_now();
-            if (wi.n_tracklets > 0 &&
-                !build_ahead(m, e, pre_next, &wi, o, &budget, &pre[pre_next]))
-                pre_on = 0; /* full, or an error the regular path reports */
-            else if (pre[pre_next].clips)
-                nid__log(NID_LOG_DEBUG, "%s: video '%s': %zu clips built "
-                        "while the model loads", fn, wi.id,
-                        pre[pre_next].off[wi.n_tracklets]);
+            if (wi.n_tracklets > 0 && !build_ahead(m, e, pre_next, &wi, o, &a))
+                a.on = 0; /* full, or an error the regular path reports */
+            else if (a.built[pre_next])
+                nid__log(NID_LOG_DEBUG, "%s: video '%s': clips built while "
+                        "the model loads", fn, wi.id);
             h.t_clips += nid__pipe_now() - t0;
             pre_next++;
         }
+        /* the tracklets [t0, t1) of this step: a run of videos built
+         * ahead, or this video */
+        size_t t0 = vi.first_tracklet, t1 = t0 + vi.n_tracklets, vend = v + 1;
+        if (a.built[v]) {
+            for (; vend < nv; vend++) {
+                nid_exam_video_info wi;
+                nid_exam_video_info_init(&wi);
+                nid_exam_get_video(e, vend, &wi);
+                if (wi.n_tracklets > 0 && !a.built[vend]) break;
+                t1 = wi.first_tracklet + wi.n_tracklets;
+            }
+        }
+        const size_t step = a.built[v] ? t1 - t0 : group;
         nid_video *vid = NULL;
-        double t0 = nid__pipe_now();
-        if (!pre[v].clips) rc = open_video(e, v, &vi, o, fn, &vid);
-        h.t_clips += nid__pipe_now() - t0;
+        double tv = nid__pipe_now();
+        if (!a.built[v]) rc = open_video(e, v, &vi, o, fn, &vid);
+        h.t_clips += nid__pipe_now() - tv;
         /* Tracklets a group at a time, the clips of a group in shared
          * forward passes (nid__model_embed_tracklets_hooked); progress and
          * the abort check for each tracklet of a group before it runs. */
-        for (size_t k = 0; k < vi.n_tracklets && !rc;) {
-            size_t t = vi.first_tracklet + k;
-            size_t cnt = vi.n_tracklets - k < group ? vi.n_tracklets - k : group;
+        for (size_t t = t0; t < t1 && !rc;) {
+            size_t cnt = t1 - t < step ? t1 - t : step;
             nid_tracklet_info ti;
             nid_tracklet_info_init(&ti);
             for (size_t j = 0; j < cnt && !rc; j++) {
@@ -296,9 +321,7 @@ int nid__pipe_embed(const nid_model *m, const nid_exam *e,
                 nid_model_wait(m);
                 tm->model_wait_s += nid__pipe_now() - tw;
             }
-            const float *pb = pre[v].clips
-                ? pre[v].clips + pre[v].off[k] * nid__model_clip_floats(m)
-                : NULL;
+            const float *pb = a.built[v] ? a.buf + a.toff[t] * per : NULL;
             rc = nid__model_embed_tracklets_hooked(m, vid, e, t, cnt, o->clip,
                                                   pb, emb + t * D, nc, &h,
                                                   &sc);
@@ -308,9 +331,7 @@ int nid__pipe_embed(const nid_model *m, const nid_exam *e,
                 for (rc = NID_OK; j < cnt && !rc; j++)
                     rc = nid__model_embed_tracklets_hooked(
                         m, vid, e, t + j, 1, o->clip,
-                        pb ? pre[v].clips + pre[v].off[k + j] *
-                                 nid__model_clip_floats(m)
-                           : NULL,
+                        pb ? a.buf + a.toff[t + j] * per : NULL,
                         emb + (t + j) * D, nc + j, &h, &sc);
                 if (rc) t += j - 1;
             }
@@ -319,23 +340,35 @@ int nid__pipe_embed(const nid_model *m, const nid_exam *e,
                 char msg[1024];
                 snprintf(msg, sizeof msg, "%s", nid_last_error());
                 nid_exam_get_tracklet(e, t, &ti);
+                nid_exam_video_info ti_v;
+                nid_exam_video_info_init(&ti_v);
+                nid_exam_get_video(e, ti.video, &ti_v);
                 if (msg[0]) nid__fail(rc, "%s", msg);
                 char what[700];
                 snprintf(what, sizeof what, "tracklet '%s' (video '%s')",
-                         ti.id, vi.id);
+                         ti.id, ti_v.id);
                 rc = prefix_error(rc, fn, what);
                 break;
             }
             for (size_t j = 0; j < cnt; j++)
                 n_clips[t + j] = nc[j] > INT32_MAX ? INT32_MAX : (int32_t)nc[j];
             done += cnt;
-            k += cnt;
+            t += cnt;
         }
         nid_video_free(vid);
-        ahead_free(&pre[v]);
+        if (a.built[v]) {
+            /* the run took every clip built so far (videos are built in
+             * order): empty the arena */
+            free(a.buf);
+            a.buf = NULL;
+            a.cap = a.used = 0;
+            a.budget = nid__model_exam_chunk(m);
+        }
+        v = vend;
     }
-    for (size_t v = 0; v < ei.n_videos; v++) ahead_free(&pre[v]);
-    free(pre);
+    free(a.buf);
+    free(a.toff);
+    free(a.built);
     free(nc);
     nid__embed_scratch_free(&sc);
     if (!rc) rc = progress(o, n, n, NULL, fn);
