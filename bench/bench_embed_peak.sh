@@ -5,8 +5,8 @@
 #   bench/bench_embed_peak.sh [BUILD_DIR] [MODEL.nidm] [REPEATS] [ROUNDS]
 #
 # Each round, in fresh processes: the peak (bench_embed.py peak: the
-# faster of torch.mm and oneDNN's matmul, 4096^3 float32, the same
-# threads), then bench_embed (the C path, optimised fp32 module) at each
+# fastest of torch.mm and oneDNN's matmul, 2048^3 and 4096^3 float32, the
+# same threads), then bench_embed (the C path, optimised fp32 module) at each
 # batch size of NID_BENCH_CLIPS (default "1 4 8 14 21 32 64" clips per
 # forward pass). Medians over ROUNDS (default 3) of each process's median
 # of REPEATS (default 10) calls. Reported per batch size: s/clip, GFLOP/s
@@ -37,7 +37,7 @@ log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 r=0
 while [ $r -lt "$ROUNDS" ]; do
-  out=$($PY "$top/bench/bench_embed.py" peak --threads "$THREADS" --repeats 5)
+  out=$($PY "$top/bench/bench_embed.py" peak --threads "$THREADS" --repeats 5 --size 2048,4096)
   echo "  $out"
   echo "peak $(echo "$out" | field gflops)" >> "$log"
   for c in $CLIPS; do
@@ -60,4 +60,7 @@ for c in $CLIPS; do
 done
 awk -v c="$best" -v g="$bestf" -v p="$peak" 'BEGIN {
   printf "  best: %d clips per pass, %.1f GFLOP/s = %.1f%% of the peak (median of the rounds)\n", c, g, 100 * g / p }'
-$PY "$top/bench/bench_embed.py" profile "$MODEL" --clips "$best" --threads "$THREADS" --repeats "$REPEATS" | sed 's/^/  /'
+# the profile runs in Python: with the malloc thresholds nid_model_load sets
+GLIBC_TUNABLES=glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=67108864 \
+  $PY "$top/bench/bench_embed.py" profile "$MODEL" --clips "$best" --threads "$THREADS" \
+  --repeats "$REPEATS" | sed 's/^/  /'
