@@ -14,7 +14,23 @@
 # alternate, REPEATS runs each (default 5) after one warm-up round.
 # Threads: ${NID_BENCH_THREADS:-0} (0: all cores). Reported: medians, the
 # speed as a multiple of real time (exam duration / time), the ratios to
-# the first variant and the stage times `group --json` reports.
+# the first variant, the process CPU time (user + system, all threads:
+# less disturbed by other jobs than wall time), the stage times
+# `group --json` reports, and whether
+# every variant found the first one's embeddings and groups.
+#
+# Variants: NID_BENCH_VARIANTS, space-separated NAME:PRECISION:BATCH[:BUILD
+# [:VAR=VALUE]] (BATCH 0: the default exam batch, else NID_EXAM_BATCH;
+# BUILD: another build directory, e.g. of the commit before, timed in the
+# same run; VAR=VALUE: one environment setting for that variant). With
+# NID_BENCH_BASE=OLD_BUILD the default list is the issue-19 comparison:
+#   base:fp32:0:OLD_BUILD    the build before (per-tracklet clip building,
+#                            model loaded before the clips)
+#   one-pass:fp32:0::NODULEID_BACKGROUND_LOAD=0
+#                            one decoding pass per video, model in front
+#   batched:fp32:0           the default: the network loads in the
+#                            background while the clips are built
+#   batched-int8:int8:0
 set -eu
 BUILD=${1:-build}
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -31,7 +47,12 @@ EXAM=$(sh "$top/bench/e2e_exam.sh" "$DIR")
 video_s=$(/usr/bin/python3 -c "import json, sys
 d = json.load(open(sys.argv[1]))
 print('%.2f' % sum(v['n_frames'] / v['fps'] for v in d['videos']))" "$EXAM")
-VARIANTS=${NID_BENCH_VARIANTS:-per-tracklet:fp32:1 batched:fp32:0 batched-int8:int8:0}
+if [ -n "${NID_BENCH_BASE:-}" ]; then
+  DEFAULT_VARIANTS="base:fp32:0:$NID_BENCH_BASE one-pass:fp32:0::NODULEID_BACKGROUND_LOAD=0 batched:fp32:0 batched-int8:int8:0"
+else
+  DEFAULT_VARIANTS="per-tracklet:fp32:1 batched:fp32:0 batched-int8:int8:0"
+fi
+VARIANTS=${NID_BENCH_VARIANTS:-$DEFAULT_VARIANTS}
 echo "exam $EXAM ($video_s s of video); model $MODEL; threads $THREADS; $REPEATS runs per variant;" \
      "cpu: $(sed -n 's/^model name[^:]*: //p' /proc/cpuinfo | head -n1); load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
@@ -40,22 +61,26 @@ log="$DIR/group-speed.log"
 r=0
 while [ $r -le "$REPEATS" ]; do   # round 0 is a warm-up (file cache), not counted
   for v in $VARIANTS; do
-    name=${v%%:*}; rest=${v#*:}; prec=${rest%%:*}; eb=${rest#*:}
+    IFS=: read -r name prec eb vbuild venv <<EOF
+$v
+EOF
+    vcli=$CLI
+    [ -n "$vbuild" ] && vcli="$vbuild/tools/noduleid/noduleid"
+    [ -x "$vcli" ] || { echo "bench_group_speed.sh: $vcli not built" >&2; exit 2; }
+    set -- env
+    [ "$eb" -gt 0 ] && set -- "$@" "NID_EXAM_BATCH=$eb"
+    [ -n "$venv" ] && set -- "$@" "$venv"
     t0=$(date +%s.%N)
-    if [ "$eb" -gt 0 ]; then
-      NID_EXAM_BATCH=$eb "$CLI" group --model "$MODEL" --threads "$THREADS" \
-        --precision "$prec" --json "$EXAM" > "$DIR/group-$name.json"
-    else
-      "$CLI" group --model "$MODEL" --threads "$THREADS" --precision "$prec" \
-        --json "$EXAM" > "$DIR/group-$name.json"
-    fi
+    /usr/bin/time -f "%U %S" -o "$DIR/cpu.txt" "$@" "$vcli" group --model "$MODEL" \
+      --threads "$THREADS" --precision "$prec" --json "$EXAM" > "$DIR/group-$name.json"
     t1=$(date +%s.%N)
     if [ $r -gt 0 ]; then
       echo "$name $(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')" >> "$log"
+      echo "$name.cpu $(awk '{ print $1 + $2 }' "$DIR/cpu.txt")" >> "$log"
       /usr/bin/python3 -c "import json, sys
 t = json.load(open(sys.argv[1]))['timings']
 print(sys.argv[2] + '.embed', t['embed_s']); print(sys.argv[2] + '.clips', t['clips_s'])
-print(sys.argv[2] + '.load', t['load_model_s'])" "$DIR/group-$name.json" "$name" >> "$log"
+print(sys.argv[2] + '.load', t['load_model_s'] + t.get('model_wait_s', 0))" "$DIR/group-$name.json" "$name" >> "$log"
     fi
   done
   r=$((r + 1))
@@ -68,9 +93,30 @@ for v in $VARIANTS; do
   te=$(awk -v c="$name.embed" '$1 == c { print $2 }' "$log" | median)
   tc=$(awk -v c="$name.clips" '$1 == c { print $2 }' "$log" | median)
   tl=$(awk -v c="$name.load" '$1 == c { print $2 }' "$log" | median)
+  tcpu=$(awk -v c="$name.cpu" '$1 == c { print $2 }' "$log" | median)
   groups=$(/usr/bin/python3 -c "import json,sys; d=json.load(open(sys.argv[1])); n=d.get('nodules'); print(len(n) if isinstance(n, list) else n)" "$DIR/group-$name.json" 2>/dev/null || echo '?')
-  awk -v n="$name" -v t="$t" -v vs="$video_s" -v b="$b" -v g="$groups" -v te="$te" -v tc="$tc" -v tl="$tl" 'BEGIN {
+  awk -v n="$name" -v t="$t" -v vs="$video_s" -v b="$b" -v g="$groups" -v te="$te" -v tc="$tc" -v tl="$tl" \
+      -v cpu="$tcpu" 'BEGIN {
     printf "  %-14s %.2f s (median, process incl. start-up and load) = %.0fx real time; x%.2f vs the first; %s groups;" \
-           " stages (medians): load %.2f s, decode+clips %.2f s, embed %.3f s\n",
-           n, t, vs / t, b / t, g, tl, tc, te }'
+           " CPU %.2f s; stages (medians): load %.2f s, decode+clips %.2f s, embed %.3f s\n",
+           n, t, vs / t, b / t, g, cpu, tl, tc, te }'
 done
+echo "  (load: the model load, plus any wait for a background load; decode+clips includes the clips built while"
+echo "  the model loads in the background)"
+# the same results: every variant's similarities and groups against the first's
+/usr/bin/python3 - "$DIR" $(for v in $VARIANTS; do echo "${v%%:*}"; done) <<'EOF'
+import json, sys
+d, names = sys.argv[1], sys.argv[2:]
+def load(n):
+    return json.load(open("%s/group-%s.json" % (d, n)))
+def part(r):
+    lab = [t["cluster"] for t in r["tracklets"]]
+    return sorted(sorted(i for i, l in enumerate(lab) if l == c) for c in set(lab))
+ref = load(names[0])
+for n in names[1:]:
+    r = load(n)
+    a, b = ref["similarity"]["matrix"], r["similarity"]["matrix"]
+    diff = max(abs(x - y) for ra, rb in zip(a, b) for x, y in zip(ra, rb))
+    print("  %s vs %s: %s; similarity matrix max |diff| %.3g" % (
+        n, names[0], "the same groups" if part(r) == part(ref) else "OTHER GROUPS", diff))
+EOF

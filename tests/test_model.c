@@ -7,6 +7,7 @@
  * py/check_model_python.py. Without libtorch only the NID_ENOTSUP path and
  * argument checks run. */
 #include <check.h>
+#include <malloc.h>
 #include <math.h>
 #include <pthread.h>
 #include <stddef.h>
@@ -980,6 +981,128 @@ START_TEST(precision_int8_fallback)
 }
 END_TEST
 
+/* nid_model_options.background: the metadata at load, the network on a
+ * thread of its own. Its embeddings equal a foreground load's bit for bit;
+ * info says what was asked for until the load is done; a network that
+ * disagrees with its (valid) metadata fails in nid_model_wait() and in the
+ * calls that run it, with the foreground load's status and message; a
+ * model freed while it still loads frees cleanly (ASan); packages whose
+ * metadata is bad fail at load as in the foreground. */
+static nid_model *load_bg(const char *name, int *rc)
+{
+    nid_model_options o;
+    nid_model_options_init(&o);
+    o.n_threads = 2;
+    o.background = 1;
+    nid_model *m = NULL;
+    *rc = nid_model_load(&m, model_path(name), &o);
+    return m;
+}
+
+START_TEST(background_load)
+{
+    int rc;
+    nid_model_options o;
+    nid_model_options_init(&o);
+    ck_assert_int_eq(o.background, 0);
+    nid_model *m = load_bg("cm.nidm", &rc);
+    ck_assert_msg(rc == NID_OK, "%s", nid_last_error());
+    nid_model_info in;
+    nid_model_info_init(&in);
+    ck_assert_int_eq(nid_model_get_info(m, &in), NID_OK);
+    ck_assert_int_eq(in.embed_dim, D); /* the metadata, at once */
+    ck_assert_str_eq(in.device, "cpu");
+    nid_clip_options co;
+    nid_clip_options_init(&co);
+    ck_assert_int_eq(nid_model_clip_options(m, &co), NID_OK);
+    ck_assert_int_eq(co.frames, in.frames);
+    float e_bg[3 * D], e_fg[3 * D];
+    fixture_embeddings(m, e_bg, D); /* waits for the network */
+    ck_assert_int_eq(nid_model_wait(m), NID_OK);
+    ck_assert_str_eq(nid_last_error(), "");
+    nid_model *f = load("cm.nidm", 2);
+    fixture_embeddings(f, e_fg, D);
+    ck_assert_msg(memcmp(e_bg, e_fg, sizeof e_bg) == 0,
+                  "a background load embeds differently");
+    nid_model_free(f);
+    nid_model_free(m);
+    ck_assert_int_eq(nid_model_wait(NULL), NID_EINVAL);
+
+    /* freed while loading: nothing waits on it, nothing leaks */
+    m = load_bg("vm.nidm", &rc);
+    ck_assert_int_eq(rc, NID_OK);
+    nid_model_free(m);
+
+    /* the network rejects the metadata's input shape: load succeeds (the
+     * metadata is fine), the first call that runs it fails as a
+     * foreground load does */
+    const char *says[3] = {"input.nidm", "1 x 3 x 8 x 32 x 16",
+                           "expects clips N x 3 x 4 x 32 x 16"};
+    nid_model *bad = NULL;
+    ck_assert_int_eq(nid_model_load(&bad, model_path("input.nidm"), NULL),
+                     NID_EMISMATCH);
+    char fg_msg[2048];
+    snprintf(fg_msg, sizeof fg_msg, "%s", nid_last_error());
+    m = load_bg("input.nidm", &rc);
+    ck_assert_msg(rc == NID_OK, "%s", nid_last_error());
+    ck_assert_int_eq(nid_model_wait(m), NID_EMISMATCH);
+    ck_assert_str_eq(nid_last_error(), fg_msg);
+    for (int k = 0; k < 3; k++) HAS(says[k]);
+    nid_model_info_init(&in);
+    ck_assert_int_eq(nid_model_get_info(m, &in), NID_OK);
+    float x[3 * 4 * 32 * 16] = {0}, y[64];
+    nid_clear_error();
+    ck_assert_int_eq(nid_model_embed(m, x, 1, (size_t)in.channels * in.frames *
+                                     in.height * in.width, y, 64, NULL),
+                     NID_EMISMATCH);
+    ck_assert_str_eq(nid_last_error(), fg_msg);
+    nid_model_free(m);
+
+    /* bad metadata: refused at load, in the background as in front */
+    m = (nid_model *)&m;
+    ck_assert_int_eq(nid_model_load(&m, model_path("range.nidm"), NULL),
+                     NID_EFORMAT);
+    snprintf(fg_msg, sizeof fg_msg, "%s", nid_last_error());
+    nid_model *m2 = load_bg("range.nidm", &rc);
+    ck_assert_int_eq(rc, NID_EFORMAT);
+    ck_assert_ptr_null(m2);
+    ck_assert_str_eq(nid_last_error(), fg_msg);
+    /* not a zip file: left to libtorch, at load */
+    m2 = load_bg("notzip.nidm", &rc);
+    ck_assert_int_eq(rc, NID_EFORMAT);
+    ck_assert_ptr_null(m2);
+    HAS("torch::jit::load");
+    o.background = 2;
+    ck_assert_int_eq(nid_model_load(&m2, model_path("cm.nidm"), &o),
+                     NID_EINVAL);
+    HAS("background");
+}
+END_TEST
+
+/* The first model load fixes glibc's malloc thresholds (torch_shim.cpp,
+ * tune_malloc): a 16 MiB block then comes from the heap, not from a fresh
+ * mmap() (whose pages every forward pass faulted in again: 3.4x slower
+ * passes for the default model). Not under the sanitizers, whose
+ * allocators replace glibc's. */
+START_TEST(malloc_thresholds)
+{
+#if defined(__GLIBC__) && !defined(__SANITIZE_ADDRESS__) && \
+    !defined(__SANITIZE_THREAD__)
+    if (getenv("GLIBC_TUNABLES") || getenv("NODULEID_MALLOC_TUNE")) return;
+    nid_model *m = load("cm.nidm", 2);
+    struct mallinfo2 a = mallinfo2();
+    char *p = malloc((size_t)16 << 20);
+    ck_assert_ptr_nonnull(p);
+    memset(p, 1, (size_t)16 << 20);
+    struct mallinfo2 b = mallinfo2();
+    ck_assert_msg(b.hblkhd == a.hblkhd, "a 16 MiB block was mmap()ed "
+                  "(%zu -> %zu bytes in mmap()ed blocks)", a.hblkhd, b.hblkhd);
+    free(p);
+    nid_model_free(m);
+#endif
+}
+END_TEST
+
 Suite *nid__test_suite(void)
 {
     Suite *s = suite_create("model");
@@ -1003,6 +1126,8 @@ Suite *nid__test_suite(void)
         tcase_add_test(tc, bad_packages);
         tcase_add_test(tc, devices);
         tcase_add_test(tc, precision);
+        tcase_add_test(tc, background_load);
+        tcase_add_test(tc, malloc_thresholds);
     }
     suite_add_tcase(s, tc);
     if (have_torch()) {

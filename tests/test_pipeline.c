@@ -3,7 +3,10 @@
  * nid_group_exam() gives the groups `noduleid group` printed before the
  * loop moved into the library (tests/data/sample-exam-groups.tsv, on the
  * sample exam with models/default.nidm); nid_model_embed_exam() equals
- * nid_model_embed_tracklet() per tracklet; the progress callback counts,
+ * nid_model_embed_tracklet() per tracklet and, bit for bit, clips built
+ * by nid_clip_build() per tracklet (the single decoding pass per video,
+ * also with tracklets listed out of frame order); a model loading in the
+ * background groups the same; the progress callback counts,
  * the abort and progress callbacks cancel with NID_ECANCELED; a frame
  * source holding the frames in memory gives the same result as the files;
  * the default-model lookup; bad options. Needs libtorch and FFmpeg for the
@@ -11,6 +14,7 @@
  */
 #include <check.h>
 #include <math.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -280,6 +284,262 @@ START_TEST(embed_exam_equals_tracklets)
     }
     nid_video_free(v);
     free(emb);
+}
+END_TEST
+
+/* ---- one decoding pass per video ---------------------------------------- */
+
+/* Tracklet t's embedding the way it was made before the single-pass
+ * builder: its own clips from nid_clip_build() (one pass over the video
+ * per tracklet), nid_model_embed(), windows pooled by nid_model_pool(). */
+static void reference_embedding(nid_model *m, const nid_exam *e, size_t t,
+                                const nid_clip_options *co, nid_video **v,
+                                size_t *cur, float *out, size_t d,
+                                size_t *n_clips)
+{
+    nid_tracklet_info ti;
+    nid_tracklet_info_init(&ti);
+    nid_exam_get_tracklet(e, t, &ti);
+    if (ti.video != *cur) {
+        nid_video_free(*v);
+        nid_exam_video_info vi;
+        nid_exam_video_info_init(&vi);
+        nid_exam_get_video(e, ti.video, &vi);
+        nid_video_options vo;
+        nid_video_options_init(&vo);
+        vo.format = NID_PIX_GRAY8;
+        ck_assert_int_eq(nid_video_open(v, vi.resolved_path, &vo), NID_OK);
+        *cur = ti.video;
+    }
+    size_t nc = 0, nf = 0;
+    ck_assert_int_eq(nid_clip_count(e, t, co, &nc, &nf), NID_OK);
+    float *clips = malloc(nf * sizeof *clips), *emb = malloc(nc * d * sizeof *emb);
+    ck_assert_int_eq(nid_clip_build(*v, e, t, co, clips, nf, NULL, NULL),
+                     NID_OK);
+    ck_assert_msg(nid_model_embed(m, clips, nc, nf, emb, nc * d, NULL) ==
+                  NID_OK, "%s", nid_last_error());
+    if (nc == 1)
+        memcpy(out, emb, d * sizeof *out);
+    else
+        ck_assert_int_eq(nid_model_pool(m, emb, nc, d, out, d), NID_OK);
+    *n_clips = nc;
+    free(clips);
+    free(emb);
+}
+
+/* nid_model_embed_exam() (each video's tracklets in one decoding pass,
+ * frames in increasing order) against the per-tracklet reference, bit for
+ * bit: on the sample exam, whose videos have overlapping tracklets
+ * (v0 10-25 / 17-50, v1 0-46 / 7-69 and 91-106 / 101-139), with one clip
+ * per tracklet and with sliding windows every 2 frames (many windows
+ * sharing frames, across tracklets). */
+static void check_exam_against_reference(nid_model *m, const nid_exam *e,
+                                         const nid_clip_options *co)
+{
+    nid_model_info mi;
+    nid_model_info_init(&mi);
+    nid_model_get_info(m, &mi);
+    nid_exam_info ei;
+    nid_exam_info_init(&ei);
+    nid_exam_get_info(e, &ei);
+    const size_t d = (size_t)mi.embed_dim, n = ei.n_tracklets;
+    float *emb = malloc(n * d * sizeof *emb), *one = malloc(d * sizeof *one);
+    int32_t *nc = malloc(n * sizeof *nc);
+    nid_group_options o;
+    nid_group_options_init(&o);
+    o.clip = co;
+    ck_assert_msg(nid_model_embed_exam(m, e, &o, emb, n * d, NULL, nc, NULL)
+                  == NID_OK, "%s", nid_last_error());
+    nid_video *v = NULL;
+    size_t cur = (size_t)-1;
+    for (size_t t = 0; t < n; t++) {
+        size_t k = 0;
+        reference_embedding(m, e, t, co, &v, &cur, one, d, &k);
+        ck_assert_int_eq((int)k, nc[t]);
+        ck_assert_msg(!memcmp(one, emb + t * d, d * sizeof *one),
+                      "tracklet %zu (%zu clips): the single pass differs from "
+                      "nid_clip_build", t, k);
+    }
+    nid_video_free(v);
+    free(emb);
+    free(one);
+    free(nc);
+}
+
+START_TEST(single_pass_equals_clip_build)
+{
+    if (!have_pipeline()) return;
+    nid_clip_options co;
+    nid_clip_options_init(&co);
+    nid_model_clip_options(model, &co);
+    check_exam_against_reference(model, exam, &co);
+    co.sampling = NID_SAMPLE_WINDOWS;
+    co.window_stride = 2;
+    check_exam_against_reference(model, exam, &co);
+}
+END_TEST
+
+/* The sample exam with every video's tracklets listed in reverse order
+ * (later starts first, overlaps kept): each tracklet's embedding equals
+ * the original's, bit for bit, and the grouping is the same partition. */
+START_TEST(out_of_order_tracklets)
+{
+    if (!have_pipeline()) return;
+    nid_exam *r = NULL;
+    ck_assert_int_eq(nid_exam_create(&r, "reversed", NULL, NULL), NID_OK);
+    nid_exam_info ei;
+    nid_exam_info_init(&ei);
+    nid_exam_get_info(exam, &ei);
+    size_t map[256]; /* tracklet of r -> tracklet of exam */
+    size_t nr = 0;
+    for (size_t v = 0; v < ei.n_videos; v++) {
+        nid_exam_video_info vi;
+        nid_exam_video_info_init(&vi);
+        nid_exam_get_video(exam, v, &vi);
+        nid_exam_video_info add;
+        nid_exam_video_info_init(&add);
+        add.id = vi.id;
+        add.path = vi.resolved_path;
+        add.n_frames = vi.n_frames;
+        add.fps = vi.fps;
+        add.width = vi.width;
+        add.height = vi.height;
+        size_t rv = 0;
+        ck_assert_int_eq(nid_exam_add_video(r, &add, &rv), NID_OK);
+        for (size_t k = vi.n_tracklets; k-- > 0;) {
+            size_t t = vi.first_tracklet + k;
+            nid_tracklet_info ti;
+            nid_tracklet_info_init(&ti);
+            nid_exam_get_tracklet(exam, t, &ti);
+            int64_t fr[512];
+            nid_box bx[512];
+            ck_assert(ti.n_key_frames <= 512);
+            for (size_t j = 0; j < ti.n_key_frames; j++)
+                ck_assert_int_eq(nid_exam_key_frame(exam, t, j, &fr[j], &bx[j]),
+                                 NID_OK);
+            size_t idx = 0;
+            ck_assert_int_eq(nid_exam_add_tracklet(r, rv, ti.id, ti.nodule, fr,
+                                                   bx, ti.n_key_frames, &idx),
+                             NID_OK);
+            map[idx] = t;
+            nr++;
+        }
+    }
+    ck_assert_uint_eq(nr, n_trk);
+    nid_model_info mi;
+    nid_model_info_init(&mi);
+    nid_model_get_info(model, &mi);
+    const size_t d = (size_t)mi.embed_dim;
+    float *e0 = malloc(n_trk * d * sizeof *e0), *e1 = malloc(n_trk * d * sizeof *e1);
+    int32_t c0[256], c1[256];
+    ck_assert_int_eq(nid_model_embed_exam(model, exam, NULL, e0, n_trk * d,
+                                          NULL, c0, NULL), NID_OK);
+    ck_assert_msg(nid_model_embed_exam(model, r, NULL, e1, n_trk * d, NULL, c1,
+                                       NULL) == NID_OK, "%s", nid_last_error());
+    int reordered = 0;
+    for (size_t i = 0; i < n_trk; i++) {
+        reordered |= map[i] != i;
+        ck_assert_int_eq(c1[i], c0[map[i]]);
+        ck_assert_msg(!memcmp(e1 + i * d, e0 + map[i] * d, d * sizeof *e0),
+                      "tracklet %zu (%zu in the exam) differs", i, map[i]);
+    }
+    ck_assert(reordered);
+    /* and the grouping: the same partition */
+    nid_group_options o;
+    nid_group_options_init(&o);
+    nid_grouping *g0 = group(&o), *g1 = NULL;
+    ck_assert_int_eq(nid_group_exam(&g1, model, r, &o), NID_OK);
+    int32_t l0[256], l1[256];
+    nid_grouping_labels(g0, l0, 256, NULL);
+    nid_grouping_labels(g1, l1, 256, NULL);
+    for (size_t i = 0; i < n_trk; i++)
+        for (size_t j = 0; j < n_trk; j++)
+            ck_assert((l1[i] == l1[j]) == (l0[map[i]] == l0[map[j]]));
+    nid_grouping_free(g0);
+    nid_grouping_free(g1);
+    free(e0);
+    free(e1);
+    nid_exam_free(r);
+}
+END_TEST
+
+/* A model loaded in the background (nid_model_options.background): the
+ * pipeline builds the first videos' clips while the network loads (the
+ * debug log says so), and the grouping equals the foreground model's:
+ * the same embeddings bit for bit, the same labels. */
+static atomic_int ahead_msgs;
+
+static void count_ahead(int level, const char *msg, void *p)
+{
+    (void)level;
+    (void)p;
+    if (strstr(msg, "built while the model loads"))
+        atomic_fetch_add(&ahead_msgs, 1);
+}
+
+START_TEST(background_model_groups)
+{
+    if (!have_pipeline()) return;
+    char p[1200];
+    snprintf(p, sizeof p, "%s/models/default.nidm", src_dir);
+    nid_group_options o;
+    nid_group_options_init(&o);
+    nid_grouping *g0 = group(&o);
+    nid_grouping_info in;
+    nid_grouping_info_init(&in);
+    nid_grouping_get_info(g0, &in);
+    const size_t d = in.embed_dim;
+    float *e0 = malloc(n_trk * d * sizeof *e0), *e1 = malloc(n_trk * d * sizeof *e1);
+    int32_t l0[256], l1[256];
+    nid_grouping_embeddings(g0, e0, n_trk * d, NULL);
+    nid_grouping_labels(g0, l0, 256, NULL);
+    nid_set_log_callback(count_ahead, NID_LOG_DEBUG, NULL);
+    int ahead = 0;
+    for (int attempt = 0; attempt < 3 && !ahead; attempt++) {
+        nid_model_options mo;
+        nid_model_options_init(&mo);
+        mo.n_threads = 2;
+        mo.background = 1;
+        nid_model *bg = NULL;
+        ck_assert_int_eq(nid_model_load(&bg, p, &mo), NID_OK);
+        atomic_store(&ahead_msgs, 0);
+        nid_grouping *g1 = NULL;
+        ck_assert_msg(nid_group_exam(&g1, bg, exam, &o) == NID_OK, "%s",
+                      nid_last_error());
+        ahead = atomic_load(&ahead_msgs) > 0;
+        ck_assert_int_eq(nid_grouping_embeddings(g1, e1, n_trk * d, NULL),
+                         NID_OK);
+        ck_assert_int_eq(nid_grouping_labels(g1, l1, 256, NULL), NID_OK);
+        for (size_t t = 0; t < n_trk; t++) {
+            ck_assert_msg(!memcmp(e0 + t * d, e1 + t * d, d * sizeof *e0),
+                          "tracklet %zu: the background model's embedding "
+                          "differs", t);
+            ck_assert_int_eq(l0[t], l1[t]);
+        }
+        nid_grouping_free(g1);
+        nid_model_free(bg);
+    }
+    nid_set_log_callback(NULL, 0, NULL);
+    ck_assert_msg(ahead, "no clips were built while the model loaded");
+    /* clip options the model does not take (larger clips): refused as in
+     * the foreground, nothing built ahead into a buffer of the model's
+     * clip size (ASan) */
+    nid_clip_options co;
+    nid_model_clip_options(model, &co);
+    co.frames *= 2;
+    o.clip = &co;
+    nid_model_options mo;
+    nid_model_options_init(&mo);
+    mo.background = 1;
+    nid_model *bg = NULL;
+    ck_assert_int_eq(nid_model_load(&bg, p, &mo), NID_OK);
+    nid_grouping *g1 = (nid_grouping *)&g1;
+    ASSERT_ERR(nid_group_exam(&g1, bg, exam, &o), NID_EMISMATCH, "frames");
+    ck_assert(g1 == (nid_grouping *)&g1);
+    nid_model_free(bg);
+    nid_grouping_free(g0);
+    free(e0);
+    free(e1);
 }
 END_TEST
 
@@ -638,6 +898,9 @@ Suite *nid__test_suite(void)
     tcase_add_test(tc, groups_equal_cli);
     tcase_add_test(tc, variants_equal_cli);
     tcase_add_test(tc, embed_exam_equals_tracklets);
+    tcase_add_test(tc, single_pass_equals_clip_build);
+    tcase_add_test(tc, out_of_order_tracklets);
+    tcase_add_test(tc, background_model_groups);
     tcase_add_test(tc, callbacks);
     tcase_add_test(tc, frame_source);
     tcase_add_test(tc, bad_input);

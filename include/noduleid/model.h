@@ -112,6 +112,14 @@ typedef struct nid_model_options {
     /* Added in 0.2 (read only when struct_size covers it): */
     int32_t precision;   /* nid_precision of the network's arithmetic
                             (default NID_PRECISION_FP32)                  */
+    int32_t background;  /* 1: nid_model_load() returns once the metadata
+                            is read and checked, and the network (libtorch
+                            and its start-up, the graph, optimisation, the
+                            trial run) loads on a thread of its own; the
+                            calls that run it wait for it, and
+                            nid_group_exam() builds clips meanwhile.
+                            0 (default): all of it before returning. See
+                            nid_model_wait()                              */
 } nid_model_options;
 
 /** Fill `opts` with defaults (and struct_size). NULL is ignored.
@@ -182,9 +190,27 @@ NID_API void (nid_model_info_init)(nid_model_info *info);
  *  rejects the declared input size or gives another embedding size: the
  *  message gives expected vs. got shapes), NID_ENOTSUP (built without
  *  libtorch, or without CUDA for a "cuda" device, or no such GPU),
- *  NID_ENOMEM. Thread-safe. */
+ *  NID_ENOMEM. Thread-safe.
+ *  Process-wide, at the first load: glibc's malloc keeps blocks up to
+ *  32 MiB in its heap and up to 64 MiB of free heap top (mallopt
+ *  M_MMAP_THRESHOLD, M_TRIM_THRESHOLD), so that a forward pass reuses its
+ *  activation memory instead of mapping and faulting it in afresh (3.4x
+ *  faster passes of the default model); not when the process chose its
+ *  own (GLIBC_TUNABLES with glibc.malloc settings, MALLOC_MMAP_THRESHOLD_,
+ *  MALLOC_TRIM_THRESHOLD_) or NODULEID_MALLOC_TUNE=0 is set. */
 NID_API int nid_model_load(nid_model **out, const char *path,
                            const nid_model_options *opts);
+
+/** Wait for the network of a model loaded with options.background = 1
+ *  (at once for any other model). Returns NID_OK once it runs, else the
+ *  error the load would have returned in the foreground (NID_ENOTSUP,
+ *  NID_EFORMAT, NID_EMISMATCH, NID_ENOMEM, with its message); every call
+ *  that runs the network (the embed calls, nid_model_verify, verify
+ *  comparisons, nid_group_exam) returns that error too. Until the load is
+ *  done nid_model_get_info() gives the device and precision that were
+ *  asked for, afterwards those in effect (precision may fall back to
+ *  fp32). Errors: NID_EINVAL (NULL). Thread-safe. Added in 0.2. */
+NID_API int nid_model_wait(const nid_model *m);
 
 /** Free the model. NULL is ignored. No call on it may be running. */
 NID_API void nid_model_free(nid_model *m);

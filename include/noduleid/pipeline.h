@@ -167,6 +167,11 @@ typedef struct nid_timings {
     double cluster_s;   /* constraints and clustering                      */
     double score_s;     /* scoring against the nodule ids                  */
     double total_s;     /* the whole call                                  */
+    /* Added in 0.2 (written only when struct_size covers it): */
+    double model_wait_s; /* waiting for the network of a model still
+                            loading in the background
+                            (nid_model_options.background); meanwhile
+                            clips were built (video_s)                  */
 } nid_timings;
 
 /** Zero `t` and set its struct_size. NULL is ignored.

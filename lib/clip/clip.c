@@ -9,6 +9,7 @@
 
 #include <math.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -351,6 +352,139 @@ static int check_against_video(const nid_trk *t, const nid_video_info *vi,
                             b->h, (int)vi->width, (int)vi->height);
     }
     return NID_OK;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Several tracklets of one video in one decoding pass                      */
+/* ------------------------------------------------------------------------ */
+
+typedef struct mslot {
+    int64_t frame;
+    size_t  piece;
+    size_t  pos;   /* clip * T + t within the piece */
+} mslot;
+
+static int cmp_mslot(const void *a, const void *b)
+{
+    const mslot *x = a, *y = b;
+    if (x->frame != y->frame) return x->frame < y->frame ? -1 : 1;
+    if (x->piece != y->piece) return x->piece < y->piece ? -1 : 1;
+    return x->pos < y->pos ? -1 : (x->pos > y->pos);
+}
+
+int nid__clip_build_pieces(nid_video *video, const nid_exam *e,
+                          const nid_clip_options *opts,
+                          const nid_clip_piece *pieces, size_t n_pieces)
+{
+    static const char fn[] = "nid_clip_build";
+    nid_clip_options defaults;
+    nid_clip_options_init(&defaults);
+    if (!opts) opts = &defaults;
+    if (!video || !e || (!pieces && n_pieces))
+        return nid__fail(NID_EINVAL, "%s: video, exam or pieces is NULL", fn);
+    int rc = nid__clip_check_options(opts, fn);
+    if (rc != NID_OK) return rc;
+    nid_video_info vi;
+    nid_video_info_init(&vi);
+    if ((rc = nid_video_get_info(video, &vi)) != NID_OK) return rc;
+    const size_t T = (size_t)opts->frames;
+    size_t n_slots = 0;
+    for (size_t p = 0; p < n_pieces; p++) {
+        const nid_trk *trk = NULL;
+        size_t n, total, slots;
+        if ((rc = get_trk(e, pieces[p].t, fn, &trk)) != NID_OK ||
+            (rc = sizes(trk, opts, fn, &n, &total)) != NID_OK)
+            return rc;
+        if (pieces[p].k0 >= pieces[p].k1 || pieces[p].k1 > n || !pieces[p].out)
+            return nid__fail(NID_ERANGE, "%s: tracklet \"%s\": clips [%zu, %zu) "
+                            "of %zu", fn, trk->id, pieces[p].k0, pieces[p].k1,
+                            n);
+        if ((rc = check_against_video(trk, &vi, fn)) != NID_OK) return rc;
+        if (!nid__mul_size(pieces[p].k1 - pieces[p].k0, T, &slots) ||
+            slots > SIZE_MAX / sizeof(mslot) - n_slots)
+            return nid__fail(NID_ENOMEM, "%s: too many clips", fn);
+        n_slots += slots;
+    }
+    if (n_slots == 0) return NID_OK;
+    mslot *slots = malloc(n_slots * sizeof *slots);
+    int64_t *fr = malloc(T * sizeof *fr);
+    nid_crop *crops = malloc(n_pieces * sizeof *crops);
+    nid_box *boxes = malloc(n_pieces * sizeof *boxes);
+    if (!slots || !fr || !crops || !boxes) {
+        free(slots);
+        free(fr);
+        free(crops);
+        free(boxes);
+        return nid__fail(NID_ENOMEM, "%s: out of memory for %zu frame slots",
+                        fn, n_slots);
+    }
+    size_t ns = 0;
+    for (size_t p = 0; p < n_pieces; p++) {
+        const nid_trk *trk = &e->trk[pieces[p].t];
+        for (size_t k = pieces[p].k0; k < pieces[p].k1; k++) {
+            clip_frames(trk, opts, k, fr);
+            for (size_t i = 0; i < T; i++)
+                slots[ns++] = (mslot){fr[i], p, (k - pieces[p].k0) * T + i};
+        }
+    }
+    /* every frame decoded once, in increasing order, whichever tracklets
+     * sample it; per tracklet: resample into its first slot of the frame,
+     * copy to the others */
+    qsort(slots, n_slots, sizeof *slots, cmp_mslot);
+    const size_t hw = (size_t)opts->height * (size_t)opts->width;
+    const size_t C = (size_t)nid__clip_channels(opts), ch_stride = T * hw;
+    const int coords = nid__clip_coords(opts) == NID_COORDS_FRAME;
+    nid_resize_ws ws = {0};
+    for (size_t s = 0; s < n_slots && rc == NID_OK;) {
+        const int64_t f = slots[s].frame;
+        size_t end = s;
+        /* the crops of every tracklet that samples frame f, and the
+         * rectangle around them all: the only pixels read */
+        int64_t ux0 = INT64_MAX, uy0 = INT64_MAX, ux1 = INT64_MIN,
+                uy1 = INT64_MIN;
+        for (; end < n_slots && slots[end].frame == f && rc == NID_OK; end++) {
+            size_t p = slots[end].piece;
+            if (end > s && slots[end - 1].piece == p) continue;
+            boxes[p] = nid__trk_box(&e->trk[pieces[p].t], f, opts->interp);
+            rc = nid__crop_rect(&boxes[p], opts->margin, fn, &crops[p]);
+            if (rc != NID_OK) break;
+            if (crops[p].x0 < ux0) ux0 = crops[p].x0;
+            if (crops[p].y0 < uy0) uy0 = crops[p].y0;
+            if (crops[p].x1 > ux1) ux1 = crops[p].x1;
+            if (crops[p].y1 > uy1) uy1 = crops[p].y1;
+        }
+        nid_frame frame;
+        if (rc == NID_OK)
+            rc = nid__video_frame_roi(video, f, ux0, uy0, ux1, uy1, &frame);
+        for (size_t q = s; q < end && rc == NID_OK;) {
+            const size_t p = slots[q].piece;
+            const size_t T_ = T;
+            float *base = pieces[p].out;
+            float *first = base + ((slots[q].pos / T_) * C * T_ +
+                                   slots[q].pos % T_) * hw;
+            rc = nid__resize_crop(&ws, &frame, &crops[p], opts, first,
+                                 ch_stride);
+            if (rc == NID_OK && coords)
+                fill_coords(&crops[p], &boxes[p], vi.height, opts,
+                            first + (size_t)opts->channels * ch_stride,
+                            ch_stride);
+            for (q++; q < end && slots[q].piece == p && rc == NID_OK; q++) {
+                float *dst = base + ((slots[q].pos / T_) * C * T_ +
+                                     slots[q].pos % T_) * hw;
+                for (size_t ch = 0; ch < C; ch++)
+                    memcpy(dst + ch * ch_stride, first + ch * ch_stride,
+                           hw * sizeof *dst);
+            }
+        }
+        s = end;
+    }
+    nid__resize_ws_free(&ws);
+    free(slots);
+    free(fr);
+    free(crops);
+    free(boxes);
+    if (rc == NID_OK) nid_clear_error();
+    return rc;
 }
 
 int nid_clip_build(nid_video *video, const nid_exam *e, size_t t,

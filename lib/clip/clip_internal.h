@@ -69,6 +69,26 @@ int nid__clip_build_range(nid_video *video, const nid_exam *exam, size_t t,
                          float *out, size_t out_cap, size_t *n_clips,
                          size_t *needed);
 
+/* Clips [k0, k1) of tracklet t, written to out: (k1 - k0) clips of
+ * C x T x H x W floats, laid out as nid_clip_build() writes them. */
+typedef struct nid_clip_piece {
+    size_t t, k0, k1;
+    float *out;
+} nid_clip_piece;
+
+/* The clips of several pieces (tracklets of one video, any order,
+ * overlapping or not) in one pass over the video: every frame any of
+ * them samples is decoded once, in increasing frame order, and only the
+ * rectangle around the crops that sample it is converted; each piece's
+ * crop is resampled from it. Memory: the output (the caller's) and one
+ * 24-byte slot per sampled clip frame; no decoded frame is kept. The
+ * clips equal those of nid_clip_build() on each tracklet, bit for bit.
+ * Checks and errors as nid_clip_build() (reported under its name); on
+ * error the outputs hold partial clips. */
+int nid__clip_build_pieces(nid_video *video, const nid_exam *exam,
+                          const nid_clip_options *opts,
+                          const nid_clip_piece *pieces, size_t n_pieces);
+
 /* opts->coords when struct_size covers it, else NID_COORDS_NONE. */
 int32_t nid__clip_coords(const nid_clip_options *o);
 

@@ -18,6 +18,8 @@
 
 #include <errno.h>
 #include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,6 +56,18 @@ struct nid_model {
     int            exam_batch;  /* clips per pass of the exam-level calls */
     size_t         clip_memory;  /* options.clip_memory, resolved */
     size_t         clip_floats; /* C*T*H*W */
+    /* Background load (options.background): a loader thread does
+     * everything after the metadata and writes t, device and precision;
+     * they are read only after it has been joined (model_ready). */
+    int            background;  /* a loader thread was started           */
+    pthread_t      loader;
+    pthread_mutex_t join_mu;    /* joins the loader once                  */
+    int            joined;      /* under join_mu                          */
+    atomic_int     done;        /* the loader has finished (release)      */
+    int            load_rc;     /* its status, and message when failed    */
+    char          *load_msg;
+    char          *load_ctx;    /* "nid_model_load: PATH"                 */
+    nid_model_options load_opts; /* the caller's options, resolved        */
 };
 
 /* The libtorch shim is the backend module libnoduleid-torch.so, loaded by
@@ -176,9 +190,57 @@ static int device_ok(const char *d)
 /* Loading                                                                  */
 /* ------------------------------------------------------------------------ */
 
+/* Join the background loader once (any thread; later callers wait for
+ * the first). */
+static void join_loader(nid_model *m)
+{
+    pthread_mutex_lock(&m->join_mu);
+    if (!m->joined) {
+        pthread_join(m->loader, NULL);
+        m->joined = 1;
+    }
+    pthread_mutex_unlock(&m->join_mu);
+}
+
+/* NID_OK once the network is loaded (at once for a model loaded in the
+ * foreground); else the background load's error, recorded again for this
+ * thread. */
+static int model_ready(const nid_model *mc)
+{
+    nid_model *m = (nid_model *)mc;
+    if (!m->background) return NID_OK;
+    join_loader(m);
+    if (m->load_rc)
+        return nid__fail(m->load_rc, "%s", m->load_msg ? m->load_msg
+                                                       : "nid_model_load: "
+                                                         "the network did not "
+                                                         "load");
+    return NID_OK;
+}
+
+int nid_model_wait(const nid_model *m)
+{
+    if (!m) return nid__fail(NID_EINVAL, "nid_model_wait: model is NULL");
+    int rc = model_ready(m);
+    if (!rc) nid_clear_error();
+    return rc;
+}
+
+int nid__model_loading(const nid_model *m)
+{
+    return m->background &&
+           !atomic_load_explicit(&((nid_model *)m)->done, memory_order_acquire);
+}
+
 void nid_model_free(nid_model *m)
 {
     if (!m) return;
+    if (m->background) {
+        join_loader(m);
+        pthread_mutex_destroy(&m->join_mu);
+    }
+    free(m->load_msg);
+    free(m->load_ctx);
     nid__torch_free(m->t);
     free(m->meta.description);
     free(m->meta_json);
@@ -250,84 +312,67 @@ static int check_network(nid_model *m, const char *ctx)
     return rc;
 }
 
-int nid_model_load(nid_model **out, const char *path,
-                   const nid_model_options *opts)
+/* What the metadata implies: the clip size and the exam-level batch. */
+static void derive(nid_model *m)
 {
-    static const char fn[] = "nid_model_load";
-    nid_model_options own;
-    if (!out || !path)
-        return nid__fail(NID_EINVAL, "%s: %s is NULL", fn, !out ? "out" : "path");
-    nid_model_options_init(&own);
-    int rc0 = NID__STRUCT_IN(fn, "opts", nid_model_options, &own, opts);
-    if (rc0) return rc0;
-    opts = &own;
-    if (!memchr(opts->device, '\0', sizeof opts->device) ||
-        !device_ok(opts->device))
-        return nid__fail(NID_EINVAL, "%s: opts->device \"%.31s\": expected "
-                        "\"cpu\", \"cuda\" or \"cuda:N\"", fn, opts->device);
-    /* precision was appended in 0.2: an older caller's struct lacks it and
-     * `own` holds the default */
+    const nid_model_meta *me = &m->meta;
+    m->clip_floats = (size_t)NET_CHANNELS(me) * (size_t)me->frames *
+                     (size_t)me->height * (size_t)me->width;
+    /* Small clips: per-call costs dominate a forward pass of a few clips,
+     * so the exam-level calls pass clips of several tracklets at once, up
+     * to EXAM_BATCH_BYTES of them (bench/bench_embed.sh). */
+    size_t fit = EXAM_BATCH_BYTES / (m->clip_floats * sizeof(float));
+    if (fit > EXAM_BATCH_MAX) fit = EXAM_BATCH_MAX;
+    if (fit > (size_t)m->exam_batch) m->exam_batch = (int)fit;
+    /* NID_EXAM_BATCH=N sets it (benchmarks: 1 is the one-tracklet-per-pass
+     * path of before) */
+    const char *eb = getenv("NID_EXAM_BATCH");
+    if (eb && atoi(eb) > 0 && atoi(eb) <= 4096) m->exam_batch = atoi(eb);
+}
+
+/* Everything of a load that needs libtorch: the module, the network, the
+ * metadata (parsed here unless have_meta: then the archive's copy must be
+ * the one already parsed), the precision, optimisation and the trial run.
+ * Sets m->t, m->device and m->precision. */
+static int load_network(nid_model *m, const nid_model_options *opts,
+                        int have_meta, const char *ctx)
+{
+    const char *path = m->path;
     int32_t precision = opts->precision;
-    if (precision != NID_PRECISION_FP32 && precision != NID_PRECISION_BF16 &&
-        precision != NID_PRECISION_INT8)
-        return nid__fail(NID_EINVAL, "%s: opts->precision %d: expected "
-                        "NID_PRECISION_FP32 (0), NID_PRECISION_BF16 (1) or "
-                        "NID_PRECISION_INT8 (2)", fn, (int)precision);
-    {
+    if (have_meta) {
         /* Say what is missing before looking at the file: without libtorch
          * no path could ever load, so "file not found" would mislead. */
         char what[64 + 4096];
-        snprintf(what, sizeof what, "%s: %s: models cannot be loaded", fn,
-                 path);
+        snprintf(what, sizeof what, "%s: models cannot be loaded", ctx);
         if (!torch_module(what)) return NID_ENOTSUP;
     }
-    int rc = check_file(path);
-    if (rc) return rc;
-
-    nid_model *m = calloc(1, sizeof *m);
-    char *ctx = malloc(strlen(path) + sizeof fn + 4);
-    if (!m || !ctx || !(m->path = strdup(path))) {
-        free(ctx);
-        nid_model_free(m);
-        return nid__fail(NID_ENOMEM, "%s: out of memory", fn);
-    }
-    sprintf(ctx, "%s: %s", fn, path);
-    m->precision = NID_PRECISION_FP32;
-    m->n_threads = opts->n_threads > 0 ? opts->n_threads : nid__default_threads();
-    m->clip_memory = opts->clip_memory > 0 ? opts->clip_memory : DEFAULT_CLIP_MEMORY;
-    m->max_batch = opts->max_batch > 0 ? opts->max_batch : DEFAULT_MAX_BATCH;
-    m->exam_batch = m->max_batch;
-
     size_t meta_len = 0;
     int has_verify = 0;
-    rc = nid__torch_load(&m->t, path, opts->device, m->n_threads, &m->meta_json,
-                        &meta_len, &has_verify, ctx);
-    if (!rc && !m->meta_json)
+    char *json = NULL;
+    int rc = nid__torch_load(&m->t, path, opts->device, m->n_threads, &json,
+                            &meta_len, &has_verify, ctx);
+    if (!rc && !json)
         rc = nid__fail(NID_EFORMAT, "%s: no %s in the archive: a TorchScript "
                       "file, but not a libnoduleid model package "
                       "(docs/model-package.md)", ctx, NID__MODEL_META_NAME);
-    if (!rc)
+    if (!rc && have_meta) {
+        if (meta_len != strlen(m->meta_json) ||
+            memcmp(json, m->meta_json, meta_len) != 0)
+            rc = nid__fail(NID_EFORMAT, "%s: %s changed while the package "
+                          "was loaded", ctx, NID__MODEL_META_NAME);
+        free(json);
+    } else if (!rc) {
+        m->meta_json = json;
         rc = nid__model_meta_parse(m->meta_json, meta_len, path, &m->meta);
+        if (!rc) derive(m);
+    } else {
+        free(json);
+    }
     if (!rc && m->meta.verification != has_verify)
         rc = nid__fail(NID_EFORMAT, "%s: kind is \"%s\" but the module has %s "
                       "verify method", ctx,
                       m->meta.verification ? "verification" : "classification",
                       has_verify ? "a" : "no");
-    if (!rc) {
-        const nid_model_meta *me = &m->meta;
-        m->clip_floats = (size_t)NET_CHANNELS(me) * (size_t)me->frames *
-                         (size_t)me->height * (size_t)me->width;
-        /* Small clips: per-call costs dominate a forward pass of a few
-         * clips, so the exam-level calls pass clips of several tracklets
-         * at once, up to EXAM_BATCH_BYTES of them (bench/bench_embed.sh). */
-        size_t fit = EXAM_BATCH_BYTES / (m->clip_floats * sizeof(float));
-        if (fit > EXAM_BATCH_MAX) fit = EXAM_BATCH_MAX;
-        if (fit > (size_t)m->exam_batch) m->exam_batch = (int)fit;
-        /* NID_EXAM_BATCH=N sets it (benchmarks: 1 is the one-tracklet-
-         * per-pass path of before) */
-        const char *eb = getenv("NID_EXAM_BATCH");
-        if (eb && atoi(eb) > 0 && atoi(eb) <= 4096) m->exam_batch = atoi(eb);
-    }
     if (!rc && precision == NID_PRECISION_BF16) {
         /* bf16 is a speed-up, not a requirement: without native bf16
          * arithmetic (emulated bf16 is slower than fp32) or when libtorch
@@ -373,12 +418,116 @@ int nid_model_load(nid_model **out, const char *path,
             nid__torch_free(probe);
         }
     }
+    if (!rc)
+        snprintf(m->device, sizeof m->device, "%s", nid__torch_device(m->t));
+    return rc;
+}
+
+static void *loader_main(void *arg)
+{
+    nid_model *m = arg;
+    /* glibc runs one dlopen() at a time, initialisers included: the
+     * caller's first video would wait the whole libtorch start-up for its
+     * reader module (bench: 0.75 s instead of 0.2 s for the first video).
+     * The reader modules load in a few tens of ms, so load them first
+     * (a missing one is reported again when a video needs it). */
+    nid_backend_get(NID_BACKEND_FFMPEG, "nid_model_load");
+    nid_backend_get(NID_BACKEND_DICOM, "nid_model_load");
+    nid_clear_error();
+    int rc = load_network(m, &m->load_opts, 1, m->load_ctx);
+    if (rc) {
+        const char *msg = nid_last_error();
+        m->load_msg = strdup(msg && msg[0] ? msg : nid_status_str(rc));
+    }
+    m->load_rc = rc;
+    atomic_store_explicit(&m->done, 1, memory_order_release);
+    return NULL;
+}
+
+int nid_model_load(nid_model **out, const char *path,
+                   const nid_model_options *opts)
+{
+    static const char fn[] = "nid_model_load";
+    nid_model_options own;
+    if (!out || !path)
+        return nid__fail(NID_EINVAL, "%s: %s is NULL", fn, !out ? "out" : "path");
+    nid_model_options_init(&own);
+    int rc0 = NID__STRUCT_IN(fn, "opts", nid_model_options, &own, opts);
+    if (rc0) return rc0;
+    opts = &own;
+    if (!memchr(opts->device, '\0', sizeof opts->device) ||
+        !device_ok(opts->device))
+        return nid__fail(NID_EINVAL, "%s: opts->device \"%.31s\": expected "
+                        "\"cpu\", \"cuda\" or \"cuda:N\"", fn, opts->device);
+    /* precision and background were appended in 0.2: an older caller's
+     * struct lacks them and `own` holds the defaults */
+    int32_t precision = opts->precision;
+    if (precision != NID_PRECISION_FP32 && precision != NID_PRECISION_BF16 &&
+        precision != NID_PRECISION_INT8)
+        return nid__fail(NID_EINVAL, "%s: opts->precision %d: expected "
+                        "NID_PRECISION_FP32 (0), NID_PRECISION_BF16 (1) or "
+                        "NID_PRECISION_INT8 (2)", fn, (int)precision);
+    if (opts->background != 0 && opts->background != 1)
+        return nid__fail(NID_EINVAL, "%s: opts->background is %d, expected 0 "
+                        "or 1", fn, (int)opts->background);
+    /* In the background, libtorch loads on the loader thread: a missing
+     * module is reported by nid_model_wait() and the calls that run the
+     * network. In the foreground, say what is missing before looking at
+     * the file. */
+    if (!opts->background || nid_backend_peek(NID_BACKEND_TORCH)) {
+        char what[64 + 4096];
+        snprintf(what, sizeof what, "%s: %s: models cannot be loaded", fn,
+                 path);
+        if (!torch_module(what)) return NID_ENOTSUP;
+    }
+    int rc = check_file(path);
+    if (rc) return rc;
+
+    nid_model *m = calloc(1, sizeof *m);
+    char *ctx = malloc(strlen(path) + sizeof fn + 4);
+    if (!m || !ctx || !(m->path = strdup(path))) {
+        free(ctx);
+        nid_model_free(m);
+        return nid__fail(NID_ENOMEM, "%s: out of memory", fn);
+    }
+    sprintf(ctx, "%s: %s", fn, path);
+    m->precision = NID_PRECISION_FP32;
+    m->n_threads = opts->n_threads > 0 ? opts->n_threads : nid__default_threads();
+    m->clip_memory = opts->clip_memory > 0 ? opts->clip_memory : DEFAULT_CLIP_MEMORY;
+    m->max_batch = opts->max_batch > 0 ? opts->max_batch : DEFAULT_MAX_BATCH;
+    m->exam_batch = m->max_batch;
+
+    size_t meta_len = 0;
+    if (opts->background &&
+        nid__model_meta_read(path, &m->meta_json, &meta_len)) {
+        /* The metadata now, from the archive; the network on a thread of
+         * its own, while the caller builds clips. */
+        rc = nid__model_meta_parse(m->meta_json, meta_len, path, &m->meta);
+        if (!rc) {
+            derive(m);
+            m->load_opts = *opts;
+            m->load_ctx = ctx;
+            ctx = NULL;
+            pthread_mutex_init(&m->join_mu, NULL);
+            atomic_init(&m->done, 0);
+            if (pthread_create(&m->loader, NULL, loader_main, m) == 0) {
+                m->background = 1;
+            } else {
+                /* no thread: load here */
+                pthread_mutex_destroy(&m->join_mu);
+                rc = load_network(m, opts, 1, m->load_ctx);
+            }
+        }
+    } else {
+        free(m->meta_json);
+        m->meta_json = NULL;
+        rc = load_network(m, opts, 0, ctx);
+    }
     free(ctx);
     if (rc) {
         nid_model_free(m);
         return rc;
     }
-    snprintf(m->device, sizeof m->device, "%s", nid__torch_device(m->t));
     *out = m;
     nid_clear_error();
     return NID_OK;
@@ -415,13 +564,16 @@ int nid_model_get_info(const nid_model *m, nid_model_info *info)
     r.pair_threshold = me->pair_threshold;
     r.calibrated = me->calibrated;
     memcpy(r.model_id, me->model_id, sizeof r.model_id);
-    memcpy(r.device, m->device, sizeof r.device);
+    /* while a background load runs: what was asked for */
+    const int loading = nid__model_loading(m);
+    memcpy(r.device, loading ? m->load_opts.device : m->device,
+           sizeof r.device);
     r.n_threads = m->n_threads;
     r.description = me->description;
     r.meta_json = m->meta_json;
     r.path = m->path;
     r.coords = me->coords;
-    r.precision = m->precision;
+    r.precision = loading ? m->load_opts.precision : m->precision;
     /* a caller built against an older header has a shorter struct: only
      * the fields its struct_size covers are written */
     NID__STRUCT_OUT("nid_model_get_info", "info", nid_model_info, info, &r);
@@ -479,6 +631,8 @@ static int embed_batches(const nid_model *m, const float *clips, size_t n,
 {
     const nid_model_meta *me = &m->meta;
     const size_t dim = (size_t)me->embed_dim;
+    int rc0 = model_ready(m);
+    if (rc0) return rc0;
     for (size_t i = 0; i < n; i += batch) {
         size_t b = n - i < batch ? n - i : batch;
         int64_t shape[5] = {(int64_t)b, NET_CHANNELS(me), me->frames, me->height,
@@ -632,8 +786,9 @@ static double now_s(void)
 static int embed_tracklets(const nid_model *m, nid_video *video,
                            const nid_exam *exam, size_t first, size_t count,
                            const nid_clip_options *opts, size_t batch,
-                           float *emb, size_t *n_clips, nid_embed_hooks *h,
-                           nid_embed_scratch *sc, const char *fn);
+                           const float *prebuilt, float *emb, size_t *n_clips,
+                           nid_embed_hooks *h, nid_embed_scratch *sc,
+                           const char *fn);
 
 int nid_model_embed_tracklet(const nid_model *m, nid_video *video,
                              const nid_exam *exam, size_t t,
@@ -659,7 +814,7 @@ int nid__model_embed_tracklet_hooked(const nid_model *m, nid_video *video,
                         emb_cap, (size_t)m->meta.embed_dim);
     size_t nc = 0;
     int rc = embed_tracklets(m, video, exam, t, 1, opts, (size_t)m->max_batch,
-                             emb, &nc, h, NULL, fn);
+                             NULL, emb, &nc, h, NULL, fn);
     if (!rc && n_clips) *n_clips = nc;
     return rc;
 }
@@ -667,21 +822,41 @@ int nid__model_embed_tracklet_hooked(const nid_model *m, nid_video *video,
 int nid__model_embed_tracklets_hooked(const nid_model *m, nid_video *video,
                                      const nid_exam *exam, size_t first,
                                      size_t count,
-                                     const nid_clip_options *opts, float *emb,
+                                     const nid_clip_options *opts,
+                                     const float *prebuilt, float *emb,
                                      size_t *n_clips, nid_embed_hooks *h,
                                      nid_embed_scratch *scratch)
 {
     static const char fn[] = "nid_model_embed_tracklet";
-    if (!m || !video || !exam || !emb || !n_clips || count == 0)
+    if (!m || (!video && !prebuilt) || !exam || !emb || !n_clips || count == 0)
         return nid__fail(NID_EINVAL, "%s: %s", fn, count == 0 ? "no tracklets" :
                         "NULL argument");
     return embed_tracklets(m, video, exam, first, count, opts,
-                           (size_t)m->exam_batch, emb, n_clips, h, scratch, fn);
+                           (size_t)m->exam_batch, prebuilt, emb, n_clips, h,
+                           scratch, fn);
 }
 
 size_t nid__model_exam_batch(const nid_model *m)
 {
     return (size_t)m->exam_batch;
+}
+
+/* Clips per chunk of embed_tracklets() at `batch` clips per pass: whole
+ * batches within clip_memory, at least one batch. */
+static size_t chunk_clips(const nid_model *m, size_t batch)
+{
+    size_t chunk = m->clip_memory / (m->clip_floats * sizeof(float));
+    return chunk < batch ? batch : chunk / batch * batch;
+}
+
+size_t nid__model_exam_chunk(const nid_model *m)
+{
+    return chunk_clips(m, (size_t)m->exam_batch);
+}
+
+size_t nid__model_clip_floats(const nid_model *m)
+{
+    return m->clip_floats;
 }
 
 void nid__embed_scratch_free(nid_embed_scratch *s)
@@ -716,8 +891,9 @@ static int grow(void **p, size_t *cap, size_t n, size_t size, int aligned)
 static int embed_tracklets(const nid_model *m, nid_video *video,
                            const nid_exam *exam, size_t first, size_t count,
                            const nid_clip_options *opts, size_t batch,
-                           float *emb, size_t *n_clips, nid_embed_hooks *h,
-                           nid_embed_scratch *sc, const char *fn)
+                           const float *prebuilt, float *emb, size_t *n_clips,
+                           nid_embed_hooks *h, nid_embed_scratch *sc,
+                           const char *fn)
 {
     const nid_model_meta *me = &m->meta;
     const size_t dim = (size_t)me->embed_dim;
@@ -762,41 +938,47 @@ static int embed_tracklets(const nid_model *m, nid_video *video,
             rc = nid__fail(NID_EINVAL, "%s: too many clips", fn);
         if (!rc) total += sc->nc[i];
     }
-    /* clips per chunk: whole batches, within clip_memory */
-    size_t chunk = m->clip_memory / (per * sizeof(float));
-    chunk = chunk < batch ? batch : chunk / batch * batch;
+    /* clips per chunk: whole batches, within clip_memory (prebuilt: all,
+     * which the caller has kept within one chunk) */
+    size_t chunk = prebuilt ? total : chunk_clips(m, batch);
     if (!rc && chunk > total) chunk = total;
     size_t ne = 0;
     if (!rc && (!nid__mul_size(total, dim, &ne) ||
-                !grow((void **)&sc->clips, &sc->clips_cap, chunk * per,
-                      sizeof(float), 1) ||
+                (!prebuilt && !grow((void **)&sc->clips, &sc->clips_cap,
+                                    chunk * per, sizeof(float), 1)) ||
                 !grow((void **)&sc->emb, &sc->emb_cap, ne + dim, sizeof(float), 0)))
         rc = nid__fail(NID_ENOMEM, "%s: out of memory for %zu clips of "
                       "tracklets %zu..%zu (%zu floats)", fn, chunk, first,
                       first + count - 1, chunk * per);
-    float *clips = sc->clips, *e = sc->emb;
+    /* a chunk's clips: at most one piece (a run of clips) per tracklet */
+    nid_clip_piece *pieces = NULL;
+    if (!rc && !(pieces = malloc(count * sizeof *pieces)))
+        rc = nid__fail(NID_ENOMEM, "%s: out of memory", fn);
+    float *clips = prebuilt ? (float *)prebuilt : sc->clips, *e = sc->emb;
     char ctx[512];
     snprintf(ctx, sizeof ctx, "%s: model %s, tracklet %zu", fn, m->path, first);
     size_t pos = 0, fill = 0; /* clips embedded; clips waiting in the chunk */
+    size_t np = 0;            /* pieces waiting to be built */
     for (size_t i = 0; i < count && !rc; i++) {
         const size_t t = first + i, nc = sc->nc[i];
         if (count > 1)
             snprintf(ctx, sizeof ctx, "%s: model %s, tracklet %zu", fn,
                      m->path, t);
         for (size_t k = 0; k < nc && !rc;) {
-            size_t take = nc - k < chunk - fill ? nc - k : chunk - fill, built = 0;
-            double t0 = h ? now_s() : 0;
-            rc = nid__clip_build_range(video, exam, t, opts, k, k + take,
-                                      clips + fill * per, (chunk - fill) * per,
-                                      &built, NULL);
-            if (!rc && built != take)
-                rc = nid__fail(NID_EINTERNAL, "%s: nid_clip_build made %zu "
-                              "clips, expected %zu", fn, built, take);
-            if (h) h->t_clips += now_s() - t0;
+            size_t take = nc - k < chunk - fill ? nc - k : chunk - fill;
+            pieces[np++] = (nid_clip_piece){t, k, k + take, clips + fill * per};
             k += take;
             fill += take;
-            if (rc || (fill < chunk && (k < nc || i + 1 < count)))
+            if (fill < chunk && (k < nc || i + 1 < count))
                 continue; /* the chunk is not full and more clips follow */
+            /* the chunk's clips, all its tracklets in one pass over the
+             * video (each sampled frame decoded once, in frame order) */
+            double t0 = h ? now_s() : 0;
+            if (!prebuilt)
+                rc = nid__clip_build_pieces(video, exam, opts, pieces, np);
+            np = 0;
+            if (h) h->t_clips += now_s() - t0;
+            if (rc) break;
             t0 = h ? now_s() : 0;
             rc = embed_batches(m, clips, fill, batch, e + pos * dim, fn, ctx);
             if (h) h->t_embed += now_s() - t0;
@@ -807,6 +989,7 @@ static int embed_tracklets(const nid_model *m, nid_video *video,
                               "callback after %zu of %zu clips", ctx, pos, total);
         }
     }
+    free(pieces);
     for (size_t i = 0, off = 0; i < count && !rc; off += sc->nc[i], i++) {
         float *pooled = e + ne; /* one spare row */
         if (sc->nc[i] == 1)
@@ -867,6 +1050,8 @@ static int no_head(const nid_model *m, const char *fn)
 static int run_verify(const nid_model *m, const float *a, const float *b,
                       size_t n, float *p, const char *fn)
 {
+    int rc0 = model_ready(m);
+    if (rc0) return rc0;
     char ctx[512];
     snprintf(ctx, sizeof ctx, "%s: model %s", fn, m->path);
     int64_t len = -1;

@@ -58,6 +58,13 @@ typedef struct nid_model_meta {
 int nid__model_meta_parse(const char *json, size_t len, const char *path,
                          nid_model_meta *out);
 
+/* The package's metadata file read straight from the archive (a zip file
+ * whose extra files are stored uncompressed), without libtorch: 1 with a
+ * malloc'd NUL-terminated copy in *json (length *len); 0 when it cannot be
+ * read this way (no such entry, compressed, larger than 1 MiB, not a zip
+ * file): then only libtorch can tell. Records no error. */
+int nid__model_meta_read(const char *path, char **json, size_t *len);
+
 /* ---- model.c: for the exam-level calls (pipeline/) ---------------------- */
 
 /* What nid__model_embed_tracklet_hooked() adds to nid_model_embed_tracklet():
@@ -88,20 +95,34 @@ typedef struct nid_embed_scratch {
 
 void nid__embed_scratch_free(nid_embed_scratch *s);
 
+/* 1 while the network of a model loaded with options.background is still
+ * loading (the calls that run it would wait). */
+int nid__model_loading(const nid_model *m);
+
 /* Clips per forward pass of nid__model_embed_tracklets_hooked(). */
 size_t nid__model_exam_batch(const nid_model *m);
 
 /* Tracklets first .. first + count - 1 of one video, as count calls of
  * nid__model_embed_tracklet_hooked() would embed them (emb: count x D,
  * n_clips: count), but with the clips of several tracklets in each
- * forward pass: the model's exam batch (max_batch, more for small clips).
- * scratch may be NULL. */
+ * forward pass: the model's exam batch (max_batch, more for small clips);
+ * each chunk's clips built in one pass over the video
+ * (nid__clip_build_pieces). prebuilt, when not NULL, holds all their
+ * clips already (in tracklet order, at most nid__model_exam_chunk() of
+ * them; video may then be NULL): they are embedded in the same forward
+ * passes as clips built here would be. scratch may be NULL. */
 int nid__model_embed_tracklets_hooked(const nid_model *m, nid_video *video,
                                      const nid_exam *exam, size_t first,
                                      size_t count,
-                                     const nid_clip_options *opts, float *emb,
+                                     const nid_clip_options *opts,
+                                     const float *prebuilt, float *emb,
                                      size_t *n_clips, nid_embed_hooks *h,
                                      nid_embed_scratch *scratch);
+
+/* Clips per chunk of nid__model_embed_tracklets_hooked() (whole exam
+ * batches within options.clip_memory), and floats per clip. */
+size_t nid__model_exam_chunk(const nid_model *m);
+size_t nid__model_clip_floats(const nid_model *m);
 
 /* ---- torch_shim.cpp ------------------------------------------------------ */
 

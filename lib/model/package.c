@@ -8,12 +8,14 @@
 #include "model_internal.h"
 #include "json.h"
 
+#include <errno.h>
 #include <jansson.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 typedef struct pctx {
     const char *path;
@@ -378,4 +380,132 @@ done:
     }
     *out = m;
     return NID_OK;
+}
+
+/* ------------------------------------------------------------------------ */
+/* The metadata straight from the archive (no libtorch)                     */
+/* ------------------------------------------------------------------------ */
+
+static uint32_t le16(const unsigned char *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8;
+}
+
+static uint32_t le32(const unsigned char *p)
+{
+    return le16(p) | le16(p + 2) << 16;
+}
+
+static uint64_t le64(const unsigned char *p)
+{
+    return (uint64_t)le32(p) | (uint64_t)le32(p + 4) << 32;
+}
+
+static int pread_full(int fd, void *buf, size_t n, uint64_t off)
+{
+    unsigned char *b = buf;
+    while (n > 0) {
+        ssize_t r = pread(fd, b, n, (off_t)off);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) return -1;
+        b += r;
+        n -= (size_t)r;
+        off += (uint64_t)r;
+    }
+    return 0;
+}
+
+/* Largest metadata read this way; larger (or anything unexpected) is left
+ * to libtorch. */
+#define META_MAX ((size_t)1 << 20)
+
+int nid__model_meta_read(const char *path, char **json, size_t *len)
+{
+    int fd;
+    size_t size;
+    if (nid__open_regular("nid_model_load", path, UINT64_MAX, &fd, &size))
+        return 0;
+    int found = 0;
+    unsigned char *cd = NULL;
+    char *out = NULL;
+    unsigned char tail[22 + 65535 + 20];
+    size_t n = size < sizeof tail ? size : sizeof tail;
+    if (n < 22 || pread_full(fd, tail, n, (uint64_t)(size - n)) != 0) goto done;
+    /* the end of central directory record, the last one in the file */
+    ptrdiff_t e = -1;
+    for (ptrdiff_t i = (ptrdiff_t)n - 22; i >= 0; i--)
+        if (le32(tail + i) == 0x06054b50u) {
+            e = i;
+            break;
+        }
+    if (e < 0) goto done;
+    uint64_t entries = le16(tail + e + 10), cd_size = le32(tail + e + 12),
+             cd_off = le32(tail + e + 16);
+    if (entries == 0xffff || cd_size == 0xffffffffu || cd_off == 0xffffffffu) {
+        /* zip64: the locator just before the record names the zip64 end */
+        unsigned char z[56];
+        if (e < 20 || le32(tail + e - 20) != 0x07064b50u) goto done;
+        uint64_t z_off = le64(tail + e - 20 + 8);
+        if (z_off > size - sizeof z || pread_full(fd, z, sizeof z, z_off) != 0 ||
+            le32(z) != 0x06064b50u)
+            goto done;
+        entries = le64(z + 32);
+        cd_size = le64(z + 40);
+        cd_off = le64(z + 48);
+    }
+    if (cd_size > ((uint64_t)64 << 20) || cd_off > size || cd_size > size - cd_off)
+        goto done;
+    if (!(cd = malloc(cd_size ? cd_size : 1)) ||
+        pread_full(fd, cd, cd_size, cd_off) != 0)
+        goto done;
+    static const char want[] = "/extra/" NID__MODEL_META_NAME;
+    const size_t wl = sizeof want - 1;
+    size_t p = 0;
+    for (uint64_t k = 0; k < entries && p + 46 <= cd_size; k++) {
+        const unsigned char *h = cd + p;
+        if (le32(h) != 0x02014b50u) goto done;
+        uint32_t method = le16(h + 10), nl = le16(h + 28), xl = le16(h + 30),
+                 cl = le16(h + 32);
+        uint64_t csz = le32(h + 20), usz = le32(h + 24), loff = le32(h + 42);
+        if (p + 46 + (size_t)nl + xl + cl > cd_size) goto done;
+        const char *name = (const char *)h + 46;
+        p += 46 + (size_t)nl + xl + cl;
+        /* <archive>/extra/noduleid.json: one directory above extra/ */
+        if (nl <= wl || memcmp(name + nl - wl, want, wl) != 0 ||
+            memchr(name, '/', nl - wl) != NULL)
+            continue;
+        if (method != 0) goto done; /* compressed: leave it to libtorch */
+        /* zip64 extra field: the sizes and offset that do not fit */
+        const unsigned char *x = h + 46 + nl, *xe = x + xl;
+        while (x + 4 <= xe) {
+            uint32_t id = le16(x), dl = le16(x + 2);
+            const unsigned char *d = x + 4, *de = d + dl;
+            if (de > xe) goto done;
+            if (id == 1) {
+                if (usz == 0xffffffffu) { if (d + 8 > de) goto done; usz = le64(d); d += 8; }
+                if (csz == 0xffffffffu) { if (d + 8 > de) goto done; csz = le64(d); d += 8; }
+                if (loff == 0xffffffffu) { if (d + 8 > de) goto done; loff = le64(d); }
+            }
+            x = de;
+        }
+        unsigned char lh[30];
+        if (usz != csz || usz > META_MAX || loff > size - sizeof lh ||
+            pread_full(fd, lh, sizeof lh, loff) != 0 || le32(lh) != 0x04034b50u)
+            goto done;
+        uint64_t data = loff + 30 + le16(lh + 26) + le16(lh + 28);
+        if (data > size || usz > size - data) goto done;
+        if (!(out = malloc(usz + 1)) || pread_full(fd, out, usz, data) != 0)
+            goto done;
+        out[usz] = '\0';
+        *json = out;
+        *len = usz;
+        out = NULL;
+        found = 1;
+        break;
+    }
+done:
+    close(fd);
+    free(cd);
+    free(out);
+    return found;
 }

@@ -8,6 +8,7 @@
  */
 #include "pipeline_internal.h"
 #include "model/model_internal.h"
+#include "clip/clip_internal.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -148,6 +149,77 @@ static int open_video(const nid_exam *e, size_t v,
     return NID_OK;
 }
 
+/* Clips built ahead of the network, while it loads in the background
+ * (nid_model_options.background): every clip of the next videos'
+ * tracklets, one pass over each video, in exam order in one 64-byte
+ * aligned arena, at most one chunk of clips (nid__model_exam_chunk) in
+ * all, so that the embed call that takes a run of them meets no chunk
+ * boundary. */
+typedef struct ahead {
+    float  *buf;       /* the clips, clip_floats each                 */
+    size_t  cap, used; /* clips                                       */
+    size_t  budget;    /* clips that may still be built               */
+    size_t *toff;      /* per exam tracklet: its first clip in buf    */
+    char   *built;     /* per video: its clips are in buf             */
+    int     on;        /* 0: build no more ahead                      */
+} ahead;
+
+/* Build every clip of video v's tracklets into the arena. 1 when built;
+ * 0 when not (over budget, or any error: the regular path meets it again
+ * and reports it, so none is kept here). */
+static int build_ahead(const nid_model *m, const nid_exam *e, size_t v,
+                       const nid_exam_video_info *vi,
+                       const nid_group_options *o, ahead *a)
+{
+    nid_clip_options own;
+    const nid_clip_options *co = o->clip;
+    if (!co) {
+        nid_clip_options_init(&own);
+        nid_model_clip_options(m, &own);
+        co = &own;
+    }
+    const size_t per = nid__model_clip_floats(m), n = vi->n_tracklets;
+    size_t total = 0, nf, nc;
+    for (size_t i = 0; i < n; i++) {
+        if (nid_clip_count(e, vi->first_tracklet + i, co, &nc, &nf) != NID_OK ||
+            nc > a->budget - total || nf != nc * per)
+            goto fail; /* clips of another size: the regular path says so */
+        a->toff[vi->first_tracklet + i] = a->used + total;
+        total += nc;
+    }
+    if (a->used + total > a->cap) {
+        size_t cap = a->cap ? a->cap : 16;
+        while (cap < a->used + total) cap *= 2;
+        if (cap > a->used + a->budget) cap = a->used + a->budget;
+        float *nb = aligned_alloc(64, (cap * per * sizeof(float) + 63) / 64 * 64);
+        if (!nb) goto fail;
+        if (a->used) memcpy(nb, a->buf, a->used * per * sizeof(float));
+        free(a->buf);
+        a->buf = nb;
+        a->cap = cap;
+    }
+    nid_clip_piece *pieces = malloc(n * sizeof *pieces);
+    nid_video *vid = NULL;
+    int rc = pieces ? NID_OK : NID_ENOMEM;
+    if (!rc) rc = open_video(e, v, vi, o, "nid_group_exam", &vid);
+    for (size_t i = 0; i < n && !rc; i++) {
+        size_t t = vi->first_tracklet + i;
+        size_t k1 = (i + 1 < n ? a->toff[t + 1] : a->used + total) - a->toff[t];
+        pieces[i] = (nid_clip_piece){t, 0, k1, a->buf + a->toff[t] * per};
+    }
+    if (!rc) rc = nid__clip_build_pieces(vid, e, co, pieces, n);
+    nid_video_free(vid);
+    free(pieces);
+    if (rc) goto fail;
+    a->used += total;
+    a->budget -= total;
+    a->built[v] = 1;
+    return 1;
+fail:
+    nid_clear_error();
+    return 0;
+}
+
 int nid__pipe_embed(const nid_model *m, const nid_exam *e,
                    const nid_group_options *o, const char *fn, float *emb,
                    int32_t *n_clips, nid_timings *tm)
@@ -155,11 +227,11 @@ int nid__pipe_embed(const nid_model *m, const nid_exam *e,
     nid_model_info mi;
     nid_model_info_init(&mi);
     nid_model_get_info(m, &mi);
-    const size_t D = (size_t)mi.embed_dim;
+    const size_t D = (size_t)mi.embed_dim, per = nid__model_clip_floats(m);
     nid_exam_info ei;
     nid_exam_info_init(&ei);
     nid_exam_get_info(e, &ei);
-    const size_t n = ei.n_tracklets;
+    const size_t n = ei.n_tracklets, nv = ei.n_videos;
     nid_embed_hooks h;
     memset(&h, 0, sizeof h);
     h.abort = o->abort;
@@ -170,24 +242,68 @@ int nid__pipe_embed(const nid_model *m, const nid_exam *e,
     const size_t group = nid__model_exam_batch(m);
     nid_embed_scratch sc;
     memset(&sc, 0, sizeof sc);
-    size_t *nc = malloc(group * sizeof *nc);
-    if (!nc)
+    /* While the network loads in the background, the next videos' clips
+     * are built ahead (files only: a frame source is asked for each video
+     * in turn); a run of videos built ahead is then embedded in one call,
+     * its clips in full forward passes across the videos. */
+    ahead a;
+    memset(&a, 0, sizeof a);
+    a.budget = nid__model_exam_chunk(m);
+    a.on = !o->video_source;
+    a.toff = malloc((n ? n : 1) * sizeof *a.toff);
+    a.built = calloc(nv ? nv : 1, 1);
+    size_t *nc = malloc((n ? n : 1) * sizeof *nc);
+    if (!nc || !a.toff || !a.built) {
+        free(nc);
+        free(a.toff);
+        free(a.built);
         return nid__fail(NID_ENOMEM, "%s: out of memory", fn);
-    for (size_t v = 0; v < ei.n_videos && !rc; v++) {
+    }
+    size_t pre_next = 0;
+    for (size_t v = 0; v < nv && !rc;) {
         nid_exam_video_info vi;
         nid_exam_video_info_init(&vi);
         nid_exam_get_video(e, v, &vi);
-        if (vi.n_tracklets == 0) continue;
+        if (vi.n_tracklets == 0) {
+            v++;
+            continue;
+        }
+        if (pre_next < v) pre_next = v;
+        while (a.on && pre_next < nv && nid__model_loading(m)) {
+            nid_exam_video_info wi;
+            nid_exam_video_info_init(&wi);
+            nid_exam_get_video(e, pre_next, &wi);
+            double t0 = nid__pipe_now();
+            if (wi.n_tracklets > 0 && !build_ahead(m, e, pre_next, &wi, o, &a))
+                a.on = 0; /* full, or an error the regular path reports */
+            else if (a.built[pre_next])
+                nid__log(NID_LOG_DEBUG, "%s: video '%s': clips built while "
+                        "the model loads", fn, wi.id);
+            h.t_clips += nid__pipe_now() - t0;
+            pre_next++;
+        }
+        /* the tracklets [t0, t1) of this step: a run of videos built
+         * ahead, or this video */
+        size_t t0 = vi.first_tracklet, t1 = t0 + vi.n_tracklets, vend = v + 1;
+        if (a.built[v]) {
+            for (; vend < nv; vend++) {
+                nid_exam_video_info wi;
+                nid_exam_video_info_init(&wi);
+                nid_exam_get_video(e, vend, &wi);
+                if (wi.n_tracklets > 0 && !a.built[vend]) break;
+                t1 = wi.first_tracklet + wi.n_tracklets;
+            }
+        }
+        const size_t step = a.built[v] ? t1 - t0 : group;
         nid_video *vid = NULL;
-        double t0 = nid__pipe_now();
-        rc = open_video(e, v, &vi, o, fn, &vid);
-        h.t_clips += nid__pipe_now() - t0;
+        double tv = nid__pipe_now();
+        if (!a.built[v]) rc = open_video(e, v, &vi, o, fn, &vid);
+        h.t_clips += nid__pipe_now() - tv;
         /* Tracklets a group at a time, the clips of a group in shared
          * forward passes (nid__model_embed_tracklets_hooked); progress and
          * the abort check for each tracklet of a group before it runs. */
-        for (size_t k = 0; k < vi.n_tracklets && !rc;) {
-            size_t t = vi.first_tracklet + k;
-            size_t cnt = vi.n_tracklets - k < group ? vi.n_tracklets - k : group;
+        for (size_t t = t0; t < t1 && !rc;) {
+            size_t cnt = t1 - t < step ? t1 - t : step;
             nid_tracklet_info ti;
             nid_tracklet_info_init(&ti);
             for (size_t j = 0; j < cnt && !rc; j++) {
@@ -198,15 +314,25 @@ int nid__pipe_embed(const nid_model *m, const nid_exam *e,
                     rc = nid__pipe_aborted(o, fn, where);
             }
             if (rc) break;
+            if (nid__model_loading(m)) {
+                /* nothing left to build ahead: wait for the network (a
+                 * failed load is reported by the call below) */
+                double tw = nid__pipe_now();
+                nid_model_wait(m);
+                tm->model_wait_s += nid__pipe_now() - tw;
+            }
+            const float *pb = a.built[v] ? a.buf + a.toff[t] * per : NULL;
             rc = nid__model_embed_tracklets_hooked(m, vid, e, t, cnt, o->clip,
-                                                  emb + t * D, nc, &h, &sc);
+                                                  pb, emb + t * D, nc, &h,
+                                                  &sc);
             if (rc && rc != NID_ECANCELED && rc != NID_ENOMEM && cnt > 1) {
                 /* which tracklet: one at a time gives its own message */
                 size_t j = 0;
                 for (rc = NID_OK; j < cnt && !rc; j++)
                     rc = nid__model_embed_tracklets_hooked(
-                        m, vid, e, t + j, 1, o->clip, emb + (t + j) * D,
-                        nc + j, &h, &sc);
+                        m, vid, e, t + j, 1, o->clip,
+                        pb ? a.buf + a.toff[t + j] * per : NULL,
+                        emb + (t + j) * D, nc + j, &h, &sc);
                 if (rc) t += j - 1;
             }
             if (rc) {
@@ -214,20 +340,35 @@ int nid__pipe_embed(const nid_model *m, const nid_exam *e,
                 char msg[1024];
                 snprintf(msg, sizeof msg, "%s", nid_last_error());
                 nid_exam_get_tracklet(e, t, &ti);
+                nid_exam_video_info ti_v;
+                nid_exam_video_info_init(&ti_v);
+                nid_exam_get_video(e, ti.video, &ti_v);
                 if (msg[0]) nid__fail(rc, "%s", msg);
                 char what[700];
                 snprintf(what, sizeof what, "tracklet '%s' (video '%s')",
-                         ti.id, vi.id);
+                         ti.id, ti_v.id);
                 rc = prefix_error(rc, fn, what);
                 break;
             }
             for (size_t j = 0; j < cnt; j++)
                 n_clips[t + j] = nc[j] > INT32_MAX ? INT32_MAX : (int32_t)nc[j];
             done += cnt;
-            k += cnt;
+            t += cnt;
         }
         nid_video_free(vid);
+        if (a.built[v]) {
+            /* the run took every clip built so far (videos are built in
+             * order): empty the arena */
+            free(a.buf);
+            a.buf = NULL;
+            a.cap = a.used = 0;
+            a.budget = nid__model_exam_chunk(m);
+        }
+        v = vend;
     }
+    free(a.buf);
+    free(a.toff);
+    free(a.built);
     free(nc);
     nid__embed_scratch_free(&sc);
     if (!rc) rc = progress(o, n, n, NULL, fn);

@@ -71,6 +71,14 @@ typedef struct ff_state {
     size_t nk;
     int by_count;            /* no usable timestamps: count frames       */
 
+    /* Frames before the one decode_to() is after are dropped unconverted,
+     * so their packets need not all be decoded: with a presentation
+     * timestamp below target_ts, an intra-only codec's packet is not sent
+     * at all, and H.264 / HEVC skip it when no other frame refers to it
+     * (skip_frame = AVDISCARD_NONREF for that packet). */
+    int64_t target_ts;       /* AV_NOPTS_VALUE: no skipping              */
+    int intra_only;          /* every packet decodes on its own          */
+    int nonref_skip;         /* the decoder skips non-reference frames   */
     int64_t pos;             /* index of frame in `frm`, -1 none/unknown */
     int frm_used;            /* frm already delivered (or skipped)       */
     int64_t counter;         /* frames decoded since rewind (by_count)   */
@@ -209,6 +217,14 @@ static int open_streams(ff_state *s)
                         "the limit of %dx%d (NID_MAX_FRAME_SIDE)", s->path,
                         vw, vh, NID_MAX_FRAME_SIDE, NID_MAX_FRAME_SIDE);
     }
+    const AVCodecDescriptor *cd = avcodec_descriptor_get(codec->id);
+    s->intra_only = cd && (cd->props & AV_CODEC_PROP_INTRA_ONLY);
+    /* decoders whose AVDISCARD_NONREF skips exactly the frames that no
+     * other frame refers to (nal_ref_idc 0; HEVC sub-layer non-reference
+     * pictures) */
+    s->nonref_skip = codec->id == AV_CODEC_ID_H264 ||
+                     codec->id == AV_CODEC_ID_HEVC;
+    s->target_ts = AV_NOPTS_VALUE;
     s->demux_eof = 0;
     s->pos = -1;
     s->frm_used = 1;
@@ -431,6 +447,17 @@ static int decode_next(ff_state *s)
             continue;
         }
         if (s->pkt->stream_index == s->si) {
+            /* a frame shown before the target: dropped unconverted anyway */
+            int before = s->target_ts != AV_NOPTS_VALUE && !s->by_count &&
+                         s->pkt->pts != AV_NOPTS_VALUE &&
+                         s->pkt->pts < s->target_ts;
+            if (before && s->intra_only) {
+                av_packet_unref(s->pkt);
+                continue;
+            }
+            enum AVDiscard d = before && s->nonref_skip ? AVDISCARD_NONREF
+                                                        : AVDISCARD_DEFAULT;
+            if (s->dec->skip_frame != d) s->dec->skip_frame = d;
             ret = avcodec_send_packet(s->dec, s->pkt);
             if (ret < 0 && ret != AVERROR(EAGAIN)) {
                 char eb[128];
@@ -500,6 +527,7 @@ static int seek_key(ff_state *s, ptrdiff_t k, int use_dts)
 static int decode_to(ff_state *s, int64_t index, int64_t *first)
 {
     *first = -1;
+    s->target_ts = s->by_count ? AV_NOPTS_VALUE : s->pts[index];
     for (;;) {
         if (s->pos >= 0 && !s->frm_used) {
             if (*first < 0) *first = s->pos;

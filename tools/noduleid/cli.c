@@ -116,7 +116,11 @@ int cli_usage_error(const char *cmd, const char *synopsis, char **argv,
 
 int cli_lib_error(int status, const char *what)
 {
-    const char *msg = nid_last_error();
+    return cli_lib_error_msg(status, what, nid_last_error());
+}
+
+int cli_lib_error_msg(int status, const char *what, const char *msg)
+{
     cli_error("%s: %s", what, msg[0] ? cli_user_message(msg) : nid_status_str(status));
     return (status == NID_EIO || status == NID_EFORMAT) ? CLI_EINPUT
                                                         : CLI_EFAIL;

@@ -56,6 +56,7 @@ const char *cli_user_message(const char *msg);
  * message of nid_last_error() through cli_user_message) and map the
  * status to an exit code (NID_EIO/NID_EFORMAT -> CLI_EINPUT). */
 int cli_lib_error(int status, const char *what);
+int cli_lib_error_msg(int status, const char *what, const char *msg);
 
 /* Write `j` to stdout as indented JSON followed by a newline and release
  * it. Returns CLI_OK or CLI_EFAIL. */

@@ -164,6 +164,8 @@ int nid__cmd_embed(int argc, char **argv)
     cli_model_source msrc;
     cli_embeddings emb = {0};
     int rc = cli_exam_input_open(&o.in, cmd, &e);
+    /* the network loads while the first videos' clips are built */
+    cli_model_background = 1;
     if (rc == CLI_OK)
         rc = cli_model_open(o.m.model, o.m.device, (int)o.m.threads, &m,
                             &mpath, &msrc);

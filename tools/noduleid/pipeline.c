@@ -254,6 +254,11 @@ int cli_model_open(const char *option, const char *device, int n_threads,
     }
     mo.n_threads = n_threads;
     mo.precision = cli_model_precision;
+    /* NODULEID_BACKGROUND_LOAD=0: load in the foreground anyway
+     * (bench/bench_group_speed.sh compares both) */
+    const char *bg = getenv("NODULEID_BACKGROUND_LOAD");
+    if (bg && strcmp(bg, "0") == 0) cli_model_background = 0;
+    mo.background = cli_model_background;
     int st = nid_model_load(out, *path, &mo);
     if (st != NID_OK) {
         int lrc = cli_lib_error(st, "cannot load the model");
@@ -261,10 +266,22 @@ int cli_model_open(const char *option, const char *device, int n_threads,
          * malformed input file too */
         return st == NID_EMISMATCH ? CLI_EINPUT : lrc;
     }
+    return cli_model_background ? CLI_OK : cli_model_settle(*out);
+}
+
+int cli_model_background = 0;
+
+int cli_model_settle(const nid_model *m)
+{
+    int st = nid_model_wait(m);
+    if (st != NID_OK) {
+        int lrc = cli_lib_error(st, "cannot load the model");
+        return st == NID_EMISMATCH ? CLI_EINPUT : lrc;
+    }
     if (cli_model_precision != NID_PRECISION_FP32) {
         nid_model_info mi;
         nid_model_info_init(&mi);
-        if (nid_model_get_info(*out, &mi) == NID_OK &&
+        if (nid_model_get_info(m, &mi) == NID_OK &&
             mi.precision != cli_model_precision)
             fprintf(stderr, "noduleid: warning: --precision %s is not "
                     "available here (%s); running in fp32\n",
@@ -306,14 +323,29 @@ void cli_group_options(nid_group_options *o, const nid_clip_options *clip,
 
 int cli_embed_status(int st)
 {
+    return cli_embed_status_msg(st, nid_last_error());
+}
+
+int cli_embed_status_msg(int st, const char *msg)
+{
     /* the message names the video or tracklet; a tracklet that does not
      * fit its video is an input problem, a missing decoder is not */
-    if (st == NID_ENOTSUP) return cli_lib_error(st, "embedding");
     if (st == NID_EMISMATCH || st == NID_ERANGE) {
-        cli_lib_error(st, "embedding");
+        cli_lib_error_msg(st, "embedding", msg);
         return CLI_EINPUT;
     }
-    return cli_lib_error(st, "embedding");
+    return cli_lib_error_msg(st, "embedding", msg);
+}
+
+int cli_settle_status(const nid_model *m, int st)
+{
+    if (!cli_model_background)
+        return st != NID_OK ? cli_embed_status(st) : CLI_OK;
+    char msg[4096];
+    snprintf(msg, sizeof msg, "%s", st != NID_OK ? nid_last_error() : "");
+    int lrc = cli_model_settle(m);
+    if (lrc != CLI_OK) return lrc;
+    return st != NID_OK ? cli_embed_status_msg(st, msg) : CLI_OK;
 }
 
 int cli_embed_exam(const nid_model *m, const nid_exam *e,
@@ -352,9 +384,11 @@ int cli_embed_exam(const nid_model *m, const nid_exam *e,
     int st = nid_model_embed_exam(m, e, &go, r.emb, total, NULL, r.n_clips,
                                   &tm);
     cli_progress_end(&bar);
-    if (st != NID_OK) {
+    /* a model loaded in the background: its errors as a load's */
+    int lrc = cli_settle_status(m, st);
+    if (lrc != CLI_OK) {
         cli_embeddings_free(&r);
-        return cli_embed_status(st);
+        return lrc;
     }
     r.t_clips = tm.video_s;
     r.t_embed = tm.embed_s;

@@ -72,6 +72,18 @@ int cli_model_open(const char *option, const char *device, int n_threads,
                    nid_model **out, const char **path,
                    cli_model_source *source);
 
+/* 1: cli_model_open() loads the network in the background
+ * (nid_model_options.background; `group` and `embed`, which build clips
+ * meanwhile); the command then calls cli_settle_status() after its first
+ * call that runs the network. Default 0; NODULEID_BACKGROUND_LOAD=0 in
+ * the environment turns it off (benchmarks). */
+extern int cli_model_background;
+
+/* Wait for the model's network: CLI_OK (and the --precision fallback
+ * warning), or the exit code after printing the load's error as
+ * cli_model_open() would have. */
+int cli_model_settle(const nid_model *m);
+
 /* ---- embedding an exam -------------------------------------------------- */
 
 typedef struct cli_embeddings {
@@ -101,6 +113,12 @@ void cli_group_options(nid_group_options *o, const nid_clip_options *clip,
 /* Report a failed exam-level call (its message names the video or
  * tracklet) and return the exit code. */
 int cli_embed_status(int st);
+int cli_embed_status_msg(int st, const char *msg);
+
+/* After an exam-level call (status st): for a model opened in the
+ * background, the load's error if it failed (cli_model_settle); else
+ * cli_embed_status(st) with the call's message, else CLI_OK. */
+int cli_settle_status(const nid_model *m, int st);
 
 /* ---- small helpers ------------------------------------------------------ */
 

@@ -96,7 +96,8 @@ class Model(Handle):
     def load(cls, path: Union[str, os.PathLike], device: str = "cpu",
              threads: int = 0, *, optimize: bool = True,
              max_batch: int = 0,
-             precision: Union[Precision, int, str] = Precision.FP32) -> "Model":
+             precision: Union[Precision, int, str] = Precision.FP32,
+             background: bool = False) -> "Model":
         """Load a model package.
 
         Args:
@@ -107,6 +108,11 @@ class Model(Handle):
             max_batch: clips per forward pass (<= 0: library default).
             precision: Precision (or "fp32", "bf16", "int8"); falls back
                 to fp32 with a logged warning where unavailable.
+            background: return once the metadata is checked and load the
+                network (libtorch, graph, trial run) on a thread of its
+                own; the calls that run it wait for it, and group() builds
+                clips meanwhile. Its load errors are then raised by
+                :meth:`wait` and by those calls.
 
         Raises:
             FileIOError, FormatError (bad package: message names the
@@ -128,8 +134,15 @@ class Model(Handle):
                 raise ValueError("Model.load: precision %r: expected fp32, bf16 or int8"
                                  % precision) from None
         o.precision = int(precision)
+        o.background = 1 if background else 0
         return cls(_new_handle("nid_model", lib.nid_model_load,
                                _encode_path(path), o, path=path))
+
+    def wait(self) -> "Model":
+        """Wait for a network loaded with ``background=True`` (at once
+        otherwise); raises its load error. Returns the model."""
+        _check(lib.nid_model_wait(self._ptr))
+        return self
 
     @property
     def info(self) -> ModelInfo:

@@ -164,3 +164,22 @@ def test_precision_option_and_int8_fallback():
         assert m32.info.precision == noduleid.Precision.FP32
         assert m8.info.precision == noduleid.Precision.FP32
         assert np.array_equal(m32.embed(x), m8.embed(x))
+
+
+def test_background_load():
+    """Model.load(background=True): the metadata at once, the network on a
+    thread of its own; the same embeddings as a foreground load; a network
+    that rejects its metadata's input raises at wait() and at embed()."""
+    x = np.random.default_rng(4).uniform(-1, 1, (2, 3, 4, 32, 16)).astype(np.float32)
+    with noduleid.Model.load(pkg("cm.nidm"), threads=2, background=True) as bg, \
+            noduleid.Model.load(pkg("cm.nidm"), threads=2) as fg:
+        assert bg.info.embed_dim == fg.info.embed_dim
+        assert bg.wait() is bg
+        assert np.array_equal(bg.embed(x), fg.embed(x))
+    with pytest.raises(noduleid.MismatchError, match="1 x 3 x 8 x 32 x 16"):
+        noduleid.Model.load(pkg("input.nidm"))
+    with noduleid.Model.load(pkg("input.nidm"), background=True) as bad:
+        with pytest.raises(noduleid.MismatchError, match="1 x 3 x 8 x 32 x 16"):
+            bad.wait()
+        with pytest.raises(noduleid.MismatchError, match="1 x 3 x 8 x 32 x 16"):
+            bad.embed(np.zeros((1, 3, 8, 32, 16), np.float32))
