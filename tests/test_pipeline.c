@@ -240,6 +240,27 @@ START_TEST(variants_equal_cli)
 }
 END_TEST
 
+/* Make *v tracklet t's video (gray, as the pipeline opens it), reopening
+ * only when t lies in another video than *cur. */
+static void video_of_tracklet(const nid_exam *e, size_t t, nid_video **v,
+                              size_t *cur)
+{
+    nid_tracklet_info ti;
+    nid_tracklet_info_init(&ti);
+    nid_exam_get_tracklet(e, t, &ti);
+    if (ti.video == *cur) return;
+    nid_video_free(*v);
+    *v = NULL;
+    nid_exam_video_info vi;
+    nid_exam_video_info_init(&vi);
+    nid_exam_get_video(e, ti.video, &vi);
+    nid_video_options vo;
+    nid_video_options_init(&vo);
+    vo.format = NID_PIX_GRAY8;
+    ck_assert_int_eq(nid_video_open(v, vi.resolved_path, &vo), NID_OK);
+    *cur = ti.video;
+}
+
 START_TEST(embed_exam_equals_tracklets)
 {
     if (!have_pipeline()) return;
@@ -261,20 +282,7 @@ START_TEST(embed_exam_equals_tracklets)
     nid_video *v = NULL;
     size_t cur = (size_t)-1;
     for (size_t t = 0; t < n_trk; t++) {
-        nid_tracklet_info ti;
-        nid_tracklet_info_init(&ti);
-        nid_exam_get_tracklet(exam, t, &ti);
-        if (ti.video != cur) {
-            nid_video_free(v);
-            nid_exam_video_info vi;
-            nid_exam_video_info_init(&vi);
-            nid_exam_get_video(exam, ti.video, &vi);
-            nid_video_options vo;
-            nid_video_options_init(&vo);
-            vo.format = NID_PIX_GRAY8;
-            ck_assert_int_eq(nid_video_open(&v, vi.resolved_path, &vo), NID_OK);
-            cur = ti.video;
-        }
+        video_of_tracklet(exam, t, &v, &cur);
         size_t k = 0;
         ck_assert_int_eq(nid_model_embed_tracklet(model, v, exam, t, NULL, one,
                                                   d, &k), NID_OK);
@@ -297,20 +305,7 @@ static void reference_embedding(nid_model *m, const nid_exam *e, size_t t,
                                 size_t *cur, float *out, size_t d,
                                 size_t *n_clips)
 {
-    nid_tracklet_info ti;
-    nid_tracklet_info_init(&ti);
-    nid_exam_get_tracklet(e, t, &ti);
-    if (ti.video != *cur) {
-        nid_video_free(*v);
-        nid_exam_video_info vi;
-        nid_exam_video_info_init(&vi);
-        nid_exam_get_video(e, ti.video, &vi);
-        nid_video_options vo;
-        nid_video_options_init(&vo);
-        vo.format = NID_PIX_GRAY8;
-        ck_assert_int_eq(nid_video_open(v, vi.resolved_path, &vo), NID_OK);
-        *cur = ti.video;
-    }
+    video_of_tracklet(e, t, v, cur);
     size_t nc = 0, nf = 0;
     ck_assert_int_eq(nid_clip_count(e, t, co, &nc, &nf), NID_OK);
     float *clips = malloc(nf * sizeof *clips), *emb = malloc(nc * d * sizeof *emb);
