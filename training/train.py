@@ -591,16 +591,31 @@ def calibrate_depth_kernel(model, va: D.ClipSet, a, device: str) -> Dict:
     validation pairwise AUC of cosine similarity, then wrap the model's
     embedder with them."""
     model.eval()
-    pairs, labels = D.eval_pairs(va)
-    e = []
-    for s0 in range(0, len(va), 32):
-        x = to_tensor(va, np.arange(s0, min(s0 + 32, len(va))), device=device)
-        e.append(F.normalize(model.embedder(x), dim=1).cpu().numpy())
-    e = np.concatenate(e)
-    cos = (e[pairs[:, 0]] * e[pairs[:, 1]]).sum(1).astype(np.float64)
-    fit = fit_geometry_kernels(cos, clip_geometry_all(va, a, device), pairs, labels,
-                               a.geometry)
-    rec = {**fit, "terms": 16, "features": {
+    sets = [("validation", va)]
+    for spec in getattr(a, "kernel_data", None) or []:
+        d, _, split = spec.partition(":")
+        if not os.path.exists(os.path.join(d, "dataset.json")):
+            raise SystemExit("train: --kernel-data %s: no dataset.json in %s" % (spec, d))
+        sets.append((spec, D.build_clipset(d, split or "val", clip_opts_of(a),
+                                           a.cache or os.path.join(d, ".clipcache"))))
+    cos, geo, pairs, labels, used = [], [], [], [], []
+    for name, cs in sets:  # pairs stay within a patient of one set
+        p, y = D.eval_pairs(cs)
+        e = []
+        for s0 in range(0, len(cs), 32):
+            x = to_tensor(cs, np.arange(s0, min(s0 + 32, len(cs))), device=device)
+            e.append(F.normalize(model.embedder(x), dim=1).cpu().numpy())
+        e = np.concatenate(e) if e else np.zeros((0, 1), np.float32)
+        cos.append((e[p[:, 0]] * e[p[:, 1]]).sum(1).astype(np.float64))
+        pairs.append(p + sum(len(g) for g in geo))
+        geo.append(clip_geometry_all(cs, a, device))
+        labels.append(y)
+        used.append({"data": os.path.basename(os.path.abspath(name.partition(":")[0]))
+                     if name != "validation" else "validation", "pairs": int(len(y)),
+                     "negatives": int((y == 0).sum())})
+    fit = fit_geometry_kernels(np.concatenate(cos), np.concatenate(geo),
+                               np.concatenate(pairs), np.concatenate(labels), a.geometry)
+    rec = {**fit, "fit_on": used, "terms": 16, "features": {
         "depth": "mean of the Y coordinate channel (2 y / frame height - 1)",
         "height": "log of the Y channel's span (2 crop height / frame height)",
         "width": "log of the X channel's span (2 crop width / frame height)"}}
@@ -739,6 +754,11 @@ def add_args(p) -> None:
                    help="auto (needs --coords frame): mix geometry kernels (--geometry) "
                         "into the exported embedding, sigmas and weights calibrated on "
                         "validation")
+    p.add_argument("--kernel-data", action="append", default=[], metavar="DIR[:SPLIT]",
+                   help="--depth-kernel auto: fit the kernels on the validation pairs plus "
+                        "the within-patient pairs of this dataset's split (default val; "
+                        "repeatable): more look-alike negatives than a small validation "
+                        "split holds; thresholds stay calibrated on validation")
     p.add_argument("--geometry", type=lambda v: [f for f in v.split(",") if f],
                    default=["depth"], metavar="F[,F]",
                    help="--depth-kernel auto: features among depth,height,width "

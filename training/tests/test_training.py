@@ -262,12 +262,21 @@ def test_geometry_kernels_train_export_load_equal(ci, tmp_path):
            "--channels", "1", "--coords", "frame", "--threads", "2"]
     cli("train", "--model", "cm", "--data", ci, "--out", run, "--epochs", "2",
         "--max-iters", "2", "--depth-kernel", "auto", "--geometry", "depth,height,width",
-        "--select", "fused-auc", "--patience", "5", *geo)
+        "--select", "fused-auc", "--patience", "5", "--kernel-data", ci + ":train", *geo)
     log = [json.loads(l) for l in open(os.path.join(run, "log.jsonl"))]
     ep = [r for r in log if "epoch" in r and "val_fused_auc" in r]
     assert len(ep) == 2 and all(r["val_fused_auc"] >= r["val_auc"] - 1e-9 for r in ep)
     dk = [r["depth_kernel"] for r in log if "depth_kernel" in r][-1]
     assert dk["val_auc"] >= dk["val_auc_cosine"]
+    # --kernel-data: the kernels are fitted on validation's pairs plus the
+    # train split's (within-patient pairs of each set, none across them)
+    opts = D.clip_options_dict(4, 24, 16, channels=1, coords="frame")
+    n_tr = [int(len(y)) for y in [D.eval_pairs(D.build_clipset(ci, sp, opts,
+                                                               str(tmp_path / "c2")))[1]
+                                  for sp in ("val", "train")]]
+    assert [(f["data"], f["pairs"]) for f in dk["fit_on"]] == \
+        [("validation", n_tr[0]), (os.path.basename(ci), n_tr[1])]
+    assert n_tr[1] > 0
     pkg = os.path.join(run, "model.nidm")
     ck = torch.load(os.path.join(run, "best.pt"))
     model = X.make_model("compact", "cm", 3, None, None, len(ck["id_map"]))
