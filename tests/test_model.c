@@ -1126,7 +1126,6 @@ Suite *nid__test_suite(void)
         tcase_add_test(tc, bad_packages);
         tcase_add_test(tc, devices);
         tcase_add_test(tc, precision);
-        tcase_add_test(tc, background_load);
         tcase_add_test(tc, malloc_thresholds);
     }
     suite_add_tcase(s, tc);
@@ -1136,6 +1135,11 @@ Suite *nid__test_suite(void)
         tcase_set_timeout(th, 120);
         tcase_add_test(th, threads_share_one_model);
         suite_add_tcase(s, th);
+        /* CK_RUN_CASE=background: the loader thread alone (scripts/tsan) */
+        TCase *bg = tcase_create("background");
+        tcase_set_timeout(bg, 120);
+        tcase_add_test(bg, background_load);
+        suite_add_tcase(s, bg);
     }
     return s;
 }

@@ -895,12 +895,18 @@ Suite *nid__test_suite(void)
     tcase_add_test(tc, embed_exam_equals_tracklets);
     tcase_add_test(tc, single_pass_equals_clip_build);
     tcase_add_test(tc, out_of_order_tracklets);
-    tcase_add_test(tc, background_model_groups);
     tcase_add_test(tc, callbacks);
     tcase_add_test(tc, frame_source);
     tcase_add_test(tc, bad_input);
     tcase_add_test(tc, default_model);
     tcase_add_test(tc, package_grouping);
     suite_add_tcase(s, tc);
+    /* CK_RUN_CASE=background: the model's loader thread beside the clips
+     * built ahead (scripts/tsan) */
+    TCase *bg = tcase_create("background");
+    tcase_add_checked_fixture(bg, setup, teardown);
+    tcase_set_timeout(bg, 300);
+    tcase_add_test(bg, background_model_groups);
+    suite_add_tcase(s, bg);
     return s;
 }

@@ -854,6 +854,16 @@ size_t nid__model_exam_chunk(const nid_model *m)
     return chunk_clips(m, (size_t)m->exam_batch);
 }
 
+const nid_clip_options *nid__model_clip_opts(const nid_model *m,
+                                             const nid_clip_options *opts,
+                                             nid_clip_options *own)
+{
+    if (opts) return opts;
+    nid_clip_options_init(own);
+    nid_model_clip_options(m, own);
+    return own;
+}
+
 size_t nid__model_clip_floats(const nid_model *m)
 {
     return m->clip_floats;
@@ -898,11 +908,7 @@ static int embed_tracklets(const nid_model *m, nid_video *video,
     const nid_model_meta *me = &m->meta;
     const size_t dim = (size_t)me->embed_dim;
     nid_clip_options own;
-    if (!opts) {
-        nid_clip_options_init(&own);
-        nid_model_clip_options(m, &own);
-        opts = &own;
-    } else {
+    if (opts) {
         int rc = NID__STRUCT_CHECK(fn, "opts", nid_clip_options, opts);
         if (rc) return rc;
         const int32_t want[5] = {me->frames, me->height, me->width, me->channels,
@@ -920,6 +926,7 @@ static int embed_tracklets(const nid_model *m, nid_video *video,
                                 (int)me->channels, (int)me->frames,
                                 (int)me->height, (int)me->width);
     }
+    opts = nid__model_clip_opts(m, opts, &own);
     nid_embed_scratch local;
     memset(&local, 0, sizeof local);
     if (!sc) sc = &local;

@@ -124,6 +124,13 @@ int nid__model_embed_tracklets_hooked(const nid_model *m, nid_video *video,
 size_t nid__model_exam_chunk(const nid_model *m);
 size_t nid__model_clip_floats(const nid_model *m);
 
+/* The clip options in effect for m: opts when not NULL, else the model's
+ * own (nid_model_clip_options: its input, one uniformly sampled clip),
+ * written to *own. opts is returned unchecked. */
+const nid_clip_options *nid__model_clip_opts(const nid_model *m,
+                                             const nid_clip_options *opts,
+                                             nid_clip_options *own);
+
 /* ---- torch_shim.cpp ------------------------------------------------------ */
 
 typedef struct nid_torch nid_torch;

@@ -172,12 +172,7 @@ static int build_ahead(const nid_model *m, const nid_exam *e, size_t v,
                        const nid_group_options *o, ahead *a)
 {
     nid_clip_options own;
-    const nid_clip_options *co = o->clip;
-    if (!co) {
-        nid_clip_options_init(&own);
-        nid_model_clip_options(m, &own);
-        co = &own;
-    }
+    const nid_clip_options *co = nid__model_clip_opts(m, o->clip, &own);
     const size_t per = nid__model_clip_floats(m), n = vi->n_tracklets;
     size_t total = 0, nf, nc;
     for (size_t i = 0; i < n; i++) {
@@ -357,12 +352,16 @@ int nid__pipe_embed(const nid_model *m, const nid_exam *e,
         }
         nid_video_free(vid);
         if (a.built[v]) {
-            /* the run took every clip built so far (videos are built in
-             * order): empty the arena */
+            /* The run took every clip built ahead (videos are built in
+             * order) and waited for the network before its first pass, so
+             * the model no longer loads and nothing more is built ahead in
+             * this call: there is one such run per call, and the arena is
+             * freed now rather than kept beside the scratch clips of the
+             * videos that follow. */
             free(a.buf);
             a.buf = NULL;
             a.cap = a.used = 0;
-            a.budget = nid__model_exam_chunk(m);
+            a.on = 0;
         }
         v = vend;
     }

@@ -199,22 +199,27 @@ public final class DicomPluginExample {
         }
         System.out.println("libnoduleid " + NoduleId.versionString());
 
-        Loop loop = read(path);
-        double fps = loop.frameTimeMs > 0 ? 1000.0 / loop.frameTimeMs : 0;
-        PixelFormat format = loop.samples == 1 ? PixelFormat.GRAY8 : PixelFormat.RGB24;
-        System.out.printf("read in Java: %d frames of %dx%d %s, %.3f fps%n", loop.nFrames, loop.columns, loop.rows,
-                          loop.photometric, fps);
-
         Model model = null;
         try {
             if (modelPath != null && !modelPath.isEmpty()) {
                 if (NoduleId.hasFeature(NoduleId.Feature.TORCH)) {
-                    model = Model.load(modelPath, new Model.Options().nThreads(1));
+                    // background(true): load returns once the package's metadata is
+                    // checked, and the network (libtorch's start-up, a second or more)
+                    // loads on a native thread while this plugin decodes the DICOM; the
+                    // first call that runs it waits (Model.await() waits explicitly, and
+                    // throws the load's error).
+                    model = Model.load(modelPath, new Model.Options().nThreads(1).background(true));
                     System.out.println("model: " + model.info());
                 } else {
                     System.out.println("model: skipped, this libnoduleid is built without libtorch");
                 }
             }
+            Loop loop = read(path);
+            double fps = loop.frameTimeMs > 0 ? 1000.0 / loop.frameTimeMs : 0;
+            PixelFormat format = loop.samples == 1 ? PixelFormat.GRAY8 : PixelFormat.RGB24;
+            System.out.printf("read in Java: %d frames of %dx%d %s, %.3f fps%n", loop.nFrames, loop.columns,
+                              loop.rows, loop.photometric, fps);
+
             // The clips exactly as the model was trained on them (size, channels,
             // normalisation, coordinate channels); the library defaults otherwise.
             ClipOptions opts = model != null ? model.clipOptions() : new ClipOptions();

@@ -153,12 +153,13 @@ public final class Grouping {
 
     /** Seconds spent per stage (nid_timings). */
     public static final class Timings {
-        private final double videoS, embedS, compareS, clusterS, scoreS, totalS;
+        private final double videoS, embedS, compareS, clusterS, scoreS, totalS, modelWaitS;
         /** From a nid_timings layout (NativeLayout). */
         Timings(long[] v) {
             videoS = NativeLayout.d(v, TM.VIDEO_S); embedS = NativeLayout.d(v, TM.EMBED_S);
             compareS = NativeLayout.d(v, TM.COMPARE_S); clusterS = NativeLayout.d(v, TM.CLUSTER_S);
             scoreS = NativeLayout.d(v, TM.SCORE_S); totalS = NativeLayout.d(v, TM.TOTAL_S);
+            modelWaitS = NativeLayout.d(v, TM.MODEL_WAIT_S);
         }
         /** Opening videos, decoding, building clips. */
         public double videoS() { return videoS; }
@@ -168,9 +169,15 @@ public final class Grouping {
         public double clusterS() { return clusterS; }
         public double scoreS() { return scoreS; }
         public double totalS() { return totalS; }
+        /** Waiting for the network of a model still loading in the
+         *  background ({@link Model.Options#background(boolean)}); meanwhile
+         *  clips were built ({@link #videoS}). 0 for a model loaded in the
+         *  foreground. */
+        public double modelWaitS() { return modelWaitS; }
         @Override public String toString() {
-            return String.format("Timings(video %.3f s, embed %.3f s, compare %.3f s, cluster %.3f s, total %.3f s)",
-                                 videoS, embedS, compareS, clusterS, totalS);
+            return String.format("Timings(video %.3f s, embed %.3f s, compare %.3f s, cluster %.3f s, "
+                                 + "model wait %.3f s, total %.3f s)",
+                                 videoS, embedS, compareS, clusterS, modelWaitS, totalS);
         }
     }
 

@@ -31,12 +31,14 @@ public final class Model extends NativeHandle {
         private String device;
         private int nThreads, optimize, maxBatch;
         private Precision precision;
+        private boolean background;
         public Options() {
             long[] v = new long[MO.NUMS];
             device = NativeApi.modelOptionsInit(v)[MO.S_DEVICE];
             nThreads = NativeLayout.i(v, MO.N_THREADS); optimize = NativeLayout.i(v, MO.OPTIMIZE);
             maxBatch = NativeLayout.i(v, MO.MAX_BATCH);
             precision = Precision.of(NativeLayout.i(v, MO.PRECISION));
+            background = v[MO.BACKGROUND] != 0;
         }
         /** These options as a nid_model_options layout; out[0] gets the strings. */
         long[] toLayout(byte[][][] strs) {
@@ -46,6 +48,7 @@ public final class Model extends NativeHandle {
             NativeLayout.set(v, MO.OPTIMIZE, optimize);
             NativeLayout.set(v, MO.MAX_BATCH, maxBatch);
             NativeLayout.set(v, MO.PRECISION, precision.code);
+            NativeLayout.set(v, MO.BACKGROUND, background ? 1 : 0);
             strs[0] = new byte[MO.STRS][];
             strs[0][MO.S_DEVICE] = Native.cstr(device);
             return v;
@@ -60,6 +63,9 @@ public final class Model extends NativeHandle {
          *  BF16 without CPU support and INT8 on a package without an int8
          *  graph fall back to FP32 with a logged warning. */
         public Precision precision() { return precision; }
+        /** Whether {@link Model#load} returns once the metadata is read and
+         *  checked (nid_model_options.background; default false). */
+        public boolean background() { return background; }
         public Options device(String v) { if (v == null) throw new NullPointerException("device"); device = v; return this; }
         public Options nThreads(int v) { nThreads = v; return this; }
         public Options optimize(int v) { optimize = v; return this; }
@@ -69,6 +75,18 @@ public final class Model extends NativeHandle {
             precision = v;
             return this;
         }
+        /** true: {@link Model#load} returns once the package's metadata is
+         *  read and checked ({@link Model#info}, {@link Model#clipOptions},
+         *  {@link Model#embedDim} work at once), and the network (libtorch's
+         *  start-up, the graph, optimisation, the trial run) loads on a
+         *  native thread of its own. The calls that run it wait for it, and
+         *  {@link Grouping#group} / {@link Model#embedExam} build the first
+         *  videos' clips meanwhile; {@link Model#await} waits explicitly. A
+         *  network that fails to load throws its {@link NoduleIdException}
+         *  (the foreground load's status and message) from {@code await()}
+         *  and from every call that runs it. Default false: all of it before
+         *  {@code load} returns. */
+        public Options background(boolean v) { background = v; return this; }
     }
 
     /** nid_model_info. */
@@ -141,7 +159,12 @@ public final class Model extends NativeHandle {
 
     /** Load a package (null opts: defaults). Errors: IO (names the file),
      *  FORMAT (names the metadata field), MISMATCH, NOT_SUPPORTED (built
-     *  without libtorch, or no such device). */
+     *  without libtorch, or no such device). With
+     *  {@link Options#background(boolean) background(true)} the errors of
+     *  the network (NOT_SUPPORTED, MISMATCH, a FORMAT error of the graph)
+     *  are thrown by {@link #await} and the calls that run it instead;
+     *  {@link #close} may be called while it still loads (it waits for the
+     *  native load to end, then frees it; its error is dropped). */
     public static Model load(String path, Options opts) throws NoduleIdException {
         if (path == null) throw new NullPointerException("path");
         Options o = opts == null ? new Options() : opts;
@@ -156,6 +179,22 @@ public final class Model extends NativeHandle {
             NativeApi.modelFree(h);
             throw e;
         }
+    }
+
+    /** Wait until the network of a model loaded with
+     *  {@link Options#background(boolean) background(true)} runs (returns at
+     *  once for any other model; nid_model_wait). Not interruptible: it
+     *  returns when the native load ends. Afterwards {@link #info} gives the
+     *  device and precision in effect (before, those asked for).
+     *  Errors: the load's own, as a foreground {@link #load} would have
+     *  thrown them (NOT_SUPPORTED, FORMAT, MISMATCH, NO_MEMORY, with the
+     *  library's message); every later call that runs the network throws
+     *  the same. Thread-safe: any number of threads may wait at once.
+     *  @return this model */
+    public Model await() throws NoduleIdException {
+        long h = handle();
+        try { NativeApi.modelWait(h); } finally { Reference.reachabilityFence(this); }
+        return this;
     }
 
     /** Floats per embedding (D). */

@@ -237,4 +237,26 @@ class GroupingTest {
             () -> Clustering.means(new float[][] {{1, 0}, {1, 0}, {0, 2}}, new int[] {0, 0, 2}, 3));
         assertEquals(Status.INVALID, e.status());
     }
+
+    /** A model loaded with Options.background(true) groups the sample exam
+     *  exactly as the foreground one (labels and every embedding bit for
+     *  bit, the CLI's groups), building clips while the network loads; the
+     *  wait shows in Timings.modelWaitS (0 for the foreground model, within
+     *  the call's total for the background one). */
+    @Test
+    void backgroundModelGroupsAsForeground() throws Exception {
+        Grouping fg = Grouping.group(exam, model, noLinks());
+        assertEquals(0.0, fg.timings().modelWaitS(), 0.0);
+        try (Model bg = Model.load(model.info().path(), new Model.Options().nThreads(2).background(true))) {
+            Grouping g = Grouping.group(exam, bg, noLinks());
+            assertArrayEquals(expected("default"), g.labels());
+            assertArrayEquals(fg.labels(), g.labels());
+            float[][] a = fg.embeddings(), b = g.embeddings();
+            assertEquals(a.length, b.length);
+            for (int t = 0; t < a.length; t++) assertArrayEquals(a[t], b[t], 0f, "tracklet " + t);
+            Grouping.Timings tm = g.timings();
+            assertTrue(tm.modelWaitS() >= 0 && tm.modelWaitS() <= tm.totalS(), tm.toString());
+            assertTrue(tm.toString().contains("model wait"), tm.toString());
+        }
+    }
 }

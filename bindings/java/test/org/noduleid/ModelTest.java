@@ -146,4 +146,108 @@ class ModelTest {
             assertEquals(m.info().coords(), m.clipOptions().coords());
         }
     }
+
+    private static float[] sineClip(Model m) throws NoduleIdException {
+        float[] clip = new float[(int) m.clipOptions().clipFloats()];
+        for (int i = 0; i < clip.length; i++) clip[i] = (float) Math.sin(i * 0.013 + 0.5);
+        return clip;
+    }
+
+    /** Model.Options.background(true) (nid_model_options.background): false
+     *  by default; the metadata at once, the network on a native thread; the
+     *  same embeddings bit for bit as a foreground load; await() returns the
+     *  model and is harmless on a foreground one; a warning logged by the
+     *  loader thread (a thread the JVM did not start) reaches the Java log
+     *  handler, and info() then gives the precision in effect. */
+    @Test
+    void backgroundLoadEmbedsAsForeground() throws Exception {
+        assertFalse(new Model.Options().background());
+        assertTrue(new Model.Options().background(true).background());
+        String dir = models();
+        try (Model fg = Model.load(dir + "/cm.nidm", new Model.Options().nThreads(2));
+             Model bg = Model.load(dir + "/cm.nidm", new Model.Options().nThreads(2).background(true))) {
+            // the metadata, before the network is there
+            assertEquals(fg.embedDim(), bg.embedDim());
+            assertEquals(fg.info().modelId(), bg.info().modelId());
+            assertEquals(fg.clipOptions().frames(), bg.clipOptions().frames());
+            float[] clip = sineClip(fg);
+            float[] ef = fg.embed(clip, 1);
+            float[] eb = bg.embed(clip, 1); // waits for the network
+            assertArrayEquals(ef, eb, 0f);
+            assertSame(bg, bg.await());
+            assertSame(fg, fg.await());
+            assertEquals("cpu", bg.info().device());
+        }
+        java.util.List<String> log = java.util.Collections.synchronizedList(new java.util.ArrayList<>());
+        NoduleId.setLogHandler((level, msg) -> log.add(Thread.currentThread().getName() + ": " + msg),
+                               NoduleId.LogLevel.WARN);
+        try (Model q = Model.load(dir + "/cm.nidm",
+                                  new Model.Options().nThreads(2).precision(Precision.INT8).background(true))) {
+            q.await();
+            assertEquals(Precision.FP32, q.info().precision());
+            assertTrue(log.stream().anyMatch(m -> m.contains("running in fp32")), log.toString());
+        } finally {
+            NoduleId.setLogHandler(null, NoduleId.LogLevel.ERROR);
+        }
+    }
+
+    /** A package whose metadata is valid but whose network rejects the
+     *  declared input (fixture input.nidm, as the C and Python tests use):
+     *  a background load returns, and await() and the calls that run the
+     *  network throw what the foreground load throws (status and message);
+     *  bad metadata (range.nidm) and a file that is no archive (notzip.nidm)
+     *  are refused by load itself, in the background as in the foreground. */
+    @Test
+    void backgroundLoadErrorAtAwait() throws Exception {
+        String dir = models();
+        NoduleIdException fgErr = assertThrows(NoduleIdException.class,
+            () -> Model.load(dir + "/input.nidm", new Model.Options().nThreads(2)));
+        assertEquals(Status.MISMATCH, fgErr.status());
+        assertTrue(fgErr.getMessage().contains("1 x 3 x 8 x 32 x 16"), fgErr.getMessage());
+        try (Model bad = Model.load(dir + "/input.nidm", new Model.Options().nThreads(2).background(true))) {
+            assertEquals(8, bad.info().frames()); // the metadata is fine
+            NoduleIdException e = assertThrows(NoduleIdException.class, bad::await);
+            assertEquals(Status.MISMATCH, e.status());
+            assertEquals(fgErr.getMessage(), e.getMessage());
+            NoduleIdException again = assertThrows(NoduleIdException.class, bad::await);
+            assertEquals(fgErr.getMessage(), again.getMessage());
+            NoduleIdException emb = assertThrows(NoduleIdException.class,
+                () -> bad.embed(new float[(int) bad.clipOptions().clipFloats()], 1));
+            assertEquals(Status.MISMATCH, emb.status());
+            assertEquals(fgErr.getMessage(), emb.getMessage());
+        }
+        for (String name : new String[] {"range.nidm", "notzip.nidm"}) {
+            NoduleIdException f = assertThrows(NoduleIdException.class, () -> Model.load(dir + "/" + name, null));
+            NoduleIdException b = assertThrows(NoduleIdException.class,
+                () -> Model.load(dir + "/" + name, new Model.Options().background(true)));
+            assertEquals(Status.FORMAT, f.status(), name);
+            assertEquals(f.status(), b.status(), name);
+            if (name.equals("range.nidm")) assertEquals(f.getMessage(), b.getMessage());
+        }
+    }
+
+    /** close() while the network still loads: it returns once the native
+     *  loader has ended (nid_model_free joins it), frees the model (later
+     *  calls throw IllegalStateException, a second close is a no-op) and
+     *  drops a load error; a model dropped while loading is freed by the
+     *  Cleaner. Then a fresh background load still embeds as before. */
+    @Test
+    void closeWhileLoading() throws Exception {
+        String dir = models();
+        for (String name : new String[] {"vm.nidm", "cm.nidm", "input.nidm"}) {
+            Model m = Model.load(dir + "/" + name, new Model.Options().nThreads(2).background(true));
+            m.close();
+            assertThrows(IllegalStateException.class, m::info);
+            assertThrows(IllegalStateException.class, m::await);
+            m.close();
+        }
+        for (int i = 0; i < 3; i++)
+            Model.load(dir + "/cm.nidm", new Model.Options().nThreads(2).background(true));
+        System.gc();
+        try (Model fg = Model.load(dir + "/cm.nidm", new Model.Options().nThreads(2));
+             Model bg = Model.load(dir + "/cm.nidm", new Model.Options().nThreads(2).background(true))) {
+            float[] clip = sineClip(fg);
+            assertArrayEquals(fg.embed(clip, 1), bg.await().embed(clip, 1), 0f);
+        }
+    }
 }
