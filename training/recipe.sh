@@ -11,7 +11,10 @@
 #           this recipe uses the first 258), the paper scale's val/test
 #           splits of seed 2 (held out: other seed), the paper scale's test
 #           split of seed 5 (a second held-out test set), a shifted test set
-#           (seed 4, four imaging knobs moved) for the robustness check
+#           (seed 4, four imaging knobs moved) for the robustness check, and two
+#           train-scale sets of unused seeds with many within-patient
+#           negatives: seed 7 (150 patients; for `train --kernel-data`
+#           experiments) and seed 8 (150 patients; a third test set)
 #   cm      classification model: whole-patient P x K batches, cross-entropy
 #           + batch-hard triplet + supervised contrastive loss, identity FC
 #           at 20x the rate, coordinate channels, temporal/box/gain
@@ -21,7 +24,7 @@
 #   quantize the CM's int8 graph (python3 -m training quantize), calibrated
 #           on the validation clips, stored in the package beside fp32
 #   cards   model cards through the C library (val/test, DeLong CM vs VM),
-#           the shifted set's AUC, the seed-5 test split, int8 against fp32
+#           the shifted set's AUC, the seed-5 test split, the seed-8 test set, int8 against fp32
 #   tables  results/reid and results/cluster regenerated
 # Environment: PATIENTS (default 258), EPOCHS (default 24; the CM stops
 # after 6 epochs without a better validation AUC), THREADS (2), RUNS
@@ -40,6 +43,8 @@ EVAL=$D/paper-s2-vt
 TEST5=$D/paper-s5-t
 SHIFT=$D/paper-s4-shift
 SHIFT0=$D/paper-s4-base
+KFIT=$D/train-s7-v150
+TEST8=$D/train-s8-t150
 RUNS=${RUNS:-$D/runs}
 COMMON="--arch compact --frames 8 --height 48 --width 64 --channels 1 --coords frame
         --temporal-aug 2 --augment full --lr 1e-3 --threads $THREADS --seed 0
@@ -72,6 +77,10 @@ EOF
       --set level_jitter=0.25
     # the same patients without the shift: the robustness check's baseline
     phantom/generate --scale paper --seed 4 --splits test --out "$SHIFT0" --jobs 2 --quiet
+    phantom/generate --scale train --seed 7 --patients 150 --set 'split_counts=[0,150,0]' \
+      --splits val --out "$KFIT" --jobs 2 --quiet
+    phantom/generate --scale train --seed 8 --patients 150 --set 'split_counts=[0,0,150]' \
+      --splits test --out "$TEST8" --jobs 2 --quiet
     ;;
   cm)
     # shellcheck disable=SC2086
@@ -101,6 +110,8 @@ EOF
       --split test > "$RUNS/cm-geo/unshifted.json"
     $PY -m training evaluate --package "$RUNS/cm-geo/model.nidm" --data "$TEST5" \
       --split test > "$RUNS/cm-geo/test-seed5.json"
+    $PY -m training evaluate --package "$RUNS/cm-geo/model.nidm" --data "$TEST8" \
+      --split test > "$RUNS/cm-geo/test-seed8.json"
     $PY -m training evaluate --package "$RUNS/cm-geo/model.nidm" --precision int8 \
       --compare "$RUNS/cm-geo/model.nidm" --compare-precision fp32 --data "$EVAL" \
       --split test --threads 1 > "$RUNS/cm-geo/int8.json"
