@@ -5,6 +5,7 @@
  * always holds whole exams). */
 #include <check.h>
 #include <math.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -369,9 +370,16 @@ START_TEST(sigkill_during_add_keeps_whole_exams)
     enum { KILLS = 120, K = 5 };
     unsigned seed = 12345;
     for (int r = 0; r < KILLS; r++) {
+        /* The child says when its first exam is in; the kill then lands
+         * 2-10 ms into the adds that follow. (A delay counted from fork()
+         * alone could end before the first add on a slow, sanitized or
+         * loaded machine: no round would then commit anything.) */
+        int ready[2];
+        ck_assert_int_eq(pipe(ready), 0);
         pid_t kid = fork();
         ck_assert_int_ge(kid, 0);
         if (kid == 0) {
+            close(ready[0]);
             nid_gallery_store *s = NULL;
             if (nid_gallery_store_open(&s, p, NULL) != NID_OK) _exit(2);
             float v[K * D];
@@ -383,7 +391,19 @@ START_TEST(sigkill_during_add_keeps_whole_exams)
                 if (nid_gallery_store_add_exam(s, pid, xid, "2022-03-04", K,
                                                LABELS, v, D, NULL, NULL))
                     _exit(3);
+                if (x == 0 && (write(ready[1], "1", 1) != 1 || close(ready[1])))
+                    _exit(4);
             }
+        }
+        close(ready[1]);
+        struct pollfd pf = {ready[0], POLLIN, 0};
+        char one = 0;
+        int ok = poll(&pf, 1, 60000) == 1 && read(ready[0], &one, 1) == 1;
+        close(ready[0]);
+        if (!ok) {
+            kill(kid, SIGKILL);
+            waitpid(kid, NULL, 0);
+            ck_abort_msg("round %d: the child added no exam within 60 s", r);
         }
         seed = seed * 1103515245u + 12345u;
         struct timespec ts = {0, (long)(2000000 + (seed >> 8) % 8000000)};
