@@ -592,27 +592,23 @@ def calibrate_depth_kernel(model, va: D.ClipSet, a, device: str) -> Dict:
     embedder with them."""
     model.eval()
     sets = [("validation", va)]
-    for spec in getattr(a, "kernel_data", None) or []:
+    for spec in a.kernel_data:
         d, _, split = spec.partition(":")
         if not os.path.exists(os.path.join(d, "dataset.json")):
             raise SystemExit("train: --kernel-data %s: no dataset.json in %s" % (spec, d))
-        sets.append((spec, D.build_clipset(d, split or "val", clip_opts_of(a),
-                                           a.cache or os.path.join(d, ".clipcache"))))
-    cos, geo, pairs, labels, used = [], [], [], [], []
+        sets.append((os.path.basename(os.path.abspath(d)),
+                     D.build_clipset(d, split or "val", clip_opts_of(a),
+                                     a.cache or os.path.join(d, ".clipcache"))))
+    cos, geo, pairs, labels, used, first = [], [], [], [], [], 0
     for name, cs in sets:  # pairs stay within a patient of one set
         p, y = D.eval_pairs(cs)
-        e = []
-        for s0 in range(0, len(cs), 32):
-            x = to_tensor(cs, np.arange(s0, min(s0 + 32, len(cs))), device=device)
-            e.append(F.normalize(model.embedder(x), dim=1).cpu().numpy())
-        e = np.concatenate(e) if e else np.zeros((0, 1), np.float32)
+        e = F.normalize(torch.from_numpy(embed_all(model, cs, 32, device)), dim=1).numpy()
         cos.append((e[p[:, 0]] * e[p[:, 1]]).sum(1).astype(np.float64))
-        pairs.append(p + sum(len(g) for g in geo))
+        pairs.append(p + first)
         geo.append(clip_geometry_all(cs, a, device))
         labels.append(y)
-        used.append({"data": os.path.basename(os.path.abspath(name.partition(":")[0]))
-                     if name != "validation" else "validation", "pairs": int(len(y)),
-                     "negatives": int((y == 0).sum())})
+        used.append({"data": name, "pairs": int(len(y)), "negatives": int((y == 0).sum())})
+        first += len(cs)
     fit = fit_geometry_kernels(np.concatenate(cos), np.concatenate(geo),
                                np.concatenate(pairs), np.concatenate(labels), a.geometry)
     rec = {**fit, "fit_on": used, "terms": 16, "features": {
