@@ -42,16 +42,24 @@ def load_index(data_dir: str) -> Dict:
 def clip_options_dict(frames: int, height: int, width: int, channels: int = 3,
                       margin: float = 0.1, filter: str = "area", interp: str = "union",
                       pad: str = "zero", mean: Sequence[float] = (0.5, 0.5, 0.5),
-                      std: Sequence[float] = (0.5, 0.5, 0.5), coords: str = "none") -> Dict:
+                      std: Sequence[float] = (0.5, 0.5, 0.5), coords: str = "none",
+                      context_margin: float = 0.0) -> Dict:
     """Clip options as plain data (cache key, checkpoint, package metadata).
     coords "frame": two channels after the image ones give every pixel's
-    place in the frame (docs/model-package.md, nid_clip_options.coords)."""
+    place in the frame (docs/model-package.md, nid_clip_options.coords).
+    context_margin > 0: `channels` more channels at the end, the same frames
+    cropped with that wider margin (the nodule's surroundings;
+    nid_clip_options.context_margin)."""
     d = {"frames": int(frames), "height": int(height), "width": int(width),
          "channels": int(channels), "margin": float(margin), "filter": filter,
          "interp": interp, "pad": pad, "mean": [float(v) for v in mean][:3],
          "std": [float(v) for v in std][:3]}
     if coords != "none":
         d["coords"] = coords
+    if context_margin:
+        if not context_margin > 0:
+            raise ValueError("context_margin must be > 0 (or 0: none)")
+        d["context_margin"] = float(context_margin)
     return d
 
 
@@ -113,6 +121,33 @@ class ClipSet:
         return out
 
 
+def _with_context(data_dir: str, split: str, opts: Dict, cache_dir: str, pixel_format: str,
+                  base: str, key: str, log) -> "ClipSet":
+    """Clips with context channels: the clip without them, then the same
+    frames cropped at the context margin (image channels only), appended
+    on the channel axis and cached under the full options' key."""
+    plain = {k: v for k, v in opts.items() if k != "context_margin"}
+    wide = {k: v for k, v in plain.items() if k != "coords"}
+    wide["margin"] = float(opts["context_margin"])
+    a = build_clipset(data_dir, split, plain, cache_dir, pixel_format, log)
+    b = build_clipset(data_dir, split, wide, cache_dir, pixel_format, log)
+    if list(a.tracklet) != list(b.tracklet) or list(a.exam) != list(b.exam):
+        raise RuntimeError("clip cache: %s split %s: the context clips are not the same "
+                           "tracklets" % (data_dir, split))
+    arr = np.concatenate([np.asarray(a.clips), np.asarray(b.clips)], axis=1)
+    tmp = base + ".tmp.npy"
+    np.save(tmp, arr)
+    os.replace(tmp, base + ".npy")
+    with open(base + ".json.tmp", "w") as f:
+        json.dump({"split": split, "options": opts, "pixel_format": pixel_format,
+                   "nodule": [int(n) for n in a.nodule], "patient": a.patient,
+                   "exam": a.exam, "tracklet": a.tracklet, "skipped_unlabelled": None}, f)
+    os.replace(base + ".json.tmp", base + ".json")
+    del arr
+    return ClipSet(np.load(base + ".npy", mmap_mode="r"), a.nodule, a.patient, a.exam,
+                   a.tracklet, split, key)
+
+
 def cache_key(data_dir: str, split: str, opts: Dict, pixel_format: str) -> str:
     """sha256 over the index, every exam JSON of the split, the clip options."""
     idx_path = os.path.join(data_dir, "dataset.json")
@@ -165,6 +200,8 @@ def build_clipset(data_dir: str, split: str, opts: Dict, cache_dir: Optional[str
         return ClipSet(clips, np.asarray(meta["nodule"], np.int64), meta["patient"],
                        meta["exam"], meta["tracklet"], split, key)
 
+    if opts.get("context_margin"):
+        return _with_context(data_dir, split, opts, cache_dir, pixel_format, base, key, log)
     copts = to_clip_options(opts)
     exams = load_index(data_dir)["splits"].get(split, [])
     coords = opts.get("coords", "none") == "frame"

@@ -152,7 +152,8 @@ def make_model(a, n_ids: int) -> torch.nn.Module:
     ids). The exported CM L2-normalises (--normalize, default yes), which
     cosine comparison does not notice."""
     normalize = None if a.normalize is None else a.normalize == "yes"
-    m = X.make_model(a.arch, KIND[a.model], a.channels + (2 if a.coords == "frame" else 0),
+    m = X.make_model(a.arch, KIND[a.model], a.channels + (2 if a.coords == "frame" else 0)
+                     + (a.channels if getattr(a, "context_margin", 0.0) else 0),
                      a.embed_dim, normalize,
                      max(n_ids, 1), a.head_features)
     if a.model == "cm":
@@ -266,7 +267,8 @@ class WeightEMA:
 def clip_opts_of(a) -> Dict:
     ch = a.channels
     return D.clip_options_dict(a.frames, a.height, a.width, ch, a.margin, a.filter,
-                               a.interp, a.pad, [a.mean] * 3, [a.std] * 3, a.coords)
+                               a.interp, a.pad, [a.mean] * 3, [a.std] * 3, a.coords,
+                               getattr(a, "context_margin", 0.0))
 
 
 def run_train(a) -> int:
@@ -691,7 +693,8 @@ def finalize(a, model, tr, va, device) -> int:
                             std=[a.std] * a.channels, margin=a.margin, tau=tau,
                             pair_threshold=pair_thr, calibrated=calibrated, description=desc,
                             training=training, filter=a.filter, interp=a.interp, pad=a.pad,
-                            coords=a.coords, grouping=grouping)
+                            coords=a.coords, grouping=grouping,
+                            context_margin=getattr(a, "context_margin", 0.0))
     log_line(a.out, {"exported": pkg, "tau": tau, "pair_threshold": pair_thr,
                      "model_id": meta["model_id"], "best_epoch": ck["epoch"]})
     if a.no_card:
@@ -716,6 +719,9 @@ def add_args(p) -> None:
     p.add_argument("--width", type=int, default=64)
     p.add_argument("--channels", type=int, default=3, choices=(1, 3))
     p.add_argument("--margin", type=float, default=0.1, help="crop context")
+    p.add_argument("--context-margin", type=float, default=0.0, metavar="M",
+                   help="> 0: the frames cropped again with this margin (the nodule's "
+                        "surroundings) as more input channels after the others")
     p.add_argument("--coords", choices=("none", "frame"), default="none",
                    help="frame: two extra input channels with each pixel's place in the "
                         "frame (depth below the skin line, crop scale)")

@@ -64,7 +64,8 @@ def build_metadata(*, model_id: str, arch: str, kind: str, frames: int, height: 
                    interp: str = "union", pad: str = "zero",
                    training: Optional[Dict[str, Any]] = None,
                    producer: Optional[Dict[str, Any]] = None,
-                   coords: str = "none", grouping: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+                   coords: str = "none", grouping: Optional[Dict[str, Any]] = None,
+                   context_margin: float = 0.0) -> Dict[str, Any]:
     """The metadata object of format version 1 (docs/model-package.md)."""
     if kind not in KINDS:
         raise ValueError("kind must be one of %s" % (KINDS,))
@@ -92,6 +93,10 @@ def build_metadata(*, model_id: str, arch: str, kind: str, frames: int, height: 
         if coords != "frame":
             raise ValueError("coords must be 'none' or 'frame'")
         meta["input"]["coords"] = coords
+    if context_margin:
+        if not context_margin > 0:
+            raise ValueError("context_margin must be > 0 (or 0: none)")
+        meta["crop"]["context_margin"] = float(context_margin)
     meta["training"].setdefault("description", description)
     if kind == "verification":
         meta["verify"] = {"output": "probability"}
@@ -158,15 +163,17 @@ def export_package(model: torch.nn.Module, path: str, *, arch: str, frames: int,
                    training: Optional[Dict[str, Any]] = None, freeze: bool = True,
                    filter: str = "area", interp: str = "union", pad: str = "zero",
                    coords: str = "none",
-                   grouping: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+                   grouping: Optional[Dict[str, Any]] = None,
+                   context_margin: float = 0.0) -> Dict[str, Any]:
     """Export a trained (or random) CM/VM to a package at `path`; returns the
     metadata written. Thresholds default to 0.5 (cosine distance for a CM,
     1 - p_same for a VM; pair threshold on the similarity) with
     calibrated=False."""
     model = model.eval()
     is_vm = isinstance(model, M.VerificationModel)
-    # the network sees the image channels plus 2 coordinate channels
-    net_channels = channels + (2 if coords == "frame" else 0)
+    # the network sees the image channels, 2 coordinate channels, and the
+    # image channels again cropped at the context margin
+    net_channels = channels + (2 if coords == "frame" else 0) + (channels if context_margin else 0)
     mod = inference_module(model, net_channels, frames, height, width)
     mean = list(mean) if mean is not None else [0.5] * channels
     std = list(std) if std is not None else [0.5] * channels
@@ -181,7 +188,8 @@ def export_package(model: torch.nn.Module, path: str, *, arch: str, frames: int,
         pair_threshold=0.5 if pair_threshold is None else pair_threshold,
         calibrated=calibrated, description=description, training=training,
         filter=filter, interp=interp, pad=pad,
-        producer={"frozen": bool(freeze)}, coords=coords, grouping=grouping)
+        producer={"frozen": bool(freeze)}, coords=coords, grouping=grouping,
+        context_margin=context_margin)
     scripted = script_and_freeze(mod, freeze)
     # The package must run on its own declared input before it is written.
     with torch.no_grad():
