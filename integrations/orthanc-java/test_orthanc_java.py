@@ -139,6 +139,9 @@ def main():
     assert got == want, "Java client %s != noduleid group %s" % (got, want)
     assert sorted(t["id"] for t in r["tracklets"]) == \
         sorted(t for g in want for t in g)
+    # the network loads in the background while the first video is fetched
+    tm = r["timings"]
+    assert 0 <= tm["model_wait_s"] <= tm["group_s"] <= tm["total_s"], tm
     log("Java client: %d nodules, equal to `noduleid group` (%.1f s, JVM "
         "start included)" % (r["n_nodules"], t_java))
     # frame by frame (frames/{n}/raw): the same bytes, the same groups

@@ -425,7 +425,10 @@ public final class OrthancGroup {
                                       + ", expected US)");
                 inst[v] = id;
             }
-            Model.Options mo = new Model.Options();
+            // The network (libtorch's start-up, the graph) loads on a thread of
+            // its own while the first videos are fetched and their clips built;
+            // the grouping waits for it only when it needs it (model_wait_s).
+            Model.Options mo = new Model.Options().background(true);
             if (threads > 0) mo.nThreads(threads);
             boolean[] used = new boolean[nv];
             String[] names = new String[nv];
@@ -516,6 +519,7 @@ public final class OrthancGroup {
          .append(", \"fetch_s\": ").append(round(fetchS))
          .append(", \"fetch_wait_s\": ").append(round(waitS))
          .append(", \"fetched_bytes\": ").append(bytes)
+         .append(", \"model_wait_s\": ").append(round(g.timings().modelWaitS()))
          .append(", \"group_s\": ").append(round(g.timings().totalS()))
          .append(", \"total_s\": ").append(round((System.nanoTime() - t0) / 1e9))
          .append(", \"process_s\": ").append(round(processSeconds())).append("}\n}\n");
