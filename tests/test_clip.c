@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <math.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -51,6 +52,8 @@ START_TEST(defaults)
     ck_assert_int_eq(o.sampling, NID_SAMPLE_UNIFORM);
     ck_assert_int_eq(o.pad, NID_PAD_ZERO);
     ck_assert(o.mean[2] == 0.5f && o.std[2] == 0.5f);
+    ck_assert_int_eq(o.coords, NID_COORDS_NONE);
+    ck_assert(o.context_margin == 0.0f);
     (nid_clip_options_init)(NULL);
     nid_clip_options_init_sized(NULL, sizeof(nid_clip_options));
 }
@@ -589,6 +592,225 @@ START_TEST(build_coords)
 }
 END_TEST
 
+/* ---- context channels (nid_clip_options.context_margin) ----------------- */
+
+/* An FFmpeg-decoded video (tests/gen_videos.sh: h264.mp4, 160x120, 50
+ * frames, limited-range H.264: the builder converts only the rectangle it
+ * asks for, so a context crop outside it would read stale pixels). Each
+ * clip's first channels are those of a build without context; the context
+ * channels equal nid_crop_resize() of the fully decoded frame (another
+ * handle) with margin = context_margin; too small a buffer is NID_EBUFSIZE
+ * with the size counting the context channels, out untouched. */
+START_TEST(build_context_video)
+{
+    if (!(nid_features() & NID_FEATURE_VIDEO)) return;
+    const char *dir = getenv("NID_TEST_VIDEOS");
+    ck_assert_msg(dir && dir[0], "NID_TEST_VIDEOS is not set (run through "
+                  "ctest)");
+    char path[4096];
+    snprintf(path, sizeof path, "%s/h264.mp4", dir);
+    nid_exam *e = NULL;
+    ck_assert_int_eq(nid_exam_create(&e, NULL, NULL, NULL), NID_OK);
+    nid_exam_video_info vi;
+    nid_exam_video_info_init(&vi);
+    vi.id = "v";
+    vi.path = path;
+    ck_assert_int_eq(nid_exam_add_video(e, &vi, NULL), NID_OK);
+    /* from the top-left corner to near the bottom-right one: the wide
+     * crops leave the frame on every side */
+    int64_t kf[3] = {3, 20, 40};
+    nid_box kb[3] = {{4, 6, 30, 24}, {60, 40, 36, 30}, {104, 74, 50, 40}};
+    ck_assert_int_eq(nid_exam_add_tracklet(e, 0, "t", 1, kf, kb, 3, NULL),
+                     NID_OK);
+    static const struct {
+        int32_t format, channels, coords, filter, pad, sampling, T, H, W;
+        float margin, context;
+    } cfg[] = {
+        /* gray, coordinate channels between image and context channels */
+        {NID_PIX_GRAY8, 1, NID_COORDS_FRAME, NID_FILTER_AREA, NID_PAD_ZERO,
+         NID_SAMPLE_UNIFORM, 6, 16, 12, 0.1f, 1.0f},
+        /* RGB, overlapping windows (frames shared between clips) */
+        {NID_PIX_RGB24, 3, NID_COORDS_NONE, NID_FILTER_BILINEAR,
+         NID_PAD_REPLICATE, NID_SAMPLE_WINDOWS, 4, 10, 14, 0.2f, 0.5f},
+        /* a context margin below the margin: the tight crop is the wider */
+        {NID_PIX_GRAY8, 3, NID_COORDS_FRAME, NID_FILTER_NEAREST,
+         NID_PAD_REPLICATE, NID_SAMPLE_WINDOWS, 5, 9, 7, 0.6f, 0.05f},
+    };
+    for (size_t ci = 0; ci < sizeof cfg / sizeof cfg[0]; ci++) {
+        nid_video_options vo;
+        nid_video_options_init(&vo);
+        vo.format = cfg[ci].format;
+        nid_video *v0 = NULL, *v = NULL, *ref = NULL;
+        ck_assert_msg(nid_video_open(&v0, path, &vo) == NID_OK, "%s",
+                      nid_last_error());
+        ck_assert_int_eq(nid_video_open(&v, path, &vo), NID_OK);
+        ck_assert_int_eq(nid_video_open(&ref, path, &vo), NID_OK);
+        nid_clip_options o;
+        nid_clip_options_init(&o);
+        o.frames = cfg[ci].T;
+        o.height = cfg[ci].H;
+        o.width = cfg[ci].W;
+        o.channels = cfg[ci].channels;
+        o.coords = cfg[ci].coords;
+        o.filter = cfg[ci].filter;
+        o.pad = cfg[ci].pad;
+        o.sampling = cfg[ci].sampling;
+        o.window_stride = 2;
+        o.margin = cfg[ci].margin;
+        o.mean[1] = 0.25f;
+        o.std[2] = 0.125f;
+        const size_t ch = (size_t)o.channels;
+        const size_t C0 = ch + (o.coords == NID_COORDS_FRAME ? 2 : 0);
+        const size_t C = C0 + ch, T = (size_t)o.frames;
+        const size_t HW = (size_t)o.height * (size_t)o.width;
+        size_t n0 = 0, nf0 = 0, n = 0, nf = 0;
+        ck_assert_int_eq(nid_clip_count(e, 0, &o, &n0, &nf0), NID_OK);
+        float *plain = malloc(nf0 * sizeof *plain);
+        ck_assert_int_eq(nid_clip_build(v0, e, 0, &o, plain, nf0, NULL, NULL),
+                         NID_OK);
+        o.context_margin = cfg[ci].context;
+        ck_assert_int_eq(nid_clip_count(e, 0, &o, &n, &nf), NID_OK);
+        ck_assert_uint_eq(n, n0);
+        ck_assert_uint_eq(nf, n * C * T * HW);
+        ck_assert_uint_eq(nf, nf0 / C0 * C);
+        if (o.sampling == NID_SAMPLE_WINDOWS) ck_assert_uint_ge(n, 3);
+        float *out = malloc(nf * sizeof *out);
+        /* one float short: NID_EBUFSIZE, the size with context channels */
+        for (size_t i = 0; i < nf; i++) out[i] = -7.0f;
+        size_t need = 0, got_n = 99;
+        ck_assert_int_eq(nid_clip_build(v, e, 0, &o, out, nf - 1, &got_n,
+                                        &need), NID_EBUFSIZE);
+        ck_assert_uint_eq(need, nf);
+        ck_assert_uint_eq(got_n, 99);
+        ck_assert(out[0] == -7.0f && out[nf - 1] == -7.0f);
+        ck_assert_msg(nid_clip_build(v, e, 0, &o, out, nf, &got_n, &need)
+                          == NID_OK, "%s", nid_last_error());
+        ck_assert_uint_eq(got_n, n);
+        ck_assert_uint_eq(need, nf);
+        /* the reference crop: margin = context_margin, image channels */
+        nid_clip_options w = o;
+        w.margin = o.context_margin;
+        w.coords = NID_COORDS_NONE;
+        w.context_margin = 0.0f;
+        float *one = malloc(ch * HW * sizeof *one);
+        long bad_plain = 0, bad_ctx = 0, pad_seen = 0;
+        for (size_t k = 0; k < n; k++) {
+            int64_t fr[8];
+            ck_assert_int_eq(nid_clip_frames(e, 0, &o, k, fr, 8, NULL), NID_OK);
+            for (size_t c = 0; c < C0; c++)
+                for (size_t t = 0; t < T; t++)
+                    bad_plain += memcmp(out + ((k * C + c) * T + t) * HW,
+                                        plain + ((k * C0 + c) * T + t) * HW,
+                                        HW * sizeof *out) != 0;
+            for (size_t t = 0; t < T; t++) {
+                nid_box b;
+                ck_assert_int_eq(nid_exam_tracklet_box(e, 0, fr[t], o.interp,
+                                                       &b), NID_OK);
+                nid_frame f;
+                ck_assert_int_eq(nid_video_frame(ref, fr[t], &f), NID_OK);
+                size_t needed = 0;
+                ck_assert_int_eq(nid_crop_resize(&f, &b, &w, one, ch * HW,
+                                                 &needed), NID_OK);
+                ck_assert_uint_eq(needed, ch * HW);
+                for (size_t c = 0; c < ch; c++)
+                    bad_ctx += memcmp(out + ((k * C + C0 + c) * T + t) * HW,
+                                      one + c * HW, HW * sizeof *one) != 0;
+                /* the wide crop left the frame somewhere (zero padding
+                 * shows as -mean/std) */
+                double mx = (double)(w.margin * b.w);
+                pad_seen += b.x - mx < 0 || b.x + b.w + mx > 160;
+            }
+        }
+        ck_assert_msg(bad_plain == 0, "config %zu: %ld planes differ from the "
+                      "build without context", ci, bad_plain);
+        ck_assert_msg(bad_ctx == 0, "config %zu: %ld context planes differ "
+                      "from nid_crop_resize at margin %g", ci, bad_ctx,
+                      (double)o.context_margin);
+        if (o.context_margin >= 0.5f) ck_assert(pad_seen > 0);
+        /* the context channels are not the image channels again */
+        ck_assert(memcmp(out + C0 * T * HW, out, T * HW * sizeof *out) != 0);
+        free(one);
+        free(out);
+        free(plain);
+        nid_video_free(v0);
+        nid_video_free(v);
+        nid_video_free(ref);
+    }
+    nid_exam_free(e);
+}
+END_TEST
+
+/* context_margin: validated (the message names the field), read only
+ * when struct_size covers it, not written by nid_crop_resize. */
+START_TEST(context_options)
+{
+    enum { N = 20, W = 64, H = 48 };
+    uint8_t *pix = make_pixels(N, W, H);
+    nid_video *v = make_video(pix, N, W, H);
+    nid_exam *e = exam_with(2, 12, W, H);
+    nid_clip_options o;
+    nid_clip_options_init(&o);
+    ck_assert(o.context_margin == 0.0f);
+    o.frames = 3;
+    o.height = 8;
+    o.width = 6;
+    size_t n = 0, nf0 = 0, nf = 0;
+    ck_assert_int_eq(nid_clip_count(e, 0, &o, &n, &nf0), NID_OK);
+    o.context_margin = 16.0f;  /* the largest accepted */
+    ck_assert_int_eq(nid_clip_count(e, 0, &o, &n, &nf), NID_OK);
+    ck_assert_uint_eq(nf, 2 * nf0);
+    float *out = malloc(nf * sizeof *out);
+    ck_assert_int_eq(nid_clip_build(v, e, 0, &o, out, nf, NULL, NULL), NID_OK);
+    const float bad[] = {-0.5f, NAN, INFINITY, 16.5f, -INFINITY};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        o.context_margin = bad[i];
+        for (size_t k = 0; k < 2 * nf0; k++) out[k] = 3.0f;
+        nf = 12345;
+        ck_assert_int_eq(nid_clip_count(e, 0, &o, &n, &nf), NID_EINVAL);
+        HAS("context_margin");
+        ck_assert_uint_eq(nf, 12345);
+        ck_assert_int_eq(nid_clip_build(v, e, 0, &o, out, 2 * nf0, NULL,
+                                        NULL), NID_EINVAL);
+        HAS("nid_clip_build");
+        HAS("context_margin");
+        ck_assert(out[0] == 3.0f && out[2 * nf0 - 1] == 3.0f);
+        int64_t fr[3];
+        ck_assert_int_eq(nid_clip_frames(e, 0, &o, 0, fr, 3, NULL), NID_EINVAL);
+        HAS("context_margin");
+        nid_frame f = {pix, W, H, W, NID_PIX_GRAY8};
+        nid_box b = {10, 10, 20, 16};
+        ck_assert_int_eq(nid_crop_resize(&f, &b, &o, out, nf0, NULL),
+                         NID_EINVAL);
+        HAS("nid_crop_resize");
+        HAS("context_margin");
+    }
+    /* nid_crop_resize is the single crop: no context channels */
+    o.context_margin = 2.0f;
+    nid_frame f = {pix, W, H, W, NID_PIX_GRAY8};
+    nid_box b = {10, 10, 20, 16};
+    size_t need = 0;
+    ck_assert_int_eq(nid_crop_resize(&f, &b, &o, out, 3 * 8 * 6, &need),
+                     NID_OK);
+    ck_assert_uint_eq(need, 3 * 8 * 6);
+    o.coords = NID_COORDS_FRAME;
+    ck_assert_int_eq(nid_crop_resize(&f, &b, &o, out, 3 * 8 * 6, &need),
+                     NID_EBUFSIZE);
+    ck_assert_uint_eq(need, 5 * 8 * 6);
+    o.coords = NID_COORDS_NONE;
+    /* a struct of a header without the field (0.2's first layout, up to
+     * coords): the bytes past it are not read */
+    o.context_margin = NAN;
+    o.struct_size = offsetof(nid_clip_options, context_margin);
+    ck_assert_int_eq(nid_clip_count(e, 0, &o, &n, &nf), NID_OK);
+    ck_assert_uint_eq(nf, nf0);
+    ck_assert_int_eq(nid_clip_build(v, e, 0, &o, out, nf0, NULL, NULL), NID_OK);
+    free(out);
+    nid_exam_free(e);
+    nid_video_free(v);
+    free(pix);
+}
+END_TEST
+
 START_TEST(build_mismatch)
 {
     enum { N = 20, W = 64, H = 48 };
@@ -652,6 +874,8 @@ Suite *nid__test_suite(void)
     tcase_add_test(tc, sampling);
     tcase_add_test(tc, build_layout);
     tcase_add_test(tc, build_coords);
+    tcase_add_test(tc, build_context_video);
+    tcase_add_test(tc, context_options);
     tcase_add_test(tc, build_mismatch);
     suite_add_tcase(s, tc);
     return s;

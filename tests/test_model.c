@@ -620,6 +620,180 @@ START_TEST(gray_model)
 }
 END_TEST
 
+/* Context channels (crop.context_margin, nid_clip_options.context_margin):
+ * cm_ctx.nidm (exported with --context-margin 0.5) reports the margin,
+ * gives clip options that build 3 + 3 channels, and embeds them: the
+ * tracklet calls (clips of several tracklets built in one pass over the
+ * video) equal nid_model_embed() of nid_clip_build()'s clips, on the
+ * synthetic video and on an FFmpeg-decoded one (whose frames are
+ * converted only inside the crops asked for); the network reads the
+ * context channels; options without them are refused naming the field. */
+START_TEST(context_model)
+{
+    nid_model *m = load("cm_ctx.nidm", 2);
+    nid_model_info in;
+    nid_model_info_init(&in);
+    ck_assert_int_eq(nid_model_get_info(m, &in), NID_OK);
+    ck_assert(in.context_margin == 0.5f);
+    ck_assert_int_eq(in.channels, 3);
+    ck_assert_ptr_nonnull(strstr(in.meta_json, "\"context_margin\": 0.5"));
+    /* an older caller's struct (up to precision): the field is not written */
+    nid_model_info_init(&in);
+    in.struct_size = offsetof(nid_model_info, context_margin);
+    in.context_margin = -3.0f;
+    ck_assert_int_eq(nid_model_get_info(m, &in), NID_OK);
+    ck_assert(in.context_margin == -3.0f);
+    nid_clip_options co;
+    nid_clip_options_init(&co);
+    ck_assert_int_eq(nid_model_clip_options(m, &co), NID_OK);
+    ck_assert(co.context_margin == 0.5f);
+    ck_assert_int_eq(co.coords, NID_COORDS_NONE);
+    /* a model without context: 0 */
+    nid_model *plain = load("cm.nidm", 1);
+    nid_model_info_init(&in);
+    ck_assert_int_eq(nid_model_get_info(plain, &in), NID_OK);
+    ck_assert(in.context_margin == 0.0f);
+
+    nid_video *v;
+    uint8_t *px;
+    nid_exam *ex;
+    ck_assert_int_eq(fix_video(&v, &px), NID_OK);
+    ck_assert_int_eq(fix_exam(&ex), NID_OK);
+    size_t nc, nf;
+    ck_assert_int_eq(nid_clip_count(ex, 0, &co, &nc, &nf), NID_OK);
+    ck_assert_uint_eq(nf, 6 * 4 * 32 * 16);
+    float *clips = malloc(3 * nf * sizeof *clips);
+    for (size_t t = 0; t < 3; t++)
+        ck_assert_int_eq(nid_clip_build(v, ex, t, &co, clips + t * nf, nf, NULL,
+                                        NULL), NID_OK);
+    float e[3 * D], et[3 * D], ez[D];
+    ck_assert_msg(nid_model_embed(m, clips, 3, 3 * nf, e, 3 * D, NULL) == NID_OK,
+                  "%s", nid_last_error());
+    fixture_embeddings(m, et, D);
+    for (size_t i = 0; i < 3 * D; i++)
+        ck_assert_msg(e[i] == et[i], "element %zu: %g vs %g", i, (double)e[i],
+                      (double)et[i]);
+    ck_assert(fabs(norm(e, D) - 1.0) < 1e-5);
+    /* the network reads the context channels: zeroing them changes the
+     * embedding */
+    memset(clips + nf / 2, 0, nf / 2 * sizeof *clips);
+    ck_assert_int_eq(nid_model_embed(m, clips, 1, nf, ez, D, NULL), NID_OK);
+    ck_assert(cosd(e, ez, D) < 0.99999);
+    /* the clips of a model without context do not fit */
+    ck_assert_int_eq(nid_model_embed(m, clips, 2, nf, ez, D, NULL),
+                     NID_EMISMATCH);
+    HAS("6 x 4 x 32 x 16");
+
+    /* options whose context channels disagree with the model */
+    float out[D];
+    for (size_t i = 0; i < D; i++) out[i] = 42.0f;
+    nid_clip_options bad = co;
+    bad.context_margin = 0.0f;
+    ck_assert_int_eq(nid_model_embed_tracklet(m, v, ex, 0, &bad, out, D, NULL),
+                     NID_EMISMATCH);
+    HAS("opts->context_margin is 0");
+    HAS("takes context channels (context_margin 0.5");
+    HAS("6 x 4 x 32 x 16");
+    bad.struct_size = offsetof(nid_clip_options, context_margin);
+    bad.context_margin = 0.5f; /* past an old caller's struct: not read */
+    ck_assert_int_eq(nid_model_embed_tracklet(m, v, ex, 0, &bad, out, D, NULL),
+                     NID_EMISMATCH);
+    HAS("context_margin");
+    nid_clip_options pco;
+    nid_model_clip_options(plain, &pco);
+    pco.context_margin = 0.5f;
+    ck_assert_int_eq(nid_model_embed_tracklet(plain, v, ex, 0, &pco, out, D,
+                                              NULL), NID_EMISMATCH);
+    HAS("opts->context_margin is 0.5");
+    HAS("takes no context channels");
+    bad = co;
+    bad.context_margin = NAN;
+    ck_assert_int_eq(nid_model_embed_tracklet(m, v, ex, 0, &bad, out, D, NULL),
+                     NID_EMISMATCH);
+    for (size_t i = 0; i < D; i++) ck_assert(out[i] == 42.0f);
+    /* another context margin is the caller's choice, like margin */
+    bad = co;
+    bad.context_margin = 1.5f;
+    ck_assert_int_eq(nid_model_embed_tracklet(m, v, ex, 0, &bad, out, D, NULL),
+                     NID_OK);
+    ck_assert(cosd(out, e, D) < 0.99999);
+    free(clips);
+    nid_exam_free(ex);
+    nid_video_free(v);
+    free(px);
+
+    /* an FFmpeg-decoded video, windows (several clips per tracklet), two
+     * tracklets sharing frames: nid_model_embed_exam (both tracklets' clips
+     * built in one pass over the video) and nid_model_embed_tracklet
+     * against nid_clip_build on a handle of its own */
+    if (nid_features() & NID_FEATURE_VIDEO) {
+        const char *dir = getenv("NID_TEST_VIDEOS");
+        ck_assert_ptr_nonnull(dir);
+        char path[1024];
+        snprintf(path, sizeof path, "%s/h264.mp4", dir);
+        nid_video_options vo;
+        nid_video_options_init(&vo);
+        vo.format = NID_PIX_GRAY8; /* as nid_model_embed_exam opens it */
+        nid_video *fv = NULL, *rv = NULL;
+        ck_assert_msg(nid_video_open(&fv, path, &vo) == NID_OK, "%s",
+                      nid_last_error());
+        ck_assert_int_eq(nid_video_open(&rv, path, &vo), NID_OK);
+        ck_assert_int_eq(nid_exam_create(&ex, "e", NULL, NULL), NID_OK);
+        nid_exam_video_info vi;
+        nid_exam_video_info_init(&vi);
+        vi.id = "v";
+        vi.path = path;
+        ck_assert_int_eq(nid_exam_add_video(ex, &vi, NULL), NID_OK);
+        int64_t fr[2] = {3, 20}, fr2[2] = {10, 30};
+        nid_box bx[2] = {{4, 6, 30, 24}, {60, 40, 36, 30}};
+        nid_box bx2[2] = {{110, 80, 40, 30}, {120, 84, 36, 30}};
+        ck_assert_int_eq(nid_exam_add_tracklet(ex, 0, "t", 1, fr, bx, 2, NULL),
+                         NID_OK);
+        ck_assert_int_eq(nid_exam_add_tracklet(ex, 0, "u", 2, fr2, bx2, 2, NULL),
+                         NID_OK);
+        co.sampling = NID_SAMPLE_WINDOWS;
+        co.window_stride = 2;
+        nid_group_options go;
+        nid_group_options_init(&go);
+        go.clip = &co;
+        float all[2 * D], one[D];
+        int32_t ncl[2] = {0, 0};
+        ck_assert_msg(nid_model_embed_exam(m, ex, &go, all, 2 * D, NULL, ncl,
+                                           NULL) == NID_OK,
+                      "%s", nid_last_error());
+        for (size_t t = 0; t < 2; t++) {
+            size_t n = 0, nfl = 0, n1 = 0;
+            ck_assert_int_eq(nid_clip_count(ex, t, &co, &n, &nfl), NID_OK);
+            ck_assert_uint_ge(n, 6);
+            ck_assert_int_eq(ncl[t], (int32_t)n);
+            float *c = malloc(nfl * sizeof *c), *ew = malloc(n * D * sizeof *ew);
+            ck_assert_int_eq(nid_clip_build(rv, ex, t, &co, c, nfl, NULL, NULL),
+                             NID_OK);
+            ck_assert_int_eq(nid_model_embed(m, c, n, nfl, ew, n * D, NULL),
+                             NID_OK);
+            float want[D];
+            ck_assert_int_eq(nid_model_pool(m, ew, n, D, want, D), NID_OK);
+            ck_assert_msg(nid_model_embed_tracklet(m, fv, ex, t, &co, one, D,
+                                                   &n1) == NID_OK,
+                          "%s", nid_last_error());
+            ck_assert_uint_eq(n1, n);
+            double worst = 0;
+            for (size_t i = 0; i < D; i++)
+                worst = fmax(worst, fmax(fabs((double)all[t * D + i] - want[i]),
+                                         fabs((double)one[i] - want[i])));
+            ck_assert_msg(worst < 1e-6, "tracklet %zu: off by %g", t, worst);
+            free(c);
+            free(ew);
+        }
+        nid_exam_free(ex);
+        nid_video_free(fv);
+        nid_video_free(rv);
+    }
+    nid_model_free(plain);
+    nid_model_free(m);
+}
+END_TEST
+
 /* An FFmpeg-decoded video (tests/gen_videos.sh: h264.mp4, 160x120, 50
  * frames) through the clip builder into the model. */
 START_TEST(ffmpeg_video)
@@ -791,6 +965,13 @@ START_TEST(bad_packages)
                                      "embedding.dim"}},
         {"norm.nidm", NID_EMISMATCH, {"embedding.normalized is true",
                                       "of norm"}},
+        /* metadata with context channels, a network without */
+        {"context.nidm", NID_EMISMATCH, {"1 x 6 x 4 x 32 x 16 (input.channels, "
+                                         "crop.context_margin/",
+                                         "expects clips N x 3 x 4 x 32 x 16",
+                                         "got [1, 6, 4, 32, 16]"}},
+        {"context_range.nidm", NID_EFORMAT, {"\"crop.context_margin\"",
+                                             "[0, 16]", "got 17"}},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         const bad_case *c = &cases[i];
@@ -1120,6 +1301,7 @@ Suite *nid__test_suite(void)
         tcase_add_test(tc, compare_cosine);
         tcase_add_test(tc, compare_verify);
         tcase_add_test(tc, gray_model);
+        tcase_add_test(tc, context_model);
         tcase_add_test(tc, precision_int8_fallback);
         if (nid_features() & NID_FEATURE_VIDEO)
             tcase_add_test(tc, ffmpeg_video);

@@ -94,6 +94,9 @@ def to_clip_options(d: Dict):
     mean = list(d["mean"]) + [d["mean"][-1]] * (3 - len(d["mean"]))
     std = list(d["std"]) + [d["std"][-1]] * (3 - len(d["std"]))
     extra = {"coords": d["coords"]} if d.get("coords", "none") != "none" else {}
+    if d.get("context_margin"):
+        # the library appends the context channels (nid_clip_options.context_margin)
+        extra["context_margin"] = float(d["context_margin"])
     return nid.ClipOptions(**extra, frames=d["frames"], height=d["height"], width=d["width"],
                            channels=d["channels"], margin=d["margin"], filter=d["filter"],
                            interp=d["interp"], pad=d["pad"], sampling="uniform",
@@ -119,33 +122,6 @@ class ClipSet:
         for i, p in enumerate(self.patient):
             out.setdefault(p, []).append(i)
         return out
-
-
-def _with_context(data_dir: str, split: str, opts: Dict, cache_dir: str, pixel_format: str,
-                  base: str, key: str, log) -> "ClipSet":
-    """Clips with context channels: the clip without them, then the same
-    frames cropped at the context margin (image channels only), appended
-    on the channel axis and cached under the full options' key."""
-    plain = {k: v for k, v in opts.items() if k != "context_margin"}
-    wide = {k: v for k, v in plain.items() if k != "coords"}
-    wide["margin"] = float(opts["context_margin"])
-    a = build_clipset(data_dir, split, plain, cache_dir, pixel_format, log)
-    b = build_clipset(data_dir, split, wide, cache_dir, pixel_format, log)
-    if list(a.tracklet) != list(b.tracklet) or list(a.exam) != list(b.exam):
-        raise RuntimeError("clip cache: %s split %s: the context clips are not the same "
-                           "tracklets" % (data_dir, split))
-    arr = np.concatenate([np.asarray(a.clips), np.asarray(b.clips)], axis=1)
-    tmp = base + ".tmp.npy"
-    np.save(tmp, arr)
-    os.replace(tmp, base + ".npy")
-    with open(base + ".json.tmp", "w") as f:
-        json.dump({"split": split, "options": opts, "pixel_format": pixel_format,
-                   "nodule": [int(n) for n in a.nodule], "patient": a.patient,
-                   "exam": a.exam, "tracklet": a.tracklet, "skipped_unlabelled": None}, f)
-    os.replace(base + ".json.tmp", base + ".json")
-    del arr
-    return ClipSet(np.load(base + ".npy", mmap_mode="r"), a.nodule, a.patient, a.exam,
-                   a.tracklet, split, key)
 
 
 def cache_key(data_dir: str, split: str, opts: Dict, pixel_format: str) -> str:
@@ -200,12 +176,16 @@ def build_clipset(data_dir: str, split: str, opts: Dict, cache_dir: Optional[str
         return ClipSet(clips, np.asarray(meta["nodule"], np.int64), meta["patient"],
                        meta["exam"], meta["tracklet"], split, key)
 
-    if opts.get("context_margin"):
-        return _with_context(data_dir, split, opts, cache_dir, pixel_format, base, key, log)
+    if opts.get("context_margin") and "context_margin" not in getattr(
+            nid.ClipOptions, "__dataclass_fields__", {}):
+        raise SystemExit("training: context_margin needs a libnoduleid binding with "
+                         "nid_clip_options.context_margin (0.2); rebuild the binding")
     copts = to_clip_options(opts)
     exams = load_index(data_dir)["splits"].get(split, [])
     coords = opts.get("coords", "none") == "frame"
-    shape = (opts["channels"] + 2 * coords, opts["frames"], opts["height"], opts["width"])
+    context = opts["channels"] if opts.get("context_margin") else 0
+    shape = (opts["channels"] + 2 * coords + context, opts["frames"], opts["height"],
+             opts["width"])
     if coords and not hasattr(nid, "Coords"):
         raise SystemExit("training: coords need a libnoduleid binding with "
                          "nid_clip_options.coords (0.2); rebuild the binding")

@@ -19,7 +19,8 @@ def package_clip_options(info) -> Dict:
     inp, crop = meta["input"], meta["crop"]
     return D.clip_options_dict(inp["frames"], inp["height"], inp["width"], inp["channels"],
                                crop["margin"], crop["filter"], crop["interp"], crop["pad"],
-                               inp["mean"], inp["std"], inp.get("coords", "none"))
+                               inp["mean"], inp["std"], inp.get("coords", "none"),
+                               crop.get("context_margin", 0.0))
 
 
 def score_split(model, data_dir: str, split: str, cache: Optional[str] = None,

@@ -50,6 +50,15 @@ class QuantizeError(ValueError):
 # The frozen graph
 # ---------------------------------------------------------------------------
 
+def net_channels(meta: Dict) -> int:
+    """Input channels of a package's network: the image channels, 2
+    coordinate channels with input.coords "frame", the image channels
+    again with crop.context_margin > 0."""
+    inp = meta["input"]
+    return (inp["channels"] + (2 if inp.get("coords", "none") == "frame" else 0)
+            + (inp["channels"] if meta.get("crop", {}).get("context_margin") else 0))
+
+
 def frozen_convs(scripted) -> List[Dict]:
     """Every aten::conv3d of the frozen forward graph in execution order:
     weight, bias (constants: batch norm folded in), stride, padding."""
@@ -135,7 +144,7 @@ def rebuild_fp32(path: str) -> Tuple[nn.Module, Dict, torch.jit.ScriptModule]:
                             "(a verification head would need its own graph)"
                             % (path, meta.get("kind")))
     inp = meta["input"]
-    channels = inp["channels"] + (2 if inp.get("coords", "none") == "frame" else 0)
+    channels = net_channels(meta)
     convs = frozen_convs(scripted)
     if not convs:
         raise QuantizeError("%s: no frozen conv3d in the forward graph (exported with "
@@ -266,8 +275,9 @@ def random_clips(package: str, n: int, seed: int) -> Tuple[np.ndarray, Dict]:
     benchmarks of random-weight packages only (no accuracy meaning)."""
     extra = {METADATA_NAME: ""}
     torch.jit.load(package, map_location="cpu", _extra_files=extra)
-    inp = json.loads(extra[METADATA_NAME])["input"]
-    c = inp["channels"] + (2 if inp.get("coords", "none") == "frame" else 0)
+    meta = json.loads(extra[METADATA_NAME])
+    inp = meta["input"]
+    c = net_channels(meta)
     g = np.random.default_rng(seed)
     x = g.uniform(-1, 1, (n, c, inp["frames"], inp["height"], inp["width"]))
     return x.astype(np.float32), {"random_clips": n, "seed": seed,

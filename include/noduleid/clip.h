@@ -73,6 +73,9 @@ typedef struct nid_clip_options {
     float   std[3];        /* defaults 0.5 and 0.5, giving [-1, 1]        */
     /* Added in 0.2 (read only when struct_size covers it): */
     int32_t coords;        /* nid_coords; default NID_COORDS_NONE         */
+    float   context_margin; /* > 0: context channels, the frames cropped
+                               again with this margin (see below); 0:
+                               none (default). Finite, in [0, 16]     */
 } nid_clip_options;
 
 /** Coordinate channels of a clip (nid_clip_options.coords). Cropping and
@@ -91,6 +94,18 @@ typedef enum nid_coords {
     NID_COORDS_FRAME = 1
 } nid_coords;
 
+/** Context channels of a clip (nid_clip_options.context_margin, 0.2). The
+ *  tight crop (margin) keeps the nodule's detail at H x W but throws away
+ *  its surroundings; with context_margin > 0 every clip frame gets
+ *  `channels` more channels at the end (after the image channel(s) and,
+ *  with NID_COORDS_FRAME, the two coordinate channels), so a clip has
+ *  channels + (coords ? 2 : 0) + channels channels: the same frame and
+ *  box cropped as nid_crop_resize() describes but with m = context_margin
+ *  (usually wider than margin), resized to the same H x W with the same
+ *  filter and pad and normalised with the same mean/std per channel; bit
+ *  for bit the image channels of nid_crop_resize() on that frame and box
+ *  with margin = context_margin. */
+
 /** Fill `opts` with defaults (and struct_size). NULL is ignored.
  *  The _init macro passes sizeof *p to _init_sized(); the exported
  *  function _init fills the first published fields only (core.h,
@@ -104,9 +119,13 @@ NID_API void (nid_clip_options_init)(nid_clip_options *opts);
  *  the pixel rectangle [floor(x - m*w), ceil(x + w + m*w)) x [floor(y -
  *  m*h), ceil(y + h + m*h)) (m = opts->margin; m*w and m*h rounded to
  *  float, the rest in double), at least 1 pixel, aspect ratio not kept,
- *  padded per opts->pad where it leaves the image. Writes C x H x W float32 (C = opts->channels)
- *  to out; out_cap in floats. NID_EBUFSIZE (needed floats in *needed when
- *  needed != NULL) if too small. opts == NULL uses the defaults.
+ *  padded per opts->pad where it leaves the image. Writes C x H x W
+ *  float32 (C = opts->channels, + 2 with NID_COORDS_FRAME) to out; out_cap
+ *  in floats. This is the single crop: it never writes context channels
+ *  (opts->context_margin is checked, not used); a clip's context channels
+ *  are its image channels with margin = context_margin. NID_EBUFSIZE
+ *  (needed floats in *needed when needed != NULL) if too small.
+ *  opts == NULL uses the defaults.
  *  Errors: NID_EINVAL (NULL, bad frame or box, bad options: the message
  *  names the field), NID_EBUFSIZE, NID_ENOMEM. Thread-safe. */
 NID_API int nid_crop_resize(const nid_frame *frame, const nid_box *box,
@@ -124,7 +143,9 @@ NID_API int nid_clip_count(const nid_exam *exam, size_t t,
 /** Build the clips of tracklet t from `video` (the video the tracklet's
  *  video entry refers to). Writes N x C x T x H x W float32, row-major
  *  (clip, channel, frame, row, column, the layout of PyTorch video
- *  models), N = nid_clip_count(); out_cap in floats. Each frame is decoded
+ *  models), N = nid_clip_count(), C = opts->channels, + 2 coordinate
+ *  channels with NID_COORDS_FRAME, + opts->channels context channels with
+ *  context_margin > 0; out_cap in floats. Each frame is decoded
  *  once even when windows overlap, in increasing frame order. Sets
  *  *n_clips (may be NULL). NID_EBUFSIZE (needed floats in *needed when
  *  needed != NULL) if out_cap is too small. Errors: NID_EINVAL, NID_ERANGE

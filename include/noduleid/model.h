@@ -167,6 +167,9 @@ typedef struct nid_model_info {
     int32_t     coords;         /* nid_coords of its input clips           */
     int32_t     precision;      /* nid_precision it runs in (after any
                                    fallback to fp32)                       */
+    float       context_margin; /* crop.context_margin: > 0, its clips have
+                                   context channels (nid_clip_options);
+                                   0: none                                 */
 } nid_model_info;
 
 /** Zero `info` and set its struct_size. NULL is ignored.
@@ -220,8 +223,8 @@ NID_API void nid_model_free(nid_model *m);
 NID_API int nid_model_get_info(const nid_model *m, nid_model_info *info);
 
 /** Clip builder options matching the model: frames, height, width,
- *  channels, mean, std, margin, filter, interp, pad and coords from the
- *  metadata, other fields (sampling, window_stride) as
+ *  channels, mean, std, margin, filter, interp, pad, coords and
+ *  context_margin from the metadata, other fields (sampling, window_stride) as
  *  nid_clip_options_init() sets them. `opts` is overwritten whole, except
  *  that a struct_size already set to an older, shorter layout (by that
  *  header's _init) limits what is written. Errors: NID_EINVAL.
@@ -245,8 +248,10 @@ NID_API int nid_model_embed(const nid_model *m, const float *clips, size_t n,
  *  refers to): builds its clips with nid_clip_build() under `opts` (NULL:
  *  nid_model_clip_options(), one uniformly sampled clip) and embeds them;
  *  with opts->sampling == NID_SAMPLE_WINDOWS the window embeddings are
- *  pooled as nid_model_pool() does. opts's frames, height, width and
- *  channels must be the model's. Writes D floats to emb (emb_cap >= D)
+ *  pooled as nid_model_pool() does. opts's frames, height, width,
+ *  channels and coords must be the model's, and it must have context
+ *  channels (context_margin > 0) exactly when the model has (their margin,
+ *  like margin, may differ). Writes D floats to emb (emb_cap >= D)
  *  and the number of clips pooled to *n_clips (may be NULL). Memory: the
  *  clips are built and embedded a chunk at a time (about
  *  nid_model_options.clip_memory bytes, at least max_batch clips).

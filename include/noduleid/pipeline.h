@@ -109,7 +109,8 @@ typedef struct nid_group_options {
     /** Clip options (not copied: read during the call). NULL (default):
      *  nid_model_clip_options(), one uniformly sampled clip per tracklet.
      *  Set to sliding windows (NID_SAMPLE_WINDOWS) to pool windows; frames,
-     *  height, width, channels and coords must be the model's. */
+     *  height, width, channels, coords and whether context_margin > 0
+     *  must be the model's. */
     const nid_clip_options *clip;
     int32_t  compare;      /* nid_compare_mode; -1 (default): the model's
                               info.compare, the mode its tau is for       */

@@ -16,6 +16,8 @@
 /* Limits that keep every size product far from overflow. */
 #define MAX_FRAMES 65536
 #define MAX_SIDE   16384
+/* Largest context_margin: a crop 33 times the box's size on each axis. */
+#define MAX_CONTEXT_MARGIN 16.0f
 
 /* coords was appended in 0.2: read only when the caller's struct_size
  * covers it. */
@@ -25,7 +27,22 @@ int32_t nid__clip_coords(const nid_clip_options *o)
                                                              : NID_COORDS_NONE;
 }
 
+/* context_margin too (0.2, after coords). */
+float nid__clip_context(const nid_clip_options *o)
+{
+    return NID__HAS(nid_clip_options, o->struct_size, context_margin)
+               ? o->context_margin : 0.0f;
+}
+
 int32_t nid__clip_channels(const nid_clip_options *o)
+{
+    return o->channels + (nid__clip_coords(o) == NID_COORDS_FRAME ? 2 : 0) +
+           (nid__clip_context(o) > 0.0f ? o->channels : 0);
+}
+
+/* Channels a crop (nid_crop_resize) has: the clip's without the context
+ * channels. */
+static int32_t crop_channels(const nid_clip_options *o)
 {
     return o->channels + (nid__clip_coords(o) == NID_COORDS_FRAME ? 2 : 0);
 }
@@ -47,6 +64,7 @@ static void clip_options_defaults(nid_clip_options *d)
         d->std[c] = 0.5f;
     }
     d->coords = NID_COORDS_NONE;
+    d->context_margin = 0.0f;
 }
 
 NID__DEFINE_INIT(nid_clip_options, clip_options_defaults)
@@ -84,6 +102,11 @@ int nid__clip_check_options(const nid_clip_options *o, const char *fn)
     int32_t coords = nid__clip_coords(o);
     if (coords != NID_COORDS_NONE && coords != NID_COORDS_FRAME)
         return nid__fail(NID_EINVAL, "%s: unknown coords %d", fn, (int)coords);
+    float context = nid__clip_context(o);
+    if (!(context >= 0.0f && context <= MAX_CONTEXT_MARGIN))
+        return nid__fail(NID_EINVAL, "%s: context_margin %g must be in [0, %g] "
+                        "(0: no context channels)", fn, context,
+                        MAX_CONTEXT_MARGIN);
     for (int c = 0; c < 3; c++) {
         if (!isfinite(o->mean[c]) || !isfinite(o->std[c]) ||
             o->std[c] == 0.0f || !isfinite(1.0f / (255.0f * o->std[c])))
@@ -130,6 +153,7 @@ static int check_frame(const nid_frame *f, const char *fn)
     return NID_OK;
 }
 
+/* Floats of one clip frame, every channel. */
 static size_t frame_floats(const nid_clip_options *o)
 {
     return (size_t)nid__clip_channels(o) * (size_t)o->height * (size_t)o->width;
@@ -156,6 +180,42 @@ static void fill_coords(const nid_crop *c, const nid_box *b, int32_t frame_h,
     for (size_t r = 1; r < H; r++) memcpy(X + r * W, X, W * sizeof *X);
 }
 
+/* The crop rectangles of box b in one clip frame: c (margin) and, with
+ * context channels, cc (context_margin; else cc = c). */
+static int frame_crops(const nid_box *b, const nid_clip_options *o,
+                       const char *fn, const char *ctx_fn, nid_crop *c,
+                       nid_crop *cc)
+{
+    int rc = nid__crop_rect(b, o->margin, fn, c);
+    float context = nid__clip_context(o);
+    if (rc == NID_OK && context > 0.0f)
+        rc = nid__crop_rect(b, context, ctx_fn, cc);
+    else if (rc == NID_OK)
+        *cc = *c;
+    return rc;
+}
+
+/* Every channel of one clip frame from crops c and cc of box b
+ * (frame_crops) in `frame` (frame_h pixels high in the video): the image
+ * channels, the coordinate channels, the context channels, channel k at
+ * dst + k * ch_stride. */
+static int clip_frame(nid_resize_ws *ws, const nid_frame *frame,
+                      const nid_crop *c, const nid_crop *cc,
+                      const nid_box *b, int32_t frame_h,
+                      const nid_clip_options *o, float *dst, size_t ch_stride)
+{
+    int rc = nid__resize_crop(ws, frame, c, o, dst, ch_stride);
+    size_t ch = (size_t)o->channels;
+    if (rc == NID_OK && nid__clip_coords(o) == NID_COORDS_FRAME) {
+        fill_coords(c, b, frame_h, o, dst + ch * ch_stride, ch_stride);
+        ch += 2;
+    }
+    if (rc == NID_OK && nid__clip_context(o) > 0.0f)
+        rc = nid__resize_crop(ws, frame, cc, o, dst + ch * ch_stride,
+                             ch_stride);
+    return rc;
+}
+
 int nid_crop_resize(const nid_frame *frame, const nid_box *box,
                     const nid_clip_options *opts, float *out,
                     size_t out_cap, size_t *needed)
@@ -173,12 +233,14 @@ int nid_crop_resize(const nid_frame *frame, const nid_box *box,
         return nid__fail(NID_EINVAL, "%s: box [%g, %g, %g, %g] needs finite "
                         "values and w > 0, h > 0", fn, box->x, box->y,
                         box->w, box->h);
-    size_t n = frame_floats(opts);
+    /* the single crop: no context channels */
+    size_t n = (size_t)crop_channels(opts) * (size_t)opts->height *
+               (size_t)opts->width;
     if (out_cap < n) {
         if (needed) *needed = n;
         return nid__fail(NID_EBUFSIZE, "%s: out has room for %zu floats, "
                         "needs %zu (%d x %d x %d)", fn, out_cap, n,
-                        (int)nid__clip_channels(opts), (int)opts->height,
+                        (int)crop_channels(opts), (int)opts->height,
                         (int)opts->width);
     }
     nid_crop c;
@@ -377,6 +439,7 @@ int nid__clip_build_pieces(nid_video *video, const nid_exam *e,
                           const nid_clip_piece *pieces, size_t n_pieces)
 {
     static const char fn[] = "nid_clip_build";
+    static const char ctx_fn[] = "nid_clip_build: context_margin";
     nid_clip_options defaults;
     nid_clip_options_init(&defaults);
     if (!opts) opts = &defaults;
@@ -408,7 +471,8 @@ int nid__clip_build_pieces(nid_video *video, const nid_exam *e,
     if (n_slots == 0) return NID_OK;
     mslot *slots = malloc(n_slots * sizeof *slots);
     int64_t *fr = malloc(T * sizeof *fr);
-    nid_crop *crops = malloc(n_pieces * sizeof *crops);
+    /* per piece: its crop and context crop of the current frame */
+    nid_crop *crops = malloc(2 * n_pieces * sizeof *crops);
     nid_box *boxes = malloc(n_pieces * sizeof *boxes);
     if (!slots || !fr || !crops || !boxes) {
         free(slots);
@@ -433,7 +497,7 @@ int nid__clip_build_pieces(nid_video *video, const nid_exam *e,
     qsort(slots, n_slots, sizeof *slots, cmp_mslot);
     const size_t hw = (size_t)opts->height * (size_t)opts->width;
     const size_t C = (size_t)nid__clip_channels(opts), ch_stride = T * hw;
-    const int coords = nid__clip_coords(opts) == NID_COORDS_FRAME;
+    nid_crop *ccrops = crops + n_pieces;
     nid_resize_ws ws = {0};
     for (size_t s = 0; s < n_slots && rc == NID_OK;) {
         const int64_t f = slots[s].frame;
@@ -446,12 +510,16 @@ int nid__clip_build_pieces(nid_video *video, const nid_exam *e,
             size_t p = slots[end].piece;
             if (end > s && slots[end - 1].piece == p) continue;
             boxes[p] = nid__trk_box(&e->trk[pieces[p].t], f, opts->interp);
-            rc = nid__crop_rect(&boxes[p], opts->margin, fn, &crops[p]);
+            rc = frame_crops(&boxes[p], opts, fn, ctx_fn, &crops[p],
+                             &ccrops[p]);
             if (rc != NID_OK) break;
-            if (crops[p].x0 < ux0) ux0 = crops[p].x0;
-            if (crops[p].y0 < uy0) uy0 = crops[p].y0;
-            if (crops[p].x1 > ux1) ux1 = crops[p].x1;
-            if (crops[p].y1 > uy1) uy1 = crops[p].y1;
+            for (int k = 0; k < 2; k++) {
+                const nid_crop *c = k ? &ccrops[p] : &crops[p];
+                if (c->x0 < ux0) ux0 = c->x0;
+                if (c->y0 < uy0) uy0 = c->y0;
+                if (c->x1 > ux1) ux1 = c->x1;
+                if (c->y1 > uy1) uy1 = c->y1;
+            }
         }
         nid_frame frame;
         if (rc == NID_OK)
@@ -462,12 +530,8 @@ int nid__clip_build_pieces(nid_video *video, const nid_exam *e,
             float *base = pieces[p].out;
             float *first = base + ((slots[q].pos / T_) * C * T_ +
                                    slots[q].pos % T_) * hw;
-            rc = nid__resize_crop(&ws, &frame, &crops[p], opts, first,
-                                 ch_stride);
-            if (rc == NID_OK && coords)
-                fill_coords(&crops[p], &boxes[p], vi.height, opts,
-                            first + (size_t)opts->channels * ch_stride,
-                            ch_stride);
+            rc = clip_frame(&ws, &frame, &crops[p], &ccrops[p], &boxes[p],
+                            vi.height, opts, first, ch_stride);
             for (q++; q < end && slots[q].piece == p && rc == NID_OK; q++) {
                 float *dst = base + ((slots[q].pos / T_) * C * T_ +
                                      slots[q].pos % T_) * hw;
@@ -501,6 +565,7 @@ int nid__clip_build_range(nid_video *video, const nid_exam *e, size_t t,
                          size_t *needed)
 {
     static const char fn[] = "nid_clip_build";
+    static const char ctx_fn[] = "nid_clip_build: context_margin";
     nid_clip_options defaults;
     nid_clip_options_init(&defaults);
     if (!opts) opts = &defaults;
@@ -558,24 +623,24 @@ int nid__clip_build_range(nid_video *video, const nid_exam *e, size_t t,
      * the frame's first slot, copy to its other slots */
     qsort(slots, n_slots, sizeof *slots, cmp_slot);
     const size_t C = (size_t)nid__clip_channels(opts), ch_stride = T * hw;
-    const int coords = nid__clip_coords(opts) == NID_COORDS_FRAME;
     nid_resize_ws ws = {0};
     for (size_t s = 0; s < n_slots && rc == NID_OK;) {
         int64_t f = slots[s].frame;
         nid_frame frame;
         nid_box box = nid__trk_box(trk, f, opts->interp);
-        nid_crop c;
+        nid_crop c, cc;
         float *first = out + ((slots[s].pos / T) * C * T + slots[s].pos % T) *
                                  hw;
-        rc = nid__crop_rect(&box, opts->margin, fn, &c);
-        /* only the crop's pixels are read (padding is done here) */
+        rc = frame_crops(&box, opts, fn, ctx_fn, &c, &cc);
+        /* only the crops' pixels are read (padding is done here) */
         if (rc == NID_OK)
-            rc = nid__video_frame_roi(video, f, c.x0, c.y0, c.x1, c.y1, &frame);
+            rc = nid__video_frame_roi(video, f, c.x0 < cc.x0 ? c.x0 : cc.x0,
+                                      c.y0 < cc.y0 ? c.y0 : cc.y0,
+                                      c.x1 > cc.x1 ? c.x1 : cc.x1,
+                                      c.y1 > cc.y1 ? c.y1 : cc.y1, &frame);
         if (rc == NID_OK)
-            rc = nid__resize_crop(&ws, &frame, &c, opts, first, ch_stride);
-        if (rc == NID_OK && coords)
-            fill_coords(&c, &box, vi.height, opts,
-                        first + (size_t)opts->channels * ch_stride, ch_stride);
+            rc = clip_frame(&ws, &frame, &c, &cc, &box, vi.height, opts, first,
+                            ch_stride);
         for (s++; s < n_slots && slots[s].frame == f && rc == NID_OK; s++) {
             float *dst = out + ((slots[s].pos / T) * C * T +
                                 slots[s].pos % T) * hw;

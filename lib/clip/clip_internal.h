@@ -92,7 +92,11 @@ int nid__clip_build_pieces(nid_video *video, const nid_exam *exam,
 /* opts->coords when struct_size covers it, else NID_COORDS_NONE. */
 int32_t nid__clip_coords(const nid_clip_options *o);
 
-/* Channels of a clip: the image channels plus 2 with NID_COORDS_FRAME. */
+/* opts->context_margin when struct_size covers it, else 0 (none). */
+float nid__clip_context(const nid_clip_options *o);
+
+/* Channels of a clip: the image channels, plus 2 with NID_COORDS_FRAME,
+ * plus the image channels again with context_margin > 0. */
 int32_t nid__clip_channels(const nid_clip_options *o);
 
 #ifdef __cplusplus

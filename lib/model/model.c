@@ -12,8 +12,11 @@
 #include "model_internal.h"
 
 /* Channels the network takes: the image channels plus the coordinate
- * channels (nid_coords) of its clips. */
-#define NET_CHANNELS(me) ((me)->channels + ((me)->coords == NID_COORDS_FRAME ? 2 : 0))
+ * channels (nid_coords) and the context channels (context_margin) of its
+ * clips. */
+#define NET_CHANNELS(me)                                              \
+    ((me)->channels + ((me)->coords == NID_COORDS_FRAME ? 2 : 0) +    \
+     ((me)->context_margin > 0.0f ? (me)->channels : 0))
 #include "clip/clip_internal.h"
 
 #include <errno.h>
@@ -276,9 +279,11 @@ static int check_network(nid_model *m, const char *ctx)
     int64_t got[2] = {0, 0};
     char c2[600];
     snprintf(c2, sizeof c2, "%s: the network rejects the metadata's input "
-             "shape 1 x %d x %d x %d x %d (input.channels/frames/height/width)",
-             ctx, (int)me->channels, (int)me->frames, (int)me->height,
-             (int)me->width);
+             "shape 1 x %d x %d x %d x %d (input.channels%s%s/frames/height/"
+             "width)", ctx, (int)NET_CHANNELS(me), (int)me->frames,
+             (int)me->height, (int)me->width,
+             me->coords == NID_COORDS_FRAME ? ", input.coords" : "",
+             me->context_margin > 0.0f ? ", crop.context_margin" : "");
     int rc = nid__torch_forward(m->t, zero, shape, 0, e, (size_t)me->embed_dim,
                                got, NID_EMISMATCH, c2);
     if (rc == NID__TORCH_SHAPE)
@@ -574,6 +579,7 @@ int nid_model_get_info(const nid_model *m, nid_model_info *info)
     r.path = m->path;
     r.coords = me->coords;
     r.precision = loading ? m->load_opts.precision : m->precision;
+    r.context_margin = me->context_margin;
     /* a caller built against an older header has a shorter struct: only
      * the fields its struct_size covers are written */
     NID__STRUCT_OUT("nid_model_get_info", "info", nid_model_info, info, &r);
@@ -600,6 +606,7 @@ int nid_model_clip_options(const nid_model *m, nid_clip_options *opts)
     memcpy(o.mean, me->mean, sizeof o.mean);
     memcpy(o.std, me->std, sizeof o.std);
     o.coords = me->coords;
+    o.context_margin = me->context_margin;
     /* opts is an output, filled whole unless its struct_size says it is
      * an older, shorter layout (an initialised struct of an older header) */
     NID__STRUCT_FILL(nid_clip_options, opts, &o);
@@ -923,8 +930,21 @@ static int embed_tracklets(const nid_model *m, nid_video *video,
                                 "takes %d (clips %d x %d x %d x %d, C x T x H x "
                                 "W; use nid_model_clip_options)", fn, names[i],
                                 (int)got[i], m->path, (int)want[i],
-                                (int)me->channels, (int)me->frames,
+                                (int)NET_CHANNELS(me), (int)me->frames,
                                 (int)me->height, (int)me->width);
+        /* context channels or none, as the network's input; their margin,
+         * like margin itself, is the caller's choice */
+        const float ctx = nid__clip_context(opts);
+        if ((ctx > 0.0f) != (me->context_margin > 0.0f))
+            return nid__fail(NID_EMISMATCH, "%s: opts->context_margin is %g, "
+                            "model %s takes %s (context_margin %g; clips %d x "
+                            "%d x %d x %d, C x T x H x W; use "
+                            "nid_model_clip_options)", fn, (double)ctx,
+                            m->path, me->context_margin > 0.0f
+                                         ? "context channels"
+                                         : "no context channels",
+                            (double)me->context_margin, (int)NET_CHANNELS(me),
+                            (int)me->frames, (int)me->height, (int)me->width);
     }
     opts = nid__model_clip_opts(m, opts, &own);
     nid_embed_scratch local;

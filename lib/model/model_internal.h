@@ -41,6 +41,8 @@ typedef struct nid_model_meta {
     int32_t coords;      /* nid_coords: + 2 network input channels */
     float   mean[3], std[3];
     float   margin;
+    float   context_margin; /* > 0: + channels network input channels,
+                               the frames cropped again (0: none)      */
     int32_t filter, interp, pad;
     int32_t embed_dim;
     int     normalized;

@@ -208,7 +208,8 @@ static int parse_input(const pctx *c, const json_t *root, nid_model_meta *m)
 
 static int parse_crop(const pctx *c, const json_t *root, nid_model_meta *m)
 {
-    static const char *const known[] = {"margin", "filter", "interp", "pad", NULL};
+    static const char *const known[] = {"margin", "filter", "interp", "pad",
+                                        "context_margin", NULL};
     /* Indexed by the nid_filter / nid_interp / nid_pad values. */
     static const char *const filters[] = {"area", "bilinear", "nearest"};
     static const char *const interps[] = {"union", "linear"};
@@ -220,6 +221,11 @@ static int parse_crop(const pctx *c, const json_t *root, nid_model_meta *m)
     if (!rc) rc = get_enum(c, cr, "crop", "filter", filters, 3, &m->filter);
     if (!rc) rc = get_enum(c, cr, "crop", "interp", interps, 2, &m->interp);
     if (!rc) rc = get_enum(c, cr, "crop", "pad", pads, 2, &m->pad);
+    /* optional (0: no context channels); the clip builder's range */
+    m->context_margin = 0.0f;
+    if (!rc && json_object_get(cr, "context_margin"))
+        rc = get_num(c, cr, "crop", "context_margin", 0.0, 16.0,
+                     &m->context_margin);
     return rc;
 }
 

@@ -8,6 +8,9 @@ fixture nid_models), made with the project's exporter
   vm_unfrozen.nidm the VM stored unfrozen (the loader must freeze it and
                    keep verify)
   cm_gray.nidm     1-channel CM, 1 x 4 x 24 x 24, projection to D = 32
+  cm_ctx.nidm      CM with context channels (crop.context_margin 0.5, made
+                   by the export command line): the network takes 3 + 3
+                   channels, 4 x 32 x 16, D = 128
 
   tiny.nidm        a tiny CM (R(2+1)D blocks of width 4), 3 x 4 x 32 x 16,
                    D = 4: the base of the broken packages below, which keep
@@ -32,6 +35,9 @@ and broken packages, each with what the loader must report:
   dim.nidm         metadata embedding.dim 64, network 4   NID_EMISMATCH
   norm.nidm        tiny VM (raw embeddings), metadata     NID_EMISMATCH
                    embedding.normalized true
+  context.nidm     crop.context_margin 0.5 (6 channels),  NID_EMISMATCH
+                   network 3
+  context_range.nidm crop.context_margin 17               NID_EFORMAT crop.context_margin
 """
 import copy
 import json
@@ -82,6 +88,11 @@ def main():
     make("verification", p("vm_unfrozen.nidm"), seed=1, freeze=False, **SHAPE)
     make("classification", p("cm_gray.nidm"), channels=1, embed_dim=32, seed=2,
          frames=4, height=24, width=24)
+    # the command line's --context-margin (in this process)
+    export.main(["--arch", "compact", "--random-init", "--seed", "5", "--frames", "4",
+                 "--height", "32", "--width", "16", "--context-margin", "0.5",
+                 "--description", "test package: random initialisation (seed 5), "
+                 "context channels", "--out", p("cm_ctx.nidm")])
 
     torch.manual_seed(3)
     tiny = M.ClassificationModel(M.R2Plus1dExtractor((4, 4, 4, 4), (1, 1, 1, 1), 3, 4), 16)
@@ -113,6 +124,8 @@ def main():
     variant("compare.nidm", lambda m: m["thresholds"].update(compare="verify"))
     variant("input.nidm", lambda m: m["input"].update(frames=8))
     variant("dim.nidm", lambda m: m["embedding"].update(dim=64))
+    variant("context.nidm", lambda m: m["crop"].update(context_margin=0.5))
+    variant("context_range.nidm", lambda m: m["crop"].update(context_margin=17))
     # a tiny VM (raw, unnormalised embeddings) whose metadata says normalised
     torch.manual_seed(4)
     tiny_vm = M.VerificationModel(M.R2Plus1dExtractor((4, 4, 4, 4), (1, 1, 1, 1), 3, 4))

@@ -450,6 +450,10 @@ static void print_info(const nid_model_info *mi, const char *path,
            (int)mi->frames, (int)mi->height, (int)mi->width);
     printf("normalise  (pixel / 255 - %g) / %g\n", (double)mi->mean[0],
            (double)mi->std[0]);
+    if (mi->context_margin > 0.0f)
+        printf("context    %d more channel%s: the frames cropped again with "
+               "margin %g\n", (int)mi->channels, mi->channels == 1 ? "" : "s",
+               (double)mi->context_margin);
     printf("crop       margin %g, filter %s, boxes %s, pad %s\n",
            (double)mi->margin, filter_name(mi->filter),
            mi->interp == NID_INTERP_LINEAR ? "linear" : "union",

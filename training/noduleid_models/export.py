@@ -267,6 +267,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     ap.add_argument("--mean", type=float, nargs="+")
     ap.add_argument("--std", type=float, nargs="+")
     ap.add_argument("--margin", type=float, default=0.1)
+    ap.add_argument("--context-margin", type=float, default=0.0, metavar="M",
+                    help="> 0: the frames cropped again with margin M as --channels more "
+                         "input channels (crop.context_margin; 0: none)")
     ap.add_argument("--filter", default="area", choices=FILTERS)
     ap.add_argument("--interp", default="union", choices=INTERPS)
     ap.add_argument("--pad", default="zero", choices=PADS)
@@ -289,9 +292,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     kind = {"cm": "classification", "vm": "verification"}.get(a.kind, a.kind)
     torch.manual_seed(a.seed)
     normalize = None if a.normalize is None else a.normalize == "yes"
-    model = make_model(a.arch, kind, a.channels, a.embed_dim, normalize, a.n_ids,
+    if not 0.0 <= a.context_margin <= 16.0:
+        ap.error("--context-margin must be in [0, 16] (0: no context channels)")
+    # the network's input: the image channels, again for the context crop
+    net_channels = a.channels * (2 if a.context_margin else 1)
+    model = make_model(a.arch, kind, net_channels, a.embed_dim, normalize, a.n_ids,
                        a.head_features)
-    shape = (a.channels, a.frames, a.height, a.width)
+    shape = (net_channels, a.frames, a.height, a.width)
     if a.weights:
         model.load_state_dict(torch.load(a.weights, map_location="cpu"))
         desc = a.description or "weights from %s" % os.path.basename(a.weights)
@@ -307,9 +314,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         channels=a.channels, mean=a.mean, std=a.std, margin=a.margin, tau=a.tau,
         pair_threshold=a.pair_threshold, calibrated=a.calibrated, description=desc,
         training=training, freeze=not a.no_freeze, filter=a.filter, interp=a.interp,
-        pad=a.pad)
+        pad=a.pad, context_margin=a.context_margin)
     print("%s: %s %s %dx%dx%dx%d -> %d, %s" % (
-        a.out, meta["arch"], meta["kind"], a.channels, a.frames, a.height, a.width,
+        a.out, meta["arch"], meta["kind"], net_channels, a.frames, a.height, a.width,
         meta["embedding"]["dim"], meta["model_id"][:19]))
     return 0
 

@@ -66,6 +66,30 @@ def test_clip_cache_matches_library(ci, sets):
     assert t.nodule == tr.nodule[3]
 
 
+def test_context_clips_compose_plain_and_wide(ci, tmp_path):
+    """The library's clips with context channels (nid_clip_options.
+    context_margin, what build_clipset asks for) are the clip without them
+    followed by the image channels of the same frames cropped at the
+    context margin, exactly; the cache key is that of the options dict,
+    which names context_margin only when it is > 0."""
+    cache = str(tmp_path / "cache")
+    shape = dict(frames=4, height=24, width=16, channels=1, coords="frame")
+    assert "context_margin" not in D.clip_options_dict(**shape)
+    opts = D.clip_options_dict(**shape, context_margin=0.6)
+    assert opts == {**D.clip_options_dict(**shape), "context_margin": 0.6}
+    cs = D.build_clipset(ci, "val", opts, cache, log=lambda m: None)
+    assert cs.key == D.cache_key(ci, "val", opts, "gray")
+    plain = D.build_clipset(ci, "val", D.clip_options_dict(**shape), cache, log=lambda m: None)
+    wide = D.build_clipset(ci, "val", D.clip_options_dict(**{**shape, "coords": "none"},
+                                                          margin=0.6), cache,
+                           log=lambda m: None)
+    assert len(cs) > 5 and cs.clips.shape[1:] == (1 + 2 + 1, 4, 24, 16)
+    assert list(cs.tracklet) == list(plain.tracklet) == list(wide.tracklet)
+    want = np.concatenate([np.asarray(plain.clips), np.asarray(wide.clips)], axis=1)
+    np.testing.assert_array_equal(np.asarray(cs.clips), want)
+    assert not np.array_equal(np.asarray(wide.clips), np.asarray(plain.clips)[:, :1])
+
+
 def test_losses_reference():
     # batch-hard triplet against a brute-force loop
     g = torch.Generator().manual_seed(0)

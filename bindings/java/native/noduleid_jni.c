@@ -722,13 +722,18 @@ JNIEXPORT jfloatArray JNICALL J(cropResize)(JNIEnv *env, jclass cls, jbyteArray 
                   (int)height, (int)stride, need);
         goto done;
     }
-    /* The output size follows the options; bad options get the library's
-     * message (a 1-float buffer is enough to reach its checks). */
-    size_t nf = 1;
-    if (o.channels > 0 && o.height > 0 && o.width > 0)
-        nf = (size_t)o.channels * (size_t)o.height * (size_t)o.width;
-    if (!(out = xmalloc(env, nf * sizeof(float)))) goto done;
+    /* The output size is the library's (image and coordinate channels):
+     * asked with no room, after its checks of options, frame and box,
+     * whose errors it reports. */
     nid_frame fr = {px, width, height, (size_t)(stride < 0 ? 0 : stride), format};
+    float probe;
+    size_t nf = 0;
+    int st = nid_crop_resize(&fr, &box, &o, &probe, 0, &nf);
+    if (st != NID_EBUFSIZE) {
+        check(env, st < 0 ? st : NID_EINTERNAL);
+        goto done;
+    }
+    if (!(out = xmalloc(env, nf * sizeof(float)))) goto done;
     if (!check(env, nid_crop_resize(&fr, &box, &o, out, nf, NULL))) r = new_floats(env, out, nf);
 done:
     free(out);

@@ -99,6 +99,9 @@ class ClipOptions:
     std: Tuple[float, float, float] = tuple(_f32(v) for v in _CD.std)
     #: "frame": two more channels with each pixel's place in the frame
     coords: Union[Coords, int, str] = Coords(_CD.coords)
+    #: > 0: ``channels`` more channels at the end, the frames cropped again
+    #: with this margin (the nodule's surroundings); 0: none
+    context_margin: float = _f32(_CD.context_margin)
 
     def _to_c(self):
         o = ffi.new("nid_clip_options *")
@@ -117,6 +120,7 @@ class ClipOptions:
         o.mean = [float(v) for v in mean]
         o.std = [float(v) for v in std]
         o.coords = _enum_value(self.coords, Coords, "coords")
+        o.context_margin = float(self.context_margin)
         return o
 
     @classmethod
@@ -126,7 +130,8 @@ class ClipOptions:
                    Interp(o.interp), Sampling(o.sampling),
                    int(o.window_stride), Pad(o.pad),
                    tuple(_f32(v) for v in o.mean),
-                   tuple(_f32(v) for v in o.std), Coords(o.coords))
+                   tuple(_f32(v) for v in o.std), Coords(o.coords),
+                   _f32(o.context_margin))
 
 
 def _clip_opts(options: Optional[ClipOptions]):
@@ -494,8 +499,10 @@ def build_clip(video: Video, exam: Exam, tracklet: Union[int, str],
     n = ffi.new("size_t *")
     nf = ffi.new("size_t *")
     _check(lib.nid_clip_count(exam._ptr, t, o, n, nf))
-    channels = int(o.channels) + (2 if o.coords == lib.NID_COORDS_FRAME else 0)
-    shape = (int(n[0]), channels, int(o.frames), int(o.height), int(o.width))
+    # channels as the library counts them (image, coordinate, context)
+    per = int(n[0]) * int(o.frames) * int(o.height) * int(o.width)
+    shape = (int(n[0]), int(nf[0]) // per, int(o.frames), int(o.height),
+             int(o.width))
     res = _out_array(out, shape, _dt.F32, "build_clip")
     _check(lib.nid_clip_build(video._ptr, exam._ptr, t, o, _buf(res, True),
                               res.size, n, ffi.NULL))
@@ -506,7 +513,9 @@ def crop_resize(frame: np.ndarray, box: Box,
                 options: Optional[ClipOptions] = None, *,
                 out: Optional[np.ndarray] = None) -> np.ndarray:
     """Crop ``box`` (grown by options.margin) out of a H x W or H x W x 3
-    uint8 frame and resize it; returns C x H x W float32, normalised."""
+    uint8 frame and resize it; returns C x H x W float32, normalised (C:
+    the image channels, + 2 with coords "frame"; never context channels:
+    a clip's are this crop with margin = context_margin)."""
     f, _keep = _frame_view(frame)
     o = _clip_opts(options)
     channels = int(o.channels) + (2 if o.coords == lib.NID_COORDS_FRAME else 0)

@@ -71,6 +71,8 @@ class ModelInfo:
     path: Optional[str]
     coords: Coords = Coords.NONE  #: coordinate channels of its clips
     precision: Precision = Precision.FP32  #: what runs (after any fallback)
+    #: > 0: its clips have context channels cropped with this margin
+    context_margin: float = 0.0
 
     def __repr__(self) -> str:
         # One line: description and metadata can be kilobytes (read .meta).
@@ -159,11 +161,12 @@ class Model(Handle):
             _f32(i.tau), _f32(i.pair_threshold), bool(i.calibrated),
             _cstr_field(i.model_id), _cstr_field(i.device), int(i.n_threads),
             _str(i.description), json.loads(meta) if meta else None,
-            _str(i.path), Coords(i.coords), Precision(i.precision))
+            _str(i.path), Coords(i.coords), Precision(i.precision),
+            _f32(i.context_margin))
 
     def clip_options(self) -> ClipOptions:
         """Clip options matching the model's input (size, normalisation,
-        crop margin, filter, interp, pad)."""
+        crop margin, filter, interp, pad, coords, context_margin)."""
         o = ffi.new("nid_clip_options *")
         _check(lib.nid_model_clip_options(self._ptr, o))
         return ClipOptions._from_c(o)

@@ -124,6 +124,32 @@ def test_embed_tracklet_equals_embed_of_built_clip(vm):
         np.testing.assert_allclose(got, vm.embed(clip)[0], atol=1e-6)
 
 
+def test_context_model():
+    """A package with crop.context_margin: info, clip options and clips
+    with the context channels, embeddings of a tracklet equal those of its
+    built clip."""
+    frames = (np.arange(12 * 40 * 30) % 251).astype(np.uint8).reshape(12, 40, 30)
+    with noduleid.Model.load(pkg("cm_ctx.nidm"), threads=2) as m, \
+            noduleid.Video.from_frames(frames) as v, noduleid.Exam.create() as ex:
+        assert m.info.context_margin == 0.5
+        assert m.info.meta["crop"]["context_margin"] == 0.5
+        co = m.clip_options()
+        assert co.context_margin == 0.5 and co.channels == 3
+        ex.add_video("v", "v.mp4", n_frames=12, width=30, height=40)
+        ex.add_tracklet(0, "t", [1, 10], [[2, 3, 20, 30], [4, 5, 20, 30]])
+        clip = noduleid.build_clip(v, ex, "t", co)
+        assert clip.shape == (1, 6, 4, 32, 16)
+        np.testing.assert_allclose(m.embed_tracklet(v, ex, "t"), m.embed(clip)[0],
+                                   atol=1e-6)
+        with pytest.raises(noduleid.MismatchError) as ei:
+            m.embed_tracklet(v, ex, "t", noduleid.ClipOptions(
+                **{**co.__dict__, "context_margin": 0.0}))
+        assert "context_margin" in ei.value.message
+    with noduleid.Model.load(pkg("cm.nidm"), threads=1) as plain:
+        assert plain.info.context_margin == 0.0
+        assert plain.clip_options().context_margin == 0.0
+
+
 def test_model_errors(tmp_path, vm):
     with pytest.raises(noduleid.FileIOError) as ei:
         noduleid.Model.load(tmp_path / "none.nidm")

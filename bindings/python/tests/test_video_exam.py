@@ -238,6 +238,35 @@ def test_build_clip_round_trip(frames, exam_path):
         assert "v0-t0" in ei.value.message
 
 
+def test_clip_context_channels(frames, exam_path):
+    """context_margin: round trip through the C struct, clip shape, the
+    context channels are crop_resize at margin = context_margin, the first
+    channels those of a clip without context; bad values name the field."""
+    assert noduleid.ClipOptions().context_margin == 0.0
+    o = noduleid.ClipOptions(frames=4, height=12, width=16, channels=3, margin=0.1,
+                             coords="frame", context_margin=0.75)
+    back = noduleid.ClipOptions._from_c(o._to_c())
+    assert back.context_margin == 0.75 and back.coords == noduleid.Coords.FRAME
+    plain = noduleid.ClipOptions(**{**o.__dict__, "context_margin": 0.0})
+    wide = noduleid.ClipOptions(**{**plain.__dict__, "margin": 0.75, "coords": "none"})
+    with noduleid.Video.from_frames(frames) as v, noduleid.Exam.load(exam_path) as ex:
+        n, nf = ex.clip_count(0, o)
+        assert nf == n * (3 + 2 + 3) * 4 * 12 * 16
+        clip = noduleid.build_clip(v, ex, "v0-t0", o)
+        assert clip.shape == (1, 8, 4, 12, 16)
+        np.testing.assert_array_equal(clip[:, :5], noduleid.build_clip(v, ex, 0, plain))
+        for k, f in enumerate(ex.clip_frames(0, o)):
+            ref = noduleid.crop_resize(v[f], ex.tracklet_box(0, f), wide)
+            np.testing.assert_array_equal(clip[0, 5:, k], ref)
+        assert not np.array_equal(clip[0, 5:], clip[0, :3])
+        # crop_resize is the single crop: no context channels
+        assert noduleid.crop_resize(v[2], (8, 6, 32, 24), o).shape == (5, 12, 16)
+        for bad in (-0.5, float("nan"), 17.0):
+            with pytest.raises(noduleid.InvalidArgumentError) as ei:
+                noduleid.build_clip(v, ex, 0, noduleid.ClipOptions(context_margin=bad))
+            assert "context_margin" in ei.value.message
+
+
 def test_clip_options_validation(frames):
     with pytest.raises(noduleid.InvalidArgumentError) as ei:
         noduleid.crop_resize(frames[0], (0, 0, 10, 10),

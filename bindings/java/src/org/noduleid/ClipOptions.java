@@ -27,7 +27,7 @@ public final class ClipOptions {
     public static final int COORDS_FRAME = Consts.NID_COORDS_FRAME;
 
     private int frames, height, width, channels, filter, interp, sampling, windowStride, pad, coords;
-    private float margin;
+    private float margin, contextMargin;
     private final float[] mean = new float[3];
     private final float[] std = new float[3];
 
@@ -47,7 +47,7 @@ public final class ClipOptions {
         filter = NativeLayout.i(v, L.FILTER); interp = NativeLayout.i(v, L.INTERP);
         sampling = NativeLayout.i(v, L.SAMPLING); windowStride = NativeLayout.i(v, L.WINDOW_STRIDE);
         pad = NativeLayout.i(v, L.PAD); coords = NativeLayout.i(v, L.COORDS);
-        margin = NativeLayout.f(v, L.MARGIN);
+        margin = NativeLayout.f(v, L.MARGIN); contextMargin = NativeLayout.f(v, L.CONTEXT_MARGIN);
         for (int k = 0; k < 3; k++) {
             mean[k] = NativeLayout.f(v, L.MEAN + k);
             std[k] = NativeLayout.f(v, L.STD + k);
@@ -63,7 +63,7 @@ public final class ClipOptions {
         NativeLayout.set(v, L.FILTER, filter); NativeLayout.set(v, L.INTERP, interp);
         NativeLayout.set(v, L.SAMPLING, sampling); NativeLayout.set(v, L.WINDOW_STRIDE, windowStride);
         NativeLayout.set(v, L.PAD, pad); NativeLayout.set(v, L.COORDS, coords);
-        NativeLayout.set(v, L.MARGIN, margin);
+        NativeLayout.set(v, L.MARGIN, margin); NativeLayout.set(v, L.CONTEXT_MARGIN, contextMargin);
         for (int k = 0; k < 3; k++) {
             NativeLayout.set(v, L.MEAN + k, mean[k]);
             NativeLayout.set(v, L.STD + k, std[k]);
@@ -93,6 +93,9 @@ public final class ClipOptions {
     public int coords() { return coords; }
     /** Context added on each side of the box, relative to its size. */
     public float margin() { return margin; }
+    /** &gt; 0: {@link #channels()} more channels at the end of each clip, the
+     *  frames cropped again with this margin (the nodule's surroundings); 0: none. */
+    public float contextMargin() { return contextMargin; }
     /** Per-channel mean (a copy): value = (pixel / 255 - mean) / std. */
     public float[] mean() { return mean.clone(); }
     /** Per-channel std (a copy). */
@@ -109,19 +112,24 @@ public final class ClipOptions {
     public ClipOptions pad(int v) { pad = v; return this; }
     public ClipOptions coords(int v) { coords = v; return this; }
     public ClipOptions margin(float v) { margin = v; return this; }
+    public ClipOptions contextMargin(float v) { contextMargin = v; return this; }
     /** Set mean of channels 0..2. */
     public ClipOptions mean(float c0, float c1, float c2) { mean[0] = c0; mean[1] = c1; mean[2] = c2; return this; }
     /** Set std of channels 0..2. */
     public ClipOptions std(float c0, float c1, float c2) { std[0] = c0; std[1] = c1; std[2] = c2; return this; }
 
-    /** Channels of a built clip: {@link #channels()}, plus 2 with {@link #COORDS_FRAME}. */
-    public int clipChannels() { return channels + (coords == COORDS_FRAME ? 2 : 0); }
+    /** Channels of a built clip: {@link #channels()}, plus 2 with {@link #COORDS_FRAME},
+     *  plus {@link #channels()} context channels with {@link #contextMargin()} &gt; 0. */
+    public int clipChannels() {
+        return channels + (coords == COORDS_FRAME ? 2 : 0) + (contextMargin > 0 ? channels : 0);
+    }
 
     /** Floats of one clip: clipChannels * frames * height * width. */
     public long clipFloats() { return (long) clipChannels() * frames * height * width; }
 
     @Override public String toString() {
         return "ClipOptions(" + clipChannels() + "x" + frames + "x" + height + "x" + width
-            + ", sampling=" + sampling + ", coords=" + coords + ", margin=" + margin + ")";
+            + ", sampling=" + sampling + ", coords=" + coords + ", margin=" + margin
+            + (contextMargin > 0 ? ", contextMargin=" + contextMargin : "") + ")";
     }
 }

@@ -114,8 +114,11 @@ public final class Model extends NativeHandle {
         private final float[] mean, std;
         public float[] mean() { return mean.clone(); }
         public float[] std() { return std.clone(); }
-        private final float margin, tau, pairThreshold;
+        private final float margin, tau, pairThreshold, contextMargin;
         public float margin() { return margin; }
+        /** crop.context_margin: &gt; 0, its clips have context channels (the frames cropped
+         *  again with this margin, {@link ClipOptions#contextMargin()}); 0: none. */
+        public float contextMargin() { return contextMargin; }
         public float tau() { return tau; }
         public float pairThreshold() { return pairThreshold; }
         private final String arch, modelId, device, description, metaJson, path;
@@ -145,6 +148,7 @@ public final class Model extends NativeHandle {
             }
             margin = NativeLayout.f(v, MI.MARGIN); tau = NativeLayout.f(v, MI.TAU);
             pairThreshold = NativeLayout.f(v, MI.PAIR_THRESHOLD);
+            contextMargin = NativeLayout.f(v, MI.CONTEXT_MARGIN);
             precision = Precision.of(NativeLayout.i(v, MI.PRECISION));
             arch = s[MI.S_ARCH]; modelId = s[MI.S_MODEL_ID]; device = s[MI.S_DEVICE];
             description = s[MI.S_DESCRIPTION]; metaJson = s[MI.S_META_JSON]; path = s[MI.S_PATH];

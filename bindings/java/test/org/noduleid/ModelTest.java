@@ -144,6 +144,15 @@ class ModelTest {
             // the model's clip options come through whole (coords included)
             assertEquals(m.info().channels(), m.clipOptions().channels());
             assertEquals(m.info().coords(), m.clipOptions().coords());
+            assertEquals(0f, m.info().contextMargin());
+        }
+        // context channels (crop.context_margin): in the info and the clip options
+        try (Model c = Model.load(dir + "/cm_ctx.nidm", new Model.Options().nThreads(1))) {
+            assertEquals(0.5f, c.info().contextMargin());
+            assertEquals(0.5f, c.clipOptions().contextMargin());
+            assertEquals(6, c.clipOptions().clipChannels());
+            float[] e = c.embed(sineClip(c), 1);
+            assertEquals(c.embedDim(), e.length);
         }
     }
 

@@ -254,4 +254,36 @@ class VideoExamClipTest {
             assertTrue(c.getMessage().contains("channels"), c.getMessage());
         }
     }
+
+    /** contextMargin (nid_clip_options.context_margin) crosses to C at its
+     *  offset: the clip has channels more channels, equal to cropResize at
+     *  margin = contextMargin; cropResize itself writes none (with coords:
+     *  its 1 + 2 channels); a bad value is INVALID naming the field. */
+    @Test
+    void contextChannels() throws Exception {
+        ClipOptions o = identityOpts().filter(1).height(16).width(8).contextMargin(0.75f);
+        assertEquals(0f, new ClipOptions().contextMargin());
+        assertEquals(0.75f, o.contextMargin());
+        assertEquals(2, o.clipChannels());
+        try (Video v = Video.fromFrames(frames(), W, H, W, PixelFormat.GRAY8, 25.0); Exam e = exam()) {
+            long[] count = Clips.count(e, 0, o);
+            assertEquals(2L * 4 * 16 * 8, count[1]);
+            Clips.Clip clip = Clips.build(v, e, 0, o);
+            assertArrayEquals(new int[] {1, 2, 4, 16, 8}, clip.shape());
+            long[] fr = Clips.frames(e, 0, o, 0);
+            ClipOptions wide = identityOpts().filter(1).height(16).width(8).margin(0.75f);
+            for (int t = 0; t < 4; t++) {
+                Box b = e.trackletBox(0, fr[t], o.interp());
+                float[] want = Clips.cropResize(v.readFrame(fr[t]), W, H, W, PixelFormat.GRAY8, b, wide);
+                assertArrayEquals(want, Arrays.copyOfRange(clip.data, (4 + t) * 128, (5 + t) * 128), "frame " + t);
+            }
+            float[] crop = Clips.cropResize(v.readFrame(2), W, H, W, PixelFormat.GRAY8, new Box(8, 8, 16, 32),
+                                            o.coords(ClipOptions.COORDS_FRAME));
+            assertEquals(3 * 16 * 8, crop.length);
+            o.contextMargin(-1f);
+            NoduleIdException x = assertThrows(NoduleIdException.class, () -> Clips.count(e, 0, o));
+            assertEquals(Status.INVALID, x.status());
+            assertTrue(x.getMessage().contains("context_margin"), x.getMessage());
+        }
+    }
 }
