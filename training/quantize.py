@@ -55,8 +55,8 @@ def net_channels(meta: Dict) -> int:
     coordinate channels with input.coords "frame", the image channels
     again with crop.context_margin > 0."""
     inp = meta["input"]
-    return (inp["channels"] + (2 if inp.get("coords", "none") == "frame" else 0)
-            + (inp["channels"] if meta.get("crop", {}).get("context_margin") else 0))
+    return X.net_channels(inp["channels"], inp.get("coords", "none"),
+                          meta.get("crop", {}).get("context_margin", 0.0))
 
 
 def frozen_convs(scripted) -> List[Dict]:

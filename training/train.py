@@ -152,8 +152,8 @@ def make_model(a, n_ids: int) -> torch.nn.Module:
     ids). The exported CM L2-normalises (--normalize, default yes), which
     cosine comparison does not notice."""
     normalize = None if a.normalize is None else a.normalize == "yes"
-    m = X.make_model(a.arch, KIND[a.model], a.channels + (2 if a.coords == "frame" else 0)
-                     + (a.channels if getattr(a, "context_margin", 0.0) else 0),
+    m = X.make_model(a.arch, KIND[a.model],
+                     X.net_channels(a.channels, a.coords, getattr(a, "context_margin", 0.0)),
                      a.embed_dim, normalize,
                      max(n_ids, 1), a.head_features)
     if a.model == "cm":

@@ -56,6 +56,14 @@ def weights_id(module: torch.nn.Module) -> str:
     return "sha256:" + h.hexdigest()
 
 
+def net_channels(channels: int, coords: str = "none", context_margin: float = 0.0) -> int:
+    """Input channels of the network: the image channels, 2 coordinate
+    channels with coords "frame" (input.coords), the image channels again
+    with context_margin > 0 (crop.context_margin), as the library's clips
+    (nid_clip_options)."""
+    return channels + (2 if coords == "frame" else 0) + (channels if context_margin else 0)
+
+
 def build_metadata(*, model_id: str, arch: str, kind: str, frames: int, height: int,
                    width: int, channels: int, mean: Sequence[float],
                    std: Sequence[float], margin: float, embed_dim: int,
@@ -171,10 +179,8 @@ def export_package(model: torch.nn.Module, path: str, *, arch: str, frames: int,
     calibrated=False."""
     model = model.eval()
     is_vm = isinstance(model, M.VerificationModel)
-    # the network sees the image channels, 2 coordinate channels, and the
-    # image channels again cropped at the context margin
-    net_channels = channels + (2 if coords == "frame" else 0) + (channels if context_margin else 0)
-    mod = inference_module(model, net_channels, frames, height, width)
+    n_in = net_channels(channels, coords, context_margin)
+    mod = inference_module(model, n_in, frames, height, width)
     mean = list(mean) if mean is not None else [0.5] * channels
     std = list(std) if std is not None else [0.5] * channels
     meta = build_metadata(
@@ -193,7 +199,7 @@ def export_package(model: torch.nn.Module, path: str, *, arch: str, frames: int,
     scripted = script_and_freeze(mod, freeze)
     # The package must run on its own declared input before it is written.
     with torch.no_grad():
-        e = scripted(torch.zeros(1, net_channels, frames, height, width))
+        e = scripted(torch.zeros(1, n_in, frames, height, width))
         if tuple(e.shape) != (1, meta["embedding"]["dim"]):
             raise RuntimeError("forward gives %s, expected (1, %d)"
                                % (tuple(e.shape), meta["embedding"]["dim"]))
@@ -294,11 +300,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     normalize = None if a.normalize is None else a.normalize == "yes"
     if not 0.0 <= a.context_margin <= 16.0:
         ap.error("--context-margin must be in [0, 16] (0: no context channels)")
-    # the network's input: the image channels, again for the context crop
-    net_channels = a.channels * (2 if a.context_margin else 1)
-    model = make_model(a.arch, kind, net_channels, a.embed_dim, normalize, a.n_ids,
+    n_in = net_channels(a.channels, "none", a.context_margin)
+    model = make_model(a.arch, kind, n_in, a.embed_dim, normalize, a.n_ids,
                        a.head_features)
-    shape = (net_channels, a.frames, a.height, a.width)
+    shape = (n_in, a.frames, a.height, a.width)
     if a.weights:
         model.load_state_dict(torch.load(a.weights, map_location="cpu"))
         desc = a.description or "weights from %s" % os.path.basename(a.weights)
@@ -316,7 +321,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         training=training, freeze=not a.no_freeze, filter=a.filter, interp=a.interp,
         pad=a.pad, context_margin=a.context_margin)
     print("%s: %s %s %dx%dx%dx%d -> %d, %s" % (
-        a.out, meta["arch"], meta["kind"], net_channels, a.frames, a.height, a.width,
+        a.out, meta["arch"], meta["kind"], n_in, a.frames, a.height, a.width,
         meta["embedding"]["dim"], meta["model_id"][:19]))
     return 0
 
