@@ -34,10 +34,16 @@ float nid__clip_context(const nid_clip_options *o)
                ? o->context_margin : 0.0f;
 }
 
+int32_t nid__input_channels(int32_t channels, int32_t coords, float context_margin)
+{
+    return channels + (coords == NID_COORDS_FRAME ? 2 : 0) +
+           (context_margin > 0.0f ? channels : 0);
+}
+
 int32_t nid__clip_channels(const nid_clip_options *o)
 {
-    return o->channels + (nid__clip_coords(o) == NID_COORDS_FRAME ? 2 : 0) +
-           (nid__clip_context(o) > 0.0f ? o->channels : 0);
+    return nid__input_channels(o->channels, (int32_t)nid__clip_coords(o),
+                               nid__clip_context(o));
 }
 
 /* Channels a crop (nid_crop_resize) has: the clip's without the context

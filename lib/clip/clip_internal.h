@@ -95,8 +95,15 @@ int32_t nid__clip_coords(const nid_clip_options *o);
 /* opts->context_margin when struct_size covers it, else 0 (none). */
 float nid__clip_context(const nid_clip_options *o);
 
-/* Channels of a clip: the image channels, plus 2 with NID_COORDS_FRAME,
- * plus the image channels again with context_margin > 0. */
+/* Channels of a clip, which are the channels a network takes: the image
+ * channels, plus 2 with NID_COORDS_FRAME (coords is a nid_coords), plus the
+ * image channels again with context_margin > 0.  The one place this formula
+ * lives: nid__clip_channels() applies it to clip options, lib/model/ to a
+ * package's crop settings. */
+int32_t nid__input_channels(int32_t channels, int32_t coords, float context_margin);
+
+/* nid__input_channels() of clip options (coords and context_margin as
+ * nid__clip_coords() and nid__clip_context() read them). */
 int32_t nid__clip_channels(const nid_clip_options *o);
 
 #ifdef __cplusplus

@@ -11,13 +11,11 @@
  */
 #include "model_internal.h"
 
-/* Channels the network takes: the image channels plus the coordinate
- * channels (nid_coords) and the context channels (context_margin) of its
- * clips. */
-#define NET_CHANNELS(me)                                              \
-    ((me)->channels + ((me)->coords == NID_COORDS_FRAME ? 2 : 0) +    \
-     ((me)->context_margin > 0.0f ? (me)->channels : 0))
 #include "clip/clip_internal.h"
+
+/* Channels the network takes: those of the clips its crop settings make. */
+#define NET_CHANNELS(me) \
+    nid__input_channels((me)->channels, (me)->coords, (me)->context_margin)
 
 #include <errno.h>
 #include <math.h>
