@@ -30,7 +30,7 @@
 #   cards   model cards through the C library (val/test, DeLong CM vs VM),
 #           the shifted set's AUC, the seed-5 test split, the seed-8 test set, int8 against fp32
 #   tables  results/reid and results/cluster regenerated
-# Environment: PATIENTS (default 258), EPOCHS (default 20; the CM stops
+# Environment: PATIENTS (default 258), EPOCHS (default 38; the CM stops
 # after 6 epochs without a better validation AUC), THREADS (2), RUNS
 # (default DATA_DIR/runs).
 set -eu
@@ -39,7 +39,7 @@ shift
 stages=${*:-data cm vm quantize cards tables}
 PY=/usr/bin/python3
 PATIENTS=${PATIENTS:-258}
-EPOCHS=${EPOCHS:-20}
+EPOCHS=${EPOCHS:-38}
 THREADS=${THREADS:-2}
 export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
 TRAIN=$D/train-s3-600
