@@ -750,6 +750,35 @@ START_TEST(bad_input)
     ASSERT_ERR(nid_group_exam(&g, model, e2, NULL), NID_EIO, "video 'gone'");
     HAS("gone.mp4");
     nid_exam_free(e2);
+    /* the same among good videos, whose clips are built side by side on
+     * the model's 2 threads (a loaded model): first, in the middle, last;
+     * the call still names it (the regular path meets it again) */
+    {
+        nid_exam_video_info good;
+        nid_exam_video_info_init(&good);
+        nid_exam_get_video(exam, 0, &good);
+        const char *path0 = good.resolved_path;
+        for (int bad = 0; bad < 3; bad++) {
+            ck_assert_int_eq(nid_exam_create(&e2, NULL, NULL, NULL), NID_OK);
+            for (int k = 0; k < 3; k++) {
+                nid_exam_video_info_init(&vi);
+                char id[8];
+                snprintf(id, sizeof id, "w%d", k);
+                vi.id = k == bad ? "gone" : id;
+                vi.path = k == bad ? "/nonexistent/gone.mp4" : path0;
+                ck_assert_int_eq(nid_exam_add_video(e2, &vi, NULL), NID_OK);
+                char tid[8];
+                snprintf(tid, sizeof tid, "t%d", k);
+                ck_assert_int_eq(nid_exam_add_tracklet(e2, (size_t)k, tid, -1,
+                                                       fr, bx, 2, NULL),
+                                 NID_OK);
+            }
+            ASSERT_ERR(nid_group_exam(&g, model, e2, NULL), NID_EIO,
+                       "video 'gone'");
+            ck_assert(g == NULL);
+            nid_exam_free(e2);
+        }
+    }
     /* a tracklet past the video's end among good ones (one forward group):
      * the message names that tracklet and keeps the clip builder's cause */
     nid_exam_video_info v0;

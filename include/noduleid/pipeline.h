@@ -43,7 +43,12 @@ extern "C" {
  *
  * Threads: both calls may run on many threads at once with one shared
  * model (each call opens its own videos); callbacks run on the calling
- * thread. */
+ * thread. Videos opened from files use the model's inference threads
+ * (nid_model_options.n_threads) for their decoding: with the network
+ * loaded, the clips of several videos are built side by side, one video
+ * per thread; a video alone gets that many FFmpeg frame threads; while the
+ * network still loads in the background (nid_model_options.background),
+ * one. The clips are the same either way. */
 
 /** Where the default model package is (nid_default_model_path). */
 typedef enum nid_model_source {

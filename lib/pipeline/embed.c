@@ -10,6 +10,8 @@
 #include "model/model_internal.h"
 #include "clip/clip_internal.h"
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -111,10 +113,31 @@ static int progress(const nid_group_options *o, size_t done, size_t total,
 }
 
 /* Open exam video v: the caller's frame source or the file. */
+/* Decoder threads for a video opened while nothing else runs: the
+ * model's inference threads (the network and the decoder take turns);
+ * one while the network loads in the background (the load has a core).
+ * NODULEID_DECODE_THREADS=N (bench/bench_group_speed.sh) sets N. */
+static int decode_threads(const nid_model *m)
+{
+    const char *env = getenv("NODULEID_DECODE_THREADS");
+    if (env && *env) {
+        char *end;
+        long k = strtol(env, &end, 10);
+        if (*end == '\0' && k >= 1 && k <= 64) return (int)k;
+    }
+    if (nid__model_loading(m)) return 1;
+    nid_model_info mi;
+    nid_model_info_init(&mi);
+    nid_model_get_info(m, &mi);
+    return mi.n_threads > 1 ? mi.n_threads : 1;
+}
+
+/* Open video v of the exam (file: with `threads` decoder threads), or ask
+ * the frame source for it. */
 static int open_video(const nid_exam *e, size_t v,
                       const nid_exam_video_info *vi,
                       const nid_group_options *o, const char *fn,
-                      nid_video **out)
+                      int threads, nid_video **out)
 {
     char what[600];
     nid_video *vid = NULL;
@@ -139,6 +162,7 @@ static int open_video(const nid_exam *e, size_t v,
         nid_video_options vo;
         nid_video_options_init(&vo);
         vo.format = NID_PIX_GRAY8; /* what the training code uses */
+        vo.n_threads = threads;
         st = nid_video_open(&vid, vi->resolved_path, &vo);
     }
     if (st != NID_OK) {
@@ -196,7 +220,7 @@ static int build_ahead(const nid_model *m, const nid_exam *e, size_t v,
     nid_clip_piece *pieces = malloc(n * sizeof *pieces);
     nid_video *vid = NULL;
     int rc = pieces ? NID_OK : NID_ENOMEM;
-    if (!rc) rc = open_video(e, v, vi, o, "nid_group_exam", &vid);
+    if (!rc) rc = open_video(e, v, vi, o, "nid_group_exam", 1, &vid);
     for (size_t i = 0; i < n && !rc; i++) {
         size_t t = vi->first_tracklet + i;
         size_t k1 = (i + 1 < n ? a->toff[t + 1] : a->used + total) - a->toff[t];
@@ -213,6 +237,133 @@ static int build_ahead(const nid_model *m, const nid_exam *e, size_t v,
 fail:
     nid_clear_error();
     return 0;
+}
+
+/* Clips of several videos built at once, one video per thread, once the
+ * network is loaded (resident callers: nothing else wants the cores while
+ * the clips are built; the decoder is what costs here). The clips of the
+ * first videos, as many as fit in one chunk (nid__model_exam_chunk), go
+ * into one arena at the offsets their exam order gives, each video's slice
+ * written by one worker; a video that fails (and every one after it) is
+ * left to the regular path, which reports its error. */
+typedef struct par_build {
+    const nid_model         *m;
+    const nid_exam          *e;
+    const nid_group_options *o;
+    const nid_clip_options  *co;
+    ahead                   *a;
+    size_t                   nv;     /* videos taking part: [0, nv)       */
+    _Atomic size_t           next;   /* next video to take                */
+    int                     *ok;     /* per video: 1 built                */
+} par_build;
+
+static int build_one(par_build *p, size_t v)
+{
+    nid_exam_video_info vi;
+    nid_exam_video_info_init(&vi);
+    nid_exam_get_video(p->e, v, &vi);
+    if (vi.n_tracklets == 0) return 1;
+    const size_t per = nid__model_clip_floats(p->m), n = vi.n_tracklets;
+    nid_clip_piece *pieces = malloc(n * sizeof *pieces);
+    if (!pieces) return 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t t = vi.first_tracklet + i;
+        pieces[i] = (nid_clip_piece){t, 0, p->a->toff[t + 1] - p->a->toff[t],
+                                     p->a->buf + p->a->toff[t] * per};
+    }
+    nid_video *vid = NULL;
+    int rc = open_video(p->e, v, &vi, p->o, "nid_group_exam", 1, &vid);
+    if (!rc) rc = nid__clip_build_pieces(vid, p->e, p->co, pieces, n);
+    nid_video_free(vid);
+    free(pieces);
+    if (rc) nid_clear_error();
+    return rc == NID_OK;
+}
+
+static void *build_worker(void *arg)
+{
+    par_build *p = arg;
+    for (;;) {
+        size_t v = atomic_fetch_add(&p->next, 1);
+        if (v >= p->nv) break;
+        p->ok[v] = build_one(p, v);
+    }
+    return NULL;
+}
+
+/* Build the clips of the exam's first videos on `threads` threads into
+ * a->buf (a->built[v] = 1 for a run of videos from the first); 0 when
+ * nothing was built. */
+static int build_parallel(const nid_model *m, const nid_exam *e,
+                          const nid_group_options *o, size_t nv, int threads,
+                          ahead *a)
+{
+    nid_clip_options own;
+    const nid_clip_options *co = nid__model_clip_opts(m, o->clip, &own);
+    const size_t per = nid__model_clip_floats(m);
+    /* offsets: toff[t] for every tracklet of the videos that fit, and
+     * toff[t1] = the total after the last one (toff has n + 1 entries) */
+    size_t total = 0, nvb = 0, nc, nf;
+    for (size_t v = 0; v < nv; v++) {
+        nid_exam_video_info vi;
+        nid_exam_video_info_init(&vi);
+        nid_exam_get_video(e, v, &vi);
+        size_t sum = 0, i;
+        for (i = 0; i < vi.n_tracklets; i++) {
+            size_t t = vi.first_tracklet + i;
+            if (nid_clip_count(e, t, co, &nc, &nf) != NID_OK ||
+                nf != nc * per || nc > a->budget - total - sum)
+                break;
+            a->toff[t] = total + sum;
+            sum += nc;
+        }
+        if (i < vi.n_tracklets) break;
+        total += sum;
+        nvb = v + 1;
+        a->toff[vi.first_tracklet + vi.n_tracklets] = total;
+    }
+    nid_clear_error();
+    size_t with = 0; /* videos with tracklets among them */
+    for (size_t v = 0; v < nvb; v++) {
+        nid_exam_video_info vi;
+        nid_exam_video_info_init(&vi);
+        nid_exam_get_video(e, v, &vi);
+        with += vi.n_tracklets > 0;
+    }
+    if (with < 2 || total == 0) return 0;
+    a->buf = aligned_alloc(64, (total * per * sizeof(float) + 63) / 64 * 64);
+    int *ok = calloc(nvb, sizeof *ok);
+    if (!a->buf || !ok) {
+        free(a->buf);
+        a->buf = NULL;
+        free(ok);
+        return 0;
+    }
+    par_build p = {m, e, o, co, a, nvb, 0, ok};
+    size_t nt = (size_t)threads < with ? (size_t)threads : with;
+    pthread_t tid[64];
+    size_t started = 0;
+    for (; started + 1 < nt && started < 64; started++)
+        if (pthread_create(&tid[started], NULL, build_worker, &p) != 0) break;
+    build_worker(&p); /* this thread too */
+    for (size_t k = 0; k < started; k++) pthread_join(tid[k], NULL);
+    /* the run of built videos from the first */
+    size_t v = 0;
+    for (; v < nvb && ok[v]; v++) a->built[v] = 1;
+    free(ok);
+    if (v == 0) {
+        free(a->buf);
+        a->buf = NULL;
+        return 0;
+    }
+    /* the clips of the run: up to the first tracklet after it */
+    nid_exam_video_info vi;
+    nid_exam_video_info_init(&vi);
+    nid_exam_get_video(e, v - 1, &vi);
+    a->cap = total;
+    a->used = a->toff[vi.first_tracklet + vi.n_tracklets];
+    a->budget -= a->used;
+    return 1;
 }
 
 int nid__pipe_embed(const nid_model *m, const nid_exam *e,
@@ -245,7 +396,7 @@ int nid__pipe_embed(const nid_model *m, const nid_exam *e,
     memset(&a, 0, sizeof a);
     a.budget = nid__model_exam_chunk(m);
     a.on = !o->video_source;
-    a.toff = malloc((n ? n : 1) * sizeof *a.toff);
+    a.toff = malloc((n + 1) * sizeof *a.toff);
     a.built = calloc(nv ? nv : 1, 1);
     size_t *nc = malloc((n ? n : 1) * sizeof *nc);
     if (!nc || !a.toff || !a.built) {
@@ -253,6 +404,18 @@ int nid__pipe_embed(const nid_model *m, const nid_exam *e,
         free(a.toff);
         free(a.built);
         return nid__fail(NID_ENOMEM, "%s: out of memory", fn);
+    }
+    /* The network is loaded already (a resident caller): the videos' clips
+     * are built side by side, a video per thread, then embedded in one run
+     * (files only: a frame source is asked for each video in turn). */
+    if (a.on && !nid__model_loading(m)) {
+        int threads = decode_threads(m);
+        double t0 = nid__pipe_now();
+        if (threads > 1 && build_parallel(m, e, o, nv, threads, &a))
+            nid__log(NID_LOG_DEBUG, "%s: clips of the first videos built on "
+                    "%d threads", fn, threads);
+        a.on = 0;
+        h.t_clips += nid__pipe_now() - t0;
     }
     size_t pre_next = 0;
     for (size_t v = 0; v < nv && !rc;) {
@@ -292,7 +455,8 @@ int nid__pipe_embed(const nid_model *m, const nid_exam *e,
         const size_t step = a.built[v] ? t1 - t0 : group;
         nid_video *vid = NULL;
         double tv = nid__pipe_now();
-        if (!a.built[v]) rc = open_video(e, v, &vi, o, fn, &vid);
+        if (!a.built[v])
+            rc = open_video(e, v, &vi, o, fn, decode_threads(m), &vid);
         h.t_clips += nid__pipe_now() - tv;
         /* Tracklets a group at a time, the clips of a group in shared
          * forward passes (nid__model_embed_tracklets_hooked); progress and
