@@ -112,7 +112,6 @@ static int progress(const nid_group_options *o, size_t done, size_t total,
                     "after the last tracklet", fn);
 }
 
-/* Open exam video v: the caller's frame source or the file. */
 /* Decoder threads for a video opened while nothing else runs: the
  * model's inference threads (the network and the decoder take turns);
  * one while the network loads in the background (the load has a core).
