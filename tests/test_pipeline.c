@@ -327,9 +327,9 @@ static void reference_embedding(nid_model *m, const nid_exam *e, size_t t,
  * bit: on the sample exam, whose videos have overlapping tracklets
  * (v0 10-25 / 17-50, v1 0-46 / 7-69 and 91-106 / 101-139), with one clip
  * per tracklet and with sliding windows every 2 frames (many windows
- * sharing frames, across tracklets). The exam pass decodes with the
- * model's 2 inference threads (FFmpeg frame threads, once the network is
- * loaded), the reference with one. */
+ * sharing frames, across tracklets). The exam pass builds its 3 videos'
+ * clips side by side on the model's 2 inference threads (the network is
+ * loaded), the reference one video at a time. */
 static void check_exam_against_reference(nid_model *m, const nid_exam *e,
                                          const nid_clip_options *co)
 {

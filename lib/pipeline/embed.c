@@ -187,6 +187,32 @@ typedef struct ahead {
     int     on;        /* 0: build no more ahead                      */
 } ahead;
 
+/* Build the clips of video v's tracklets (one decoding pass, one decoder
+ * thread) into a->buf at the offsets a->toff holds for them; toff of the
+ * tracklet after its last one ends the last slice. A status; the error
+ * message is left for the caller. */
+static int build_video_clips(const nid_exam *e, size_t v,
+                             const nid_exam_video_info *vi,
+                             const nid_group_options *o,
+                             const nid_clip_options *co, size_t per,
+                             const ahead *a)
+{
+    const size_t n = vi->n_tracklets;
+    nid_clip_piece *pieces = malloc(n * sizeof *pieces);
+    if (!pieces) return nid__fail(NID_ENOMEM, "nid_group_exam: out of memory");
+    for (size_t i = 0; i < n; i++) {
+        size_t t = vi->first_tracklet + i;
+        pieces[i] = (nid_clip_piece){t, 0, a->toff[t + 1] - a->toff[t],
+                                     a->buf + a->toff[t] * per};
+    }
+    nid_video *vid = NULL;
+    int rc = open_video(e, v, vi, o, "nid_group_exam", 1, &vid);
+    if (!rc) rc = nid__clip_build_pieces(vid, e, co, pieces, n);
+    nid_video_free(vid);
+    free(pieces);
+    return rc;
+}
+
 /* Build every clip of video v's tracklets into the arena. 1 when built;
  * 0 when not (over budget, or any error: the regular path meets it again
  * and reports it, so none is kept here). */
@@ -216,19 +242,8 @@ static int build_ahead(const nid_model *m, const nid_exam *e, size_t v,
         a->buf = nb;
         a->cap = cap;
     }
-    nid_clip_piece *pieces = malloc(n * sizeof *pieces);
-    nid_video *vid = NULL;
-    int rc = pieces ? NID_OK : NID_ENOMEM;
-    if (!rc) rc = open_video(e, v, vi, o, "nid_group_exam", 1, &vid);
-    for (size_t i = 0; i < n && !rc; i++) {
-        size_t t = vi->first_tracklet + i;
-        size_t k1 = (i + 1 < n ? a->toff[t + 1] : a->used + total) - a->toff[t];
-        pieces[i] = (nid_clip_piece){t, 0, k1, a->buf + a->toff[t] * per};
-    }
-    if (!rc) rc = nid__clip_build_pieces(vid, e, co, pieces, n);
-    nid_video_free(vid);
-    free(pieces);
-    if (rc) goto fail;
+    a->toff[vi->first_tracklet + n] = a->used + total;
+    if (build_video_clips(e, v, vi, o, co, per, a) != NID_OK) goto fail;
     a->used += total;
     a->budget -= total;
     a->built[v] = 1;
@@ -262,19 +277,8 @@ static int build_one(par_build *p, size_t v)
     nid_exam_video_info_init(&vi);
     nid_exam_get_video(p->e, v, &vi);
     if (vi.n_tracklets == 0) return 1;
-    const size_t per = nid__model_clip_floats(p->m), n = vi.n_tracklets;
-    nid_clip_piece *pieces = malloc(n * sizeof *pieces);
-    if (!pieces) return 0;
-    for (size_t i = 0; i < n; i++) {
-        size_t t = vi.first_tracklet + i;
-        pieces[i] = (nid_clip_piece){t, 0, p->a->toff[t + 1] - p->a->toff[t],
-                                     p->a->buf + p->a->toff[t] * per};
-    }
-    nid_video *vid = NULL;
-    int rc = open_video(p->e, v, &vi, p->o, "nid_group_exam", 1, &vid);
-    if (!rc) rc = nid__clip_build_pieces(vid, p->e, p->co, pieces, n);
-    nid_video_free(vid);
-    free(pieces);
+    int rc = build_video_clips(p->e, v, &vi, p->o, p->co,
+                               nid__model_clip_floats(p->m), p->a);
     if (rc) nid_clear_error();
     return rc == NID_OK;
 }
@@ -303,6 +307,7 @@ static int build_parallel(const nid_model *m, const nid_exam *e,
     /* offsets: toff[t] for every tracklet of the videos that fit, and
      * toff[t1] = the total after the last one (toff has n + 1 entries) */
     size_t total = 0, nvb = 0, nc, nf;
+    size_t with = 0; /* videos with tracklets among [0, nvb) */
     for (size_t v = 0; v < nv; v++) {
         nid_exam_video_info vi;
         nid_exam_video_info_init(&vi);
@@ -319,16 +324,10 @@ static int build_parallel(const nid_model *m, const nid_exam *e,
         if (i < vi.n_tracklets) break;
         total += sum;
         nvb = v + 1;
+        with += vi.n_tracklets > 0;
         a->toff[vi.first_tracklet + vi.n_tracklets] = total;
     }
     nid_clear_error();
-    size_t with = 0; /* videos with tracklets among them */
-    for (size_t v = 0; v < nvb; v++) {
-        nid_exam_video_info vi;
-        nid_exam_video_info_init(&vi);
-        nid_exam_get_video(e, v, &vi);
-        with += vi.n_tracklets > 0;
-    }
     if (with < 2 || total == 0) return 0;
     a->buf = aligned_alloc(64, (total * per * sizeof(float) + 63) / 64 * 64);
     int *ok = calloc(nvb, sizeof *ok);
