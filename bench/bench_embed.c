@@ -3,7 +3,7 @@
  * Python side).
  *
  *   bench_embed PKG [--clips N] [--threads T] [--repeats R] [--optimize 0|1]
- *               [--device DEV] [--precision fp32|bf16|int8]
+ *               [--device DEV] [--precision fp32|bf16|int8|auto]
  *
  * Loads the package (timed), runs one warm-up call, then R timed calls on
  * the same N clips. Prints one line:
@@ -46,7 +46,7 @@ int main(int argc, char **argv)
     if (argc < 2) {
         fprintf(stderr, "usage: bench_embed PKG [--clips N] [--threads T] "
                 "[--repeats R] [--optimize 0|1] [--device DEV] "
-                "[--precision fp32|bf16|int8]\n");
+                "[--precision fp32|bf16|int8|auto]\n");
         return 2;
     }
     setvbuf(stdout, NULL, _IOLBF, 0);
@@ -62,6 +62,7 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--precision"))
             o.precision = !strcmp(argv[i + 1], "bf16") ? NID_PRECISION_BF16
                           : !strcmp(argv[i + 1], "int8") ? NID_PRECISION_INT8
+                          : !strcmp(argv[i + 1], "auto") ? NID_PRECISION_AUTO
                                                          : NID_PRECISION_FP32;
         else if (!strcmp(argv[i], "--device"))
             snprintf(o.device, sizeof o.device, "%s", argv[i + 1]);
@@ -84,8 +85,11 @@ int main(int argc, char **argv)
     nid_model_info in;
     nid_model_info_init(&in);
     nid_model_get_info(m, &in);
-    /* network input: the image channels plus 2 coordinate channels */
-    size_t cf = (size_t)(in.channels + (in.coords == NID_COORDS_FRAME ? 2 : 0)) *
+    /* network input: the image channels, 2 coordinate channels with
+     * NID_COORDS_FRAME, and as many context channels as image channels with
+     * a context margin (nid_clip_options, "Context channels") */
+    size_t cf = (size_t)(in.channels + (in.coords == NID_COORDS_FRAME ? 2 : 0) +
+                         (in.context_margin > 0.0f ? in.channels : 0)) *
                 in.frames * in.height * in.width;
     size_t n = (size_t)clips * cf, d = (size_t)in.embed_dim;
     float *x = malloc(n * sizeof *x), *e = malloc((size_t)clips * d * sizeof *e);

@@ -25,6 +25,11 @@
 # Ratio = Python time / C time: >= 1.0 means C is not slower.
 # Peak: the faster of torch.mm (OpenBLAS) and oneDNN's matmul, 4096^3.
 # Threads: ${NID_BENCH_THREADS:-2}.
+# NID_BENCH_BF16=1 adds the C path in bf16 (the package's bf16 graph, issue
+# 19; the package is given one where it has none: python3 -m training
+# quantize --precision bf16 --random-clips, NAME-q.nidm in the bench dir, as
+# bench_precision.sh does) to every round, with its ratio to the C fp32
+# path and to the fastest Python fp32 configuration of the same run.
 set -eu
 BUILD=${1:-build}
 REPEATS=${2:-5}
@@ -85,10 +90,26 @@ i['height'], i['width']))" "$pkg")
        "$ROUNDS rounds x $REPEATS calls"
   log="$DIR/$arch.log"
   : > "$log"
+  cfgs="c1 p1 c0 p0 pe"
+  if [ "${NID_BENCH_BF16:-0}" = 1 ]; then
+    cfgs="$cfgs cb"
+    bpkg=$pkg
+    if ! $PY -c "import sys, zipfile; sys.exit(not any(n.endswith('extra/noduleid-bf16.pt')
+                 for n in zipfile.ZipFile(sys.argv[1]).namelist()))" "$bpkg"; then
+      bpkg="$DIR/$(basename "$pkg" .nidm)-q.nidm"
+      if [ ! -s "$bpkg" ] || ! $PY -c "import sys, zipfile; sys.exit(not any(n.endswith(
+           'extra/noduleid-bf16.pt') for n in zipfile.ZipFile(sys.argv[1]).namelist()))" "$bpkg"; then
+        (cd "$top" && $PY -m training quantize --package "$pkg" --precision bf16 \
+           --random-clips 2 --out "$bpkg" --threads "$THREADS" >/dev/null 2>&1) ||
+          { echo "bench_embed.sh: quantize --precision bf16 $pkg failed" >&2; exit 1; }
+      fi
+    fi
+  fi
   r=0
   while [ $r -lt "$ROUNDS" ]; do
-    for cfg in c1 p1 c0 p0 pe; do
+    for cfg in $cfgs; do
       case $cfg in
+        cb) out=$("$BENCH" "$bpkg" --clips $clips --threads "$THREADS" --repeats "$REPEATS" --precision bf16) ;;
         c1) out=$("$BENCH" "$pkg" --clips $clips --threads "$THREADS" --repeats "$REPEATS" --optimize 1) ;;
         c0) out=$("$BENCH" "$pkg" --clips $clips --threads "$THREADS" --repeats "$REPEATS" --optimize 0) ;;
         p1) out=$($PY "$top/bench/bench_embed.py" embed "$pkg" --clips $clips \
@@ -114,6 +135,13 @@ i['height'], i['width']))" "$pkg")
     printf "  C optimized: %.1f GFLOP/s = %.1f%% of the measured %.1f GFLOP/s matmul peak\n",
            f / a / 1e9, 100 * f / a / 1e9 / p, p
   }'
+  if [ "${NID_BENCH_BF16:-0}" = 1 ]; then
+    awk -v a="$(m c1)" -v b="$(m p1)" -v d="$(m p0)" -v e="$(m pe)" -v g="$(m cb)" 'BEGIN {
+      best = b; if (d < best) best = d; if (e < best) best = e
+      printf "  C bf16 (the package'"'"'s bf16 graph) %.4f s/clip: x%.2f vs C optimized fp32," \
+             " x%.2f vs the fastest Python fp32 (%.4f)\n", g, a / g, best / g, best
+    }'
+  fi
   awk -v a="$(mc c1)" -v b="$(mc p1)" -v c="$(mc c0)" -v d="$(mc p0)" 'BEGIN {
     printf "  process CPU s/clip: C optimized %.4f | Python optimized %.4f | C stored %.4f |" \
            " Python stored %.4f; ratio Python/C: optimized %.3f, stored %.3f\n",

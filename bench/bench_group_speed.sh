@@ -31,6 +31,9 @@
 #   batched:fp32:0           the default: the network loads in the
 #                            background while the clips are built
 #   batched-int8:int8:0
+# Last, the floor of any fresh process on this machine: libtorch's own
+# start-up (a bare Python dlopening libtorch_cpu, against the same Python
+# without it).
 set -eu
 BUILD=${1:-build}
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -120,3 +123,30 @@ for n in names[1:]:
     print("  %s vs %s: %s; similarity matrix max |diff| %.3g" % (
         n, names[0], "the same groups" if part(r) == part(ref) else "OTHER GROUPS", diff))
 EOF
+# The floor of a fresh process: libtorch's own start-up (loading its
+# libraries, their relocations and static constructors: the operator
+# registry), timed as a bare Python that dlopens the libtorch the backend
+# module links against that same Python without it, medians of REPEATS.
+tmod="$BUILD/lib/noduleid-0/libnoduleid-torch.so"
+tlib=$(ldd "$tmod" 2>/dev/null | awk '$1 ~ /^libtorch_cpu\.so/ { print $3; exit }')
+if [ -n "$tlib" ]; then
+  : > "$DIR/floor.log"
+  r=0
+  while [ $r -le "$REPEATS" ]; do
+    for k in bare torch; do
+      lib=""; [ $k = torch ] && lib=$tlib
+      t0=$(date +%s.%N)
+      /usr/bin/python3 -S -c "import ctypes, sys
+if sys.argv[1]: ctypes.CDLL(sys.argv[1], ctypes.RTLD_GLOBAL)" "$lib"
+      t1=$(date +%s.%N)
+      [ $r -gt 0 ] && echo "$k $(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')" >> "$DIR/floor.log"
+    done
+    r=$((r + 1))
+  done
+  fb=$(awk '$1 == "bare" { print $2 }' "$DIR/floor.log" | median)
+  ft=$(awk '$1 == "torch" { print $2 }' "$DIR/floor.log" | median)
+  awk -v b="$fb" -v t="$ft" -v vs="$video_s" 'BEGIN {
+    printf "  floor: libtorch start-up (%s) %.2f s (median; a bare python3 -S %.3f s, with libtorch %.2f s):" \
+           " a fresh process that loads it cannot beat %.0fx real time on this exam\n",
+           "dlopen of libtorch_cpu", t - b, b, t, vs / (t - b) }'
+fi

@@ -19,10 +19,11 @@
 # bf16 runs only where the CPU has AVX-512 BF16 or AMX-BF16; elsewhere the
 # library falls back to fp32 (the "precision=" field says which ran), and
 # NID_BF16_FORCE=1 times emulated bf16 instead (slower than fp32: the
-# reason for the fallback). int8 needs a package with an int8 graph: a
-# package without one is given one (python3 -m training quantize
-# --random-clips, written next to it as NAME-int8.nidm in the bench dir;
-# random calibration: for speed only).
+# reason for the fallback). int8 and bf16 run the package's int8 and bf16
+# graphs: a package without them is given them (python3 -m training
+# quantize [--precision bf16] --random-clips, written next to it as
+# NAME-q.nidm in the bench dir; random clips: for speed only). "auto" is
+# NID_PRECISION_AUTO.
 set -eu
 BUILD=${1:-build}
 REPEATS=${2:-5}
@@ -67,20 +68,28 @@ for name in $ARCHS; do
   fi
   clips=$5
   VARIANTS=${NID_BENCH_VARIANTS:-fp32:- bf16:-}
-  case " $VARIANTS" in
-    *" int8:"*)
-      if ! $PY -c "import sys, zipfile; sys.exit(not any(n.endswith('extra/noduleid-int8.pt')
-                   for n in zipfile.ZipFile(sys.argv[1]).namelist()))" "$pkg"; then
-        q="$DIR/$(basename "$pkg" .nidm)-int8.nidm"
-        if [ ! -s "$q" ]; then
-          n=8; [ "$1" = r18 ] && n=2
-          (cd "$top" && $PY -m training quantize --package "$pkg" --random-clips $n \
-             --out "$q" --threads "$THREADS" >/dev/null 2>&1) ||
-            { echo "bench_precision.sh: quantize $pkg failed" >&2; exit 1; }
-        fi
-        pkg=$q
-      fi ;;
-  esac
+  # int8 and bf16 run the package's own graphs: a package without the one a
+  # variant needs is given it (random clips: for speed only), written next to
+  # it in the bench dir as NAME-q.nidm.
+  need=""
+  case " $VARIANTS" in *" int8:"*) need="$need int8" ;; esac
+  case " $VARIANTS" in *" bf16:"*|*" auto:"*) need="$need bf16" ;; esac
+  has_graph() {
+    $PY -c "import sys, zipfile; sys.exit(not any(n.endswith('extra/noduleid-$1.pt')
+            for n in zipfile.ZipFile(sys.argv[1]).namelist()))" "$2"
+  }
+  q="$DIR/$(basename "$pkg" .nidm)-q.nidm"
+  [ -s "$q" ] && pkg=$q
+  for g in $need; do
+    if ! has_graph "$g" "$pkg"; then
+      n=8; [ "$1" = r18 ] && n=2
+      (cd "$top" && $PY -m training quantize --package "$pkg" --precision "$g" \
+         --random-clips $n --out "$q.tmp" --threads "$THREADS" >/dev/null 2>&1 &&
+         mv "$q.tmp" "$q") ||
+        { echo "bench_precision.sh: quantize --precision $g $pkg failed" >&2; exit 1; }
+      pkg=$q
+    fi
+  done
   echo "== $name ($(basename "$pkg")): variants $VARIANTS (precision:clips per call), $THREADS threads, $ROUNDS rounds x $REPEATS calls"
   log="$DIR/precision-$name.log"
   : > "$log"

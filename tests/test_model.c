@@ -972,6 +972,9 @@ START_TEST(bad_packages)
                                          "got [1, 6, 4, 32, 16]"}},
         {"context_range.nidm", NID_EFORMAT, {"\"crop.context_margin\"",
                                              "[0, 16]", "got 17"}},
+        /* what NID_PRECISION_AUTO trusts must be a cosine */
+        {"bf16_range.nidm", NID_EFORMAT, {"\"producer.bf16.cosine_min\"",
+                                          "[-1, 1]"}},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         const bad_case *c = &cases[i];
@@ -1155,10 +1158,48 @@ START_TEST(precision_int8_fallback)
     }
     nid_model_options o;
     nid_model_options_init(&o);
-    o.precision = NID_PRECISION_INT8 + 1;
+    o.precision = NID_PRECISION_AUTO + 1;
     nid_model *m = NULL;
     ck_assert_int_eq(nid_model_load(&m, model_path("cm.nidm"), &o), NID_EINVAL);
-    HAS("NID_PRECISION_INT8 (2)");
+    HAS("NID_PRECISION_AUTO (3)");
+}
+END_TEST
+
+/* NID_PRECISION_AUTO on packages without a bf16 graph (the fixtures): fp32,
+ * fp32's embeddings and verify scores bit for bit, on any CPU, even with
+ * NID_BF16_FORCE=1 (auto only takes a graph whose recorded check holds).
+ * With the default model's bf16 graph: the model_precision test. */
+START_TEST(precision_auto_fallback)
+{
+    const char *names[2] = {"cm.nidm", "vm.nidm"};
+    for (int f = 0; f < 2; f++) {
+        if (f) setenv("NID_BF16_FORCE", "1", 1);
+        for (int k = 0; k < 2; k++) {
+            nid_model *m32 = load_prec(names[k], NID_PRECISION_FP32);
+            nid_model *ma = load_prec(names[k], NID_PRECISION_AUTO);
+            nid_model_info in;
+            nid_model_info_init(&in);
+            ck_assert_int_eq(nid_model_get_info(ma, &in), NID_OK);
+            ck_assert_int_eq(in.precision, NID_PRECISION_FP32);
+            float e32[3 * D], ea[3 * D];
+            fixture_embeddings(m32, e32, D);
+            fixture_embeddings(ma, ea, D);
+            ck_assert_msg(memcmp(e32, ea, sizeof e32) == 0,
+                          "%s: auto without a bf16 graph differs from fp32",
+                          names[k]);
+            if (k == 1) {
+                float p32[2], pa[2];
+                ck_assert_int_eq(nid_model_verify(m32, e32, e32 + D, 2, D, p32,
+                                                  2), NID_OK);
+                ck_assert_int_eq(nid_model_verify(ma, e32, e32 + D, 2, D, pa,
+                                                  2), NID_OK);
+                ck_assert(memcmp(p32, pa, sizeof p32) == 0);
+            }
+            nid_model_free(m32);
+            nid_model_free(ma);
+        }
+    }
+    unsetenv("NID_BF16_FORCE");
 }
 END_TEST
 
@@ -1303,6 +1344,7 @@ Suite *nid__test_suite(void)
         tcase_add_test(tc, gray_model);
         tcase_add_test(tc, context_model);
         tcase_add_test(tc, precision_int8_fallback);
+        tcase_add_test(tc, precision_auto_fallback);
         if (nid_features() & NID_FEATURE_VIDEO)
             tcase_add_test(tc, ffmpeg_video);
         tcase_add_test(tc, bad_packages);

@@ -39,6 +39,11 @@ from .noduleid_models import export as X
 from .noduleid_models import models as M
 
 INT8_NAME = "noduleid-int8.pt"
+BF16_NAME = "noduleid-bf16.pt"
+# Where the bf16 graph is good enough to be picked without being asked for
+# (nid_precision NID_PRECISION_AUTO; issue 19's bound): the lowest cosine of
+# its embeddings to fp32's on the package's check clips.
+BF16_COSINE_BOUND = 0.999
 ENGINE = "onednn"  # Debian's torch 1.13 has onednn and qnnpack, no fbgemm
 
 
@@ -200,6 +205,98 @@ def quantize_extractor(ext: nn.Module, calib: np.ndarray, batch: int = 16,
     return convert_fx(prepared).eval()
 
 
+class Bf16Extractor(nn.Module):
+    """An R(2+1)D extractor of models.py run by oneDNN in bfloat16 from end
+    to end: the clip is converted once to oneDNN's blocked bf16 layout,
+    every convolution (batch norm folded, weights reordered for oneDNN at
+    load), ReLU and residual sum stays in it, and the features come back as
+    fp32 before the global average pool. torch.utils.mkldnn's modules;
+    needs a CPU with AVX-512 (BW, VL, DQ) to run, native speed with
+    AVX-512 BF16 or AMX."""
+
+    def __init__(self, ext: nn.Module) -> None:
+        super().__init__()
+        import copy
+        import torch.utils.mkldnn as mk
+        e = copy.deepcopy(ext).eval()
+        self.stem = mk.to_mkldnn(e.stem, torch.bfloat16)
+        self.layer1 = mk.to_mkldnn(e.layer1, torch.bfloat16)
+        self.layer2 = mk.to_mkldnn(e.layer2, torch.bfloat16)
+        self.layer3 = mk.to_mkldnn(e.layer3, torch.bfloat16)
+        self.layer4 = mk.to_mkldnn(e.layer4, torch.bfloat16)
+        self.avgpool = e.avgpool
+        self.out_dim = e.out_dim
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = x.to_mkldnn(torch.bfloat16)
+        h = self.stem(h)
+        h = self.layer1(h)
+        h = self.layer2(h)
+        h = self.layer3(h)
+        h = self.layer4(h)
+        return self.avgpool(h.to_dense(torch.float32)).flatten(1)
+
+
+def package_extras(path: str) -> Dict[str, bytes]:
+    """The extra files of a package besides its metadata (e.g. an int8
+    graph), to carry over when another is added."""
+    import zipfile
+    out = {}
+    with zipfile.ZipFile(path) as z:
+        for n in z.namelist():
+            parts = n.split("/")
+            if len(parts) == 3 and parts[1] == "extra" and parts[2] != METADATA_NAME:
+                out[parts[2]] = z.read(n)
+    return out
+
+
+def bf16_package(src: str, dst: str, clips: np.ndarray, clips_desc: Dict,
+                 log=print) -> Dict:
+    """Write dst = src (its other extra graphs kept) + the bf16 graph;
+    returns producer.bf16, with the cosine of its embeddings to the
+    package's fp32 ones on `clips`."""
+    mod, meta, scripted = rebuild_fp32(src)
+    x = torch.from_numpy(np.ascontiguousarray(clips))
+    with torch.no_grad():
+        ref = torch.cat([scripted(x[s:s + 16]) for s in range(0, len(x), 16)]).numpy()
+        got = mod(x[:32]).numpy()
+    err = float(np.abs(ref[:len(got)] - got).max())
+    if err > 1e-4:
+        raise QuantizeError("%s: the rebuilt fp32 network differs from the package's by "
+                            "%.3g (max abs): not the graph models.py builds" % (src, err))
+    owner = cnn_owner(mod)
+    try:
+        owner.extractor = Bf16Extractor(owner.extractor)
+        q = torch.jit.script(mod.eval())
+        with torch.no_grad():
+            be = torch.cat([q(x[s:s + 16]) for s in range(0, len(x), 16)]).numpy()
+    except RuntimeError as e:
+        raise QuantizeError("the bf16 graph cannot be built or run here (oneDNN bf16 needs "
+                            "a CPU with AVX-512 BW/VL/DQ): %s" % str(e).splitlines()[0])
+    cos = cosines(ref, be)
+    buf = io.BytesIO()
+    torch.jit.save(q, buf)
+    info = {"name": BF16_NAME, "scheme": "the CNN in bfloat16 on oneDNN (blocked layout "
+            "from the clip to the pooled features, batch norms folded, fp32 bias); "
+            "pooling, projection, normalisation and geometry kernels in fp32",
+            "check_clips": clips_desc, "torch": torch.__version__,
+            "rebuilt_fp32_max_abs": err,
+            "cosine_min": float(cos.min()), "cosine_median": float(np.median(cos)),
+            "cosine_bound": BF16_COSINE_BOUND}
+    meta = dict(meta)
+    meta["producer"] = dict(meta.get("producer", {}))
+    meta["producer"]["bf16"] = info
+    extra = package_extras(src)
+    extra[BF16_NAME] = buf.getvalue()
+    X.write_atomic(scripted, meta, dst, extra=extra)
+    log("%s: bf16 graph %d bytes; check clips: cosine to fp32 min %.6f median %.6f "
+        "(bound for automatic use %.3f: %s)"
+        % (dst, len(buf.getvalue()), info["cosine_min"], info["cosine_median"],
+           BF16_COSINE_BOUND, "holds" if info["cosine_min"] >= BF16_COSINE_BOUND
+           else "NOT met"))
+    return info
+
+
 def cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     a = a / np.maximum(np.linalg.norm(a, axis=1, keepdims=True), 1e-30)
     b = b / np.maximum(np.linalg.norm(b, axis=1, keepdims=True), 1e-30)
@@ -242,7 +339,9 @@ def quantize_package(src: str, dst: str, calib: np.ndarray, calib_desc: Dict,
     meta = dict(meta)
     meta["producer"] = dict(meta.get("producer", {}))
     meta["producer"]["int8"] = info
-    X.write_atomic(scripted, meta, dst, extra={INT8_NAME: buf.getvalue()})
+    extra = package_extras(src)
+    extra[INT8_NAME] = buf.getvalue()
+    X.write_atomic(scripted, meta, dst, extra=extra)
     log("%s: int8 graph %d bytes; calibration clips: cosine to fp32 min %.5f median %.5f"
         % (dst, len(buf.getvalue()), info["calibration_cosine_min"],
            info["calibration_cosine_median"]))
@@ -294,9 +393,13 @@ def run_quantize(a) -> int:
         else:
             clips, desc = calibration_clips(a.package, a.data, a.split, a.cache, a.clips,
                                             a.seed)
-        info = quantize_package(a.package, a.out, clips, desc,
-                                log=lambda s: print(s, file=sys.stderr),
-                                keep_fp32=[n for n in a.keep_fp32.split(",") if n])
+        if a.precision == "bf16":
+            info = bf16_package(a.package, a.out, clips, desc,
+                                log=lambda s: print(s, file=sys.stderr))
+        else:
+            info = quantize_package(a.package, a.out, clips, desc,
+                                    log=lambda s: print(s, file=sys.stderr),
+                                    keep_fp32=[n for n in a.keep_fp32.split(",") if n])
     except QuantizeError as e:
         print("python3 -m training quantize: %s" % e, file=sys.stderr)
         return 1
@@ -311,11 +414,15 @@ def add_args(p) -> None:
                    help="calibrate on N random clips instead (speed benchmarks of "
                    "random-weight packages only)")
     p.add_argument("--split", default="val", help="split whose clips calibrate (default val)")
-    p.add_argument("--out", required=True, help="package to write: IN + the int8 graph")
+    p.add_argument("--out", required=True, help="package to write: IN + the int8 or bf16 graph")
     p.add_argument("--clips", type=int, default=256, help="calibration clips at most")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--cache", default=None, help="clip cache directory")
     p.add_argument("--threads", type=int, default=0)
+    p.add_argument("--precision", default="int8", choices=("int8", "bf16"),
+                   help="graph to add: int8 (statically quantised, calibrated on the "
+                   "clips; default) or bf16 (the CNN in bfloat16 on oneDNN; the clips "
+                   "only check it against fp32, recorded as producer.bf16)")
     p.add_argument("--keep-fp32", default="", metavar="NAME[,NAME]",
                    help="extractor modules left in fp32 (e.g. stem: the first convolutions, "
                         "where int8 loses most on these clips)")

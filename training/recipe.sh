@@ -26,7 +26,8 @@
 #           calibrated on the seed-2 val split (`training calibrate`)
 #   vm      verification model: the CM's embedder, frozen, plus the head
 #   quantize the CM's int8 graph (python3 -m training quantize), calibrated
-#           on the validation clips, stored in the package beside fp32
+#           on the validation clips, and its bf16 graph (--precision bf16,
+#           checked on them), stored in the package beside fp32
 #   cards   model cards through the C library (val/test, DeLong CM vs VM),
 #           the shifted set's AUC, the seed-5 test split, the seed-8 test set, int8 against fp32
 #   tables  results/reid and results/cluster regenerated
@@ -108,6 +109,10 @@ EOF
     $PY -m training quantize --package "$RUNS/cm-geo/model.nidm" --data "$EVAL" --split val \
       --clips 277 --keep-fp32 layer4 --threads "$THREADS" --out "$RUNS/cm-geo/model-int8.nidm"
     mv "$RUNS/cm-geo/model-int8.nidm" "$RUNS/cm-geo/model.nidm"
+    # the bf16 graph (needs a CPU with AVX-512 BW/VL/DQ), checked on the same clips
+    $PY -m training quantize --precision bf16 --package "$RUNS/cm-geo/model.nidm" --data "$EVAL" \
+      --split val --clips 277 --threads "$THREADS" --out "$RUNS/cm-geo/model-bf16.nidm"
+    mv "$RUNS/cm-geo/model-bf16.nidm" "$RUNS/cm-geo/model.nidm"
     ;;
   cards)
     $PY -m training evaluate --package "$RUNS/cm-geo/model.nidm" \

@@ -81,12 +81,27 @@ typedef enum nid_compare_mode {
  *  oneDNN quantized engine, made the process's engine). Without such a
  *  graph, without the engine, and on CUDA, the model runs in fp32 and
  *  nid_model_load() logs a warning. Its accuracy against fp32: see
- *  results/bench/precision-int8*.txt. */
+ *  results/bench/precision-int8*.txt.
+ *  A package may also hold a bf16 graph (extra file noduleid-bf16.pt,
+ *  `python3 -m training quantize --precision bf16`: the CNN in bfloat16 on
+ *  oneDNN's blocked layout from clip to pooled features, the rest fp32,
+ *  with its cosine to fp32 on check clips in the metadata). With it, and a
+ *  CPU with AVX-512 BW/VL/DQ, NID_PRECISION_BF16 runs that graph instead of
+ *  autocast (several times faster on small models; autocast converts every
+ *  convolution's input and output and gains nothing on them).
+ *  NID_PRECISION_AUTO is the fastest precision whose accuracy bound holds
+ *  (issue 19: embeddings within cosine 0.999 of fp32): bf16 on a CPU with
+ *  AVX-512 BF16 or AMX-BF16 when the package's bf16 graph recorded a
+ *  cosine of at least 0.999 on its check clips, fp32 otherwise (no
+ *  warning). int8 is never chosen: its cosine bound does not hold.
+ *  Embeddings then differ between machines by that bound; pass
+ *  NID_PRECISION_FP32 where results must be the same everywhere. */
 typedef enum nid_precision {
     NID_PRECISION_FP32 = 0, /* float32 (default)                         */
     NID_PRECISION_BF16 = 1, /* bfloat16 convolutions and matmuls         */
     /* Added in 0.2: */
-    NID_PRECISION_INT8 = 2  /* the package's int8 CNN graph (see above)  */
+    NID_PRECISION_INT8 = 2, /* the package's int8 CNN graph (see above)  */
+    NID_PRECISION_AUTO = 3  /* bf16 where it holds the bound, else fp32  */
 } nid_precision;
 
 /** Options for nid_model_load(). Initialise with nid_model_options_init(). */

@@ -132,6 +132,11 @@ static int nid__torch_to_int8(nid_torch *t, const char *path, const char *ctx)
 {
     return torch_api()->to_int8(t, path, ctx);
 }
+static int nid__torch_to_bf16_graph(nid_torch *t, const char *path,
+                                    const char *ctx)
+{
+    return torch_api()->to_bf16_graph(t, path, ctx);
+}
 static int nid__torch_clone(const nid_torch *t, nid_torch **out,
                            const char *ctx)
 {
@@ -376,21 +381,43 @@ static int load_network(nid_model *m, const nid_model_options *opts,
                       "verify method", ctx,
                       m->meta.verification ? "verification" : "classification",
                       has_verify ? "a" : "no");
+    if (!rc && precision == NID_PRECISION_AUTO) {
+        /* The fastest precision whose accuracy bound holds: bf16 where the
+         * CPU has native bf16 and the package's bf16 graph passed its check
+         * (producer.bf16.cosine_min >= NID__BF16_COSINE_BOUND); otherwise
+         * fp32, quietly: auto asks for nothing in particular. */
+        int cpu = strcmp(opts->device, "cpu") == 0;
+        if (cpu && m->meta.bf16_cosine_min >= NID__BF16_COSINE_BOUND &&
+            nid__torch_cpu_has_bf16()) {
+            if (nid__torch_to_bf16_graph(m->t, path, ctx) == NID_OK)
+                m->precision = NID_PRECISION_BF16;
+            else
+                nid__log(NID_LOG_INFO, "%s (precision auto: running in fp32)",
+                        nid_last_error());
+        }
+    }
     if (!rc && precision == NID_PRECISION_BF16) {
         /* bf16 is a speed-up, not a requirement: without native bf16
          * arithmetic (emulated bf16 is slower than fp32) or when libtorch
-         * cannot convert the module, run in fp32 and say so. */
+         * cannot convert the module, run in fp32 and say so. The package's
+         * bf16 graph where it has one and the CPU can run it; CPU autocast
+         * of the fp32 graph otherwise. */
         const char *force = getenv("NID_BF16_FORCE");
         if (strcmp(opts->device, "cpu") == 0 && !nid__torch_cpu_has_bf16() &&
             !(force && strcmp(force, "1") == 0))
             nid__log(NID_LOG_WARN, "%s: precision bf16: this CPU has no "
                     "AVX-512 BF16 or AMX-BF16 (/proc/cpuinfo), and emulated "
                     "bf16 is slower than fp32; running in fp32", ctx);
-        else if (nid__torch_to_bf16(m->t, ctx) != NID_OK)
-            nid__log(NID_LOG_WARN, "%s (precision bf16: running in fp32)",
-                    nid_last_error());
-        else
-            m->precision = NID_PRECISION_BF16;
+        else {
+            int g = nid__torch_to_bf16_graph(m->t, path, ctx);
+            if (g != NID_OK)
+                nid__log(NID_LOG_INFO, "%s; autocast instead", nid_last_error());
+            if (g == NID_OK || nid__torch_to_bf16(m->t, ctx) == NID_OK)
+                m->precision = NID_PRECISION_BF16;
+            else
+                nid__log(NID_LOG_WARN, "%s (precision bf16: running in fp32)",
+                        nid_last_error());
+        }
     }
     if (!rc && precision == NID_PRECISION_INT8) {
         /* int8 is a speed-up, not a requirement: a package without an int8
@@ -466,10 +493,11 @@ int nid_model_load(nid_model **out, const char *path,
      * struct lacks them and `own` holds the defaults */
     int32_t precision = opts->precision;
     if (precision != NID_PRECISION_FP32 && precision != NID_PRECISION_BF16 &&
-        precision != NID_PRECISION_INT8)
+        precision != NID_PRECISION_INT8 && precision != NID_PRECISION_AUTO)
         return nid__fail(NID_EINVAL, "%s: opts->precision %d: expected "
-                        "NID_PRECISION_FP32 (0), NID_PRECISION_BF16 (1) or "
-                        "NID_PRECISION_INT8 (2)", fn, (int)precision);
+                        "NID_PRECISION_FP32 (0), NID_PRECISION_BF16 (1), "
+                        "NID_PRECISION_INT8 (2) or NID_PRECISION_AUTO (3)", fn,
+                        (int)precision);
     if (opts->background != 0 && opts->background != 1)
         return nid__fail(NID_EINVAL, "%s: opts->background is %d, expected 0 "
                         "or 1", fn, (int)opts->background);

@@ -31,6 +31,13 @@ extern "C" {
 #define NID__MODEL_META_NAME      "noduleid.json"
 /* Optional extra file: the int8 TorchScript graph (training/quantize.py) */
 #define NID__MODEL_INT8_NAME      "noduleid-int8.pt"
+/* Optional extra file: the bf16 TorchScript graph (quantize --precision bf16) */
+#define NID__MODEL_BF16_NAME      "noduleid-bf16.pt"
+
+/* NID_PRECISION_AUTO picks the bf16 graph when its recorded check
+ * (producer.bf16.cosine_min) is at least this (issue 19's bound; the same
+ * constant as training/quantize.py's BF16_COSINE_BOUND). */
+#define NID__BF16_COSINE_BOUND    0.999f
 
 /* The metadata of a package, parsed and range-checked. */
 typedef struct nid_model_meta {
@@ -51,6 +58,9 @@ typedef struct nid_model_meta {
     int     calibrated;
     char    model_id[72];
     char   *description;      /* malloc'd */
+    float   bf16_cosine_min;  /* producer.bf16.cosine_min: the bf16 graph's
+                                 lowest cosine to fp32 on its check clips;
+                                 -1 where the metadata has none          */
 } nid_model_meta;
 
 /* Parse and check `json` (len bytes, need not be NUL-terminated) as the
@@ -211,6 +221,16 @@ void nid__torch_free(nid_torch *t);
  * verify), NID_EFORMAT (the graph does not load). */
 int nid__torch_to_int8(nid_torch *t, const char *path, const char *ctx);
 
+/* Replace the module by the package's bf16 graph (the extra file
+ * NID__MODEL_BF16_NAME of `path`, written by python3 -m training quantize
+ * --precision bf16: the CNN in bfloat16 on oneDNN's blocked layout, the
+ * rest fp32), run without autocast. Call instead of nid__torch_optimize and
+ * nid__torch_to_bf16. Errors, with a message and the module left as it
+ * was: NID_ENOTSUP (not a CPU model, a CPU without AVX-512 BW/VL/DQ, no
+ * bf16 graph in the package, a VM's graph without verify), NID_EFORMAT (the
+ * graph does not load). */
+int nid__torch_to_bf16_graph(nid_torch *t, const char *path, const char *ctx);
+
 #endif /* NID_TORCH_MODULE */
 
 /* The module's table (NID__BACKEND_ABI 1): the functions above, in order. */
@@ -232,6 +252,7 @@ typedef struct nid_torch_api {
     const char *(*device)(const nid_torch *t);
     void (*free)(nid_torch *t);
     int (*to_int8)(nid_torch *t, const char *path, const char *ctx);
+    int (*to_bf16_graph)(nid_torch *t, const char *path, const char *ctx);
 } nid_torch_api;
 
 #ifdef __cplusplus

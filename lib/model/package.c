@@ -330,6 +330,18 @@ static int parse_training(const pctx *c, const json_t *root, nid_model_meta *m)
     json_t *p = json_object_get(root, "producer");
     if (p && !json_is_object(p))
         return bad(c, "producer", "expected an object, got %s", nid__json_type_name(p));
+    /* producer is free-form, but precision auto trusts the bf16 graph's
+     * recorded check: when present it must be a number in [-1, 1]. */
+    m->bf16_cosine_min = -1.0f;
+    json_t *b = p ? json_object_get(p, "bf16") : NULL;
+    json_t *cm = b && json_is_object(b) ? json_object_get(b, "cosine_min") : NULL;
+    if (cm) {
+        if (!json_is_number(cm) || !(json_number_value(cm) >= -1.0) ||
+            !(json_number_value(cm) <= 1.0 + 1e-6))
+            return bad(c, "producer.bf16.cosine_min", "expected a number in "
+                       "[-1, 1]");
+        m->bf16_cosine_min = (float)json_number_value(cm);
+    }
     return NID_OK;
 }
 

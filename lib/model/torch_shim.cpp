@@ -58,6 +58,7 @@ struct nid_torch {
     int n_threads = 1;
     bool has_verify = false;
     bool bf16 = false; // run forward and verify under CPU bf16 autocast
+    bool bf16_graph = false; // module is the package's bf16 (oneDNN) graph
     bool int8 = false; // module is the package's int8 graph
     bool optimized = false; // module went through optimize_for_inference
 };
@@ -180,7 +181,8 @@ constexpr size_t PASS_BYTES_PER_THREAD = (size_t)1 << 20;
 int pass_threads(const nid_torch *t, size_t numel)
 {
     int n = t->n_threads;
-    if (!t->device.is_cpu() || n <= 1 || !(t->optimized || t->int8))
+    if (!t->device.is_cpu() || n <= 1 ||
+        !(t->optimized || t->int8 || t->bf16_graph))
         return n;
     size_t want = (numel * sizeof(float) + PASS_BYTES_PER_THREAD - 1) /
                   PASS_BYTES_PER_THREAD;
@@ -323,21 +325,50 @@ extern "C" int nid__torch_optimize(nid_torch *t, const char *ctx)
     });
 }
 
-extern "C" int nid__torch_cpu_has_bf16(void)
+namespace {
+// The first "flags" line of /proc/cpuinfo, with a space at each end; empty
+// where there is none.
+std::string cpu_flags()
 {
     try {
         std::ifstream f("/proc/cpuinfo");
         std::string line;
-        while (std::getline(f, line)) {
-            if (line.compare(0, 5, "flags") != 0)
-                continue;
-            line += ' ';
-            return line.find(" avx512_bf16 ") != std::string::npos ||
-                   line.find(" amx_bf16 ") != std::string::npos;
-        }
+        while (std::getline(f, line))
+            if (line.compare(0, 5, "flags") == 0)
+                return ' ' + line + ' ';
     } catch (...) {
     }
-    return 0;
+    return std::string();
+}
+
+bool has_flag(const std::string &flags, const char *flag)
+{
+    return flags.find(std::string(" ") + flag + " ") != std::string::npos;
+}
+
+// The package's extra file `name` (a TorchScript module: the int8 or the
+// bf16 graph) loaded for t's device; false where the package has none.
+bool load_extra_graph(const nid_torch *t, const char *path, const char *name,
+                      torch::jit::Module *out)
+{
+    caffe2::serialize::PyTorchStreamReader reader{std::string(path)};
+    std::string rec = std::string("extra/") + name;
+    if (!reader.hasRecord(rec))
+        return false;
+    auto data = reader.getRecord(rec);
+    std::string bytes(static_cast<const char *>(std::get<0>(data).get()),
+                      std::get<1>(data));
+    std::istringstream in(bytes);
+    *out = torch::jit::load(in, t->device);
+    out->eval();
+    return true;
+}
+} // namespace
+
+extern "C" int nid__torch_cpu_has_bf16(void)
+{
+    std::string f = cpu_flags();
+    return has_flag(f, "avx512_bf16") || has_flag(f, "amx_bf16");
 }
 
 extern "C" int nid__torch_to_bf16(nid_torch *t, const char *ctx)
@@ -363,29 +394,52 @@ extern "C" int nid__torch_to_int8(nid_torch *t, const char *path,
         if (!onednn)
             return nid__fail(NID_ENOTSUP, "%s: precision int8: this libtorch "
                             "has no oneDNN quantized engine", ctx);
-        caffe2::serialize::PyTorchStreamReader reader{std::string(path)};
-        static const char rec[] = "extra/" NID__MODEL_INT8_NAME;
-        if (!reader.hasRecord(rec))
-            return nid__fail(NID_ENOTSUP, "%s: precision int8: the package has "
-                            "no int8 graph (%s; add one with python3 -m training "
-                            "quantize)", ctx, NID__MODEL_INT8_NAME);
-        auto data = reader.getRecord(rec);
-        std::string bytes(static_cast<const char *>(std::get<0>(data).get()),
-                          std::get<1>(data));
         {
             // Quantized weights are packed for the engine current at load.
             std::lock_guard<std::mutex> lock(g_threads_mutex);
             if (at::globalContext().qEngine() != at::QEngine::ONEDNN)
                 at::globalContext().setQEngine(at::QEngine::ONEDNN);
         }
-        std::istringstream in(bytes);
-        torch::jit::Module q = torch::jit::load(in, t->device);
-        q.eval();
+        torch::jit::Module q;
+        if (!load_extra_graph(t, path, NID__MODEL_INT8_NAME, &q))
+            return nid__fail(NID_ENOTSUP, "%s: precision int8: the package has "
+                            "no int8 graph (%s; add one with python3 -m training "
+                            "quantize)", ctx, NID__MODEL_INT8_NAME);
         if (t->has_verify && !q.find_method("verify").has_value())
             return nid__fail(NID_ENOTSUP, "%s: precision int8: the int8 graph "
                             "has no verify method", ctx);
         t->module = q;
         t->int8 = true;
+        return NID_OK;
+    });
+}
+
+extern "C" int nid__torch_to_bf16_graph(nid_torch *t, const char *path,
+                                       const char *ctx)
+{
+    if (!t->device.is_cpu())
+        return nid__fail(NID_ENOTSUP, "%s: precision bf16 is implemented for "
+                        "the CPU only", ctx);
+    // oneDNN's bf16 convolutions need AVX-512 BW, VL and DQ (libtorch
+    // refuses them otherwise); AVX-512 BF16 or AMX make them fast.
+    std::string f = cpu_flags();
+    if (!has_flag(f, "avx512bw") || !has_flag(f, "avx512vl") ||
+        !has_flag(f, "avx512dq"))
+        return nid__fail(NID_ENOTSUP, "%s: precision bf16: the package's bf16 "
+                        "graph needs AVX-512 BW/VL/DQ, which this CPU lacks "
+                        "(/proc/cpuinfo)", ctx);
+    return guarded(ctx, "bf16 graph", NID_EFORMAT, [&]() -> int {
+        torch::jit::Module q;
+        if (!load_extra_graph(t, path, NID__MODEL_BF16_NAME, &q))
+            return nid__fail(NID_ENOTSUP, "%s: precision bf16: the package has "
+                            "no bf16 graph (%s; add one with python3 -m training "
+                            "quantize --precision bf16)", ctx,
+                            NID__MODEL_BF16_NAME);
+        if (t->has_verify && !q.find_method("verify").has_value())
+            return nid__fail(NID_ENOTSUP, "%s: precision bf16: the bf16 graph "
+                            "has no verify method", ctx);
+        t->module = q;
+        t->bf16_graph = true;
         return NID_OK;
     });
 }
@@ -515,6 +569,7 @@ const nid_torch_api g_api = {
     nid__torch_load, nid__torch_optimize, nid__torch_cpu_has_bf16,
     nid__torch_to_bf16, nid__torch_forward, nid__torch_verify, nid__torch_clone,
     nid__torch_device, nid__torch_free, nid__torch_to_int8,
+    nid__torch_to_bf16_graph,
 };
 } // namespace
 

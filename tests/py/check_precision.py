@@ -17,6 +17,11 @@ models/default.nidm) in fp32 and in bf16, and checks the bound:
 
 bf16 runs with NID_BF16_FORCE=1 so that the bound is checked on any CPU
 (emulated bf16 where the CPU lacks AVX-512 BF16: same rounding, slower).
+Where the package has a bf16 graph (`quantize --precision bf16`) and the
+CPU has AVX-512 BW/VL/DQ, bf16 runs that graph and the bound is issue 19's
+own: cosine >= 0.999. `--precision auto`, the program's default, must give
+the bf16 graph's embeddings on a CPU with native bf16 (when the graph
+recorded the bound) and fp32's bit for bit elsewhere, without a warning.
 It also checks that without the override a CPU lacking bf16 falls back to
 fp32 with a warning, and that a bad value is a usage error.
 
@@ -42,6 +47,7 @@ import tempfile
 import numpy as np
 
 COS_MIN = 0.998
+GRAPH_COS_MIN = 0.999
 AUC_TOL = 0.002
 
 
@@ -55,6 +61,28 @@ def cpu_has_bf16():
     except OSError:
         pass
     return False
+
+
+def cpu_flags():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+def bf16_graph(model):
+    """producer.bf16.cosine_min of the package's bf16 graph, None without one."""
+    import zipfile
+    with zipfile.ZipFile(model) as z:
+        names = z.namelist()
+        if not any(n.endswith("/extra/noduleid-bf16.pt") for n in names):
+            return None
+        meta = json.loads(z.read([n for n in names if n.endswith("/extra/noduleid.json")][0]))
+    return float(meta.get("producer", {}).get("bf16", {}).get("cosine_min", -1.0))
 
 
 def run(cmd, env=None, check=True):
@@ -195,9 +223,17 @@ def main():
         "delong_p": p_val,
         "native_bf16": cpu_has_bf16(),
     }
+    # The package's bf16 graph runs where the CPU has AVX-512 BW/VL/DQ (native
+    # or oneDNN-emulated bf16): then issue 19's bound itself; autocast of the
+    # fp32 graph elsewhere: the looser bound above.
+    graph_cos = bf16_graph(model)
+    graph_runs = graph_cos is not None and {"avx512bw", "avx512vl",
+                                            "avx512dq"} <= cpu_flags()
+    cos_bound = GRAPH_COS_MIN if graph_runs else COS_MIN
+    res["bf16_graph"] = graph_runs
     print(json.dumps(res))
-    if cos.min() < COS_MIN:
-        sys.exit("FAIL: cosine %.6f < %g" % (cos.min(), COS_MIN))
+    if cos.min() < cos_bound:
+        sys.exit("FAIL: cosine %.6f < %g" % (cos.min(), cos_bound))
     if abs(aucs[0] - aucs[1]) > AUC_TOL:
         sys.exit("FAIL: |AUC fp32 - AUC bf16| = %.4f > %g"
                  % (abs(aucs[0] - aucs[1]), AUC_TOL))
@@ -212,6 +248,24 @@ def main():
             sys.exit("FAIL: no fallback warning: " + p.stderr)
         if not np.array_equal(np.load(out), emb["fp32"][0].astype(np.float32)):
             sys.exit("FAIL: the fallback's embeddings differ from fp32's")
+    # --precision auto (the program's default; no override): the bf16 graph's
+    # numbers where the CPU has native bf16 and the graph recorded the bound,
+    # fp32's bit for bit elsewhere; and the default is auto.
+    native_graph = (graph_cos is not None and graph_cos >= GRAPH_COS_MIN
+                    and cpu_has_bf16())
+    for args in (["--precision", "auto"], []):
+        out = os.path.join(work, "auto.npy")
+        p = run([nid, "embed", exams[0], "--model", model] + args +
+                ["--out", out, "--quiet"], env=env)
+        want = emb["bf16" if native_graph else "fp32"][0].astype(np.float32)
+        if not np.array_equal(np.load(out), want):
+            sys.exit("FAIL: %s: embeddings differ from %s's" %
+                     (" ".join(args) or "the default precision",
+                      "the bf16 graph" if native_graph else "fp32"))
+        if "warning" in p.stderr:
+            sys.exit("FAIL: precision auto warned: " + p.stderr)
+    res["auto"] = "bf16" if native_graph else "fp32"
+    print(json.dumps({"auto": res["auto"]}))
     check_int8(nid, src, work, model, exams, emb["fp32"], labels, known, iu, ju,
                ki)
     for bad in ("fp8",):

@@ -38,6 +38,8 @@ and broken packages, each with what the loader must report:
   context.nidm     crop.context_margin 0.5 (6 channels),  NID_EMISMATCH
                    network 3
   context_range.nidm crop.context_margin 17               NID_EFORMAT crop.context_margin
+  bf16_range.nidm  producer.bf16.cosine_min "high" (what   NID_EFORMAT producer.bf16.cosine_min
+                   precision auto trusts)
 """
 import copy
 import json
@@ -126,6 +128,8 @@ def main():
     variant("dim.nidm", lambda m: m["embedding"].update(dim=64))
     variant("context.nidm", lambda m: m["crop"].update(context_margin=0.5))
     variant("context_range.nidm", lambda m: m["crop"].update(context_margin=17))
+    variant("bf16_range.nidm", lambda m: m.setdefault("producer", {}).update(
+        bf16={"name": "noduleid-bf16.pt", "cosine_min": "high"}))
     # a tiny VM (raw, unnormalised embeddings) whose metadata says normalised
     torch.manual_seed(4)
     tiny_vm = M.VerificationModel(M.R2Plus1dExtractor((4, 4, 4, 4), (1, 1, 1, 1), 3, 4))

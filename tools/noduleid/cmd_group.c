@@ -47,8 +47,10 @@ static void usage(FILE *f)
 "  --stride N           window step in frames (default: the clip length)\n"
 "  --device DEV         cpu (default), cuda or cuda:N\n"
 "  --threads N          inference threads (default: all cores)\n"
-"  --precision P        fp32 (default), bf16 (needs AVX-512 BF16) or int8\n"
-"                       (needs the package's int8 graph); else fp32\n"
+"  --precision P        auto (default: bf16 where the package's bf16 graph holds\n"
+"                       the accuracy bound and the CPU has native bf16, else\n"
+"                       fp32), fp32, bf16 (needs AVX-512 BF16) or int8 (needs\n"
+"                       the package's int8 graph); unavailable: fp32\n"
 "clustering:\n"
 "  --method NAME        paper (Algorithm 1, default), single, average,\n"
 "                       complete\n"
@@ -384,15 +386,21 @@ static json_t *timings_json(const group_state *s, double total)
 static json_t *result_json(const group_state *s)
 {
     const nid_model_info *mi = &s->mi;
+    /* the arithmetic that produced the numbers (after any fallback; auto
+     * resolves to bf16 or fp32 once the network is loaded) */
+    const char *prec = mi->precision == NID_PRECISION_BF16   ? "bf16"
+                       : mi->precision == NID_PRECISION_INT8 ? "int8"
+                       : mi->precision == NID_PRECISION_AUTO ? "auto"
+                                                             : "fp32";
     json_t *model = json_pack(
-        "{s:s, s:s, s:s, s:s, s:s, s:b, s:I, s:[i, i, i, i], s:f}",
+        "{s:s, s:s, s:s, s:s, s:s, s:b, s:I, s:[i, i, i, i], s:f, s:s}",
         "path", s->model_path, "found_by",
         cli_model_source_name(s->model_source), "model_id", mi->model_id,
         "arch", mi->arch, "kind", mi->has_verify ? "verification"
                                                  : "classification",
         "calibrated", mi->calibrated, "embed_dim", (json_int_t)mi->embed_dim,
         "input", (int)mi->channels, (int)mi->frames, (int)mi->height,
-        (int)mi->width, "tau", (double)mi->tau);
+        (int)mi->width, "tau", (double)mi->tau, "precision", prec);
     json_t *exam = json_pack(
         "{s:o, s:o, s:o, s:o, s:I, s:I}", "source",
         s->ei.source ? json_string(s->ei.source) : json_null(), "exam_id",
@@ -662,6 +670,8 @@ static int run(group_state *s, const gopts *g)
     cli_model_args_clip(&g->m, s->model, &co);
     rc = group(s, g, &co);
     if (rc != CLI_OK) return rc;
+    /* loaded now: the precision that ran, not the one asked for */
+    nid_model_get_info(s->model, &s->mi);
 
     json_t *res = result_json(s);
     if (!res) {

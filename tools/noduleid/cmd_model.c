@@ -37,8 +37,10 @@ static void usage_embed(FILE *f)
 "  --model PATH    model package (default: as `noduleid info` says)\n"
 "  --windows       pool sliding-window embeddings (--stride N frames)\n"
 "  --device DEV, --threads N   where and how the model runs\n"
-"  --precision P   fp32 (default), bf16 (needs AVX-512 BF16) or int8\n"
-"                  (needs the package's int8 graph); else fp32\n"
+"  --precision P   auto (default: bf16 where the package's bf16 graph holds\n"
+"                  the accuracy bound and the CPU has native bf16, else fp32),\n"
+"                  fp32, bf16 (needs AVX-512 BF16) or int8 (needs the\n"
+"                  package's int8 graph); unavailable: fp32\n"
 "  --json          print JSON instead of a line of text\n"
 "  --quiet         no progress bar\n", f);
     fputs(EXIT_HELP, f);

@@ -278,7 +278,8 @@ int cli_model_settle(const nid_model *m)
         int lrc = cli_lib_error(st, "cannot load the model");
         return st == NID_EMISMATCH ? CLI_EINPUT : lrc;
     }
-    if (cli_model_precision != NID_PRECISION_FP32) {
+    if (cli_model_precision != NID_PRECISION_FP32 &&
+        cli_model_precision != NID_PRECISION_AUTO) {
         nid_model_info mi;
         nid_model_info_init(&mi);
         if (nid_model_get_info(m, &mi) == NID_OK &&
@@ -451,7 +452,7 @@ int cli_npy_write_i32(const char *path, const int32_t *x, size_t n)
     return npy_write(path, "<i4", x, sizeof(int32_t), n, 0);
 }
 
-int cli_model_precision = NID_PRECISION_FP32;
+int cli_model_precision = NID_PRECISION_AUTO;
 
 int cli_parse_precision(const char *cmd, const char *s)
 {
@@ -461,8 +462,11 @@ int cli_parse_precision(const char *cmd, const char *s)
         cli_model_precision = NID_PRECISION_BF16;
     else if (strcmp(s, "int8") == 0)
         cli_model_precision = NID_PRECISION_INT8;
+    else if (strcmp(s, "auto") == 0)
+        cli_model_precision = NID_PRECISION_AUTO;
     else {
-        cli_error("%s: --precision needs fp32, bf16 or int8, got '%s'", cmd, s);
+        cli_error("%s: --precision needs fp32, bf16, int8 or auto, got '%s'",
+                  cmd, s);
         return -1;
     }
     return 0;

@@ -135,7 +135,8 @@ int cli_parse_long(const char *cmd, const char *opt, const char *s, long lo,
                    long hi, long *out);
 
 /* --precision of every model cli_model_open() loads (nid_precision;
- * default NID_PRECISION_FP32), and its parser: "fp32", "bf16" or "int8". */
+ * default NID_PRECISION_AUTO: the fastest that holds issue 19's accuracy
+ * bound), and its parser: "fp32", "bf16", "int8" or "auto". */
 extern int cli_model_precision;
 int cli_parse_precision(const char *cmd, const char *s);
 

@@ -69,6 +69,7 @@ class BatchConfig:
     model: str                        #: model package (absolute)
     device: str = "cpu"               #: model device
     threads: int = 1                  #: inference threads per worker
+    precision: str = "auto"           #: model precision (as `noduleid group`)
     gallery: Optional[str] = None     #: gallery store to add the nodules to
 
 
@@ -212,12 +213,13 @@ _models_lock = threading.Lock()
 
 def worker_model(cfg: BatchConfig):
     """This process's model for cfg (loaded on first use, then kept)."""
-    key = (cfg.model, cfg.device, int(cfg.threads))
+    key = (cfg.model, cfg.device, int(cfg.threads), cfg.precision)
     with _models_lock:
         m = _models.get(key)
         if m is None:
             from .model import Model
-            m = Model.load(cfg.model, cfg.device, threads=int(cfg.threads))
+            m = Model.load(cfg.model, cfg.device, threads=int(cfg.threads),
+                           precision=cfg.precision)
             _models[key] = m
         return m
 
@@ -290,7 +292,8 @@ def group_exam(exam_path: str, model) -> dict:
                  "n_videos": ei.n_videos, "n_tracklets": ei.n_tracklets},
         "model": {"path": mi.path, "model_id": mi.model_id, "arch": mi.arch,
                   "embed_dim": mi.embed_dim, "tau": mi.tau,
-                  "calibrated": mi.calibrated},
+                  "calibrated": mi.calibrated,
+                  "precision": mi.precision.name.lower()},
         "compare": compare_mode_name(g.compare),
         "clustering": {"method": cluster_method_name(g.method),
                        "method_from": src[g.method_from],
@@ -562,6 +565,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                     "nodules to (created when missing)")
     ap.add_argument("--threads", type=int, default=0, help="inference "
                     "threads per worker (default: cores / workers)")
+    ap.add_argument("--precision", default="auto",
+                    choices=("auto", "fp32", "bf16", "int8"),
+                    help="network arithmetic, as `noduleid group --precision` "
+                    "(default auto: bf16 where the model's bf16 graph holds the "
+                    "accuracy bound and the CPU has native bf16, else fp32)")
     ap.add_argument("--quiet", action="store_true", help="no progress bar")
     a = ap.parse_args(argv)
     if a.workers < 1:
@@ -585,7 +593,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     threads = a.threads or max(1, (os.cpu_count() or 1) //
                                (1 if a.scheduler else a.workers))
     cfg = BatchConfig(out=os.path.abspath(a.out), model=model,
-                      device=a.device, threads=threads,
+                      device=a.device, threads=threads, precision=a.precision,
                       gallery=os.path.abspath(a.gallery) if a.gallery else None)
     try:
         s = run_batch(exams, cfg, scheduler=a.scheduler, n_workers=a.workers,

@@ -30,10 +30,13 @@ class Precision(enum.IntEnum):
     """Arithmetic of the network (nid_precision; ``Model.load(precision=)``).
     BF16 needs a CPU with AVX-512 BF16 or AMX-BF16, INT8 a package with an
     int8 graph (``python3 -m training quantize``); otherwise the model runs
-    in FP32 with a logged warning, and ``ModelInfo.precision`` says so."""
+    in FP32 with a logged warning, and ``ModelInfo.precision`` says so.
+    AUTO is BF16 where the package's bf16 graph holds the accuracy bound
+    (cosine 0.999 to fp32) and the CPU has native bf16, FP32 otherwise."""
     FP32 = lib.NID_PRECISION_FP32  #: float32 (default)
-    BF16 = lib.NID_PRECISION_BF16  #: bfloat16 convolutions and matmuls (autocast)
+    BF16 = lib.NID_PRECISION_BF16  #: bfloat16 CNN (the package's bf16 graph, or autocast)
     INT8 = lib.NID_PRECISION_INT8  #: the package's statically quantised CNN
+    AUTO = lib.NID_PRECISION_AUTO  #: the fastest that holds the bound: BF16 or FP32
 
 
 def compare_mode_name(mode: ModeLike) -> Optional[str]:
@@ -108,8 +111,9 @@ class Model(Handle):
                 is process-wide, so give all models the same count.
             optimize: run torch.jit.optimize_for_inference on the CPU.
             max_batch: clips per forward pass (<= 0: library default).
-            precision: Precision (or "fp32", "bf16", "int8"); falls back
-                to fp32 with a logged warning where unavailable.
+            precision: Precision (or "fp32", "bf16", "int8", "auto"); falls
+                back to fp32 with a logged warning where unavailable (auto:
+                quietly).
             background: return once the metadata is checked and load the
                 network (libtorch, graph, trial run) on a thread of its
                 own; the calls that run it wait for it, and group() builds
@@ -133,7 +137,7 @@ class Model(Handle):
             try:
                 precision = Precision[precision.upper()]
             except KeyError:
-                raise ValueError("Model.load: precision %r: expected fp32, bf16 or int8"
+                raise ValueError("Model.load: precision %r: expected fp32, bf16, int8 or auto"
                                  % precision) from None
         o.precision = int(precision)
         o.background = 1 if background else 0

@@ -180,16 +180,20 @@ def test_model_errors(tmp_path, vm):
 
 def test_precision_option_and_int8_fallback():
     """Model.load(precision=): names and enum values; a package without an
-    int8 graph runs in fp32 (info says so) with fp32's embeddings."""
-    assert [p.value for p in noduleid.Precision] == [0, 1, 2]
-    with pytest.raises(ValueError, match="fp32, bf16 or int8"):
+    int8 graph runs in fp32 (info says so) with fp32's embeddings, and so
+    does "auto" on a package without a bf16 graph."""
+    assert [p.value for p in noduleid.Precision] == [0, 1, 2, 3]
+    with pytest.raises(ValueError, match="fp32, bf16, int8 or auto"):
         noduleid.Model.load(pkg("cm.nidm"), precision="fp8")
     x = np.random.default_rng(3).uniform(-1, 1, (2, 3, 4, 32, 16)).astype(np.float32)
     with noduleid.Model.load(pkg("cm.nidm"), threads=2) as m32, \
-            noduleid.Model.load(pkg("cm.nidm"), threads=2, precision="int8") as m8:
+            noduleid.Model.load(pkg("cm.nidm"), threads=2, precision="int8") as m8, \
+            noduleid.Model.load(pkg("cm.nidm"), threads=2, precision="auto") as ma:
         assert m32.info.precision == noduleid.Precision.FP32
         assert m8.info.precision == noduleid.Precision.FP32
+        assert ma.info.precision == noduleid.Precision.FP32
         assert np.array_equal(m32.embed(x), m8.embed(x))
+        assert np.array_equal(m32.embed(x), ma.embed(x))
 
 
 def test_background_load():

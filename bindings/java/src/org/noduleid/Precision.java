@@ -10,7 +10,11 @@ public enum Precision {
     /** bfloat16 convolutions and matrix products (NID_PRECISION_BF16). */
     BF16(Consts.NID_PRECISION_BF16),
     /** the package's statically quantised int8 CNN (NID_PRECISION_INT8). */
-    INT8(Consts.NID_PRECISION_INT8);
+    INT8(Consts.NID_PRECISION_INT8),
+    /** bf16 where the package's bf16 graph holds the accuracy bound (cosine
+     *  0.999 to fp32) and the CPU has native bf16, else fp32
+     *  (NID_PRECISION_AUTO); the model's info says which runs. */
+    AUTO(Consts.NID_PRECISION_AUTO);
 
     final int code;
     Precision(int code) { this.code = code; }

@@ -109,6 +109,11 @@ class ModelTest {
                 float[] clip = new float[(int) f.clipOptions().clipFloats()];
                 for (int i = 0; i < clip.length; i++) clip[i] = (float) Math.sin(i * 0.01);
                 assertArrayEquals(f.embed(clip, 1), q.embed(clip, 1), 0f);
+                // AUTO on a package without a bf16 graph: fp32, fp32's numbers
+                try (Model a = Model.load(dir + "/vm.nidm", new Model.Options().nThreads(1).precision(Precision.AUTO))) {
+                    assertEquals(Precision.FP32, a.info().precision());
+                    assertArrayEquals(f.embed(clip, 1), a.embed(clip, 1), 0f);
+                }
             } finally {
                 NoduleId.setLogHandler(null, NoduleId.LogLevel.ERROR);
             }
@@ -116,7 +121,7 @@ class ModelTest {
         // a value outside nid_precision, as an older or foreign caller could pass it
         byte[][][] strs = new byte[1][][];
         long[] v = new Model.Options().toLayout(strs);
-        v[NativeLayout.nid_model_options.PRECISION] = 3;
+        v[NativeLayout.nid_model_options.PRECISION] = 4;
         NoduleIdException e = assertThrows(NoduleIdException.class,
             () -> NativeApi.modelLoad(Native.cstr(dir + "/vm.nidm"), v, strs[0]));
         assertEquals(Status.INVALID, e.status());
