@@ -51,18 +51,6 @@ GRAPH_COS_MIN = 0.999
 AUC_TOL = 0.002
 
 
-def cpu_has_bf16():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("flags"):
-                    fl = line.split()
-                    return "avx512_bf16" in fl or "amx_bf16" in fl
-    except OSError:
-        pass
-    return False
-
-
 def cpu_flags():
     try:
         with open("/proc/cpuinfo") as f:
@@ -72,6 +60,10 @@ def cpu_flags():
     except OSError:
         pass
     return set()
+
+
+def cpu_has_bf16():
+    return bool({"avx512_bf16", "amx_bf16"} & cpu_flags())
 
 
 def bf16_graph(model):
@@ -265,6 +257,11 @@ def main():
         if "warning" in p.stderr:
             sys.exit("FAIL: precision auto warned: " + p.stderr)
     res["auto"] = "bf16" if native_graph else "fp32"
+    # and says so: `info --json` reports the precision that runs
+    p = run([nid, "info", "--model", model, "--json"], env=env)
+    got = json.loads(p.stdout).get("precision")
+    if got != res["auto"]:
+        sys.exit("FAIL: info --json says precision %r, expected %r" % (got, res["auto"]))
     print(json.dumps({"auto": res["auto"]}))
     check_int8(nid, src, work, model, exams, emb["fp32"], labels, known, iu, ju,
                ki)

@@ -388,10 +388,7 @@ static json_t *result_json(const group_state *s)
     const nid_model_info *mi = &s->mi;
     /* the arithmetic that produced the numbers (after any fallback; auto
      * resolves to bf16 or fp32 once the network is loaded) */
-    const char *prec = mi->precision == NID_PRECISION_BF16   ? "bf16"
-                       : mi->precision == NID_PRECISION_INT8 ? "int8"
-                       : mi->precision == NID_PRECISION_AUTO ? "auto"
-                                                             : "fp32";
+    const char *prec = cli_precision_name(mi->precision);
     json_t *model = json_pack(
         "{s:s, s:s, s:s, s:s, s:s, s:b, s:I, s:[i, i, i, i], s:f, s:s}",
         "path", s->model_path, "found_by",

@@ -468,6 +468,22 @@ static void print_info(const nid_model_info *mi, const char *path,
            mi->calibrated ? "calibrated" : "NOT calibrated: defaults");
     printf("training   %s\n", mi->description ? mi->description : "-");
     printf("runs on    %s, %d threads\n", mi->device, (int)mi->n_threads);
+    /* the precision that runs, and the reduced-precision graphs the package
+     * carries (their descriptions: the metadata's producer.int8/.bf16) */
+    json_t *meta = mi->meta_json ? json_loads(mi->meta_json, 0, NULL) : NULL;
+    json_t *prod = json_object_get(meta, "producer");
+    json_t *b16 = json_object_get(prod, "bf16");
+    json_t *cmin = json_object_get(b16, "cosine_min");
+    char graphs[160] = "";
+    if (json_object_get(prod, "int8"))
+        snprintf(graphs, sizeof graphs, "int8");
+    if (b16 && json_is_number(cmin))
+        snprintf(graphs + strlen(graphs), sizeof graphs - strlen(graphs),
+                 "%sbf16 (cosine to fp32 >= %.5f on its check clips)",
+                 *graphs ? ", " : "", json_number_value(cmin));
+    printf("precision  %s%s%s\n", cli_precision_name(mi->precision),
+           *graphs ? "; the package's graphs: " : "", graphs);
+    json_decref(meta);
 }
 
 int nid__cmd_info(int argc, char **argv)
@@ -512,10 +528,10 @@ int nid__cmd_info(int argc, char **argv)
     if (o.json) {
         json_t *meta = mi.meta_json ? json_loads(mi.meta_json, 0, NULL) : NULL;
         rc = cli_print_json(json_pack(
-            "{s:s, s:s, s:o, s:s, s:i}", "path", path, "found_by",
+            "{s:s, s:s, s:o, s:s, s:i, s:s}", "path", path, "found_by",
             cli_model_source_name(src), "metadata",
             meta ? meta : json_null(), "device", mi.device, "n_threads",
-            (int)mi.n_threads));
+            (int)mi.n_threads, "precision", cli_precision_name(mi.precision)));
     } else {
         print_info(&mi, path, src);
         rc = fflush(stdout) == 0 ? CLI_OK : CLI_EFAIL;

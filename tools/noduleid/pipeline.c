@@ -454,6 +454,14 @@ int cli_npy_write_i32(const char *path, const int32_t *x, size_t n)
 
 int cli_model_precision = NID_PRECISION_AUTO;
 
+const char *cli_precision_name(int precision)
+{
+    return precision == NID_PRECISION_BF16   ? "bf16"
+           : precision == NID_PRECISION_INT8 ? "int8"
+           : precision == NID_PRECISION_AUTO ? "auto"
+                                             : "fp32";
+}
+
 int cli_parse_precision(const char *cmd, const char *s)
 {
     if (strcmp(s, "fp32") == 0)

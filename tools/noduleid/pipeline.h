@@ -139,6 +139,8 @@ int cli_parse_long(const char *cmd, const char *opt, const char *s, long lo,
  * bound), and its parser: "fp32", "bf16", "int8" or "auto". */
 extern int cli_model_precision;
 int cli_parse_precision(const char *cmd, const char *s);
+/* "fp32", "bf16", "int8" or "auto" of a nid_precision value. */
+const char *cli_precision_name(int precision);
 
 /* ---- the options of the commands that run the model ------------------- */
 

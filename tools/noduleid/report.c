@@ -380,6 +380,10 @@ static void html_header(FILE *f, const json_t *res)
     esc(f, str(mo, "arch"));
     fputs(", ", f);
     esc(f, str(mo, "model_id"));
+    if (json_is_string(json_object_get(mo, "precision"))) {
+        fputs(", ", f);
+        esc(f, str(mo, "precision"));
+    }
     fputs(")", f);
     if (!json_is_true(json_object_get(mo, "calibrated")))
         fputs(" <span class=\"warn\">not calibrated: default thresholds; "
