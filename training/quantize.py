@@ -250,13 +250,10 @@ def package_extras(path: str) -> Dict[str, bytes]:
     return out
 
 
-def bf16_package(src: str, dst: str, clips: np.ndarray, clips_desc: Dict,
-                 log=print) -> Dict:
-    """Write dst = src (its other extra graphs kept) + the bf16 graph;
-    returns producer.bf16, with the cosine of its embeddings to the
-    package's fp32 ones on `clips`."""
+def rebuilt_checked(src: str, x: torch.Tensor):
+    """(rebuild_fp32(src), the package's own embeddings of x): the rebuilt
+    network must reproduce them (on the first 32 clips), else QuantizeError."""
     mod, meta, scripted = rebuild_fp32(src)
-    x = torch.from_numpy(np.ascontiguousarray(clips))
     with torch.no_grad():
         ref = torch.cat([scripted(x[s:s + 16]) for s in range(0, len(x), 16)]).numpy()
         got = mod(x[:32]).numpy()
@@ -264,6 +261,32 @@ def bf16_package(src: str, dst: str, clips: np.ndarray, clips_desc: Dict,
     if err > 1e-4:
         raise QuantizeError("%s: the rebuilt fp32 network differs from the package's by "
                             "%.3g (max abs): not the graph models.py builds" % (src, err))
+    return mod, meta, scripted, ref, err
+
+
+def write_with_graph(src: str, dst: str, scripted, meta: Dict, key: str, name: str,
+                     graph, info: Dict) -> int:
+    """Write dst = src's forward graph and metadata with producer[key] =
+    info, its other extra graphs kept, and `graph` as the extra file
+    `name`; returns the graph's size in bytes."""
+    buf = io.BytesIO()
+    torch.jit.save(graph, buf)
+    meta = dict(meta)
+    meta["producer"] = dict(meta.get("producer", {}))
+    meta["producer"][key] = info
+    extra = package_extras(src)
+    extra[name] = buf.getvalue()
+    X.write_atomic(scripted, meta, dst, extra=extra)
+    return len(extra[name])
+
+
+def bf16_package(src: str, dst: str, clips: np.ndarray, clips_desc: Dict,
+                 log=print) -> Dict:
+    """Write dst = src (its other extra graphs kept) + the bf16 graph;
+    returns producer.bf16, with the cosine of its embeddings to the
+    package's fp32 ones on `clips`."""
+    x = torch.from_numpy(np.ascontiguousarray(clips))
+    mod, meta, scripted, ref, err = rebuilt_checked(src, x)
     owner = cnn_owner(mod)
     try:
         owner.extractor = Bf16Extractor(owner.extractor)
@@ -274,8 +297,6 @@ def bf16_package(src: str, dst: str, clips: np.ndarray, clips_desc: Dict,
         raise QuantizeError("the bf16 graph cannot be built or run here (oneDNN bf16 needs "
                             "a CPU with AVX-512 BW/VL/DQ): %s" % str(e).splitlines()[0])
     cos = cosines(ref, be)
-    buf = io.BytesIO()
-    torch.jit.save(q, buf)
     info = {"name": BF16_NAME, "scheme": "the CNN in bfloat16 on oneDNN (blocked layout "
             "from the clip to the pooled features, batch norms folded, fp32 bias); "
             "pooling, projection, normalisation and geometry kernels in fp32",
@@ -283,15 +304,10 @@ def bf16_package(src: str, dst: str, clips: np.ndarray, clips_desc: Dict,
             "rebuilt_fp32_max_abs": err,
             "cosine_min": float(cos.min()), "cosine_median": float(np.median(cos)),
             "cosine_bound": BF16_COSINE_BOUND}
-    meta = dict(meta)
-    meta["producer"] = dict(meta.get("producer", {}))
-    meta["producer"]["bf16"] = info
-    extra = package_extras(src)
-    extra[BF16_NAME] = buf.getvalue()
-    X.write_atomic(scripted, meta, dst, extra=extra)
+    size = write_with_graph(src, dst, scripted, meta, "bf16", BF16_NAME, q, info)
     log("%s: bf16 graph %d bytes; check clips: cosine to fp32 min %.6f median %.6f "
         "(bound for automatic use %.3f: %s)"
-        % (dst, len(buf.getvalue()), info["cosine_min"], info["cosine_median"],
+        % (dst, size, info["cosine_min"], info["cosine_median"],
            BF16_COSINE_BOUND, "holds" if info["cosine_min"] >= BF16_COSINE_BOUND
            else "NOT met"))
     return info
@@ -309,23 +325,14 @@ def quantize_package(src: str, dst: str, calib: np.ndarray, calib_desc: Dict,
     if ENGINE not in torch.backends.quantized.supported_engines:
         raise QuantizeError("this torch has no %s engine (supported: %s)"
                             % (ENGINE, torch.backends.quantized.supported_engines))
-    mod, meta, scripted = rebuild_fp32(src)
     x = torch.from_numpy(np.ascontiguousarray(calib[:min(len(calib), 32)]))
-    with torch.no_grad():
-        ref = scripted(x).numpy()
-        got = mod(x).numpy()
-    err = float(np.abs(ref - got).max())
-    if err > 1e-4:
-        raise QuantizeError("%s: the rebuilt fp32 network differs from the package's by "
-                            "%.3g (max abs): not the graph models.py builds" % (src, err))
+    mod, meta, scripted, ref, err = rebuilt_checked(src, x)
     owner = cnn_owner(mod)
     owner.extractor = quantize_extractor(owner.extractor, calib, keep_fp32=keep_fp32)
     q = torch.jit.freeze(torch.jit.script(mod.eval()))
     with torch.no_grad():
         qe = q(x).numpy()
     cos = cosines(ref, qe)
-    buf = io.BytesIO()
-    torch.jit.save(q, buf)
     info = {"name": INT8_NAME, "engine": ENGINE, "scheme": "static post-training "
             "quantisation of the CNN (FX graph mode, %s default qconfig: per-channel "
             "int8 weights, histogram-observed uint8 activations); projection, "
@@ -336,14 +343,9 @@ def quantize_package(src: str, dst: str, calib: np.ndarray, calib_desc: Dict,
             "rebuilt_fp32_max_abs": err,
             "calibration_cosine_min": float(cos.min()),
             "calibration_cosine_median": float(np.median(cos))}
-    meta = dict(meta)
-    meta["producer"] = dict(meta.get("producer", {}))
-    meta["producer"]["int8"] = info
-    extra = package_extras(src)
-    extra[INT8_NAME] = buf.getvalue()
-    X.write_atomic(scripted, meta, dst, extra=extra)
+    size = write_with_graph(src, dst, scripted, meta, "int8", INT8_NAME, q, info)
     log("%s: int8 graph %d bytes; calibration clips: cosine to fp32 min %.5f median %.5f"
-        % (dst, len(buf.getvalue()), info["calibration_cosine_min"],
+        % (dst, size, info["calibration_cosine_min"],
            info["calibration_cosine_median"]))
     return info
 

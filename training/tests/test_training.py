@@ -418,3 +418,36 @@ def test_quantize_geometry_package(ci, tmp_path):
                        cwd=ROOT, capture_output=True, text=True)
     assert r.returncode == 1 and "only classification packages" in r.stderr
     assert not os.path.exists(tmp_path / "vm-int8.nidm")
+
+    # and the bf16 graph on top (--precision bf16): the int8 graph and the fp32
+    # graph kept as they were; where the CPU has AVX-512 BW/VL/DQ the library
+    # runs it (forced where bf16 is emulated), its geometry part exact, its CNN
+    # part close; elsewhere quantize refuses with a message and writes nothing.
+    out16 = str(tmp_path / "geo-q.nidm")
+    r = subprocess.run([sys.executable, "-m", "training", "quantize", "--precision", "bf16",
+                        "--package", out, "--data", ci, "--split", "val", "--clips", "16",
+                        "--cache", cache, "--out", out16, "--threads", "2"],
+                       cwd=ROOT, capture_output=True, text=True)
+    flags = open("/proc/cpuinfo").read()
+    if not all(" %s" % f in flags for f in ("avx512bw", "avx512vl", "avx512dq")):
+        assert r.returncode == 1 and "AVX-512" in r.stderr, r.stderr
+        assert not os.path.exists(out16)
+        return
+    assert r.returncode == 0, r.stderr
+    b16 = json.loads(r.stdout)
+    assert b16["check_clips"]["clips"] > 0 and -1 <= b16["cosine_min"] <= 1
+    os.environ["NID_BF16_FORCE"] = "1"
+    try:
+        with noduleid.Model.load(out16, threads=2) as q32, \
+                noduleid.Model.load(out16, threads=2, precision="int8") as q8, \
+                noduleid.Model.load(out16, threads=2, precision="bf16") as q16:
+            assert q16.info.precision == noduleid.Precision.BF16
+            assert q16.info.model_id == q32.info.model_id
+            f32, f8, f16 = q32.embed(clips), q8.embed(clips), q16.embed(clips)
+    finally:
+        del os.environ["NID_BF16_FORCE"]
+    assert np.array_equal(f32, e32) and np.array_equal(f8, e8)
+    assert np.abs(f16[:, -geo:] - e32[:, -geo:]).max() <= 1e-6
+    a, b = e32[:, :-geo], f16[:, :-geo]
+    cos = (a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
+    assert cos.min() > 0.9 and not np.array_equal(a, b), cos
