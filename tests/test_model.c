@@ -1165,6 +1165,12 @@ START_TEST(precision_int8_fallback)
 }
 END_TEST
 
+static void count_warnings(int level, const char *msg, void *payload)
+{
+    (void)msg;
+    if (level == NID_LOG_WARN) ++*(int *)payload;
+}
+
 /* NID_PRECISION_AUTO on packages without a bf16 graph (the fixtures): fp32,
  * fp32's embeddings and verify scores bit for bit, on any CPU, even with
  * NID_BF16_FORCE=1 (auto only takes a graph whose recorded check holds).
@@ -1200,6 +1206,33 @@ START_TEST(precision_auto_fallback)
         }
     }
     unsetenv("NID_BF16_FORCE");
+
+    /* A bf16 graph that does not load (its recorded check holds): auto and
+     * bf16 still load; auto runs fp32 (fp32's numbers), warning where the
+     * CPU would have taken the graph; bf16 (forced) falls back to autocast. */
+    int warnings = 0;
+    nid_set_log_callback(count_warnings, NID_LOG_WARN, &warnings);
+    nid_model *m32 = load_prec("cm.nidm", NID_PRECISION_FP32);
+    nid_model *mb = load_prec("cm_bf16_broken.nidm", NID_PRECISION_AUTO);
+    nid_model_info in;
+    nid_model_info_init(&in);
+    ck_assert_int_eq(nid_model_get_info(mb, &in), NID_OK);
+    ck_assert_int_eq(in.precision, NID_PRECISION_FP32);
+    float e32[3 * D], eb[3 * D];
+    fixture_embeddings(m32, e32, D);
+    fixture_embeddings(mb, eb, D);
+    ck_assert(memcmp(e32, eb, sizeof e32) == 0);
+    ck_assert_int_eq(warnings, cpu_has_bf16() ? 1 : 0);
+    nid_model_free(mb);
+    setenv("NID_BF16_FORCE", "1", 1);
+    mb = load_prec("cm_bf16_broken.nidm", NID_PRECISION_BF16);
+    nid_model_info_init(&in);
+    ck_assert_int_eq(nid_model_get_info(mb, &in), NID_OK);
+    ck_assert_int_eq(in.precision, NID_PRECISION_BF16); /* autocast */
+    unsetenv("NID_BF16_FORCE");
+    nid_set_log_callback(NULL, NID_LOG_ERROR, NULL);
+    nid_model_free(mb);
+    nid_model_free(m32);
 }
 END_TEST
 

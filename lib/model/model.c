@@ -389,11 +389,13 @@ static int load_network(nid_model *m, const nid_model_options *opts,
         int cpu = strcmp(opts->device, "cpu") == 0;
         if (cpu && m->meta.bf16_cosine_min >= NID__BF16_COSINE_BOUND &&
             nid__torch_cpu_has_bf16()) {
-            if (nid__torch_to_bf16_graph(m->t, path, ctx) == NID_OK)
+            /* a graph that does not load is a defect of the package: warn */
+            int g = nid__torch_to_bf16_graph(m->t, path, ctx);
+            if (g == NID_OK)
                 m->precision = NID_PRECISION_BF16;
             else
-                nid__log(NID_LOG_INFO, "%s (precision auto: running in fp32)",
-                        nid_last_error());
+                nid__log(g == NID_ENOTSUP ? NID_LOG_INFO : NID_LOG_WARN,
+                        "%s (precision auto: running in fp32)", nid_last_error());
         }
     }
     if (!rc && precision == NID_PRECISION_BF16) {
@@ -411,7 +413,8 @@ static int load_network(nid_model *m, const nid_model_options *opts,
         else {
             int g = nid__torch_to_bf16_graph(m->t, path, ctx);
             if (g != NID_OK)
-                nid__log(NID_LOG_INFO, "%s; autocast instead", nid_last_error());
+                nid__log(g == NID_ENOTSUP ? NID_LOG_INFO : NID_LOG_WARN,
+                        "%s; autocast instead", nid_last_error());
             if (g == NID_OK || nid__torch_to_bf16(m->t, ctx) == NID_OK)
                 m->precision = NID_PRECISION_BF16;
             else

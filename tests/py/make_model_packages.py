@@ -40,6 +40,9 @@ and broken packages, each with what the loader must report:
   context_range.nidm crop.context_margin 17               NID_EFORMAT crop.context_margin
   bf16_range.nidm  producer.bf16.cosine_min "high" (what   NID_EFORMAT producer.bf16.cosine_min
                    precision auto trusts)
+
+Also cm_bf16_broken.nidm: cm.nidm whose bf16 graph is garbage (its recorded
+check holds): loads, precision auto and bf16 fall back.
 """
 import copy
 import json
@@ -67,11 +70,11 @@ def make(kind, out, channels=3, embed_dim=None, freeze=True, seed=0, **shape):
         training={"random_init": True, "seed": seed}, **shape)
 
 
-def resave(src, dst, meta=None, raw=None):
+def resave(src, dst, meta=None, raw=None, more=None):
     """Copy the module of `src` to `dst` with other metadata (a dict, or
-    raw text, or None for no metadata at all)."""
+    raw text, or None for no metadata at all) and `more` extra files."""
     m = torch.jit.load(src, map_location="cpu")
-    extra = {}
+    extra = dict(more or {})
     if meta is not None:
         extra[METADATA_NAME] = json.dumps(meta)
     if raw is not None:
@@ -130,6 +133,15 @@ def main():
     variant("context_range.nidm", lambda m: m["crop"].update(context_margin=17))
     variant("bf16_range.nidm", lambda m: m.setdefault("producer", {}).update(
         bf16={"name": "noduleid-bf16.pt", "cosine_min": "high"}))
+    # cm.nidm with a bf16 graph that is not one, whose recorded check holds:
+    # precision auto and bf16 must fall back (fp32, autocast), not fail
+    cm_extra = {METADATA_NAME: ""}
+    torch.jit.load(p("cm.nidm"), map_location="cpu", _extra_files=cm_extra)
+    bmeta = json.loads(cm_extra[METADATA_NAME])
+    bmeta.setdefault("producer", {})["bf16"] = {"name": "noduleid-bf16.pt",
+                                                "cosine_min": 1.0}
+    resave(p("cm.nidm"), p("cm_bf16_broken.nidm"), bmeta,
+           more={"noduleid-bf16.pt": b"not a TorchScript archive"})
     # a tiny VM (raw, unnormalised embeddings) whose metadata says normalised
     torch.manual_seed(4)
     tiny_vm = M.VerificationModel(M.R2Plus1dExtractor((4, 4, 4, 4), (1, 1, 1, 1), 3, 4))
