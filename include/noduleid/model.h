@@ -66,10 +66,11 @@ typedef enum nid_compare_mode {
 } nid_compare_mode;
 
 /** Arithmetic precision of the network (nid_model_options.precision).
- *  NID_PRECISION_BF16 runs the network under CPU autocast: convolutions and
- *  matrix products in bfloat16 (oneDNN), the rest and the embeddings in
- *  float32; it replaces nid_model_options.optimize (autocast does not reach
- *  the optimised graph). It needs AVX-512 BF16 or AMX-BF16 (checked at load
+ *  NID_PRECISION_BF16 runs the package's bf16 graph where it has one (below),
+ *  else the network under CPU autocast: convolutions and matrix products in
+ *  bfloat16 (oneDNN), the rest and the embeddings in float32; either
+ *  replaces nid_model_options.optimize (autocast does not reach the
+ *  optimised graph). It needs AVX-512 BF16 or AMX-BF16 (checked at load
  *  in /proc/cpuinfo): without them, and on CUDA, the model runs in fp32 and
  *  nid_model_load() logs a warning. The environment variable
  *  NID_BF16_FORCE=1 skips the check, for accuracy tests (emulated bf16 is
@@ -87,8 +88,9 @@ typedef enum nid_compare_mode {
  *  oneDNN's blocked layout from clip to pooled features, the rest fp32,
  *  with its cosine to fp32 on check clips in the metadata). With it, and a
  *  CPU with AVX-512 BW/VL/DQ, NID_PRECISION_BF16 runs that graph instead of
- *  autocast (several times faster on small models; autocast converts every
- *  convolution's input and output and gains nothing on them).
+ *  autocast: 1.7x fp32 for the default model, 2.1-2.7x for R(2+1)D-18 with
+ *  AVX-512 BF16 (results/bench/precision.txt), where autocast, which
+ *  converts every convolution's input and output, gained nothing.
  *  NID_PRECISION_AUTO is the fastest precision whose accuracy bound holds
  *  (issue 19: embeddings within cosine 0.999 of fp32): bf16 on a CPU with
  *  AVX-512 BF16 or AMX-BF16 when the package's bf16 graph recorded a
