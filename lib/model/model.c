@@ -342,6 +342,20 @@ static void derive(nid_model *m)
  * metadata (parsed here unless have_meta: then the archive's copy must be
  * the one already parsed), the precision, optimisation and the trial run.
  * Sets m->t, m->device and m->precision. */
+/* Swap the package's bf16 graph into m->t: 1 when it runs now. What keeps
+ * it out is logged with `instead` appended: a package without one or a CPU
+ * that cannot run it at info level; a graph that does not load, a defect
+ * of the package, as a warning. */
+static int use_bf16_graph(nid_model *m, const char *path, const char *ctx,
+                          const char *instead)
+{
+    int g = nid__torch_to_bf16_graph(m->t, path, ctx);
+    if (g != NID_OK)
+        nid__log(g == NID_ENOTSUP ? NID_LOG_INFO : NID_LOG_WARN, "%s%s",
+                nid_last_error(), instead);
+    return g == NID_OK;
+}
+
 static int load_network(nid_model *m, const nid_model_options *opts,
                         int have_meta, const char *ctx)
 {
@@ -389,13 +403,8 @@ static int load_network(nid_model *m, const nid_model_options *opts,
         int cpu = strcmp(opts->device, "cpu") == 0;
         if (cpu && m->meta.bf16_cosine_min >= NID__BF16_COSINE_BOUND &&
             nid__torch_cpu_has_bf16()) {
-            /* a graph that does not load is a defect of the package: warn */
-            int g = nid__torch_to_bf16_graph(m->t, path, ctx);
-            if (g == NID_OK)
+            if (use_bf16_graph(m, path, ctx, " (precision auto: running in fp32)"))
                 m->precision = NID_PRECISION_BF16;
-            else
-                nid__log(g == NID_ENOTSUP ? NID_LOG_INFO : NID_LOG_WARN,
-                        "%s (precision auto: running in fp32)", nid_last_error());
         }
     }
     if (!rc && precision == NID_PRECISION_BF16) {
@@ -410,17 +419,12 @@ static int load_network(nid_model *m, const nid_model_options *opts,
             nid__log(NID_LOG_WARN, "%s: precision bf16: this CPU has no "
                     "AVX-512 BF16 or AMX-BF16 (/proc/cpuinfo), and emulated "
                     "bf16 is slower than fp32; running in fp32", ctx);
-        else {
-            int g = nid__torch_to_bf16_graph(m->t, path, ctx);
-            if (g != NID_OK)
-                nid__log(g == NID_ENOTSUP ? NID_LOG_INFO : NID_LOG_WARN,
-                        "%s; autocast instead", nid_last_error());
-            if (g == NID_OK || nid__torch_to_bf16(m->t, ctx) == NID_OK)
-                m->precision = NID_PRECISION_BF16;
-            else
-                nid__log(NID_LOG_WARN, "%s (precision bf16: running in fp32)",
-                        nid_last_error());
-        }
+        else if (use_bf16_graph(m, path, ctx, "; autocast instead") ||
+                 nid__torch_to_bf16(m->t, ctx) == NID_OK)
+            m->precision = NID_PRECISION_BF16;
+        else
+            nid__log(NID_LOG_WARN, "%s (precision bf16: running in fp32)",
+                    nid_last_error());
     }
     if (!rc && precision == NID_PRECISION_INT8) {
         /* int8 is a speed-up, not a requirement: a package without an int8

@@ -346,22 +346,31 @@ bool has_flag(const std::string &flags, const char *flag)
     return flags.find(std::string(" ") + flag + " ") != std::string::npos;
 }
 
-// The package's extra file `name` (a TorchScript module: the int8 or the
-// bf16 graph) loaded for t's device; false where the package has none.
-bool load_extra_graph(const nid_torch *t, const char *path, const char *name,
-                      torch::jit::Module *out)
+// Replace t's module by the package's extra file `name`, a TorchScript
+// module (the `what` = "int8" or "bf16" graph), loaded for t's device.
+// NID_ENOTSUP, with the module left as it was, where the package has none
+// (`add`: the command that adds one) or where it lacks the verify method of
+// a VM. Exceptions (a graph that does not load) go to the caller's guard.
+int swap_in_graph(nid_torch *t, const char *path, const char *name,
+                  const char *what, const char *add, const char *ctx)
 {
     caffe2::serialize::PyTorchStreamReader reader{std::string(path)};
     std::string rec = std::string("extra/") + name;
     if (!reader.hasRecord(rec))
-        return false;
+        return nid__fail(NID_ENOTSUP, "%s: precision %s: the package has no "
+                        "%s graph (%s; add one with %s)", ctx, what, what,
+                        name, add);
     auto data = reader.getRecord(rec);
     std::string bytes(static_cast<const char *>(std::get<0>(data).get()),
                       std::get<1>(data));
     std::istringstream in(bytes);
-    *out = torch::jit::load(in, t->device);
-    out->eval();
-    return true;
+    torch::jit::Module q = torch::jit::load(in, t->device);
+    q.eval();
+    if (t->has_verify && !q.find_method("verify").has_value())
+        return nid__fail(NID_ENOTSUP, "%s: precision %s: the %s graph has no "
+                        "verify method", ctx, what, what);
+    t->module = q;
+    return NID_OK;
 }
 } // namespace
 
@@ -400,17 +409,10 @@ extern "C" int nid__torch_to_int8(nid_torch *t, const char *path,
             if (at::globalContext().qEngine() != at::QEngine::ONEDNN)
                 at::globalContext().setQEngine(at::QEngine::ONEDNN);
         }
-        torch::jit::Module q;
-        if (!load_extra_graph(t, path, NID__MODEL_INT8_NAME, &q))
-            return nid__fail(NID_ENOTSUP, "%s: precision int8: the package has "
-                            "no int8 graph (%s; add one with python3 -m training "
-                            "quantize)", ctx, NID__MODEL_INT8_NAME);
-        if (t->has_verify && !q.find_method("verify").has_value())
-            return nid__fail(NID_ENOTSUP, "%s: precision int8: the int8 graph "
-                            "has no verify method", ctx);
-        t->module = q;
-        t->int8 = true;
-        return NID_OK;
+        int rc = swap_in_graph(t, path, NID__MODEL_INT8_NAME, "int8",
+                               "python3 -m training quantize", ctx);
+        t->int8 = rc == NID_OK;
+        return rc;
     });
 }
 
@@ -429,18 +431,11 @@ extern "C" int nid__torch_to_bf16_graph(nid_torch *t, const char *path,
                         "graph needs AVX-512 BW/VL/DQ, which this CPU lacks "
                         "(/proc/cpuinfo)", ctx);
     return guarded(ctx, "bf16 graph", NID_EFORMAT, [&]() -> int {
-        torch::jit::Module q;
-        if (!load_extra_graph(t, path, NID__MODEL_BF16_NAME, &q))
-            return nid__fail(NID_ENOTSUP, "%s: precision bf16: the package has "
-                            "no bf16 graph (%s; add one with python3 -m training "
-                            "quantize --precision bf16)", ctx,
-                            NID__MODEL_BF16_NAME);
-        if (t->has_verify && !q.find_method("verify").has_value())
-            return nid__fail(NID_ENOTSUP, "%s: precision bf16: the bf16 graph "
-                            "has no verify method", ctx);
-        t->module = q;
-        t->bf16_graph = true;
-        return NID_OK;
+        int rc = swap_in_graph(t, path, NID__MODEL_BF16_NAME, "bf16",
+                               "python3 -m training quantize --precision bf16",
+                               ctx);
+        t->bf16_graph = rc == NID_OK;
+        return rc;
     });
 }
 
