@@ -286,7 +286,7 @@ int cli_model_settle(const nid_model *m)
             mi.precision != cli_model_precision)
             fprintf(stderr, "noduleid: warning: --precision %s is not "
                     "available here (%s); running in fp32\n",
-                    cli_model_precision == NID_PRECISION_INT8 ? "int8" : "bf16",
+                    cli_precision_name(cli_model_precision),
                     cli_model_precision == NID_PRECISION_INT8 ?
                     "it needs a package with an int8 graph, from python3 -m "
                     "training quantize" :
@@ -454,30 +454,34 @@ int cli_npy_write_i32(const char *path, const int32_t *x, size_t n)
 
 int cli_model_precision = NID_PRECISION_AUTO;
 
+/* The --precision names, for the parser and for printing. */
+static const struct {
+    const char *name;
+    int value;
+} precisions[] = {
+    {"fp32", NID_PRECISION_FP32},
+    {"bf16", NID_PRECISION_BF16},
+    {"int8", NID_PRECISION_INT8},
+    {"auto", NID_PRECISION_AUTO},
+};
+
 const char *cli_precision_name(int precision)
 {
-    return precision == NID_PRECISION_BF16   ? "bf16"
-           : precision == NID_PRECISION_INT8 ? "int8"
-           : precision == NID_PRECISION_AUTO ? "auto"
-                                             : "fp32";
+    for (size_t i = 0; i < sizeof precisions / sizeof precisions[0]; i++)
+        if (precisions[i].value == precision) return precisions[i].name;
+    return "fp32";
 }
 
 int cli_parse_precision(const char *cmd, const char *s)
 {
-    if (strcmp(s, "fp32") == 0)
-        cli_model_precision = NID_PRECISION_FP32;
-    else if (strcmp(s, "bf16") == 0)
-        cli_model_precision = NID_PRECISION_BF16;
-    else if (strcmp(s, "int8") == 0)
-        cli_model_precision = NID_PRECISION_INT8;
-    else if (strcmp(s, "auto") == 0)
-        cli_model_precision = NID_PRECISION_AUTO;
-    else {
-        cli_error("%s: --precision needs fp32, bf16, int8 or auto, got '%s'",
-                  cmd, s);
-        return -1;
-    }
-    return 0;
+    for (size_t i = 0; i < sizeof precisions / sizeof precisions[0]; i++)
+        if (strcmp(s, precisions[i].name) == 0) {
+            cli_model_precision = precisions[i].value;
+            return 0;
+        }
+    cli_error("%s: --precision needs fp32, bf16, int8 or auto, got '%s'", cmd,
+              s);
+    return -1;
 }
 
 int cli_parse_long(const char *cmd, const char *opt, const char *s, long lo,
