@@ -27,8 +27,8 @@
 # Threads: ${NID_BENCH_THREADS:-2}.
 # NID_BENCH_BF16=1 adds the C path in bf16 (the package's bf16 graph, issue
 # 19; the package is given one where it has none: python3 -m training
-# quantize --precision bf16 --random-clips, NAME-q.nidm in the bench dir, as
-# bench_precision.sh does) to every round, with its ratio to the C fp32
+# quantize --precision bf16 --random-clips, NAME-q.nidm in the bench dir:
+# graphs.sh) to every round, with its ratio to the C fp32
 # path and to the fastest Python fp32 configuration of the same run.
 set -eu
 BUILD=${1:-build}
@@ -71,6 +71,7 @@ for name in $ARCHS; do
 done
 
 field() { sed -n "s/\(^\|.* \)$1=\([^ ]*\).*/\2/p"; }
+. "$top/bench/graphs.sh"
 median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
 peak=$($PY "$top/bench/bench_embed.py" peak --threads "$THREADS" --repeats "$REPEATS")
@@ -93,17 +94,7 @@ i['height'], i['width']))" "$pkg")
   cfgs="c1 p1 c0 p0 pe"
   if [ "${NID_BENCH_BF16:-0}" = 1 ]; then
     cfgs="$cfgs cb"
-    bpkg=$pkg
-    if ! $PY -c "import sys, zipfile; sys.exit(not any(n.endswith('extra/noduleid-bf16.pt')
-                 for n in zipfile.ZipFile(sys.argv[1]).namelist()))" "$bpkg"; then
-      bpkg="$DIR/$(basename "$pkg" .nidm)-q.nidm"
-      if [ ! -s "$bpkg" ] || ! $PY -c "import sys, zipfile; sys.exit(not any(n.endswith(
-           'extra/noduleid-bf16.pt') for n in zipfile.ZipFile(sys.argv[1]).namelist()))" "$bpkg"; then
-        (cd "$top" && $PY -m training quantize --package "$pkg" --precision bf16 \
-           --random-clips 2 --out "$bpkg" --threads "$THREADS" >/dev/null 2>&1) ||
-          { echo "bench_embed.sh: quantize --precision bf16 $pkg failed" >&2; exit 1; }
-      fi
-    fi
+    bpkg=$(package_with "$pkg" "$DIR" 2 bf16) || exit 1
   fi
   r=0
   while [ $r -lt "$ROUNDS" ]; do

@@ -53,6 +53,7 @@ pkg_of() {
   fi
 }
 field() { sed -n "s/\(^\|.* \)$1=\([^ ]*\).*/\2/p"; }
+. "$top/bench/graphs.sh"
 median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
 echo "cpu: $(sed -n 's/^model name[^:]*: //p' /proc/cpuinfo | head -n1);" \
@@ -68,28 +69,13 @@ for name in $ARCHS; do
   fi
   clips=$5
   VARIANTS=${NID_BENCH_VARIANTS:-fp32:- bf16:-}
-  # int8 and bf16 run the package's own graphs: a package without the one a
-  # variant needs is given it (random clips: for speed only), written next to
-  # it in the bench dir as NAME-q.nidm.
+  # int8 and bf16 run the package's own graphs (graphs.sh)
   need=""
   case " $VARIANTS" in *" int8:"*) need="$need int8" ;; esac
   case " $VARIANTS" in *" bf16:"*|*" auto:"*) need="$need bf16" ;; esac
-  has_graph() {
-    $PY -c "import sys, zipfile; sys.exit(not any(n.endswith('extra/noduleid-$1.pt')
-            for n in zipfile.ZipFile(sys.argv[1]).namelist()))" "$2"
-  }
-  q="$DIR/$(basename "$pkg" .nidm)-q.nidm"
-  [ -s "$q" ] && pkg=$q
-  for g in $need; do
-    if ! has_graph "$g" "$pkg"; then
-      n=8; [ "$1" = r18 ] && n=2
-      (cd "$top" && $PY -m training quantize --package "$pkg" --precision "$g" \
-         --random-clips $n --out "$q.tmp" --threads "$THREADS" >/dev/null 2>&1 &&
-         mv "$q.tmp" "$q") ||
-        { echo "bench_precision.sh: quantize --precision $g $pkg failed" >&2; exit 1; }
-      pkg=$q
-    fi
-  done
+  n=8; [ "$1" = r18 ] && n=2
+  # shellcheck disable=SC2086
+  pkg=$(package_with "$pkg" "$DIR" $n $need) || exit 1
   echo "== $name ($(basename "$pkg")): variants $VARIANTS (precision:clips per call), $THREADS threads, $ROUNDS rounds x $REPEATS calls"
   log="$DIR/precision-$name.log"
   : > "$log"
