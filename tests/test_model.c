@@ -1134,28 +1134,43 @@ START_TEST(precision)
 }
 END_TEST
 
+/* Package `name` loaded with precision `prec` runs in fp32 (info says so) and
+ * gives the embeddings, and for a VM the verify scores, of package `ref`
+ * loaded in fp32, bit for bit: a precision's fallback. */
+static void assert_runs_fp32(const char *name, const char *ref, int prec)
+{
+    nid_model *m32 = load_prec(ref, NID_PRECISION_FP32);
+    nid_model *mp = load_prec(name, prec);
+    nid_model_info in;
+    nid_model_info_init(&in);
+    ck_assert_int_eq(nid_model_get_info(mp, &in), NID_OK);
+    ck_assert_int_eq(in.precision, NID_PRECISION_FP32);
+    float e32[3 * D], ep[3 * D];
+    fixture_embeddings(m32, e32, D);
+    fixture_embeddings(mp, ep, D);
+    ck_assert_msg(memcmp(e32, ep, sizeof e32) == 0,
+                  "%s: the fallback of precision %d differs from fp32", name,
+                  prec);
+    if (in.has_verify) {
+        float p32[2], pp[2];
+        ck_assert_int_eq(nid_model_verify(m32, e32, e32 + D, 2, D, p32, 2),
+                         NID_OK);
+        ck_assert_int_eq(nid_model_verify(mp, e32, e32 + D, 2, D, pp, 2),
+                         NID_OK);
+        ck_assert(memcmp(p32, pp, sizeof p32) == 0);
+    }
+    nid_model_free(m32);
+    nid_model_free(mp);
+}
+
 /* NID_PRECISION_INT8 on packages without an int8 graph (the fixtures):
  * the model loads, runs in fp32 (info says so) and gives fp32's
  * embeddings bit for bit. The int8 graph itself (made by python3 -m
  * training quantize) and its accuracy bound: the model_precision test. */
 START_TEST(precision_int8_fallback)
 {
-    const char *names[2] = {"cm.nidm", "vm.nidm"};
-    for (int k = 0; k < 2; k++) {
-        nid_model *m32 = load_prec(names[k], NID_PRECISION_FP32);
-        nid_model *m8 = load_prec(names[k], NID_PRECISION_INT8);
-        nid_model_info in;
-        nid_model_info_init(&in);
-        ck_assert_int_eq(nid_model_get_info(m8, &in), NID_OK);
-        ck_assert_int_eq(in.precision, NID_PRECISION_FP32);
-        float e32[3 * D], e8[3 * D];
-        fixture_embeddings(m32, e32, D);
-        fixture_embeddings(m8, e8, D);
-        ck_assert_msg(memcmp(e32, e8, sizeof e32) == 0,
-                      "%s: the int8 fallback differs from fp32", names[k]);
-        nid_model_free(m32);
-        nid_model_free(m8);
-    }
+    assert_runs_fp32("cm.nidm", "cm.nidm", NID_PRECISION_INT8);
+    assert_runs_fp32("vm.nidm", "vm.nidm", NID_PRECISION_INT8);
     nid_model_options o;
     nid_model_options_init(&o);
     o.precision = NID_PRECISION_AUTO + 1;
@@ -1177,33 +1192,10 @@ static void count_warnings(int level, const char *msg, void *payload)
  * With the default model's bf16 graph: the model_precision test. */
 START_TEST(precision_auto_fallback)
 {
-    const char *names[2] = {"cm.nidm", "vm.nidm"};
     for (int f = 0; f < 2; f++) {
         if (f) setenv("NID_BF16_FORCE", "1", 1);
-        for (int k = 0; k < 2; k++) {
-            nid_model *m32 = load_prec(names[k], NID_PRECISION_FP32);
-            nid_model *ma = load_prec(names[k], NID_PRECISION_AUTO);
-            nid_model_info in;
-            nid_model_info_init(&in);
-            ck_assert_int_eq(nid_model_get_info(ma, &in), NID_OK);
-            ck_assert_int_eq(in.precision, NID_PRECISION_FP32);
-            float e32[3 * D], ea[3 * D];
-            fixture_embeddings(m32, e32, D);
-            fixture_embeddings(ma, ea, D);
-            ck_assert_msg(memcmp(e32, ea, sizeof e32) == 0,
-                          "%s: auto without a bf16 graph differs from fp32",
-                          names[k]);
-            if (k == 1) {
-                float p32[2], pa[2];
-                ck_assert_int_eq(nid_model_verify(m32, e32, e32 + D, 2, D, p32,
-                                                  2), NID_OK);
-                ck_assert_int_eq(nid_model_verify(ma, e32, e32 + D, 2, D, pa,
-                                                  2), NID_OK);
-                ck_assert(memcmp(p32, pa, sizeof p32) == 0);
-            }
-            nid_model_free(m32);
-            nid_model_free(ma);
-        }
+        assert_runs_fp32("cm.nidm", "cm.nidm", NID_PRECISION_AUTO);
+        assert_runs_fp32("vm.nidm", "vm.nidm", NID_PRECISION_AUTO);
     }
     unsetenv("NID_BF16_FORCE");
 
@@ -1212,27 +1204,17 @@ START_TEST(precision_auto_fallback)
      * CPU would have taken the graph; bf16 (forced) falls back to autocast. */
     int warnings = 0;
     nid_set_log_callback(count_warnings, NID_LOG_WARN, &warnings);
-    nid_model *m32 = load_prec("cm.nidm", NID_PRECISION_FP32);
-    nid_model *mb = load_prec("cm_bf16_broken.nidm", NID_PRECISION_AUTO);
-    nid_model_info in;
-    nid_model_info_init(&in);
-    ck_assert_int_eq(nid_model_get_info(mb, &in), NID_OK);
-    ck_assert_int_eq(in.precision, NID_PRECISION_FP32);
-    float e32[3 * D], eb[3 * D];
-    fixture_embeddings(m32, e32, D);
-    fixture_embeddings(mb, eb, D);
-    ck_assert(memcmp(e32, eb, sizeof e32) == 0);
+    assert_runs_fp32("cm_bf16_broken.nidm", "cm.nidm", NID_PRECISION_AUTO);
     ck_assert_int_eq(warnings, cpu_has_bf16() ? 1 : 0);
-    nid_model_free(mb);
     setenv("NID_BF16_FORCE", "1", 1);
-    mb = load_prec("cm_bf16_broken.nidm", NID_PRECISION_BF16);
+    nid_model *mb = load_prec("cm_bf16_broken.nidm", NID_PRECISION_BF16);
+    nid_model_info in;
     nid_model_info_init(&in);
     ck_assert_int_eq(nid_model_get_info(mb, &in), NID_OK);
     ck_assert_int_eq(in.precision, NID_PRECISION_BF16); /* autocast */
     unsetenv("NID_BF16_FORCE");
     nid_set_log_callback(NULL, NID_LOG_ERROR, NULL);
     nid_model_free(mb);
-    nid_model_free(m32);
 }
 END_TEST
 
